@@ -1,0 +1,52 @@
+"""Shared test fixtures: the shared real-data folder, a clean HOME for labelme/Qt, offline models."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE_DATA = REPO / "sample_data"
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def _find_shared() -> Path | None:
+    env = os.environ.get("FARMANNOT_SHARED_DATA")
+    candidates = [Path(env)] if env else []
+    candidates += [REPO.parent / "shared" / "data", REPO.parent.parent / "shared" / "data"]
+    for c in candidates:
+        if c.is_dir():
+            return c
+    return None
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The project's shared real-data folder (labelme examples, SPEX demo, real scenes).
+
+    Skips only when the folder is absent on a user's machine (it is always present in CI).
+    """
+    path = _find_shared()
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("shared data folder (../shared/data) missing in CI")
+        pytest.skip("shared data folder (../shared/data) not present on this machine")
+    return path
+
+
+@pytest.fixture(scope="session")
+def sample_data() -> Path:
+    return SAMPLE_DATA
+
+
+@pytest.fixture()
+def qt_home(tmp_path, monkeypatch):
+    """HOME in a temp dir: labelme writes its config there."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    return tmp_path
