@@ -36,4 +36,7 @@ def _load_yaml(path: str) -> Any:
 
 def load_template_yaml(name: str) -> Any:
     """Parse ``templates/NAME`` with ``yaml.safe_load`` (cached)."""
-    return _load_yaml(str(templates_dir() / name))
+    return _load_yaml(os.path.join(os.environ.get("FARMANNOT_TEMPLATES") or _DEFAULT_TEMPLATES, name))
+
+
+_DEFAULT_TEMPLATES = str(Path(__file__).resolve().parents[1] / "templates")

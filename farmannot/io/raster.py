@@ -108,7 +108,9 @@ def read_bands(
     data = src.read(idx, window=window, out_dtype="float32")
     valid = np.ones(data.shape[1:], dtype=bool)
     if info.nodata is not None or src.mask_flag_enums[idx[0] - 1] != [rasterio.enums.MaskFlags.all_valid]:
-        masks = src.read_masks(idx, window=window)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", rasterio.errors.NodataShadowWarning)
+            masks = src.read_masks(idx, window=window)
         valid &= np.all(masks > 0, axis=0)
     valid &= np.all(np.isfinite(data), axis=0)
     if info.scale is not None:

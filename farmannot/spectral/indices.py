@@ -15,11 +15,13 @@ def normalized_difference(a: np.ndarray, b: np.ndarray, valid: np.ndarray | None
     a = np.asarray(a, dtype=np.float32)
     b = np.asarray(b, dtype=np.float32)
     den = a + b
-    ok = np.abs(den) > EPS
-    if valid is not None:
-        ok &= valid
-    out = np.full(a.shape, np.nan, dtype=np.float32)
-    np.divide(a - b, den, out=out, where=ok)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = (a - b) / den
+    # Guard only where needed: a scan for the rare bad pixel is cheaper than a masked divide everywhere.
+    if not den.min() > EPS and np.abs(den).min() <= EPS:  # reflectances: den.min() > EPS decides
+        out[np.abs(den) <= EPS] = np.nan
+    if valid is not None and not valid.all():
+        out[~valid] = np.nan
     return out
 
 

@@ -1,33 +1,51 @@
 """Otsu's threshold on the valid values of an index map.
 
-A histogram-based Otsu with the same binning as scikit-image's ``threshold_otsu`` (256 bins spanning the
-value range, threshold at a bin centre), built with one ``bincount`` instead of ``np.histogram``: the same
-answer several times faster, which matters at hundreds of tiles per second. Tests compare the two.
+Same binning as scikit-image's ``threshold_otsu`` (256 equal bins spanning the value range, threshold at
+a bin centre), but the histogram is built by quantising to uint8 with OpenCV and counting with
+``cv2.calcHist``: the same answer (tests compare the two) about ten times faster, which matters at
+hundreds of tiles per second.
 """
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
+NBINS = 256
 
-def otsu_threshold(values: np.ndarray, nbins: int = 256) -> float | None:
+
+def _histogram(v: np.ndarray, lo: float, hi: float, valid: np.ndarray | None) -> np.ndarray:
+    """Counts of ``v`` in 256 equal bins over [lo, hi] (hi in the last bin), ignoring ``~valid``."""
+    alpha = NBINS / (hi - lo) * (1 - 1e-6)  # keeps v == hi inside bin 255
+    # convertScaleAbs rounds to nearest; subtracting 0.5 turns that into floor (abs folds -0.5..0 to 0).
+    q = cv2.convertScaleAbs(v, alpha=alpha, beta=-lo * alpha - 0.5)
+    mask = None if valid is None else valid.view(np.uint8)
+    return cv2.calcHist([q], [0], mask, [NBINS], [0, NBINS]).ravel().astype(np.float64)
+
+
+def otsu_threshold(values: np.ndarray) -> float | None:
     """Otsu threshold of the finite entries of ``values``; None when there are none.
 
     A constant input returns that constant (nothing lies strictly above it).
     """
-    v = np.asarray(values, dtype=np.float32).ravel()
-    v = v[np.isfinite(v)]
-    if v.size == 0:
-        return None
-    lo = float(v.min())
-    hi = float(v.max())
+    v = np.asarray(values, dtype=np.float32)
+    if v.ndim != 2:
+        v = v.reshape(1, -1)
+    v = np.ascontiguousarray(v)
+    finite = None
+    if not np.isfinite(v.min() + v.max()):  # NaN or inf somewhere
+        finite = np.isfinite(v)
+        if not finite.any():
+            return None
+        lo, hi = float(v[finite].min()), float(v[finite].max())
+        v = np.where(finite, v, lo).astype(np.float32)
+    else:
+        lo, hi = float(v.min()), float(v.max())
     if hi == lo:
         return lo
-    width = (hi - lo) / nbins
-    idx = ((v - np.float32(lo)) * np.float32(nbins / (hi - lo))).astype(np.int32)
-    np.minimum(idx, nbins - 1, out=idx)
-    hist = np.bincount(idx, minlength=nbins).astype(np.float64)
-    centers = lo + width * (np.arange(nbins) + 0.5)
+    hist = _histogram(v, lo, hi, finite)
+    width = (hi - lo) / NBINS
+    centers = lo + width * (np.arange(NBINS) + 0.5)
     w1 = np.cumsum(hist)
     w2 = np.cumsum(hist[::-1])[::-1]
     m = hist * centers

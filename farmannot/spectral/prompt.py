@@ -26,8 +26,8 @@ PromptFormat = Literal["spex", "json"]
 
 
 def _r3(v: float) -> float:
-    # round() then float() so -0.0 prints as 0.0 and 0.5 stays 0.5, as the demo shows.
-    return float(round(v, 3)) + 0.0
+    # + 0.0 so -0.0 prints as 0.0, as the demo shows.
+    return round(float(v), 3) + 0.0
 
 
 def region_to_spex(region: Region) -> dict[str, Any]:
@@ -56,18 +56,22 @@ def region_to_json(region: Region) -> dict[str, Any]:
     }
 
 
-def spectral_prompt_text(regions: list[Region], fmt: PromptFormat = "spex") -> str:
-    """The region list as text in format ``fmt``."""
+def spectral_prompt_text(regions: list[Region], fmt: PromptFormat = "spex",
+                         spex: list[dict[str, Any]] | None = None) -> str:
+    """The region list as text in format ``fmt`` (``spex``: the demo dicts, if already built)."""
+    if spex is None:
+        spex = [region_to_spex(r) for r in regions]
     if fmt == "spex":
-        return repr([region_to_spex(r) for r in regions])
-    return json.dumps([region_to_spex(r) for r in regions], ensure_ascii=False)
+        return repr(spex)
+    return json.dumps(spex, ensure_ascii=False)
 
 
-def instruction_text(category: str, regions: list[Region], fmt: PromptFormat = "spex") -> str:
+def instruction_text(category: str, regions: list[Region], fmt: PromptFormat = "spex",
+                     spex: list[dict[str, Any]] | None = None) -> str:
     """The SPIE instruction for ``category`` with its region list."""
     tpl = load_template_yaml("spie.yaml")
     key = "instruction_spex" if fmt == "spex" else "instruction"
-    return tpl[key].format(category=category, spectral_prompt=spectral_prompt_text(regions, fmt))
+    return tpl[key].format(category=category, spectral_prompt=spectral_prompt_text(regions, fmt, spex))
 
 
 @dataclass
@@ -83,9 +87,13 @@ class CategoryPrompt:
     mask: np.ndarray
     note: str = ""
 
+    spex: list[dict[str, Any]] | None = None
+
     def record(self, fmt: PromptFormat = "spex") -> dict[str, Any]:
-        regions = ([region_to_spex(r) for r in self.regions] if fmt == "spex"
-                   else [region_to_json(r) for r in self.regions])
+        if fmt == "spex":
+            regions = self.spex if self.spex is not None else [region_to_spex(r) for r in self.regions]
+        else:
+            regions = [region_to_json(r) for r in self.regions]
         out: dict[str, Any] = {
             "category": self.category,
             "index": self.index,
@@ -112,5 +120,6 @@ def category_prompt(category: str, index_map: np.ndarray, bbox: BBoxMode = "axis
     elif not mask.any():
         note = "constant index map: Otsu finds nothing above the threshold, no regions"
     regions = region_attributes(mask, max_regions=max_regions, bbox=bbox)
+    spex = [region_to_spex(r) for r in regions]
     return CategoryPrompt(category, spec.index, t, valid_pixels, regions,
-                          instruction_text(category, regions, fmt), mask, note)
+                          instruction_text(category, regions, fmt, spex), mask, note, spex)

@@ -95,8 +95,9 @@ def region_attributes(mask: np.ndarray, max_regions: int | None = 10, bbox: BBox
     height, width = mask.shape
     if not mask.any():
         return []
-    n, labels, stats, centroids = cv2.connectedComponentsWithStats(
-        mask.astype(np.uint8), connectivity=8, ltype=cv2.CV_32S)
+    # Grana's block-based algorithm: measured fastest here for 8-connectivity with statistics.
+    n, labels, stats, centroids = cv2.connectedComponentsWithStatsWithAlgorithm(
+        mask.view(np.uint8) if mask.dtype == bool else mask.astype(np.uint8), 8, cv2.CV_32S, cv2.CCL_GRANA)
     areas = stats[1:, cv2.CC_STAT_AREA]
     # Stable sort on -area keeps raster order (OpenCV numbers regions in scan order) among equal areas.
     order = np.argsort(-areas, kind="stable")
@@ -111,8 +112,8 @@ def region_attributes(mask: np.ndarray, max_regions: int | None = 10, bbox: BBox
         if bbox == "axis":
             x0 = float(stats[lab, cv2.CC_STAT_LEFT])
             y0 = float(stats[lab, cv2.CC_STAT_TOP])
-            x1 = x0 + stats[lab, cv2.CC_STAT_WIDTH] - 1
-            y1 = y0 + stats[lab, cv2.CC_STAT_HEIGHT] - 1
+            x1 = x0 + float(stats[lab, cv2.CC_STAT_WIDTH]) - 1
+            y1 = y0 + float(stats[lab, cv2.CC_STAT_HEIGHT]) - 1
             box = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
         else:
             x0 = int(stats[lab, cv2.CC_STAT_LEFT])
