@@ -1,0 +1,87 @@
+"""``farmannot precompute-embeddings``: fill the SAM embedding cache for a folder (e.g. overnight on a GPU)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from tqdm import tqdm
+
+from farmannot.cli.options import RASTER_SUFFIXES, expand_inputs, keep_going_option, progress_option, sensor_option
+from farmannot.errors import FarmannotError
+
+IMAGE_SUFFIXES = tuple(sorted(set(RASTER_SUFFIXES) | {".png", ".jpg", ".jpeg", ".bmp"}))
+
+
+def parse_display_bands(text: str | None) -> list[int] | None:
+    """``"4,3,2"`` -> ``[4, 3, 2]``; one number shows that band as gray."""
+    if not text:
+        return None
+    try:
+        bands = [int(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        raise FarmannotError(f"--display-bands: expected band numbers like 3,2,1, got {text!r}") from None
+    if len(bands) not in (1, 3) or min(bands) < 1:
+        raise FarmannotError(f"--display-bands: give 1 or 3 band numbers (1-based), got {text!r}")
+    return bands
+
+
+def sam_options(f):
+    """The SAM flags ``annotate`` and ``precompute-embeddings`` share."""
+    f = click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
+                     help="Embedding cache folder (default $FARMANNOT_SAM_CACHE or ~/.cache/farmannot/sam-embeddings).")(f)
+    f = click.option("--device", default="cpu", show_default=True, help="Torch device: cpu, cuda, cuda:1 ...")(f)
+    f = click.option("--sam-model", type=click.Choice(["vit_b", "vit_l", "vit_h"]), default=None,
+                     help="Check the checkpoint is this model (default: read off the weights).")(f)
+    f = click.option("--sam-checkpoint", type=click.Path(dir_okay=False), default=None,
+                     help="segment-anything checkpoint (.pth), e.g. sam_vit_b_01ec64.pth "
+                          "(default $FARMANNOT_SAM_CHECKPOINT).")(f)
+    return f
+
+
+def display_options(f):
+    """How rasters are rendered for the annotator and SAM (must match between the two commands)."""
+    f = click.option("--stretch", type=click.Choice(["auto", "scene", "none"]), default="auto", show_default=True,
+                     help="auto: scene-wide 2-98 % stretch except for 8-bit rasters.")(f)
+    f = click.option("--display-bands", default=None, metavar="R,G,B",
+                     help="1-based bands shown as red, green, blue (default: true colour from the band map).")(f)
+    return sensor_option(f)
+
+
+@click.command("precompute-embeddings")
+@click.argument("inputs", nargs=-1, required=True, metavar="DIR|FILE...")
+@sam_options
+@display_options
+@keep_going_option
+@progress_option
+def command(inputs, sam_checkpoint, sam_model, device, cache_dir, sensor, display_bands, stretch, keep_going,
+            progress):
+    """Compute SAM embeddings of every image under DIR into the cache that `farmannot annotate` reads."""
+    from farmannot.sam.imagery import render_picture
+    from farmannot.sam.session import session_from_options
+
+    bands = parse_display_bands(display_bands)
+    files = expand_inputs(inputs, suffixes=IMAGE_SUFFIXES)
+    if not files:
+        raise FarmannotError(f"no images found in {', '.join(inputs)}.")
+    session = session_from_options(sam_checkpoint, sam_model, device, cache_dir)
+    computed = hits = 0
+    failures: list[tuple[str, str]] = []
+    bar = tqdm(files, desc="embeddings", unit="image", disable=not progress, file=sys.stderr)
+    for path in bar:
+        bar.set_postfix_str(path.name, refresh=False)
+        try:
+            pic = render_picture(path, bands=bands, stretch=stretch, sensor=sensor)
+            _, hit = session.embed(pic.rgb)
+        except FarmannotError as exc:
+            if not keep_going:
+                raise
+            failures.append((str(path), str(exc)))
+            click.echo(f"error: {exc}", err=True)
+            continue
+        hits += hit
+        computed += not hit
+    click.echo(f"{computed} computed, {hits} already cached, {len(failures)} failed; cache: {session.cache.root}",
+               err=True)
+    if failures:
+        sys.exit(1)

@@ -1,0 +1,160 @@
+"""Masks to polygons: exact pixel-edge tracing, then simplification that keeps neighbours apart.
+
+Coordinates are image pixel coordinates with pixel ``(row, col)`` covering ``[col, col + 1] x [row, row + 1]``
+(the labelme canvas convention: pixel centres at ``i + 0.5``). Without simplification, rasterising the
+returned rings with the pixel-centre rule (``rasterio.features.rasterize``) gives back the input mask exactly.
+
+Tracing is rasterio's (``rasterio.features.shapes``, 4-connected, so parts touching only at a corner come
+out as separate polygons and every ring is valid); simplification is shapely's. In the labelled variant the
+regions of one label image are simplified together as a coverage (``shapely.coverage_simplify``), so two
+touching fields keep one shared edge: they neither overlap nor open a gap, and they are never merged.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import rasterio.features
+import shapely
+from affine import Affine
+from shapely.geometry import Polygon, shape
+
+#: Default vertex tolerance in pixels: removes the staircase of pixel edges, keeps field corners.
+DEFAULT_SIMPLIFY_PX = 1.5
+
+
+class Rings(NamedTuple):
+    """One polygon: an exterior ring and its holes, each an ``(N, 2)`` float array of ``x, y`` (not closed)."""
+
+    exterior: np.ndarray
+    holes: list[np.ndarray]
+
+    @property
+    def area(self) -> float:
+        return float(self.to_shapely().area)
+
+    def to_shapely(self) -> Polygon:
+        return Polygon(self.exterior, [h for h in self.holes])
+
+
+def _open_ring(coords) -> np.ndarray:
+    arr = np.asarray(coords, dtype=np.float64)
+    if len(arr) > 1 and np.array_equal(arr[0], arr[-1]):
+        arr = arr[:-1]
+    return arr
+
+
+def _rings_from_polygon(poly: Polygon, min_area_px: float) -> Rings | None:
+    if poly.is_empty or poly.area <= min_area_px or poly.area == 0:
+        return None
+    # Exterior counter-clockwise in x-right/y-down image space reads clockwise on screen; keep shapely's
+    # orientation canonical (exterior CCW, holes CW in x/y) so outputs are deterministic.
+    poly = shapely.geometry.polygon.orient(poly, sign=1.0)
+    holes = [_open_ring(h.coords) for h in poly.interiors if Polygon(h).area > min_area_px]
+    return Rings(_open_ring(poly.exterior.coords), holes)
+
+
+def _polygons_of(geom) -> list[Polygon]:
+    if geom is None or geom.is_empty:
+        return []
+    if isinstance(geom, Polygon):
+        return [geom]
+    if hasattr(geom, "geoms"):
+        out: list[Polygon] = []
+        for g in geom.geoms:
+            out.extend(_polygons_of(g))
+        return out
+    return []
+
+
+def _trace(labels: np.ndarray, valid: np.ndarray) -> list[tuple[int, Polygon]]:
+    """Exact pixel-edge polygons of each 4-connected region of equal label inside ``valid``."""
+    out = []
+    for geom, value in rasterio.features.shapes(labels, mask=valid, connectivity=4, transform=Affine.identity()):
+        out.append((int(value), shape(geom)))
+    return out
+
+
+def _simplify_one(poly: Polygon, simplify_px: float) -> Polygon | None:
+    if simplify_px <= 0:
+        return poly
+    simple = poly.simplify(simplify_px, preserve_topology=True)
+    if not simple.is_valid:
+        simple = shapely.make_valid(simple)
+    parts = _polygons_of(simple)
+    return max(parts, key=lambda p: p.area) if parts else None
+
+
+def mask_to_polygons(mask: np.ndarray, simplify_px: float = DEFAULT_SIMPLIFY_PX,
+                     min_area_px: float = 0.0) -> list[Rings]:
+    """Polygons (with holes, one per 4-connected part) of the True/non-zero pixels of ``mask``.
+
+    Args:
+        mask: 2-D boolean (or 0/non-zero) array.
+        simplify_px: Douglas-Peucker tolerance in pixels (topology preserved); 0 keeps the exact pixel edges.
+        min_area_px: Parts and holes with an area (px^2, after simplification) at or below this are dropped.
+
+    Returns:
+        The parts, largest first, each as :class:`Rings` in pixel coordinates.
+    """
+    mask = np.asarray(mask)
+    if mask.ndim != 2:
+        raise ValueError(f"mask must be 2-D, got shape {mask.shape}")
+    binary = (mask != 0).astype(np.uint8)
+    if not binary.any():
+        return []
+    out: list[Rings] = []
+    for _value, poly in _trace(binary, binary.astype(bool)):
+        simple = _simplify_one(poly, simplify_px)
+        rings = _rings_from_polygon(simple, min_area_px) if simple is not None else None
+        if rings is not None:
+            out.append(rings)
+    out.sort(key=lambda r: -r.area)
+    return out
+
+
+def labels_to_polygons(labels: np.ndarray, simplify_px: float = DEFAULT_SIMPLIFY_PX,
+                       min_area_px: float = 0.0, background: int = 0) -> dict[int, list[Rings]]:
+    """Polygons per instance of a label image, touching instances kept apart with one shared edge.
+
+    Args:
+        labels: 2-D integer array of instance ids (``background`` is no instance).
+        simplify_px: Tolerance in pixels; shared edges are simplified once, identically for both neighbours.
+        min_area_px: Parts and holes at or below this area are dropped.
+        background: The id that is not an instance.
+
+    Returns:
+        ``{instance id: [Rings, ...]}`` (an instance may have several parts), ids in ascending order.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 2:
+        raise ValueError(f"labels must be 2-D, got shape {labels.shape}")
+    if labels.dtype.kind not in "iu":
+        raise ValueError(f"labels must be an integer array, got {labels.dtype}")
+    valid = labels != background
+    if not valid.any():
+        return {}
+    work = labels.astype(np.int32) if labels.dtype != np.int32 else labels
+    traced = _trace(work, valid)
+    geoms = [p for _, p in traced]
+    if simplify_px > 0:
+        simplified = shapely.coverage_simplify(np.array(geoms, dtype=object), simplify_px, simplify_boundary=True)
+    else:
+        simplified = geoms
+    out: dict[int, list[Rings]] = {}
+    for (value, _), geom in zip(traced, simplified):
+        for poly in _polygons_of(geom if geom.is_valid else shapely.make_valid(geom)):
+            rings = _rings_from_polygon(poly, min_area_px)
+            if rings is not None:
+                out.setdefault(value, []).append(rings)
+    return {k: sorted(v, key=lambda r: -r.area) for k, v in sorted(out.items())}
+
+
+def rings_to_mask(rings: list[Rings], shape_hw: tuple[int, int]) -> np.ndarray:
+    """Rasterise rings back to a boolean mask with the pixel-centre rule (the inverse of tracing)."""
+    geoms = [r.to_shapely() for r in rings]
+    if not geoms:
+        return np.zeros(shape_hw, dtype=bool)
+    return rasterio.features.rasterize(((g, 1) for g in geoms), out_shape=shape_hw, fill=0,
+                                       transform=Affine.identity(), dtype="uint8").astype(bool)

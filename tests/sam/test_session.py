@@ -1,0 +1,77 @@
+"""Prompts -> masks -> polygons on a tiny random SAM, checked against segment-anything's own predictor."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from segment_anything import SamPredictor
+
+from farmannot.labels.polygonize import rings_to_mask
+from farmannot.sam.cache import EmbeddingCache
+from farmannot.sam.prompts import prompt_from_labelme
+from farmannot.sam.session import SamSession
+
+
+@pytest.fixture(scope="module")
+def image():
+    rng = np.random.default_rng(1)
+    img = (rng.random((120, 180, 3)) * 60).astype(np.uint8)
+    img[20:80, 30:110] += 150  # a bright field
+    return img
+
+
+def test_prompt_conversion():
+    p = prompt_from_labelme([[5, 6], [50, 40], [10, 10]], [2, 3, 0])
+    np.testing.assert_array_equal(p.box, [5, 6, 50, 40])
+    np.testing.assert_array_equal(p.point_coords, [[10, 10]])
+    assert not p.multimask
+    p = prompt_from_labelme([[50, 40], [5, 6]], [2, 3])  # corners in any order
+    np.testing.assert_array_equal(p.box, [5, 6, 50, 40])
+    assert p.point_coords is None
+    assert prompt_from_labelme([[1, 2]], [1]).multimask
+    with pytest.raises(ValueError):
+        prompt_from_labelme([[1, 2]], [2])
+    with pytest.raises(ValueError):
+        prompt_from_labelme([[1, 2]], [7])
+
+
+def test_cached_decode_equals_segment_anything_predictor(tiny_checkpoint, image, tmp_path):
+    session = SamSession.from_checkpoint(tiny_checkpoint, cache=EmbeddingCache(tmp_path))
+    emb, hit = session.embed(image)
+    assert not hit
+    assert emb.original_size == (120, 180)
+    ref = SamPredictor(session.sam)
+    ref.set_image(image)
+    np.testing.assert_allclose(emb.features, ref.features[0].numpy(), rtol=1e-5, atol=1e-6)
+    masks, scores, _ = ref.predict(point_coords=np.array([[60.0, 50.0]]), point_labels=np.array([1]),
+                                   multimask_output=True)
+    mask, score = session.predict(emb, [[60.0, 50.0]], [1])
+    np.testing.assert_array_equal(mask, masks[np.argmax(scores)])
+    assert score == pytest.approx(float(scores.max()))
+
+
+def test_cache_hit_in_a_new_session(tiny_checkpoint, image, tmp_path, monkeypatch):
+    first = SamSession.from_checkpoint(tiny_checkpoint, cache=EmbeddingCache(tmp_path))
+    emb, _ = first.embed(image)
+    second = SamSession.from_checkpoint(tiny_checkpoint, cache=EmbeddingCache(tmp_path))
+    monkeypatch.setattr(second, "compute_embedding", lambda rgb: pytest.fail("cache missed"))
+    got, hit = second.embed(image)
+    assert hit
+    np.testing.assert_array_equal(got.features, emb.features)
+    # another model never reads this model's entries
+    other = SamSession.random(seed=5, cache=EmbeddingCache(tmp_path))
+    assert other.key_for(image) != first.key_for(image)
+
+
+def test_segment_polygons_match_mask_and_respect_neighbours(tiny_checkpoint, image):
+    session = SamSession.from_checkpoint(tiny_checkpoint)
+    emb, _ = session.embed(image)
+    exact = session.segment(emb, [[10, 10], [170, 110]], [2, 3], simplify_px=0, min_area_px=0)
+    assert exact.mask.shape == (120, 180) and exact.mask.any()
+    np.testing.assert_array_equal(rings_to_mask(exact.polygons, exact.mask.shape), exact.mask)
+    occupied = np.zeros_like(exact.mask)
+    occupied[:, :90] = True
+    apart = session.segment(emb, [[10, 10], [170, 110]], [2, 3], simplify_px=0, min_area_px=0, occupied=occupied)
+    assert not (apart.mask & occupied).any()
+    for rings in apart.polygons:
+        assert rings.exterior[:, 0].min() >= 90
