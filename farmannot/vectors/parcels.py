@@ -1,0 +1,219 @@
+"""Annotations -> parcel tables in map coordinates, with measures, scene facts and captions.
+
+A :class:`ParcelTable` is columns (numpy arrays) plus geometries and one CRS: what every writer in
+:mod:`farmannot.vectors.writers` takes. Parcels are rebuilt with :func:`~farmannot.vectors.geometry.shapes_to_parcels`
+(holes from later ``_background_`` shapes, parts joined by ``group_id``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import shapely
+from pyproj import CRS, Transformer
+
+from farmannot.errors import InputError
+from farmannot.io.labelme_json import Annotation, load_annotation, resolve_image_path
+from farmannot.io.raster import open_raster
+from farmannot.vectors.geometry import (
+    area_perimeter_m,
+    as_affine6,
+    parse_description,
+    pixel_to_world,
+    shapes_to_parcels,
+)
+
+#: Fixed parcel columns, in the order the files carry them (caption keywords ``kw_<key>`` follow).
+PARCEL_COLUMNS = ("parcel_id", "label", "group_id", "area_m2", "perim_m", "scene", "date", "annotation",
+                  "source_id", "attributes", "caption_en", "caption_zh")
+
+
+@dataclass
+class ParcelTable:
+    """Parcels of one or more annotations in one CRS.
+
+    Attributes:
+        geometry: Object array of Polygon / MultiPolygon in ``crs``.
+        columns: Attribute columns by name (object, float64 or int64 arrays; ``group_id`` uses -1 for none).
+        crs: ``AUTHORITY:CODE`` or WKT.
+        determination: Per parcel ``(method, datetime ISO or None)`` for fiboa.
+        skipped: Shapes that are not areas (points, lines), by type, over all annotations.
+    """
+
+    geometry: np.ndarray
+    columns: dict[str, np.ndarray]
+    crs: str
+    determination: list[tuple[str, str | None]] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.geometry)
+
+
+@dataclass
+class AnnotationGeo:
+    """An annotation with its georeferencing resolved."""
+
+    path: Path
+    annotation: Annotation
+    crs: str
+    transform: tuple[float, ...]
+    scene: str
+
+
+def crs_text(crs: CRS) -> str:
+    """``AUTHORITY:CODE`` when pyproj knows one, else WKT."""
+    auth = crs.to_authority()
+    return f"{auth[0]}:{auth[1]}" if auth else crs.to_wkt()
+
+
+def georeference(path: str | os.PathLike, *, project_dir: str | os.PathLike | None = None,
+                 allow_outside: bool = False) -> AnnotationGeo:
+    """Load an annotation and find its scene CRS and transform (``farmannot.scene``, else the image's header).
+
+    Raises:
+        InputError: unreadable annotation, or no georeferencing in the annotation nor in its image.
+    """
+    path = Path(path)
+    ann = load_annotation(path)
+    scene = ann.farmannot.get("scene") or {}
+    name = Path(ann.image_path or path.stem).stem
+    crs, transform = scene.get("crs"), scene.get("transform")
+    if crs and transform:
+        try:
+            return AnnotationGeo(path, ann, crs_text(CRS.from_user_input(crs)), as_affine6(transform), name)
+        except Exception as exc:  # noqa: BLE001 - any malformed value becomes one clear message
+            raise InputError(f"{path}: unusable farmannot.scene georeferencing ({exc}); fix crs/transform.") from None
+    image = resolve_image_path(ann, path, project_dir=project_dir, allow_outside=allow_outside)
+    with open_raster(image) as src:
+        if src.crs is None:
+            raise InputError(f"{path}: neither the annotation (farmannot.scene) nor its image {image} has a CRS; "
+                             "parcels cannot be placed on the map. Georeference the image first.")
+        return AnnotationGeo(path, ann, crs_text(src.crs), tuple(src.transform)[:6], name)
+
+
+def _reproject(geoms: np.ndarray, src: str, dst: str) -> np.ndarray:
+    if CRS.from_user_input(src) == CRS.from_user_input(dst):
+        return geoms
+    tr = Transformer.from_crs(CRS.from_user_input(src), CRS.from_user_input(dst), always_xy=True)
+
+    def fn(xy: np.ndarray) -> np.ndarray:
+        x, y = tr.transform(xy[:, 0], xy[:, 1])
+        return np.column_stack([x, y])
+
+    return shapely.transform(geoms, fn)
+
+
+def _keyword_text(v: Any) -> str:
+    if isinstance(v, dict):
+        v = v.get("value")
+    if v is None:
+        return ""
+    if isinstance(v, (list, tuple)):
+        return "; ".join(str(x) for x in v)
+    return str(v)
+
+
+def determination_method(farm: dict) -> str:
+    """fiboa ``determination_method`` from an annotation's provenance.
+
+    ``provenance.determination_method`` when it holds a fiboa value; ``auto-imagery`` for drafts from
+    ``predict``/``propose``; ``unknown`` for parcels imported from vectors (their origin is not known);
+    ``manual`` otherwise (drawn, SAM-assisted and corrected by a person on imagery).
+    """
+    prov = farm.get("provenance") or {}
+    method = prov.get("determination_method")
+    if method in FIBOA_METHODS:
+        return method
+    tool = str(prov.get("tool") or prov.get("source") or "")
+    if tool in ("predict", "propose") and not prov.get("reviewed"):
+        return "auto-imagery"
+    if prov.get("imported_vectors"):
+        return "unknown"
+    return "manual"
+
+
+FIBOA_METHODS = ("manual", "driven", "surveyed", "administrative", "auto-operation", "auto-imagery", "unknown")
+
+
+def annotation_rows(geo: AnnotationGeo, label_filter: set[str] | None = None,
+                    annotation_name: str | None = None) -> tuple[list[dict[str, Any]], list, dict[str, int]]:
+    """Rows (dicts) and world geometries (scene CRS) of one annotation's parcels."""
+    parcels, skipped = shapes_to_parcels(geo.annotation.shapes)
+    if label_filter is not None:
+        parcels = [p for p in parcels if p.label in label_filter]
+    farm = geo.annotation.farmannot
+    caption = farm.get("caption") or {}
+    text = caption.get("text") or {}
+    keywords = caption.get("keywords") or {}
+    scene = farm.get("scene") or {}
+    date = str(scene.get("date") or "")
+    method = determination_method(farm)
+    world = pixel_to_world(np.asarray([p.geometry for p in parcels], dtype=object), geo.transform)
+    area, perim = area_perimeter_m(world, geo.crs) if len(world) else (np.zeros(0), np.zeros(0))
+    rows = []
+    stem = annotation_name or geo.path.stem
+    for k, p in enumerate(parcels, start=1):
+        d = parse_description(p.description)
+        row: dict[str, Any] = {
+            "parcel_id": f"{stem}/{k}",
+            "label": p.label,
+            "group_id": -1 if p.group_id is None else int(p.group_id),
+            "area_m2": float(area[k - 1]),
+            "perim_m": float(perim[k - 1]),
+            "scene": geo.scene,
+            "date": date,
+            "annotation": annotation_name or geo.path.name,
+            "source_id": str(d.get("source_id") or ""),
+            "attributes": json.dumps(d["attributes"], ensure_ascii=False, sort_keys=True) if d.get("attributes")
+            else ("" if d else (p.description or "")),
+            "caption_en": str(text.get("en") or ""),
+            "caption_zh": str(text.get("zh") or ""),
+            "_method": method,
+            "_datetime": date or None,
+        }
+        for key, v in keywords.items():
+            row[f"kw_{key}"] = _keyword_text(v)
+        rows.append(row)
+    return rows, list(world), skipped
+
+
+def build_parcel_table(geos: list[AnnotationGeo], *, crs: str | None = None, label_filter: set[str] | None = None,
+                       names: list[str] | None = None) -> ParcelTable:
+    """All parcels of several annotations in one table and one CRS.
+
+    Args:
+        geos: Georeferenced annotations.
+        crs: Output CRS; default the scenes' CRS when they share one, else EPSG:4326.
+        label_filter: Keep only these labels.
+        names: Annotation names for the ``annotation`` column and parcel ids (default: file names / stems).
+    """
+    if crs is None:
+        crss = {CRS.from_user_input(g.crs) for g in geos}
+        crs = geos[0].crs if len(crss) == 1 else "EPSG:4326"
+    rows: list[dict[str, Any]] = []
+    geoms: list = []
+    skipped: dict[str, int] = {}
+    for i, g in enumerate(geos):
+        r, w, sk = annotation_rows(g, label_filter, names[i] if names else None)
+        for k, n in sk.items():
+            skipped[k] = skipped.get(k, 0) + n
+        rows.extend(r)
+        geoms.extend(_reproject(np.asarray(w, dtype=object), g.crs, crs) if w else [])
+    kw_cols = sorted({k for r in rows for k in r if k.startswith("kw_")})
+    cols: dict[str, np.ndarray] = {}
+    for name in (*PARCEL_COLUMNS, *kw_cols):
+        vals = [r.get(name, "") for r in rows]
+        if name in ("area_m2", "perim_m"):
+            cols[name] = np.asarray(vals, dtype=np.float64)
+        elif name == "group_id":
+            cols[name] = np.asarray(vals, dtype=np.int64)
+        else:
+            cols[name] = np.asarray(vals, dtype=object)
+    det = [(r["_method"], r["_datetime"]) for r in rows]
+    return ParcelTable(np.asarray(geoms, dtype=object), cols, crs_text(CRS.from_user_input(crs)), det, skipped)

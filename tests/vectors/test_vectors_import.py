@@ -1,0 +1,218 @@
+"""import-vectors: known pixel answers on a UTM scene, the real Itaipu polygons, and every bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+import shapely
+from shapely.geometry import Polygon
+
+from farmannot.errors import InputError
+from farmannot.io.labelme_json import load_annotation
+from farmannot.vectors.geometry import parse_description
+from farmannot.vectors.importer import ImportOptions, import_vectors, parse_label_map
+
+from vector_fixtures import (BOWTIE, EDGE_FIELD_CLIPPED, FIELD_WITH_HOLE, TWO_PART_FIELD, pixel_to_lonlat, write_scene,
+                      write_vectors)
+
+ITAIPU = "real-scenes/landsat8-itaipu"
+
+
+def _poly(shape) -> Polygon:
+    return Polygon(shape.points)
+
+
+def _same(a, b, tol=1e-3) -> bool:
+    return a.symmetric_difference(b).area < tol * max(a.area, 1) and shapely.hausdorff_distance(a, b) < 0.01
+
+
+def test_known_pixel_answers(tmp_path, utm_scene, lonlat_parcels):
+    out = tmp_path / "ann.json"
+    rep = import_vectors(lonlat_parcels, utm_scene, out, ImportOptions(label_field="crop", simplify_px=0))
+    ann = load_annotation(out)
+    shapes = ann.shapes
+    by_src: dict[int, list] = {}
+    for s in shapes:
+        d = parse_description(s.description)
+        by_src.setdefault(int(d["source_id"].rsplit(":", 1)[1]), []).append(s)
+    # field with a hole: exterior, then the hole as a later _background_ shape
+    hole_field = by_src[0]
+    assert [s.label for s in hole_field] == ["maize", "_background_"]
+    assert _same(_poly(hole_field[0]), Polygon(FIELD_WITH_HOLE.exterior))
+    assert _same(_poly(hole_field[1]), Polygon(FIELD_WITH_HOLE.interiors[0]))
+    assert shapes.index(hole_field[1]) > shapes.index(hole_field[0])
+    # two-part field: two shapes sharing one group id, nobody else has it
+    parts = by_src[1]
+    assert len(parts) == 2 and parts[0].group_id is not None and parts[0].group_id == parts[1].group_id
+    assert sum(s.group_id == parts[0].group_id for s in shapes) == 2
+    got = sorted((_poly(s) for s in parts), key=lambda p: p.bounds)
+    for g, want in zip(got, TWO_PART_FIELD.geoms):
+        assert _same(g, want)
+    # field over the right edge: clipped at x = 120
+    assert _same(_poly(by_src[2][0]), EDGE_FIELD_CLIPPED)
+    # bowtie: repaired into its two triangles (area 450 px^2), reported
+    bow = by_src[3]
+    assert rep.repaired == 1
+    assert shapely.union_all([_poly(s) for s in bow]).area == pytest.approx(shapely.make_valid(BOWTIE).area, rel=1e-3)
+    # outside field, point and line: not imported; points and lines reported by type
+    assert 4 not in by_src and 5 not in by_src and 6 not in by_src
+    assert rep.outside == 1 and rep.not_polygon == {"Point": 1, "LineString": 1}
+    assert rep.features == 7 and rep.imported == 4
+    assert "skipped points/lines: 1 LineString, 1 Point" in rep.summary()
+    # attributes and the source id travel in the description
+    d = parse_description(hole_field[0].description)
+    assert d["attributes"] == {"crop": "maize", "farm_no": 11}
+    assert d["source_id"] == "parcels.geojson:parcels:0"
+    # scene georeferencing recorded, image path relative to the annotation
+    assert ann.farmannot["scene"]["crs"] == "EPSG:32633"
+    assert ann.image_path == "scene.tif" and (ann.image_width, ann.image_height) == (120, 120)
+
+
+def test_equator_meridian_vertex_lands_on_its_pixel(tmp_path, utm_scene):
+    # UTM definition: (15 E, 0 N) is easting 500 000, northing 0 in zone 33 -> pixel (20, 100) of the scene.
+    tri = Polygon([(15.0, 0.0), (15.001, 0.0), (15.0, 0.001)])
+    vec = write_vectors(tmp_path / "tri.gpkg", [tri], {"name": ["t"]}, driver="GPKG")
+    import_vectors(vec, utm_scene, tmp_path / "a.json", ImportOptions(simplify_px=0))
+    pts = np.array(load_annotation(tmp_path / "a.json").shapes[0].points)
+    assert np.abs(pts - [20.0, 100.0]).sum(axis=1).min() < 1e-3
+
+
+def test_simplify_tolerance_holds(tmp_path, utm_scene):
+    circle = shapely.Point(60, 60).buffer(30, quad_segs=64)
+    vec = write_vectors(tmp_path / "c.geojson", [pixel_to_lonlat(circle)], {"id": [1]})
+    import_vectors(vec, utm_scene, tmp_path / "a.json", ImportOptions(simplify_px=0.5))
+    shape = load_annotation(tmp_path / "a.json").shapes[0]
+    assert len(shape.points) < 200  # 257 vertices in, far fewer out
+    assert shapely.hausdorff_distance(_poly(shape).exterior, circle.exterior) <= 0.5 + 1e-3
+
+
+def test_label_default_and_map(tmp_path, utm_scene, lonlat_parcels):
+    out = tmp_path / "a.json"
+    import_vectors(lonlat_parcels, utm_scene, out, ImportOptions(label_field="crop",
+                                                                 label_map=parse_label_map("maize=farmland")))
+    labels = {s.label for s in load_annotation(out).shapes}
+    assert labels == {"farmland", "soy", "wheat", "_background_"}
+    import_vectors(lonlat_parcels, utm_scene, out, ImportOptions(), overwrite=True)
+    assert {s.label for s in load_annotation(out).shapes} == {"farmland", "_background_"}
+    with pytest.raises(InputError, match="OLD=NEW"):
+        parse_label_map("maize")
+
+
+def test_real_itaipu_polygons(shared_data, tmp_path):
+    folder = shared_data / ITAIPU
+    scene = folder / "LC08_L1TP_224078_20200518_20200518_01_RT.TIF"
+    gpkg = folder / "LC08_L1TP_224078_20200518_20200518_01_RT_polygons.gpkg"
+    out = tmp_path / "itaipu.json"
+    rep = import_vectors(gpkg, scene, out, ImportOptions(label_field="name"))
+    ann = load_annotation(out)
+    assert rep.imported == 4
+    assert sorted(s.label for s in ann.shapes) == ["crop", "developed", "tree", "water"]
+    import pyogrio.raw
+
+    wkb = pyogrio.raw.read(gpkg)[2]
+    with rasterio.open(scene) as src:
+        transform = src.transform
+    for s, g in zip(ann.shapes, shapely.from_wkb(wkb)):
+        # every source vertex, mapped by rasterio's own rowcol, is within 0.5 px of the imported ring
+        xy = shapely.get_coordinates(g)
+        rows, cols = rasterio.transform.rowcol(transform, xy[:, 0], xy[:, 1], op=lambda v: v)
+        cols_rows = np.column_stack([cols, rows])
+        ring = Polygon(s.points).exterior
+        assert max(ring.distance(shapely.Point(p)) for p in cols_rows) <= 0.5
+        assert parse_description(s.description)["source_id"].startswith(gpkg.name + ":land_cover:")
+
+
+# ---------------------------------------------------------------------------------------- bad inputs
+def test_no_crs_needs_assume_crs(tmp_path, utm_scene):
+    vec = write_vectors(tmp_path / "nocrs.geojson", [pixel_to_lonlat(FIELD_WITH_HOLE)], {"id": [1]}, crs=None)
+    # GeoJSON without crs is read as WGS84 by GDAL (RFC 7946); a Shapefile without .prj has no CRS at all
+    shp = write_vectors(tmp_path / "nocrs.shp", [pixel_to_lonlat(FIELD_WITH_HOLE)], {"id": [1]}, crs=None)
+    with pytest.raises(InputError, match=r"nocrs\.shp: the file declares no CRS; pass --assume-crs"):
+        import_vectors(shp, utm_scene, tmp_path / "a.json")
+    rep = import_vectors(shp, utm_scene, tmp_path / "a.json", ImportOptions(assume_crs="EPSG:4326"))
+    assert rep.imported == 1
+    with pytest.raises(InputError, match="not a CRS"):
+        import_vectors(shp, utm_scene, tmp_path / "b.json", ImportOptions(assume_crs="EPSG:nonsense"))
+    assert vec.exists()
+
+
+def test_no_overlap_gives_both_extents(tmp_path, utm_scene):
+    far = shapely.box(20.0, 10.0, 20.01, 10.01)
+    vec = write_vectors(tmp_path / "far.geojson", [far], {"id": [1]})
+    with pytest.raises(InputError) as err:
+        import_vectors(vec, utm_scene, tmp_path / "a.json")
+    msg = str(err.value)
+    assert "no polygon overlaps the scene" in msg
+    assert "scene extent: (499800, -200, 501000, 1000)" in msg
+    assert "Vector extent in the scene CRS EPSG:32633" in msg
+    assert not (tmp_path / "a.json").exists()
+
+
+def test_only_points_and_lines(tmp_path, utm_scene):
+    vec = write_vectors(tmp_path / "pts.geojson", [pixel_to_lonlat(shapely.Point(5, 5))], {"id": [1]})
+    with pytest.raises(InputError, match="no polygon overlaps"):
+        import_vectors(vec, utm_scene, tmp_path / "a.json")
+
+
+def test_missing_label_field_lists_fields(tmp_path, utm_scene, lonlat_parcels):
+    with pytest.raises(InputError, match=r"no field 'kind' for --label-field; the fields are: crop, farm_no"):
+        import_vectors(lonlat_parcels, utm_scene, tmp_path / "a.json", ImportOptions(label_field="kind"))
+
+
+def test_scene_and_file_errors(tmp_path, utm_scene, lonlat_parcels):
+    bare = write_scene(tmp_path / "bare.tif", crs=None)
+    with pytest.raises(InputError, match="the scene has no CRS"):
+        import_vectors(lonlat_parcels, bare, tmp_path / "a.json")
+    with pytest.raises(InputError, match="no such file"):
+        import_vectors(tmp_path / "missing.gpkg", utm_scene, tmp_path / "a.json")
+    junk = tmp_path / "junk.gpkg"
+    junk.write_text("not a geopackage")
+    with pytest.raises(InputError, match="not a readable vector file"):
+        import_vectors(junk, utm_scene, tmp_path / "a.json")
+    two = tmp_path / "two.gpkg"
+    write_vectors(two, [pixel_to_lonlat(FIELD_WITH_HOLE)], {"id": [1]}, driver="GPKG", layer="a")
+    write_vectors(two, [pixel_to_lonlat(FIELD_WITH_HOLE)], {"id": [2]}, driver="GPKG", layer="b", append=True)
+    with pytest.raises(InputError, match=r"holds 2 layers \(a, b\); choose one with --layer"):
+        import_vectors(two, utm_scene, tmp_path / "a.json")
+    assert import_vectors(two, utm_scene, tmp_path / "a.json", ImportOptions(layer="b")).imported == 1
+    with pytest.raises(InputError, match="pass --merge"):
+        import_vectors(two, utm_scene, tmp_path / "a.json", ImportOptions(layer="a"))
+    pq = tmp_path / "plain.parquet"
+    import pyarrow as pa
+    import pyarrow.parquet as papq
+
+    papq.write_table(pa.table({"x": [1]}), pq)
+    with pytest.raises(InputError, match="without GeoParquet 'geo' metadata"):
+        import_vectors(pq, utm_scene, tmp_path / "c.json")
+
+
+def test_merge_adds_without_duplicates(tmp_path, utm_scene, lonlat_parcels):
+    out = tmp_path / "a.json"
+    import_vectors(lonlat_parcels, utm_scene, out, ImportOptions(label_field="crop"))
+    first = load_annotation(out)
+    n = len(first.shapes)
+    # a person corrects the first shape; a re-import with --merge must neither duplicate nor undo it
+    first.shapes[0].points[0] = [11.0, 11.0]
+    from farmannot.io.labelme_json import save_annotation
+
+    save_annotation(first, out)
+    rep = import_vectors(lonlat_parcels, utm_scene, out, ImportOptions(label_field="crop"), merge=True)
+    again = load_annotation(out)
+    assert len(again.shapes) == n and rep.duplicates == 4 and rep.imported == 0
+    assert again.shapes[0].points[0] == [11.0, 11.0]
+    before = out.read_bytes()
+    import_vectors(lonlat_parcels, utm_scene, out, ImportOptions(label_field="crop"), merge=True)
+    assert out.read_bytes() == before  # a re-run gives the same bytes
+    # new features are added after the existing shapes, with group ids past the existing ones
+    extra = write_vectors(tmp_path / "extra.geojson", [pixel_to_lonlat(TWO_PART_FIELD)], {"crop": ["rice"]})
+    rep = import_vectors(extra, utm_scene, out, ImportOptions(label_field="crop"), merge=True)
+    merged = load_annotation(out)
+    assert rep.imported == 1 and len(merged.shapes) == n + 2
+    old_gids = {s.group_id for s in merged.shapes[:n] if s.group_id is not None}
+    new_gids = {s.group_id for s in merged.shapes[n:]}
+    assert len(new_gids) == 1 and not (new_gids & old_gids)
+    assert json.loads(out.read_text())["farmannot"]["provenance"]["imported_vectors"][-1]["source"] == "extra.geojson"

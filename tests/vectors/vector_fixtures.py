@@ -1,0 +1,60 @@
+"""Tiny synthetic inputs for the vector tests: a UTM scene at the equator and parcels in EPSG:4326.
+
+The scene (EPSG:32633, 10 m pixels, 120 x 120 px) has its pixel (20, 100) on the point where the central
+meridian of UTM zone 33 (15 deg E) crosses the equator: easting 500,000 m, northing 0 m, by the definition of
+UTM, so lon/lat (15, 0) must land on that pixel exactly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyogrio.raw
+import rasterio
+import shapely
+from pyproj import Transformer
+from rasterio.transform import Affine
+from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box
+
+SCENE_CRS = "EPSG:32633"
+SCENE_TRANSFORM = Affine(10.0, 0.0, 499_800.0, 0.0, -10.0, 1_000.0)
+SCENE_SIZE = 120
+
+# The known pixel answers (rasterio pixel coordinates, corner (0, 0) top-left).
+FIELD_WITH_HOLE = Polygon([(10, 10), (50, 10), (50, 50), (10, 50)], [[(20, 20), (30, 20), (30, 30), (20, 30)]])
+TWO_PART_FIELD = MultiPolygon([box(60, 10, 70, 20), box(80, 10, 90, 20)])
+EDGE_FIELD = box(100, 60, 140, 80)  # crosses the right edge at x = 120
+EDGE_FIELD_CLIPPED = box(100, 60, 120, 80)
+BOWTIE = Polygon([(10, 70), (40, 100), (40, 70), (10, 100)])  # self-intersecting
+OUTSIDE_FIELD = box(300, 300, 320, 320)
+
+
+def pixel_to_lonlat(geom):
+    """Pixel polygon -> UTM 33N (the scene affine, by hand) -> lon/lat (pyproj)."""
+    a, b, c, d, e, f = tuple(SCENE_TRANSFORM)[:6]
+    tr = Transformer.from_crs(SCENE_CRS, "EPSG:4326", always_xy=True)
+
+    def fn(xy):
+        x, y = a * xy[:, 0] + b * xy[:, 1] + c, d * xy[:, 0] + e * xy[:, 1] + f
+        lon, lat = tr.transform(x, y)
+        return np.column_stack([lon, lat])
+
+    return shapely.transform(geom, fn)
+
+
+def write_scene(path: Path, crs: str | None = SCENE_CRS, size: int = SCENE_SIZE) -> Path:
+    data = (np.arange(size * size, dtype=np.uint32) % 251).astype(np.uint8).reshape(1, size, size)
+    with rasterio.open(path, "w", driver="GTiff", width=size, height=size, count=1, dtype="uint8", crs=crs,
+                       transform=SCENE_TRANSFORM) as dst:
+        dst.write(data)
+    return path
+
+
+def write_vectors(path: Path, geoms, fields: dict[str, list], crs: str | None = "EPSG:4326",
+                  driver: str | None = None, layer: str | None = None, append: bool = False) -> Path:
+    names = list(fields)
+    data = [np.asarray(fields[n], dtype=object if isinstance(fields[n][0], str) else None) for n in names]
+    pyogrio.raw.write(str(path), shapely.to_wkb(np.asarray(geoms, dtype=object)), data, names, crs=crs,
+                      driver=driver, geometry_type="Unknown", layer=layer, append=append)
+    return path
