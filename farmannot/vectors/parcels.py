@@ -138,7 +138,8 @@ def determination_method(farm: dict) -> str:
     return "manual"
 
 
-FIBOA_METHODS = ("manual", "driven", "surveyed", "administrative", "auto-operation", "auto-imagery", "unknown")
+#: fiboa core v0.2.0 determination methods.
+FIBOA_METHODS = ("manual", "driven", "surveyed", "auto-operation", "auto-imagery", "unknown")
 
 
 def annotation_rows(geo: AnnotationGeo, label_filter: set[str] | None = None,

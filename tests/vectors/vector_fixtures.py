@@ -58,3 +58,44 @@ def write_vectors(path: Path, geoms, fields: dict[str, list], crs: str | None = 
     pyogrio.raw.write(str(path), shapely.to_wkb(np.asarray(geoms, dtype=object)), data, names, crs=crs,
                       driver=driver, geometry_type="Unknown", layer=layer, append=append)
     return path
+
+
+def hand_annotation(image_path: str = "scene.tif", scene: bool = True):
+    """An annotation on the UTM scene whose parcels are known by hand (10 m pixels: 1 px^2 = 100 m^2).
+
+    - P1 farmland 40 x 40 px with a 10 x 10 px hole (a later _background_): 150,000 m2, perimeter 2,000 m
+    - P2 farmland in two 10 x 10 px parts sharing group_id 7: 20,000 m2, perimeter 800 m
+    - P3 farmland rectangle shape 10 x 20 px: 20,000 m2, perimeter 600 m
+    - a point (not an area: skipped)
+    - a _background_ drawn BEFORE P4, which therefore keeps it: P4 10 x 10 px, 10,000 m2, perimeter 400 m
+    """
+    from farmannot.io.labelme_json import Annotation, Shape
+
+    def sq(x0, y0, x1, y1):
+        return [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
+
+    shapes = [
+        Shape("farmland", sq(10, 10, 50, 50)),
+        Shape("_background_", sq(20, 20, 30, 30)),
+        Shape("farmland", sq(60, 10, 70, 20), group_id=7),
+        Shape("farmland", sq(80, 10, 90, 20), group_id=7),
+        Shape("farmland", [[100, 60], [110, 80]], shape_type="rectangle"),
+        Shape("farmland", [[5, 5]], shape_type="point"),
+        Shape("_background_", sq(62, 62, 68, 68)),
+        Shape("farmland", sq(60, 60, 70, 70)),
+    ]
+    farm = {
+        "caption": {"keywords": {"month": {"value": "may", "source": "auto"},
+                                 "water": {"value": "absent", "source": "confirmed"}},
+                    "text": {"en": "The farmland is blocky.", "zh": "耕地呈块状。"}},
+        "provenance": {"farmannot_version": "0.1.0"},
+    }
+    if scene:
+        farm["scene"] = {"crs": SCENE_CRS, "transform": list(SCENE_TRANSFORM)[:6], "width": SCENE_SIZE,
+                         "height": SCENE_SIZE, "date": "2020-05-18", "sensor": "landsat8"}
+    return Annotation(shapes=shapes, image_path=image_path, image_height=SCENE_SIZE, image_width=SCENE_SIZE,
+                      farmannot=farm)
+
+
+#: (area m2, perimeter m) of the hand annotation's parcels, in order.
+HAND_PARCELS = [(150_000.0, 2_000.0), (20_000.0, 800.0), (20_000.0, 600.0), (10_000.0, 400.0)]
