@@ -169,7 +169,7 @@ def warped_dem(
             raise _no_overlap_error(dem, dst_crs, dst_transform, dst_width, dst_height)
         dx, dy = offset_px
         # Target pixel (c, r) samples the DEM where the unshifted grid has (c - dx, r - dy).
-        warp_transform = dst_transform * Affine.translation(-dx, -dy)
+        warp_transform = dst_transform @ Affine.translation(-dx, -dy)
         with WarpedVRT(
             src,
             crs=dst_crs,

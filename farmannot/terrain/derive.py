@@ -106,7 +106,10 @@ def gradient(dem: np.ndarray, xres_m: FloatOrRows, yres_m: float) -> tuple[np.nd
     g, h, i = p[2:, :-2], p[2:, 1:-1], p[2:, 2:]
     dzdx = ((c + 2 * f + i) - (a + 2 * d + g)) / (8.0 * np.asarray(xres_m, dtype=np.float64))
     dzdy_south = ((g + 2 * h + i) - (a + 2 * b + c)) / (8.0 * yres_m)
-    return dzdx, -dzdy_south
+    # Horn's stencil skips the centre pixel; a nodata centre is still nodata.
+    centre = ~np.isfinite(p[1:-1, 1:-1])
+    dzdx = np.where(centre, np.nan, dzdx)
+    return dzdx, np.where(centre, np.nan, -dzdy_south)
 
 
 def slope_degrees(dem: np.ndarray, xres_m: FloatOrRows, yres_m: float) -> np.ndarray:

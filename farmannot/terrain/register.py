@@ -153,10 +153,12 @@ class _Model:
     """Image, DEM and the shading fit at a given shift, on a fixed interior region."""
 
     def __init__(self, image, dem, xres, yres, smooth_px, margin):
-        self.image_valid = np.isfinite(image)
-        self.dem_valid = np.isfinite(dem)
-        self.image = _fill_nearest(np.asarray(image, np.float64), self.image_valid)
-        self.dem = _fill_nearest(np.asarray(dem, np.float64), self.dem_valid)
+        # Pixels near nodata see filled values through the spline, Horn's stencil and the smoothing.
+        grow = 1 + int(math.ceil(3 * smooth_px))
+        self.image_valid = ~ndimage.binary_dilation(~np.isfinite(image), iterations=grow)
+        self.dem_valid = ~ndimage.binary_dilation(~np.isfinite(dem), iterations=grow + 3)
+        self.image = _fill_nearest(np.asarray(image, np.float64), np.isfinite(image))
+        self.dem = _fill_nearest(np.asarray(dem, np.float64), np.isfinite(dem))
         if smooth_px > 0:
             self.image = ndimage.gaussian_filter(self.image, smooth_px)
         self.xres, self.yres, self.smooth = xres, yres, smooth_px
@@ -230,7 +232,8 @@ def estimate_offset(
     if ok0.sum() < MIN_VALID_PX:
         reg.reason = f"too few pixels with both image and DEM ({int(ok0.sum())})"
         return reg
-    if np.std(model.image[ok0]) == 0 or np.std(s0[ok0]) == 0:
+    relief = shading_basis(model.dem, xres, yres)[:, ok0]
+    if np.std(model.image[ok0]) == 0 or float(np.ptp(relief, axis=1).max()) < 1e-6:
         reg.reason = "image or DEM shading is constant: no relief to register on"
         return reg
 

@@ -70,7 +70,7 @@ def register_to_image(
     k = max(1, math.ceil(max(w, h) / grid_px))
     rw, rh = math.ceil(w / k), math.ceil(h / k)
     sx, sy = w / rw, h / rh
-    rtransform = target.transform * Affine.scale(sx, sy)
+    rtransform = target.transform @ Affine.scale(sx, sy)
     dem = align_dem(dem_path, target.crs, rtransform, rw, rh, resampling=resampling)
     gray = image_gray(target, (rh, rw))
     dem_res = _dem_pixel_in_target_px(dem_path, target)
