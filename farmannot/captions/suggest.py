@@ -1,0 +1,347 @@
+"""Suggest caption keywords from the farmland mask, the image bands and an aligned DEM, with evidence.
+
+Each suggestion is a :class:`~farmannot.captions.schema.Keyword` with ``source="suggested"``, the numbers it
+came from in ``evidence`` and a ``confidence`` that grows with the distance of those numbers from the
+decision thresholds (``templates/suggest.yaml``). A person confirms or corrects; nothing here is final.
+
+What needs what:
+
+- distribution, shape, boundary: the farmland mask (and parcel ids when the shapes are known);
+- sowing: bands (NDVI with NIR and red, else the RGB green leaf index);
+- terrain, landscape, layout: a DEM on the tile's grid;
+- buildings, water, vegetation (:func:`presence`): index maps outside the farmland and masks of shapes
+  labelled with those land covers. Buildings need SWIR (NDBI) or building shapes; RGB-only water is a weak
+  dark-and-bluish rule and says so in its evidence.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+from farmannot.captions import measures as ms
+from farmannot.captions.schema import Keyword
+from farmannot.errors import FarmannotError
+from farmannot.resources import load_template_yaml
+
+
+def load_thresholds() -> dict[str, Any]:
+    """``templates/suggest.yaml`` as a dict."""
+    cfg = load_template_yaml("suggest.yaml")
+    if not isinstance(cfg, dict):
+        raise FarmannotError("templates/suggest.yaml: expected a mapping of thresholds.")
+    return cfg
+
+
+def _conf(*margins: float) -> float:
+    """Confidence from relative margins to the decision thresholds: 0.5 on a threshold, 0.95 far from all."""
+    m = min(max(0.0, x) for x in margins) if margins else 0.0
+    return round(0.5 + 0.45 * min(1.0, m), 3)
+
+
+def _rel(x: float, thr: float) -> float:
+    """How far ``x`` is past ``thr``, relative to ``thr`` (0 on it)."""
+    return abs(x - thr) / (abs(thr) if thr else 1.0)
+
+
+def _round(d: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in d.items()}
+
+
+# ----------------------------------------------------------------------------------- farmland geometry
+def suggest_distribution(mask: np.ndarray, pixel_size_m: float, cfg: Mapping[str, Any],
+                         other_masks: Mapping[str, np.ndarray] | None = None) -> Keyword | None:
+    """Macro distribution from coverage, block count and largest-block share (strips from river/road masks)."""
+    lay = ms.layout_measures(mask, pixel_size_m, cfg["min_region_m2"], cfg["contiguity_gap_m"])
+    if lay["blocks"] == 0:
+        return None
+    t = cfg["distribution"]
+    for kind, names in (("rivers", ("river", "water")), ("roads", ("road",))):
+        line = next((np.asarray(other_masks[n], bool) for n in names if other_masks and n in other_masks), None)
+        if line is None or not line.any():
+            continue
+        dist_m = ndimage.distance_transform_edt(~line) * pixel_size_m
+        share = float(np.mean(dist_m[np.asarray(mask, bool)] <= t["strip_max_distance_m"]))
+        if share >= t["strip_min_share"] and lay["coverage"] <= t["strip_max_coverage"]:
+            ev = _round({**lay, f"share_near_{kind}": share})
+            return Keyword(f"strip_along_{kind}", "suggested", ev,
+                           _conf(_rel(share, t["strip_min_share"]), _rel(lay["coverage"], t["strip_max_coverage"])))
+    cov, share, mean_b = lay["coverage"], lay["largest_share"], lay["mean_block_frac"]
+    if cov >= t["contiguous_min_coverage"] and share >= t["contiguous_min_largest_share"]:
+        value, conf = "concentrated_contiguous", _conf(_rel(cov, t["contiguous_min_coverage"]),
+                                                       _rel(share, t["contiguous_min_largest_share"]))
+    elif cov <= t["scattered_max_coverage"] and mean_b <= t["scattered_max_mean_block_frac"]:
+        value, conf = "scattered", _conf(_rel(cov, t["scattered_max_coverage"]),
+                                         _rel(mean_b, t["scattered_max_mean_block_frac"]))
+    else:
+        value = "dispersed"
+        conf = _conf(max(_rel(cov, t["contiguous_min_coverage"]) if cov < t["contiguous_min_coverage"] else 0,
+                         _rel(share, t["contiguous_min_largest_share"])
+                         if share < t["contiguous_min_largest_share"] else 0))
+    return Keyword(value, "suggested", _round(lay), conf)
+
+
+def suggest_shape_boundary(parcels: np.ndarray, pixel_size_m: float,
+                           cfg: Mapping[str, Any]) -> dict[str, Keyword]:
+    """``shape`` from parcel size, elongation and rectangularity; ``boundary`` from how far outlines simplify."""
+    b = cfg["boundary"]
+    pm = ms.parcel_measures(parcels, pixel_size_m, b["tolerance_rel"], b["min_tolerance_px"])
+    if not pm.get("parcels"):
+        return {}
+    ev = _round(pm)
+    s = cfg["shape"]
+    el, rect, size = pm["elongation"], pm["rectangularity"], pm["median_parcel_m2"]
+    if size < s["broken_max_median_parcel_m2"]:
+        shape = Keyword("broken", "suggested", ev, _conf(_rel(size, s["broken_max_median_parcel_m2"])))
+    elif el >= s["narrow_long_min_elongation"]:
+        shape = Keyword("narrow_long", "suggested", ev, _conf(_rel(el, s["narrow_long_min_elongation"])))
+    elif el >= s["striped_min_elongation"]:
+        shape = Keyword("striped", "suggested", ev, _conf(_rel(el, s["striped_min_elongation"]),
+                                                          _rel(el, s["narrow_long_min_elongation"])))
+    elif rect >= s["blocky_min_rectangularity"]:
+        shape = Keyword("blocky", "suggested", ev, _conf(_rel(rect, s["blocky_min_rectangularity"]),
+                                                         _rel(el, s["blocky_max_elongation"])))
+    else:
+        shape = Keyword("irregular", "suggested", ev, _conf(_rel(rect, s["blocky_min_rectangularity"])))
+    v = pm["vertices"]
+    lo, hi = b["straight_max_vertices"], b["curved_min_vertices"]
+    if v <= lo:
+        boundary = Keyword("straight", "suggested", ev, _conf(_rel(v, lo)))
+    elif v >= hi:
+        boundary = Keyword("curved", "suggested", ev, _conf(_rel(v, hi)))
+    else:
+        boundary = Keyword("straight" if v - lo < hi - v else "curved", "suggested", ev, 0.5)
+    return {"shape": shape, "boundary": boundary}
+
+
+# ---------------------------------------------------------------------------------------- bands
+def suggest_sowing(bands: Mapping[str, np.ndarray], farmland: np.ndarray, cfg: Mapping[str, Any]) -> Keyword | None:
+    """Sowing from the green-vegetation fraction inside the farmland."""
+    t = cfg["sowing"]
+    veg = ms.vegetation_map(dict(bands), t["ndvi_vegetated"], t["gli_vegetated"])
+    if veg is None:
+        return None
+    green, method = veg
+    first = next(iter(bands.values()))
+    inside = np.asarray(farmland, bool) & np.isfinite(np.asarray(first, np.float32))
+    if inside.sum() == 0:
+        return None
+    frac = float(green[inside].mean())
+    ev = {"green_fraction": round(frac, 4), "index": method, "pixels": int(inside.sum())}
+    if frac >= t["full_min_fraction"]:
+        value, conf = "fully_covered", _conf(_rel(frac, t["full_min_fraction"]))
+    elif frac >= t["partial_min_fraction"]:
+        value, conf = "partially_covered", _conf(_rel(frac, t["partial_min_fraction"]),
+                                                 _rel(frac, t["full_min_fraction"]))
+    else:
+        value, conf = "no_coverage", _conf(_rel(frac, t["partial_min_fraction"]))
+    if method == "gli":
+        conf = round(conf * 0.85, 3)  # greenness without NIR confuses dark soil and shadow
+    return Keyword(value, "suggested", ev, conf)
+
+
+# ------------------------------------------------------------------------------------------ DEM
+def suggest_terrain(dem: np.ndarray, pixel_size_m: float, farmland: np.ndarray | None, cfg: Mapping[str, Any],
+                    parcels: np.ndarray | None = None) -> dict[str, Keyword]:
+    """``terrain`` and ``landscape`` from slope and relief (``layout`` too when the terrain is terraced)."""
+    t, ls = cfg["terrain"], cfg["landscape"]
+    tm = ms.terrain_measures(dem, pixel_size_m, farmland, t["flat_max_slope"] * 1.5, t["trend_sigma_m"])
+    if not tm:
+        return {}
+    ev = _round(tm)
+    out: dict[str, Keyword] = {}
+    slope, trend, flat = tm["slope_median"], tm["trend_slope"], tm["flat_fraction"]
+    if trend >= t["terraced_min_trend_slope"] and flat >= t["terraced_min_flat_fraction"]:
+        out["terrain"] = Keyword("terraced", "suggested", ev, _conf(_rel(trend, t["terraced_min_trend_slope"]),
+                                                                    _rel(flat, t["terraced_min_flat_fraction"])))
+    elif slope <= t["flat_max_slope"]:
+        out["terrain"] = Keyword("flat", "suggested", ev, _conf(_rel(slope, t["flat_max_slope"])))
+    elif slope <= t["undulating_max_slope"]:
+        out["terrain"] = Keyword("undulating", "suggested", ev, _conf(_rel(slope, t["flat_max_slope"]),
+                                                                      _rel(slope, t["undulating_max_slope"])))
+    else:
+        out["terrain"] = Keyword("sloping", "suggested", ev, _conf(_rel(slope, t["undulating_max_slope"])))
+    relief, elev, rim = tm["relief_m"], tm["elevation_mean_m"], tm["rim_rise_m"]
+    if elev >= ls["plateau_min_elevation_m"] and relief <= ls["plateau_max_relief_m"]:
+        land = Keyword("plateau", "suggested", ev, _conf(_rel(elev, ls["plateau_min_elevation_m"]),
+                                                         _rel(relief, ls["plateau_max_relief_m"])))
+    elif relief <= ls["plain_max_relief_m"]:
+        land = Keyword("plain", "suggested", ev, _conf(_rel(relief, ls["plain_max_relief_m"])))
+    elif rim >= ls["basin_min_rim_rise_m"] and relief <= ls["hills_max_relief_m"]:
+        land = Keyword("basin", "suggested", ev, _conf(_rel(rim, ls["basin_min_rim_rise_m"])))
+    elif relief <= ls["hills_max_relief_m"]:
+        land = Keyword("hills", "suggested", ev, _conf(_rel(relief, ls["plain_max_relief_m"]),
+                                                       _rel(relief, ls["hills_max_relief_m"])))
+    else:
+        land = Keyword("mountains", "suggested", ev, _conf(_rel(relief, ls["hills_max_relief_m"])))
+    out["landscape"] = land
+    if parcels is not None and out["terrain"].value == "terraced":
+        align = contour_alignment(parcels, dem, pixel_size_m, t["trend_sigma_m"])
+        if align is not None:
+            value = "contour_tiers" if align >= 0.6 else "stepped_blocks"
+            out["layout"] = Keyword(value, "suggested", {"contour_aligned_share": round(align, 4)},
+                                    _conf(_rel(align, 0.6)))
+    return out
+
+
+def contour_alignment(parcels: np.ndarray, dem: np.ndarray, pixel_size_m: float, sigma_m: float) -> float | None:
+    """Share of elongated-parcel area whose long axis runs within 30 degrees of the local contour line."""
+    z = np.asarray(dem, np.float64)
+    z = np.where(np.isfinite(z), z, np.nanmean(z))
+    trend = ndimage.gaussian_filter(z, sigma_m / pixel_size_m, mode="nearest")
+    gy, gx = np.gradient(trend)  # image axes: rows down, columns right
+    total = aligned = 0.0
+    for i, sl in enumerate(ndimage.find_objects(parcels), start=1):
+        if sl is None:
+            continue
+        m = parcels[sl] == i
+        rows, cols = np.nonzero(m)
+        if len(rows) < 10:
+            continue
+        cov = np.cov(np.vstack([cols, rows]).astype(float))
+        evals, evecs = np.linalg.eigh(cov)
+        if evals[1] < 4.0 * max(evals[0], 1e-9):  # not elongated (axis ratio < 2): no direction
+            continue
+        axis = evecs[:, 1]  # (dx, dy) of the long axis
+        g = np.array([gx[sl][m].mean(), gy[sl][m].mean()])
+        if np.hypot(*g) < 1e-9:
+            continue
+        contour_dir = np.array([-g[1], g[0]]) / np.hypot(*g)
+        total += len(rows)
+        if abs(float(axis @ contour_dir)) >= math.cos(math.radians(30)):
+            aligned += len(rows)
+    return aligned / total if total else None
+
+
+# ---------------------------------------------------------------------------------- surroundings
+_OTHER_LABELS = {"buildings": ("building", "buildings", "house", "settlement"),
+                 "water": ("water", "river", "pond", "lake", "reservoir", "canal"),
+                 "vegetation": ("vegetation", "tree", "trees", "forest", "woodland", "grass")}
+
+
+def presence(bands: Mapping[str, np.ndarray] | None, farmland_mask: np.ndarray,
+             other_masks: Mapping[str, np.ndarray] | None = None, pixel_size_m: float = 1.0,
+             thresholds: Mapping[str, Any] | None = None) -> dict[str, Keyword]:
+    """Buildings, water and vegetation around the farmland: absent, or present with a pattern.
+
+    Land cover is taken from index maps (NDBI, NDWI, NDVI; RGB fallbacks for water and vegetation) outside
+    the farmland, joined with masks of annotated shapes (``other_masks`` keyed by label: ``water``,
+    ``building``, ``tree`` ...). A land cover nothing can see (buildings in an RGB tile without building
+    shapes) gets no suggestion: a person must check it.
+    """
+    cfg = dict(thresholds or load_thresholds())
+    t = cfg["surroundings"]
+    farmland = np.asarray(farmland_mask, bool)
+    b = {k: np.asarray(v, np.float32) for k, v in (bands or {}).items()}
+    valid = np.all([np.isfinite(v) for v in b.values()], axis=0) if b else np.ones_like(farmland)
+    maps = {
+        "water": ms.water_map(b, t["ndwi_water"], t["rgb_water_max_brightness"]) if b else None,
+        "vegetation": ms.vegetation_map(b, t["ndvi_vegetation"], t["gli_vegetation"]) if b else None,
+        "buildings": ms.building_map(b, t["ndbi_building"], t["ndvi_vegetation"]) if b else None,
+    }
+    out: dict[str, Keyword] = {}
+    outside = ~farmland & valid
+    n_out = max(int(outside.sum()), 1)
+    min_px = ms.min_pixels(cfg["min_region_m2"], pixel_size_m)
+    for cover, found in maps.items():
+        drawn = [np.asarray(m, bool) for k, m in (other_masks or {}).items() if k.lower() in _OTHER_LABELS[cover]]
+        if found is None and not drawn:
+            continue
+        methods = ([found[1]] if found else []) + (["shapes"] if drawn else [])
+        cover_map = found[0].copy() if found else np.zeros_like(farmland)
+        for m in drawn:
+            cover_map |= m
+        cover_map &= outside
+        labels, areas = ms.label_components(cover_map, min_px)
+        frac = float(areas.sum() / farmland.size)
+        ev: dict[str, Any] = {"method": "+".join(methods), "fraction": round(frac, 4), "patches": int(len(areas))}
+        weak = methods == ["rgb_dark_blue"] or methods == ["gli"]
+        if frac < t["min_fraction"]:
+            conf = _conf(_rel(frac, t["min_fraction"])) if found else 0.3  # shapes alone cannot prove absence
+            out[cover] = Keyword("absent", "suggested", ev, round(conf * (0.7 if weak else 1.0), 3))
+            continue
+        value, conf, extra = _pattern(cover, labels, areas, farmland.size, pixel_size_m, cfg)
+        ev.update(extra)
+        out[cover] = Keyword(value, "suggested", _round(ev), round(conf * (0.7 if weak else 1.0), 3))
+    return out
+
+
+def _pattern(cover: str, labels: np.ndarray, areas: np.ndarray, tile_px: int, pixel_size_m: float,
+             cfg: Mapping[str, Any]) -> tuple[str, float, dict[str, Any]]:
+    t = cfg["surroundings"]
+    shapes = ms.patch_shapes(labels, cfg["boundary"]["tolerance_rel"], cfg["boundary"]["min_tolerance_px"])
+    big = max(shapes, key=lambda s: s.area_px)
+    big_frac = big.area_px / tile_px
+    extra = {"largest_frac": big_frac, "largest_elongation": big.elongation,
+             "largest_width_m": big.width_px * pixel_size_m}
+    elong = big.elongation >= t["elongated_min"]
+    if cover == "water":
+        if elong:
+            narrow = big.width_px * pixel_size_m <= t["channel_max_width_m"]
+            return ("channels" if narrow else "river"), _conf(_rel(big.elongation, t["elongated_min"])), extra
+        if big_frac >= t["large_patch_frac"]:
+            return "lake_reservoir", _conf(_rel(big_frac, t["large_patch_frac"])), extra
+        return "scattered_ponds", _conf(_rel(big_frac, t["large_patch_frac"])), extra
+    if cover == "vegetation":
+        if big_frac >= t["large_patch_frac"]:
+            return "forest", _conf(_rel(big_frac, t["large_patch_frac"])), extra
+        if elong:
+            return "tree_belts", _conf(_rel(big.elongation, t["elongated_min"])), extra
+        if len(areas) >= t["many_patches"] and big_frac >= t["forest_patch_frac"]:
+            return "scattered_trees_and_forests", _conf(_rel(big_frac, t["forest_patch_frac"])), extra
+        return "scattered_trees", _conf(_rel(big_frac, t["forest_patch_frac"])), extra
+    # buildings: blocks of houses closer than the contiguity gap count as one settlement
+    merged = ms.layout_measures(labels > 0, pixel_size_m, cfg["min_region_m2"], cfg["contiguity_gap_m"])
+    extra["settlement_frac"] = merged["largest_share"] * float((labels > 0).sum()) / tile_px
+    if extra["settlement_frac"] >= t["large_patch_frac"]:
+        return "concentrated", _conf(_rel(extra["settlement_frac"], t["large_patch_frac"])), extra
+    if elong:
+        return "strip_along_roads", _conf(_rel(big.elongation, t["elongated_min"])), extra
+    return "scattered", _conf(_rel(extra["settlement_frac"], t["large_patch_frac"])), extra
+
+
+# ------------------------------------------------------------------------------------------ all
+def suggest_keywords(farmland_mask: np.ndarray, bands: Mapping[str, np.ndarray] | None = None,
+                     dem: np.ndarray | None = None, pixel_size_m: float = 1.0,
+                     other_masks: Mapping[str, np.ndarray] | None = None, parcels: np.ndarray | None = None,
+                     thresholds: Mapping[str, Any] | None = None) -> dict[str, Keyword]:
+    """Every keyword the inputs allow, as suggestions with evidence.
+
+    Args:
+        farmland_mask: Boolean (rows, cols) farmland mask of the image or tile.
+        bands: Named float band arrays on the same grid (``red``, ``green``, ``blue``, ``nir``, ``swir1``...),
+            NaN where invalid.
+        dem: Elevations in metres on the same grid, NaN as nodata.
+        pixel_size_m: Ground size of a pixel.
+        other_masks: Boolean masks of annotated land covers keyed by label (``water``, ``building``, ``road``).
+        parcels: Parcel id raster (0 background); default: the connected components of the mask.
+        thresholds: Override of ``templates/suggest.yaml``.
+
+    Returns:
+        ``{key: Keyword}`` for the keywords that could be suggested (month and location come from
+        :func:`farmannot.captions.autofill.scene_autofill` instead).
+    """
+    cfg = dict(thresholds or load_thresholds())
+    farmland = np.asarray(farmland_mask, bool)
+    if pixel_size_m <= 0 or not math.isfinite(pixel_size_m):
+        raise FarmannotError(f"pixel size must be a positive number of metres, got {pixel_size_m}.")
+    out: dict[str, Keyword] = {}
+    if farmland.any():
+        dist = suggest_distribution(farmland, pixel_size_m, cfg, other_masks)
+        if dist:
+            out["distribution"] = dist
+        if parcels is None:
+            parcels, _ = ms.label_components(farmland, ms.min_pixels(cfg["min_region_m2"], pixel_size_m), 4)
+        out.update(suggest_shape_boundary(parcels, pixel_size_m, cfg))
+        if bands:
+            sow = suggest_sowing(bands, farmland, cfg)
+            if sow:
+                out["sowing"] = sow
+    if dem is not None:
+        out.update(suggest_terrain(dem, pixel_size_m, farmland if farmland.any() else None, cfg, parcels))
+    out.update(presence(bands, farmland, other_masks, pixel_size_m, cfg))
+    return out
