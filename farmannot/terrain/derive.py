@@ -55,14 +55,15 @@ def pixel_size_m(crs, transform: Affine, height: int) -> tuple[float, float]:
     return float(xs[0]), float(ys[0])
 
 
-def pixel_size_m_rows(crs, transform: Affine, height: int) -> tuple[np.ndarray, float]:
-    """Per-row ``xres_m`` (shape ``(height, 1)``, broadcastable) and one ``yres_m`` for a grid.
+def pixel_size_m_rows(crs, transform: Affine, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row ``(xres_m, yres_m)``, each of shape ``(height, 1)`` (broadcast over columns).
 
-    Exact for geographic grids of any latitude span; the same value on every row for a projected grid.
+    Exact for geographic grids of any latitude span (and the same for any window of the grid, so windowed
+    derivatives match whole-grid ones); constant for a projected grid.
     """
     lat = transform.f + transform.e * (np.arange(height) + 0.5)
     xs, ys = _pixel_sizes(crs, transform, lat)
-    return xs.reshape(-1, 1), float(np.mean(ys))
+    return xs.reshape(-1, 1), ys.reshape(-1, 1)
 
 
 def _pixel_sizes(crs, transform: Affine, y_centre: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -95,7 +96,7 @@ def _padded(dem: np.ndarray) -> np.ndarray:
     return p
 
 
-def gradient(dem: np.ndarray, xres_m: FloatOrRows, yres_m: float) -> tuple[np.ndarray, np.ndarray]:
+def gradient(dem: np.ndarray, xres_m: FloatOrRows, yres_m: FloatOrRows) -> tuple[np.ndarray, np.ndarray]:
     """Horn's gradient ``(dz/dx east, dz/dy north)``, dimensionless (metres per metre); NaN near nodata.
 
     Rows are assumed to run north to south (a north-up grid, negative y pixel size).
@@ -105,20 +106,20 @@ def gradient(dem: np.ndarray, xres_m: FloatOrRows, yres_m: float) -> tuple[np.nd
     d, f = p[1:-1, :-2], p[1:-1, 2:]
     g, h, i = p[2:, :-2], p[2:, 1:-1], p[2:, 2:]
     dzdx = ((c + 2 * f + i) - (a + 2 * d + g)) / (8.0 * np.asarray(xres_m, dtype=np.float64))
-    dzdy_south = ((g + 2 * h + i) - (a + 2 * b + c)) / (8.0 * yres_m)
+    dzdy_south = ((g + 2 * h + i) - (a + 2 * b + c)) / (8.0 * np.asarray(yres_m, dtype=np.float64))
     # Horn's stencil skips the centre pixel; a nodata centre is still nodata.
     centre = ~np.isfinite(p[1:-1, 1:-1])
     dzdx = np.where(centre, np.nan, dzdx)
     return dzdx, np.where(centre, np.nan, -dzdy_south)
 
 
-def slope_degrees(dem: np.ndarray, xres_m: FloatOrRows, yres_m: float) -> np.ndarray:
+def slope_degrees(dem: np.ndarray, xres_m: FloatOrRows, yres_m: FloatOrRows) -> np.ndarray:
     """Slope in degrees (0 flat, 90 vertical), float32, NaN where the 3 x 3 neighbourhood has nodata."""
     gx, gy = gradient(dem, xres_m, yres_m)
     return np.degrees(np.arctan(np.hypot(gx, gy))).astype(np.float32)
 
 
-def aspect_degrees(dem: np.ndarray, xres_m: FloatOrRows, yres_m: float) -> np.ndarray:
+def aspect_degrees(dem: np.ndarray, xres_m: FloatOrRows, yres_m: FloatOrRows) -> np.ndarray:
     """Aspect: the compass direction the slope faces (downhill), degrees clockwise from north in [0, 360).
 
     NaN on exactly flat pixels (no direction) and near nodata.
@@ -133,7 +134,7 @@ def aspect_degrees(dem: np.ndarray, xres_m: FloatOrRows, yres_m: float) -> np.nd
 def hillshade(
     dem: np.ndarray,
     xres_m: FloatOrRows,
-    yres_m: float,
+    yres_m: FloatOrRows,
     azimuth: float = 315.0,
     altitude: float = 45.0,
 ) -> np.ndarray:

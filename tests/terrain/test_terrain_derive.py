@@ -82,7 +82,8 @@ def test_pixel_size_in_geographic_degrees_matches_geodesic_distances():
     _, _, dy = geod.inv(-105.6, 40.3995, -105.6, 40.4005)
     assert xres == pytest.approx(dx, rel=1e-4)
     assert yres == pytest.approx(dy, rel=1e-4)
-    rows, _ = pixel_size_m_rows("EPSG:4326", tr, 200)
+    rows, yrows = pixel_size_m_rows("EPSG:4326", tr, 200)
+    assert yrows.shape == (200, 1) and yrows[100, 0] == pytest.approx(dy, rel=1e-4)
     _, _, dx_top = geod.inv(-105.6, 40.4995, -105.599, 40.4995)
     assert rows[0, 0] == pytest.approx(dx_top, rel=1e-4)
 
