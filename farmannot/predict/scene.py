@@ -43,6 +43,7 @@ def predict_scene(
     batch_size: int = 4,
     threshold: float = 0.5,
     progress: bool = True,
+    extra: Callable[..., np.ndarray] | None = None,
 ) -> PredictionReport:
     """Write ``output``: one float32 band per model output (probabilities) plus a ``class`` band.
 
@@ -51,6 +52,8 @@ def predict_scene(
         predict: batch of normalised patches -> probabilities ``(N, K, h, w)``; output 0 is the parcel class.
         output_names: names of the K outputs, used as band descriptions (e.g. ``parcel_probability``).
         threshold: parcel probability at or above which ``class`` is 1.
+        extra: ``extra(window_transform, width, height) -> (K, h, w)`` channels appended to each patch
+            after normalisation (the aligned DEM of DEM models).
 
     The output has the scene's CRS, transform, width and height; nodata pixels of the scene are NaN in
     every band. Written to a temporary name, renamed at the end.
@@ -68,8 +71,11 @@ def predict_scene(
         def read(win: Window) -> tuple[np.ndarray, np.ndarray]:
             data = src.read(idx, window=win, out_dtype="float32")
             valid = np.all(src.read_masks(idx, window=win) > 0, axis=0) & np.all(np.isfinite(data), axis=0)
-            x = normalise(np.nan_to_num(data, nan=0.0))
-            return x.astype(np.float32, copy=False), valid
+            x = normalise(np.nan_to_num(data, nan=0.0)).astype(np.float32, copy=False)
+            if extra is not None:
+                more = extra(src.window_transform(win), int(win.width), int(win.height))
+                x = np.concatenate([x, more.astype(np.float32)], axis=0)
+            return x, valid
 
         counts = {"parcel": 0, "valid": 0}
         descriptions = tuple(output_names) + ("class",)

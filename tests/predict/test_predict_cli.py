@@ -1,0 +1,98 @@
+"""``farmannot predict`` through a real run folder (random weights, built and loaded by the train package)."""
+
+import numpy as np
+import pytest
+import rasterio
+import torch
+from click.testing import CliRunner
+from rasterio.transform import from_origin
+
+from farmannot.cli.main import cli
+from farmannot.io.labelme_json import load_annotation
+from farmannot.io.stretch import percentile_stretch
+from farmannot.train.checkpoint import BEST, load_model, save_checkpoint, write_config
+from farmannot.train.models import build_model
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("run")
+    config = {"model": "unet", "encoder": "resnet18", "in_channels": 3, "inputs": "image",
+              "arch_kwargs": {"encoder_depth": 3, "decoder_channels": [32, 16, 8]},
+              "stats": {"mean": [120.0, 110.0, 100.0], "std": [50.0, 50.0, 50.0], "dem_scale": 10.0},
+              "threshold": 0.5}
+    torch.manual_seed(0)
+    model = build_model(config)
+    write_config(d, config)
+    save_checkpoint(d / BEST, {"model": model.state_dict()})
+    return d
+
+
+def write_scene(path, h=64, w=64):
+    rng = np.random.default_rng(0)
+    data = (rng.random((3, h, w)) * 200 + 20).astype(np.uint8)
+    with rasterio.open(path, "w", driver="GTiff", width=w, height=h, count=3, dtype="uint8", crs="EPSG:32618",
+                       transform=from_origin(790000, 2050000, 5, 5)) as dst:
+        dst.write(data)
+        dst.descriptions = ("red", "green", "blue")
+    return data
+
+
+def test_single_patch_prediction_equals_the_model_applied_directly(run_dir, tmp_path):
+    data = write_scene(tmp_path / "s.tif")
+    out = tmp_path / "pred.tif"
+    res = CliRunner().invoke(cli, ["predict", str(run_dir), str(tmp_path / "s.tif"), "-o", str(out),
+                                   "--patch", "64", "--overlap", "8", "--no-progress"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    # independent: scene stretch (2-98 %), normalise, model, sigmoid
+    model, cfg = load_model(run_dir)
+    st = percentile_stretch(data.astype(np.float32))
+    x = (st.apply(data).astype(np.float32) - np.float32(cfg["stats"]["mean"])[:, None, None]) / 50.0
+    with torch.no_grad():
+        ref = torch.sigmoid(model(torch.from_numpy(x[None]))).numpy()[0, 0]
+    with rasterio.open(out) as p:
+        prob, cls = p.read(1), p.read(2)
+        assert p.descriptions == ("parcel_probability", "class")
+        assert p.crs.to_epsg() == 32618 and p.transform == from_origin(790000, 2050000, 5, 5)
+    np.testing.assert_allclose(prob, ref, atol=1e-5)
+    assert ((prob >= 0.5) == (cls == 1)).all()
+
+
+def test_multi_patch_prediction_and_draft_polygons(run_dir, tmp_path):
+    write_scene(tmp_path / "s.tif", 100, 140)
+    out, js = tmp_path / "pred.tif", tmp_path / "s.json"
+    res = CliRunner().invoke(cli, ["predict", str(run_dir), str(tmp_path / "s.tif"), "-o", str(out),
+                                   "--patch", "64", "--overlap", "16", "--polygons", str(js), "--no-progress",
+                                   "--min-area-px", "4"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    with rasterio.open(out) as p:
+        prob = p.read(1)
+        assert (p.width, p.height) == (140, 100)
+    assert np.isfinite(prob).all() and (prob >= 0).all() and (prob <= 1).all()
+    ann = load_annotation(js)
+    assert ann.image_path == "s.tif" and ann.farmannot["provenance"]["method"] == "model-prediction"
+    assert all(s.flags == {"proposal": True} for s in ann.shapes)
+    # every draft lies on predicted parcel pixels, one draft per 4-connected parcel at most
+    from shapely.geometry import Polygon
+    from skimage.measure import label
+    parcel = prob >= 0.5
+    comps = label(parcel, connectivity=1)
+    farm = [Polygon(s.points) for s in ann.shapes if s.label == "farmland"]
+    assert len(farm) <= comps.max()
+    for poly in farm:
+        x, y = poly.representative_point().coords[0]
+        assert parcel[max(int(y) - 1, 0):int(y) + 2, max(int(x) - 1, 0):int(x) + 2].any()
+    big = np.bincount(comps.ravel())[1:] >= 9
+    assert (len(farm) > 0) == bool(big.any())
+
+
+def test_dem_model_without_dem_is_a_clear_error(tmp_path):
+    d = tmp_path / "run"
+    d.mkdir()
+    cfg = {"model": "unet", "encoder": "resnet18", "in_channels": 3, "inputs": "image+text+dem",
+           "stats": {"mean": [0, 0, 0], "std": [1, 1, 1], "dem_scale": 1.0}}
+    write_config(d, cfg)
+    save_checkpoint(d / BEST, {"model": build_model(cfg).state_dict()})
+    write_scene(tmp_path / "s.tif")
+    res = CliRunner().invoke(cli, ["predict", str(d), str(tmp_path / "s.tif"), "-o", str(tmp_path / "p.tif")])
+    assert res.exit_code != 0 and "--dem" in res.output and "Traceback" not in res.output
