@@ -185,7 +185,11 @@ def caption_annotation(
         meta = SceneMetadata(s["crs"], tuple(s["transform"]), meta.width, meta.height, meta.tags,
                              meta.filename, meta.mtl_text)
     stored_date = (ann.farmannot or {}).get("scene", {}).get("date")
-    auto = scene_autofill(meta, date_override=date or stored_date) if meta is not None else {}
+    auto = scene_autofill(meta, date_override=date) if meta is not None else {}
+    if meta is not None and "month" not in auto and stored_date:
+        # a date saved earlier (e.g. from a scenes table) still dates a scene that cannot date itself
+        auto["month"] = scene_autofill(meta, date_override=stored_date)["month"]
+        auto["month"].evidence.update(date_from="annotation", detail="farmannot.scene.date")
     suggested: dict[str, Keyword] = {}
     if suggest and meta is not None:
         suggested = _suggest_from_scene(ann, scene_path, meta, Path(dem) if dem else None, farmland_labels,

@@ -246,7 +246,7 @@ def presence(bands: Mapping[str, np.ndarray] | None, farmland_mask: np.ndarray,
     out: dict[str, Keyword] = {}
     outside = ~farmland & valid
     n_out = max(int(outside.sum()), 1)
-    min_px = ms.min_pixels(cfg["min_region_m2"], pixel_size_m)
+    min_px = ms.min_pixels(t["min_patch_m2"], pixel_size_m)
     for cover, found in maps.items():
         drawn = [np.asarray(m, bool) for k, m in (other_masks or {}).items() if k.lower() in _OTHER_LABELS[cover]]
         if found is None and not drawn:
@@ -260,7 +260,8 @@ def presence(bands: Mapping[str, np.ndarray] | None, farmland_mask: np.ndarray,
         frac = float(areas.sum() / farmland.size)
         ev: dict[str, Any] = {"method": "+".join(methods), "fraction": round(frac, 4), "patches": int(len(areas))}
         weak = methods == ["rgb_dark_blue"] or methods == ["gli"]
-        if frac < t["min_fraction"]:
+        drawn_px = int(sum((m & outside).sum() for m in drawn))
+        if frac < t["min_fraction"] and not (drawn_px and len(areas)):  # one drawn house is a house
             conf = _conf(_rel(frac, t["min_fraction"])) if found else 0.3  # shapes alone cannot prove absence
             out[cover] = Keyword("absent", "suggested", ev, round(conf * (0.7 if weak else 1.0), 3))
             continue
