@@ -1,0 +1,144 @@
+"""Shapes -> label rasters: labelme's own VOC arrays as the oracle, plus hand-computed cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from rasterio.windows import Window
+from scipy import ndimage
+
+from farmannot.errors import InputError
+from farmannot.io.labelme_json import Shape, load_annotation
+from farmannot.labels.rasterize import class_raster, parcel_boundaries, plan_labels, rasterize_mask, tile_labels
+
+STEMS = ("2011_000003", "2011_000006", "2011_000025")
+
+
+def _voc_values(base) -> dict[str, int]:
+    names = [ln.strip() for ln in (base / "labels.txt").read_text().splitlines() if ln.strip()]
+    return {n: i - 1 for i, n in enumerate(names)}  # labelme2voc: __ignore__ -1, _background_ 0
+
+
+@pytest.mark.parametrize("stem", STEMS)
+def test_matches_labelme_voc_class_arrays(shared_data, stem):
+    base = shared_data / "labelme-examples" / "semantic_segmentation"
+    ann = load_annotation(base / "data_annotated" / f"{stem}.json")
+    ref = np.load(base / "data_dataset_voc" / "SegmentationClassNpy" / f"{stem}.npy")
+    out = class_raster(ann.shapes, ann.image_height, ann.image_width, _voc_values(base))
+    assert out.shape == ref.shape
+    diff = out != ref
+    # labelme draws with PIL's scanline filler; GDAL's differs on a handful of edge pixels per image.
+    assert diff.mean() < 1e-4, f"{diff.sum()} pixels differ"
+    assert set(np.unique(out)) == set(np.unique(ref))
+    # every differing pixel sits on an edge between two classes of labelme's own array
+    edges = ndimage.maximum_filter(ref, 3) != ndimage.minimum_filter(ref, 3)
+    assert not (diff & ~edges).any()
+
+
+def test_far_from_labelme_without_its_pixel_rule(shared_data):
+    """The footprint rule matters: plain centre sampling of the raw polygons misses thousands of pixels."""
+    from rasterio import features
+    from shapely.geometry import Polygon
+
+    base = shared_data / "labelme-examples" / "semantic_segmentation"
+    ann = load_annotation(base / "data_annotated" / "2011_000025.json")
+    ref = np.load(base / "data_dataset_voc" / "SegmentationClassNpy" / "2011_000025.npy")
+    vals = _voc_values(base)
+    naive = features.rasterize([(Polygon(s.points), vals[s.label]) for s in ann.shapes],
+                               out_shape=ref.shape, dtype="int32")
+    ours = class_raster(ann.shapes, ann.image_height, ann.image_width, vals)
+    assert (naive != ref).sum() > 20 * (ours != ref).sum()
+
+
+def _sq(label, x0, y0, x1, y1, **kw):
+    return Shape(label=label, points=[[x0, y0], [x1, y0], [x1, y1], [x0, y1]], **kw)
+
+
+def test_square_covers_its_vertex_pixels_inclusive():
+    # labelme: a polygon through pixel centres 2..5 fills pixels 2..5 inclusive (4 x 4).
+    plan = plan_labels([_sq("farmland", 2, 2, 5, 5)], 8, 8)
+    m = rasterize_mask(plan, Window(0, 0, 8, 8))
+    expect = np.zeros((8, 8), np.uint8)
+    expect[2:6, 2:6] = 1
+    np.testing.assert_array_equal(m, expect)
+
+
+def test_later_shapes_win_ignore_and_background_carve():
+    shapes = [_sq("farmland", 1, 1, 8, 8), _sq("_background_", 3, 3, 5, 5), _sq("__ignore__", 7, 7, 9, 9)]
+    lab = tile_labels(plan_labels(shapes, 10, 10), Window(0, 0, 10, 10))
+    assert lab.mask[4, 4] == 0 and lab.parcel[4, 4] == 0          # hole carved
+    assert lab.mask[8, 8] == 255 and lab.parcel[8, 8] == 0        # ignore painted over farmland
+    assert lab.mask[2, 2] == 1 and lab.parcel[2, 2] == 1
+    assert lab.boundary[4, 4] == 0 and lab.boundary[2, 4] == 1    # hole edge is a boundary inside the parcel
+
+
+def test_touching_parcels_keep_their_ids_and_both_edges():
+    shapes = [_sq("farmland", 0, 0, 4, 7), _sq("farmland", 5, 0, 9, 7)]
+    lab = tile_labels(plan_labels(shapes, 10, 8), Window(0, 0, 10, 8))
+    assert set(np.unique(lab.parcel)) == {1, 2}
+    assert (lab.parcel[:, :5] == 1).all() and (lab.parcel[:, 5:] == 2).all()
+    assert (lab.mask == 1).all()                                  # the mask alone would merge them
+    assert lab.boundary[3, 4] == 1 and lab.boundary[3, 5] == 1    # each parcel has its own edge pixel
+
+
+def test_group_id_joins_shapes_into_one_parcel():
+    shapes = [_sq("farmland", 0, 0, 2, 2, group_id=7), _sq("farmland", 5, 5, 7, 7, group_id=7),
+              _sq("farmland", 0, 5, 2, 7)]
+    plan = plan_labels(shapes, 8, 8)
+    assert plan.n_parcels == 2
+
+
+def test_invalid_polygon_repaired_and_reported():
+    bowtie = Shape(label="farmland", points=[[0, 0], [10, 10], [10, 0], [0, 10]])
+    plan = plan_labels([bowtie], 12, 12)
+    assert len(plan.report.repaired) == 1 and "Self-intersection" in plan.report.repaired[0]["reason"]
+    m = rasterize_mask(plan, Window(0, 0, 12, 12))
+    assert m[5, 1] == 1 and m[5, 9] == 1 and m[1, 5] == 0 and m[9, 5] == 0  # both triangles kept (as PIL fills)
+
+
+def test_clipped_to_image_and_reported():
+    plan = plan_labels([_sq("farmland", -5, -5, 3, 3)], 10, 10)
+    assert len(plan.report.clipped) == 1
+    m = rasterize_mask(plan, Window(0, 0, 10, 10))
+    assert m[:4, :4].all() and m.sum() == 16
+
+
+def test_all_shapes_outside_is_an_error():
+    with pytest.raises(InputError, match="outside"):
+        plan_labels([_sq("farmland", 20, 20, 30, 30)], 10, 10, source="a.json")
+
+
+def test_unknown_label_is_an_error_naming_it():
+    with pytest.raises(InputError, match="'road'.*label map"):
+        plan_labels([_sq("road", 1, 1, 3, 3)], 10, 10, source="a.json")
+
+
+def test_label_map_and_non_area_shapes():
+    shapes = [_sq("field", 1, 1, 3, 3), Shape(label="field", points=[[0, 0], [5, 5]], shape_type="line")]
+    plan = plan_labels(shapes, 6, 6, label_map={"field": 3})
+    assert rasterize_mask(plan, Window(0, 0, 6, 6))[2, 2] == 3
+    assert plan.report.dropped and "not an area" in plan.report.dropped[0]["reason"]
+
+
+def test_tile_windows_stitch_to_the_whole_scene():
+    rng = np.random.default_rng(0)
+    shapes = [_sq("farmland", *sorted(rng.integers(0, 40, 2)), *sorted(rng.integers(0, 40, 2)))
+              for _ in range(6)]
+    shapes = [s for s in shapes if s.points[0][0] != s.points[1][0] and s.points[0][1] != s.points[2][1]]
+    plan = plan_labels(shapes, 40, 40)
+    whole = tile_labels(plan, Window(0, 0, 40, 40))
+    for r0 in (0, 16, 24):
+        for c0 in (0, 16, 24):
+            t = tile_labels(plan, Window(c0, r0, 16, 16))
+            np.testing.assert_array_equal(t.mask, whole.mask[r0:r0 + 16, c0:c0 + 16])
+            np.testing.assert_array_equal(t.boundary, whole.boundary[r0:r0 + 16, c0:c0 + 16])
+
+
+def test_boundary_width_and_image_border():
+    p = np.zeros((9, 9), np.uint32)
+    p[:, :] = 1
+    assert parcel_boundaries(p).sum() == 0                        # the image border is not an edge
+    p[4, 4] = 0
+    assert parcel_boundaries(p, 1).sum() == 4                     # the four 4-neighbours of the hole
+    # width 2: pixels within one more 8-step of those four: a 5 x 5 block without its corners and the hole
+    assert parcel_boundaries(p, 2).sum() == 5 * 5 - 4 - 1
