@@ -187,11 +187,12 @@ def warped_dem(
 
 
 def read_aligned(vrt: WarpedVRT, window: Window) -> np.ndarray:
-    """One window of the warped DEM as float32, NaN where no DEM."""
-    data = vrt.read(1, window=window, out_dtype="float32")
-    mask = vrt.read_masks(1, window=window)
-    data[mask == 0] = np.nan
-    return data
+    """One window of the warped DEM as float32, NaN where no DEM.
+
+    The warper writes NaN wherever it has no source value (outside the DEM, its nodata value, its mask
+    band), so one read suffices: reading the warped mask as well would warp the window a second time.
+    """
+    return vrt.read(1, window=window, out_dtype="float32")
 
 
 def iter_aligned_windows(

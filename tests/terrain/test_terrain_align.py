@@ -167,3 +167,14 @@ def test_utm_grid_of_the_real_scene(sample_data):
     assert valid.min() >= 2281 - 1e-3 and valid.max() <= 4261 + 1e-3
     assert 0.3 < out.coverage < 0.5
 
+
+
+def test_dem_with_a_mask_band_instead_of_a_nodata_value(tmp_path, scene):
+    path = write_geographic_dem(tmp_path / "masked.tif", scene, nodata=None)
+    with rasterio.open(path, "r+") as ds:
+        mask = np.full((ds.height, ds.width), 255, dtype="uint8")
+        mask[: ds.height // 2] = 0  # north half masked out
+        ds.write_mask(mask)
+    out = align_dem(path, scene.crs, scene.transform, scene.width, scene.height)
+    assert np.isnan(out.elevation[0]).all() and np.isfinite(out.elevation[-1]).all()
+    assert 0.2 < out.coverage < 0.8
