@@ -105,9 +105,78 @@ def parse_description(text: str | None) -> dict[str, Any]:
     return obj if isinstance(obj, dict) else {}
 
 
-def _ring_points(ring: BaseGeometry) -> list[list[float]]:
-    xy = np.round(shapely.get_coordinates(ring)[:-1], PIXEL_DECIMALS)  # drop the closing vertex
-    return xy.tolist()
+def _ring_lists(rings: np.ndarray) -> list[list[list[float]]]:
+    """Vertex lists of many rings at once (rounded, closing vertex dropped)."""
+    if len(rings) == 0:
+        return []
+    xy, idx = shapely.get_coordinates(rings, return_index=True)
+    xy = np.round(xy, PIXEL_DECIMALS).tolist()
+    ends = np.searchsorted(idx, np.arange(len(rings)), side="right")
+    starts = np.concatenate([[0], ends[:-1]])
+    return [xy[a:b - 1] for a, b in zip(starts.tolist(), ends.tolist())]
+
+
+def features_to_shapes(
+    geoms: Sequence[BaseGeometry],
+    labels: Sequence[str],
+    *,
+    source_ids: Sequence[str] | None = None,
+    attributes: Sequence[dict[str, Any]] | None = None,
+    first_group_id: int = 1,
+    min_area_px: float = 0.5,
+) -> list[list[Shape]]:
+    """Pixel polygons of many features as labelme shapes, vectorised over all parts and rings.
+
+    Per feature: every part (parts of a multi-part feature share a new ``group_id``), then every hole as a
+    ``_background_`` shape, so that it paints over its part. The source id goes into each description, the
+    attributes into the first part's.
+
+    Args:
+        geoms: Polygon or MultiPolygon per feature, pixel coordinates.
+        labels: Label per feature.
+        source_ids: Id per feature in its source file.
+        attributes: Attributes per feature.
+        first_group_id: The group id of the first multi-part feature; the next ones count up.
+        min_area_px: Parts and holes smaller than this (in square pixels) are dropped.
+
+    Returns:
+        One list of shapes per feature (empty when nothing is left).
+    """
+    n = len(geoms)
+    source_ids = source_ids if source_ids is not None else [""] * n
+    attributes = attributes if attributes is not None else [{}] * n
+    parts, feat = shapely.get_parts(np.asarray(geoms, dtype=object), return_index=True)
+    keep = shapely.area(parts) >= min_area_px
+    parts, feat = parts[keep], feat[keep]
+    ext_points = _ring_lists(shapely.get_exterior_ring(parts))
+    n_holes = shapely.get_num_interior_rings(parts)
+    hole_part = np.repeat(np.arange(len(parts)), n_holes)
+    hole_no = np.concatenate([np.arange(k) for k in n_holes]) if len(parts) else np.zeros(0, int)
+    holes = shapely.get_interior_ring(parts[hole_part], hole_no)
+    hole_ok = shapely.area(shapely.polygons(holes)) >= min_area_px if len(holes) else np.zeros(0, bool)
+    hole_points = _ring_lists(holes[hole_ok])
+    hole_part, hole_no = hole_part[hole_ok], hole_no[hole_ok]
+    parts_of = np.bincount(feat, minlength=n)
+    out: list[list[Shape]] = [[] for _ in range(n)]
+    holes_out: list[list[Shape]] = [[] for _ in range(n)]
+    part_no = np.zeros(len(parts), dtype=int)
+    gids: dict[int, int] = {}
+    next_gid = first_group_id
+    for j, (i, pts) in enumerate(zip(feat.tolist(), ext_points)):
+        multi = parts_of[i] > 1
+        k = len(out[i]) + 1
+        part_no[j] = k
+        if multi and i not in gids:
+            gids[i], next_gid = next_gid, next_gid + 1
+        extra: dict[str, Any] = {"part": k} if multi else {}
+        out[i].append(Shape(label=labels[i], points=pts, shape_type="polygon", group_id=gids.get(i),
+                            description=description_text(source_ids[i], attributes[i] if k == 1 else {}, **extra)))
+    for j, h, pts in zip(hole_part.tolist(), hole_no.tolist(), hole_points):
+        i = int(feat[j])
+        holes_out[i].append(Shape(label=BACKGROUND_LABEL, points=pts, shape_type="polygon", group_id=None,
+                                  description=description_text(source_ids[i], {}, hole_of=int(part_no[j]),
+                                                               hole=h + 1)))
+    return [a + b for a, b in zip(out, holes_out)]
 
 
 def polygon_to_shapes(
@@ -119,7 +188,7 @@ def polygon_to_shapes(
     attributes: dict[str, Any] | None = None,
     min_area_px: float = 0.5,
 ) -> list[Shape]:
-    """One feature's pixel polygon as labelme shapes: every part, then every hole as ``_background_``.
+    """One feature's pixel polygon as labelme shapes (see :func:`features_to_shapes`).
 
     Args:
         geom: A Polygon or MultiPolygon in pixel coordinates.
@@ -128,29 +197,9 @@ def polygon_to_shapes(
         source_id: The feature's id in its source file, kept in each shape's description.
         attributes: The feature's attributes, kept in the first part's description.
         min_area_px: Parts and holes smaller than this (in square pixels) are dropped.
-
-    Returns:
-        The shapes, parts first (in order), holes after them so that they paint over their part.
     """
-    parts = [p for p in shapely.get_parts(geom) if p.area >= min_area_px]
-    multi = len(parts) > 1
-    shapes: list[Shape] = []
-    holes: list[Shape] = []
-    for k, part in enumerate(parts, start=1):
-        extra: dict[str, Any] = {"part": k} if multi else {}
-        shapes.append(Shape(
-            label=label, points=_ring_points(part.exterior), shape_type="polygon",
-            group_id=group_id if multi else None,
-            description=description_text(source_id, (attributes or {}) if k == 1 else {}, **extra),
-        ))
-        for h, ring in enumerate(part.interiors, start=1):
-            if Polygon(ring).area < min_area_px:
-                continue
-            holes.append(Shape(
-                label=BACKGROUND_LABEL, points=_ring_points(ring), shape_type="polygon", group_id=None,
-                description=description_text(source_id, {}, hole_of=k if multi else 1, hole=h),
-            ))
-    return shapes + holes
+    return features_to_shapes([geom], [label], source_ids=[source_id], attributes=[attributes or {}],
+                              first_group_id=1 if group_id is None else group_id, min_area_px=min_area_px)[0]
 
 
 # ------------------------------------------------------------------------------------ shapes -> parcels
@@ -191,6 +240,26 @@ def shape_polygon(shape: Shape) -> BaseGeometry | None:
     return polygonal(geom)
 
 
+def shape_polygons(shapes: Sequence[Shape]) -> list[BaseGeometry | None]:
+    """:func:`shape_polygon` for many shapes, with the polygons (nearly all of them) built in one go."""
+    out: list[BaseGeometry | None] = [None] * len(shapes)
+    poly = [i for i, s in enumerate(shapes) if s.shape_type == "polygon" and len(s.points) >= 3]
+    if poly:
+        counts = [len(shapes[i].points) for i in poly]
+        coords = np.asarray([p for i in poly for p in shapes[i].points], dtype=float)
+        rings = shapely.linearrings(coords, indices=np.repeat(np.arange(len(poly)), counts))
+        geoms = shapely.polygons(rings)
+        bad = ~shapely.is_valid(geoms)
+        if bad.any():
+            geoms[bad] = [polygonal(g) for g in shapely.make_valid(geoms[bad])]
+        for i, g in zip(poly, geoms):
+            out[i] = g
+    for i, s in enumerate(shapes):
+        if out[i] is None and not (s.shape_type == "polygon" and len(s.points) >= 3):
+            out[i] = shape_polygon(s)
+    return out
+
+
 def shapes_to_parcels(shapes: Sequence[Shape]) -> tuple[list[Parcel], dict[str, int]]:
     """Rebuild parcels from labelme shapes with labelme's painting order.
 
@@ -201,13 +270,11 @@ def shapes_to_parcels(shapes: Sequence[Shape]) -> tuple[list[Parcel], dict[str, 
         ``(parcels, skipped)``: parcels in order of first appearance; ``skipped`` counts shapes that are not
         polygons, by shape type.
     """
-    geoms: list[BaseGeometry | None] = []
+    geoms = shape_polygons(shapes)
     skipped: dict[str, int] = {}
-    for s in shapes:
-        g = shape_polygon(s)
+    for s, g in zip(shapes, geoms):
         if g is None:
             skipped[s.shape_type] = skipped.get(s.shape_type, 0) + 1
-        geoms.append(g)
     fg = [i for i, s in enumerate(shapes) if geoms[i] is not None and s.label not in NON_PARCEL_LABELS]
     bg = [i for i, s in enumerate(shapes) if geoms[i] is not None and s.label == BACKGROUND_LABEL]
     carved = {i: geoms[i] for i in fg}

@@ -20,13 +20,7 @@ from pyproj import CRS, Transformer
 from farmannot.errors import InputError
 from farmannot.io.labelme_json import Annotation, Shape, load_annotation, save_annotation
 from farmannot.io.raster import open_raster
-from farmannot.vectors.geometry import (
-    PIXEL_DECIMALS,
-    parse_description,
-    polygon_to_shapes,
-    polygonal,
-    world_to_pixel,
-)
+from farmannot.vectors.geometry import features_to_shapes, parse_description, polygonal, world_to_pixel
 from farmannot.vectors.reader import VectorTable, parse_crs, read_vectors
 
 DEFAULT_LABEL = "farmland"
@@ -227,27 +221,23 @@ def vectors_to_shapes(table: VectorTable, grid: SceneGrid, options: ImportOption
     clipped[~covered] = shapely.intersection(pix[~covered], scene_box)
     if options.simplify_px > 0:
         clipped = shapely.simplify(clipped, options.simplify_px, preserve_topology=True)
-    clipped = shapely.set_precision(clipped, 10.0 ** -PIXEL_DECIMALS)
+    # clipping and simplifying can leave slivers (lines, points) beside the polygons: keep the polygonal part
+    odd = ~np.isin(shapely.get_type_id(clipped), (3, 6))
+    if odd.any():
+        clipped[odd] = [polygonal(x) for x in clipped[odd]]
+    present = ~shapely.is_missing(clipped)
+    report.too_small = int((~present).sum())
+    idx, clipped = idx[present], clipped[present]
     sources = _source_ids(table)
-    fieldnames = list(table.fields)
+    fieldnames = [f for f in table.fields if f != SOURCE_ID_FIELD]
     columns = [table.fields[f] for f in fieldnames]
-    out: list[list[Shape]] = []
-    gid = first_group_id
-    for i, geom in zip(idx, clipped):
-        geom = polygonal(geom)
-        if geom is None:
-            report.too_small += 1
-            continue
-        attrs = {f: _jsonable(col[i]) for f, col in zip(fieldnames, columns) if f != SOURCE_ID_FIELD}
-        shapes = polygon_to_shapes(geom, labels[i], group_id=gid, source_id=sources[i], attributes=attrs,
-                                   min_area_px=options.min_area_px)
-        if not shapes:
-            report.too_small += 1
-            continue
-        if shapes[0].group_id is not None:
-            gid += 1
-            report.multipart += 1
-        out.append(shapes)
+    attrs = [{f: _jsonable(col[i]) for f, col in zip(fieldnames, columns)} for i in idx.tolist()]
+    per_feature = features_to_shapes(clipped, [labels[i] for i in idx], source_ids=[sources[i] for i in idx],
+                                     attributes=attrs, first_group_id=first_group_id,
+                                     min_area_px=options.min_area_px)
+    out = [shapes for shapes in per_feature if shapes]
+    report.too_small += len(per_feature) - len(out)
+    report.multipart = sum(1 for shapes in out if shapes[0].group_id is not None)
     report.imported = len(out)
     report.shapes = sum(len(s) for s in out)
     report.holes = sum(1 for ss in out for s in ss if s.label == "_background_")

@@ -142,46 +142,50 @@ def determination_method(farm: dict) -> str:
 FIBOA_METHODS = ("manual", "driven", "surveyed", "auto-operation", "auto-imagery", "unknown")
 
 
-def annotation_rows(geo: AnnotationGeo, label_filter: set[str] | None = None,
-                    annotation_name: str | None = None) -> tuple[list[dict[str, Any]], list, dict[str, int]]:
-    """Rows (dicts) and world geometries (scene CRS) of one annotation's parcels."""
+def _description_columns(description: str) -> tuple[str, str]:
+    """``(source_id, attributes JSON)`` from an imported shape's description; other text goes to attributes."""
+    d = parse_description(description)
+    if not d:
+        return "", description or ""
+    attrs = d.get("attributes")
+    return str(d.get("source_id") or ""), json.dumps(attrs, ensure_ascii=False, sort_keys=True) if attrs else ""
+
+
+def annotation_columns(geo: AnnotationGeo, label_filter: set[str] | None = None,
+                       annotation_name: str | None = None) -> tuple[dict[str, list], np.ndarray, dict[str, int]]:
+    """Columns (lists), world geometries (scene CRS) and skipped shape counts of one annotation's parcels."""
     parcels, skipped = shapes_to_parcels(geo.annotation.shapes)
     if label_filter is not None:
         parcels = [p for p in parcels if p.label in label_filter]
+    n = len(parcels)
     farm = geo.annotation.farmannot
     caption = farm.get("caption") or {}
     text = caption.get("text") or {}
-    keywords = caption.get("keywords") or {}
     scene = farm.get("scene") or {}
     date = str(scene.get("date") or "")
-    method = determination_method(farm)
     world = pixel_to_world(np.asarray([p.geometry for p in parcels], dtype=object), geo.transform)
-    area, perim = area_perimeter_m(world, geo.crs) if len(world) else (np.zeros(0), np.zeros(0))
-    rows = []
+    area, perim = area_perimeter_m(world, geo.crs) if n else (np.zeros(0), np.zeros(0))
     stem = annotation_name or geo.path.stem
-    for k, p in enumerate(parcels, start=1):
-        d = parse_description(p.description)
-        row: dict[str, Any] = {
-            "parcel_id": f"{stem}/{k}",
-            "label": p.label,
-            "group_id": -1 if p.group_id is None else int(p.group_id),
-            "area_m2": float(area[k - 1]),
-            "perim_m": float(perim[k - 1]),
-            "scene": geo.scene,
-            "date": date,
-            "annotation": annotation_name or geo.path.name,
-            "source_id": str(d.get("source_id") or ""),
-            "attributes": json.dumps(d["attributes"], ensure_ascii=False, sort_keys=True) if d.get("attributes")
-            else ("" if d else (p.description or "")),
-            "caption_en": str(text.get("en") or ""),
-            "caption_zh": str(text.get("zh") or ""),
-            "_method": method,
-            "_datetime": date or None,
-        }
-        for key, v in keywords.items():
-            row[f"kw_{key}"] = _keyword_text(v)
-        rows.append(row)
-    return rows, list(world), skipped
+    src_attr = [_description_columns(p.description) for p in parcels]
+    cols: dict[str, list] = {
+        "parcel_id": [f"{stem}/{k}" for k in range(1, n + 1)],
+        "label": [p.label for p in parcels],
+        "group_id": [-1 if p.group_id is None else int(p.group_id) for p in parcels],
+        "area_m2": area.tolist(),
+        "perim_m": perim.tolist(),
+        "scene": [geo.scene] * n,
+        "date": [date] * n,
+        "annotation": [annotation_name or geo.path.name] * n,
+        "source_id": [sa[0] for sa in src_attr],
+        "attributes": [sa[1] for sa in src_attr],
+        "caption_en": [str(text.get("en") or "")] * n,
+        "caption_zh": [str(text.get("zh") or "")] * n,
+        "_method": [determination_method(farm)] * n,
+        "_datetime": [date or None] * n,
+    }
+    for key, v in (caption.get("keywords") or {}).items():
+        cols[f"kw_{key}"] = [_keyword_text(v)] * n
+    return cols, world, skipped
 
 
 def build_parcel_table(geos: list[AnnotationGeo], *, crs: str | None = None, label_filter: set[str] | None = None,
@@ -196,25 +200,25 @@ def build_parcel_table(geos: list[AnnotationGeo], *, crs: str | None = None, lab
     """
     if crs is None:
         crss = {CRS.from_user_input(g.crs) for g in geos}
-        crs = geos[0].crs if len(crss) == 1 else "EPSG:4326"
-    rows: list[dict[str, Any]] = []
+        crs = geos[0].crs if len(crss) == 1 else "EPSG:4326"  # no annotation or several CRSs: lon/lat
+    parts: list[tuple[dict[str, list], int]] = []
     geoms: list = []
     skipped: dict[str, int] = {}
     for i, g in enumerate(geos):
-        r, w, sk = annotation_rows(g, label_filter, names[i] if names else None)
+        c, w, sk = annotation_columns(g, label_filter, names[i] if names else None)
         for k, n in sk.items():
             skipped[k] = skipped.get(k, 0) + n
-        rows.extend(r)
-        geoms.extend(_reproject(np.asarray(w, dtype=object), g.crs, crs) if w else [])
-    kw_cols = sorted({k for r in rows for k in r if k.startswith("kw_")})
+        parts.append((c, len(w)))
+        geoms.extend(_reproject(w, g.crs, crs) if len(w) else [])
+    kw_cols = sorted({k for c, _ in parts for k in c if k.startswith("kw_")})
     cols: dict[str, np.ndarray] = {}
-    for name in (*PARCEL_COLUMNS, *kw_cols):
-        vals = [r.get(name, "") for r in rows]
+    for name in (*PARCEL_COLUMNS, *kw_cols, "_method", "_datetime"):
+        vals = [v for c, n in parts for v in c.get(name, [""] * n)]
         if name in ("area_m2", "perim_m"):
             cols[name] = np.asarray(vals, dtype=np.float64)
         elif name == "group_id":
             cols[name] = np.asarray(vals, dtype=np.int64)
         else:
             cols[name] = np.asarray(vals, dtype=object)
-    det = [(r["_method"], r["_datetime"]) for r in rows]
+    det = list(zip(cols.pop("_method").tolist(), cols.pop("_datetime").tolist()))
     return ParcelTable(np.asarray(geoms, dtype=object), cols, crs_text(CRS.from_user_input(crs)), det, skipped)
