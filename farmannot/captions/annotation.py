@@ -112,10 +112,32 @@ def _scene_block(meta: SceneMetadata, path: Path | None, json_path: Path, date: 
     return out
 
 
+def read_index_bands(src, info, window: Window | None = None) -> dict[str, np.ndarray]:
+    """The bands suggestions use (red, green, blue, nir, swir1 where present) of a window, float32.
+
+    Without NIR and without a reflectance scale the RGB rules (green leaf index, dark bluish water) would
+    read raw digital numbers, whose per-band offsets (haze lifts blue) bias them; those bands are put through
+    the scene-wide 2-98 % stretch first, the same one the annotator sees, to 0..1.
+    """
+    from farmannot.io.raster import read_bands
+    from farmannot.io.stretch import scene_stretch
+
+    names = [n for n in ("red", "green", "blue", "nir", "swir1") if n in info.band_map]
+    if not names:
+        return {}
+    bands, _ = read_bands(src, info, names, window)
+    if "nir" not in bands and info.scale is None:
+        st = scene_stretch(src, [info.band_map[n] for n in names])
+        for i, n in enumerate(names):
+            lo, hi = st.low[i], st.high[i]
+            bands[n] = np.clip((bands[n] - np.float32(lo)) / np.float32(max(hi - lo, 1e-12)), 0, 1)
+    return bands
+
+
 def _suggest_from_scene(ann: Annotation, scene_path: Path, meta: SceneMetadata, dem_path: Path | None,
                         farmland_labels: Iterable[str], sensor: str | None, band_map: dict[str, int] | None,
                         json_path: Path) -> dict[str, Keyword]:
-    from farmannot.io.raster import open_raster, read_bands, scene_info
+    from farmannot.io.raster import open_raster, scene_info
     from farmannot.terrain.derive import pixel_size_m
 
     h, w = ann.image_height or meta.height, ann.image_width or meta.width
@@ -125,9 +147,7 @@ def _suggest_from_scene(ann: Annotation, scene_path: Path, meta: SceneMetadata, 
     farmland, parcels, others = annotation_masks(ann, h, w, farmland_labels, str(json_path))
     with open_raster(scene_path) as src:
         try:
-            info = scene_info(src, sensor=sensor, bands=band_map)
-            names = [n for n in ("red", "green", "blue", "nir", "swir1") if n in info.band_map]
-            bands, _ = read_bands(src, info, names) if names else ({}, None)
+            bands = read_index_bands(src, scene_info(src, sensor=sensor, bands=band_map))
         except FarmannotError:
             bands = {}  # unknown band layout: suggest from geometry and DEM only
     px = 1.0

@@ -155,18 +155,18 @@ def vegetation_map(bands: dict[str, np.ndarray], ndvi_thr: float, gli_thr: float
 
 
 def water_map(bands: dict[str, np.ndarray], ndwi_thr: float, rgb_max_brightness: float) -> tuple[np.ndarray, str] | None:
-    """Boolean water map: McFeeters NDWI > ``ndwi_thr`` with NIR, else dark bluish pixels; None without bands."""
+    """Boolean water map: McFeeters NDWI > ``ndwi_thr`` with NIR, else dark bluish pixels; None without bands.
+
+    The RGB rule (blue >= green > red, mean of the three below ``rgb_max_brightness``) expects values in
+    0..1: reflectance, or digital numbers put through the scene stretch
+    (:func:`farmannot.captions.annotation.read_index_bands` does that).
+    """
     if "green" in bands and "nir" in bands:
         return normalized_difference(bands["green"], bands["nir"]) > ndwi_thr, "ndwi"
     if all(b in bands for b in ("red", "green", "blue")):
         r, g, b = (np.asarray(bands[k], np.float32) for k in ("red", "green", "blue"))
-        bright = r + g + b
-        finite = bright[np.isfinite(bright)]
-        if finite.size == 0:
-            return None
-        ref = float(np.percentile(finite, 98)) or 1.0
         with np.errstate(invalid="ignore"):
-            return (b >= g) & (g > r) & (bright < rgb_max_brightness * ref), "rgb_dark_blue"
+            return (b >= g) & (g > r) & ((r + g + b) / 3.0 < rgb_max_brightness), "rgb_dark_blue"
     return None
 
 
@@ -178,6 +178,23 @@ def building_map(bands: dict[str, np.ndarray], ndbi_thr: float, ndvi_thr: float)
             built &= ~(normalized_difference(bands["nir"], bands["red"]) > ndvi_thr)
         return built, "ndbi"
     return None
+
+
+def smooth(z: np.ndarray, sigma_px: float) -> np.ndarray:
+    """Gaussian smoothing with edge replication, for the broad trend of a DEM.
+
+    Wide kernels (sigma > 8 px) run on a block-averaged copy, ``sigma / 4`` times smaller, and are
+    interpolated back: the result is a smooth surface either way, at a fraction of the cost.
+    """
+    z = np.asarray(z, np.float64)
+    f = int(sigma_px // 4) if sigma_px > 8 else 1
+    h, w = z.shape
+    if f > 1 and min(h, w) // f >= 4:
+        small = cv2.resize(z, (max(1, w // f), max(1, h // f)), interpolation=cv2.INTER_AREA)
+        sx, sy = sigma_px * small.shape[1] / w, sigma_px * small.shape[0] / h
+        blurred = cv2.GaussianBlur(small, (0, 0), sigmaX=sx, sigmaY=sy, borderType=cv2.BORDER_REPLICATE)
+        return cv2.resize(blurred, (w, h), interpolation=cv2.INTER_LINEAR)
+    return cv2.GaussianBlur(z, (0, 0), sigmaX=sigma_px, sigmaY=sigma_px, borderType=cv2.BORDER_REPLICATE)
 
 
 def terrain_measures(dem: np.ndarray, pixel_size_m: float, farmland: np.ndarray | None, flat_slope: float,
@@ -195,7 +212,7 @@ def terrain_measures(dem: np.ndarray, pixel_size_m: float, farmland: np.ndarray 
         return {}
     slope = slope_degrees(z, pixel_size_m, pixel_size_m)
     filled = np.where(ok, z, np.nanmean(z))
-    trend = ndimage.gaussian_filter(filled, trend_sigma_m / pixel_size_m, mode="nearest")
+    trend = smooth(filled, trend_sigma_m / pixel_size_m)
     trend_slope = slope_degrees(trend, pixel_size_m, pixel_size_m)
     region = ok & np.isfinite(slope)
     if farmland is not None and (region & farmland).sum() >= 9:

@@ -192,7 +192,7 @@ def contour_alignment(parcels: np.ndarray, dem: np.ndarray, pixel_size_m: float,
     """Share of elongated-parcel area whose long axis runs within 30 degrees of the local contour line."""
     z = np.asarray(dem, np.float64)
     z = np.where(np.isfinite(z), z, np.nanmean(z))
-    trend = ndimage.gaussian_filter(z, sigma_m / pixel_size_m, mode="nearest")
+    trend = ms.smooth(z, sigma_m / pixel_size_m)
     gy, gx = np.gradient(trend)  # image axes: rows down, columns right
     total = aligned = 0.0
     for i, sl in enumerate(ndimage.find_objects(parcels), start=1):
@@ -274,23 +274,25 @@ def presence(bands: Mapping[str, np.ndarray] | None, farmland_mask: np.ndarray,
 def _pattern(cover: str, labels: np.ndarray, areas: np.ndarray, tile_px: int, pixel_size_m: float,
              cfg: Mapping[str, Any]) -> tuple[str, float, dict[str, Any]]:
     t = cfg["surroundings"]
-    shapes = ms.patch_shapes(labels, cfg["boundary"]["tolerance_rel"], cfg["boundary"]["min_tolerance_px"])
-    big = max(shapes, key=lambda s: s.area_px)
+    top = int(np.argmax(areas)) + 1  # only the largest patch's outline matters for the pattern
+    sl = ndimage.find_objects(labels, max_label=top)[top - 1]
+    big = ms.patch_shape(labels[sl] == top, cfg["boundary"]["tolerance_rel"], cfg["boundary"]["min_tolerance_px"])
     big_frac = big.area_px / tile_px
     extra = {"largest_frac": big_frac, "largest_elongation": big.elongation,
              "largest_width_m": big.width_px * pixel_size_m}
     elong = big.elongation >= t["elongated_min"]
+    # size first: a large lake or wood has a long, ragged outline that reads as "elongated" too
     if cover == "water":
+        if big_frac >= t["large_patch_frac"]:
+            return "lake_reservoir", _conf(_rel(big_frac, t["large_patch_frac"])), extra
         if elong:
             narrow = big.width_px * pixel_size_m <= t["channel_max_width_m"]
             return ("channels" if narrow else "river"), _conf(_rel(big.elongation, t["elongated_min"])), extra
-        if big_frac >= t["large_patch_frac"]:
-            return "lake_reservoir", _conf(_rel(big_frac, t["large_patch_frac"])), extra
         return "scattered_ponds", _conf(_rel(big_frac, t["large_patch_frac"])), extra
     if cover == "vegetation":
         if big_frac >= t["large_patch_frac"]:
             return "forest", _conf(_rel(big_frac, t["large_patch_frac"])), extra
-        if elong:
+        if elong and big.width_px * pixel_size_m <= t["belt_max_width_m"]:
             return "tree_belts", _conf(_rel(big.elongation, t["elongated_min"])), extra
         if len(areas) >= t["many_patches"] and big_frac >= t["forest_patch_frac"]:
             return "scattered_trees_and_forests", _conf(_rel(big_frac, t["forest_patch_frac"])), extra
