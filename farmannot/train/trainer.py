@@ -244,7 +244,7 @@ def _train(cfg, run_dir, resume, progress, embedder, stop_after, rank, world, de
     pin = device.type == "cuda"
     train_ds = TileDataset(train_recs, layout, stats, cfg.inputs, captions, cfg.augment, cfg.seed)
     train_dl = make_loader(train_ds, cfg.batch_size, True, cfg.seed, rank, world, workers, pin,
-                           drop_last=len(train_recs) >= 2 * cfg.batch_size * world)
+                           drop_last=len(train_recs) >= cfg.batch_size * world)  # no batch of 1 (BatchNorm)
     val_dl = None
     if val_recs and main:
         val_ds = TileDataset(val_recs, layout, stats, cfg.inputs, captions, False, cfg.seed)

@@ -57,6 +57,7 @@ class MetricAccumulator:
         rec.update({k: v for k, v in pixel_scores(counts).items() if k in ("F1", "IoU", "Precision", "Recall")})
         edge = gtpbd_edge_scores(pred, gt)
         rec["ODS"], rec["OIS"] = edge["ODS"], edge["OIS"]
+        rec.update({k: v for k, v in edge.items() if k.startswith("F1@")})
         rec.update(object_scores(pred, gt))
         if self.protocol == "bsds":
             s = (np.asarray(pred) != 0).astype(np.float32) if score is None else score

@@ -90,7 +90,10 @@ class FcnBackbone(Backbone):
         return [self.backbone(x)["out"]]
 
     def decode(self, features):
-        return self.classifier[:-1](features[-1])
+        x = features[-1]
+        for layer in list(self.classifier)[:-1]:  # conv-bn-relu-dropout; the last conv is the head
+            x = layer(x)
+        return x
 
     def head(self, decoded, size):
         return F.interpolate(self.classifier[-1](decoded), size=size, mode="bilinear", align_corners=False)
