@@ -6,7 +6,6 @@ With up to 12 groups every assignment is tried (3^12 = 531,441); above that a se
 
 from __future__ import annotations
 
-import itertools
 import random
 from collections.abc import Mapping, Sequence
 
@@ -49,17 +48,17 @@ def assign_splits(sizes: Mapping[str, int], ratio: Sequence[float], seed: int = 
     if total <= 0:
         raise FarmannotError("no tiles to split.")
     need = target > 0
-    best, best_cost = None, None
     if len(order) <= _EXHAUSTIVE_MAX:
-        for combo in itertools.product(range(3), repeat=len(order)):
-            c = np.asarray(combo)
-            shares = np.array([w[c == k].sum() for k in range(3)]) / total
-            if np.any(need & (shares == 0)) or np.any(~need & (shares > 0)):
-                cost = 10.0 + _cost(shares, target)
-            else:
-                cost = _cost(shares, target)
-            if best_cost is None or cost < best_cost - 1e-12:
-                best, best_cost = c, cost
+        n = len(order)
+        codes = np.arange(3 ** n, dtype=np.int64)
+        digits = (codes[:, None] // (3 ** np.arange(n, dtype=np.int64))[None, :]) % 3  # (3^n, n)
+        shares_all = np.stack([(digits == k) @ w for k in range(3)], axis=1) / total
+        cost = np.abs(shares_all - target[None, :]).max(axis=1)
+        # each requested split left empty (or unrequested one filled) costs more than any share gap
+        bad = (need[None, :] & (shares_all == 0)).sum(axis=1) + (~need[None, :] & (shares_all > 0)).sum(axis=1)
+        cost = cost + 10.0 * bad
+        i = int(np.argmin(cost))  # first minimum: the seeded group order decides ties
+        best, best_cost = digits[i], float(cost[i])
     else:
         c = np.zeros(len(order), dtype=int)
         filled = np.zeros(3)
@@ -71,7 +70,7 @@ def assign_splits(sizes: Mapping[str, int], ratio: Sequence[float], seed: int = 
             filled[k] += w[i]
         best = c
         shares = filled / total
-        best_cost = _cost(shares, target) + (10.0 if np.any(need & (shares == 0)) else 0.0)
+        best_cost = _cost(shares, target) + 10.0 * float(np.sum(need & (shares == 0)))
     assert best is not None and best_cost is not None
     shares = np.array([w[best == k].sum() for k in range(3)]) / total
     achieved = {s: float(shares[k]) for k, s in enumerate(SPLITS)}

@@ -87,7 +87,7 @@ def _field_like(rgb: np.ndarray, kind: str) -> np.ndarray:
     bright = (r + g + b) / 3
     if kind == "parana":
         water = (b > r + 15) & (b > g - 5)
-        forest = (bright < 70) & (g >= r)
+        forest = (bright < 40) & (g >= r)
         return ~water & ~forest & (bright > 40)
     if kind == "rmnp":
         return (bright > 95) & (bright < 200) & ~((b > r) & (bright < 60))
