@@ -128,8 +128,11 @@ def fiboa_table(parcels: ParcelTable, *, collection: str, determination_datetime
             continue
         values = col[idx]
         typ = pa.int64() if values.dtype.kind == "i" else pa.float64() if values.dtype.kind == "f" else pa.string()
+        vals = values.tolist()
+        if name == "group_id":  # -1 means no group: null
+            vals = [None if v == -1 else v for v in vals]
         fields.append(pa.field(name, typ, nullable=True))
-        arrays.append(pa.array(values.tolist(), typ))
+        arrays.append(pa.array(vals, typ))
     collection_meta = {"fiboa_version": FIBOA_VERSION, "schemas": [FIBOA_SCHEMA_URL], "id": collection,
                        "fiboa_extensions": []}
     meta = {b"geo": json.dumps(geo_metadata(geoms, parcels.crs)).encode(),

@@ -96,6 +96,7 @@ class SceneGrid:
     transform: tuple[float, ...]
     width: int
     height: int
+    date: str | None = None
 
 
 def parse_label_map(text: str | None) -> dict[str, str]:
@@ -260,14 +261,18 @@ def _raise_no_overlap(table: VectorTable, grid: SceneGrid, world: np.ndarray, tr
 
 # ---------------------------------------------------------------------------------------------- edges
 def scene_grid(scene: str | os.PathLike) -> SceneGrid:
-    """The pixel grid of a scene raster (CRS, transform, size)."""
+    """The pixel grid of a scene raster (CRS, transform, size) and its shooting date when the file says it."""
+    from farmannot.io.metadata import acquisition_date
+
     with open_raster(scene) as src:
         if src.crs is None:
             raise InputError(f"{scene}: the scene has no CRS; vectors cannot be placed on it. Georeference it "
                              "first (e.g. gdal_translate -a_srs / -a_ullr).")
         auth = src.crs.to_authority()
         crs = f"{auth[0]}:{auth[1]}" if auth else src.crs.to_wkt()
-        return SceneGrid(crs, tuple(src.transform)[:6], src.width, src.height)
+        found = acquisition_date(src.tags(), Path(scene).name)
+        date = found.date.isoformat() if found is not None and found.confidence >= 0.9 else None
+        return SceneGrid(crs, tuple(src.transform)[:6], src.width, src.height, date)
 
 
 def _shape_keys(shape: Shape) -> tuple[tuple, tuple | None]:
@@ -354,12 +359,14 @@ def import_vectors(vector: str | os.PathLike, scene: str | os.PathLike, output: 
     report.multipart = sum(1 for ss in added if ss[0].group_id is not None)
     farm = ann.farmannot
     scene_meta = farm.setdefault("scene", {})
-    scene_meta.setdefault("crs", grid.crs)
-    scene_meta.setdefault("transform", list(grid.transform))
-    prov = farm.setdefault("provenance", {})
-    imports = prov.setdefault("imported_vectors", [])
-    entry = {"source": Path(vector).name, "layer": table.layer, "features": report.imported}
-    if entry not in imports:
-        imports.append(entry)
+    for key, value in (("crs", grid.crs), ("transform", list(grid.transform)), ("width", grid.width),
+                       ("height", grid.height), ("date", grid.date)):
+        if value is not None:
+            scene_meta.setdefault(key, value)
+    if added:
+        imports = farm.setdefault("provenance", {}).setdefault("imported_vectors", [])
+        entry = {"source": Path(vector).name, "layer": table.layer, "features": report.imported}
+        if entry not in imports:
+            imports.append(entry)
     save_annotation(ann, output)
     return report

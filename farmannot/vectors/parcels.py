@@ -64,6 +64,7 @@ class AnnotationGeo:
     crs: str
     transform: tuple[float, ...]
     scene: str
+    date: str = ""
 
 
 def crs_text(crs: CRS) -> str:
@@ -79,14 +80,20 @@ def georeference(path: str | os.PathLike, *, project_dir: str | os.PathLike | No
     Raises:
         InputError: unreadable annotation, or no georeferencing in the annotation nor in its image.
     """
+    from farmannot.io.metadata import acquisition_date
+
     path = Path(path)
     ann = load_annotation(path)
     scene = ann.farmannot.get("scene") or {}
     name = Path(ann.image_path or path.stem).stem
+    date = str(scene.get("date") or "")
+    if not date:  # a product-style image name (Landsat, Sentinel-2, Gaofen) still tells the date
+        found = acquisition_date(filename=Path(ann.image_path or "").name)
+        date = found.date.isoformat() if found is not None and found.confidence >= 0.9 else ""
     crs, transform = scene.get("crs"), scene.get("transform")
     if crs and transform:
         try:
-            return AnnotationGeo(path, ann, crs_text(CRS.from_user_input(crs)), as_affine6(transform), name)
+            return AnnotationGeo(path, ann, crs_text(CRS.from_user_input(crs)), as_affine6(transform), name, date)
         except Exception as exc:  # noqa: BLE001 - any malformed value becomes one clear message
             raise InputError(f"{path}: unusable farmannot.scene georeferencing ({exc}); fix crs/transform.") from None
     image = resolve_image_path(ann, path, project_dir=project_dir, allow_outside=allow_outside)
@@ -94,7 +101,7 @@ def georeference(path: str | os.PathLike, *, project_dir: str | os.PathLike | No
         if src.crs is None:
             raise InputError(f"{path}: neither the annotation (farmannot.scene) nor its image {image} has a CRS; "
                              "parcels cannot be placed on the map. Georeference the image first.")
-        return AnnotationGeo(path, ann, crs_text(src.crs), tuple(src.transform)[:6], name)
+        return AnnotationGeo(path, ann, crs_text(src.crs), tuple(src.transform)[:6], name, date)
 
 
 def _reproject(geoms: np.ndarray, src: str, dst: str) -> np.ndarray:
@@ -161,8 +168,7 @@ def annotation_columns(geo: AnnotationGeo, label_filter: set[str] | None = None,
     farm = geo.annotation.farmannot
     caption = farm.get("caption") or {}
     text = caption.get("text") or {}
-    scene = farm.get("scene") or {}
-    date = str(scene.get("date") or "")
+    date = geo.date
     world = pixel_to_world(np.asarray([p.geometry for p in parcels], dtype=object), geo.transform)
     area, perim = area_perimeter_m(world, geo.crs) if n else (np.zeros(0), np.zeros(0))
     stem = annotation_name or geo.path.stem

@@ -109,6 +109,7 @@ def test_rows_valid_against_core_schema(fiboa_file):
         feature["determination_datetime"] = row["determination_datetime"].isoformat().replace("+00:00", "Z")
         assert validate(feature, FIBOA_CORE_SCHEMA) == []
     assert len({r["id"] for r in rows}) == 4  # ids unique within the collection
+    assert [r["group_id"] for r in rows] == [None, 7, None, None]
     for row, (area_m2, perim_m) in zip(rows, HAND_PARCELS):
         assert row["area"] == pytest.approx(area_m2 / 10_000, rel=1e-6)  # hectares
         assert row["perimeter"] == pytest.approx(perim_m, rel=1e-6)  # metres

@@ -111,6 +111,9 @@ def test_real_itaipu_polygons(shared_data, tmp_path):
     ann = load_annotation(out)
     assert rep.imported == 4
     assert sorted(s.label for s in ann.shapes) == ["crop", "developed", "tree", "water"]
+    # the Landsat product id in the scene's name gives the acquisition date (2020-05-18, per the data manifest)
+    assert ann.farmannot["scene"]["date"] == "2020-05-18"
+    assert ann.farmannot["scene"]["crs"] == "EPSG:32621"
     import pyogrio.raw
 
     wkb = pyogrio.raw.read(gpkg)[2]
@@ -215,4 +218,5 @@ def test_merge_adds_without_duplicates(tmp_path, utm_scene, lonlat_parcels):
     old_gids = {s.group_id for s in merged.shapes[:n] if s.group_id is not None}
     new_gids = {s.group_id for s in merged.shapes[n:]}
     assert len(new_gids) == 1 and not (new_gids & old_gids)
-    assert json.loads(out.read_text())["farmannot"]["provenance"]["imported_vectors"][-1]["source"] == "extra.geojson"
+    imports = json.loads(out.read_text())["farmannot"]["provenance"]["imported_vectors"]
+    assert [i["source"] for i in imports] == ["parcels.geojson", "extra.geojson"]  # merges adding nothing: no entry
