@@ -160,3 +160,41 @@ def test_terrain_from_a_dem_in_another_crs(tmp_path):
     kw = json.loads([ln for ln in res.output.splitlines() if ln.startswith("{")][0])["keywords"]
     assert kw["terrain"]["value"] == "sloping"
     assert kw["terrain"]["evidence"]["slope_median"] == pytest.approx(10.0, abs=0.5)
+
+
+def test_stored_date_dates_a_scene_without_one(tmp_path):
+    proj = _project(tmp_path, with_dem=False)
+    (proj / SCENE).rename(proj / "tile.tif")
+    ann = load_annotation(proj / "scene.json")
+    ann.image_path = "tile.tif"
+    ann.farmannot = {"scene": {"date": "2021-01-15"}}
+    save_annotation(ann, proj / "scene.json")
+    res = CliRunner().invoke(cli, ["caption", str(proj / "scene.json"), "--json"])
+    kw = json.loads(res.output.splitlines()[0])["keywords"]
+    assert kw["month"]["value"] == "january" and kw["month"]["evidence"]["date_from"] == "annotation"
+    assert kw["month"]["evidence"]["season"] == "summer"  # southern hemisphere
+    res = CliRunner().invoke(cli, ["caption", str(proj / "scene.json"), "--json", "--date", "2021-07-01"])
+    assert json.loads(res.output.splitlines()[0])["keywords"]["month"]["value"] == "july"
+
+
+def test_rgb_scene_uses_stretched_green_leaf_index(tmp_path):
+    proj = tmp_path / "rgb"
+    proj.mkdir()
+    rgb = np.zeros((3, H, W), np.uint16)
+    rgb[0], rgb[1], rgb[2] = 900, 700, 1500  # raw DN, bare and hazy: not green
+    rgb[0, :32], rgb[1, :32], rgb[2, :32] = 600, 1400, 1100  # greener top half
+    with rasterio.open(proj / "GF2_PMS1_E113.6_N40.1_20160308_L1A0001472278.tif", "w", driver="GTiff",
+                       width=W, height=H, count=3, dtype="uint16", crs="EPSG:32650",
+                       transform=from_origin(500000.0, 4440000.0, 4.0, 4.0)) as dst:
+        dst.write(rgb)
+    ann = Annotation([Shape("farmland", [[0, 0], [64, 0], [64, 64], [0, 64]])],
+                     "GF2_PMS1_E113.6_N40.1_20160308_L1A0001472278.tif", H, W)
+    save_annotation(ann, proj / "a.json")
+    res = CliRunner().invoke(cli, ["caption", str(proj / "a.json"), "--suggest", "--json"])
+    assert res.exit_code == 0, res.output
+    kw = json.loads(res.output.splitlines()[0])["keywords"]
+    assert kw["month"]["value"] == "march" and kw["month"]["evidence"]["season"] == "spring"
+    assert kw["sowing"]["evidence"]["index"] == "gli"
+    assert kw["sowing"]["evidence"]["green_fraction"] == pytest.approx(0.5, abs=0.02)
+    assert kw["sowing"]["value"] == "partially_covered"
+    assert "buildings" not in kw  # RGB cannot verify buildings
