@@ -16,18 +16,22 @@ from farmannot.captions.schema import Keyword, format_location, month_id, season
 from farmannot.io.metadata import SceneMetadata, acquisition_date, centre_lonlat, read_scene_metadata
 
 
-def scene_autofill(scene: str | os.PathLike | SceneMetadata, date_override: str | dt.date | None = None) -> dict[str, Keyword]:
+def scene_autofill(scene: str | os.PathLike | SceneMetadata | tuple,
+                   date_override: str | dt.date | None = None) -> dict[str, Keyword]:
     """``month`` and ``location`` keywords of a scene or tile.
 
     Args:
         scene: A raster path, or a :class:`SceneMetadata` built for a tile (its own transform, width, height;
-            the scene's tags, file name and MTL text).
+            the scene's tags, file name and MTL text), or the tuple ``(crs, transform, width, height, tags,
+            filename)`` of the same fields.
         date_override: A date (``YYYY-MM-DD``) from the scenes table or the command line; wins over the file.
 
     Returns:
         ``{"location": Keyword, "month": Keyword}``; a key is absent when the scene cannot tell (no CRS, no
         date anywhere): the caller reports it as missing.
     """
+    if isinstance(scene, tuple):  # (crs, transform, width, height, tags, filename[, mtl_text])
+        scene = SceneMetadata(*scene)
     meta = scene if isinstance(scene, SceneMetadata) else read_scene_metadata(Path(scene))
     out: dict[str, Keyword] = {}
     lat = None

@@ -245,5 +245,7 @@ def test_scene_autofill_from_a_tile():
     assert tile["location"].evidence["lon"] > whole["location"].evidence["lon"]
     assert whole["location"].value.endswith("°E") and "°N" in whole["location"].value
     assert scene_autofill(meta, date_override="2019-12-01")["month"].value == "december"
+    as_tuple = (meta.crs, meta.transform, meta.width, meta.height, meta.tags, meta.filename)
+    assert scene_autofill(as_tuple) == whole
     no_crs = SceneMetadata(crs=None, transform=(1, 0, 0, 0, -1, 0), width=8, height=8, filename="rgbn.tif")
     assert scene_autofill(no_crs) == {}
