@@ -7,7 +7,7 @@ peak resident memory (``ru_maxrss``, which sees GDAL's allocations, unlike trace
 - ``windowed``: :func:`farmannot.terrain.align.iter_aligned_windows`, 1024 px windows through a WarpedVRT
   (each window reduced to a sum so nothing accumulates), what ``align-dem`` does before writing.
 - ``whole``: ``rasterio.warp.reproject`` of the DEM into one target-sized float32 array.
-- ``write``: the full ``align-dem`` path without registration, writing the GeoTIFF (largest size only).
+- ``write``: the full ``align-dem`` path without registration, writing the GeoTIFF (smallest and largest).
 
 Run: ``.venv/bin/python bench/bench_align_dem.py [--sizes 2500,5000,10000]``; prints a Markdown table.
 """
@@ -65,6 +65,7 @@ def child(mode: str, dem: str, size: int, out: str) -> None:
     from rasterio.warp import reproject
 
     from farmannot.terrain.align import iter_aligned_windows
+    from farmannot.terrain.scene import write_aligned_dem
 
     crs, tr, w, h = target(size)
     base = _reset_peak_rss()
@@ -85,8 +86,6 @@ def child(mode: str, dem: str, size: int, out: str) -> None:
             total += float(dst[r:r + 256][ok].sum(dtype=np.float64))
             valid += int(ok.sum())
     elif mode == "write":
-        from farmannot.terrain.scene import write_aligned_dem
-
         with rasterio.open(out, "w", driver="GTiff", width=w, height=h, count=1, dtype="uint8", crs=crs,
                            transform=tr, tiled=True, blockxsize=512, blockysize=512, sparse_ok=True) as ds:
             pass  # an empty target raster carries the grid
@@ -148,9 +147,10 @@ def main() -> None:
                       f"{r['growth_mib']:.0f} | {ratio:.2f} | {r['mean']:.4f} |")
             assert abs(win["mean"] - whole["mean"]) < 0.01, "windowed and whole-array results differ"
         if not args.no_write:
-            w = measure("write", dem, sizes[-1], tmp)
-            print(f"| {sizes[-1]:,} x {sizes[-1]:,} | write GeoTIFF (align-dem, no derive) | {w['seconds']:.2f} | "
-                  f"{w['peak_mib']:.0f} | {w['growth_mib']:.0f} | | |")
+            for size in sorted({sizes[0], sizes[-1]}):
+                w = measure("write", dem, size, tmp)
+                print(f"| {size:,} x {size:,} | write GeoTIFF (align-dem, no derive) | {w['seconds']:.2f} | "
+                      f"{w['peak_mib']:.0f} | {w['growth_mib']:.0f} | | |")
 
 
 if __name__ == "__main__":

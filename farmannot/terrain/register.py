@@ -80,10 +80,10 @@ class Registration:
         return (self.dx, self.dy) if self.applied else (0.0, 0.0)
 
     def to_dict(self) -> dict:
-        """JSON-ready dict (floats rounded to 4 decimals, NaN as None)."""
+        """JSON-ready dict (floats rounded to 6 decimals, enough to reproduce the warp; NaN as None)."""
         def clean(v):
             if isinstance(v, float):
-                return None if not math.isfinite(v) else round(v, 4)
+                return None if not math.isfinite(v) else round(v, 6)
             if isinstance(v, (tuple, list)):
                 return [clean(x) for x in v]
             return v

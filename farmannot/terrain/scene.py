@@ -93,18 +93,76 @@ def _dem_pixel_in_target_px(dem_path, target) -> float:
     return math.sqrt(dx * dy) / math.sqrt(tx * ty)
 
 
-def _derived_window(z_m: np.ndarray, layers: Sequence[str], crs, transform: Affine, relief_px: int) -> list[np.ndarray]:
-    xres, yres = derive.pixel_size_m_rows(crs, transform, z_m.shape[0])
-    out = []
+def derived_layers(elevation_m: np.ndarray, layers: Sequence[str], crs, transform: Affine,
+                   relief_px: int) -> dict[str, np.ndarray]:
+    """The named derivative layers of an elevation grid in metres (float32, NaN nodata), by name."""
+    xres, yres = derive.pixel_size_m_rows(crs, transform, elevation_m.shape[0])
+    out: dict[str, np.ndarray] = {}
     for name in layers:
         if name == "slope":
-            out.append(derive.slope_degrees(z_m, xres, yres))
+            out[name] = derive.slope_degrees(elevation_m, xres, yres)
         elif name == "aspect":
-            out.append(derive.aspect_degrees(z_m, xres, yres))
+            out[name] = derive.aspect_degrees(elevation_m, xres, yres)
         elif name == "hillshade":
-            out.append(derive.hillshade(z_m, xres, yres))
+            out[name] = derive.hillshade(elevation_m, xres, yres)
+        elif name == "relief":
+            out[name] = derive.local_relief(elevation_m, relief_px)
         else:
-            out.append(derive.local_relief(z_m, relief_px))
+            raise ValueError(f"unknown derived layer {name!r}; choose from {DERIVED}")
+    return out
+
+
+def _halo(win: Window, width: int, height: int, halo: int) -> tuple[Window, tuple[slice, slice]]:
+    """``win`` grown by ``halo`` px (clipped to the grid) and the slices of ``win`` inside it."""
+    r0, c0, h, w = int(win.row_off), int(win.col_off), int(win.height), int(win.width)
+    hr0, hc0 = max(0, r0 - halo), max(0, c0 - halo)
+    hr1, hc1 = min(height, r0 + h + halo), min(width, c0 + w + halo)
+    return Window(hc0, hr0, hc1 - hc0, hr1 - hr0), (slice(r0 - hr0, r0 - hr0 + h), slice(c0 - hc0, c0 - hc0 + w))
+
+
+def _relief_and_halo(crs, transform: Affine, height: int, layers: Sequence[str], relief_radius_m: float):
+    xres, yres = derive.pixel_size_m(crs, transform, height)
+    relief_px = derive.relief_radius_px(xres, yres, relief_radius_m)
+    halo = (relief_px if "relief" in layers else 1) if layers else 0
+    return relief_px, halo
+
+
+def tile_terrain(
+    dem_path: str | os.PathLike,
+    scene_crs,
+    scene_transform: Affine,
+    scene_shape: tuple[int, int],
+    window: Window,
+    *,
+    layers: Sequence[str] = DERIVED,
+    offset_px: tuple[float, float] = (0.0, 0.0),
+    relief_radius_m: float = 50.0,
+    resampling: str = "bilinear",
+    allow_empty: bool = True,
+) -> dict[str, np.ndarray | float | str | None]:
+    """Elevation and derivative layers for one tile ``window`` of a scene, as ``align-dem`` writes them.
+
+    The tile is warped with the same halo the scene writer uses, so its derivatives match the same window
+    of the scene product (no edge effects at tile borders). Pass the scene's
+    ``Registration.applied_offset`` as ``offset_px``.
+
+    Returns:
+        ``{"elevation": ..., <layer>: ..., "coverage": float, "units": str | None}`` with float32 arrays of
+        the window's shape (NaN nodata).
+    """
+    height, width = scene_shape
+    crs = _as_crs(scene_crs, "scene grid")
+    relief_px, halo = _relief_and_halo(crs, scene_transform, height, layers, relief_radius_m)
+    big, inner = _halo(window, width, height, halo)
+    big_tr = window_transform(big, scene_transform)
+    aligned = align_dem(dem_path, crs, big_tr, int(big.width), int(big.height), resampling=resampling,
+                        offset_px=offset_px, allow_empty=allow_empty)
+    scale = derive.vertical_scale_to_m(aligned.units) or 1.0
+    out: dict = {"elevation": aligned.elevation[inner]}
+    for name, arr in derived_layers(aligned.elevation * np.float32(scale), layers, crs, big_tr, relief_px).items():
+        out[name] = arr[inner]
+    out["coverage"] = float(np.isfinite(out["elevation"]).mean())
+    out["units"] = aligned.units
     return out
 
 
@@ -135,9 +193,7 @@ def write_aligned_dem(
             reg, reg_grid = register_to_image(dem_path, tgt, resampling=resampling, max_shift_px=max_shift_px)
     offset = reg.applied_offset if reg else (0.0, 0.0)
 
-    xres_c, yres_c = derive.pixel_size_m(crs, transform, height)
-    relief_px = derive.relief_radius_px(xres_c, yres_c, relief_radius_m)
-    halo = (relief_px if "relief" in derive_layers else 1) if derive_layers else 0
+    relief_px, halo = _relief_and_halo(crs, transform, height, derive_layers, relief_radius_m)
 
     profile = dict(driver="GTiff", width=width, height=height, count=1 + len(derive_layers), dtype="float32",
                    crs=crs, transform=transform, nodata=float("nan"), compress="deflate", predictor=3,
@@ -153,27 +209,23 @@ def write_aligned_dem(
         wins = _grid_windows(width, height, window_size)
         with atomic_path(output) as tmp, rasterio.open(tmp, "w", **profile) as dst:
             for win in tqdm(wins, desc="align-dem", unit="window", disable=not progress or len(wins) < 2):
-                r0, c0 = int(win.row_off), int(win.col_off)
-                hr0, hc0 = max(0, r0 - halo), max(0, c0 - halo)
-                hr1, hc1 = min(height, r0 + int(win.height) + halo), min(width, c0 + int(win.width) + halo)
-                big = Window(hc0, hr0, hc1 - hc0, hr1 - hr0)
+                big, inner = _halo(win, width, height, halo)
                 z = read_aligned(vrt, big)
-                inner = (slice(r0 - hr0, r0 - hr0 + int(win.height)), slice(c0 - hc0, c0 - hc0 + int(win.width)))
                 elev = z[inner]
                 n_valid += int(np.count_nonzero(np.isfinite(elev)))
                 dst.write(elev, 1, window=win)
                 if derive_layers:
-                    layers = _derived_window(z * np.float32(to_m), derive_layers, crs,
-                                             window_transform(big, transform), relief_px)
-                    for i, arr in enumerate(layers, start=2):
-                        dst.write(arr[inner].astype(np.float32), i, window=win)
+                    layers = derived_layers(z * np.float32(to_m), derive_layers, crs,
+                                            window_transform(big, transform), relief_px)
+                    for i, name in enumerate(derive_layers, start=2):
+                        dst.write(layers[name][inner].astype(np.float32), i, window=win)
             dst.descriptions = ("elevation",) + tuple(DESCRIPTIONS[n] for n in derive_layers)
             dst.units = (units or "",) + tuple(UNITS[n] for n in derive_layers)
             dst.update_tags(
                 FARMANNOT_DEM=Path(dem_path).name,
                 VERTICAL_UNITS=units or "unknown (assumed metres for derivatives)",
-                REGISTRATION_APPLIED_DX_PX=f"{offset[0]:.4f}",
-                REGISTRATION_APPLIED_DY_PX=f"{offset[1]:.4f}",
+                REGISTRATION_APPLIED_DX_PX=f"{offset[0]:.6f}",
+                REGISTRATION_APPLIED_DY_PX=f"{offset[1]:.6f}",
             )
     coverage = n_valid / float(width * height)
     report = {

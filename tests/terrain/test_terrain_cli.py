@@ -137,3 +137,25 @@ def test_bad_derive_name(rmnp, tmp_path):
     dem, target = rmnp
     res = run(dem, "--to", target, "-o", tmp_path / "x.tif", "--derive", "slope,curvature")
     assert res.exit_code != 0 and "curvature" in res.output
+
+
+def test_tile_terrain_matches_the_window_of_the_scene_product(rmnp, tmp_path):
+    """build-dataset's per-tile call gives the same pixels as the scene GeoTIFF (halo, offset, units)."""
+    from rasterio.windows import Window
+
+    from farmannot.terrain.scene import tile_terrain
+
+    dem, target = rmnp
+    out, rep = tmp_path / "dem.tif", tmp_path / "r.json"
+    assert run(dem, "--to", target, "-o", out, "--derive", "slope,aspect,hillshade,relief", "--relief-radius",
+               400, "--report", rep).exit_code == 0
+    report = json.loads(rep.read_text())
+    win = Window(150, 120, 128, 100)
+    with rasterio.open(out) as o:
+        scene = o.read(window=win)
+        crs, tr, shape = o.crs, o.transform, (o.height, o.width)
+    tile = tile_terrain(dem, crs, tr, shape, win, offset_px=tuple(report["registration"]["applied_offset"]),
+                        relief_radius_m=400)
+    for i, name in enumerate(["elevation", "slope", "aspect", "hillshade", "relief"]):
+        assert np.allclose(tile[name], scene[i], equal_nan=True, atol=1e-3), name
+    assert tile["units"] is None and 0 < tile["coverage"] <= 1
