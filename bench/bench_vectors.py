@@ -21,6 +21,7 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
+import pyogrio  # noqa: E402
 import pyogrio.raw  # noqa: E402
 import shapely  # noqa: E402
 from pyproj import Transformer  # noqa: E402
@@ -33,7 +34,7 @@ from farmannot.vectors.geometry import (  # noqa: E402
     polygonal,
     shape_polygon,
 )
-from farmannot.vectors.importer import ImportOptions, SceneGrid, _source_ids, vectors_to_shapes  # noqa: E402
+from farmannot.vectors.importer import ImportOptions, SceneGrid, vectors_to_shapes  # noqa: E402
 from farmannot.vectors.parcels import AnnotationGeo, build_parcel_table  # noqa: E402
 from farmannot.vectors.reader import read_vectors  # noqa: E402
 from farmannot.vectors.writers import Layer, write_layers  # noqa: E402
@@ -76,8 +77,7 @@ def reference_import(path: Path, grid: SceneGrid, options: ImportOptions) -> lis
     box = shapely.box(0, 0, grid.width, grid.height)
     a, b, c, d, e, f = grid.transform
     out = []
-    table = read_vectors(path)
-    sources = _source_ids(table)
+    layer = str(pyogrio.list_layers(path)[0][0])
     gid = 1
     for i, blob in enumerate(wkb):
         g = shapely.from_wkb(blob)
@@ -93,7 +93,7 @@ def reference_import(path: Path, grid: SceneGrid, options: ImportOptions) -> lis
         if g is None:
             continue
         attrs = {name: col[i].item() if hasattr(col[i], "item") else col[i] for name, col in zip(meta["fields"], data)}
-        shapes = polygon_to_shapes(g, "farmland", group_id=gid, source_id=sources[i], attributes=attrs)
+        shapes = polygon_to_shapes(g, "farmland", group_id=gid, source_id=f"{path.name}:{layer}:{int(fids[i])}", attributes=attrs)
         if shapes and shapes[0].group_id is not None:
             gid += 1
         if shapes:
