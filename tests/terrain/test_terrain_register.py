@@ -115,3 +115,20 @@ def test_report_is_json_ready(aligned, scene):
 def test_shape_mismatch_is_an_error(aligned, scene):
     with pytest.raises(ValueError):
         estimate_offset(np.zeros((10, 10)), aligned.elevation, scene.transform)
+
+
+def test_scene_registration_on_a_decimated_grid_reports_target_pixels(geo_dem, scene, tmp_path):
+    """Large scenes are registered on a coarser copy of the grid; the shift comes back in target pixels."""
+    import rasterio
+
+    from farmannot.terrain.scene import register_to_image
+
+    img = tmp_path / "image.tif"
+    with rasterio.open(img, "w", driver="GTiff", width=scene.width, height=scene.height, count=1,
+                       dtype="float32", crs=scene.crs, transform=scene.transform) as ds:
+        ds.write(shaded_image(scene, (1.6, -1.2), noise=0.0), 1)
+    with rasterio.open(img) as tgt:
+        reg, grid = register_to_image(geo_dem, tgt, grid_px=128)
+    assert grid["decimation"] == 2 and grid["grid"] == [128, 128]
+    assert reg.applied, reg.reason
+    assert abs(reg.dx - 1.6) < 0.2 and abs(reg.dy + 1.2) < 0.2
