@@ -73,14 +73,14 @@ def _run_dask(jobs: list[SceneJob], cfg: BuildConfig, out: str) -> Iterator[tupl
     except ImportError:  # pragma: no cover - depends on the install
         raise FarmannotError("--dask-scheduler needs Dask distributed: pip install 'farmannot[dask]'.") from None
     try:
-        client = Client(cfg.dask_scheduler, timeout="20s", set_as_default=False)
+        client = Client(cfg.dask_scheduler, timeout=f"{cfg.dask_timeout_s}s", set_as_default=False)
     except (OSError, TimeoutError) as exc:
         raise FarmannotError(f"--dask-scheduler {cfg.dask_scheduler}: cannot connect ({exc}).") from None
     with client:
         futs = {client.submit(build_scene, job, cfg, out, key=f"farmannot-scene-{job.name}-{i}", pure=False): job
                 for i, job in enumerate(jobs)}
         try:
-            for fut in as_completed(list(futs)):
+            for fut in as_completed(list(futs), loop=client.loop):
                 job = futs[fut]
                 if fut.status == "error":
                     yield job, fut.exception()
@@ -114,6 +114,10 @@ def _prune(out: Path, keep: set[str], layouts: tuple[str, ...]) -> int:
             if rel not in keep:
                 p.unlink()
                 n += 1
+    records = out / ".farmannot" / "scenes"
+    if records.is_dir():  # temporary files of a run that was killed mid-write
+        for p in records.glob(".*.tmp*"):
+            p.unlink()
     return n
 
 

@@ -38,6 +38,7 @@ class BuildConfig:
         dem_resampling: Resampling of the DEM onto each tile.
         workers: Local worker processes (scenes run in parallel).
         dask_scheduler: Address of a Dask distributed scheduler; scenes then run on that cluster.
+        dask_timeout_s: Seconds to wait for the scheduler to answer.
         keep_going: Report a bad scene in errors.json and go on.
         card: Write DATASET_CARD.md with plots.
     """
@@ -60,6 +61,7 @@ class BuildConfig:
     dem_resampling: str = "bilinear"
     workers: int = 1
     dask_scheduler: str | None = None
+    dask_timeout_s: float = 30.0
     keep_going: bool = False
     card: bool = True
 
@@ -87,7 +89,7 @@ class BuildConfig:
     def fingerprint(self) -> dict[str, Any]:
         """The options that change output bytes (not how the work is run)."""
         d = dataclasses.asdict(self)
-        for k in ("workers", "dask_scheduler", "keep_going", "card"):
+        for k in ("workers", "dask_scheduler", "dask_timeout_s", "keep_going", "card"):
             d.pop(k)
         d["layouts"] = sorted(d["layouts"])
         return d

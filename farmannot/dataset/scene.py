@@ -172,7 +172,8 @@ def _build(job: SceneJob, cfg: BuildConfig, out: Path) -> SceneResult:
             raise InputError(f"{job.annotation}: drawn on a {ann.image_width} x {ann.image_height} px image but "
                              f"{job.image} is {info.width} x {info.height} px; point imagePath at the right scene.")
         plan = plan_labels(ann.shapes, info.width, info.height, cfg.label_map, source=job.annotation)
-        res.report = {"scene": job.name, "annotation": job.annotation, "parcels": plan.n_parcels,
+        res.report = {"scene": job.name, "annotation": Path(job.annotation).relative_to(project).as_posix(),
+                      "parcels": plan.n_parcels,
                       **plan.report.to_dict()}
         scene_kw = scene_keywords(ann.farmannot, job.annotation)
         when = scene_date(job.date, (ann.farmannot.get("scene") or {}).get("date"), src.tags(),

@@ -18,7 +18,7 @@ SPIE_START = "Based on the provided image and the attributes of the {} regions, 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    from conftest import make_project  # tests/dataset/conftest.py
+    from projectgen import make_project
 
     root = tmp_path_factory.mktemp("b")
     project = make_project(root / "project")
@@ -158,6 +158,14 @@ def test_card_with_plots(built):
         with Image.open(out / "card" / f"{plot}.png") as im:
             assert im.size[0] > 300
     assert "| train | 12 | 70% | 60% | north |" in card and "## Sample tiles" in card
+
+
+def test_rebuild_gives_the_same_bytes_card_included(built):
+    project, out, _, _ = built
+    before = {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    s = build_dataset(project, out, load_config(None, {"tile_size": 32}), progress=False)
+    after = {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    assert s.resumed_scenes == 5 and before == after
 
 
 def test_sample_data_demo_project(sample_data, tmp_path):

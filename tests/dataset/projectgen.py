@@ -1,4 +1,4 @@
-"""A generator of small projects: several scenes and regions, a DEM, touching parcels, a hole, a bow-tie."""
+"""Generator of small test projects: several scenes and regions, a DEM, touching parcels, a hole, a bow-tie."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 import rasterio
 from rasterio.transform import from_origin
 
@@ -89,7 +88,3 @@ def make_project(root: Path, scenes=SCENES, dem_for: str | None = "c1") -> Path:
     (root / "scenes.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return root
 
-
-@pytest.fixture()
-def project(tmp_path) -> Path:
-    return make_project(tmp_path / "project")
