@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 from tqdm import tqdm
@@ -28,11 +29,13 @@ from farmannot.vectors.writers import FORMATS, format_from_path
               help="fiboa determination date for annotations without a scene date.")
 @click.option("--determination-method", type=click.Choice(FIBOA_METHODS), default=None,
               help="fiboa determination method (default: from each annotation's provenance).")
+@click.option("--project", type=click.Path(exists=True, file_okay=False), default=None,
+              help="For a dataset: the project folder build-dataset read (default: found beside the dataset).")
 @click.option("--allow-outside", is_flag=True, help="Let imagePath point outside the annotation's folder.")
 @keep_going_option
 @progress_option
 def command(source, output, fmt, crs, labels, collection, determination_datetime, determination_method,
-            allow_outside, keep_going, progress):
+            project, allow_outside, keep_going, progress):
     """Export the parcels of annotations (or of a built dataset, with a tiles layer) for QGIS and fiboa.
 
     One feature per parcel: holes restored from _background_ shapes, parts joined by group_id, with label,
@@ -43,6 +46,7 @@ def command(source, output, fmt, crs, labels, collection, determination_datetime
         fmt=fmt, crs=crs, labels={s.strip() for s in labels.split(",") if s.strip()} if labels else None,
         keep_going=keep_going, allow_outside=allow_outside, collection=collection,
         determination_datetime=determination_datetime, determination_method=determination_method,
+        project=Path(project) if project else None,
     )
 
     def bar(items):

@@ -83,8 +83,16 @@ def tiles_layer(dataset: Path, crs: str | None) -> Layer:
     return Layer("tiles", np.asarray(geoms, dtype=object), cols, crs_text(CRS.from_user_input(target)))
 
 
-def dataset_annotations(dataset: Path) -> list[Path]:
-    """The annotation files ``build_report.json`` lists (relative paths tried from the dataset folder too)."""
+def dataset_annotations(dataset: Path, project: Path | None = None) -> list[Path]:
+    """The annotation files ``build_report.json`` lists.
+
+    The report names them relative to the project folder the dataset was built from; that folder is
+    ``project`` when given, else the first of the dataset folder, its parent and the working folder in which
+    the annotations exist.
+
+    Raises:
+        InputError: an unreadable report, or listed annotations found in none of those folders.
+    """
     path = dataset / BUILD_REPORT
     if not path.exists():
         return []
@@ -92,16 +100,16 @@ def dataset_annotations(dataset: Path) -> list[Path]:
         report = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise InputError(f"{path}: unreadable build report ({exc}).") from None
-    out = []
-    for scene in report.get("scenes") or []:
-        ann = (scene or {}).get("annotation")
-        if not ann:
-            continue
-        p = Path(ann)
-        if not p.is_absolute() and not p.exists() and (dataset / p).exists():
-            p = dataset / p
-        out.append(p)
-    return out
+    listed = [Path(s["annotation"]) for s in report.get("scenes") or [] if (s or {}).get("annotation")]
+    if not listed or all(p.is_absolute() for p in listed):
+        return listed
+    roots = [project] if project is not None else [dataset, dataset.parent, Path.cwd()]
+    for root in roots:
+        if all(p.is_absolute() or (root / p).exists() for p in listed):
+            return [p if p.is_absolute() else root / p for p in listed]
+    tried = ", ".join(str(r) for r in roots)
+    raise InputError(f"{path}: the annotations it lists ({listed[0].as_posix()}, ...) are not in {tried}; pass "
+                     "--project PROJECT_DIR (the folder build-dataset read) or --keep-going to skip parcels.")
 
 
 def export_dataset(dataset: Path, output: Path, options: ExportOptions, report: ExportReport,
@@ -112,9 +120,16 @@ def export_dataset(dataset: Path, output: Path, options: ExportOptions, report: 
     crs = "EPSG:4326" if options.fmt == "geojson" else options.crs
     tiles = tiles_layer(dataset, crs)
     crs = tiles.crs  # parcels follow the tiles' CRS, so both layers overlay
-    paths = dataset_annotations(dataset)
+    try:
+        paths: list[Path] | None = dataset_annotations(dataset, options.project)
+    except InputError as exc:
+        if not options.keep_going:
+            raise
+        report.failed.append(str(exc))
+        paths = None
     geos = []
-    for p in progress(paths) if progress else paths:
+    items = paths or []
+    for p in progress(items) if progress else items:
         try:
             # the same rule as build-dataset: images may sit anywhere in the annotation's project folder
             geos.append(georeference(p, project_dir=p.parent.parent, allow_outside=options.allow_outside))
@@ -124,7 +139,7 @@ def export_dataset(dataset: Path, output: Path, options: ExportOptions, report: 
                     from None
             report.failed.append(str(exc))
     table = build_parcel_table(geos, crs=crs, label_filter=options.labels, names=[g.path.stem for g in geos])
-    if not paths:
+    if paths == []:
         report.failed.append(f"{dataset / BUILD_REPORT}: lists no annotations; the parcels layer is empty")
     _add_scene_columns(table, tiles)
     report.annotations, report.crs, report.skipped_shapes = len(geos), tiles.crs, table.skipped

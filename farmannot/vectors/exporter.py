@@ -28,6 +28,7 @@ class ExportOptions:
         collection: fiboa collection id (default: the output file's stem).
         determination_datetime: fiboa date for annotations without a scene date.
         determination_method: fiboa method overriding the one read from provenance.
+        project: For a dataset: the project folder it was built from (annotations are listed relative to it).
     """
 
     fmt: str = "gpkg"
@@ -38,6 +39,7 @@ class ExportOptions:
     collection: str | None = None
     determination_datetime: str | None = None
     determination_method: str | None = None
+    project: Path | None = None
 
 
 @dataclass

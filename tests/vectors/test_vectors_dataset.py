@@ -37,12 +37,13 @@ def dataset(tmp_path_factory):
     res = CliRunner().invoke(cli, ["build-dataset", str(project), "-o", str(out), "--tile-size", "64",
                                    "--layout", "farmseg-vl", "--split", "1:0:0", "--no-progress"])
     assert res.exit_code == 0, res.output
-    return out
+    return out, project
 
 
 def test_gpkg_has_tiles_and_parcels(dataset, tmp_path):
+    dataset, project = dataset
     out = tmp_path / "dataset.gpkg"
-    rep = export_vectors(dataset, out, ExportOptions(fmt="gpkg"))
+    rep = export_vectors(dataset, out, ExportOptions(fmt="gpkg", project=project))
     assert sorted(str(n) for n in pyogrio.list_layers(out)[:, 0]) == ["parcels", "tiles"]
     info = pyogrio.read_info(out, layer="tiles")
     assert CRS.from_user_input(info["crs"]) == CRS.from_user_input(SCENE_CRS)
@@ -67,16 +68,31 @@ def test_gpkg_has_tiles_and_parcels(dataset, tmp_path):
 
 
 def test_single_layer_formats_write_tiles_beside(dataset, tmp_path):
+    dataset, project = dataset
     out = tmp_path / "ds.geojson"
-    rep = export_vectors(dataset, out, ExportOptions(fmt="geojson"))
+    rep = export_vectors(dataset, out, ExportOptions(fmt="geojson", project=project))
     assert [p.name for p in rep.files] == ["ds.geojson", "ds_tiles.geojson"]
     info = pyogrio.read_info(tmp_path / "ds_tiles.geojson")
     assert CRS.from_user_input(info["crs"]).equals(CRS.from_epsg(4326), ignore_axis_order=True)
-    rep = export_vectors(dataset, tmp_path / "ds.parquet", ExportOptions(fmt="fiboa"))
+    rep = export_vectors(dataset, tmp_path / "ds.parquet", ExportOptions(fmt="fiboa", project=project))
     assert [p.name for p in rep.files] == ["ds.parquet", "ds_tiles.gpkg"] and rep.parcels == 4
 
 
-def test_broken_manifest(dataset, tmp_path):
+def test_project_found_or_named(dataset, tmp_path):
+    dataset, project = dataset
+    # the build report lists annotations relative to the project, which here is not beside the dataset
+    with pytest.raises(InputError, match="pass --project PROJECT_DIR"):
+        export_vectors(dataset, tmp_path / "a.gpkg", ExportOptions())
+    rep = export_vectors(dataset, tmp_path / "a.gpkg", ExportOptions(keep_going=True))
+    assert rep.parcels == 0 and rep.tiles > 0 and len(rep.failed) == 1
+    assert pyogrio.read_info(tmp_path / "a.gpkg", layer="parcels")["features"] == 0
+    res = CliRunner().invoke(cli, ["export-vectors", str(dataset), "-o", str(tmp_path / "b.gpkg"),
+                                   "--project", str(project), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert "4 parcels from 1 annotation(s)" in res.output and "tiles" in res.output
+
+
+def test_broken_manifest(tmp_path):
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "manifest.parquet").write_text("nope")

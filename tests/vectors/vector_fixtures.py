@@ -15,7 +15,7 @@ import rasterio
 import shapely
 from pyproj import Transformer
 from rasterio.transform import Affine
-from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box
+from shapely.geometry import MultiPolygon, Polygon, box
 
 SCENE_CRS = "EPSG:32633"
 SCENE_TRANSFORM = Affine(10.0, 0.0, 499_800.0, 0.0, -10.0, 1_000.0)
