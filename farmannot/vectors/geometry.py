@@ -308,13 +308,18 @@ def area_perimeter_m(geoms: Sequence[BaseGeometry], crs: str | CRS) -> tuple[np.
     """Area in square metres and perimeter in metres of geometries in ``crs``.
 
     Projected CRSs: planar measures scaled by the CRS's linear unit. Geographic CRSs: geodesic measures on the
-    CRS's ellipsoid (pyproj ``Geod``).
+    CRS's ellipsoid (pyproj ``Geod``). Holes count in both: subtracted from the area, added to the perimeter.
     """
     crs = CRS.from_user_input(crs)
     arr = np.asarray(geoms, dtype=object)
     if crs.is_geographic:
+        # pyproj sums signed ring areas (so rings must be oriented: exteriors counter-clockwise, holes
+        # clockwise) and leaves holes out of the perimeter; the perimeter here counts every ring, as shapely does
         geod = crs.get_geod() or Geod(ellps="WGS84")
-        out = np.array([geod.geometry_area_perimeter(g) for g in arr], dtype=float).reshape(-1, 2)
-        return np.abs(out[:, 0]), out[:, 1]
+        oriented = shapely.orient_polygons(arr, exterior_cw=False)
+        area = np.array([abs(geod.geometry_area_perimeter(g)[0]) for g in oriented], dtype=float)
+        perim = np.array([sum(geod.geometry_length(r) for r in shapely.get_rings(shapely.get_parts(g)))
+                          for g in arr], dtype=float)
+        return area, perim
     unit = crs.axis_info[0].unit_conversion_factor if crs.axis_info else 1.0
     return shapely.area(arr) * unit * unit, shapely.length(arr) * unit

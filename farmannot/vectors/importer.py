@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import shapely
 from pyproj import CRS, Transformer
+from shapely.geometry import Polygon
 
 from farmannot.errors import InputError
 from farmannot.io.labelme_json import Annotation, Shape, load_annotation, save_annotation
@@ -213,21 +214,27 @@ def vectors_to_shapes(table: VectorTable, grid: SceneGrid, options: ImportOption
     pix = world_to_pixel(world, grid.transform)
     scene_box = shapely.box(0, 0, grid.width, grid.height)
     inside = shapely.intersects(pix, scene_box)
-    report.outside = int((~inside).sum()) + int((~keep).sum())
+    report.outside = int((~inside).sum())
+    report.too_small = int((~keep).sum())  # nothing polygonal left after repair
     if not inside.any():
         _raise_no_overlap(table, grid, world, tr)
     idx, pix = idx[inside], pix[inside]
     covered = shapely.covered_by(pix, scene_box)
     clipped = pix.copy()
-    clipped[~covered] = shapely.intersection(pix[~covered], scene_box)
+    crossing = clipped[~covered]
+    # reprojection can bend a valid ring into an invalid one; GEOS refuses to clip those
+    bent = ~shapely.is_valid(crossing)
+    if bent.any():
+        crossing[bent] = [polygonal(x) or Polygon() for x in shapely.make_valid(crossing[bent])]
+    clipped[~covered] = shapely.intersection(crossing, scene_box)
     if options.simplify_px > 0:
         clipped = shapely.simplify(clipped, options.simplify_px, preserve_topology=True)
     # clipping and simplifying can leave slivers (lines, points) beside the polygons: keep the polygonal part
     odd = ~np.isin(shapely.get_type_id(clipped), (3, 6))
     if odd.any():
         clipped[odd] = [polygonal(x) for x in clipped[odd]]
-    present = ~shapely.is_missing(clipped)
-    report.too_small = int((~present).sum())
+    present = ~shapely.is_missing(clipped) & ~shapely.is_empty(clipped)
+    report.too_small += int((~present).sum())
     idx, clipped = idx[present], clipped[present]
     sources = _source_ids(table)
     fieldnames = [f for f in table.fields if f != SOURCE_ID_FIELD]

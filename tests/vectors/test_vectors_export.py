@@ -143,3 +143,25 @@ def test_round_trip_within_half_a_pixel(hand, tmp_path, fmt, suffix):
     shapes = load_annotation(back).shapes
     assert [s.label for s in shapes].count("_background_") == 1  # the hole came back as a later shape
     assert len({s.group_id for s in shapes if s.group_id is not None}) == 1  # the two parts share a group
+
+
+def test_geographic_scene_measures_in_metres(sample_data, tmp_path):
+    """A scene in EPSG:4326 (real RMNP image): areas are geodesic, checked against shapely in UTM 13N."""
+    from pyproj import Transformer
+
+    from vector_fixtures import write_vectors
+
+    scene = sample_data / "scenes" / "rmnp-rgb.tif"
+    field = shapely.Polygon([(-105.80, 40.30), (-105.78, 40.30), (-105.78, 40.32), (-105.80, 40.31)],
+                            [[(-105.795, 40.305), (-105.790, 40.305), (-105.790, 40.310)]])
+    vec = write_vectors(tmp_path / "f.geojson", [field], {"label": ["farmland"]})
+    ann = tmp_path / "rmnp.json"
+    import_vectors(vec, scene, ann, ImportOptions(simplify_px=0))
+    out = tmp_path / "rmnp.gpkg"
+    export_vectors(ann, out, ExportOptions(allow_outside=True))
+    meta, geoms, f = _read(out)
+    assert CRS.from_user_input(meta["crs"]) == CRS.from_epsg(4326)
+    to_utm = Transformer.from_crs("EPSG:4326", "EPSG:32613", always_xy=True)
+    utm = shapely.transform(field, lambda xy: np.column_stack(to_utm.transform(xy[:, 0], xy[:, 1])))
+    assert f["area_m2"][0] == pytest.approx(utm.area, rel=2e-3)  # UTM scale error near 105 W is < 0.1 %
+    assert f["perim_m"][0] == pytest.approx(utm.length, rel=2e-3)

@@ -78,3 +78,17 @@ def test_measures_projected_and_geographic():
     assert area[0] == pytest.approx(1113.19 * 1105.74, rel=2e-3)
     assert perim[0] == pytest.approx(2 * (1113.19 + 1105.74), rel=2e-3)
     assert np.all(area > 0)
+
+
+def test_geodesic_measures_subtract_holes_whatever_their_orientation():
+    from pyproj import Transformer
+
+    ring = [(-105.80, 40.30), (-105.78, 40.30), (-105.78, 40.32), (-105.80, 40.31)]
+    hole = [(-105.795, 40.305), (-105.790, 40.305), (-105.790, 40.310)]  # counter-clockwise, like the exterior
+    field = Polygon(ring, [hole])
+    to_utm = Transformer.from_crs("EPSG:4326", "EPSG:32613", always_xy=True)
+    utm = shapely.transform(field, lambda xy: np.column_stack(to_utm.transform(xy[:, 0], xy[:, 1])))
+    area, perim = area_perimeter_m([field, shapely.orient_polygons(field, exterior_cw=True)], "EPSG:4326")
+    # UTM 13N scale error at 105.8 W is about -0.03 %, so shapely in UTM is a good reference here
+    np.testing.assert_allclose(area, utm.area, rtol=2e-3)
+    np.testing.assert_allclose(perim, utm.length, rtol=2e-3)  # holes included in the perimeter
