@@ -57,6 +57,7 @@ class Registration:
         stage1_in_bounds: whether the stage-1 estimate lay inside the bound (else stage 2 started at zero).
         stage1_method: ``"phase"`` (phase-normalised) or ``"none"`` (plain) cross-correlation, the better fit.
         sigma_px: standard error of the final shift if residuals were independent (a lower bound).
+        quadrants_improved: in how many image quadrants (with enough pixels) the shift improved agreement.
     """
 
     dx: float
@@ -73,6 +74,7 @@ class Registration:
     stage1_in_bounds: bool = False
     stage1_method: str = ""
     sigma_px: float = float("nan")
+    quadrants_improved: str = ""
 
     @property
     def applied_offset(self) -> tuple[float, float]:
@@ -288,6 +290,22 @@ def estimate_offset(
     unexplained0, unexplained1 = 1.0 - r0 * r0, 1.0 - r1 * r1
     reg.improvement = 1.0 - unexplained1 / unexplained0 if unexplained0 > 1e-12 else 0.0
 
+    # The same comparison in each quadrant: a real offset helps everywhere there is relief, a fit to noise
+    # or to one odd feature does not.
+    h2, w2 = dem.shape[0] // 2, dem.shape[1] // 2
+    better, counted = 0, 0
+    for rows, cols in ((slice(0, h2), slice(0, w2)), (slice(0, h2), slice(w2, None)),
+                       (slice(h2, None), slice(0, w2)), (slice(h2, None), slice(w2, None))):
+        q = np.zeros_like(common)
+        q[rows, cols] = common[rows, cols]
+        if q.sum() < MIN_VALID_PX:
+            continue
+        qb, _, _ = model.fit((0.0, 0.0), q)
+        qa, _, _ = model.fit((reg.dx, reg.dy), q)
+        counted += 1
+        better += _corr(model.image[q], qa[q]) > _corr(model.image[q], qb[q])
+    reg.quadrants_improved = f"{better}/{counted}"
+
     stage_gap = math.hypot(reg.dx - reg.stage1[0], reg.dy - reg.stage1[1])
     if not converged:
         reg.reason = "least squares left the search bound or did not converge"
@@ -295,6 +313,8 @@ def estimate_offset(
         reg.reason = f"low confidence ({reg.confidence:.3f} < {min_confidence})"
     elif reg.stage1_in_bounds and stage_gap > 1.0:
         reg.reason = f"stages disagree by {stage_gap:.2f} px"
+    elif counted and better < math.ceil(0.75 * counted):
+        reg.reason = f"improves agreement in only {better} of {counted} quadrants"
     elif reg.improvement < min_improvement:
         reg.reason = f"shift does not improve agreement enough ({reg.improvement:.4f} < {min_improvement})"
     else:

@@ -132,3 +132,13 @@ def test_scene_registration_on_a_decimated_grid_reports_target_pixels(geo_dem, s
     assert grid["decimation"] == 2 and grid["grid"] == [128, 128]
     assert reg.applied, reg.reason
     assert abs(reg.dx - 1.6) < 0.2 and abs(reg.dy + 1.2) < 0.2
+
+
+def test_a_local_misfit_is_not_applied_to_the_whole_grid(aligned, scene):
+    """One quadrant shifted (2, 1.5) px, the rest in place: the global fit 'improves' overall, but only in
+    one quadrant, so nothing is applied."""
+    image = shaded_image(scene, (0.0, 0.0), noise=0.0)
+    image[:128, :128] = shaded_image(scene, (2.0, 1.5), noise=0.0)[:128, :128]
+    reg = estimate_offset(image, aligned.elevation, scene.transform)
+    assert not reg.applied
+    assert reg.quadrants_improved == "1/4" and "quadrants" in reg.reason
