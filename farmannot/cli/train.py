@@ -8,6 +8,17 @@ from farmannot.cli.options import progress_option
 
 MODEL_NAMES = ("unet", "deeplabv3", "deeplabv3plus", "segformer", "fcn")
 INPUT_NAMES = ("image", "image+text", "image+text+dem")
+UNET_DECODER = (256, 128, 64, 32, 16)
+
+
+def arch_options(model: str, encoder_depth: int | None) -> dict:
+    """smp keyword arguments for ``--encoder-depth`` (U-Net needs one decoder width per stage)."""
+    if not encoder_depth:
+        return {}
+    out: dict = {"encoder_depth": encoder_depth}
+    if model == "unet":
+        out["decoder_channels"] = list(UNET_DECODER[5 - encoder_depth:])
+    return out
 
 
 @click.command("train")
@@ -42,11 +53,10 @@ def command(dataset_dir, output, model, encoder, encoder_weights, encoder_depth,
     from farmannot.train.config import TrainConfig
     from farmannot.train.trainer import train
 
-    arch_kwargs = {"encoder_depth": encoder_depth} if encoder_depth else {}
     cfg = TrainConfig(dataset=str(dataset_dir), model=model, encoder=encoder, encoder_weights=encoder_weights,
                       inputs=inputs, text_fusion=text_fusion, epochs=epochs, batch_size=batch_size, lr=lr,
                       weight_decay=weight_decay, warmup=warmup, seed=seed, device=device, amp=amp,
-                      workers=workers, augment=augment, arch_kwargs=arch_kwargs)
+                      workers=workers, augment=augment, arch_kwargs=arch_options(model, encoder_depth))
     summary = train(cfg, output, resume=resume, progress=progress)
     if summary["world_size"] == 1 or int(__import__("os").environ.get("RANK", 0)) == 0:
         last = summary["last"]

@@ -165,7 +165,8 @@ def _amp_dtype(cfg: TrainConfig, device: torch.device):
 
 
 def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, progress: bool = True,
-          embedder: Embedder | None = None, stop_after: int | None = None) -> dict:
+          embedder: Embedder | None = None, stop_after: int | None = None,
+          tiles: tuple[list, list] | None = None) -> dict:
     """Train a model and write the run folder.
 
     Args:
@@ -175,6 +176,8 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, progress:
         progress: show progress bars (rank 0 only).
         embedder: caption embedder (default: the bundled sentence model), for text inputs.
         stop_after: stop after this many epochs in this call (to simulate an interruption).
+        tiles: ``(training records, validation records)`` instead of the dataset's train/val splits
+            (the audit's folds).
 
     Returns:
         A summary: epochs run, best epoch and score, last validation metrics, images/s.
@@ -190,19 +193,23 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, progress:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     main = rank == 0
     try:
-        return _train(cfg, run_dir, resume, progress and main, embedder, stop_after, rank, world, device, main)
+        return _train(cfg, run_dir, resume, progress and main, embedder, stop_after, rank, world, device, main,
+                      tiles)
     finally:
         if distributed and dist.is_initialized():
             dist.destroy_process_group()
 
 
-def _train(cfg, run_dir, resume, progress, embedder, stop_after, rank, world, device, main) -> dict:
-    _, _, dataset_root = resolve_dataset(cfg.dataset)
-    layout, train_recs = list_tiles(cfg.dataset, "train")
-    try:
-        _, val_recs = list_tiles(cfg.dataset, "val")
-    except FarmannotError:
-        val_recs = []
+def _train(cfg, run_dir, resume, progress, embedder, stop_after, rank, world, device, main, tiles) -> dict:
+    layout, _, dataset_root = resolve_dataset(cfg.dataset)
+    if tiles is not None:
+        train_recs, val_recs = tiles
+    else:
+        layout, train_recs = list_tiles(cfg.dataset, "train")
+        try:
+            _, val_recs = list_tiles(cfg.dataset, "val")
+        except FarmannotError:
+            val_recs = []
     state = None
     if resume and (run_dir / LAST).exists():
         state = load_checkpoint(run_dir / LAST)
@@ -301,7 +308,8 @@ def _train(cfg, run_dir, resume, progress, embedder, stop_after, rank, world, de
                 save_checkpoint(run_dir / BEST, {"model": ckpt["model"], "epoch": epoch, "best": best,
                                                  "config": config_json})
             write_log(run_dir / "train_log.csv", history)
-            plot_history(run_dir / "loss.png", history)
+            if epoch == cfg.epochs or (stop_after is not None and ran + 1 >= stop_after):
+                plot_history(run_dir / "loss.png", history)
             if progress:
                 tqdm.write(f"epoch {epoch}: loss {loss:.4f}"
                            + (f", val IoU {row['val_IoU']:.3f}" if "val_IoU" in row else "")

@@ -39,7 +39,8 @@ def write_gtpbd(root: Path, n_train=8, n_val=4, n_test=4, size=32, corrupt: tupl
                 seed: int = 0, ignore_border: bool = True) -> Path:
     """Write ``root/gtpbd-mm`` and ``root/manifest.parquet``; returns ``root``.
 
-    Tiles named in ``corrupt`` get a wrong label (the mask inverted), as a planted label error.
+    Tiles named in ``corrupt`` get a wrong label, as planted label errors of three kinds in turn: parcels
+    erased (a missed annotation), the mask shifted by a quarter tile (misregistration), the mask inverted.
     """
     import cv2
     import pandas as pd
@@ -58,7 +59,9 @@ def write_gtpbd(root: Path, n_train=8, n_val=4, n_test=4, size=32, corrupt: tupl
             img, mask, parcel = _tile(rng, size)
             label = mask.copy()
             if name in corrupt:
-                label = 1 - label
+                kind = corrupt.index(name) % 3
+                label = np.zeros_like(label) if kind == 0 else (
+                    np.roll(label, size // 4, axis=(0, 1)) if kind == 1 else 1 - label)
             if ignore_border:
                 label[0, : size // 4] = 255
             cv2.imwrite(str(base / "image" / f"{name}.png"), img[..., ::-1])
@@ -127,4 +130,5 @@ def embedder():
 
 
 # the tiny model every training test uses: timm's smallest MobileNetV3 inside smp's U-Net
-TINY = {"model": "unet", "encoder": "tu-mobilenetv3_small_050"}
+TINY = {"model": "unet", "encoder": "tu-mobilenetv3_small_050",
+        "arch_kwargs": {"encoder_depth": 3, "decoder_channels": [32, 16, 8]}}

@@ -1,0 +1,157 @@
+"""Label audit: K-fold out-of-fold predictions for every tile and a per-tile disagreement score.
+
+Each tile is predicted by a model that never saw it (trained on the other folds; folds group tiles by
+scene when there are enough scenes, so neighbouring tiles do not leak). Disagreement between the
+out-of-fold probability ``p`` and the label ``y`` (valid pixels only):
+
+- region term ``1 - soft IoU`` with soft IoU = sum(p y) / sum(p + y - p y) (0 when both are empty);
+- boundary term ``1 - F1`` of the ``gtpbd`` boundary match at 2 px between ``p > 0.5`` and ``y``
+  (0 when neither has a boundary, 1 when only one has);
+- ``score`` = mean of the two. Tiles are ranked by score, worst first.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from farmannot.errors import InputError
+from farmannot.io.atomic import write_json, write_text
+from farmannot.train.config import TrainConfig
+from farmannot.train.data import TileRecord, list_tiles, read_image, read_label, resolve_dataset, target_from_label
+from farmannot.train.metrics.edge import gtpbd_edge_scores, mask_boundary
+from farmannot.train.overlay import overlay, write_png
+from farmannot.train.text import Embedder
+
+FIELDS = ("rank", "tile_id", "split", "scene", "region", "score", "region_disagreement", "boundary_disagreement",
+          "pixel_disagreement", "fold", "image", "label")
+
+
+def assign_folds(records: list[TileRecord], k: int, seed: int = 0) -> list[int]:
+    """Fold of each tile: whole scenes per fold when there are at least ``k`` scenes, else tiles."""
+    if k < 2:
+        raise InputError("--folds must be at least 2.")
+    if len(records) < k:
+        raise InputError(f"{len(records)} tile(s) cannot make {k} folds; lower --folds.")
+    scenes = sorted({r.scene for r in records})
+    rng = np.random.default_rng(seed)
+    if len(scenes) >= k and "unknown" not in scenes:
+        sizes = {s: sum(r.scene == s for r in records) for s in scenes}
+        order = sorted(scenes, key=lambda s: (-sizes[s], rng.random()))
+        load = [0] * k
+        fold_of = {}
+        for s in order:  # largest scene first into the emptiest fold
+            f = int(np.argmin(load))
+            fold_of[s] = f
+            load[f] += sizes[s]
+        return [fold_of[r.scene] for r in records]
+    perm = rng.permutation(len(records))
+    folds = [0] * len(records)
+    for pos, i in enumerate(perm):
+        folds[i] = pos % k
+    return folds
+
+
+def disagreement(prob: np.ndarray, label: np.ndarray, valid: np.ndarray | None = None) -> dict[str, float]:
+    """Region, boundary and pixel disagreement of one tile and their combined ``score`` (see module doc)."""
+    v = np.ones(label.shape, bool) if valid is None else valid
+    p = np.where(v, prob, 0.0).astype(np.float64)
+    y = np.where(v, label != 0, False).astype(np.float64)
+    inter = (p * y).sum()
+    union = (p + y - p * y).sum()
+    region = 0.0 if union < 1e-9 else 1.0 - inter / union
+    pred = (p > 0.5).astype(np.uint8)
+    hp, hy = mask_boundary(pred).any(), mask_boundary(y).any()
+    if not hp and not hy:
+        boundary = 0.0
+    elif hp != hy:
+        boundary = 1.0
+    else:
+        boundary = 1.0 - gtpbd_edge_scores(pred, y, tolerances=(2,))["F1@2"]
+    pixel = float(np.abs(p - y)[v].mean()) if v.any() else 0.0
+    return {"score": 0.5 * (region + boundary), "region_disagreement": region,
+            "boundary_disagreement": boundary, "pixel_disagreement": pixel}
+
+
+def run_audit(dataset: str | Path, output: str | Path, cfg: TrainConfig, folds: int = 5, top: int = 20,
+              progress: bool = True, embedder: Embedder | None = None) -> list[dict]:
+    """Out-of-fold predictions, scores and the audit report for every tile of every split.
+
+    Writes ``audit.csv`` (all tiles ranked), ``audit.md`` (the worst ``top`` with overlays), ``overlays/``,
+    ``oof/NAME.png`` (out-of-fold probability x 255), ``suspects.txt`` (image paths of the worst ``top``
+    tiles, worst first, for ``farmannot annotate``) and ``folds/foldK/`` (the fold models).
+
+    Returns:
+        The ranked rows.
+    """
+    from farmannot.train.checkpoint import LAST, load_model
+    from farmannot.train.inference import predict_tiles
+    from farmannot.train.trainer import caption_table, resolve_device, train
+
+    output = Path(output)
+    layout, _, root = resolve_dataset(dataset)
+    _, records = list_tiles(dataset, "all")
+    fold_of = assign_folds(records, folds, cfg.seed)
+    cfg = replace(cfg, dataset=str(dataset))
+    device = resolve_device(cfg.device)
+    captions = caption_table(records, root, output, embedder) if "text" in cfg.inputs else None
+    rows: list[dict] = []
+    for k in tqdm(range(folds), desc="folds", unit="fold", disable=not progress, file=sys.stderr):
+        held = [r for r, f in zip(records, fold_of) if f == k]
+        rest = [r for r, f in zip(records, fold_of) if f != k]
+        if not held:
+            continue
+        fold_dir = output / "folds" / f"fold{k}"
+        train(cfg, fold_dir, resume=(fold_dir / LAST).exists(), progress=False, embedder=embedder,
+              tiles=(rest, []))
+        model, config = load_model(fold_dir / LAST, device)
+        for rec, prob in predict_tiles(model, config, held, layout, captions, device, cfg.batch_size):
+            label, valid = target_from_label(read_label(rec.mask), layout)
+            write_png(output / "oof" / f"{rec.name}.png", np.round(prob * 255).astype(np.uint8))
+            rows.append({"tile_id": rec.name, "split": rec.split, "scene": rec.scene, "region": rec.region,
+                         **disagreement(prob, label, valid), "fold": k, "image": str(rec.image),
+                         "label": str(rec.mask), "_rec": rec, "_prob": prob, "_label": label})
+    rows.sort(key=lambda r: (-r["score"], r["tile_id"]))
+    for i, r in enumerate(rows, 1):
+        r["rank"] = i
+    _write_outputs(output, rows, top, {"dataset": str(dataset), "folds": folds, "model": cfg.model,
+                                       "encoder": cfg.encoder, "inputs": cfg.inputs, "epochs": cfg.epochs})
+    for r in rows:
+        for key in ("_rec", "_prob", "_label"):
+            r.pop(key, None)
+    return rows
+
+
+def _write_outputs(output: Path, rows: list[dict], top: int, meta: dict) -> None:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=FIELDS, extrasaction="ignore")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in r.items()})
+    write_text(output / "audit.csv", buf.getvalue())
+    worst = rows[:top]
+    write_text(output / "suspects.txt", "".join(f"{r['image']}\n" for r in worst))
+    lines = ["# Label audit", "", *(f"- {k}: `{v}`" for k, v in meta.items()), "",
+             "Every tile was predicted by a model trained on the other folds. Score = mean of region "
+             "disagreement (1 - soft IoU) and boundary disagreement (1 - boundary F1 at 2 px); 0 = the model "
+             "agrees with the label, 1 = it disagrees everywhere. Green: label outline / label-only parcel; "
+             "magenta: model outline / model-only parcel. `suspects.txt` lists these tiles' images, worst first.",
+             "", "| rank | tile | split | region | score | region | boundary | overlay |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in worst:
+        img = read_image(r["_rec"].image)
+        scale = max(1, 256 // max(r["_label"].shape))
+        write_png(output / "overlays" / f"{r['rank']:03d}_{r['tile_id']}.png",
+                  overlay(img, r["_label"], (r["_prob"] > 0.5).astype(np.uint8), scale))
+        lines.append(f"| {r['rank']} | {r['tile_id']} | {r['split']} | {r['region']} | {r['score']:.3f} | "
+                     f"{r['region_disagreement']:.3f} | {r['boundary_disagreement']:.3f} | "
+                     f"![](overlays/{r['rank']:03d}_{r['tile_id']}.png) |")
+    write_text(output / "audit.md", "\n".join(lines) + "\n")
+    write_json(output / "audit.json", {"meta": meta, "tiles": [
+        {k: v for k, v in r.items() if not k.startswith("_")} for r in rows]})

@@ -1,0 +1,55 @@
+"""The audit ranks planted label errors first on a small generated dataset."""
+
+import csv
+
+import numpy as np
+import pytest
+from conftest import TINY, write_gtpbd
+
+from farmannot.errors import InputError
+from farmannot.train.audit import assign_folds, disagreement, run_audit
+from farmannot.train.config import TrainConfig
+from farmannot.train.data import list_tiles
+
+PLANTED = ("train_002", "val_001", "test_003")  # parcels erased, mask shifted, mask inverted
+
+
+def test_planted_label_errors_rank_first(tmp_path):
+    ds = write_gtpbd(tmp_path / "ds", n_train=10, n_val=4, n_test=4, corrupt=PLANTED)
+    cfg = TrainConfig(epochs=10, batch_size=4, workers=0, lr=1e-2, **TINY)
+    rows = run_audit(ds, tmp_path / "audit", cfg, folds=3, top=5, progress=False)
+    assert len(rows) == 18
+    assert {r["tile_id"] for r in rows[:3]} == set(PLANTED)
+    assert rows[2]["score"] > rows[3]["score"] + 0.1  # a clear gap to the first clean tile
+    out = tmp_path / "audit"
+    with open(out / "audit.csv") as fh:
+        ranked = list(csv.DictReader(fh))
+    assert [r["tile_id"] for r in ranked[:3]] == [r["tile_id"] for r in rows[:3]]
+    suspects = (out / "suspects.txt").read_text().splitlines()
+    assert len(suspects) == 5 and suspects[0].endswith(f"{rows[0]['tile_id']}.png")
+    assert len(list((out / "overlays").glob("*.png"))) == 5 and (out / "audit.md").exists()
+    assert len(list((out / "oof").glob("*.png"))) == 18
+
+
+def test_disagreement_terms():
+    y = np.zeros((20, 20), np.uint8)
+    y[5:15, 5:15] = 1
+    same = disagreement(y.astype(float), y)
+    assert same["score"] == pytest.approx(0.0, abs=1e-9)
+    empty = disagreement(np.zeros((20, 20)), np.zeros((20, 20), np.uint8))
+    assert empty["score"] == 0.0
+    missed = disagreement(y.astype(float), np.zeros_like(y))
+    assert missed["region_disagreement"] == 1.0 and missed["boundary_disagreement"] == 1.0
+    half = np.where(y == 1, 0.5, 0.0)  # soft IoU = 50 / (100 + 50 - 50) = 0.5
+    assert disagreement(half, y)["region_disagreement"] == pytest.approx(0.5)
+
+
+def test_folds_group_scenes(gtpbd_dataset):
+    _, recs = list_tiles(gtpbd_dataset, "all")
+    folds = assign_folds(recs, 3)
+    by_scene = {}
+    for r, f in zip(recs, folds):
+        by_scene.setdefault(r.scene, set()).add(f)
+    assert all(len(v) == 1 for v in by_scene.values()) and set(folds) == {0, 1, 2}
+    with pytest.raises(InputError):
+        assign_folds(recs[:2], 3)
