@@ -101,7 +101,7 @@ def _write_layer(path: Path, driver: str, layer: Layer, fmt: str, append: bool) 
     if fmt == "geojson":
         opts = {"RFC7946": "YES", "WRITE_NAME": "NO"}
     elif fmt == "fgb":
-        opts = {"SPATIAL_INDEX": "YES"}
+        opts = {"SPATIAL_INDEX": "NO"}  # an index would reorder features (Hilbert order): keep parcel order
     # group_id -1 means "no group": written as NULL
     field_mask = [np.asarray(col) == -1 if name == "group_id" else None
                   for name, col in zip(layer.columns, data)]

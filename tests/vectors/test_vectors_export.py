@@ -129,7 +129,7 @@ def _parcel_geoms(path):
 
 
 @pytest.mark.parametrize("fmt,suffix", [("gpkg", ".gpkg"), ("geojson", ".geojson"), ("fiboa", ".parquet"),
-                                        ("shp", ".shp")])
+                                        ("shp", ".shp"), ("fgb", ".fgb")])
 def test_round_trip_within_half_a_pixel(hand, tmp_path, fmt, suffix):
     out = tmp_path / f"rt{suffix}"
     export_vectors(hand, out, ExportOptions(fmt=fmt))
