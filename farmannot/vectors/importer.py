@@ -179,6 +179,26 @@ def _reproject(geoms: np.ndarray, tr: Transformer | None) -> np.ndarray:
     return shapely.transform(geoms, fn)
 
 
+def island_order(geoms: np.ndarray) -> np.ndarray:
+    """A stable order in which a feature lying in another feature's hole comes after that feature.
+
+    A hole is written as a later ``_background_`` shape, which paints over everything drawn before it; an island
+    field inside the hole must therefore be drawn after it. Features are sorted (stably) by how many holes of
+    other features contain them, so file order is kept everywhere else.
+    """
+    n_holes = shapely.get_num_interior_rings(geoms)
+    depth = np.zeros(len(geoms), dtype=int)
+    if len(geoms) and n_holes.any():
+        points = shapely.point_on_surface(geoms)
+        tree = shapely.STRtree(points)
+        for i in np.flatnonzero(n_holes > 0):
+            for part in shapely.get_parts(geoms[i]):
+                for ring in part.interiors:
+                    inside = tree.query(Polygon(ring), predicate="contains")
+                    depth[inside[inside != i]] += 1
+    return np.argsort(depth, kind="stable")
+
+
 def vectors_to_shapes(table: VectorTable, grid: SceneGrid, options: ImportOptions,
                       first_group_id: int = 1) -> tuple[list[list[Shape]], ImportReport]:
     """Turn a vector table into labelme shapes on ``grid``, one list of shapes per imported feature.
@@ -236,6 +256,8 @@ def vectors_to_shapes(table: VectorTable, grid: SceneGrid, options: ImportOption
     present = ~shapely.is_missing(clipped) & ~shapely.is_empty(clipped)
     report.too_small += int((~present).sum())
     idx, clipped = idx[present], clipped[present]
+    order = island_order(clipped)
+    idx, clipped = idx[order], clipped[order]
     sources = _source_ids(table)
     fieldnames = [f for f in table.fields if f != SOURCE_ID_FIELD]
     columns = [table.fields[f] for f in fieldnames]

@@ -219,3 +219,19 @@ def test_merge_adds_without_duplicates(tmp_path, utm_scene, lonlat_parcels):
     assert len(new_gids) == 1 and not (new_gids & old_gids)
     imports = json.loads(out.read_text())["farmannot"]["provenance"]["imported_vectors"]
     assert [i["source"] for i in imports] == ["parcels.geojson", "extra.geojson"]  # merges adding nothing: no entry
+
+
+def test_island_in_a_hole_is_drawn_after_the_hole(tmp_path, utm_scene):
+    from farmannot.vectors.exporter import ExportOptions, export_vectors
+
+    island = shapely.box(22, 22, 28, 28)  # first in the file, inside the donut's hole
+    vec = write_vectors(tmp_path / "d.geojson", [pixel_to_lonlat(island), pixel_to_lonlat(FIELD_WITH_HOLE)],
+                        {"crop": ["rice", "maize"]})
+    out = tmp_path / "a.json"
+    import_vectors(vec, utm_scene, out, ImportOptions(label_field="crop", simplify_px=0))
+    assert [s.label for s in load_annotation(out).shapes] == ["maize", "_background_", "rice"]
+    rep = export_vectors(out, tmp_path / "p.gpkg", ExportOptions())
+    import pyogrio.raw
+
+    areas = sorted(shapely.area(shapely.from_wkb(pyogrio.raw.read(tmp_path / "p.gpkg")[2])))
+    assert rep.parcels == 2 and areas == pytest.approx([36 * 100.0, 1500 * 100.0], rel=1e-6)
