@@ -43,6 +43,7 @@ from farmannot.spectral.scene import ALL_CATEGORIES, available_categories
 from farmannot.terrain.align import read_aligned, warped_dem
 
 RECORDS_DIR = ".farmannot/scenes"
+GDAL_CACHE_MB = 96
 
 
 @dataclass
@@ -99,7 +100,9 @@ def build_scene(job: SceneJob, cfg: BuildConfig, out_dir: str) -> SceneResult:
     if done is not None:
         return done
     try:
-        result = _build(job, cfg, out)
+        # GDAL's block cache defaults to 5 % of RAM and would grow with the scene; tiles need a tile row of it
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 1024 * 1024):
+            result = _build(job, cfg, out)
     except RasterioError as exc:
         raise InputError(f"{job.image}: cannot read the scene ({exc}); is the file complete?") from None
     write_json(out / RECORDS_DIR / f"{job.name}.json",
@@ -118,7 +121,7 @@ def _display_indexes(info) -> list[int]:
 def _lonlat(crs, tr: Affine, col: float, row: float) -> tuple[float | None, float | None]:
     if crs is None:
         return None, None
-    x, y = tr * (col, row)
+    x, y = tr.c + tr.a * col + tr.b * row, tr.f + tr.d * col + tr.e * row
     lon, lat = warp_points(crs, "EPSG:4326", [x], [y])
     return float(lat[0]), float(lon[0])
 
