@@ -12,6 +12,7 @@ where there is no DEM (outside its extent, its nodata value, its mask).
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -72,6 +73,8 @@ class DEMSource:
     nodata: float | None
     units: str | None
     bounds: tuple[float, float, float, float]
+    scale: float = 1.0  # elevation = stored value * scale + offset (GDAL band scale/offset)
+    offset: float = 0.0
 
 
 def _as_crs(crs, what: str) -> CRS:
@@ -100,18 +103,33 @@ def grid_bounds(transform: Affine, width: int, height: int) -> tuple[float, floa
 def check_dem(src: rasterio.io.DatasetReader) -> DEMSource:
     """Validate an open DEM (a CRS, one band of data that is not all nodata) and describe it."""
     crs = _as_crs(src.crs, f"{src.name}: DEM")
-    # A decimated read of the mask is enough to tell "all nodata" and costs little on any DEM size.
+    try:
+        st = os.stat(src.name)
+        valid = _any_valid_cached(str(src.name), st.st_mtime_ns, st.st_size)
+    except OSError:  # not a plain file (a URL, /vsi path): check without the cache
+        valid = _any_valid(src)
+    if not valid:
+        raise InputError(f"{src.name}: every DEM pixel is nodata (nodata value {src.nodata}); nothing to align.")
+    units = src.units[0] if src.units and src.units[0] else None
+    scale = float(src.scales[0]) if src.scales and src.scales[0] is not None else 1.0
+    offset = float(src.offsets[0]) if src.offsets and src.offsets[0] is not None else 0.0
+    return DEMSource(str(src.name), crs, src.nodata, units, tuple(src.bounds), scale, offset)
+
+
+def _any_valid(src: rasterio.io.DatasetReader) -> bool:
+    """Whether band 1 has any valid pixel: a decimated read first (cheap on any size), then every pixel."""
     step = max(1, max(src.width, src.height) // 512)
     shape = (max(1, src.height // step), max(1, src.width // step))
-    mask = src.read_masks(1, out_shape=shape)
-    data = src.read(1, out_shape=shape, out_dtype="float32")
-    if not np.any((mask > 0) & np.isfinite(data)):
-        mask = src.read_masks(1)  # a decimated read can miss a small valid area: check every pixel
-        data = src.read(1, out_dtype="float32")
-        if not np.any((mask > 0) & np.isfinite(data)):
-            raise InputError(f"{src.name}: every DEM pixel is nodata (nodata value {src.nodata}); nothing to align.")
-    units = src.units[0] if src.units and src.units[0] else None
-    return DEMSource(str(src.name), crs, src.nodata, units, tuple(src.bounds))
+    if np.any((src.read_masks(1, out_shape=shape) > 0) & np.isfinite(src.read(1, out_shape=shape, out_dtype="float32"))):
+        return True
+    return bool(np.any((src.read_masks(1) > 0) & np.isfinite(src.read(1, out_dtype="float32"))))
+
+
+@functools.lru_cache(maxsize=64)
+def _any_valid_cached(path: str, mtime_ns: int, size: int) -> bool:
+    # Per-tile callers open the same DEM hundreds of times: check its pixels once per file version.
+    with rasterio.open(path) as src:
+        return _any_valid(src)
 
 
 def check_overlap(dem: DEMSource, dst_crs: CRS, dst_transform: Affine, width: int, height: int) -> bool:
@@ -186,13 +204,16 @@ def warped_dem(
             yield vrt, dem
 
 
-def read_aligned(vrt: WarpedVRT, window: Window) -> np.ndarray:
-    """One window of the warped DEM as float32, NaN where no DEM.
+def read_aligned(vrt: WarpedVRT, window: Window, dem: DEMSource | None = None) -> np.ndarray:
+    """One window of the warped DEM as float32, NaN where no DEM, with the DEM's band scale and offset.
 
     The warper writes NaN wherever it has no source value (outside the DEM, its nodata value, its mask
     band), so one read suffices: reading the warped mask as well would warp the window a second time.
     """
-    return vrt.read(1, window=window, out_dtype="float32")
+    data = vrt.read(1, window=window, out_dtype="float32")
+    if dem is not None and (dem.scale != 1.0 or dem.offset != 0.0):
+        data = data * np.float32(dem.scale) + np.float32(dem.offset)
+    return data
 
 
 def iter_aligned_windows(
@@ -213,12 +234,12 @@ def iter_aligned_windows(
     """
     wins = _grid_windows(dst_width, dst_height, window_size)
     with warped_dem(dem_path, dst_crs, dst_transform, dst_width, dst_height, resampling=resampling,
-                    offset_px=offset_px, allow_empty=allow_empty) as (vrt, _):
+                    offset_px=offset_px, allow_empty=allow_empty) as (vrt, dem):
         for win in wins:
             if vrt is None:
                 yield win, np.full((int(win.height), int(win.width)), np.nan, dtype=np.float32)
             else:
-                yield win, read_aligned(vrt, win)
+                yield win, read_aligned(vrt, win, dem)
 
 
 def _grid_windows(width: int, height: int, size: int) -> list[Window]:
@@ -275,7 +296,7 @@ def align_dem(
         if vrt is not None:
             for win in _grid_windows(dst_width, dst_height, window_size):
                 r0, c0 = int(win.row_off), int(win.col_off)
-                out[r0:r0 + int(win.height), c0:c0 + int(win.width)] = read_aligned(vrt, win)
+                out[r0:r0 + int(win.height), c0:c0 + int(win.width)] = read_aligned(vrt, win, dem)
     coverage = float(np.count_nonzero(np.isfinite(out))) / out.size if out.size else 0.0
     return AlignedDEM(out, coverage, units, dst_crs, dst_transform, tuple(map(float, offset_px)))
 

@@ -210,7 +210,7 @@ def write_aligned_dem(
         with atomic_path(output) as tmp, rasterio.open(tmp, "w", **profile) as dst:
             for win in tqdm(wins, desc="align-dem", unit="window", disable=not progress or len(wins) < 2):
                 big, inner = _halo(win, width, height, halo)
-                z = read_aligned(vrt, big)
+                z = read_aligned(vrt, big, dem)
                 elev = z[inner]
                 n_valid += int(np.count_nonzero(np.isfinite(elev)))
                 dst.write(elev, 1, window=win)

@@ -178,3 +178,18 @@ def test_dem_with_a_mask_band_instead_of_a_nodata_value(tmp_path, scene):
     out = align_dem(path, scene.crs, scene.transform, scene.width, scene.height)
     assert np.isnan(out.elevation[0]).all() and np.isfinite(out.elevation[-1]).all()
     assert 0.2 < out.coverage < 0.8
+
+
+def test_band_scale_and_offset_are_applied(tmp_path, scene):
+    """An int16 DEM stored in decimetres above 2,000 m (GDAL scale 0.1, offset 2000) comes back in metres."""
+    ref = write_geographic_dem(tmp_path / "ref.tif", scene)
+    path = tmp_path / "scaled.tif"
+    with rasterio.open(ref) as src:
+        prof = src.profile | {"dtype": "int16", "nodata": -32768}
+        z = np.round((src.read(1) - 2000.0) * 10).astype("int16")
+    with rasterio.open(path, "w", **prof) as dst:
+        dst.write(z, 1)
+        dst.scales, dst.offsets = (0.1,), (2000.0,)
+    out = align_dem(path, scene.crs, scene.transform, scene.width, scene.height)
+    truth = height(*scene.centres())
+    assert np.abs(out.elevation - truth).max() < 0.15  # decimetre storage
