@@ -185,6 +185,9 @@ def write_aligned_dem(
     confidence, whether applied), the bands written.
     """
     window_size = max(256, (window_size // 256) * 256)
+    out_abs = Path(output).resolve()
+    if out_abs in (Path(dem_path).resolve(), Path(target_path).resolve()):
+        raise InputError(f"{output}: the output would overwrite an input; choose another --output path.")
     with open_raster(target_path) as tgt:
         crs = _as_crs(tgt.crs, f"{target_path}: target raster")
         transform, width, height = tgt.transform, tgt.width, tgt.height

@@ -133,6 +133,15 @@ def test_no_overlap_is_one_clear_line(rmnp, tmp_path):
     assert not (tmp_path / "x.tif").exists()
 
 
+def test_output_never_overwrites_an_input(rmnp, tmp_path):
+    dem, target = rmnp
+    copy = tmp_path / "image.tif"
+    copy.write_bytes(target.read_bytes())
+    res = run(dem, "--to", copy, "-o", copy)
+    assert res.exit_code != 0 and "overwrite" in res.output
+    assert copy.read_bytes() == target.read_bytes()
+
+
 def test_bad_derive_name(rmnp, tmp_path):
     dem, target = rmnp
     res = run(dem, "--to", target, "-o", tmp_path / "x.tif", "--derive", "slope,curvature")
