@@ -17,6 +17,8 @@ from farmannot.io.raster import open_raster
 from farmannot.predict.sliding import PredictFn, SlidingPlan, sliding_predict
 
 # Input normalisation applied to each patch read: (C, h, w) raw float32 -> (C, h, w) model input.
+GDAL_CACHE_MB = 128
+
 Normalise = Callable[[np.ndarray], np.ndarray]
 
 
@@ -58,7 +60,8 @@ def predict_scene(
     The output has the scene's CRS, transform, width and height; nodata pixels of the scene are NaN in
     every band. Written to a temporary name, renamed at the end.
     """
-    with open_raster(scene) as src:
+    # GDAL's block cache defaults to 5 % of RAM; windowed reads and writes need little of it.
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), open_raster(scene) as src:
         plan = SlidingPlan.make(src.width, src.height, patch, overlap)
         profile = {
             "driver": "GTiff", "width": src.width, "height": src.height, "count": len(output_names) + 1,
