@@ -191,12 +191,15 @@ def write_card(out: Path, df: pd.DataFrame, cfg: "BuildConfig", summary: "BuildS
     plot_keywords(df, plots / "keyword_frequencies.png")
     n_samples = plot_samples(out, df, plots / "sample_tiles.png")
     report = json.loads((out / "build_report.json").read_text(encoding="utf-8"))
+    scene_parcels = {s["scene"]: s.get("parcels", 0) for s in report["scenes"]}
     regions = df.groupby("region").agg(
         scenes=("scene", "nunique"), tiles=("tile_id", "count"), split=("split", "first"),
-        farmland_share=("farmland_fraction", "mean"), parcels=("parcel_count", "sum"),
-        dates=("date", lambda s: ", ".join(sorted({str(v) for v in s if v})) or "unknown"),
+        farmland_share=("farmland_fraction", "mean"),
+        parcels=("scene", lambda s: sum(scene_parcels.get(n, 0) for n in s.unique())),
+        dates=("date", lambda s: ", ".join(sorted({str(v) for v in s if pd.notna(v) and v})) or "not recorded"),
     ).reset_index()
     regions["farmland_share"] = regions["farmland_share"].map(lambda v: f"{v:.2f}")
+    regions = regions.rename(columns={"farmland_share": "mean farmland share", "parcels": "parcels (scenes)"})
     splits = pd.DataFrame([{
         "split": s, "tiles": int((df["split"] == s).sum()),
         "requested": f"{cfg.split[i] / sum(cfg.split):.0%}", "achieved": f"{summary.achieved.get(s, 0):.0%}",
@@ -206,6 +209,7 @@ def write_card(out: Path, df: pd.DataFrame, cfg: "BuildConfig", summary: "BuildS
     n_clip = sum(len(s.get("clipped", [])) for s in report["scenes"])
     n_drop = sum(len(s.get("dropped", [])) for s in report["scenes"])
     dem_tiles = int(df["dem_coverage"].notna().sum()) if "dem_coverage" in df else 0
+    dem_cov = float(df["dem_coverage"].dropna().mean()) if dem_tiles else 0.0
     lines += [
         f"{len(df)} tiles of {cfg.tile_size} x {cfg.tile_size} px (overlap {cfg.overlap} px) from "
         f"{df['scene'].nunique()} scenes in {df['region'].nunique()} regions, built by farmannot {__version__} "
@@ -227,7 +231,8 @@ def write_card(out: Path, df: pd.DataFrame, cfg: "BuildConfig", summary: "BuildS
         "scene has no recorded date have no month sentence.",
         "- **SPIE**: per tile and land cover the bands allow (NDVI, NDWI, NDBI), Otsu's extraction map, the "
         "instruction with the region attributes, and a response generated from those attributes.",
-        f"- **DEM**: {dem_tiles} tiles carry a float32 GeoTIFF DEM warped onto the tile grid (NaN = no data).",
+        f"- **DEM**: {dem_tiles} tiles carry a float32 GeoTIFF DEM warped onto the tile grid (NaN = no data)"
+        + (f"; on average {dem_cov:.0%} of their pixels have an elevation." if dem_tiles else "."),
         "",
         "## Splits",
         "",
@@ -276,6 +281,19 @@ def write_card(out: Path, df: pd.DataFrame, cfg: "BuildConfig", summary: "BuildS
         "```",
         "",
         "NAME is `{scene}_{row_off}_{col_off}`.",
+        "",
+        "## Loading",
+        "",
+        "```python",
+        "import json",
+        "import pandas as pd",
+        "tiles = pd.read_parquet(\"manifest.parquet\")        # one row per tile",
+        "train = tiles[tiles.split == \"train\"]",
+        "paths = train.paths.map(json.loads)                   # layout -> files of each tile",
+        "```",
+        "",
+        "The FarmSeg-VL, GTPBD-MM, SPIE and COCO folders follow those datasets' own layouts, so their loaders "
+        "read them unchanged; `farmannot train` reads `gtpbd-mm/`.",
         "",
         "## Reproduce",
         "",

@@ -33,7 +33,7 @@ from farmannot.dataset.tile_text import (scene_date, scene_keywords, season, til
 from farmannot.errors import FarmannotError, InputError
 from farmannot.io.atomic import write_json
 from farmannot.io.labelme_json import load_annotation
-from farmannot.io.raster import open_raster, read_bands, read_window_all, scene_info
+from farmannot.io.raster import open_raster, read_window_all, scene_info
 from farmannot.io.stretch import scene_stretch
 from farmannot.io.windows import tile_windows
 from farmannot.labels.rasterize import IGNORE_VALUE, plan_labels, tile_labels
@@ -43,7 +43,7 @@ from farmannot.spectral.scene import ALL_CATEGORIES, available_categories
 from farmannot.terrain.align import read_aligned, warped_dem
 
 RECORDS_DIR = ".farmannot/scenes"
-GDAL_CACHE_MB = 96
+GDAL_CACHE_MB = 48
 
 
 @dataclass
@@ -137,6 +137,19 @@ def _pixel_size_m(crs, tr: Affine, lat_hint: float | None = None) -> float:
     return size * (crs.linear_units_factor[1] if crs.linear_units_factor else 1.0)
 
 
+def _named_bands(info, data: np.ndarray, valid: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
+    """Named float32 bands of an already-read window (NaN where invalid, the preset's scale applied), as
+    :func:`farmannot.io.raster.read_bands` returns them, without reading the window again."""
+    out = {}
+    for n in names:
+        b = data[info.band_map[n] - 1].astype(np.float32)
+        if info.scale is not None:
+            b = b * np.float32(info.scale) + np.float32(info.offset)
+        b[~valid | ~np.isfinite(b)] = np.nan
+        out[n] = b
+    return out
+
+
 def _coco_instances(parcel: np.ndarray) -> list[dict[str, Any]]:
     """COCO instances (polygons in pixel-edge coordinates, bbox, area) of a tile's parcel raster."""
     polys: dict[int, list[list[float]]] = {}
@@ -216,7 +229,7 @@ def _tile(job, cfg, out, src, info, plan, win: Window, tr, crs, vrt, disp, stret
         res.dropped += 1
         return None
     rgb = stretch.apply(data[[i - 1 for i in disp]].astype(np.float32), valid)
-    bands = read_bands(src, info, names, win)[0] if names else {}
+    bands = _named_bands(info, data, valid, names)
     wtr = window_transform(win, tr)
     pixel_m = _pixel_size_m(crs, tr, lat_hint=job.lat)
     lat, lon = _lonlat(crs, tr, c0 + w / 2, r0 + h / 2)

@@ -158,29 +158,41 @@ class TileLabels:
 
 
 def tile_labels(plan: LabelPlan, window: Window, boundary_width: int = 1) -> TileLabels:
-    """Mask, boundary and parcel rasters of one window; the boundary sees ``boundary_width`` px beyond it."""
+    """Mask, boundary and parcel rasters of one window; the boundary sees ``boundary_width`` px beyond it.
+
+    One rasterisation of the padded window burns the index of the last shape over each pixel; the mask
+    and the parcel ids are looked up from it.
+    """
     pad = boundary_width
     c0, r0 = int(window.col_off), int(window.row_off)
     h, w = int(window.height), int(window.width)
     # padded window clipped to the scene; outside the scene the edge pixels repeat (no false edge there)
     pc0, pr0 = max(0, c0 - pad), max(0, r0 - pad)
     pc1, pr1 = min(plan.width, c0 + w + pad), min(plan.height, r0 + h + pad)
-    idx = plan.in_window(Window(pc0, pr0, pc1 - pc0, pr1 - pr0))
     big = Window(pc0, pr0, pc1 - pc0, pr1 - pr0)
-    parcels_big = _burn(plan, idx, big, "parcel", "uint32")
+    idx = plan.in_window(big)
+    shape = (pr1 - pr0, pc1 - pc0)
+    if idx:
+        tr = Affine.translation(float(pc0), float(pr0))
+        which = features.rasterize([(plan.footprints[i], k + 1) for k, i in enumerate(idx)], out_shape=shape,
+                                   transform=tr, fill=0, dtype="uint32")
+    else:
+        which = np.zeros(shape, np.uint32)
+    mask_lut = np.array([0] + [plan.values[i] for i in idx], dtype=np.uint8)
+    pid_lut = np.array([0] + [plan.parcel_ids[i] for i in idx], dtype=np.uint32)
+    parcels_big = pid_lut[which]
     padded = np.pad(parcels_big, ((pr0 - (r0 - pad), (r0 + h + pad) - pr1), (pc0 - (c0 - pad), (c0 + w + pad) - pc1)),
                     mode="edge")
     boundary = parcel_boundaries(padded, boundary_width)[pad:pad + h, pad:pad + w]
-    parcels = parcels_big[r0 - pr0:r0 - pr0 + h, c0 - pc0:c0 - pc0 + w]
-    mask = _burn(plan, idx, window, "mask", "uint8")
-    ids = np.unique(parcels)
-    ids = [int(v) for v in ids if v]
+    inner = (slice(r0 - pr0, r0 - pr0 + h), slice(c0 - pc0, c0 - pc0 + w))
+    parcels = parcels_big[inner]
+    mask = mask_lut[which[inner]]
+    ids = [int(v) for v in np.unique(parcels) if v]
     if len(ids) > np.iinfo(np.uint16).max:
         raise InputError(f"a tile holds {len(ids)} parcels, more than a uint16 parcel raster can number.")
     lut = np.zeros(int(parcels.max()) + 1 if parcels.size else 1, dtype=np.uint16)
-    for k, v in enumerate(ids, start=1):
-        lut[v] = k
-    return TileLabels(mask, np.ascontiguousarray(boundary), lut[parcels], ids)
+    lut[ids] = np.arange(1, len(ids) + 1, dtype=np.uint16)
+    return TileLabels(np.ascontiguousarray(mask), np.ascontiguousarray(boundary), lut[parcels], ids)
 
 
 def class_raster(shapes: Sequence[Shape], height: int, width: int, values: Mapping[str, int],
