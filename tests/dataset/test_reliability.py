@@ -221,3 +221,17 @@ def test_geotiff_tiles_keep_bands_and_georeferencing(tmp_path):
         assert t.count == 4 and t.crs == s.crs
         assert (t.read() == s.read(window=((32, 64), (32, 64)))).all()
         assert t.transform.c == s.transform.c + 32 * 5.0
+
+
+def test_overlap_and_tile_filters(tmp_path):
+    project = make_project(tmp_path / "p", scenes=[("a1", "north")], dem_for=None)
+    cfg = {**FAST, "split": "1:0:0", "layouts": "gtpbd-mm", "overlap": 16}
+    s = build_dataset(project, tmp_path / "o", load_config(None, cfg), progress=False)
+    assert s.tiles == 9                                   # offsets 0, 16, 32 on both axes
+    # a1_32_32 holds part of parcel 3, the bow-tie and the ignore square: the least farmland (45 %)
+    s = build_dataset(project, tmp_path / "o2", load_config(None, {**cfg, "overlap": 0, "min_farmland": 0.5}),
+                      progress=False)
+    import pandas as pd
+
+    df = pd.read_parquet(tmp_path / "o2" / "manifest.parquet")
+    assert s.dropped == 1 and list(df["tile_id"]) == ["a1_0_0", "a1_0_32", "a1_32_0"]
