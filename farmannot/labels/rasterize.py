@@ -22,7 +22,7 @@ from skimage.segmentation import find_boundaries
 
 from farmannot.errors import InputError
 from farmannot.io.labelme_json import Shape
-from farmannot.labels.geometry import AREA_TYPES, RepairReport, pixel_footprint, raw_geometry, repair
+from farmannot.labels.geometry import AREA_TYPES, EXACT_TYPES, RepairReport, pixel_footprint, raw_geometry, repair
 
 IGNORE_LABEL = "__ignore__"
 BACKGROUND_LABEL = "_background_"
@@ -105,7 +105,7 @@ def plan_labels(shapes: Sequence[Shape], width: int, height: int,
         if value not in (0, IGNORE_VALUE):
             key = (shape.label, shape.group_id) if shape.group_id is not None else ("#", i)
             pid = instance.setdefault(key, len(instance) + 1)
-        feet.append(pixel_footprint(geom, shape.shape_type == "mask"))
+        feet.append(pixel_footprint(geom, shape.shape_type in EXACT_TYPES))
         values.append(value)
         pids.append(pid)
     if n_area and not feet:
@@ -210,7 +210,7 @@ def class_raster(shapes: Sequence[Shape], height: int, width: int, values: Mappi
             continue
         g = repair(raw_geometry(s), width, height, f"shape {i}", report)
         if not g.is_empty:
-            pairs.append((pixel_footprint(g, s.shape_type == "mask"), int(values[s.label])))
+            pairs.append((pixel_footprint(g, s.shape_type in EXACT_TYPES), int(values[s.label])))
     if not pairs:
         return np.full((height, width), fill, dtype=dtype)
     return features.rasterize(pairs, out_shape=(height, width), fill=fill, dtype=dtype)

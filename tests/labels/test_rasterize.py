@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from rasterio.windows import Window
-from scipy import ndimage
 
 from farmannot.errors import InputError
 from farmannot.io.labelme_json import Shape, load_annotation
-from farmannot.labels.rasterize import class_raster, parcel_boundaries, plan_labels, rasterize_mask, tile_labels
+from farmannot.labels.rasterize import (class_raster, parcel_boundaries, plan_labels, rasterize_mask,
+                                        rasterize_parcels, tile_labels)
 
 STEMS = ("2011_000003", "2011_000006", "2011_000025")
 
@@ -25,14 +25,77 @@ def test_matches_labelme_voc_class_arrays(shared_data, stem):
     ann = load_annotation(base / "data_annotated" / f"{stem}.json")
     ref = np.load(base / "data_dataset_voc" / "SegmentationClassNpy" / f"{stem}.npy")
     out = class_raster(ann.shapes, ann.image_height, ann.image_width, _voc_values(base))
-    assert out.shape == ref.shape
-    diff = out != ref
-    # labelme draws with PIL's scanline filler; GDAL's differs on a handful of edge pixels per image.
-    assert diff.mean() < 1e-4, f"{diff.sum()} pixels differ"
-    assert set(np.unique(out)) == set(np.unique(ref))
-    # every differing pixel sits on an edge between two classes of labelme's own array
-    edges = ndimage.maximum_filter(ref, 3) != ndimage.minimum_filter(ref, 3)
-    assert not (diff & ~edges).any()
+    assert out.shape == ref.shape and out.dtype == ref.dtype
+    diff = np.argwhere(out != ref).tolist()
+    if stem == "2011_000006":
+        # the stored array disagrees with labelme 6.3.1 itself at one pixel where a sofa meets a person
+        # (checked with labelme.utils.shapes_to_label below); everything else is equal
+        assert diff == [[290, 104]]
+    else:
+        assert diff == []
+
+
+@pytest.mark.parametrize("stem", STEMS)
+def test_matches_labelme_shapes_to_label_exactly(shared_data, stem):
+    import json
+
+    from labelme.utils.shape import shapes_to_label
+
+    base = shared_data / "labelme-examples" / "semantic_segmentation"
+    raw = json.loads((base / "data_annotated" / f"{stem}.json").read_text())
+    vals = _voc_values(base)
+    cls, _ = shapes_to_label((raw["imageHeight"], raw["imageWidth"]), raw["shapes"], vals)
+    ann = load_annotation(base / "data_annotated" / f"{stem}.json")
+    np.testing.assert_array_equal(class_raster(ann.shapes, ann.image_height, ann.image_width, vals), cls)
+
+
+@pytest.mark.parametrize("stem", STEMS)
+def test_parcel_ids_match_labelme_instance_arrays(shared_data, stem):
+    """Same instances as labelme's SegmentationObjectNpy (ids may differ: labelme numbers __ignore__ too)."""
+    base = shared_data / "labelme-examples" / "instance_segmentation"
+    names = [ln.strip() for ln in (base / "labels.txt").read_text().splitlines() if ln.strip()]
+    ann = load_annotation(base / "data_annotated" / f"{stem}.json")
+    ref = np.load(base / "data_dataset_voc" / "SegmentationObjectNpy" / f"{stem}.npy")
+    lmap = {n: 1 for n in names if n not in ("__ignore__", "_background_")}
+    plan = plan_labels(ann.shapes, ann.image_width, ann.image_height, lmap)
+    ours = rasterize_parcels(plan, Window(0, 0, ann.image_width, ann.image_height)).astype(np.int64)
+    ignore = rasterize_mask(plan, Window(0, 0, ann.image_width, ann.image_height)) == 255
+    keep = ~ignore
+    if stem == "2011_000006":
+        keep[290, 104] = False  # the stored arrays' one pixel that labelme 6.3.1 itself paints differently
+    assert ((ours == 0) == (ref <= 0))[keep].all()
+    pairs = {(int(a), int(b)) for a, b in zip(ours[keep & (ours > 0)], ref[keep & (ours > 0)])}
+    assert len({a for a, _ in pairs}) == len({b for _, b in pairs}) == len(pairs)  # one-to-one
+    assert len(pairs) == plan.n_parcels
+
+
+def test_primitives_every_area_shape_type(shared_data):
+    import json
+
+    from labelme.utils.shape import shape_to_mask
+
+    path = shared_data / "labelme-examples" / "primitives" / "primitives.json"
+    raw = json.loads(path.read_text())
+    ann = load_annotation(path)
+    h, w = raw["imageHeight"], raw["imageWidth"]
+    seen = set()
+    for s, shape in zip(raw["shapes"], ann.shapes):
+        kind = s["shape_type"]
+        if kind == "mask":
+            ref = np.zeros((h, w), bool)
+            (x1, y1), (x2, y2) = np.asarray(s["points"]).astype(int)
+            ref[y1:y2 + 1, x1:x2 + 1] = shape.mask      # labelme's own placement of a mask shape
+        elif kind in ("polygon", "rectangle", "circle"):
+            ref = shape_to_mask((h, w), s["points"], kind)
+        else:
+            continue                                    # lines and points are not areas
+        out = class_raster([shape], h, w, {shape.label: 1}) > 0
+        seen.add(kind)
+        if kind == "circle":                            # PIL's integer ellipse: a few rim pixels differ
+            assert (out != ref).sum() <= 0.005 * ref.sum()
+        else:
+            np.testing.assert_array_equal(out, ref)
+    assert seen == {"polygon", "rectangle", "circle", "mask"}
 
 
 def test_far_from_labelme_without_its_pixel_rule(shared_data):
