@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from farmannot.errors import FarmannotError, InputError
-from farmannot.vectors.parcels import AnnotationGeo, ParcelTable, build_parcel_table, georeference
+from farmannot.vectors.parcels import AnnotationGeo, ParcelTable, build_parcel_table, crs_text, georeference
+from farmannot.vectors.reader import parse_crs
 from farmannot.vectors.writers import FORMATS, Layer, write_layers
 
 MANIFEST_NAME = "manifest.parquet"
@@ -137,6 +138,8 @@ def export_vectors(source: str | os.PathLike, output: str | os.PathLike,
     if options.fmt not in FORMATS:
         raise InputError(f"--format {options.fmt!r}: choose one of {', '.join(FORMATS)}.")
     source, output = Path(source), Path(output)
+    if options.crs is not None:
+        options = replace(options, crs=crs_text(parse_crs(options.crs, "--crs")))
     report = ExportReport()
     if source.is_dir() and (source / MANIFEST_NAME).exists():
         from farmannot.vectors.dataset import export_dataset

@@ -114,6 +114,11 @@ def test_folder_keep_going_and_label_filter(hand, tmp_path):
         export_vectors(hand, tmp_path / "none.gpkg", ExportOptions(labels={"rice"}))
     with pytest.raises(InputError, match="no such file"):
         export_vectors(tmp_path / "nope.json", tmp_path / "x.gpkg", ExportOptions())
+    with pytest.raises(InputError, match="--crs: 'EPSG:99999999' is not a CRS"):
+        export_vectors(hand, tmp_path / "x.gpkg", ExportOptions(crs="EPSG:99999999"))
+    rep = export_vectors(hand, tmp_path / "x.gpkg", ExportOptions(crs="3857"))
+    assert rep.crs == "EPSG:3857"
+    np.testing.assert_allclose(_read(tmp_path / "x.gpkg")[2]["area_m2"], [a for a, _ in HAND_PARCELS])
 
 
 def test_mixed_scene_crs_goes_to_wgs84(hand, tmp_path):
