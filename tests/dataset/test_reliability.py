@@ -235,3 +235,25 @@ def test_overlap_and_tile_filters(tmp_path):
 
     df = pd.read_parquet(tmp_path / "o2" / "manifest.parquet")
     assert s.dropped == 1 and list(df["tile_id"]) == ["a1_0_0", "a1_0_32", "a1_32_0"]
+
+
+def test_png_scene_without_georeferencing_uses_scenes_csv_place(tmp_path):
+    from PIL import Image
+
+    from projectgen import scene_pixels
+
+    project = make_project(tmp_path / "p", scenes=[("a1", "north")], dem_for=None)
+    (project / "scenes" / "a1.tif").unlink()
+    Image.fromarray(scene_pixels(0)[:3].transpose(1, 2, 0)).save(project / "scenes" / "a1.png")
+    ann = project / "annotations" / "a1.json"
+    ann.write_text(ann.read_text().replace("a1.tif", "a1.png"))
+    (project / "scenes.csv").write_text("scene,region,date,lat,lon\na1.png,north,2021-07-01,-25.5,-54.5\n")
+    out = tmp_path / "o"
+    build_dataset(project, out, load_config(None, {**FAST, "split": "1:0:0"}), progress=False)
+    import pandas as pd
+
+    df = pd.read_parquet(out / "manifest.parquet")
+    assert len(df) == 4 and df["crs"].isna().all()
+    assert (df["center_lat"] == -25.5).all() and (df["season"] == "winter").all()  # July, south
+    assert df["caption_en"].str.contains("25.50°S, 54.50°W").all()
+    assert (out / "gtpbd-mm" / "train" / "image" / "a1_0_0.png").exists()
