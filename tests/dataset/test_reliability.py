@@ -139,6 +139,11 @@ def _break(project: Path, kind: str) -> tuple[str, str]:
 
         write_dem(project / "dems" / "a1.tif", crs=None)   # picked up by name; no CRS
         return "a1", "coordinate reference system"
+    if kind == "dem_off_the_scene":
+        from projectgen import write_dem
+
+        write_dem(project / "dems" / "a1.tif", origin=(600000.0, 2150000.0))  # same CRS, 100 km away
+        return "a1", "does not overlap"
     if kind == "polygons_outside":
         moved = [{**s, "points": [[x + 500, y + 500] for x, y in s["points"]]} for s in SHAPES]
         write_annotation(ann, "../scenes/a1.tif", shapes=moved)
@@ -149,7 +154,8 @@ def _break(project: Path, kind: str) -> tuple[str, str]:
     raise AssertionError(kind)
 
 
-KINDS = ("corrupt_tiff", "annotation_without_image", "dem_crs_mismatch", "polygons_outside", "unknown_label")
+KINDS = ("corrupt_tiff", "annotation_without_image", "dem_crs_mismatch", "dem_off_the_scene", "polygons_outside",
+         "unknown_label")
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -162,7 +168,7 @@ def test_bad_scene_stops_the_build_with_its_file(tmp_path, kind):
 
 
 def test_keep_going_reports_every_bad_scene(tmp_path):
-    scenes = [(f"a{i}", "north") for i in range(1, 6)] + [("ok", "north")]
+    scenes = [(f"a{i}", "north") for i in range(1, len(KINDS) + 1)] + [("ok", "north")]
     project = make_project(tmp_path / "p", scenes=scenes, dem_for=None)
     for i, kind in enumerate(KINDS, start=1):
         name = f"a{i}"
@@ -186,9 +192,9 @@ def test_keep_going_reports_every_bad_scene(tmp_path):
                               "1:0:0", "--keep-going", "--no-progress"])
     assert res.exit_code == 1, res.output
     errors = json.loads((out / "errors.json").read_text(encoding="utf-8"))
-    assert [e["scene"] for e in errors] == ["a1", "a2", "a3", "a4", "a5"]
+    assert [e["scene"] for e in errors] == [f"a{i}" for i in range(1, len(KINDS) + 1)]
     assert all(e["file"].endswith(f"{e['scene']}.json") and e["reason"] for e in errors)
-    assert "5 scene(s) failed" in res.output
+    assert f"{len(KINDS)} scene(s) failed" in res.output
     import pandas as pd
 
     df = pd.read_parquet(out / "manifest.parquet")
