@@ -42,6 +42,11 @@ from farmannot.spectral.prompt import category_prompt
 from farmannot.spectral.scene import ALL_CATEGORIES, available_categories
 from farmannot.terrain.align import read_aligned, warped_dem
 
+try:  # GDAL errors that rasterio does not wrap in RasterioError (a broken block in the middle of a file)
+    from rasterio._err import CPLE_BaseError
+except ImportError:  # pragma: no cover - other rasterio versions
+    CPLE_BaseError = RasterioError
+
 RECORDS_DIR = ".farmannot/scenes"
 GDAL_CACHE_MB = 48
 
@@ -103,8 +108,9 @@ def build_scene(job: SceneJob, cfg: BuildConfig, out_dir: str) -> SceneResult:
         # GDAL's block cache defaults to 5 % of RAM and would grow with the scene; tiles need a tile row of it
         with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 1024 * 1024):
             result = _build(job, cfg, out)
-    except RasterioError as exc:
-        raise InputError(f"{job.image}: cannot read the scene ({exc}); is the file complete?") from None
+    except (RasterioError, CPLE_BaseError) as exc:
+        cause = f": {exc.__cause__}" if exc.__cause__ else ""
+        raise InputError(f"{job.image}: cannot read the scene ({exc}{cause}); is the file complete?") from None
     write_json(out / RECORDS_DIR / f"{job.name}.json",
                {"fingerprint": fp, "rows": result.rows, "report": result.report, "dropped": result.dropped},
                indent=None)

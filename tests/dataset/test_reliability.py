@@ -131,6 +131,16 @@ def _break(project: Path, kind: str) -> tuple[str, str]:
         tif = project / "scenes" / "a1.tif"
         tif.write_bytes(tif.read_bytes()[:400])
         return "a1", "a1.tif"
+    if kind == "truncated_tiff":  # the header reads, a block in the middle does not
+        from projectgen import scene_pixels
+
+        tif = project / "scenes" / "a1.tif"
+        with rasterio.open(tif, "w", driver="GTiff", width=64, height=64, count=4, dtype="uint8",
+                           crs="EPSG:32618", transform=rasterio.transform.from_origin(500000, 2050000, 5, 5),
+                           tiled=True, blockxsize=16, blockysize=16, compress="deflate") as dst:
+            dst.write(scene_pixels(0))
+        tif.write_bytes(tif.read_bytes()[: tif.stat().st_size * 2 // 3])
+        return "a1", "cannot read the scene"
     if kind == "annotation_without_image":
         write_annotation(ann, "../scenes/gone.tif")
         return "a1", "does not exist"
@@ -154,7 +164,7 @@ def _break(project: Path, kind: str) -> tuple[str, str]:
     raise AssertionError(kind)
 
 
-KINDS = ("corrupt_tiff", "annotation_without_image", "dem_crs_mismatch", "dem_off_the_scene", "polygons_outside",
+KINDS = ("corrupt_tiff", "truncated_tiff", "annotation_without_image", "dem_crs_mismatch", "dem_off_the_scene", "polygons_outside",
          "unknown_label")
 
 
