@@ -178,3 +178,21 @@ def test_sample_data_demo_project(sample_data, tmp_path):
     cov = df.loc[df["region"] == "Colorado", "dem_coverage"]  # the real DEM covers part of the image
     assert cov.notna().all() and cov.max() == 1.0 and cov.min() < 0.5
     assert df.loc[df["region"] == "Parana", "farmland_fraction"].mean() > 0.3
+
+
+def test_coco_parcel_with_a_hole_is_rle(built):
+    _, out, _, df = built
+    coco = json.loads((out / "coco" / "train.json").read_text(encoding="utf-8"))
+    img = next(i for i in coco["images"] if i["file_name"].endswith("/a1_32_0.png"))
+    anns = [a for a in coco["annotations"] if a["image_id"] == img["id"]]
+    rle = [a for a in anns if isinstance(a["segmentation"], dict)]
+    assert len(rle) == 1                                   # parcel 3 with its _background_ hole
+    seg = rle[0]["segmentation"]
+    counts = np.asarray(seg["counts"])
+    assert seg["size"] == [32, 32] and counts.sum() == 32 * 32
+    flat = np.repeat(np.arange(len(counts)) % 2, counts).astype(bool)   # decode: column-major runs
+    mask = flat.reshape(32, 32, order="F")
+    _, parcel = _png(out / "gtpbd-mm" / "train" / "parcel" / "a1_32_0.png")
+    pid = int(np.bincount(parcel[parcel > 0]).argmax())
+    np.testing.assert_array_equal(mask, parcel == pid)
+    assert rle[0]["area"] == int(mask.sum()) and not mask[15, 20]      # the hole is not in the mask
