@@ -20,7 +20,7 @@ class TrainConfig:
         seed: seeds the model, data order, augmentations and dropout.
         device: ``cpu``, ``cuda`` or ``auto``.
         amp: mixed precision (CUDA only; bf16 where supported, else fp16 with a grad scaler).
-        workers: data-loading processes (None: up to 8, fewer on small machines).
+        workers: data-loading processes (None: on CUDA up to 8, cores - 1; on CPU 0).
         augment: random flips and 90-degree rotations.
         arch_kwargs: extra keyword arguments of the smp architecture (e.g. ``encoder_depth``).
         threshold: probability above which a pixel is parcel.
