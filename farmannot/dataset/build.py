@@ -48,11 +48,12 @@ class BuildSummary:
     errors: list[dict] = field(default_factory=list)
 
 
-def _run_local(jobs: list[SceneJob], cfg: BuildConfig, out: str) -> Iterator[tuple[SceneJob, Any]]:
+def _run_local(jobs: list[SceneJob], cfg: BuildConfig, out: str,
+               on_tile: Callable[[], None] | None = None) -> Iterator[tuple[SceneJob, Any]]:
     if cfg.workers == 1:
         for job in jobs:
             try:
-                yield job, build_scene(job, cfg, out)
+                yield job, build_scene(job, cfg, out, on_tile)
             except Exception as exc:  # noqa: BLE001 - classified by the caller
                 yield job, exc
         return
@@ -67,7 +68,8 @@ def _run_local(jobs: list[SceneJob], cfg: BuildConfig, out: str) -> Iterator[tup
                 f.cancel()
 
 
-def _run_dask(jobs: list[SceneJob], cfg: BuildConfig, out: str) -> Iterator[tuple[SceneJob, Any]]:
+def _run_dask(jobs: list[SceneJob], cfg: BuildConfig, out: str,
+              on_tile: Callable[[], None] | None = None) -> Iterator[tuple[SceneJob, Any]]:
     try:
         from distributed import Client, as_completed
     except ImportError:  # pragma: no cover - depends on the install
@@ -146,10 +148,20 @@ def build_dataset(project: str | Path, out: str | Path, cfg: BuildConfig, progre
     jobs = [dataclasses.replace(j, split=assignment[j.group]) for j in jobs]
     runner = _run_dask if cfg.dask_scheduler else _run_local
     results: list[SceneResult] = []
-    bar = tqdm(total=len(jobs), desc="scenes", unit="scene", disable=not progress, file=sys.stderr)
+    # one bar in tiles: advanced tile by tile when scenes run in this process, a scene at a time otherwise
+    bar = tqdm(total=sum(j.n_windows for j in jobs), desc="tiles", unit="tile", disable=not progress,
+               file=sys.stderr)
+    ticks = [0]
+
+    def on_tile() -> None:
+        bar.update(1)
+        ticks[0] += 1
+
+    in_process = not cfg.dask_scheduler and cfg.workers == 1
     try:
-        for job, res in runner(jobs, cfg, str(out)):
-            bar.update(1)
+        for job, res in runner(jobs, cfg, str(out), on_tile if in_process else None):
+            bar.update(job.n_windows - ticks[0])  # the rest of the scene: all of it if resumed, failed or remote
+            ticks[0] = 0
             if isinstance(res, BaseException):
                 if not cfg.keep_going:
                     if isinstance(res, FarmannotError):

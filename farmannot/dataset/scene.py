@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,8 +93,9 @@ def _resume(out: Path, job: SceneJob, fp: str) -> SceneResult | None:
         len(json.loads(r["checksums"])) for r in rec["rows"]), rec.get("dropped", 0), resumed=True)
 
 
-def build_scene(job: SceneJob, cfg: BuildConfig, out_dir: str) -> SceneResult:
-    """Build (or resume) every tile of one scene.
+def build_scene(job: SceneJob, cfg: BuildConfig, out_dir: str,
+                on_tile: Callable[[], None] | None = None) -> SceneResult:
+    """Build (or resume) every tile of one scene; ``on_tile()`` is called after each window (progress).
 
     Raises:
         InputError: a bad scene (unreadable raster, annotation for another image, unknown label, shapes all
@@ -107,7 +109,7 @@ def build_scene(job: SceneJob, cfg: BuildConfig, out_dir: str) -> SceneResult:
     try:
         # GDAL's block cache defaults to 5 % of RAM and would grow with the scene; tiles need a tile row of it
         with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 1024 * 1024):
-            result = _build(job, cfg, out)
+            result = _build(job, cfg, out, on_tile)
     except (RasterioError, CPLE_BaseError) as exc:
         cause = f": {exc.__cause__}" if exc.__cause__ else ""
         raise InputError(f"{job.image}: cannot read the scene ({exc}{cause}); is the file complete?") from None
@@ -198,7 +200,7 @@ def spie_response(category: str, regions: list[dict]) -> str:
     return " ".join(parts)
 
 
-def _build(job: SceneJob, cfg: BuildConfig, out: Path) -> SceneResult:
+def _build(job: SceneJob, cfg: BuildConfig, out: Path, on_tile: Callable[[], None] | None = None) -> SceneResult:
     project = Path(job.annotation).parent.parent
     ann = load_annotation(job.annotation, project_dir=project)
     res = SceneResult(job.name)
@@ -233,6 +235,8 @@ def _build(job: SceneJob, cfg: BuildConfig, out: Path) -> SceneResult:
                         scene_kw, when, res)
             if row is not None:
                 res.rows.append(row)
+            if on_tile is not None:
+                on_tile()
     return res
 
 
