@@ -3,9 +3,9 @@ peak memory on a small and a large scene.
 
 Throughput: 4 synthetic 1024 x 1024 x 4 (R, G, B, NIR) uint8 GeoTIFF scenes with a grid of 64 parcels each
 (touching, one hole), tiles of 256 px, layout ``gtpbd-mm`` (image, mask, boundary, parcel, caption text),
-no card; imports and first-call caches are warmed on a tiny project first. The reference is the raw work on the same 64 tiles in one process: read the window, stretch it with
-the same scene statistics, encode and write the image PNG plus three PNGs of the same size (mask, boundary,
-parcel of a plain rasterisation without repair, footprint rule, boundaries, captions or checksums) and the
+no card; imports and first-call caches are warmed on a tiny project first. The reference is the raw work on
+the same 64 tiles in one process: read the window, stretch it with the same scene statistics, encode and
+write the image PNG plus three PNGs of the same size (mask, boundary, parcel of a plain rasterisation without repair, footprint rule, boundaries, captions or checksums) and the
 text. farmannot runs with 1 and 2 local workers; tiles/s include process start-up of the pool.
 
 Memory: one scene of 1024 x 1024 and one of 8192 x 8192 (64 M px, 256 MB of pixels; 4,096 parcels), tiles of
@@ -58,8 +58,9 @@ def make_scene(folder: Path, name: str, size: int, region: str, parcels_per_side
     c = step // 2
     shapes.append({"label": "_background_", "points": [[c - 3, c - 3], [c + 3, c - 3], [c + 3, c + 3], [c - 3, c + 3]],
                    "shape_type": "polygon", "group_id": None, "description": "", "flags": {}, "mask": None})
-    kw = {"shape": "blocky", "boundary": "straight", "sowing": "fully_covered", "distribution": "concentrated_contiguous",
-          "terrain": "flat", "landscape": "plain", "buildings": "absent", "water": "absent", "vegetation": "absent"}
+    kw = {"shape": "blocky", "boundary": "straight", "sowing": "fully_covered",
+          "distribution": "concentrated_contiguous", "terrain": "flat", "landscape": "plain",
+          "buildings": "absent", "water": "absent", "vegetation": "absent"}
     ann = {"version": "6.3.1", "flags": {}, "shapes": shapes, "imagePath": f"../scenes/{name}.tif", "imageData": None,
            "imageHeight": size, "imageWidth": size,
            "farmannot": {"caption": {"keywords": {k: {"value": v, "source": "confirmed"} for k, v in kw.items()}}}}

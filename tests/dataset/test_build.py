@@ -13,7 +13,8 @@ from PIL import Image
 from farmannot.dataset.build import build_dataset
 from farmannot.dataset.config import load_config
 
-SPIE_START = "Based on the provided image and the attributes of the {} regions, please provide a detailed description of them:"
+SPIE_START = ("Based on the provided image and the attributes of the {} regions, please provide a detailed "
+              "description of them:")
 
 
 @pytest.fixture(scope="module")

@@ -86,8 +86,8 @@ def test_resume_after_a_crash_mid_scene(reference, tmp_path, monkeypatch):
 def test_resume_after_a_killed_process(reference, tmp_path):
     project, _, ref = reference
     out = tmp_path / "out"
-    cmd = [sys.executable, "-c", "from farmannot.cli.main import cli; cli()", "build-dataset", str(project), "-o", str(out),
-           "--tile-size", "32", "--no-progress"]
+    cmd = [sys.executable, "-c", "from farmannot.cli.main import cli; cli()", "build-dataset", str(project),
+           "-o", str(out), "--tile-size", "32", "--no-progress"]
     proc = subprocess.Popen(cmd + ["--layout", "farmseg-vl,gtpbd-mm,spie,coco"], stderr=subprocess.DEVNULL,
                             env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
     deadline = time.time() + 60
@@ -164,8 +164,8 @@ def _break(project: Path, kind: str) -> tuple[str, str]:
     raise AssertionError(kind)
 
 
-KINDS = ("corrupt_tiff", "truncated_tiff", "annotation_without_image", "dem_crs_mismatch", "dem_off_the_scene", "polygons_outside",
-         "unknown_label")
+KINDS = ("corrupt_tiff", "truncated_tiff", "annotation_without_image", "dem_crs_mismatch", "dem_off_the_scene",
+         "polygons_outside", "unknown_label")
 
 
 @pytest.mark.parametrize("kind", KINDS)
