@@ -6,7 +6,8 @@ Throughput: 4 synthetic 1024 x 1024 x 4 (R, G, B, NIR) uint8 GeoTIFF scenes with
 no card; imports and first-call caches are warmed on a tiny project first. The reference is the raw work on
 the same 64 tiles in one process: read the window, stretch it with the same scene statistics, encode and
 write the image PNG plus three PNGs of the same size (mask, boundary, parcel of a plain rasterisation
-without repair, footprint rule, boundaries, captions or checksums) and the text. farmannot runs with 1 and 2 local workers; tiles/s include process start-up of the pool.
+without repair, footprint rule, boundaries, captions or checksums) and the text. farmannot runs with 1 and 2
+local workers; tiles/s include process start-up of the pool.
 
 Memory: one scene of 1024 x 1024 and one of 8192 x 8192 (64 M px, 256 MB of pixels; 4,096 parcels), tiles of
 512 px, each build in its own process; peak resident memory (``ru_maxrss``) of that process.
