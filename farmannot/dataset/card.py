@@ -177,6 +177,20 @@ def _md_table(df: pd.DataFrame) -> str:
     return "\n".join([head, sep, *body])
 
 
+def _scene_table(df: pd.DataFrame, report: dict) -> pd.DataFrame:
+    rep = {s["scene"]: s for s in report["scenes"]}
+    rows = []
+    for scene, g in df.groupby("scene", sort=True):
+        r = rep.get(scene, {})
+        rows.append({
+            "scene": scene, "region": g["region"].iloc[0], "split": g["split"].iloc[0], "tiles": len(g),
+            "CRS": g["crs"].iloc[0] or "none", "date": g["date"].iloc[0] if pd.notna(g["date"].iloc[0]) else "-",
+            "DEM": "yes" if g["dem_coverage"].notna().any() else "-", "parcels": r.get("parcels", "-"),
+            "repaired / clipped": f"{len(r.get('repaired', []))} / {len(r.get('clipped', []))}",
+        })
+    return pd.DataFrame(rows)
+
+
 def write_card(out: Path, df: pd.DataFrame, cfg: "BuildConfig", summary: "BuildSummary") -> Path:
     """Write the plots under ``card/`` and ``DATASET_CARD.md``; same inputs give the same bytes."""
     plots = out / PLOTS
@@ -250,13 +264,21 @@ def write_card(out: Path, df: pd.DataFrame, cfg: "BuildConfig", summary: "BuildS
         "",
         "![distribution and shape by region](card/distribution_shape_by_region.png)",
         "",
+        "## Scenes",
+        "",
+        _md_table(_scene_table(df, report)),
+        "",
         "## Keywords",
+        "",
+        "Each tile's keywords are in the manifest (`keywords`, `kw_*`). Counts over tiles:",
         "",
         "![keyword frequencies](card/keyword_frequencies.png)",
         "",
     ]
     if n_samples:
-        lines += ["## Sample tiles", "", "![sample tiles](card/sample_tiles.png)", ""]
+        ex = df.sort_values(["farmland_fraction", "tile_id"], ascending=[False, True]).iloc[0]
+        lines += ["## Sample tiles", "", "![sample tiles](card/sample_tiles.png)", "",
+                  f"Captions of `{ex['tile_id']}`:", "", f"> {ex['caption_en']}", ">", f"> {ex['caption_zh']}", ""]
     lines += [
         "## Label quality notes",
         "",
