@@ -53,12 +53,23 @@ def equivalent_elongation(perimeter: float, area: float) -> float:
     return ((k - 2.0) + math.sqrt(disc)) / 2.0
 
 
+def inscribed_elongation(patch: np.ndarray, area: int) -> float:
+    """Area / width squared, the width being the diameter of the largest inscribed disc (1 for compact shapes).
+
+    A strip of length L and width w gives L / w, curved or not; a ragged outline, which inflates
+    :func:`equivalent_elongation`, does not change it. ``patch`` needs a background border.
+    """
+    dist = cv2.distanceTransform(np.ascontiguousarray(patch, dtype=np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    width = max(1.0, 2.0 * float(dist.max()) - 1.0)  # pixel centres: a w-px strip peaks at (w + 1) / 2
+    return max(1.0, area / (width * width))
+
+
 @dataclass(frozen=True)
 class PatchShape:
     """Geometry of one connected patch (a parcel, a pond, a wood)."""
 
     area_px: int
-    elongation: float        # equivalent-rectangle length / width of the simplified outline
+    elongation: float        # length / width: the smaller of the outline-based and inscribed-width estimates
     rectangularity: float    # area / minimum-area rectangle area
     vertices: int            # vertices left after Douglas-Peucker simplification
     width_px: float          # area / half the simplified perimeter (mean width of a strip)
@@ -80,7 +91,7 @@ def patch_shape(patch: np.ndarray, tolerance_rel: float = 0.04, min_tolerance_px
     rect_area = (w + 1.0) * (h + 1.0)
     return PatchShape(
         area_px=area,
-        elongation=equivalent_elongation(perim, area),
+        elongation=min(equivalent_elongation(perim, area), inscribed_elongation(m, area)),
         rectangularity=min(1.0, area / rect_area) if rect_area > 0 else 0.0,
         vertices=int(len(simple)),
         width_px=2.0 * area / perim if perim > 0 else 0.0,

@@ -60,6 +60,19 @@ def test_patch_shape_of_a_rasterised_rectangle():
     assert s.width_px == pytest.approx(8.0, rel=0.02)  # area / half perimeter = 400 / 50
 
 
+def test_elongation_follows_curved_strips_but_not_ragged_outlines():
+    r = np.hypot(YY - 100, XX - 100)
+    arc = (r > 60) & (r < 68) & (YY < 100)  # a curved terrace, 8 px wide, about 200 px long
+    assert ms.patch_shape(arc).elongation > 15
+    comb = np.zeros((N, N), bool)
+    comb[50:150, 50:150] = True
+    for c in range(50, 150, 6):
+        comb[42:50, c:c + 3] = comb[150:158, c:c + 3] = True  # 8 px teeth all along two sides
+    s = ms.patch_shape(comb)
+    assert s.elongation < 1.5  # the outline is long, the field is square
+    assert ms.equivalent_elongation(2 * 100 + 2 * 100 + 4 * 8 * 34, comb.sum()) > 3  # outline alone says strip
+
+
 @pytest.mark.parametrize("mask, distribution, shape", [
     (_blocks(), "concentrated_contiguous", "blocky"),
     (_strips(), "concentrated_contiguous", "narrow_long"),
