@@ -1,0 +1,1 @@
+"""GUI plugins (Qt lives only here)."""

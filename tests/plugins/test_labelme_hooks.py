@@ -1,0 +1,39 @@
+"""The labelme 6.3 internals the plugin relies on are still there (labelme has no plugin API)."""
+
+from __future__ import annotations
+
+import inspect
+
+import labelme
+import osam
+from labelme.app import MainWindow
+from labelme.widgets import Canvas
+
+from plugins.farmannot_labelme.sam_bridge import MODEL_NAME
+
+
+def test_labelme_version_and_hooks():
+    assert labelme.__version__.startswith("6.3.")
+    for name in ("_open_image_into_state", "_open_label_file_into_state", "_load_file", "save_labels",
+                 "_load_from_file_or_dir", "_on_inference_produced_no_shapes", "show_status_message",
+                 "mark_dirty", "image_list"):
+        assert hasattr(MainWindow, name), name
+    assert list(inspect.signature(MainWindow.save_labels).parameters) == ["self", "label_path"]
+    assert list(inspect.signature(Canvas._shapes_from_ai_points).parameters) == ["self", "points", "point_labels"]
+    assert "self._get_osam_session().run(" in inspect.getsource(Canvas._shapes_from_ai_points)
+    assert "other_data=self._other_data" in inspect.getsource(MainWindow.save_labels)
+    assert isinstance(osam.apis.registered_model_types, list)
+    import labelme.__main__ as labelme_main
+
+    assert "MainWindow(" in inspect.getsource(labelme_main.main)
+
+
+def test_window_opens_with_docks_and_model(make_window):
+    win = make_window()
+    assert win.caption_dock.windowTitle() == "Caption"
+    assert win.display_dock.windowTitle() == "Scene display"
+    assert win._canvas_widgets.canvas.get_ai_model_name() == MODEL_NAME
+    assert osam.apis.get_model_type_by_name(MODEL_NAME).get_size() == 0  # labelme's download check passes
+    assert "--sam-checkpoint" in win.sam_status.text()  # no checkpoint: says how to add one
+    assert set(win.caption_dock.pickers) == {"shape", "boundary", "month", "sowing", "distribution", "location",
+                                             "terrain", "landscape", "buildings", "water", "vegetation"}

@@ -1,0 +1,236 @@
+"""The annotator's window end to end, offscreen: images, SAM clicks, captions, cache, threads, timing."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+from labelme.utils import shape_to_mask
+from PyQt5 import QtCore
+
+from farmannot.sam.cache import EmbeddingCache
+from farmannot.sam.imagery import render_picture
+from farmannot.sam.model import SamConfig
+from farmannot.sam.session import SamSession
+from plugins.farmannot_labelme.qimage import qimage_to_rgb
+
+
+def _click(qtbot, win, x, y, modifier=QtCore.Qt.ControlModifier):
+    canvas = win._canvas_widgets.canvas
+    origin = canvas._compute_image_origin_offset()
+    pos = QtCore.QPoint(int((x + origin.x()) * canvas.scale), int((y + origin.y()) * canvas.scale))
+    qtbot.mouseMove(canvas, pos)
+    qtbot.mouseClick(canvas, QtCore.Qt.LeftButton, modifier, pos)
+
+
+def _select_label(win, label):
+    lst = win._docks.unique_label_list
+    for i in range(lst.count()):
+        if lst.item(i).data(QtCore.Qt.UserRole) == label:
+            lst.setCurrentItem(lst.item(i))
+            return
+    raise AssertionError(label)
+
+
+def _shapes(win):
+    return [item.shape() for item in win._docks.label_list]
+
+
+def test_geotiff_loads_as_rendered_picture(make_window, images, qtbot):
+    win = make_window(images)
+    assert win._image_path.endswith("a_scene.tif")
+    shown = qimage_to_rgb(win._canvas_widgets.canvas.pixmap.toImage())
+    np.testing.assert_array_equal(shown, render_picture(images / "a_scene.tif").rgb)  # what SAM and precompute see
+    assert [c.count() for c in win.display_dock.combos] == [4, 4, 4]
+    assert win.caption_dock.keywords["location"].source == "auto"  # lat/lon from the GeoTIFF
+
+
+def test_sam_click_makes_polygons_through_labelmes_tool(make_window, images, session, qtbot, wait_ready):
+    # exact outlines (no simplification, no speck removal) so labelme's rasteriser can be compared pixel-wise
+    win = make_window(images / "b_field.png", session=session, simplify_px=0.0, min_area_px=0.0)
+    win.show()
+    qtbot.waitExposed(win)
+    wait_ready(win)
+    assert "ready" in win.sam_status.text()
+    win._switch_canvas_mode(edit=False, create_mode="ai_points_to_shape")
+    _select_label(win, "farmland")
+    _click(qtbot, win, 45, 30)
+    shapes = _shapes(win)
+    assert shapes, win.statusBar().currentMessage()
+    assert all(s.label == "farmland" and s.shape_type == "polygon" and len(s.points) >= 3 for s in shapes)
+    # independent reference: segment-anything's predictor on the same embedding, rasterised by labelme itself
+    emb, hit = session.embed(render_picture(images / "b_field.png").rgb)
+    assert hit
+    mask, _ = session.predict(emb, [[45, 30]], [1])
+    drawn = np.zeros_like(mask)
+    for s in shapes:
+        drawn |= shape_to_mask(mask.shape, [(p.x(), p.y()) for p in s.points], "polygon")
+        for hole in (s.other_data.get("farmannot") or {}).get("holes", []):
+            drawn &= ~shape_to_mask(mask.shape, [tuple(p) for p in hole], "polygon")
+    iou = (drawn & mask).sum() / (drawn | mask).sum()
+    assert iou > 0.8
+    assert win._fa_visit["sam_shapes"] >= 1
+
+
+def test_second_click_stops_at_existing_field(make_window, images, session, qtbot, wait_ready):
+    win = make_window(images / "b_field.png", session=session)
+    win.show()
+    qtbot.waitExposed(win)
+    wait_ready(win)
+    win._switch_canvas_mode(edit=False, create_mode="ai_box_to_shape")
+    canvas = win._canvas_widgets.canvas
+    from PyQt5.QtCore import QPointF
+
+    first = canvas._shapes_from_ai_points([QPointF(2, 2), QPointF(60, 60)], [2, 3])
+    canvas.shapes.extend(first)
+    second = canvas._shapes_from_ai_points([QPointF(2, 2), QPointF(94, 62)], [2, 3])
+    m1 = np.zeros((64, 96), bool)
+    for s in first:
+        m1 |= shape_to_mask(m1.shape, [(p.x(), p.y()) for p in s.points], "polygon")
+    for s in second:
+        m2 = shape_to_mask(m1.shape, [(p.x(), p.y()) for p in s.points], "polygon")
+        assert (m1 & m2).sum() <= 0.05 * m2.sum()  # touching fields kept apart (edge pixels only)
+
+
+def test_caption_roundtrip_save_and_reopen(make_window, images, qtbot):
+    win = make_window(images / "a_scene.tif")
+    dock = win.caption_dock
+    dock.pickers["shape"].setCurrentIndex(dock.pickers["shape"].findData("blocky"))
+    dock.pickers["water"].setCurrentIndex(dock.pickers["water"].findData("absent"))
+    assert dock.keywords["shape"].source == "confirmed"
+    assert "shape" not in dock.missing() and "boundary" in dock.missing()
+    assert win._is_changed  # the caption made the annotation dirty
+    label = images / "a_scene.json"
+    assert win.save_labels(str(label))
+    raw = json.loads(label.read_text(encoding="utf-8"))
+    farm = raw["farmannot"]
+    assert farm["caption"]["keywords"]["shape"]["value"] == "blocky"
+    assert farm["caption"]["keywords"]["location"]["source"] == "auto"
+    assert farm["scene"]["crs"] == "EPSG:32618" and len(farm["scene"]["transform"]) == 6
+    assert farm["display"]["bands"] == [1, 2, 3]
+    assert not list(images.glob(".a_scene.*"))  # the temporary file was renamed away
+    from labelme._label_file import read_label_file
+
+    assert read_label_file(str(label)).other_data["farmannot"]["caption"]["family"] == "farmseg"
+
+    again = make_window(label)
+    kws = again.caption_dock.keywords
+    assert kws["shape"].value == "blocky" and kws["shape"].source == "confirmed"
+    assert kws["water"].value == "absent"
+    assert again.caption_dock.pickers["shape"].currentData() == "blocky"
+
+
+def test_complete_caption_previews_both_languages(make_window, images):
+    win = make_window(images / "a_scene.tif")
+    dock = win.caption_dock
+    vocab = dock.vocab
+    for key, picker in dock.pickers.items():
+        if key not in dock.keywords:
+            picker.setCurrentIndex(1)  # first vocabulary value
+    assert dock.missing() == []
+    en = dock.preview["en"].toPlainText()
+    zh = dock.preview["zh"].toPlainText()
+    assert vocab.word("shape", dock.keywords["shape"].value, "en") in en
+    assert vocab.word("shape", dock.keywords["shape"].value, "zh") in zh
+    assert "Caption complete" in dock.status.text()
+
+
+def test_suggest_and_accept(make_window, images, qtbot):
+    win = make_window(images / "a_scene.tif")
+    dock = win.caption_dock
+    dock.run_suggest()
+    suggested = dock.unconfirmed()
+    assert suggested, "an RGBN scene gives at least presence suggestions"
+    for key in suggested:
+        assert dock.keywords[key].evidence  # every suggestion carries its evidence
+    dock.accept_suggestions()
+    assert dock.unconfirmed() == []
+    assert all(dock.keywords[k].source == "confirmed" for k in suggested)
+
+
+def test_embedding_cache_hit_on_reopen(make_window, images, session, tiny_checkpoint, tmp_path, qtbot, wait_ready):
+    first = make_window(images / "b_field.png", session=session)
+    wait_ready(first)
+    reopened_session = SamSession.from_checkpoint(tiny_checkpoint, cache=EmbeddingCache(tmp_path / "cache"))
+    reopened_session.compute_embedding = lambda rgb: pytest.fail("embedding recomputed on reopen")
+    second = make_window(images / "b_field.png", session=reopened_session)
+    assert second.sam_bridge.is_ready() and not second.sam_bridge.busy()
+    assert "from cache" in second.sam_status.text()
+
+
+def test_gui_thread_not_blocked_while_embedding(make_window, images, tmp_path, qtbot, wait_ready):
+    # a real encoder at SAM's full 1024 px input: about a second of CPU work per image
+    slow = SamSession.random(SamConfig(32, 2, 2, (1,), img_size=1024), cache=EmbeddingCache(tmp_path / "c2"))
+    ticks: list[float] = []
+    timer = QtCore.QTimer()
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start(10)
+    t0 = time.perf_counter()
+    win = make_window(images / "b_field.png", session=slow)
+    assert win.sam_bridge.busy()  # the embedding runs in the background...
+    assert time.perf_counter() - t0 < 5
+    ticks.clear()
+    wait_ready(win)
+    timer.stop()
+    gaps = np.diff(ticks)
+    assert len(ticks) > 20
+    assert gaps.max() < 0.3, f"GUI thread stalled for {gaps.max():.2f} s"
+
+
+def test_click_before_embedding_is_ready_says_so(make_window, images, tmp_path, qtbot, wait_ready):
+    slow = SamSession.random(SamConfig(32, 2, 2, (1,), img_size=1024), cache=EmbeddingCache(tmp_path / "c3"))
+    win = make_window(images / "b_field.png", session=slow)
+    win.show()
+    qtbot.waitExposed(win)
+    win._switch_canvas_mode(edit=False, create_mode="ai_points_to_shape")
+    _select_label(win, "farmland")
+    t0 = time.perf_counter()
+    _click(qtbot, win, 45, 30)
+    assert time.perf_counter() - t0 < 0.5  # no freeze: the click returns at once
+    assert _shapes(win) == []
+    assert "computing" in win.sam_status.text()
+    wait_ready(win)
+
+
+def test_without_checkpoint_gui_works_and_says_how(make_window, images, qtbot):
+    win = make_window(images / "b_field.png")
+    win.show()
+    qtbot.waitExposed(win)
+    win._switch_canvas_mode(edit=False, create_mode="ai_points_to_shape")
+    _select_label(win, "farmland")
+    _click(qtbot, win, 45, 30)
+    assert _shapes(win) == []
+    assert "--sam-checkpoint" in win.sam_status.text()
+    win._switch_canvas_mode(edit=False, create_mode="rectangle")  # labelme's own tools still work
+    _click(qtbot, win, 10, 10, QtCore.Qt.NoModifier)
+    _click(qtbot, win, 40, 30, QtCore.Qt.NoModifier)
+    assert [s.shape_type for s in _shapes(win)] == ["rectangle"]
+
+
+def test_time_log_and_report(make_window, images, qtbot):
+    from click.testing import CliRunner
+
+    from farmannot.cli.main import cli
+
+    win = make_window(images)
+    assert win._image_path.endswith("a_scene.tif")
+    win._fa_visit["timer"].active_s = 42.0
+    win._open_next_image()
+    qtbot.waitUntil(lambda: win._image_path.endswith("b_field.png"))
+    log = images / ".farmannot" / "annotation-times.jsonl"
+    rec = json.loads(log.read_text().splitlines()[0])
+    assert rec["image"] == "a_scene.tif" and rec["active_s"] == 42.0 and rec["sam_shapes"] == 0
+    res = CliRunner().invoke(cli, ["annotate", "--report-times", str(images)], obj={})
+    assert res.exit_code == 0, res.output
+    assert "a_scene.tif" in res.output and "images: 1" in res.output
+
+
+def test_unreadable_raster_shows_a_dialog(make_window, images, qtbot):
+    bad = images / "c_broken.tif"
+    bad.write_bytes(b"II*\x00garbage")
+    win = make_window(images / "b_field.png")
+    win._load_file(str(bad))
+    assert any("c_broken.tif" in box.text() for box in win._fa_errors)
+    assert win.isEnabled()
