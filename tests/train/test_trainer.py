@@ -59,7 +59,8 @@ def test_load_model_predicts_like_the_trained_weights(gtpbd_dataset, tmp_path):
     best = load_checkpoint(run / "best.pt")
     assert best["epoch"] == summary["best_epoch"]
     model2, _ = load_model(run / "last.pt")
-    assert all(torch.equal(v, load_checkpoint(run / "last.pt")["model"][k]) for k, v in model2.state_dict().items())
+    saved = load_checkpoint(run / "last.pt")["model"]
+    assert all(torch.equal(v, saved[k]) for k, v in model2.state_dict().items())
 
 
 def test_checkpoint_with_pickled_code_is_refused(tmp_path):
