@@ -31,7 +31,7 @@ from farmannot.train.overlay import overlay, write_png
 from farmannot.train.text import Embedder
 
 FIELDS = ("rank", "tile_id", "split", "scene", "region", "score", "region_disagreement", "boundary_disagreement",
-          "pixel_disagreement", "fold", "image", "label")
+          "pixel_disagreement", "fold", "row_off", "col_off", "width", "height", "image", "label")
 
 
 def assign_folds(records: list[TileRecord], k: int, seed: int = 0) -> list[int]:
@@ -84,7 +84,8 @@ def run_audit(dataset: str | Path, output: str | Path, cfg: TrainConfig, folds: 
               progress: bool = True, embedder: Embedder | None = None) -> list[dict]:
     """Out-of-fold predictions, scores and the audit report for every tile of every split.
 
-    Writes ``audit.csv`` (all tiles ranked), ``audit.md`` (the worst ``top`` with overlays), ``overlays/``,
+    Writes ``audit.csv`` (all tiles ranked, with each tile's window in its scene when the manifest has it,
+    so the annotator can find the spot in the scene's annotation), ``audit.md`` (the worst ``top`` with overlays), ``overlays/``,
     ``oof/NAME.png`` (out-of-fold probability x 255), ``suspects.txt`` (image paths of the worst ``top``
     tiles, worst first, for ``farmannot annotate``) and ``folds/foldK/`` (the fold models).
 
@@ -116,7 +117,7 @@ def run_audit(dataset: str | Path, output: str | Path, cfg: TrainConfig, folds: 
             label, valid = target_from_label(read_label(rec.mask), layout)
             write_png(output / "oof" / f"{rec.name}.png", np.round(prob * 255).astype(np.uint8))
             rows.append({"tile_id": rec.name, "split": rec.split, "scene": rec.scene, "region": rec.region,
-                         **disagreement(prob, label, valid), "fold": k, "image": str(rec.image),
+                         **disagreement(prob, label, valid), "fold": k, **rec.extra, "image": str(rec.image),
                          "label": str(rec.mask), "_rec": rec, "_prob": prob, "_label": label})
     rows.sort(key=lambda r: (-r["score"], -r["pixel_disagreement"], r["tile_id"]))
     for i, r in enumerate(rows, 1):

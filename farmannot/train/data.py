@@ -87,8 +87,11 @@ def read_manifest(root: Path) -> dict[str, dict[str, str]]:
     if "tile_id" not in df.columns:
         raise InputError(f"{f}: no 'tile_id' column; rebuild the dataset with build-dataset.")
     out = {}
+    window = [c for c in ("row_off", "col_off", "width", "height") if c in df.columns]
     for row in df.to_dict("records"):
-        out[str(row["tile_id"])] = {k: str(row.get(k, "unknown")) for k in ("scene", "region", "split")}
+        rec = {k: str(row.get(k, "unknown")) for k in ("scene", "region", "split")}
+        rec.update({k: int(row[k]) for k in window if row[k] == row[k]})  # the tile's window in its scene
+        out[str(row["tile_id"])] = rec
     return out
 
 
@@ -132,7 +135,8 @@ def list_tiles(dataset: str | Path, splits: str | tuple[str, ...] = "train") -> 
                 raise InputError(f"{img}: no label {kinds['mask']}/{name}.png; rebuild the dataset.")
             meta = manifest.get(name, {})
             rec = TileRecord(name=name, split=split, image=img, mask=mask, scene=meta.get("scene", "unknown"),
-                             region=meta.get("region", "unknown"))
+                             region=meta.get("region", "unknown"),
+                             extra={k: meta[k] for k in ("row_off", "col_off", "width", "height") if k in meta})
             if layout == "gtpbd-mm":
                 rec.boundary = _find(sdir / "boundary", name, (".png",))
                 rec.dem = _find(sdir / "dem", name, (".tif", ".tiff"))

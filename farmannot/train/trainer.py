@@ -8,6 +8,7 @@ seed and the epoch, so resuming from ``last.pt`` reproduces an uninterrupted run
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -217,8 +218,6 @@ def _train(cfg, run_dir, resume, progress, embedder, stop_after, rank, world, de
     state = None
     if resume and (run_dir / LAST).exists():
         state = load_checkpoint(run_dir / LAST)
-        import json
-
         saved = json.loads(state["config"])
         epochs = cfg.epochs
         cfg = TrainConfig(**{k: v for k, v in saved.items() if k in TrainConfig.__dataclass_fields__})
@@ -276,7 +275,6 @@ def _train(cfg, run_dir, resume, progress, embedder, stop_after, rank, world, de
         from torch.nn.parallel import DistributedDataParallel as DDP
 
         model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
-    import json
 
     config_json = json.dumps(config)
     ran = 0
