@@ -10,6 +10,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 from conftest import TINY
+from conftest import fake_embedder as conftest_fake_embedder
 
 from farmannot.cli.main import cli
 from farmannot.train.checkpoint import load_checkpoint, load_model
@@ -87,7 +88,7 @@ def test_dem_encoding_handles_nan_and_missing():
 
 def test_cli_train_on_farmseg_and_cross_attention(farmseg_dataset, tmp_path, monkeypatch):
     import farmannot.train.text as text
-    from conftest import fake_embedder
+    fake_embedder = conftest_fake_embedder
 
     monkeypatch.setattr(text, "sentence_embedder", lambda device="cpu": fake_embedder)
     out = tmp_path / "run"
