@@ -75,7 +75,8 @@ def register_to_image(
     gray = image_gray(target, (rh, rw))
     dem_res = _dem_pixel_in_target_px(dem_path, target)
     smooth = min(8.0, max(0.0, 0.5 * dem_res / k))
-    reg = estimate_offset(gray, dem.elevation, rtransform, max_shift_px=max_shift_px / max(sx, sy),
+    z_m = dem.elevation * np.float32(derive.vertical_scale_to_m(dem.units) or 1.0)
+    reg = estimate_offset(gray, z_m, rtransform, max_shift_px=max_shift_px / max(sx, sy),
                           crs=target.crs, smooth_px=smooth)
     # Back to target pixels.
     reg.dx, reg.dy = reg.dx * sx, reg.dy * sy
