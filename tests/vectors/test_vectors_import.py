@@ -235,3 +235,20 @@ def test_island_in_a_hole_is_drawn_after_the_hole(tmp_path, utm_scene):
 
     areas = sorted(shapely.area(shapely.from_wkb(pyogrio.raw.read(tmp_path / "p.gpkg")[2])))
     assert rep.parcels == 2 and areas == pytest.approx([36 * 100.0, 1500 * 100.0], rel=1e-6)
+
+
+def test_imported_holes_rasterise_as_background(tmp_path, utm_scene, lonlat_parcels):
+    """The project's rasteriser paints the imported hole as background and keeps both parts of the group."""
+    from rasterio.windows import Window
+
+    from farmannot.labels.rasterize import plan_labels, rasterize_mask, rasterize_parcels
+
+    out = tmp_path / "a.json"
+    import_vectors(lonlat_parcels, utm_scene, out, ImportOptions(label="farmland", simplify_px=0))
+    plan = plan_labels(load_annotation(out).shapes, 120, 120)
+    mask = rasterize_mask(plan, Window(0, 0, 120, 120))
+    parcels = rasterize_parcels(plan, Window(0, 0, 120, 120))
+    assert mask[15, 15] == 1 and mask[25, 25] == 0 and mask[45, 45] == 1  # field, its hole, field again
+    assert mask[15, 65] == 1 and mask[15, 85] == 1 and mask[15, 75] == 0  # the two parts, the gap between
+    assert parcels[15, 65] == parcels[15, 85] != 0  # one parcel id for the group
+    assert mask[70, 110] == 1 and mask[70, 119] == 1  # the edge field, clipped at the scene border
