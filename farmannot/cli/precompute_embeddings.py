@@ -54,8 +54,14 @@ def display_options(f):
 @display_options
 @keep_going_option
 @progress_option
+@click.option("--chip", type=click.IntRange(64, None), default=1024, show_default=True,
+              help="Large scenes: chip size in scene pixels (native resolution), as `farmannot propose` uses.")
+@click.option("--overlap", type=click.IntRange(0, None), default=256, show_default=True,
+              help="Large scenes: chip overlap in pixels.")
+@click.option("--chip-above", type=click.IntRange(1, None), default=None, metavar="PX",
+              help="Embed rasters with a side longer than PX per chip (default 8192, as the annotator's grid).")
 def command(inputs, sam_checkpoint, sam_model, device, cache_dir, sensor, display_bands, stretch, keep_going,
-            progress):
+            progress, chip, overlap, chip_above):
     """Compute SAM embeddings of every image under DIR into the cache that `farmannot annotate` reads."""
     from farmannot.sam.imagery import render_picture
     from farmannot.sam.session import session_from_options
@@ -71,6 +77,11 @@ def command(inputs, sam_checkpoint, sam_model, device, cache_dir, sensor, displa
     for path in bar:
         bar.set_postfix_str(path.name, refresh=False)
         try:
+            # large scenes: per-chip embeddings (see _chip_scene below)
+            chipped = _chip_scene(path, session, chip, overlap, chip_above, sensor, progress)
+            if chipped is not None:
+                computed, hits = computed + chipped[0], hits + chipped[1]
+                continue
             pic = render_picture(path, bands=bands, stretch=stretch, sensor=sensor)
             _, hit = session.embed(pic.rgb)
         except FarmannotError as exc:
@@ -85,3 +96,31 @@ def command(inputs, sam_checkpoint, sam_model, device, cache_dir, sensor, displa
                err=True)
     if failures:
         sys.exit(1)
+
+
+# -- large scenes: per-chip embeddings (scene scale) ------------------------------------------------------
+
+
+def _chip_scene(path, session, chip: int, overlap: int, chip_above: int | None, sensor: str | None,
+                progress: bool) -> tuple[int, int] | None:
+    """``(computed, hits)`` after embedding every chip of a large raster; ``None`` for other images.
+
+    Chips, pictures and keys are those of ``farmannot propose`` and the annotator's scene views
+    (:mod:`farmannot.sam.chip_embed`), so either hits this cache.
+    """
+    from farmannot.io.raster import open_raster
+    from farmannot.sam.chip_embed import LARGE_SCENE_PX, is_large, precompute_chips
+    from farmannot.sam.chips import chip_grid
+    from farmannot.sam.imagery import is_raster_path
+
+    if overlap >= chip:
+        raise click.BadParameter("--overlap must be smaller than --chip")
+    if not is_raster_path(path):
+        return None
+    with open_raster(path) as src:
+        if not is_large(src.width, src.height, chip_above or LARGE_SCENE_PX):
+            return None
+        n = len(chip_grid(src.width, src.height, chip, overlap))
+    with tqdm(total=n, desc=f"chips of {path.name}", unit="chip", disable=not progress, leave=False,
+              file=sys.stderr) as bar:
+        return precompute_chips(path, session, chip, overlap, sensor=sensor, on_chip=lambda _hit: bar.update())

@@ -23,10 +23,9 @@ from rasterio import features
 from shapely.affinity import translate
 
 from farmannot.io.raster import open_raster, scene_info
-from farmannot.io.stretch import scene_stretch
 from farmannot.labels.polygonize import mask_to_polygons
+from farmannot.sam.chip_embed import chip_display, chip_for_sam
 from farmannot.sam.chips import chip_grid
-from farmannot.sam.imagery import display_bands
 from farmannot.sam.seams import Proposal, merge_proposals, touches_inner_edge
 from farmannot.sam.session import SamSession
 
@@ -106,8 +105,7 @@ def propose_scene(scene: str | os.PathLike, session: SamSession, opts: ProposeOp
     opts = opts or ProposeOptions()
     with open_raster(scene) as src:
         info = scene_info(src, sensor=sensor, bands=bands)
-        rgb_idx = display_bands(src.count, src.descriptions, info.band_map)
-        stretch = scene_stretch(src, rgb_idx)
+        display = chip_display(src, info.band_map)
         px_area = abs(src.transform.a * src.transform.e - src.transform.b * src.transform.d) if src.crs else 1.0
         veg_names = [n for n in ("red", "green", "blue", "nir") if n in info.band_map]
         grid = chip_grid(src.width, src.height, opts.chip, opts.overlap)
@@ -117,13 +115,9 @@ def propose_scene(scene: str | os.PathLike, session: SamSession, opts: ProposeOp
         dropped = {"area": 0, "vegetation": 0, "shape": 0, "too_large": 0}
         used = "none"
         for k, win in enumerate(grid):
-            data = src.read(rgb_idx, window=win)
-            valid = src.dataset_mask(window=win) > 0
-            rgb = np.moveaxis(stretch.apply(data, valid), 0, -1)
-            parts = {"scene": str(info.path.name), "window": [int(win.col_off), int(win.row_off),
-                     int(win.width), int(win.height)], "bands": rgb_idx, "stretch": stretch.to_dict()}
-            key = session.key_for(rgb, **parts)
-            masks, hit = _automatic_masks(session, rgb, key, parts, opts)
+            chip = chip_for_sam(session, src, display, win)
+            rgb, valid = chip.rgb, chip.valid
+            masks, hit = _automatic_masks(session, rgb, chip.key, chip.parts, opts)
             hits += int(hit)
             raw += len(masks)
             vb = {n: src.read(info.band_map[n], window=win, out_dtype="float32") for n in veg_names}
