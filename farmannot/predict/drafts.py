@@ -16,6 +16,7 @@ from shapely.geometry.base import BaseGeometry
 from farmannot import __version__
 from farmannot.io.labelme_json import Annotation, save_annotation
 from farmannot.io.raster import open_raster
+from farmannot.labels.convention import edge_polygon_to_labelme
 from farmannot.vectors.geometry import polygon_to_shapes
 
 PROPOSAL_FLAG = "proposal"
@@ -27,6 +28,9 @@ def draft_annotation(scene: str | os.PathLike, output: str | os.PathLike,
     """Write ``output`` (labelme JSON) with one draft parcel per ``(geometry in scene px, score)``.
 
     Args:
+        drafts: Geometries in pixel-edge coordinates (pixel ``(r, c)`` covers ``[c, c+1] x [r, r+1]``), as
+            traced from masks; they are converted to labelme's vertex convention
+            (:mod:`farmannot.labels.convention`) so the label raster gets back the same pixels.
         scene: The raster the drafts were made on; ``imagePath`` points at it relative to ``output``.
         method: What made the drafts (``sam-proposals``, ``model-prediction``), kept in provenance.
         inputs: Extra provenance (checkpoint, options).
@@ -39,7 +43,8 @@ def draft_annotation(scene: str | os.PathLike, output: str | os.PathLike,
     shapes = []
     next_group = 1
     for k, (geom, score) in enumerate(drafts, start=1):
-        parts = polygon_to_shapes(geom, label, group_id=next_group, source_id=f"{method}-{k}",
+        # masks are traced on pixel edges; labelme's rasteriser wants its own vertex convention
+        parts = polygon_to_shapes(edge_polygon_to_labelme(geom), label, group_id=next_group, source_id=f"{method}-{k}",
                                   attributes={"score": round(float(score), 4)})
         if any(s.group_id is not None for s in parts):
             next_group += 1

@@ -96,3 +96,18 @@ def test_dem_model_without_dem_is_a_clear_error(tmp_path):
     write_scene(tmp_path / "s.tif")
     res = CliRunner().invoke(cli, ["predict", str(d), str(tmp_path / "s.tif"), "-o", str(tmp_path / "p.tif")])
     assert res.exit_code != 0 and "--dem" in res.output and "Traceback" not in res.output
+
+
+def test_draft_polygons_rasterise_back_to_the_predicted_pixels(tmp_path):
+    # A square parcel traced from a mask becomes a draft whose labelme rasterisation is that same square.
+    from shapely.geometry import box
+
+    from farmannot.labels.rasterize import class_raster
+    from farmannot.predict.drafts import draft_annotation
+
+    write_scene(tmp_path / "s.tif")
+    ann = draft_annotation(tmp_path / "s.tif", tmp_path / "d.json", [(box(10, 20, 30, 28), 0.9)], method="test")
+    got = class_raster(ann.shapes, 64, 64, {"farmland": 1, "_background_": 0})
+    want = np.zeros((64, 64), int)
+    want[20:28, 10:30] = 1
+    assert (got == want).all()
