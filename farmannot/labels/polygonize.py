@@ -82,14 +82,100 @@ def _trace(labels: np.ndarray, valid: np.ndarray) -> list[tuple[int, Polygon]]:
     return out
 
 
-def _simplify_one(poly: Polygon, simplify_px: float) -> Polygon | None:
+def _dp_ring(ring: np.ndarray, tol: float) -> np.ndarray:
+    """Douglas-Peucker on one closed ring (OpenCV), returned open."""
+    import cv2
+
+    pts = np.asarray(ring, dtype=np.float32)
+    if len(pts) > 1 and np.array_equal(pts[0], pts[-1]):
+        pts = pts[:-1]
+    return cv2.approxPolyDP(pts.reshape(-1, 1, 2), tol, True).reshape(-1, 2).astype(np.float64)
+
+
+def _merge_touching(holes: np.ndarray) -> list[Polygon]:
+    """Union holes that overlap or touch each other (groups found with an STRtree), others unchanged."""
+    tree = shapely.STRtree(holes)
+    left, right = tree.query(holes, predicate="intersects")
+    parent = list(range(len(holes)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for a, b in zip(left.tolist(), right.tolist()):
+        if a != b:
+            parent[find(a)] = find(b)
+    groups: dict[int, list[int]] = {}
+    for i in range(len(holes)):
+        groups.setdefault(find(i), []).append(i)
+    out: list[Polygon] = []
+    for idx in groups.values():
+        geom = holes[idx[0]] if len(idx) == 1 else shapely.union_all(holes[idx])
+        out.extend(_polygons_of(geom))
+    return out
+
+
+def _assemble(exterior: np.ndarray, holes: list[np.ndarray]) -> list[Polygon]:
+    """Valid polygons from a simplified exterior and simplified holes, repairing only what conflicts.
+
+    Douglas-Peucker moves every ring by at most the tolerance, so a hole can end up touching the outline or
+    another hole; those few are merged or cut as a bay, instead of repairing the whole polygon (which is
+    slow for speckled masks with thousands of holes).
+    """
+    ext = Polygon(exterior)
+    exts = [ext] if ext.is_valid else _polygons_of(shapely.make_valid(ext))
+    hole_polys = [p for h in holes if len(h) >= 3 for p in _polygons_of(shapely.make_valid(Polygon(h)))]
+    hole_arr = np.array(hole_polys, dtype=object)
+    out: list[Polygon] = []
+    for part in exts:
+        if part.area <= 0:
+            continue
+        if not len(hole_arr):
+            out.append(part)
+            continue
+        shapely.prepare(part)
+        inside = shapely.contains_properly(part, hole_arr)
+        crossing = ~inside & shapely.intersects(part, hole_arr)
+        kept = _merge_touching(hole_arr[inside]) if inside.any() else []
+        poly = Polygon(part.exterior, [h.exterior for h in kept])
+        if crossing.any():
+            poly = poly.difference(shapely.union_all(hole_arr[crossing]))
+        if not poly.is_valid:
+            poly = shapely.make_valid(poly)
+        out.extend(p for p in _polygons_of(poly) if p.area > 0)
+    return out
+
+
+def _simplified_polygons(coords: list, simplify_px: float) -> list[Polygon]:
+    """GeoJSON polygon coordinates -> simplified, valid shapely polygons."""
     if simplify_px <= 0:
-        return poly
-    simple = poly.simplify(simplify_px, preserve_topology=True)
-    if not simple.is_valid:
-        simple = shapely.make_valid(simple)
-    parts = _polygons_of(simple)
-    return max(parts, key=lambda p: p.area) if parts else None
+        return [Polygon(coords[0], coords[1:])]
+    # Douglas-Peucker per ring: linear in the outline, even for speckled masks with thousands of holes
+    # (topology-preserving simplification is quadratic in the number of rings).
+    rings = [_dp_ring(r, simplify_px) for r in coords]
+    if len(rings[0]) < 3:
+        return []
+    return _assemble(rings[0], rings[1:])
+
+
+def drop_small_regions(binary: np.ndarray, min_area_px: float) -> np.ndarray:
+    """Remove 4-connected parts and fill holes (8-connected background inside) of at most ``min_area_px`` pixels."""
+    import cv2
+
+    binary = np.ascontiguousarray(binary, dtype=np.uint8)
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=4)
+    keep = stats[:, cv2.CC_STAT_AREA] > min_area_px
+    keep[0] = False
+    out = keep[lab].astype(np.uint8)
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(1 - out, connectivity=8)
+    small = stats[:, cv2.CC_STAT_AREA] <= min_area_px
+    border = np.unique(np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]]))
+    small[border] = False
+    if small.any():
+        out[small[lab]] = 1
+    return out
 
 
 def mask_to_polygons(mask: np.ndarray, simplify_px: float = DEFAULT_SIMPLIFY_PX,
@@ -98,8 +184,10 @@ def mask_to_polygons(mask: np.ndarray, simplify_px: float = DEFAULT_SIMPLIFY_PX,
 
     Args:
         mask: 2-D boolean (or 0/non-zero) array.
-        simplify_px: Douglas-Peucker tolerance in pixels (topology preserved); 0 keeps the exact pixel edges.
-        min_area_px: Parts and holes with an area (px^2, after simplification) at or below this are dropped.
+        simplify_px: Douglas-Peucker tolerance in pixels (each ring, then repaired if it self-intersects);
+            0 keeps the exact pixel edges.
+        min_area_px: Parts and holes of at most this many pixels are removed before tracing (cheap, and
+            what keeps speckled masks fast), and parts or holes whose simplified area is at most this are dropped.
 
     Returns:
         The parts, largest first, each as :class:`Rings` in pixel coordinates.
@@ -107,15 +195,23 @@ def mask_to_polygons(mask: np.ndarray, simplify_px: float = DEFAULT_SIMPLIFY_PX,
     mask = np.asarray(mask)
     if mask.ndim != 2:
         raise ValueError(f"mask must be 2-D, got shape {mask.shape}")
-    binary = (mask != 0).astype(np.uint8)
-    if not binary.any():
+    binary = mask != 0
+    rows, cols = np.flatnonzero(binary.any(axis=1)), np.flatnonzero(binary.any(axis=0))
+    if not len(rows):
         return []
+    # work on the bounding box plus a one-pixel margin (a field is usually a small part of the image)
+    r0, r1 = max(int(rows[0]) - 1, 0), min(int(rows[-1]) + 2, binary.shape[0])
+    c0, c1 = max(int(cols[0]) - 1, 0), min(int(cols[-1]) + 2, binary.shape[1])
+    binary = binary[r0:r1, c0:c1].astype(np.uint8)
+    if min_area_px > 0:
+        binary = drop_small_regions(binary, min_area_px)
     out: list[Rings] = []
-    for _value, poly in _trace(binary, binary.astype(bool)):
-        simple = _simplify_one(poly, simplify_px)
-        rings = _rings_from_polygon(simple, min_area_px) if simple is not None else None
-        if rings is not None:
-            out.append(rings)
+    for geom, _value in rasterio.features.shapes(binary, mask=binary.astype(bool), connectivity=4,
+                                                 transform=Affine.translation(c0, r0)):
+        for poly in _simplified_polygons(geom["coordinates"], simplify_px):
+            rings = _rings_from_polygon(poly, min_area_px)
+            if rings is not None:
+                out.append(rings)
     out.sort(key=lambda r: -r.area)
     return out
 

@@ -51,9 +51,3 @@ def prompt_from_labelme(points, labels) -> Prompt:
     if clicks.any():
         return Prompt(pts[clicks].astype(np.float32), lab[clicks].astype(np.int32), box)
     return Prompt(None, None, box)
-
-
-def best_mask(masks: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, float]:
-    """The mask with the highest predicted IoU."""
-    i = int(np.argmax(scores))
-    return masks[i].astype(bool), float(scores[i])

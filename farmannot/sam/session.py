@@ -17,7 +17,7 @@ import numpy as np
 from farmannot.labels.polygonize import DEFAULT_SIMPLIFY_PX, Rings, mask_to_polygons
 from farmannot.sam.cache import Embedding, EmbeddingCache, cache_key, image_digest
 from farmannot.sam.model import TINY, SamConfig, checkpoint_id, load_sam, random_sam
-from farmannot.sam.prompts import best_mask, prompt_from_labelme
+from farmannot.sam.prompts import prompt_from_labelme
 
 
 @dataclass
@@ -136,20 +136,36 @@ class SamSession:
     # -- prompts -> masks -> polygons --------------------------------------------------------------------
 
     def predict(self, emb: Embedding, points, labels) -> tuple[np.ndarray, float]:
-        """The best mask (bool, image size) for labelme-style ``points``/``labels`` on ``emb``."""
+        """The best mask (bool, image size) for labelme-style ``points``/``labels`` on ``emb``.
+
+        The same steps as ``SamPredictor.predict`` (prompt encoder, mask decoder, upsampling), except that
+        only the chosen mask is upsampled to the image size.
+        """
         import torch
 
         prompt = prompt_from_labelme(points, labels)
-        predictor = self._predictor()
-        predictor.features = torch.from_numpy(emb.features[None]).to(self.device)
-        predictor.original_size = tuple(emb.original_size)
-        predictor.input_size = tuple(emb.input_size)
-        predictor.is_image_set = True
-        masks, scores, _ = predictor.predict(
-            point_coords=prompt.point_coords, point_labels=prompt.point_labels, box=prompt.box,
-            multimask_output=prompt.multimask,
-        )
-        return best_mask(masks, scores)
+        sam, dev = self.sam, self.device
+        transform = self._predictor().transform
+        coords = box = None
+        with torch.inference_mode():
+            if prompt.point_coords is not None:
+                xy = transform.apply_coords(prompt.point_coords, emb.original_size)
+                coords = (torch.as_tensor(xy, dtype=torch.float, device=dev)[None],
+                          torch.as_tensor(prompt.point_labels, dtype=torch.int, device=dev)[None])
+            if prompt.box is not None:
+                box = torch.as_tensor(transform.apply_boxes(prompt.box[None], emb.original_size),
+                                      dtype=torch.float, device=dev)
+            sparse, dense = sam.prompt_encoder(points=coords, boxes=box, masks=None)
+            low_res, iou = sam.mask_decoder(
+                image_embeddings=torch.from_numpy(emb.features[None]).to(dev),
+                image_pe=sam.prompt_encoder.get_dense_pe(),
+                sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,
+                multimask_output=prompt.multimask,
+            )
+            best = int(torch.argmax(iou[0]))
+            up = sam.postprocess_masks(low_res[:, best:best + 1], tuple(emb.input_size), tuple(emb.original_size))
+            mask = (up[0, 0] > sam.mask_threshold).cpu().numpy()
+        return mask, float(iou[0, best])
 
     def segment(self, emb: Embedding, points, labels, simplify_px: float = DEFAULT_SIMPLIFY_PX,
                 min_area_px: float = 16.0, occupied: np.ndarray | None = None) -> Segmentation:

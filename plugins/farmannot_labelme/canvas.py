@@ -17,6 +17,7 @@ from labelme.widgets import Canvas
 from PyQt5.QtCore import QPointF
 
 from farmannot.labels.polygonize import Rings, from_labelme_rings, to_labelme_rings
+from farmannot.sam.prompts import prompt_from_labelme
 from plugins.farmannot_labelme.qimage import qimage_to_rgb
 from plugins.farmannot_labelme.sam_bridge import MODEL_NAME, SamBridge, full_mask
 
@@ -82,4 +83,5 @@ class FarmannotCanvas(Canvas):
                                                 mask=a.mask) for a in response.annotations]
             return _automation.shapes_from_detections(detections=detections, shape_type=self._ai_output_format)
         existing = [r for s in self.shapes if (r := shape_rings(s)) is not None]
-        return [s for r in bridge.polygons(mask, existing) for s in rings_to_shapes(r)]
+        box = prompt_from_labelme([[p.x(), p.y()] for p in points], point_labels).box
+        return [s for r in bridge.polygons(mask, existing, box) for s in rings_to_shapes(r)]

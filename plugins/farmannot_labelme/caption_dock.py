@@ -64,6 +64,7 @@ class CaptionDock(QtWidgets.QDockWidget):
         outer.setContentsMargins(4, 4, 4, 4)
         grid = QtWidgets.QGridLayout()
         grid.setColumnStretch(1, 1)
+        grid.setColumnMinimumWidth(2, 96)  # the source badge must stay visible
         for row, key in enumerate(FARMSEG_KEYWORDS):
             spec = self.vocab.keywords[key]
             name = QtWidgets.QLabel(key)
@@ -74,6 +75,8 @@ class CaptionDock(QtWidgets.QDockWidget):
                 picker.editingFinished.connect(lambda k=key: self._on_text(k))
             else:
                 picker = QtWidgets.QComboBox()
+                picker.setSizeAdjustPolicy(QtWidgets.QComboBox.AdjustToMinimumContentsLengthWithIcon)
+                picker.setMinimumContentsLength(8)
                 picker.addItem(_UNSET, None)
                 for vid, words in self.vocab.values(key).items():
                     picker.addItem(f"{words['en']} / {words['zh']}", vid)
@@ -119,6 +122,7 @@ class CaptionDock(QtWidgets.QDockWidget):
         outer.addStretch(1)
         scroll = QtWidgets.QScrollArea()
         scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarAlwaysOff)
         scroll.setWidget(body)
         self.setWidget(scroll)
         self.refresh()

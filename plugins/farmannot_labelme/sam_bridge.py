@@ -144,18 +144,21 @@ class SamBridge(QtCore.QObject):
             _, _, job = self._queue.get()
             if job is None or self._closed:
                 return
-            if job.priority > 0 and job.generation != self._generation:
-                continue  # a prefetch for an image the annotator moved away from
+            if job.generation != self._generation:  # the annotator has moved on to another image
+                if job.key is not None:
+                    with self._lock:
+                        self._pending.discard(job.key)
+                continue
+            key, owned = job.key, job.key is not None  # keyed jobs were marked pending in _submit
             try:
-                rgb = job.rgb
-                if rgb is None:
-                    rgb = render_picture(job.path, **self.render_options).rgb
-                key = job.key or self.session.key_for(rgb)
-                if job.key is None:
+                rgb = job.rgb if job.rgb is not None else render_picture(job.path, **self.render_options).rgb
+                if key is None:
+                    key = self.session.key_for(rgb)
                     with self._lock:
                         if key in self._pending:
                             continue
                         self._pending.add(key)
+                        owned = True
                 with self._lock:
                     self._busy_since = time.perf_counter()
                 t0 = time.perf_counter()
@@ -165,14 +168,11 @@ class SamBridge(QtCore.QObject):
                 self.failed.emit("SAM embedding failed", str(exc))
             except Exception as exc:  # noqa: BLE001 - shown to the annotator, never swallowed
                 log.exception("embedding failed")
-                self.failed.emit("SAM embedding failed",
-                                 f"{job.name}: {exc}\n\n{traceback.format_exc(limit=5)}")
+                self.failed.emit("SAM embedding failed", f"{job.name}: {exc}\n\n{traceback.format_exc(limit=5)}")
             finally:
                 with self._lock:
                     self._busy_since = None
-                    if job.key is not None:
-                        self._pending.discard(job.key)
-                    elif "key" in locals():
+                    if owned:
                         self._pending.discard(key)
 
     # -- prompts (GUI thread) --------------------------------------------------------------------------------
@@ -191,8 +191,17 @@ class SamBridge(QtCore.QObject):
             return None
         return self.session.predict(emb, points, labels)
 
-    def polygons(self, mask: np.ndarray, existing: list[Rings]) -> list[Rings]:
-        """Mask -> polygons, cut back where it overlaps fields already drawn (touching fields kept apart)."""
+    def polygons(self, mask: np.ndarray, existing: list[Rings], box: np.ndarray | None = None) -> list[Rings]:
+        """Mask -> polygons, cut back where it overlaps fields already drawn (touching fields kept apart).
+
+        With a box prompt the mask is kept inside the box: the annotator drew it around one field.
+        """
+        if box is not None:
+            x0, y0, x1, y1 = (int(np.floor(box[0])), int(np.floor(box[1])), int(np.ceil(box[2])) + 1,
+                              int(np.ceil(box[3])) + 1)
+            inside = np.zeros_like(mask)
+            inside[max(y0, 0):max(y1, 0), max(x0, 0):max(x1, 0)] = True
+            mask = mask & inside
         if self.keep_apart and existing:
             mask = mask & ~rings_to_mask(existing, mask.shape)
         return mask_to_polygons(mask, simplify_px=self.simplify_px, min_area_px=self.min_area_px)

@@ -116,13 +116,14 @@ class FarmannotMainWindow(MainWindow):
         self.sam_bridge.failed.connect(self.show_farmannot_error)
 
         self.caption_dock = CaptionDock(suggest=self._fa_suggest, parent=self)
+        self.caption_dock.setMinimumWidth(400)
         self.caption_dock.changed.connect(self.mark_dirty)
         self.display_dock = DisplayDock(on_apply=self._fa_apply_display, parent=self)
-        self.addDockWidget(QtCore.Qt.RightDockWidgetArea, self.caption_dock)
+        # the caption gets the full height left of the image; display choice sits with the file list
+        self.addDockWidget(QtCore.Qt.LeftDockWidgetArea, self.caption_dock)
         self.addDockWidget(QtCore.Qt.RightDockWidgetArea, self.display_dock)
-        # a second column beside labelme's lists: caption on top, display below
-        self.splitDockWidget(self._docks.shape_dock, self.caption_dock, QtCore.Qt.Horizontal)
-        self.splitDockWidget(self.caption_dock, self.display_dock, QtCore.Qt.Vertical)
+        self.tabifyDockWidget(self._docks.file_dock, self.display_dock)
+        self._docks.file_dock.raise_()
 
         self._fa_activity = _Activity(self)
         QtWidgets.QApplication.instance().installEventFilter(self._fa_activity)

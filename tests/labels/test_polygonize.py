@@ -139,3 +139,16 @@ def test_labelme_holes_and_back():
     assert (hole[:, 0].min(), hole[:, 0].max(), hole[:, 1].min(), hole[:, 1].max()) == (12, 21, 15, 19)
     back = from_labelme_rings(lm.exterior, lm.holes)
     np.testing.assert_array_equal(rings_to_mask([back], mask.shape), mask)
+
+
+def test_small_region_removal_keeps_border_bays():
+    from farmannot.labels.polygonize import drop_small_regions
+
+    mask = np.zeros((20, 20), np.uint8)
+    mask[:, :15] = 1
+    mask[0:2, 5:7] = 0  # a small bay open to the image border: not a hole
+    mask[8:10, 8:10] = 0  # a 4-px hole
+    mask[18, 18] = 1  # a speck
+    out = drop_small_regions(mask, 4)
+    assert out[8:10, 8:10].all() and out[18, 18] == 0
+    assert not out[0:2, 5:7].any()

@@ -1,0 +1,112 @@
+"""Screenshots of `farmannot annotate` in its main states, grabbed offscreen (no display needed).
+
+Run from the repository root: ``QT_QPA_PLATFORM=offscreen .venv/bin/python docs/img/make_screenshots.py``.
+SAM runs with random weights here (no checkpoint can be downloaded on the build machine), so its shapes
+are speckled: with a real checkpoint (sam_vit_b_01ec64.pth) they follow field edges.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+OUT = Path(__file__).resolve().parent
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ["HOME"] = tempfile.mkdtemp(prefix="farmannot-shots-")
+
+from PyQt5 import QtCore, QtWidgets  # noqa: E402
+
+app = QtWidgets.QApplication([])
+
+from farmannot.sam.cache import EmbeddingCache  # noqa: E402
+from farmannot.sam.model import SamConfig  # noqa: E402
+from farmannot.sam.session import SamSession  # noqa: E402
+from plugins.farmannot_labelme.window import AnnotateOptions, FarmannotMainWindow  # noqa: E402
+
+CONFIG = {"display_label_popup": False, "labels": ["farmland", "water", "building"], "auto_save": False}
+
+
+def pump(seconds: float = 0.3) -> None:
+    end = time.time() + seconds
+    while time.time() < end:
+        app.processEvents()
+        time.sleep(0.01)
+
+
+def shot(win: FarmannotMainWindow, name: str) -> None:
+    pump()
+    win.grab().save(str(OUT / name))
+    print("wrote", OUT / name)
+
+
+def window(folder: Path, session: SamSession | None, path: Path | None = None) -> FarmannotMainWindow:
+    win = FarmannotMainWindow(config_overrides=dict(CONFIG), file_or_dir=str(path or folder),
+                              farmannot=AnnotateOptions(session=session))
+    win.resize(1680, 1000)
+    win._docks.flag_dock.hide()  # no image flags in this project: more room for the caption
+    win.show()
+    pump()
+    return win
+
+
+def main() -> None:
+    work = Path(tempfile.mkdtemp(prefix="farmannot-shots-data-"))
+    scenes = REPO / "sample_data" / "scenes"
+    shutil.copy(scenes / "LC08_L1TP_224078_20200518_20200518_01_RT_subset.tif", work)
+    shutil.copy(scenes / "rgbn-cul-de-sac.tif", work / "zz_cul_de_sac_rgbn.tif")
+    # a small random encoder at SAM's full 1024 px input: a few seconds per embedding on a CPU
+    session = SamSession.random(SamConfig(256, 4, 4, (3,), img_size=1024), seed=0,
+                                cache=EmbeddingCache(work / "cache"))
+
+    # 1. a 16-bit Landsat scene opens: scene-wide stretch, auto-filled month and location, SAM embedding
+    #    computed in the background (the status bar says so)
+    win = window(work, session)
+    shot(win, "annotate-open-geotiff.png")
+    while win.sam_bridge.busy():
+        pump(0.1)
+
+    # 2. SAM: a click with labelme's AI-Points tool -> polygons (random weights: speckled parts)
+    win.sam_bridge.min_area_px = 300.0
+    win._switch_canvas_mode(edit=False, create_mode="ai_points_to_shape")
+    labels = win._docks.unique_label_list
+    labels.setCurrentItem(labels.item(0))  # "farmland"
+    canvas = win._canvas_widgets.canvas
+    shapes = canvas._shapes_from_ai_points([QtCore.QPointF(600, 150)], [1])
+    canvas.shapes.extend(shapes)
+    canvas.backup_shapes()
+    canvas.new_shape.emit()  # labelme labels the new shapes with the selected label
+    shot(win, "annotate-sam-polygons.png")
+
+    # 3. caption: suggestions with evidence, accept, remaining keywords picked -> EN/ZH preview
+    dock = win.caption_dock
+    dock.run_suggest()
+    shot(win, "annotate-caption-suggested.png")
+    dock.accept_suggestions()
+    for key, picker in dock.pickers.items():
+        if key not in dock.keywords and isinstance(picker, QtWidgets.QComboBox):
+            picker.setCurrentIndex(1)
+    shot(win, "annotate-caption-complete.png")
+    win.mark_clean()
+    win.close()
+
+    # 4. band choice: NIR, red, green on the 4-band scene (same scene-wide stretch for every view)
+    win = window(work, None, work / "zz_cul_de_sac_rgbn.tif")
+    win.display_dock.raise_()
+    win.display_dock.combos[0].setCurrentIndex(3)
+    win.display_dock.combos[1].setCurrentIndex(0)
+    win.display_dock.combos[2].setCurrentIndex(1)
+    win.display_dock.stretch.setCurrentIndex(1)
+    win.display_dock.apply_button.click()
+    shot(win, "annotate-false-colour-no-checkpoint.png")
+    win.mark_clean()
+    win.close()
+
+
+if __name__ == "__main__":
+    main()
