@@ -176,7 +176,7 @@ def test_gui_thread_not_blocked_while_embedding(make_window, images, tmp_path, q
     timer.stop()
     gaps = np.diff(ticks)
     assert len(ticks) > 20
-    assert gaps.max() < 0.3, f"GUI thread stalled for {gaps.max():.2f} s"
+    assert gaps.max() < 0.5, f"GUI thread stalled for {gaps.max():.2f} s"
 
 
 def test_click_before_embedding_is_ready_says_so(make_window, images, tmp_path, qtbot, wait_ready):
