@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import os
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,10 +31,12 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window
 
+from farmannot.errors import InputError
 from farmannot.io.raster import open_raster
+from farmannot.io.stretch import scene_stretch
 from farmannot.io.windows import tile_windows
 from farmannot.labels.polygonize import DEFAULT_SIMPLIFY_PX, Rings, mask_to_polygons, rings_to_mask
-from farmannot.sam.chip_embed import ChipDisplay, ChipEmbedding, chip_display, chip_for_sam
+from farmannot.sam.chip_embed import ChipDisplay, ChipEmbedding, chip_display, chip_for_sam, window_list
 from farmannot.sam.chips import ChipChoice, choose_chip, chip_grid, prompts_extent
 
 #: Default view size, overlap and largest side shown (scene px).
@@ -193,6 +196,8 @@ class LargeScene:
                  overlap: int = VIEW_OVERLAP, max_display: int = MAX_DISPLAY_PX, chip: int = 1024,
                  chip_overlap: int = 256) -> None:
         self.path = Path(path)
+        self.band_map = dict(band_map or {})
+        self._chips_seen: OrderedDict[tuple, ChipEmbedding] = OrderedDict()
         with open_raster(self.path) as src:
             self.width, self.height, self.count = src.width, src.height, src.count
             self.display: ChipDisplay = chip_display(src, band_map)
@@ -205,6 +210,19 @@ class LargeScene:
         self.chips = chip_grid(self.width, self.height, chip, chip_overlap)
 
     # -- display --
+
+    def set_bands(self, bands: Sequence[int] | None) -> None:
+        """Show (and give SAM) these 1-based bands as R, G, B (one band as gray); ``None``: true colour."""
+        with open_raster(self.path) as src:
+            if not bands:
+                self.display = chip_display(src, self.band_map)
+            else:
+                bands = list(bands) * 3 if len(bands) == 1 else list(bands)
+                if len(bands) != 3 or not all(1 <= b <= src.count for b in bands):
+                    raise InputError(f"{self.path}: display bands {bands} invalid; give 1 or 3 band numbers in "
+                                     f"1..{src.count}.")
+                self.display = ChipDisplay(self.path.name, bands, scene_stretch(src, bands))
+        self._chips_seen.clear()
 
     def _read(self, window: Window, shape: tuple[int, int]) -> np.ndarray:
         with rasterio.open(self.path) as src:
@@ -239,10 +257,18 @@ class LargeScene:
         return choose_chip(prompts_extent(pts.tolist()), self.chips, self.width, self.height, self.chip)
 
     def chip_embedding(self, session, choice: ChipChoice) -> ChipEmbedding:
-        """Picture, valid mask and cache key of a chosen chip (nothing computed)."""
-        with open_raster(self.path) as src:
-            return chip_for_sam(session, src, self.display, choice.window,
-                                choice.size if choice.downsampled else None)
+        """Picture, valid mask and cache key of a chosen chip (nothing computed; the last few are kept)."""
+        size = choice.size if choice.downsampled else None
+        k = (getattr(session, "model_id", id(session)), tuple(window_list(choice.window)), size)
+        chip = self._chips_seen.get(k)
+        if chip is None:
+            with open_raster(self.path) as src:
+                chip = chip_for_sam(session, src, self.display, choice.window, size)
+            self._chips_seen[k] = chip
+            while len(self._chips_seen) > 4:
+                self._chips_seen.popitem(last=False)
+        self._chips_seen.move_to_end(k)
+        return chip
 
     def segment(self, session, points_scene, labels, existing: Sequence[Rings] = (), compute: bool = True,
                 simplify_px: float = DEFAULT_SIMPLIFY_PX, min_area_px: float = 16.0) -> ClickResult | None:
@@ -266,6 +292,13 @@ class LargeScene:
         to_chip = (pts - [float(choice.window.col_off), float(choice.window.row_off)]) * scale
         mask, score = session.predict(emb, to_chip, list(labels))
         mask = mask & chip.valid
+        labels = list(labels)
+        if 2 in labels and 3 in labels:  # a box prompt: the annotator drew it around one field
+            corners = to_chip[[i for i, v in enumerate(labels) if v in (2, 3)]]
+            (x0, y0), (x1, y1) = np.floor(corners.min(axis=0)).astype(int), np.ceil(corners.max(axis=0)).astype(int)
+            inside = np.zeros_like(mask)
+            inside[max(y0, 0):max(y1 + 1, 0), max(x0, 0):max(x1 + 1, 0)] = True
+            mask = mask & inside
         if existing:
             off = np.array([float(choice.window.col_off), float(choice.window.row_off)])
             moved = [Rings((r.exterior - off) * scale, [(h - off) * scale for h in r.holes]) for r in existing]

@@ -145,6 +145,7 @@ class SceneGridDock(QtWidgets.QDockWidget):
         self.views_combo.addItems([v.label() for v in self.scene.views])
         self._set_enabled(True)
         self._show_current()
+        self.raise_()
         return inside
 
     def close_scene(self) -> None:
@@ -316,7 +317,12 @@ class SceneGridDock(QtWidgets.QDockWidget):
             return orig(bands, stretch)
         w = self._window
         w._fa.bands, w._fa.stretch = bands, stretch
-        self.scene.set_bands(bands)
+        w.sam_bridge.render_options.update(bands=bands, stretch=stretch)
+        try:
+            self.scene.set_bands(bands)
+        except FarmannotError as exc:
+            w.show_farmannot_error("Cannot show bands", str(exc))
+            return None
         index = self.current.index
         self.current = SceneView(-1, 0, 0, self.current.window, self.current.factor)  # force a reload
         self.show_view(index)
@@ -355,8 +361,8 @@ def install_scene_docks(window) -> tuple[SceneGridDock, DraftsDock]:
     window.addDockWidget(QtCore.Qt.RightDockWidgetArea, grid)
     window.addDockWidget(QtCore.Qt.RightDockWidgetArea, drafts)
     window.tabifyDockWidget(window.display_dock, grid)
-    window.splitDockWidget(window.caption_dock, drafts, QtCore.Qt.Vertical)
-    window.display_dock.raise_()
+    window.splitDockWidget(window._docks.shape_dock, drafts, QtCore.Qt.Vertical)
+    window._docks.file_dock.raise_()
 
     def wrap(obj, name, hook):
         orig = getattr(obj, name)

@@ -128,6 +128,9 @@ class FarmannotMainWindow(MainWindow):
         self._fa_activity = _Activity(self)
         QtWidgets.QApplication.instance().installEventFilter(self._fa_activity)
         self.sam_status.setToolTip(self.sam_bridge.describe())
+        # scene scale: large scenes as a grid of views, drafts (proposals) listed apart (scene_grid_dock.py)
+        from plugins.farmannot_labelme.scene_grid_dock import install_scene_docks
+        self.scene_grid_dock, self.drafts_dock = install_scene_docks(self)
 
     # -- errors: shown, never swallowed ----------------------------------------------------------------------
 
