@@ -76,7 +76,7 @@ def test_suggest_set_write_round_trip(tmp_path):
     assert kw["terrain"]["value"] == "flat" and kw["landscape"]["value"] == "plain"
     assert kw["sowing"]["value"] == "fully_covered" and kw["sowing"]["evidence"]["index"] == "ndvi"
     assert kw["distribution"]["source"] == "suggested"
-    assert rec["text"]["en"].startswith("This remote sensing image was taken in May (autumn) at 25.")
+    assert rec["text"]["en"].startswith("This remote sensing image was taken in May (autumn). It is located at 25.")
     assert "耕地周围无建筑" in rec["text"]["zh"]
     # stored in the annotation; labelme 6.3 still opens it and keeps our key
     lf = LabelFile(str(path))

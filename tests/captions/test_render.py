@@ -91,10 +91,10 @@ def test_absent_surroundings_say_none_in_both_languages(family):
 
 def test_farmseg_caption_reads_as_expected():
     en = render_caption(BASE, "en")
-    assert en.startswith("This remote sensing image was taken in May (autumn) at 25.34°S, 54.53°W.")
+    assert en.startswith("This remote sensing image was taken in May (autumn). It is located at 25.34°S, 54.53°W.")
     assert "The farmland primarily exhibits concentrated contiguous distribution" in en
     zh = render_caption(BASE, "zh")
-    assert zh.startswith("该遥感影像拍摄于5月（秋季），位于南纬25.34°，西经54.53°。")
+    assert zh.startswith("该遥感影像拍摄于5月（秋季）。影像位于南纬25.34°，西经54.53°。")
     assert " " not in zh
     # same keywords in the northern hemisphere: spring
     assert "(spring)" in render_caption({**BASE, "location": "25.34°N, 54.53°W"}, "en")
