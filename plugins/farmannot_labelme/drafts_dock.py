@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import json
 
-from PyQt5 import QtCore, QtWidgets
+from PyQt5 import QtCore, QtGui, QtWidgets
 
 from farmannot.predict.drafts import PROPOSAL_FLAG
+
+
+#: Outline colour of drafts on the canvas (accepted shapes get their label's colour back).
+DRAFT_RGB = (255, 170, 0)
 
 
 def draft_score(shape) -> float | None:
@@ -90,12 +94,16 @@ class DraftsDock(QtWidgets.QDockWidget):
         self.list.blockSignals(True)
         self.list.clear()
         for k, shape in enumerate(drafts, start=1):
+            shape.line_color = QtGui.QColor(*DRAFT_RGB)  # drafts stand apart on the canvas too
+            shape.fill_color = QtGui.QColor(*DRAFT_RGB, 60)
+            shape.vertex_fill_color = QtGui.QColor(*DRAFT_RGB)
             score = draft_score(shape)
             text = f"{k}. {shape.label}  score {score:.3f}" if score is not None else f"{k}. {shape.label}"
             item = QtWidgets.QListWidgetItem(text)
             item.setData(QtCore.Qt.UserRole, shape)
             self.list.addItem(item)
         self.list.blockSignals(False)
+        self._window._canvas_widgets.canvas.update()
         total = len(self._shapes())
         self.summary.setText(f"{len(drafts)} draft(s) to review, {total - len(drafts)} accepted shape(s)"
                              if drafts else f"No drafts; {total} shape(s)")
@@ -115,11 +123,12 @@ class DraftsDock(QtWidgets.QDockWidget):
         for s in shapes:
             if is_draft(s):
                 s.flags = {k: v for k, v in (s.flags or {}).items() if k != PROPOSAL_FLAG}
+                self._window._update_shape_color(s)  # back to its label's colour
                 n += 1
         if n:
             self._window.mark_dirty()
-            self._window._canvas_widgets.canvas.update()
         self.refresh()
+        self._window._canvas_widgets.canvas.update()
         return n
 
     def delete(self, shapes: list) -> int:

@@ -11,6 +11,7 @@ from shapely.geometry import box
 
 from farmannot.io.labelme_json import load_annotation
 from farmannot.predict.drafts import draft_annotation
+from plugins.farmannot_labelme.drafts_dock import DRAFT_RGB
 
 
 @pytest.fixture()
@@ -46,8 +47,11 @@ def test_accept_clears_the_flag_and_survives_save_and_reopen(make_window, drafts
     qtbot.waitUntil(lambda: dock.list.count() == 2)
     dock.list.item(0).setSelected(True)
     assert [s.flags for s in dock.selected_shapes()] == [{"proposal": True}]
+    accepted = dock.selected_shapes()[0]
     qtbot.mouseClick(dock.accept_button, QtCore.Qt.LeftButton)
     assert dock.list.count() == 1 and "score 0.610" in dock.list.item(0).text()
+    draft = dock.list.item(0).data(QtCore.Qt.UserRole)
+    assert draft.line_color.getRgb()[:3] == DRAFT_RGB and accepted.line_color.getRgb()[:3] != DRAFT_RGB
     assert win.save_labels(str(drafts_file))
     ann = load_annotation(drafts_file)
     flags = {s.description: s.flags for s in ann.shapes}
