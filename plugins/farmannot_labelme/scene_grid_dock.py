@@ -15,8 +15,9 @@ data). SAM clicks in a view run on the native-resolution chip that holds the obj
 
 Installed by :func:`install_scene_docks` (one call in ``FarmannotMainWindow._fa_install``), which wraps
 four of the window's instance methods (``_open_image_into_state``, ``_open_label_file_into_state``,
-``save_labels``, ``_fa_apply_display``) and the canvas's ``_shapes_from_ai_points``; outside grid mode each
-wrapper calls the original unchanged.
+``save_labels``, ``_fa_apply_display``), the canvas's ``_shapes_from_ai_points`` and the SAM bridge's
+``prepare``; outside grid mode each wrapper calls the original unchanged (``prepare`` only skips
+prefetching a large next scene, which the bridge cannot render whole).
 """
 
 from __future__ import annotations
@@ -327,6 +328,26 @@ class SceneGridDock(QtWidgets.QDockWidget):
         self.current = SceneView(-1, 0, 0, self.current.window, self.current.factor)  # force a reload
         self.show_view(index)
 
+    def prepare_sam(self, orig, rgb, name, next_path=None) -> None:
+        """In grid mode SAM works on chips, not on the shown view: no whole-view embedding, no prefetch of
+        a large next scene (it is embedded per chip when opened)."""
+        if next_path and self.wants(next_path):
+            next_path = None
+        if self.scene is None:
+            return orig(rgb, name, next_path)
+        bridge = self._window.sam_bridge
+        bridge.current_rgb, bridge.current_name, bridge.current_key = rgb, name, None
+        bridge._generation += 1
+        if bridge.session is not None:
+            bridge.status.emit(f"SAM on {Path(self.scene.path).name}: each click runs on the "
+                               f"{self.scene.chip} px chip that holds it (embeddings from the chip cache)")
+        else:
+            orig(rgb, name, None)  # the no-checkpoint hint
+
+    def _on_chip_ready(self, name: str, key: str, seconds: float, hit: bool) -> None:
+        if self.scene is not None and name.startswith("chip "):
+            self._window._fa_set_sam_status(f"SAM ready on {name} (embedded in {seconds:.1f} s): click again")
+
     def ai_points(self, orig, points, point_labels):
         """SAM clicks in grid mode: on the chip holding the object, in scene coordinates."""
         w = self._window
@@ -346,7 +367,9 @@ class SceneGridDock(QtWidgets.QDockWidget):
                                  simplify_px=bridge.simplify_px, min_area_px=bridge.min_area_px)
         if res is None:
             chip = self.scene.chip_embedding(bridge.session, self.scene.chip_for(pts))
-            bridge._submit(_Job(0, bridge._generation, "the chip around your click", rgb=chip.rgb, key=chip.key))
+            c, r, cw, ch = chip.parts["window"]
+            bridge._submit(_Job(0, bridge._generation, f"chip x {c}-{c + cw}, y {r}-{r + ch}", rgb=chip.rgb,
+                                key=chip.key))
             bridge.status.emit("SAM: computing the embedding of the chip around your click in the background; "
                                "click again when the status bar says ready")
             return []
@@ -373,4 +396,6 @@ def install_scene_docks(window) -> tuple[SceneGridDock, DraftsDock]:
     wrap(window, "save_labels", grid.save_labels)
     wrap(window, "_fa_apply_display", grid.apply_display)
     wrap(window._canvas_widgets.canvas, "_shapes_from_ai_points", grid.ai_points)
+    wrap(window.sam_bridge, "prepare", grid.prepare_sam)
+    window.sam_bridge.embedding_ready.connect(grid._on_chip_ready)
     return grid, drafts

@@ -107,11 +107,14 @@ def test_sam_click_in_a_view_uses_the_chip_cache(make_window, big_scene, session
     grid = win.scene_grid_dock
     grid.show_view(grid.scene.view_at(330, 230).index)
     canvas = win._canvas_widgets.canvas
+    assert not win.sam_bridge.busy() and not list(session.cache.root.rglob("*.npz"))  # no whole-view embedding
+    assert "chip that holds it" in win.sam_status.text()
     click = [QPointF(330 - 240 + 0.5, 230 - 140 + 0.5)]
     assert canvas._shapes_from_ai_points(points=click, point_labels=[1]) == []  # chip not embedded yet
     assert "chip around your click" in win.sam_status.text()
     chip = grid.scene.chip_embedding(session, grid.scene.chip_for([[330.5, 230.5]]))
     qtbot.waitUntil(lambda: chip.key in session.cache, timeout=30000)
+    qtbot.waitUntil(lambda: "click again" in win.sam_status.text())
     shapes = canvas._shapes_from_ai_points(points=click, point_labels=[1])
     assert "SAM on chip" in win.sam_status.text()
     for s in shapes:  # view coordinates of polygons that lie on the chosen chip
