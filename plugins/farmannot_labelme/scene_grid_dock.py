@@ -211,10 +211,12 @@ class SceneGridDock(QtWidgets.QDockWidget):
         image = QtGui.QImage.fromData(w._image_data)
         w._image = image
         canvas = w._canvas_widgets.canvas
+        canvas.reset_state()  # selection and undo history belong to the view left (its coordinates)
         canvas.load_pixmap(QtGui.QPixmap.fromImage(image), clear_shapes=True)
         w._docks.label_list.clear()
         w._load_shapes(_shapes_from_dicts(shape_dicts=[_load_shape_json_obj(d) for d in inside],
                                           label_flags=w._config["label_flags"]))
+        w._actions.undo.setEnabled(canvas.can_restore_shape)
         w.sam_bridge.prepare(w._fa_picture.rgb, f"{Path(self.scene.path).name} {view.label()}")
         if dirty:
             w.mark_dirty()

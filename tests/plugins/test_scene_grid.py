@@ -63,7 +63,10 @@ def test_switching_views_keeps_shapes_in_scene_coordinates(make_window, big_anno
     assert len(_shapes(win)) == 1 and len(grid.store) == 1  # A shown, B waits in another view
     np.testing.assert_allclose(_points(_shapes(win)[0]), original["shapes"][0]["points"])
     view = grid.scene.view_at(330, 230)
+    _shapes(win)[0].points[0].setX(25.0)  # an edit in the first view, then move on
+    win._canvas_widgets.canvas.backup_shapes()
     grid.show_view(view.index)
+    assert not win._canvas_widgets.canvas.can_restore_shape  # no undo into the other view's coordinates
     assert grid.current is view and (int(view.window.col_off), int(view.window.row_off)) == (240, 140)
     shown = qimage_to_rgb(win._canvas_widgets.canvas.pixmap.toImage())
     assert shown[230 - 140, 330 - 240, 1] > 200  # field B's pixel at its view place
@@ -86,6 +89,8 @@ def test_switching_views_keeps_shapes_in_scene_coordinates(make_window, big_anno
         moved = np.array(pts, dtype=float)
         if moved[:, 0].min() > 200:  # B: its first vertex moved 5 px right
             moved[0, 0] += 5
+        else:  # A: its first vertex moved to x = 25
+            moved[0, 0] = 25
         np.testing.assert_allclose(by_desc[desc], moved, atol=1e-3)
     # reopen: grid again, both shapes present, flags kept
     win2 = make_window(out, extra=GRID)
