@@ -57,13 +57,16 @@ class DraftsDock(QtWidgets.QDockWidget):
         for b in (self.accept_button, self.accept_all_button, self.delete_button):
             row.addWidget(b)
         self.accept_button.clicked.connect(lambda: self.accept(self.selected_shapes()))
-        self.accept_all_button.clicked.connect(lambda: self.accept(self.draft_shapes()))
+        self.accept_all_button.clicked.connect(self.accept_all)
         self.delete_button.clicked.connect(lambda: self.delete(self.selected_shapes()))
         lay.addWidget(self.summary)
         lay.addWidget(self.list, 1)
         lay.addLayout(row)
         self.setWidget(body)
         self._refresh_pending = False
+        #: Set by the scene grid: ``() -> int`` drafts waiting in other views, and ``() -> int`` accepting them.
+        self.elsewhere_count = lambda: 0
+        self.accept_elsewhere = lambda: 0
         model = window._docks.label_list.model()
         for sig in (model.rowsInserted, model.rowsRemoved, model.modelReset):
             sig.connect(self.schedule_refresh)
@@ -105,10 +108,15 @@ class DraftsDock(QtWidgets.QDockWidget):
         self.list.blockSignals(False)
         self._window._canvas_widgets.canvas.update()
         total = len(self._shapes())
-        self.summary.setText(f"{len(drafts)} draft(s) to review, {total - len(drafts)} accepted shape(s)"
-                             if drafts else f"No drafts; {total} shape(s)")
-        for b in (self.accept_button, self.accept_all_button, self.delete_button):
+        text = (f"{len(drafts)} draft(s) to review, {total - len(drafts)} accepted shape(s)"
+                if drafts else f"No drafts; {total} shape(s)")
+        other = self.elsewhere_count()
+        if other:
+            text += f"; {other} draft(s) in other views"
+        self.summary.setText(text)
+        for b in (self.accept_button, self.delete_button):
             b.setEnabled(bool(drafts))
+        self.accept_all_button.setEnabled(bool(drafts) or bool(other))
 
     # -- actions --
 
@@ -130,6 +138,13 @@ class DraftsDock(QtWidgets.QDockWidget):
         self.refresh()
         self._window._canvas_widgets.canvas.update()
         return n
+
+    def accept_all(self) -> int:
+        """Accept every draft of the image (in a large scene: of every view)."""
+        n = self.accept_elsewhere()
+        if n:
+            self._window.mark_dirty()
+        return n + self.accept(self.draft_shapes())
 
     def delete(self, shapes: list) -> int:
         """Remove ``shapes`` (drafts only) from the canvas and the label list."""

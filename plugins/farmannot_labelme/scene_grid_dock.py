@@ -35,6 +35,7 @@ from PyQt5 import QtCore, QtGui, QtWidgets
 from farmannot.errors import FarmannotError
 from farmannot.io.atomic import write_json
 from farmannot.labels.polygonize import Rings
+from farmannot.predict.drafts import PROPOSAL_FLAG
 from farmannot.sam.chip_embed import LARGE_SCENE_PX, is_large
 from farmannot.sam.imagery import Picture, is_raster_path
 from farmannot.sam.scene_views import LargeScene, SceneView, rings_to_view, shape_to_scene, split_shapes
@@ -346,6 +347,17 @@ class SceneGridDock(QtWidgets.QDockWidget):
         else:
             orig(rgb, name, None)  # the no-checkpoint hint
 
+    def stored_drafts(self) -> list[dict]:
+        """Draft shapes waiting in other views."""
+        return [d for d in self.store if (d.get("flags") or {}).get(PROPOSAL_FLAG)]
+
+    def accept_stored_drafts(self) -> int:
+        """Clear the proposal flag of the drafts in other views; returns how many."""
+        drafts = self.stored_drafts()
+        for d in drafts:
+            d["flags"] = {k: v for k, v in d["flags"].items() if k != PROPOSAL_FLAG}
+        return len(drafts)
+
     def _on_chip_ready(self, name: str, key: str, seconds: float, hit: bool) -> None:
         if self.scene is not None and name.startswith("chip "):
             self._window._fa_set_sam_status(f"SAM ready on {name} (embedded in {seconds:.1f} s): click again")
@@ -393,6 +405,8 @@ def install_scene_docks(window) -> tuple[SceneGridDock, DraftsDock]:
         orig = getattr(obj, name)
         setattr(obj, name, lambda *a, **k: hook(orig, *a, **k))
 
+    drafts.elsewhere_count = lambda: len(grid.stored_drafts())
+    drafts.accept_elsewhere = grid.accept_stored_drafts
     wrap(window, "_open_image_into_state", grid.open_image)
     wrap(window, "_open_label_file_into_state", grid.open_label_file)
     wrap(window, "save_labels", grid.save_labels)

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import rasterio
+from PyQt5 import QtCore
 from rasterio.transform import from_origin
 from shapely.geometry import box
 
@@ -125,3 +126,15 @@ def test_sam_click_in_a_view_uses_the_chip_cache(make_window, big_scene, session
     for s in shapes:  # view coordinates of polygons that lie on the chosen chip
         pts = _points(s) + [240, 140]
         assert pts[:, 0].min() >= int(chip.parts["window"][0]) - 1 and pts[:, 0].max() <= 400
+
+
+def test_accept_all_reaches_drafts_in_other_views(make_window, big_annotation, qtbot, tmp_path):
+    win = make_window(big_annotation, extra=GRID)
+    dock = win.drafts_dock
+    qtbot.waitUntil(lambda: dock.list.count() == 1)
+    assert "1 draft(s) in other views" in dock.summary.text()
+    qtbot.mouseClick(dock.accept_all_button, QtCore.Qt.LeftButton)
+    assert dock.list.count() == 0 and "other views" not in dock.summary.text()
+    out = tmp_path / "accepted.json"
+    assert win.save_labels(str(out))
+    assert [s["flags"] for s in json.loads(out.read_text())["shapes"]] == [{}, {}]
