@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import shapely
 from pyproj import CRS, Geod
-from shapely.geometry import Polygon
+from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from farmannot.io.labelme_json import Shape
@@ -83,6 +83,34 @@ def polygonal(geom: BaseGeometry | None) -> BaseGeometry | None:
         if parts:
             return shapely.union_all(parts)
     return None
+
+
+def on_pixel_edges(geoms: np.ndarray, tol: float = 0.01) -> np.ndarray:
+    """Whether every vertex of each geometry lies within ``tol`` px of a pixel corner."""
+    xy, i = shapely.get_coordinates(geoms, return_index=True)
+    off = np.abs(xy - np.round(xy)).max(axis=1) > tol if len(xy) else np.zeros(0, bool)
+    return np.bincount(i[off], minlength=len(geoms)) == 0
+
+
+def drop_small(geoms: np.ndarray, min_area_px: float) -> np.ndarray:
+    """Parts and holes smaller than ``min_area_px`` square pixels removed (a feature with no part left: empty)."""
+    if min_area_px <= 0 or not len(geoms):
+        return geoms
+    parts, i = shapely.get_parts(geoms, return_index=True)
+    small_part = shapely.area(parts) < min_area_px
+    n_holes = shapely.get_num_interior_rings(parts)
+    small_hole = np.zeros(len(parts), bool)
+    for j in np.flatnonzero(n_holes > 0):
+        small_hole[j] = any(Polygon(r).area < min_area_px for r in parts[j].interiors)
+    todo = np.unique(i[small_part | small_hole])
+    if not len(todo):
+        return geoms
+    out = geoms.copy()
+    for k in todo.tolist():
+        kept = [Polygon(p.exterior, [r for r in p.interiors if Polygon(r).area >= min_area_px])
+                for p in shapely.get_parts(geoms[k]) if p.area >= min_area_px]
+        out[k] = kept[0] if len(kept) == 1 else (MultiPolygon(kept) if kept else Polygon())
+    return out
 
 
 # ------------------------------------------------------------------------------------ polygons -> shapes

@@ -21,7 +21,9 @@ from shapely.geometry import Polygon
 from farmannot.errors import InputError
 from farmannot.io.labelme_json import Annotation, Shape, load_annotation, save_annotation
 from farmannot.io.raster import open_raster
-from farmannot.vectors.geometry import features_to_shapes, parse_description, polygonal, world_to_pixel
+from farmannot.labels.convention import edges_to_labelme
+from farmannot.vectors.geometry import (drop_small, features_to_shapes, on_pixel_edges, parse_description, polygonal,
+                                        world_to_pixel)
 from farmannot.vectors.reader import VectorTable, parse_crs, read_vectors
 
 DEFAULT_LABEL = "farmland"
@@ -186,7 +188,8 @@ def island_order(geoms: np.ndarray) -> np.ndarray:
     field inside the hole must therefore be drawn after it. Features are sorted (stably) by how many holes of
     other features contain them, so file order is kept everywhere else.
     """
-    n_holes = shapely.get_num_interior_rings(geoms)
+    parts, owner = shapely.get_parts(geoms, return_index=True)
+    n_holes = np.bincount(owner, weights=shapely.get_num_interior_rings(parts), minlength=len(geoms))
     depth = np.zeros(len(geoms), dtype=int)
     if len(geoms) and n_holes.any():
         points = shapely.point_on_surface(geoms)
@@ -248,7 +251,10 @@ def vectors_to_shapes(table: VectorTable, grid: SceneGrid, options: ImportOption
         crossing[bent] = [polygonal(x) or Polygon() for x in shapely.make_valid(crossing[bent])]
     clipped[~covered] = shapely.intersection(crossing, scene_box)
     if options.simplify_px > 0:
-        clipped = shapely.simplify(clipped, options.simplify_px, preserve_topology=True)
+        # outlines on pixel edges (as export-vectors and rasterio's polygonize write them) are exact already:
+        # simplifying would cut the corners of their staircases, so they keep every vertex
+        smooth = ~on_pixel_edges(clipped)
+        clipped[smooth] = shapely.simplify(clipped[smooth], options.simplify_px, preserve_topology=True)
     # clipping and simplifying can leave slivers (lines, points) beside the polygons: keep the polygonal part
     odd = ~np.isin(shapely.get_type_id(clipped), (3, 6))
     if odd.any():
@@ -256,6 +262,13 @@ def vectors_to_shapes(table: VectorTable, grid: SceneGrid, options: ImportOption
     present = ~shapely.is_missing(clipped) & ~shapely.is_empty(clipped)
     report.too_small += int((~present).sum())
     idx, clipped = idx[present], clipped[present]
+    # the minimum area applies to the feature as drawn, before the shrink below
+    clipped = drop_small(clipped, options.min_area_px)
+    present = ~shapely.is_empty(clipped)
+    report.too_small += int((~present).sum())
+    idx, clipped = idx[present], clipped[present]
+    # pixel edges -> labelme's vertex convention, so labelme's rasteriser fills the pixels the feature covers
+    clipped = edges_to_labelme(clipped)
     order = island_order(clipped)
     idx, clipped = idx[order], clipped[order]
     sources = _source_ids(table)
@@ -263,8 +276,7 @@ def vectors_to_shapes(table: VectorTable, grid: SceneGrid, options: ImportOption
     columns = [table.fields[f] for f in fieldnames]
     attrs = [{f: _jsonable(col[i]) for f, col in zip(fieldnames, columns)} for i in idx.tolist()]
     per_feature = features_to_shapes(clipped, [labels[i] for i in idx], source_ids=[sources[i] for i in idx],
-                                     attributes=attrs, first_group_id=first_group_id,
-                                     min_area_px=options.min_area_px)
+                                     attributes=attrs, first_group_id=first_group_id, min_area_px=0.0)
     out = [shapes for shapes in per_feature if shapes]
     report.too_small += len(per_feature) - len(out)
     report.multipart = sum(1 for shapes in out if shapes[0].group_id is not None)

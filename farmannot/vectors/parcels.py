@@ -20,6 +20,7 @@ from pyproj import CRS, Transformer
 from farmannot.errors import InputError
 from farmannot.io.labelme_json import Annotation, load_annotation, resolve_image_path
 from farmannot.io.raster import open_raster
+from farmannot.vectors.footprints import parcel_pixels
 from farmannot.vectors.geometry import (
     area_perimeter_m,
     as_affine6,
@@ -161,15 +162,23 @@ def _description_columns(description: str) -> tuple[str, str]:
 def annotation_columns(geo: AnnotationGeo, label_filter: set[str] | None = None,
                        annotation_name: str | None = None) -> tuple[dict[str, list], np.ndarray, dict[str, int]]:
     """Columns (lists), world geometries (scene CRS) and skipped shape counts of one annotation's parcels."""
-    parcels, skipped = shapes_to_parcels(geo.annotation.shapes)
+    ann = geo.annotation
+    parcels, skipped = shapes_to_parcels(ann.shapes)
     if label_filter is not None:
         parcels = [p for p in parcels if p.label in label_filter]
+    # the parcel is the pixels the label raster fills (labelme's vertex rule, later _background_ shapes carving)
+    scene = ann.farmannot.get("scene") or {}
+    width, height = ann.image_width or scene.get("width"), ann.image_height or scene.get("height")
+    pixels = parcel_pixels(ann.shapes, parcels, width, height)
+    filled = [k for k, g in enumerate(pixels) if not g.is_empty]  # a parcel that fills no pixel is no parcel
+    parcels = [parcels[k] for k in filled]
+    edges = np.asarray([pixels[k] for k in filled], dtype=object)
     n = len(parcels)
     farm = geo.annotation.farmannot
     caption = farm.get("caption") or {}
     text = caption.get("text") or {}
     date = geo.date
-    world = pixel_to_world(np.asarray([p.geometry for p in parcels], dtype=object), geo.transform)
+    world = pixel_to_world(edges, geo.transform)
     area, perim = area_perimeter_m(world, geo.crs) if n else (np.zeros(0), np.zeros(0))
     stem = annotation_name or geo.path.stem
     src_attr = [_description_columns(p.description) for p in parcels]

@@ -13,12 +13,14 @@ import shapely
 from pyproj import CRS
 
 from farmannot.errors import InputError
-from farmannot.io.labelme_json import load_annotation, save_annotation
+from rasterio.windows import Window
+
+from farmannot.io.labelme_json import Shape, load_annotation, save_annotation
+from farmannot.labels.rasterize import plan_labels, rasterize_mask, rasterize_parcels
 from farmannot.vectors.exporter import ExportOptions, export_vectors
-from farmannot.vectors.geometry import shapes_to_parcels
 from farmannot.vectors.importer import ImportOptions, import_vectors
 
-from vector_fixtures import HAND_PARCELS, SCENE_CRS, hand_annotation, write_scene
+from vector_fixtures import HAND_PARCELS, SCENE_CRS, SCENE_SIZE, hand_annotation, write_scene
 
 PARCEL_FIELDS = ["parcel_id", "label", "group_id", "area_m2", "perim_m", "scene", "date", "annotation",
                  "source_id", "attributes", "caption_en", "caption_zh", "kw_month", "kw_water"]
@@ -57,8 +59,8 @@ def test_gpkg_parcels_match_hand_values(hand, tmp_path):
     assert set(f["scene"]) == {"scene"} and set(f["date"]) == {"2020-05-18"}
     assert f["caption_en"][0] == "The farmland is blocky." and f["caption_zh"][0] == "耕地呈块状。"
     assert f["kw_month"][0] == "may" and f["kw_water"][0] == "absent"
-    # P1 spans px 10..50: eastings 499800 + 100 .. + 500, northings 1000 - 100 .. - 500
-    assert list(shapely.bounds(geoms[0])) == [499_900.0, 500.0, 500_300.0, 900.0]
+    # P1 fills pixels 10..50, whose squares span 10..51: eastings 499800 + 100 .. + 510, northings 1000 - 100 .. - 510
+    assert list(shapely.bounds(geoms[0])) == [499_900.0, 490.0, 500_310.0, 900.0]
     # a re-run gives the same bytes
     first = out.read_bytes()
     export_vectors(hand, out, ExportOptions(fmt="gpkg"))
@@ -89,7 +91,7 @@ def test_shapefile_and_flatgeobuf(hand, tmp_path):
     meta, geoms, f = _read(shp)
     assert all(len(n) <= 10 for n in meta["fields"]) and "caption_en" in meta["fields"]
     assert CRS.from_user_input(meta["crs"]) == CRS.from_user_input(SCENE_CRS)
-    assert f["perim_m"][0] == pytest.approx(2000.0)
+    assert f["perim_m"][0] == pytest.approx(2080.0)
     fgb = tmp_path / "parcels.fgb"
     export_vectors(hand, fgb, ExportOptions(fmt="fgb"))
     meta, geoms, f = _read(fgb)
@@ -129,25 +131,85 @@ def test_mixed_scene_crs_goes_to_wgs84(hand, tmp_path):
     assert rep.crs == "EPSG:4326" and rep.parcels == 8
 
 
-def _parcel_geoms(path):
-    return [p.geometry for p in shapes_to_parcels(load_annotation(path).shapes)[0]]
+def _labels(path):
+    """The mask and the parcel ids the project's labelme-exact rasteriser makes of an annotation."""
+    plan = plan_labels(load_annotation(path).shapes, SCENE_SIZE, SCENE_SIZE)
+    window = Window(0, 0, SCENE_SIZE, SCENE_SIZE)
+    return rasterize_mask(plan, window), rasterize_parcels(plan, window)
+
+
+def _labelme_mask(path):
+    """labelme 6.3's own converter (``labelme.utils.shapes_to_label``) on an annotation's shapes."""
+    from labelme.utils import shapes_to_label
+
+    shapes = [{"label": s.label, "points": s.points, "shape_type": s.shape_type, "group_id": s.group_id}
+              for s in load_annotation(path).shapes if s.shape_type in ("polygon", "rectangle")]
+    cls, _ = shapes_to_label((SCENE_SIZE, SCENE_SIZE), shapes, {"_background_": 0, "farmland": 1})
+    return cls
 
 
 @pytest.mark.parametrize("fmt,suffix", [("gpkg", ".gpkg"), ("geojson", ".geojson"), ("fiboa", ".parquet"),
                                         ("shp", ".shp"), ("fgb", ".fgb")])
-def test_round_trip_within_half_a_pixel(hand, tmp_path, fmt, suffix):
+def test_round_trip_same_pixels(hand, tmp_path, fmt, suffix):
+    """import(export(x)) rasterises to exactly the pixels (mask and parcel ids) x does, with default options."""
     out = tmp_path / f"rt{suffix}"
     export_vectors(hand, out, ExportOptions(fmt=fmt))
     back = tmp_path / f"back_{fmt}.json"
     import_vectors(out, tmp_path / "scene.tif", back, ImportOptions())
-    before, after = _parcel_geoms(hand), _parcel_geoms(back)
-    assert len(before) == len(after) == 4
-    for a, b in zip(before, after):
-        assert shapely.hausdorff_distance(a, b) <= 0.5
-        assert a.symmetric_difference(b).area < 0.5 * a.length
+    (m0, p0), (m1, p1) = _labels(hand), _labels(back)
+    assert m0.sum() == 1560 + 242 + 231 + 121  # the hand parcels' pixels
+    assert (m0 == m1).all() and (p0 == p1).all()
+    assert (_labelme_mask(hand) == _labelme_mask(back)).all() and (_labelme_mask(hand) == m0).all()
     shapes = load_annotation(back).shapes
     assert [s.label for s in shapes].count("_background_") == 1  # the hole came back as a later shape
     assert len({s.group_id for s in shapes if s.group_id is not None}) == 1  # the two parts share a group
+    # each re-imported vertex truncates to an original vertex: the shapes agree within labelme's integer grid
+    before = {tuple(p) for s in load_annotation(hand).shapes if s.shape_type == "polygon" for p in s.points}
+    after = {tuple(int(v) for v in p) for s in shapes for p in s.points}
+    assert after <= before | {(100, 60), (110, 60), (110, 80), (100, 80)}  # P3 was a rectangle shape
+
+
+def test_round_trip_of_drawn_polygons(utm_scene, tmp_path):
+    """Fractional, slanted vertices as a person draws them: export gives the pixels labelme fills; re-import
+    (GeoJSON, lon/lat to 7 decimals) fills the same pixels again."""
+    drawn = [[[5.3, 5.2], [45.7, 9.1], [38.2, 52.9], [8.4, 40.3]], [[60.2, 70.6], [101.9, 75.2], [75.5, 110.8]]]
+    ann = hand_annotation()
+    ann.shapes = [Shape("farmland", pts) for pts in drawn] + [Shape("_background_", [[20.5, 20.5], [30.5, 20.5],
+                                                                                       [25.5, 31.9]])]
+    src = tmp_path / "drawn.json"
+    save_annotation(ann, src)
+    out = tmp_path / "drawn.geojson"
+    export_vectors(src, out, ExportOptions(fmt="geojson"))
+    back = tmp_path / "back.json"
+    import_vectors(out, utm_scene, back, ImportOptions())
+    # labelme's own converter (the reference): exactly the same pixels
+    l0, l1 = _labelme_mask(src), _labelme_mask(back)
+    assert l0.sum() > 2000 and (l0 == l1).all()
+    # farmannot's rasteriser matches labelme on the drawn shapes; on the re-imported ones it misses the
+    # one-pixel-wide tips at acute corners (their truncated outline has no area, and labels.geometry's repair
+    # drops it, where labelme draws the outline): 8 of 2,175 pixels here
+    (m0, p0), (m1, p1) = _labels(src), _labels(back)
+    assert (m0 == l0).all()
+    assert ((m0 == 1) & (m1 == 0)).sum() + ((m0 == 0) & (m1 == 1)).sum() <= 0.005 * m0.sum()
+    # the exported areas are the pixel counts labelme fills (10 m pixels: 100 m2 each), parcel by parcel
+    area = _read(out)[2]["area_m2"]
+    np.testing.assert_allclose(area, [100.0 * (p0 == k).sum() for k in (1, 2)], rtol=1e-9)
+
+
+def test_gis_round_trip_on_pixel_edges(utm_scene, lonlat_parcels, tmp_path):
+    """GIS -> import -> export gives back polygons on pixel edges exactly (the known pixel answers)."""
+    from vector_fixtures import EDGE_FIELD_CLIPPED, FIELD_WITH_HOLE, SCENE_TRANSFORM, TWO_PART_FIELD
+
+    ann = tmp_path / "a.json"
+    import_vectors(lonlat_parcels, utm_scene, ann, ImportOptions(label_field="crop"))
+    out = tmp_path / "back.gpkg"
+    export_vectors(ann, out, ExportOptions())
+    meta, geoms, f = _read(out)
+    inv = ~SCENE_TRANSFORM
+    pix = shapely.transform(geoms, lambda xy: np.column_stack(inv * (xy[:, 0], xy[:, 1])))
+    for got, want in zip(pix[[0, 1, 2]], [FIELD_WITH_HOLE, TWO_PART_FIELD, EDGE_FIELD_CLIPPED]):
+        assert shapely.hausdorff_distance(got, want) < 1e-6 and got.symmetric_difference(want).area < 1e-6
+    np.testing.assert_allclose(f["area_m2"][:3], [1500 * 100.0, 200 * 100.0, 400 * 100.0])
 
 
 def test_geographic_scene_measures_in_metres(sample_data, tmp_path):
@@ -156,12 +218,18 @@ def test_geographic_scene_measures_in_metres(sample_data, tmp_path):
 
     from vector_fixtures import write_vectors
 
+    import rasterio
+
     scene = sample_data / "scenes" / "rmnp-rgb.tif"
-    field = shapely.Polygon([(-105.80, 40.30), (-105.78, 40.30), (-105.78, 40.32), (-105.80, 40.31)],
-                            [[(-105.795, 40.305), (-105.790, 40.305), (-105.790, 40.310)]])
+    with rasterio.open(scene) as src:
+        tr = src.transform
+    # an L-shaped field with a hole on the scene's pixel edges (so the exported pixels are the field exactly)
+    px = shapely.Polygon([(100, 100), (160, 100), (160, 140), (130, 140), (130, 170), (100, 170)],
+                         [[(110, 110), (120, 110), (120, 125), (110, 125)]])
+    field = shapely.transform(px, lambda xy: np.column_stack(tr * (xy[:, 0], xy[:, 1])))
     vec = write_vectors(tmp_path / "f.geojson", [field], {"label": ["farmland"]})
     ann = tmp_path / "rmnp.json"
-    import_vectors(vec, scene, ann, ImportOptions(simplify_px=0))
+    import_vectors(vec, scene, ann, ImportOptions())
     out = tmp_path / "rmnp.gpkg"
     export_vectors(ann, out, ExportOptions(allow_outside=True))
     meta, geoms, f = _read(out)

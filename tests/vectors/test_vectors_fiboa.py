@@ -161,9 +161,10 @@ def test_method_from_provenance_and_missing_date(tmp_path):
 def test_out_of_range_parcels_left_out(tmp_path):
     write_scene(tmp_path / "scene.tif")
     ann = hand_annotation()
-    ann.farmannot["scene"]["transform"] = [2000.0, 0.0, 0.0, 0.0, -2000.0, 0.0]  # 2 km pixels: P1 = 640,000 ha
+    ann.farmannot["scene"]["transform"] = [2000.0, 0.0, 0.0, 0.0, -2000.0, 0.0]  # 2 km pixels: 1 px = 400 ha
     save_annotation(ann, tmp_path / "big.json")
     rep = export_vectors(tmp_path / "big.json", tmp_path / "big.parquet", ExportOptions(fmt="fiboa"))
-    # P1 640,000 ha > 100,000 ha; P2 perimeter 160 km > 125 km; P3 and P4 fit
-    assert rep.out_of_range == ["big/1", "big/2"] and rep.parcels == 2
+    # P1 1,560 px = 624,000 ha > 100,000 ha; P2 perimeter 88 px = 176 km and P3 64 px = 128 km > 125 km;
+    # P4 (121 px = 48,400 ha, 44 px = 88 km) fits
+    assert rep.out_of_range == ["big/1", "big/2", "big/3"] and rep.parcels == 1
     assert all(r["area"] <= 100_000 for r in pq.read_table(tmp_path / "big.parquet").to_pylist())

@@ -7,11 +7,13 @@ import json
 import numpy as np
 import pytest
 import rasterio
+import rasterio.features
 import shapely
-from shapely.geometry import Polygon
+from shapely.geometry import Polygon, box
 
 from farmannot.errors import InputError
-from farmannot.io.labelme_json import load_annotation
+from farmannot.io.labelme_json import Shape, load_annotation
+from farmannot.labels.rasterize import class_raster
 from farmannot.vectors.geometry import parse_description
 from farmannot.vectors.importer import ImportOptions, import_vectors, parse_label_map
 
@@ -38,25 +40,30 @@ def test_known_pixel_answers(tmp_path, utm_scene, lonlat_parcels):
     for s in shapes:
         d = parse_description(s.description)
         by_src.setdefault(int(d["source_id"].rsplit(":", 1)[1]), []).append(s)
-    # field with a hole: exterior, then the hole as a later _background_ shape
+    # Pixel convention: a pixel-edge outline is shrunk by 0.35 px, so labelme's truncation puts each vertex on
+    # the centre of the border pixel inside it (10.35 -> 10, 49.65 -> 49). The hole is a region of its own
+    # (a later _background_ shape), so it shrinks too: edges 20..30 -> 20.35..29.65, filling pixels 20..29.
     hole_field = by_src[0]
     assert [s.label for s in hole_field] == ["maize", "_background_"]
-    assert _same(_poly(hole_field[0]), Polygon(FIELD_WITH_HOLE.exterior))
-    assert _same(_poly(hole_field[1]), Polygon(FIELD_WITH_HOLE.interiors[0]))
+    assert _same(_poly(hole_field[0]), box(10.35, 10.35, 49.65, 49.65))
+    assert _same(_poly(hole_field[1]), box(20.35, 20.35, 29.65, 29.65))
     assert shapes.index(hole_field[1]) > shapes.index(hole_field[0])
     # two-part field: two shapes sharing one group id, nobody else has it
     parts = by_src[1]
     assert len(parts) == 2 and parts[0].group_id is not None and parts[0].group_id == parts[1].group_id
     assert sum(s.group_id == parts[0].group_id for s in shapes) == 2
     got = sorted((_poly(s) for s in parts), key=lambda p: p.bounds)
-    for g, want in zip(got, TWO_PART_FIELD.geoms):
-        assert _same(g, want)
-    # field over the right edge: clipped at x = 120
-    assert _same(_poly(by_src[2][0]), EDGE_FIELD_CLIPPED)
-    # bowtie: repaired into its two triangles (area 450 px^2), reported
+    assert _same(got[0], box(60.35, 10.35, 69.65, 19.65)) and _same(got[1], box(80.35, 10.35, 89.65, 19.65))
+    # field over the right edge: clipped at x = 120 (EDGE_FIELD_CLIPPED), then shrunk
+    assert EDGE_FIELD_CLIPPED.bounds == (100, 60, 120, 80)
+    assert _same(_poly(by_src[2][0]), box(100.35, 60.35, 119.65, 79.65))
+    # bowtie: repaired into its two triangles (each base 30, height 15: 225 px^2), reported; each triangle
+    # shrunk by 0.35 px is similar to it with scale (r - 0.35) / r, r its inradius = area / semi-perimeter
     bow = by_src[3]
     assert rep.repaired == 1
-    assert shapely.union_all([_poly(s) for s in bow]).area == pytest.approx(shapely.make_valid(BOWTIE).area, rel=1e-3)
+    r = 225 / (15 + 15 * 2 ** 0.5)
+    want = 2 * 225 * ((r - 0.35) / r) ** 2
+    assert shapely.union_all([_poly(s) for s in bow]).area == pytest.approx(want, rel=1e-3)
     # outside field, point and line: not imported; points and lines reported by type
     assert 4 not in by_src and 5 not in by_src and 6 not in by_src
     assert rep.outside == 1 and rep.not_polygon == {"Point": 1, "LineString": 1}
@@ -72,12 +79,15 @@ def test_known_pixel_answers(tmp_path, utm_scene, lonlat_parcels):
 
 
 def test_equator_meridian_vertex_lands_on_its_pixel(tmp_path, utm_scene):
-    # UTM definition: (15 E, 0 N) is easting 500 000, northing 0 in zone 33 -> pixel (20, 100) of the scene.
+    # UTM definition: (15 E, 0 N) is easting 500 000, northing 0 in zone 33 -> pixel corner (20, 100) of the
+    # scene; the equator and the central meridian map to the grid's axes, so the triangle's right angle sits on
+    # that corner with its legs along x (east) and up (north). Shrunk by 0.35 px, the vertex moves to
+    # (20.35, 99.65), which labelme truncates to (20, 99): the pixel whose bottom-left corner it is.
     tri = Polygon([(15.0, 0.0), (15.001, 0.0), (15.0, 0.001)])
     vec = write_vectors(tmp_path / "tri.gpkg", [tri], {"name": ["t"]}, driver="GPKG")
     import_vectors(vec, utm_scene, tmp_path / "a.json", ImportOptions(simplify_px=0))
     pts = np.array(load_annotation(tmp_path / "a.json").shapes[0].points)
-    assert np.abs(pts - [20.0, 100.0]).sum(axis=1).min() < 1e-3
+    assert np.abs(pts - [20.35, 99.65]).sum(axis=1).min() < 1e-3
 
 
 def test_simplify_tolerance_holds(tmp_path, utm_scene):
@@ -117,15 +127,31 @@ def test_real_itaipu_polygons(shared_data, tmp_path):
 
     wkb = pyogrio.raw.read(gpkg)[2]
     with rasterio.open(scene) as src:
-        transform = src.transform
-    for s, g in zip(ann.shapes, shapely.from_wkb(wkb)):
-        # every source vertex, mapped by rasterio's own rowcol, is within 0.5 px of the imported ring
+        transform, height, width = src.transform, src.height, src.width
+    src_geoms = shapely.from_wkb(wkb)
+    wrong = wrong_raw = bias = total = 0
+    for s, g in zip(ann.shapes, src_geoms):
+        # every source vertex, mapped by rasterio's own rowcol, is within 0.5 px (simplification) + 0.7 px
+        # (the 0.35 px shrink, at most doubled at a corner by the mitre limit) of the imported ring
         xy = shapely.get_coordinates(g)
         rows, cols = rasterio.transform.rowcol(transform, xy[:, 0], xy[:, 1], op=lambda v: v)
         cols_rows = np.column_stack([cols, rows])
         ring = Polygon(s.points).exterior
-        assert max(ring.distance(shapely.Point(p)) for p in cols_rows) <= 0.5
+        assert max(ring.distance(shapely.Point(p)) for p in cols_rows) <= 1.2
         assert parse_description(s.description)["source_id"].startswith(gpkg.name + ":land_cover:")
+        # the imported shape, rasterised by labelme's rules, against rasterio's rasterising of the source polygon
+        ref = rasterio.features.rasterize([(g, 1)], out_shape=(height, width), transform=transform) == 1
+        got = class_raster([s], height, width, {s.label: 1}) == 1
+        pix = Polygon(np.column_stack(rasterio.transform.rowcol(transform, *xy.T, op=lambda v: v)[::-1]))
+        raw = class_raster([Shape(s.label, shapely.get_coordinates(pix)[:-1].tolist())], height, width,
+                           {s.label: 1}) == 1  # the polygon copied into labelme unconverted, as before the fix
+        wrong += int((got != ref).sum())
+        wrong_raw += int((raw != ref).sum())
+        bias += int(got.sum()) - int(ref.sum())
+        total += int(ref.sum())
+    # measured: 39 wrong pixels of 683 with the conversion, 88 unconverted (all of them one-sided: too many)
+    assert total > 600 and wrong_raw > 0.1 * total
+    assert wrong < 0.5 * wrong_raw and abs(bias) < 0.02 * total
 
 
 # ---------------------------------------------------------------------------------------- bad inputs
@@ -252,3 +278,12 @@ def test_imported_holes_rasterise_as_background(tmp_path, utm_scene, lonlat_parc
     assert mask[15, 65] == 1 and mask[15, 85] == 1 and mask[15, 75] == 0  # the two parts, the gap between
     assert parcels[15, 65] == parcels[15, 85] != 0  # one parcel id for the group
     assert mask[70, 110] == 1 and mask[70, 119] == 1  # the edge field, clipped at the scene border
+    # outlines on pixel edges come back pixel for pixel (the bowtie's slanted sides, rows 70..99, aside)
+    want = np.zeros((120, 120), np.uint8)
+    want[10:50, 10:50] = 1
+    want[20:30, 20:30] = 0
+    want[10:20, 60:70] = want[10:20, 80:90] = 1
+    want[60:80, 100:120] = 1
+    keep = np.ones((120, 120), bool)
+    keep[70:100, 10:40] = False
+    assert (mask[keep] == want[keep]).all()

@@ -63,11 +63,16 @@ def write_vectors(path: Path, geoms, fields: dict[str, list], crs: str | None = 
 def hand_annotation(image_path: str = "scene.tif", scene: bool = True):
     """An annotation on the UTM scene whose parcels are known by hand (10 m pixels: 1 px^2 = 100 m^2).
 
-    - P1 farmland 40 x 40 px with a 10 x 10 px hole (a later _background_): 150,000 m2, perimeter 2,000 m
-    - P2 farmland in two 10 x 10 px parts sharing group_id 7: 20,000 m2, perimeter 800 m
-    - P3 farmland rectangle shape 10 x 20 px: 20,000 m2, perimeter 600 m
+    labelme fills every pixel whose centre (whole-number coordinates) lies inside a shape or on its outline, so
+    the square with vertices 10 and 50 fills pixels 10..50: 41 x 41 px, whose pixel squares span 10..51.
+
+    - P1 farmland vertices 10..50 (41 x 41 px) with a later _background_ at 20..30 (11 x 11 px):
+      1,681 - 121 = 1,560 px = 156,000 m2; perimeter 4 * 41 + 4 * 11 = 208 px = 2,080 m
+    - P2 farmland in two parts at 60..70 and 80..90 (11 x 11 px each) sharing group_id 7: 242 px = 24,200 m2,
+      perimeter 2 * 44 px = 880 m
+    - P3 farmland rectangle shape 100..110 x 60..80 (11 x 21 px): 231 px = 23,100 m2, perimeter 64 px = 640 m
     - a point (not an area: skipped)
-    - a _background_ drawn BEFORE P4, which therefore keeps it: P4 10 x 10 px, 10,000 m2, perimeter 400 m
+    - a _background_ drawn BEFORE P4, which therefore keeps it: P4 60..70 (11 x 11 px), 12,100 m2, 440 m
     """
     from farmannot.io.labelme_json import Annotation, Shape
 
@@ -98,4 +103,4 @@ def hand_annotation(image_path: str = "scene.tif", scene: bool = True):
 
 
 #: (area m2, perimeter m) of the hand annotation's parcels, in order.
-HAND_PARCELS = [(150_000.0, 2_000.0), (20_000.0, 800.0), (20_000.0, 600.0), (10_000.0, 400.0)]
+HAND_PARCELS = [(156_000.0, 2_080.0), (24_200.0, 880.0), (23_100.0, 640.0), (12_100.0, 440.0)]
