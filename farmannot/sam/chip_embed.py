@@ -16,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+from rasterio.enums import MaskFlags
 from rasterio.windows import Window
 
-from farmannot.io.stretch import Stretch, scene_stretch
+from farmannot.io.stretch import Stretch, percentile_stretch, scene_stretch
 from farmannot.sam.cache import Embedding
 from farmannot.sam.imagery import display_bands
 from farmannot.sam.session import SamSession
@@ -41,10 +42,30 @@ class ChipDisplay:
     stretch: Stretch
 
 
+def all_valid(src: rasterio.io.DatasetReader) -> bool:
+    """True when the raster has no nodata value, mask or alpha band (every pixel is valid)."""
+    return all(MaskFlags.all_valid in flags for flags in src.mask_flag_enums)
+
+
+def display_stretch(src: rasterio.io.DatasetReader, bands: list[int], max_side: int = 1024) -> Stretch:
+    """:func:`farmannot.io.stretch.scene_stretch` of ``bands``, the same numbers.
+
+    For a raster without nodata or mask every pixel is valid, so the decimated read alone gives the
+    stretch: ``dataset_mask(out_shape=...)`` would read the mask at full resolution (rasterio resamples
+    after reading), ~1 byte per scene pixel, which is most of the memory opening a 40,000 px scene takes.
+    """
+    if not all_valid(src):
+        return scene_stretch(src, bands, max_side=max_side)
+    factor = max(1.0, max(src.width, src.height) / max_side)  # the read scene_stretch makes
+    shape = (len(bands), max(1, int(src.height / factor)), max(1, int(src.width / factor)))
+    data = src.read(bands, out_shape=shape, out_dtype="float32", resampling=rasterio.enums.Resampling.nearest)
+    return percentile_stretch(data)
+
+
 def chip_display(src: rasterio.io.DatasetReader, band_map: dict[str, int] | None = None) -> ChipDisplay:
     """Display bands (true colour from ``band_map``) and the scene-wide stretch of an open scene."""
     bands = display_bands(src.count, src.descriptions, band_map)
-    return ChipDisplay(Path(src.name).name, bands, scene_stretch(src, bands))
+    return ChipDisplay(Path(src.name).name, bands, display_stretch(src, bands))
 
 
 def window_list(window: Window) -> list[int]:
@@ -113,7 +134,7 @@ def precompute_chips(scene: str | os.PathLike, session: SamSession, chip: int = 
     from farmannot.sam.chips import chip_grid
 
     computed = hits = 0
-    with open_raster(scene) as src:
+    with rasterio.Env(GDAL_CACHEMAX=128), open_raster(scene) as src:  # GDAL's default cache: 5 % of RAM
         display = chip_display(src, scene_info(src, sensor=sensor, bands=band_map).band_map)
         for win in chip_grid(src.width, src.height, chip, overlap):
             _, hit = embed_chip(session, chip_for_sam(session, src, display, win))

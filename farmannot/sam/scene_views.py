@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+from rasterio.enums import MaskFlags
 from rasterio.windows import Window
 
 from farmannot.errors import InputError
@@ -36,13 +37,18 @@ from farmannot.io.raster import open_raster
 from farmannot.io.stretch import scene_stretch
 from farmannot.io.windows import tile_windows
 from farmannot.labels.polygonize import DEFAULT_SIMPLIFY_PX, Rings, mask_to_polygons, rings_to_mask
-from farmannot.sam.chip_embed import ChipDisplay, ChipEmbedding, chip_display, chip_for_sam, window_list
+from farmannot.sam.chip_embed import (ChipDisplay, ChipEmbedding, all_valid, chip_display, chip_for_sam,
+                                      window_list)
 from farmannot.sam.chips import ChipChoice, choose_chip, chip_grid, prompts_extent
 
 #: Default view size, overlap and largest side shown (scene px).
 VIEW_PX = 4096
 VIEW_OVERLAP = 256
 MAX_DISPLAY_PX = 4096
+#: GDAL's block cache while reading a large scene (MB). GDAL's default (5 % of RAM) would keep every block
+#: a thumbnail of a scene without overviews touches.
+GDAL_CACHE_MB = 128
+_STRIP = 256
 
 
 @dataclass(frozen=True)
@@ -155,6 +161,18 @@ def rings_to_view(rings: Rings, view: SceneView) -> Rings:
     return Rings(view.to_view(rings.exterior), [view.to_view(h) for h in rings.holes])
 
 
+def _valid(src: rasterio.io.DatasetReader, data: np.ndarray, window: Window, shape: tuple[int, int]) -> np.ndarray:
+    """Valid pixels of a decimated read without reading the mask at full resolution where avoidable."""
+    if all_valid(src):
+        return np.ones(shape, bool)
+    flags = src.mask_flag_enums
+    if src.nodata is not None and all(MaskFlags.nodata in f for f in flags):
+        nd = src.nodata
+        invalid = np.isnan(data) if np.isnan(nd) else data == nd
+        return ~invalid.all(axis=0)  # as GDAL's dataset mask: valid where any (shown) band is
+    return src.dataset_mask(window=window, out_shape=shape, resampling=rasterio.enums.Resampling.nearest) > 0
+
+
 # -- the scene --------------------------------------------------------------------------------------------
 
 
@@ -198,7 +216,7 @@ class LargeScene:
         self.path = Path(path)
         self.band_map = dict(band_map or {})
         self._chips_seen: OrderedDict[tuple, ChipEmbedding] = OrderedDict()
-        with open_raster(self.path) as src:
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), open_raster(self.path) as src:
             self.width, self.height, self.count = src.width, src.height, src.count
             self.display: ChipDisplay = chip_display(src, band_map)
             self.georef = None
@@ -213,7 +231,7 @@ class LargeScene:
 
     def set_bands(self, bands: Sequence[int] | None) -> None:
         """Show (and give SAM) these 1-based bands as R, G, B (one band as gray); ``None``: true colour."""
-        with open_raster(self.path) as src:
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), open_raster(self.path) as src:
             if not bands:
                 self.display = chip_display(src, self.band_map)
             else:
@@ -225,12 +243,15 @@ class LargeScene:
         self._chips_seen.clear()
 
     def _read(self, window: Window, shape: tuple[int, int]) -> np.ndarray:
-        with rasterio.open(self.path) as src:
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), rasterio.open(self.path) as src:
             data = src.read(self.display.bands, window=window, out_shape=(3, *shape),
                             resampling=rasterio.enums.Resampling.average)
-            valid = src.dataset_mask(window=window, out_shape=shape,
-                                     resampling=rasterio.enums.Resampling.nearest) > 0
-        return np.ascontiguousarray(np.moveaxis(self.display.stretch.apply(data, valid), 0, -1))
+            valid = _valid(src, data, window, shape)
+        out = np.empty((*shape, 3), np.uint8)
+        for r in range(0, shape[0], _STRIP):  # the stretch works in float32: a strip at a time bounds it
+            out[r:r + _STRIP] = np.moveaxis(self.display.stretch.apply(data[:, r:r + _STRIP], valid[r:r + _STRIP]),
+                                            0, -1)
+        return out
 
     def view_picture(self, view: SceneView) -> np.ndarray:
         """The view's RGB picture ``view.shape + (3,)`` uint8 (one decimated read, scene-wide stretch)."""
@@ -262,7 +283,7 @@ class LargeScene:
         k = (getattr(session, "model_id", id(session)), tuple(window_list(choice.window)), size)
         chip = self._chips_seen.get(k)
         if chip is None:
-            with open_raster(self.path) as src:
+            with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), open_raster(self.path) as src:
                 chip = chip_for_sam(session, src, self.display, choice.window, size)
             self._chips_seen[k] = chip
             while len(self._chips_seen) > 4:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -102,13 +105,37 @@ def test_an_object_larger_than_a_chip_is_downsampled_and_says_so(fields_scene):
     assert res.polygons[0].to_shapely().area == pytest.approx(400 * 260, rel=0.05)
 
 
-def test_view_reads_never_hold_the_full_scene(tmp_path):
-    path = tmp_path / "huge.tif"
-    w = h = 20000
+def _huge(path, w=20000, h=20000):
+    """A 20,000 px scene (1.2 GB of pixels) that takes a few kB on disk: unwritten tiles stay sparse."""
     with rasterio.open(path, "w", driver="GTiff", width=w, height=h, count=3, dtype="uint8", tiled=True,
                        blockxsize=512, blockysize=512, sparse_ok=True, compress="deflate",
                        transform=from_origin(0, 20000, 1, 1), crs="EPSG:32633") as dst:
         dst.write(np.full((3, 512, 512), 200, np.uint8), window=Window(9000, 9000, 512, 512))
+    return path
+
+
+def test_opening_and_viewing_a_huge_scene_stays_small_in_process_memory(tmp_path):
+    # resident memory of a fresh process (GDAL's own buffers included, which tracemalloc cannot see)
+    path = _huge(tmp_path / "huge.tif")
+    code = (
+        "import resource, sys\n"
+        "from farmannot.sam.scene_views import LargeScene\n"
+        "rss = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024\n"
+        "before = rss()\n"
+        "scene = LargeScene(sys.argv[1], view=4096, overlap=256, max_display=2048)\n"
+        "scene.view_picture(scene.view_at(9200, 9200)); scene.overview(256)\n"
+        "print(rss() - before)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2])
+    grown = int(out.stdout.strip().splitlines()[-1])
+    # the scene is 1.2 GB; its full-resolution mask alone would be 400 MB
+    assert grown < 250e6, f"{grown / 1e6:.0f} MB"
+
+
+def test_view_reads_never_hold_the_full_scene(tmp_path):
+    w = h = 20000
+    path = _huge(tmp_path / "huge.tif", w, h)
     scene = LargeScene(path, view=4096, overlap=256, max_display=1024)
     view = scene.view_at(9200, 9200)
     tracemalloc.start()
@@ -133,3 +160,16 @@ def test_a_precomputed_chip_cache_answers_the_click(fields_scene, tiny_checkpoin
     res = scene.segment(fresh, [[40.5, 40.5]], [1], compute=False)  # a grid chip: cached
     assert res is not None and res.hit and not res.downsampled
     assert scene.segment(fresh, [[100.5, 200.5], [400.5, 440.5]], [1, 1], compute=False) is None  # centred chip
+
+
+def test_display_stretch_is_the_scene_stretch(fields_scene, tmp_path):
+    from farmannot.io.stretch import scene_stretch
+    from farmannot.sam.chip_embed import display_stretch
+
+    data = (np.random.default_rng(3).random((3, 300, 500)) * 3000).astype(np.uint16)
+    data[:, :40, :60] = 0
+    plain = _write(tmp_path / "plain.tif", data)
+    with_nodata = _write(tmp_path / "nodata.tif", data, nodata=0)
+    for path in (fields_scene, plain, with_nodata):
+        with rasterio.open(path) as src:
+            assert display_stretch(src, [1, 2, 3], max_side=128) == scene_stretch(src, [1, 2, 3], max_side=128)
