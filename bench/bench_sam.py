@@ -79,9 +79,11 @@ def main() -> None:
             lat.append(time.perf_counter() - t0)
         med = statistics.median(lat) * 1000
         p90 = float(np.percentile(lat, 90)) * 1000
-        print(f"click -> polygons once embedded: median {med:.0f} ms, p90 {p90:.0f} ms over {len(lat)} clicks "
-              f"(decoder alone median {statistics.median(decode) * 1000:.0f} ms); target <= 100 ms: "
-              f"{'met' if med <= 100 else 'NOT met'}")
+        dec_ms = statistics.median(decode) * 1000
+        print(f"decoder (prompt -> mask at image size) once embedded: median {dec_ms:.0f} ms, "
+              f"p90 {float(np.percentile(decode, 90)) * 1000:.0f} ms over {len(decode)} clicks")
+        print(f"click -> polygons on random-weight masks (speckled, thousands of holes): median {med:.0f} ms, "
+              f"p90 {p90:.0f} ms")
 
         # random weights give speckled masks (thousands of holes); a real checkpoint gives field outlines:
         # time the polygon step on a field-like mask too
@@ -92,9 +94,11 @@ def main() -> None:
         for _ in range(10):
             parts = [r for rings in mask_to_polygons(field, 1.5, 16) for r in to_labelme_rings(rings)]
         poly_ms = (time.perf_counter() - t0) * 100
+        click_ms = dec_ms + poly_ms
         print(f"polygons from a field-like mask (one field with a hole): {poly_ms:.1f} ms "
-              f"({len(parts)} part, {sum(len(p.exterior) for p in parts)} vertices); "
-              f"click on a real checkpoint ~ decoder + this = {statistics.median(decode) * 1000 + poly_ms:.0f} ms")
+              f"({len(parts)} part, {sum(len(p.exterior) for p in parts)} vertices)")
+        print(f"click -> polygons with field-like masks (decoder + polygons): {click_ms:.0f} ms; target <= 100 ms: "
+              f"{'met' if click_ms <= 100 else 'NOT met'}")
 
         fresh = SamSession(session.sam, session.model_id, cache=EmbeddingCache(tmp), config=session.config)
         t0 = time.perf_counter()
@@ -103,9 +107,9 @@ def main() -> None:
         assert hit and np.array_equal(emb2.features, emb.features)
         print(f"reopen with cache hit (digest + disk read): {reopen_s * 1000:.0f} ms")
 
-        plain = embed_s + med / 1000
+        plain = embed_s + click_ms / 1000
         print(f"plain reference, first click with nothing cached (embedding on the spot): {plain:.2f} s")
-        print(f"ratio reference / cached click: {plain / (med / 1000):.0f}x; "
+        print(f"ratio reference / cached click: {plain / (click_ms / 1000):.0f}x; "
               f"embedding / cache-hit reopen: {embed_s / reopen_s:.0f}x")
 
 
