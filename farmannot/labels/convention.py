@@ -124,10 +124,17 @@ def labelme_to_edges(geoms, width: int | None = None, height: int | None = None)
     from farmannot.labels.geometry import labelme_footprint
 
     single = not isinstance(geoms, (list, tuple, np.ndarray))
-    arr = np.asarray([geoms] if single else geoms, dtype=object)
-    out = np.asarray([footprint_pixels([labelme_footprint(shapely.transform(g, np.trunc))], width, height)
-                      for g in arr], dtype=object)
+    arr = shapely.transform(np.asarray([geoms] if single else geoms, dtype=object), np.trunc)
+    bad = ~shapely.is_valid(arr)
+    if bad.any():  # truncation can fold a valid outline; keep the areal part, as labels.geometry.repair does
+        arr[bad] = [_areal(g) for g in shapely.make_valid(arr[bad])]
+    out = np.asarray([footprint_pixels([labelme_footprint(g)], width, height) for g in arr], dtype=object)
     return out[0] if single else out
+
+
+def _areal(geom: BaseGeometry) -> BaseGeometry:
+    polys = [p for p in shapely.get_parts(geom) if isinstance(p, Polygon)]
+    return shapely.union_all(polys) if polys else Polygon()
 
 
 def edge_polygon_to_labelme(geom: BaseGeometry) -> BaseGeometry:
