@@ -59,5 +59,20 @@ def scene_stretch(src: rasterio.io.DatasetReader, indexes: list[int], max_side: 
     shape = (len(indexes), max(1, int(src.height / factor)), max(1, int(src.width / factor)))
     data = src.read(indexes, out_shape=shape, out_dtype="float32",
                     resampling=rasterio.enums.Resampling.nearest)
-    valid = src.dataset_mask(out_shape=shape[1:], resampling=rasterio.enums.Resampling.nearest) > 0
+    valid = _decimated_valid(src, indexes, data)
     return percentile_stretch(data, valid, percentiles)
+
+
+def _decimated_valid(src: rasterio.io.DatasetReader, indexes: list[int], data: np.ndarray) -> np.ndarray | None:
+    """Valid pixels of a decimated read without reading a full-resolution mask (about 1 byte per scene pixel).
+
+    No mask at all: None. A nodata value: compared on the decimated values. Alpha or internal masks: the
+    mask read at the decimated shape.
+    """
+    flags = [src.mask_flag_enums[i - 1] for i in indexes]
+    if all(f == [rasterio.enums.MaskFlags.all_valid] for f in flags):
+        return None
+    if src.nodata is not None and all(rasterio.enums.MaskFlags.nodata in f for f in flags):
+        return ~np.all(data == np.float32(src.nodata), axis=0) & np.all(np.isfinite(data), axis=0)
+    masks = src.read_masks(indexes, out_shape=data.shape, resampling=rasterio.enums.Resampling.nearest)
+    return np.all(masks > 0, axis=0)
