@@ -88,12 +88,14 @@ class EmbeddingCache:
     """Embeddings on disk under ``root`` with a small in-memory LRU in front (thread-safe).
 
     Args:
-        root: Cache folder (created on first write).
+        root: Cache folder (created on first write); default :func:`default_cache_dir`.
         memory_items: How many embeddings to keep in memory as well.
+        disk: ``False`` keeps embeddings in memory only (nothing is read from or written to ``root``).
     """
 
-    def __init__(self, root: str | os.PathLike | None = None, memory_items: int = 8) -> None:
+    def __init__(self, root: str | os.PathLike | None = None, memory_items: int = 8, disk: bool = True) -> None:
         self.root = Path(root) if root is not None else default_cache_dir()
+        self.disk = disk
         self._memory: OrderedDict[str, Embedding] = OrderedDict()
         self._memory_items = memory_items
         self._lock = threading.Lock()
@@ -116,12 +118,12 @@ class EmbeddingCache:
             return emb
 
     def __contains__(self, key: str) -> bool:
-        return self.in_memory(key) is not None or self.path(key).is_file()
+        return self.in_memory(key) is not None or (self.disk and self.path(key).is_file())
 
     def get(self, key: str) -> Embedding | None:
         """The embedding stored under ``key``, or ``None`` (a damaged entry counts as missing)."""
         emb = self.in_memory(key)
-        if emb is not None:
+        if emb is not None or not self.disk:
             return emb
         path = self.path(key)
         if not path.is_file():
@@ -144,6 +146,9 @@ class EmbeddingCache:
     def put(self, key: str, emb: Embedding, parts: dict | None = None) -> Path:
         """Store ``emb`` under ``key`` (atomic); ``parts`` are kept beside it for inspection."""
         path = self.path(key)
+        if not self.disk:
+            self._remember(key, emb)
+            return path
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as fh:
                 np.savez(

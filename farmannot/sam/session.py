@@ -56,8 +56,7 @@ class SamSession:
                  config: SamConfig | None = None) -> None:
         self.sam = sam
         self.model_id = model_id
-        self.cache = cache if cache is not None else EmbeddingCache(root=None, memory_items=8)
-        self._disk = cache is not None
+        self.cache = cache if cache is not None else EmbeddingCache(memory_items=8, disk=False)
         self.config = config
         self._encode_lock = threading.Lock()
 
@@ -98,9 +97,7 @@ class SamSession:
 
     def cached(self, key: str) -> Embedding | None:
         """The embedding for ``key`` if memory or disk has it, else ``None`` (never computes)."""
-        if self._disk:
-            return self.cache.get(key)
-        return self.cache.in_memory(key)
+        return self.cache.get(key)
 
     def compute_embedding(self, rgb: np.ndarray) -> Embedding:
         """Run the image encoder (slow: seconds on a CPU for ViT-B); no cache involved."""
@@ -127,10 +124,7 @@ class SamSession:
         if emb is not None:
             return emb, True
         emb = self.compute_embedding(rgb)
-        if self._disk:
-            self.cache.put(key, emb, parts)
-        else:
-            self.cache._remember(key, emb)
+        self.cache.put(key, emb, parts)
         return emb, False
 
     # -- prompts -> masks -> polygons --------------------------------------------------------------------

@@ -21,6 +21,7 @@ import sys
 import tempfile
 import traceback
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 from labelme.app import MainWindow
@@ -222,8 +223,7 @@ class FarmannotMainWindow(MainWindow):
                                        pic.stretch if pic else None)
         self.caption_dock.load(self._fa_initial_keywords(path))
         self._fa_visit = {"image": path, "timer": annotation_time.ActiveTimer(self._fa.idle_after_s),
-                          "sam_shapes": 0, "saved": False,
-                          "started": annotation_time.datetime.now(annotation_time.timezone.utc)}
+                          "sam_shapes": 0, "saved": False, "started": datetime.now(timezone.utc)}
 
     def _fa_initial_keywords(self, path: str) -> dict:
         from farmannot.captions.annotation import merge_keywords

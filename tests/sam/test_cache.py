@@ -42,3 +42,13 @@ def test_put_get_roundtrip_and_damage(tmp_path):
     assert got.original_size == (200, 300) and got.input_size == (171, 256)
     path.write_bytes(b"garbage")
     assert EmbeddingCache(tmp_path).get(key) is None
+
+
+def test_memory_only_cache_writes_nothing(tmp_path):
+    cache = EmbeddingCache(tmp_path, memory_items=1, disk=False)
+    emb = Embedding(np.zeros((256, 4, 4), np.float32), (10, 10), (16, 16))
+    cache.put("a" * 64, emb)
+    assert cache.get("a" * 64) is emb and ("a" * 64) in cache
+    cache.put("b" * 64, emb)  # evicts the first (one item in memory)
+    assert cache.get("a" * 64) is None
+    assert not any(tmp_path.iterdir())
