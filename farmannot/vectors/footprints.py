@@ -23,6 +23,23 @@ from farmannot.labels.geometry import EXACT_TYPES, RepairReport, pixel_footprint
 from farmannot.vectors.geometry import BACKGROUND_LABEL, Parcel, polygonal
 
 
+def _raw_geometries(shapes: Sequence[Shape]) -> list[BaseGeometry | None]:
+    """:func:`~farmannot.labels.geometry.raw_geometry` of every shape, the polygons (nearly all) built in one go."""
+    out: list[BaseGeometry | None] = [None] * len(shapes)
+    poly = [i for i, s in enumerate(shapes) if s.shape_type == "polygon" and len(s.points) >= 3]
+    if poly:
+        counts = [len(shapes[i].points) for i in poly]
+        xy = np.trunc(np.asarray([p for i in poly for p in shapes[i].points], dtype=np.float64))
+        rings = shapely.linearrings(xy, indices=np.repeat(np.arange(len(poly)), counts))
+        for i, g in zip(poly, shapely.polygons(rings)):
+            out[i] = g
+    done = set(poly)
+    for i, s in enumerate(shapes):
+        if i not in done:
+            out[i] = raw_geometry(s)
+    return out
+
+
 def shape_footprints(shapes: Sequence[Shape], width: int | None = None,
                      height: int | None = None) -> list[BaseGeometry | None]:
     """Each shape's labelme fill region in rasterio pixel coordinates (None: not an area, or nothing left).
@@ -31,21 +48,28 @@ def shape_footprints(shapes: Sequence[Shape], width: int | None = None,
     the image size is known).
     """
     report = RepairReport()
+    raw = _raw_geometries(shapes)
     out: list[BaseGeometry | None] = [None] * len(shapes)
+    area = [i for i, g in enumerate(raw) if g is not None and not g.is_empty]
+    if not area:
+        return out
+    arr = np.asarray([raw[i] for i in area], dtype=object)
+    ok = shapely.is_valid(arr)
+    if width and height:
+        ok &= shapely.contains(shapely.box(-0.5, -0.5, int(width) - 0.5, int(height) - 0.5), arr)
     grow: list[int] = []
-    for i, s in enumerate(shapes):
-        g = raw_geometry(s)
-        if g is not None and not g.is_empty:
+    for i, g, fine in zip(area, arr, ok.tolist()):
+        if not fine:  # invalid, or reaching beyond the image: labels.geometry's repair, shape by shape
             if width and height:
                 g = repair(g, int(width), int(height), f"shape {i}", report)
-            elif not g.is_valid:
+            else:
                 g = polygonal(shapely.make_valid(g)) or Polygon()
-        if g is None or g.is_empty:
-            continue
-        out[i] = g
-        if s.shape_type in EXACT_TYPES:
+            if g.is_empty:
+                continue
+        if shapes[i].shape_type in EXACT_TYPES:
             out[i] = pixel_footprint(g, True)
         else:
+            out[i] = g
             grow.append(i)
     if grow:
         for i, g in zip(grow, labelme_footprints(np.asarray([out[i] for i in grow], dtype=object))):
@@ -64,7 +88,7 @@ _HALF = 0.5 - 1e-6  # as labels.geometry: ties fall as PIL's rounding does
 def labelme_footprints(geoms: np.ndarray) -> np.ndarray:
     """labelme's fill regions (rasterio pixel coordinates) of geometries in labelme's integer vertex grid."""
     tall = shapely.transform(geoms, lambda xy: xy * [1.0, _SQUASH])
-    grown = shapely.buffer(tall, _HALF, quad_segs=2)
+    grown = shapely.buffer(tall, _HALF, quad_segs=1)
     return shapely.transform(grown, lambda xy: xy / [1.0, _SQUASH] + 0.5)
 
 
@@ -78,26 +102,36 @@ def parcel_pixels(shapes: Sequence[Shape], parcels: Sequence[Parcel], width: int
     rasterio rasterises and polygonises many parcels per call.
     """
     feet = shape_footprints(shapes, width, height)
-    bg = [j for j, s in enumerate(shapes) if s.label == BACKGROUND_LABEL and feet[j] is not None]
-    tree = shapely.STRtree([feet[j] for j in bg]) if bg else None
+    bounds = shapely.bounds(np.asarray([g if g is not None else Polygon() for g in feet], dtype=object))
+    bg = np.asarray([j for j, s in enumerate(shapes) if s.label == BACKGROUND_LABEL and feet[j] is not None], int)
     jobs: list[tuple[int, tuple[int, int, int, int], list[int], set[int]]] = []
+    windows, members_of = [], []
     for k, p in enumerate(parcels):
         members = [i for i in p.shape_indices if feet[i] is not None]
         if not members:
             continue
-        x0, y0, x1, y1 = shapely.total_bounds(np.asarray([feet[i] for i in members], dtype=object))
-        c0, r0, c1, r1 = math.floor(x0), math.floor(y0), math.ceil(x1), math.ceil(y1)
+        b = bounds[members]
+        c0, r0 = math.floor(b[:, 0].min()), math.floor(b[:, 1].min())
+        c1, r1 = math.ceil(b[:, 2].max()), math.ceil(b[:, 3].max())
         if width:
             c0, c1 = max(c0, 0), min(c1, int(width))
         if height:
             r0, r1 = max(r0, 0), min(r1, int(height))
         if c1 <= c0 or r1 <= r0:
             continue
-        carve: list[int] = []
-        if tree is not None:
-            first = min(members)
-            carve = [bg[int(q)] for q in tree.query(shapely.box(c0, r0, c1, r1)) if bg[int(q)] > first]
-        jobs.append((k, (c0, r0, c1, r1), sorted(members + carve), set(carve)))
+        windows.append((c0, r0, c1, r1))
+        members_of.append((k, members))
+    carve_of: dict[int, list[int]] = {}
+    if len(bg) and windows:  # backgrounds over each window, one query for all windows
+        w = np.asarray(windows, dtype=np.float64)
+        tree = shapely.STRtree([feet[j] for j in bg])
+        win, hit = tree.query(shapely.box(w[:, 0], w[:, 1], w[:, 2], w[:, 3]))
+        for q, j in zip(win.tolist(), bg[hit].tolist()):
+            carve_of.setdefault(q, []).append(j)
+    for q, ((k, members), window) in enumerate(zip(members_of, windows)):
+        first = min(members)
+        carve = [j for j in carve_of.get(q, []) if j > first]
+        jobs.append((k, window, sorted(members + carve), set(carve)))
     out: list[BaseGeometry] = [Polygon()] * len(parcels)
     for batch in _pack(jobs):
         for k, geom in _rasterise_batch(batch, feet):
@@ -122,25 +156,42 @@ def _pack(jobs: list, canvas_width: int = 4096, max_pixels: int = 1 << 24):
         yield batch
 
 
+def _shift(geoms: np.ndarray, dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
+    """Translate each geometry by its own offset, in one pass over all coordinates."""
+    xy, idx = shapely.get_coordinates(geoms, return_index=True)
+    return shapely.set_coordinates(geoms.copy(), xy + np.column_stack([dx, dy])[idx])
+
+
 def _rasterise_batch(batch: list, feet: list) -> list[tuple[int, BaseGeometry]]:
     cw = max(max(job[1][2] - job[1][0] + ox for job, (ox, _) in batch), 1)
     ch = max(max(job[1][3] - job[1][1] + oy for job, (_, oy) in batch), 1)
-    pairs = []
+    geoms, boxes, dx, dy, vals = [], [], [], [], []
     for n, (job, (ox, oy)) in enumerate(batch, start=1):
         _, (c0, r0, c1, r1), order, carve = job
-        window = shapely.box(c0, r0, c1, r1)
-        for i in order:  # painting order within the window; clipped so nothing spills into a neighbour
-            g = shapely.affinity.translate(shapely.intersection(feet[i], window), ox - c0, oy - r0)
-            if not g.is_empty:
-                pairs.append((g, 0 if i in carve else n))
+        for i in order:  # painting order within the window
+            geoms.append(feet[i])
+            boxes.append((c0, r0, c1, r1))
+            dx.append(ox - c0)
+            dy.append(oy - r0)
+            vals.append(0 if i in carve else n)
+    # clipped to its window, so nothing spills into a neighbour's, then moved onto the canvas
+    b = np.asarray(boxes, dtype=np.float64)
+    clipped = shapely.intersection(np.asarray(geoms, dtype=object), shapely.box(b[:, 0], b[:, 1], b[:, 2], b[:, 3]))
+    placed = _shift(clipped, np.asarray(dx, dtype=np.float64), np.asarray(dy, dtype=np.float64))
+    keep = ~shapely.is_empty(placed)
+    pairs = list(zip(placed[keep].tolist(), np.asarray(vals)[keep].tolist()))
     canvas = features.rasterize(pairs, out_shape=(ch, cw), fill=0, dtype="int32")
-    parts: dict[int, list] = {}
+    polys, owner = [], []
     for g, v in features.shapes(canvas, mask=canvas > 0):
-        parts.setdefault(int(v), []).append(shapely.geometry.shape(g))
-    result = []
-    for v, polys in parts.items():
-        job, (ox, oy) = batch[v - 1]
-        c0, r0 = job[1][0], job[1][1]
-        geom = polys[0] if len(polys) == 1 else MultiPolygon(polys)
-        result.append((job[0], shapely.affinity.translate(geom, c0 - ox, r0 - oy)))
-    return result
+        rings = [np.asarray(r, dtype=np.float64) for r in g["coordinates"]]
+        polys.append(shapely.polygons(rings[0], holes=rings[1:] or None))
+        owner.append(int(v) - 1)
+    if not polys:
+        return []
+    own = np.asarray(owner)
+    back = np.asarray([(job[1][0] - ox, job[1][1] - oy) for job, (ox, oy) in batch], dtype=np.float64)
+    moved = _shift(np.asarray(polys, dtype=object), back[own, 0], back[own, 1])
+    parts: dict[int, list] = {}
+    for v, g in zip(owner, moved):
+        parts.setdefault(v, []).append(g)
+    return [(batch[v][0][0], ps[0] if len(ps) == 1 else MultiPolygon(ps)) for v, ps in parts.items()]
