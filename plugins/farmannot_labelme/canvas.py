@@ -3,9 +3,9 @@
 Only :meth:`_shapes_from_ai_points` changes, and only while farmannot's SAM is the chosen AI model: the
 prompt still goes through ``self._get_osam_session().run(...)`` (labelme's path), but with the picture in
 true RGB order, and the mask becomes polygons through :mod:`farmannot.labels.polygonize` (vertices
-simplified at ~1.5 px, every part, holes kept in the shape under ``"farmannot": {"holes": ...}``, cut back
-where fields are already drawn), written in labelme's vertex convention so labelme's own rasteriser gives
-the mask back. Other output formats (mask, rectangle, circle) use labelme's builders.
+simplified at ~1.5 px, every part, holes handed on under ``"farmannot": {"holes": ...}`` (the window turns
+them into ``_background_`` shapes once the field is labelled), cut back where fields are already drawn),
+written in labelme's vertex convention so labelme's own rasteriser gives the mask back. Other output formats (mask, rectangle, circle) use labelme's builders.
 """
 
 from __future__ import annotations
@@ -22,8 +22,11 @@ from plugins.farmannot_labelme.qimage import qimage_to_rgb
 from plugins.farmannot_labelme.sam_bridge import MODEL_NAME, SamBridge, full_mask
 
 
+NOT_A_FIELD = ("_background_", "__ignore__")  # labelme's (and farmannot.labels') special labels
+
+
 def shape_rings(shape: Shape) -> Rings | None:
-    """A drawn polygon/rectangle as rings (for cutting new fields back), holes included."""
+    """A drawn polygon/rectangle as pixel-edge rings (for cutting new fields back), holes included."""
     pts = [(p.x(), p.y()) for p in shape.points]
     if shape.shape_type == "rectangle" and len(pts) == 2:
         (x0, y0), (x1, y1) = pts
@@ -82,6 +85,29 @@ class FarmannotCanvas(Canvas):
                                                       float(a.bounding_box.xmax), float(a.bounding_box.ymax)),
                                                 mask=a.mask) for a in response.annotations]
             return _automation.shapes_from_detections(detections=detections, shape_type=self._ai_output_format)
-        existing = [r for s in self.shapes if (r := shape_rings(s)) is not None]
+        fields = [r for s in self.shapes if s.label not in NOT_A_FIELD and (r := shape_rings(s)) is not None]
+        holes = [r for s in self.shapes if s.label == NOT_A_FIELD[0] and (r := shape_rings(s)) is not None]
         box = prompt_from_labelme([[p.x(), p.y()] for p in points], point_labels).box
-        return [s for r in bridge.polygons(mask, existing, box) for s in rings_to_shapes(r)]
+        return [s for r in bridge.polygons(mask, fields, box, free=holes) for s in rings_to_shapes(r)]
+
+
+def hole_shapes(shape: Shape) -> list[Shape]:
+    """Take the holes a new SAM field carries and return them as ``_background_`` polygons to add after it.
+
+    ``build-dataset`` and labelme's own converters paint shapes in file order, so a ``_background_`` shape
+    after the field cuts the hole out of it.
+    """
+    farm = shape.other_data.get("farmannot")
+    if not isinstance(farm, dict) or not farm.get("holes"):
+        return []
+    holes = farm.pop("holes")
+    if not farm:
+        shape.other_data.pop("farmannot")
+    out = []
+    for ring in holes:
+        hole = Shape(label=NOT_A_FIELD[0], shape_type="polygon")
+        hole.points = [QPointF(float(x), float(y)) for x, y in ring]
+        hole.point_labels = [1] * len(hole.points)
+        hole.close()
+        out.append(hole)
+    return out

@@ -191,10 +191,12 @@ class SamBridge(QtCore.QObject):
             return None
         return self.session.predict(emb, points, labels)
 
-    def polygons(self, mask: np.ndarray, existing: list[Rings], box: np.ndarray | None = None) -> list[Rings]:
+    def polygons(self, mask: np.ndarray, existing: list[Rings], box: np.ndarray | None = None,
+                 free: list[Rings] = ()) -> list[Rings]:
         """Mask -> polygons, cut back where it overlaps fields already drawn (touching fields kept apart).
 
-        With a box prompt the mask is kept inside the box: the annotator drew it around one field.
+        With a box prompt the mask is kept inside the box: the annotator drew it around one field. ``free``
+        areas (holes drawn as ``_background_``) do not count as drawn fields.
         """
         if box is not None:
             x0, y0, x1, y1 = (int(np.floor(box[0])), int(np.floor(box[1])), int(np.ceil(box[2])) + 1,
@@ -203,7 +205,10 @@ class SamBridge(QtCore.QObject):
             inside[max(y0, 0):max(y1, 0), max(x0, 0):max(x1, 0)] = True
             mask = mask & inside
         if self.keep_apart and existing:
-            mask = mask & ~rings_to_mask(existing, mask.shape)
+            occupied = rings_to_mask(existing, mask.shape)
+            if free:
+                occupied &= ~rings_to_mask(list(free), mask.shape)
+            mask = mask & ~occupied
         return mask_to_polygons(mask, simplify_px=self.simplify_px, min_area_px=self.min_area_px)
 
 

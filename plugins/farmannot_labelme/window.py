@@ -33,7 +33,7 @@ from farmannot.sam import annotation_time
 from farmannot.sam.imagery import Picture, band_labels, is_raster_path, render_picture
 from farmannot.sam.session import SamSession
 from plugins.farmannot_labelme.caption_dock import CaptionDock
-from plugins.farmannot_labelme.canvas import FarmannotCanvas
+from plugins.farmannot_labelme.canvas import FarmannotCanvas, hole_shapes
 from plugins.farmannot_labelme.display_dock import DisplayDock
 from plugins.farmannot_labelme.qimage import png_bytes, qimage_to_rgb
 from plugins.farmannot_labelme.sam_bridge import MODEL_LABEL, MODEL_NAME, SamBridge, register_model_type
@@ -259,9 +259,14 @@ class FarmannotMainWindow(MainWindow):
             self.sam_status.setText(f"{self.sam_status.text()} | next image {name} embedded in advance")
 
     def _fa_on_new_shape(self) -> None:
+        # runs after labelme's own slot has labelled the new shapes
         canvas = self._canvas_widgets.canvas
         if self._fa_visit is not None and canvas.create_mode in _AI_MODES:
             self._fa_visit["sam_shapes"] += 1
+        holes = [h for s in list(canvas.shapes) if s.label for h in hole_shapes(s)]
+        if holes:
+            self._load_shapes(shapes=holes, replace=False)
+            self.mark_dirty()
 
     def _on_inference_produced_no_shapes(self) -> None:
         if not self.sam_bridge.enabled or not self.sam_bridge.is_ready():

@@ -59,16 +59,17 @@ def test_sam_click_makes_polygons_through_labelmes_tool(make_window, images, ses
     _click(qtbot, win, 45, 30)
     shapes = _shapes(win)
     assert shapes, win.statusBar().currentMessage()
-    assert all(s.label == "farmland" and s.shape_type == "polygon" and len(s.points) >= 3 for s in shapes)
+    assert {s.label for s in shapes} <= {"farmland", "_background_"}  # fields, and holes cut after them
+    assert shapes[0].label == "farmland"
+    assert all(s.shape_type == "polygon" and len(s.points) >= 3 for s in shapes)
     # independent reference: segment-anything's predictor on the same embedding, rasterised by labelme itself
     emb, hit = session.embed(render_picture(images / "b_field.png").rgb)
     assert hit
     mask, _ = session.predict(emb, [[45, 30]], [1])
     drawn = np.zeros_like(mask)
-    for s in shapes:
-        drawn |= shape_to_mask(mask.shape, [(p.x(), p.y()) for p in s.points], "polygon")
-        for hole in (s.other_data.get("farmannot") or {}).get("holes", []):
-            drawn &= ~shape_to_mask(mask.shape, [tuple(p) for p in hole], "polygon")
+    for s in shapes:  # in file order, later shapes paint over earlier ones
+        painted = shape_to_mask(mask.shape, [(p.x(), p.y()) for p in s.points], "polygon")
+        drawn = drawn | painted if s.label == "farmland" else drawn & ~painted
     iou = (drawn & mask).sum() / (drawn | mask).sum()
     assert iou > 0.8
     assert win._fa_visit["sam_shapes"] >= 1
@@ -234,3 +235,36 @@ def test_unreadable_raster_shows_a_dialog(make_window, images, qtbot):
     win._load_file(str(bad))
     assert any("c_broken.tif" in box.text() for box in win._fa_errors)
     assert win.isEnabled()
+
+
+def test_field_holes_become_background_shapes_after_the_field(make_window, images, qtbot):
+    from labelme._shape import Shape
+    from PyQt5.QtCore import QPointF
+
+    win = make_window(images / "b_field.png")
+    canvas = win._canvas_widgets.canvas
+    # what the canvas holds after an AI click (see Canvas._finalize): a new unlabelled shape, backed up
+    field = Shape(shape_type="polygon")
+    field.points = [QPointF(*p) for p in [(10, 10), (80, 10), (80, 50), (10, 50)]]
+    field.other_data = {"farmannot": {"holes": [[[30, 20], [40, 20], [40, 30], [30, 30]]]}}
+    field.close()
+    canvas.shapes.append(field)
+    canvas.backup_shapes()
+    _select_label(win, "farmland")  # else labelme asks for a label in a modal dialog
+    canvas.new_shape.emit()
+    labels = [s.label for s in _shapes(win)]
+    assert labels == ["farmland", "_background_"]  # painted after the field, so it cuts the hole
+    assert "farmannot" not in field.other_data
+    hole = _shapes(win)[1]
+    assert [(p.x(), p.y()) for p in hole.points] == [(30, 20), (40, 20), (40, 30), (30, 30)]
+    label = images / "b_field.json"
+    assert win.save_labels(str(label))
+    from labelme.utils import shape_to_mask
+    from farmannot.io.labelme_json import load_annotation
+
+    ann = load_annotation(label)
+    assert [s.label for s in ann.shapes] == ["farmland", "_background_"]
+    # labelme's converters: later shapes paint over earlier ones
+    m = shape_to_mask((64, 96), [tuple(p) for p in ann.shapes[0].points], "polygon")
+    m &= ~shape_to_mask((64, 96), [tuple(p) for p in ann.shapes[1].points], "polygon")
+    assert not m[25, 35] and m[15, 15]
