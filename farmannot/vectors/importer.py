@@ -1,9 +1,10 @@
 """Vector features onto a scene as draft labelme shapes (``farmannot import-vectors``).
 
 Pipeline, vectorised over all features with shapely 2 and pyproj: repair (``make_valid``) -> reproject to the
-scene CRS -> map to pixels with the scene's affine transform -> clip to the scene -> simplify (0.5 px) ->
-shapes (parts sharing a ``group_id``, holes as later ``_background_`` shapes, attributes and source id in the
-description).
+scene CRS -> map to pixels with the scene's affine transform -> clip to the scene -> simplify (0.5 px; outlines
+on pixel edges are kept as they are) -> drop parts and holes under the minimum area -> shrink into labelme's
+vertex convention (``farmannot.labels.convention.edges_to_labelme``) -> shapes (parts sharing a ``group_id``,
+holes as later ``_background_`` shapes, attributes and source id in the description).
 """
 
 from __future__ import annotations
