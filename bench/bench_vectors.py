@@ -28,8 +28,10 @@ from pyproj import Transformer  # noqa: E402
 from shapely.geometry import MultiPolygon, Polygon  # noqa: E402
 
 from farmannot.io.labelme_json import Shape  # noqa: E402
+from farmannot.labels.convention import edges_to_labelme, labelme_to_edges  # noqa: E402
 from farmannot.vectors.geometry import (  # noqa: E402
     BACKGROUND_LABEL,
+    drop_small,
     polygon_to_shapes,
     polygonal,
     shape_polygon,
@@ -92,8 +94,13 @@ def reference_import(path: Path, grid: SceneGrid, options: ImportOptions) -> lis
         g = polygonal(g.simplify(options.simplify_px, preserve_topology=True))
         if g is None:
             continue
+        g = drop_small(np.asarray([g], dtype=object), options.min_area_px)[0]
+        if g.is_empty:
+            continue
+        g = edges_to_labelme(g)  # pixel edges -> labelme vertices, holes as regions of their own
         attrs = {name: col[i].item() if hasattr(col[i], "item") else col[i] for name, col in zip(meta["fields"], data)}
-        shapes = polygon_to_shapes(g, "farmland", group_id=gid, source_id=f"{path.name}:{layer}:{int(fids[i])}", attributes=attrs)
+        shapes = polygon_to_shapes(g, "farmland", group_id=gid, source_id=f"{path.name}:{layer}:{int(fids[i])}", attributes=attrs,
+                                  min_area_px=0.0)
         if shapes and shapes[0].group_id is not None:
             gid += 1
         if shapes:
@@ -103,7 +110,8 @@ def reference_import(path: Path, grid: SceneGrid, options: ImportOptions) -> lis
 
 def reference_export(shapes: list[Shape], grid: SceneGrid) -> tuple[list, list, list]:
     """Plain loop: each parcel built on its own; its holes found through a spatial index of background shapes."""
-    polys = [shape_polygon(s) for s in shapes]
+    # each shape as the pixels labelme fills (pixel squares), then holes subtracted, parts joined
+    polys = [labelme_to_edges(shape_polygon(s), grid.width, grid.height) for s in shapes]
     bg = [j for j, s in enumerate(shapes) if s.label == BACKGROUND_LABEL]
     tree = shapely.STRtree([polys[j] for j in bg])
     groups: dict = {}
@@ -166,6 +174,7 @@ def main() -> None:
 
         class _Ann:  # the parts of an Annotation that build_parcel_table reads
             farmannot: dict = {}
+            image_width, image_height = grid.width, grid.height
 
         _Ann.shapes = shapes
         geo.annotation = _Ann()  # type: ignore[assignment]
