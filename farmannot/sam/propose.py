@@ -22,12 +22,14 @@ import shapely
 from rasterio import features
 from shapely.affinity import translate
 
+from farmannot.captions.measures import green_leaf_index
 from farmannot.io.raster import open_raster, scene_info
 from farmannot.labels.polygonize import mask_to_polygons
 from farmannot.sam.chip_embed import chip_display, chip_for_sam
 from farmannot.sam.chips import chip_grid
 from farmannot.sam.seams import Proposal, merge_proposals, touches_inner_edge
 from farmannot.sam.session import SamSession
+from farmannot.spectral.indices import ndvi
 
 log = logging.getLogger(__name__)
 
@@ -61,17 +63,13 @@ class ProposeResult:
 
 
 def _veg_index(bands: dict[str, np.ndarray], kind: VegFilter) -> tuple[np.ndarray | None, str]:
+    """The vegetation index the filter uses: NDVI with NIR, else the RGB green leaf index (as captions use)."""
     if kind == "none":
         return None, "none"
     if kind == "ndvi" and "nir" in bands and "red" in bands:
-        n, r = bands["nir"], bands["red"]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return (n - r) / (n + r), "ndvi"
+        return ndvi(bands["nir"], bands["red"]), "ndvi"
     if all(k in bands for k in ("red", "green", "blue")):
-        r, g, b = bands["red"], bands["green"], bands["blue"]
-        total = r + g + b
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return (2 * g - r - b) / total, "greenness"
+        return green_leaf_index(bands["red"], bands["green"], bands["blue"]), "greenness"
     return None, "none"
 
 
