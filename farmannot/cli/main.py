@@ -31,7 +31,6 @@ COMMANDS: dict[str, str] = {
     "export-vectors": "export_vectors",
     "propose": "propose",
     "predict": "predict",
-    "demo": "demo",
 }
 
 
