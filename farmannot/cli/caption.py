@@ -9,7 +9,8 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from farmannot.cli.options import bands_option, keep_going_option, parse_band_map, progress_option, sensor_option
+from farmannot.cli.options import (Failures, bands_option, keep_going_option, parse_band_map, progress_option,
+                                   sensor_option)
 from farmannot.errors import FarmannotError
 
 
@@ -98,7 +99,7 @@ def command(inputs, scene, dem, lang, family, suggest, sets, date, write, as_jso
     if scene and len(jobs) > 1:
         raise FarmannotError("--scene applies to one annotation; for folders each annotation's imagePath is used.")
     langs = ["en", "zh"] if lang == "both" else [lang]
-    failures: list[tuple[str, str]] = []
+    failures = Failures(keep_going)
     n_missing = 0
     bar = tqdm(jobs, desc="annotations", unit="file", disable=not progress or len(jobs) < 2, file=sys.stderr)
     for path, project in bar:
@@ -110,10 +111,7 @@ def command(inputs, scene, dem, lang, family, suggest, sets, date, write, as_jso
             if write:
                 save_annotation(ann, path)
         except FarmannotError as exc:
-            if not keep_going:
-                raise
-            failures.append((str(path), str(exc)))
-            click.echo(f"error: {exc}", err=True)
+            failures.record(path, exc)
             continue
         n_missing += bool(result.missing)
         if as_json:
@@ -126,8 +124,4 @@ def command(inputs, scene, dem, lang, family, suggest, sets, date, write, as_jso
         click.echo(f"wrote {len(jobs) - len(failures)} annotation(s)", err=True)
     if n_missing:
         click.echo(f"note: {n_missing} annotation(s) lack keywords; their captions were not rendered.", err=True)
-    if failures:
-        click.echo(f"{len(failures)} of {len(jobs)} annotation(s) failed:", err=True)
-        for p, msg in failures:
-            click.echo(f"  {p}: {msg}", err=True)
-        raise SystemExit(1)
+    failures.report(len(jobs), "annotation(s)")

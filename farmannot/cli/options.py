@@ -85,3 +85,32 @@ def expand_inputs(inputs: Iterable[str], suffixes: tuple[str, ...] = RASTER_SUFF
         else:
             raise FarmannotError(f"{p}: no such file or folder; check the path.")
     return out
+
+
+class Failures:
+    """Bad inputs of a batch command: raised at once, or with ``--keep-going`` collected and reported at the end.
+
+    Use ``except FarmannotError as exc: failures.record(path, exc); continue`` in the loop and
+    ``failures.report(total)`` after it (exits 1 when anything failed).
+    """
+
+    def __init__(self, keep_going: bool) -> None:
+        self.keep_going = keep_going
+        self.items: list[tuple[str, str]] = []
+
+    def record(self, path, exc: FarmannotError) -> None:
+        if not self.keep_going:
+            raise exc
+        self.items.append((str(path), str(exc)))
+        click.echo(f"error: {exc}", err=True)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def report(self, total: int, noun: str = "input(s)") -> None:
+        if not self.items:
+            return
+        click.echo(f"{len(self.items)} of {total} {noun} failed:", err=True)
+        for path, msg in self.items:
+            click.echo(f"  {path}: {msg}", err=True)
+        raise SystemExit(1)

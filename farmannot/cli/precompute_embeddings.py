@@ -7,7 +7,8 @@ import sys
 import click
 from tqdm import tqdm
 
-from farmannot.cli.options import RASTER_SUFFIXES, expand_inputs, keep_going_option, progress_option, sensor_option
+from farmannot.cli.options import (RASTER_SUFFIXES, Failures, expand_inputs, keep_going_option, progress_option,
+                                   sensor_option)
 from farmannot.errors import FarmannotError
 
 IMAGE_SUFFIXES = tuple(sorted(set(RASTER_SUFFIXES) | {".png", ".jpg", ".jpeg", ".bmp"}))
@@ -72,7 +73,7 @@ def command(inputs, sam_checkpoint, sam_model, device, cache_dir, sensor, displa
         raise FarmannotError(f"no images found in {', '.join(inputs)}.")
     session = session_from_options(sam_checkpoint, sam_model, device, cache_dir)
     computed = hits = 0
-    failures: list[tuple[str, str]] = []
+    failures = Failures(keep_going)
     bar = tqdm(files, desc="embeddings", unit="image", disable=not progress, file=sys.stderr)
     for path in bar:
         bar.set_postfix_str(path.name, refresh=False)
@@ -85,17 +86,13 @@ def command(inputs, sam_checkpoint, sam_model, device, cache_dir, sensor, displa
             pic = render_picture(path, bands=bands, stretch=stretch, sensor=sensor)
             _, hit = session.embed(pic.rgb)
         except FarmannotError as exc:
-            if not keep_going:
-                raise
-            failures.append((str(path), str(exc)))
-            click.echo(f"error: {exc}", err=True)
+            failures.record(path, exc)
             continue
         hits += hit
         computed += not hit
     click.echo(f"{computed} computed, {hits} already cached, {len(failures)} failed; cache: {session.cache.root}",
                err=True)
-    if failures:
-        sys.exit(1)
+    failures.report(len(files), "image(s)")
 
 
 # -- large scenes: per-chip embeddings (scene scale) ------------------------------------------------------

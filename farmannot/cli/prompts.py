@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from farmannot.cli.options import (bands_option, expand_inputs, keep_going_option, parse_band_map,
+from farmannot.cli.options import (Failures, bands_option, expand_inputs, keep_going_option, parse_band_map,
                                    sensor_option, tile_size_option)
 from farmannot.errors import FarmannotError
 from farmannot.io.atomic import atomic_open
@@ -37,7 +37,7 @@ def command(inputs, sensor, bands, category, bbox, fmt, tile_size, output, keep_
     if not files:
         raise FarmannotError(f"no raster files found in {', '.join(inputs)}.")
     categories = ALL_CATEGORIES if category == "all" else (category,)
-    failures: list[tuple[str, str]] = []
+    failures = Failures(keep_going)
     n_records = 0
     n_empty = 0
 
@@ -54,10 +54,7 @@ def command(inputs, sensor, bands, category, bbox, fmt, tile_size, output, keep_
                     if not rec["regions"]:
                         n_empty += 1
             except FarmannotError as exc:
-                if not keep_going:
-                    raise
-                failures.append((str(path), str(exc)))
-                click.echo(f"error: {exc}", err=True)
+                failures.record(path, exc)
 
     if output:
         with atomic_open(output) as fh:
@@ -68,8 +65,4 @@ def command(inputs, sensor, bands, category, bbox, fmt, tile_size, output, keep_
     if n_empty:
         click.echo(f"note: {n_empty} record(s) have no regions (all-nodata or constant tiles; see 'note').",
                    err=True)
-    if failures:
-        click.echo(f"{len(failures)} of {len(files)} input(s) failed:", err=True)
-        for path, msg in failures:
-            click.echo(f"  {path}: {msg}", err=True)
-        raise SystemExit(1)
+    failures.report(len(files))
