@@ -44,7 +44,8 @@ def draft_annotation(scene: str | os.PathLike, output: str | os.PathLike,
     next_group = 1
     for k, (geom, score) in enumerate(drafts, start=1):
         # masks are traced on pixel edges; labelme's rasteriser wants its own vertex convention
-        parts = polygon_to_shapes(edge_polygon_to_labelme(geom), label, group_id=next_group, min_area_px=0.0, source_id=f"{method}-{k}",
+        parts = polygon_to_shapes(edge_polygon_to_labelme(geom), label, group_id=next_group, min_area_px=0.0,
+                                  source_id=f"{method}-{k}",
                                   attributes={"score": round(float(score), 4)})
         if any(s.group_id is not None for s in parts):
             next_group += 1
