@@ -74,7 +74,7 @@ HAND_RMNP = {
 
 def stand_in_farmland(bands: dict[str, np.ndarray], px: float) -> np.ndarray:
     """Rough farmland for a stretched RGB tile: not water, not dark vegetation, specks removed."""
-    water = ms.water_map(bands, 0.0, 0.35)[0]
+    water = ms.water_map(bands, 0.0, 0.35)[0]  # the first rule's dark bluish water: the mask stays the same
     bright = (bands["red"] + bands["green"] + bands["blue"]) / 3.0
     forest = bright < 0.2
     farm = np.isfinite(bright) & ~water & ~forest

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from farmannot.captions import landcover as lc
 from farmannot.captions import measures as ms
 from farmannot.captions.schema import Keyword
 from farmannot.errors import FarmannotError
@@ -238,14 +239,17 @@ def presence(bands: Mapping[str, np.ndarray] | None, farmland_mask: np.ndarray,
     farmland = np.asarray(farmland_mask, bool)
     b = {k: np.asarray(v, np.float32) for k, v in (bands or {}).items()}
     valid = np.all([np.isfinite(v) for v in b.values()], axis=0) if b else np.ones_like(farmland)
+    water = lc.water_cover(b, t) if b else None
+    veg = lc.vegetation_cover(b, t, water.mask if water else None) if b else None
+    built = ms.building_map(b, t["ndbi_building"], t["ndvi_vegetation"]) if b else None
     maps = {
-        "water": ms.water_map(b, t["ndwi_water"], t["rgb_water_max_brightness"]) if b else None,
-        "vegetation": ms.vegetation_map(b, t["ndvi_vegetation"], t["gli_vegetation"]) if b else None,
-        "buildings": ms.building_map(b, t["ndbi_building"], t["ndvi_vegetation"]) if b else None,
+        "water": (water.mask, water.method) if water else None,
+        "vegetation": (veg.mask, veg.method) if veg else None,
+        "buildings": built,
     }
+    notes = {"water": water.evidence if water else {}, "vegetation": veg.evidence if veg else {}}
     out: dict[str, Keyword] = {}
     outside = ~farmland & valid
-    n_out = max(int(outside.sum()), 1)
     min_px = ms.min_pixels(t["min_patch_m2"], pixel_size_m)
     for cover, found in maps.items():
         drawn = [np.asarray(m, bool) for k, m in (other_masks or {}).items() if k.lower() in _OTHER_LABELS[cover]]
@@ -258,17 +262,36 @@ def presence(bands: Mapping[str, np.ndarray] | None, farmland_mask: np.ndarray,
         cover_map &= outside
         labels, areas = ms.label_components(cover_map, min_px)
         frac = float(areas.sum() / farmland.size)
-        ev: dict[str, Any] = {"method": "+".join(methods), "fraction": round(frac, 4), "patches": int(len(areas))}
-        weak = methods == ["rgb_dark_blue"] or methods == ["gli"]
+        ev: dict[str, Any] = {"method": "+".join(methods), "fraction": round(frac, 4), "patches": int(len(areas)),
+                              **notes.get(cover, {})}
+        weak = 0.7 if methods in (["rgb_smooth_bluish"], ["gli"]) else 1.0
+        weak *= _doubt(cover, notes.get(cover, {}), t) if found else 1.0
         drawn_px = int(sum((m & outside).sum() for m in drawn))
         if frac < t["min_fraction"] and not (drawn_px and len(areas)):  # one drawn house is a house
             conf = _conf(_rel(frac, t["min_fraction"])) if found else 0.3  # shapes alone cannot prove absence
-            out[cover] = Keyword("absent", "suggested", ev, round(conf * (0.7 if weak else 1.0), 3))
+            rejected = notes.get(cover, {}).get("candidate_frac", 0.0) >= t["min_fraction"]
+            out[cover] = Keyword("absent", "suggested", ev, round(conf * weak * (0.8 if rejected else 1.0), 3))
             continue
         value, conf, extra = _pattern(cover, labels, areas, farmland.size, pixel_size_m, cfg)
         ev.update(extra)
-        out[cover] = Keyword(value, "suggested", _round(ev), round(conf * (0.7 if weak else 1.0), 3))
+        out[cover] = Keyword(value, "suggested", _round(ev), round(conf * weak, 3))
     return out
+
+
+def _doubt(cover: str, notes: Mapping[str, float], t: Mapping[str, Any]) -> float:
+    """Confidence factor (<= 1) for what the index map itself leaves unsure.
+
+    NIR rescaled by the soil line by more than 1.5x either way: the calibration was inferred, not given.
+    Water patches whose interior texture is close to the homogeneity limit: they might be shadow or canopy.
+    """
+    f = 1.0
+    factor = notes.get("nir_factor", 1.0)
+    if factor > 1.5 or factor < 1 / 1.5:
+        f *= 0.85
+    if cover == "water" and notes.get("kept_share", 0.0) > 0:
+        margin = 1.0 - notes.get("texture_rel", 0.0) / t["water_max_texture_rel"]
+        f *= 0.7 + 0.3 * min(1.0, max(0.0, margin))
+    return f
 
 
 def _pattern(cover: str, labels: np.ndarray, areas: np.ndarray, tile_px: int, pixel_size_m: float,
@@ -283,8 +306,11 @@ def _pattern(cover: str, labels: np.ndarray, areas: np.ndarray, tile_px: int, pi
     elong = big.elongation >= t["elongated_min"]
     # size first: a large lake or wood has a long, ragged outline that reads as "elongated" too
     if cover == "water":
-        if big_frac >= t["large_patch_frac"]:
-            return "lake_reservoir", _conf(_rel(big_frac, t["large_patch_frac"])), extra
+        big_m2 = big.area_px * pixel_size_m ** 2  # ponds are small in absolute terms, whatever the tile
+        if big_frac >= t["large_patch_frac"] or big_m2 >= t["lake_min_area_m2"]:
+            return "lake_reservoir", _conf(max(_rel(big_frac, t["large_patch_frac"]) if big_frac >= t[
+                "large_patch_frac"] else 0.0, _rel(big_m2, t["lake_min_area_m2"]) if big_m2 >= t[
+                "lake_min_area_m2"] else 0.0)), extra
         if elong:
             narrow = big.width_px * pixel_size_m <= t["channel_max_width_m"]
             return ("channels" if narrow else "river"), _conf(_rel(big.elongation, t["elongated_min"])), extra

@@ -1,0 +1,175 @@
+"""Water and vegetation maps for the surroundings checks, robust to uncalibrated bands and RGB-only input.
+
+The plain index thresholds (:func:`farmannot.captions.measures.water_map`, ``vegetation_map``) assume
+reflectance. Two things go wrong without it, and the functions here address each with a physical argument
+rather than a tuned number:
+
+- **NIR on an unknown scale** (digital numbers of a product without a reflectance scale). Bright surfaces
+  that are not green in the visible bands (bare soil, rock, roofs) lie on the *soil line*, NIR about 1.2 times
+  red in reflectance (Baret and Guyot). :func:`soil_line_nir` rescales NIR so that the tile's bright non-green
+  pixels sit there; multiplying NIR by any factor then gives the same NDVI and NDWI maps.
+- **No NIR at all.** Dark water and dark shadow or canopy look alike pixel by pixel. Water is told apart by
+  what a pixel cannot show: red the weakest band and blue at least as strong as green (vegetation peaks in
+  green), and above all an *homogeneous surface*: a water body has an interior whose brightness hardly
+  varies, while shadows are slivers beside sunlit slopes and canopy is speckled (:func:`homogeneous_patches`).
+
+Everything is pure numpy / OpenCV over band arrays (NaN = invalid), in any unit: thresholds on texture are
+relative to the tile's own brightness range.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from scipy import ndimage
+
+from farmannot.captions.measures import green_leaf_index
+from farmannot.spectral.indices import normalized_difference
+
+
+@dataclass(frozen=True)
+class CoverMap:
+    """A boolean land-cover map with how it was made and the numbers behind it."""
+
+    mask: np.ndarray
+    method: str
+    evidence: dict[str, float]
+
+
+def soil_line_nir(bands: Mapping[str, np.ndarray], soil_ratio: float = 1.2,
+                  min_share: float = 0.1) -> tuple[np.ndarray, float]:
+    """NIR rescaled so that the tile's bright, non-green pixels have NIR / red = ``soil_ratio``.
+
+    Reference pixels: valid, not green in the visible (green leaf index <= 0; visible digital numbers, any
+    above 1.5, are first divided by their tile median, a grey-world balance), at least as bright as the
+    tile's median visible brightness (dark water and shadow are off the soil line). Their lower quartile of
+    NIR / red is taken as the soil line (vegetation and wet patches among them only raise the ratio). When
+    fewer than ``min_share`` of the valid pixels qualify (a tile of forest or water), NIR is returned
+    unchanged: there is no soil to calibrate against.
+
+    Returns:
+        ``(nir, factor)``: the rescaled NIR and the factor applied (1.0 when unchanged).
+    """
+    nir = np.asarray(bands["nir"], np.float32)
+    if not all(k in bands for k in ("red", "green", "blue")):
+        return nir, 1.0
+    r, g, b = (np.asarray(bands[k], np.float32) for k in ("red", "green", "blue"))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ok = np.isfinite(nir) & np.isfinite(r) & np.isfinite(g) & np.isfinite(b) & (r > 0) & (nir > 0)
+        if not ok.any():
+            return nir, 1.0
+        vr, vg, vb = r, g, b
+        if max(float(np.nanmax(r)), float(np.nanmax(g)), float(np.nanmax(b))) > 1.5:
+            # digital numbers: band gains and offsets differ, so balance them on the tile (grey world)
+            vr, vg, vb = (x / np.float32(max(float(np.median(x[ok])), 1e-6)) for x in (r, g, b))
+        bright = (vr + vg + vb) / 3.0
+        ref = ok & (green_leaf_index(vr, vg, vb) <= 0) & (bright >= np.median(bright[ok]))
+        if ref.sum() < max(1, min_share * ok.sum()):
+            return nir, 1.0
+        ratio = float(np.median(nir[ref] / r[ref]))
+    if not np.isfinite(ratio) or ratio <= 0:
+        return nir, 1.0
+    factor = soil_ratio / ratio
+    return nir * np.float32(factor), factor
+
+
+def brightness(bands: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Mean of the visible bands present (red, green, blue), float32, NaN where any is invalid."""
+    vis = [np.asarray(bands[k], np.float32) for k in ("red", "green", "blue") if k in bands]
+    return np.mean(vis, axis=0) if vis else np.asarray(next(iter(bands.values())), np.float32)
+
+
+def homogeneous_patches(candidates: np.ndarray, value: np.ndarray, max_texture_rel: float,
+                        min_core_share: float) -> tuple[np.ndarray, dict[str, float]]:
+    """Keep the connected candidate patches that have a smooth interior.
+
+    A patch is kept when (a) at least ``min_core_share`` of its pixels are *core* pixels (their whole 3 x 3
+    neighbourhood is candidate: a one- or two-pixel sliver has none) and (b) the median over its core of the
+    local standard deviation of ``value`` among candidate neighbours (3 x 3, so the contrast with the shore
+    does not count) is at most ``max_texture_rel`` times the tile's 2-98 % range of ``value``.
+
+    Returns:
+        ``(kept, evidence)``: the mask of kept patches and ``texture_rel`` (area-weighted median texture of
+        the kept patches, relative to the tile range; the candidates' when none is kept), ``kept_share`` (kept
+        candidate pixels / candidate pixels), ``candidate_frac`` (candidate pixels / tile).
+    """
+    cand = np.asarray(candidates, bool)
+    v = np.asarray(value, np.float32)
+    fin = np.isfinite(v)
+    if not cand.any() or not fin.any():
+        return np.zeros_like(cand), {"texture_rel": 0.0, "kept_share": 0.0, "candidate_frac": 0.0}
+    lo, hi = np.percentile(v[fin], [2, 98])
+    span = float(hi - lo) if hi > lo else 1.0
+    m = cand.astype(np.float32)
+    x = np.where(cand & fin, v, 0).astype(np.float32)
+    k = (3, 3)
+    n = cv2.blur(m, k, borderType=cv2.BORDER_REFLECT)
+    mu = cv2.blur(x, k, borderType=cv2.BORDER_REFLECT) / np.maximum(n, 1e-6)
+    var = cv2.blur(x * x, k, borderType=cv2.BORDER_REFLECT) / np.maximum(n, 1e-6) - mu * mu
+    texture = np.sqrt(np.maximum(var, 0)) / span
+    core = cv2.erode(cand.astype(np.uint8), np.ones((3, 3), np.uint8), borderType=cv2.BORDER_REPLICATE) > 0
+    lab, count = ndimage.label(cand, np.ones((3, 3), int))
+    idx = np.arange(1, count + 1)
+    area = np.asarray(ndimage.sum(cand, lab, idx), float)
+    ncore = np.asarray(ndimage.sum(core, lab, idx), float)
+    med = np.asarray(ndimage.median(texture, lab * core, idx), float)
+    med = np.where(ncore > 0, np.nan_to_num(med, nan=np.inf), np.inf)
+    keep = (ncore >= min_core_share * area) & (med <= max_texture_rel)
+    lut = np.zeros(count + 1, bool)
+    lut[1:] = keep
+    kept = lut[lab]
+    sel = keep if keep.any() else np.isfinite(med)
+    tex = float(np.average(med[sel], weights=area[sel])) if sel.any() else float("inf")
+    return kept, {"texture_rel": round(tex, 4) if np.isfinite(tex) else 1.0,
+                  "kept_share": round(float(kept.sum() / cand.sum()), 4),
+                  "candidate_frac": round(float(cand.mean()), 4)}
+
+
+def water_cover(bands: Mapping[str, np.ndarray], t: Mapping[str, float]) -> CoverMap | None:
+    """Water: NDWI on soil-line NIR with NIR, else smooth, dark-or-bluish, red-poor patches; None without bands.
+
+    ``t`` is the ``surroundings`` section of ``templates/suggest.yaml``. With NIR the NDWI map is also
+    required to be homogeneous (the same patch test as RGB): water has no canopy texture in any band.
+    """
+    tex_max, core = t["water_max_texture_rel"], t["water_min_core_share"]
+    if "green" in bands and "nir" in bands:
+        nir, factor = soil_line_nir(bands, t["soil_nir_red_ratio"])
+        raw = normalized_difference(np.asarray(bands["green"], np.float32), nir) > t["ndwi_water"]
+        if "red" in bands:  # water reflects less NIR than red; land, sunlit or shaded, more
+            with np.errstate(invalid="ignore"):
+                raw &= nir < np.asarray(bands["red"], np.float32)
+        kept, ev = homogeneous_patches(raw, nir, tex_max, core)
+        return CoverMap(kept, "ndwi", {"nir_factor": round(factor, 4), **ev})
+    if not all(k in bands for k in ("red", "green", "blue")):
+        return None
+    r, g, b = (np.asarray(bands[k], np.float32) for k in ("red", "green", "blue"))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        bluish = (g > r) & (b >= t["rgb_water_min_blue_green"] * g) & \
+                 (normalized_difference(b, r) > t["rgb_water_min_blue_red"]) & \
+                 ((r + g + b) / 3.0 < t["rgb_water_max_brightness"])
+        black = (np.fmax(np.fmax(r, g), b) < t["rgb_water_max_dark"]) & (r <= np.fmax(g, b))
+    kept, ev = homogeneous_patches(bluish | black, brightness(bands), tex_max, core)
+    return CoverMap(kept, "rgb_smooth_bluish", ev)
+
+
+def vegetation_cover(bands: Mapping[str, np.ndarray], t: Mapping[str, float],
+                     water: np.ndarray | None = None) -> CoverMap | None:
+    """Vegetation: NDVI on soil-line NIR with NIR, else the green leaf index; never on water pixels.
+
+    None without red + NIR or red + green + blue.
+    """
+    if "nir" in bands and "red" in bands:
+        nir, factor = soil_line_nir(bands, t["soil_nir_red_ratio"])
+        veg = normalized_difference(nir, np.asarray(bands["red"], np.float32)) > t["ndvi_vegetation"]
+        cover = CoverMap(veg, "ndvi", {"nir_factor": round(factor, 4)})
+    elif all(k in bands for k in ("red", "green", "blue")):
+        veg = green_leaf_index(bands["red"], bands["green"], bands["blue"]) > t["gli_vegetation"]
+        cover = CoverMap(veg, "gli", {})
+    else:
+        return None
+    if water is not None:
+        cover.mask[np.asarray(water, bool)] = False
+    return cover
