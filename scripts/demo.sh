@@ -25,14 +25,14 @@ step "dataset: tiles, labels, captions, prompts, DEM; FarmSeg-VL, GTPBD-MM, SPIE
 $FA build-dataset sample_data --config sample_data/build.yaml --output "$OUT/dataset" --no-progress
 
 step "train a small U-Net on the dataset (CPU, a few epochs)"
-$FA train "$OUT/dataset" --output "$OUT/run" --model unet --encoder-depth 3 --epochs 10 --batch-size 8 \
+$FA train "$OUT/dataset" --output "$OUT/run" --model unet --encoder-depth 3 --epochs 15 --batch-size 8 \
     --device cpu --no-progress
 
 step "evaluate on the test split (pixel, GTPBD edge and object metrics, report with plots)"
 $FA evaluate "$OUT/run" --dataset "$OUT/dataset" --split test --output "$OUT/eval" --device cpu --no-progress
 
 step "label audit: out-of-fold predictions rank suspect tiles"
-$FA audit "$OUT/dataset" --folds 3 --epochs 4 --encoder-depth 3 --output "$OUT/audit" --device cpu --no-progress
+$FA audit "$OUT/dataset" --folds 3 --epochs 8 --encoder-depth 3 --output "$OUT/audit" --device cpu --no-progress
 
 step "predict a whole scene with the trained model; parcels as draft annotation"
 $FA predict "$OUT/run" sample_data/scenes/rgbn-cul-de-sac.tif --output "$OUT/predict/rgbn-cul-de-sac.tif" \

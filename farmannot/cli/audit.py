@@ -13,6 +13,10 @@ from farmannot.cli.train import INPUT_NAMES, MODEL_NAMES, arch_options
 @click.option("--output", "-o", required=True, type=click.Path(file_okay=False),
               help="Audit folder: audit.csv, audit.md, overlays/, suspects.txt, oof/, folds/.")
 @click.option("--folds", type=click.IntRange(2, None), default=5, show_default=True)
+@click.option("--fold-by", type=click.Choice(["block", "scene", "tile"]), default="block", show_default=True,
+              help="block: each scene's spatial blocks dealt over the folds; scene: whole scenes per fold.")
+@click.option("--block-tiles", type=click.IntRange(1, None), default=2, show_default=True,
+              help="Block edge in tiles with --fold-by block.")
 @click.option("--model", type=click.Choice(MODEL_NAMES), default="unet", show_default=True)
 @click.option("--encoder", default=None, help="Encoder name (default as in 'farmannot train').")
 @click.option("--encoder-depth", type=click.IntRange(3, 5), default=None)
@@ -27,8 +31,8 @@ from farmannot.cli.train import INPUT_NAMES, MODEL_NAMES, arch_options
 @click.option("--top", type=click.IntRange(1, None), default=20, show_default=True,
               help="How many of the worst tiles get overlays and go to suspects.txt.")
 @progress_option
-def command(dataset_dir, output, folds, model, encoder, encoder_depth, inputs, epochs, batch_size, lr, seed,
-            device, amp, workers, top, progress):
+def command(dataset_dir, output, folds, fold_by, block_tiles, model, encoder, encoder_depth, inputs, epochs,
+            batch_size, lr, seed, device, amp, workers, top, progress):
     """Out-of-fold predictions for every tile of DATASET_DIR, ranked by disagreement with the label.
 
     Re-running resumes the fold models already trained in OUTPUT/folds/.
@@ -39,7 +43,7 @@ def command(dataset_dir, output, folds, model, encoder, encoder_depth, inputs, e
     cfg = TrainConfig(dataset=str(dataset_dir), model=model, encoder=encoder, inputs=inputs, epochs=epochs,
                       batch_size=batch_size, lr=lr, seed=seed, device=device, amp=amp, workers=workers,
                       arch_kwargs=arch_options(model, encoder_depth))
-    rows = run_audit(dataset_dir, output, cfg, folds, top, progress)
+    rows = run_audit(dataset_dir, output, cfg, folds, top, progress, fold_by=fold_by, block_tiles=block_tiles)
     click.echo(f"audited {len(rows)} tile(s); worst: "
                + ", ".join(f"{r['tile_id']} ({r['score']:.2f})" for r in rows[:5]) + f" -> {output}/audit.md",
                err=True)

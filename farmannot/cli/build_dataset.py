@@ -19,7 +19,10 @@ from farmannot.dataset.config import LAYOUTS, load_config
 @click.option("--layout", "layouts", default=None, metavar="NAME,...",
               help=f"Layouts to write, comma-separated: {', '.join(LAYOUTS)} [all].")
 @click.option("--split", default=None, metavar="T:V:T", help="Train:val:test weights [7:2:1].")
-@click.option("--group-by", default=None, help="scenes.csv column kept within one split [region].")
+@click.option("--group-by", default=None,
+              help="scenes.csv column kept within one split, or 'block' for spatial blocks per scene [region].")
+@click.option("--block-tiles", type=click.IntRange(1, None), default=None,
+              help="Block edge in tiles with --group-by block [2].")
 @click.option("--seed", type=int, default=None, help="Seed of the split [0].")
 @click.option("--geotiff/--no-geotiff", default=None, help="Also write GeoTIFF tiles with all bands [off].")
 @click.option("--workers", type=click.IntRange(1, None), default=None, help="Local worker processes [1].")
@@ -27,8 +30,8 @@ from farmannot.dataset.config import LAYOUTS, load_config
               help="Run scenes on this Dask distributed scheduler (e.g. tcp://10.0.0.5:8786).")
 @keep_going_option
 @progress_option
-def command(project_dir, output, config, tile_size, overlap, layouts, split, group_by, seed, geotiff, workers,
-            dask_scheduler, keep_going, progress):
+def command(project_dir, output, config, tile_size, overlap, layouts, split, group_by, block_tiles, seed, geotiff,
+            workers, dask_scheduler, keep_going, progress):
     """Build a dataset from PROJECT_DIR (scenes/, annotations/, optional dems/, scenes.csv).
 
     Writes the layouts, manifest.parquet, build_report.json, DATASET_CARD.md (with plots) and, when a scene
@@ -38,8 +41,8 @@ def command(project_dir, output, config, tile_size, overlap, layouts, split, gro
 
     cfg = load_config(config, {
         "tile_size": tile_size, "overlap": overlap, "layouts": layouts, "split": split, "group_by": group_by,
-        "seed": seed, "geotiff": geotiff, "workers": workers, "dask_scheduler": dask_scheduler,
-        "keep_going": keep_going or None,
+        "block_tiles": block_tiles, "seed": seed, "geotiff": geotiff, "workers": workers,
+        "dask_scheduler": dask_scheduler, "keep_going": keep_going or None,
     })
     s = build_dataset(project_dir, output, cfg, progress=progress, echo=lambda m: click.echo(m, err=True))
     shares = ", ".join(f"{k} {100 * v:.0f}%" for k, v in s.achieved.items())

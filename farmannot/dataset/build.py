@@ -1,6 +1,6 @@
 """``build_dataset``: project folder -> dataset folder, on local processes or a Dask cluster.
 
-Order of work: discover scenes -> region-grouped split (from window counts, before any pixel is read) ->
+Order of work: discover scenes -> region- or block-grouped split (from window counts, before any pixel is read) ->
 one job per scene (tiles written straight into their split's folders) -> manifest, SPIE JSONL, COCO,
 build report, errors.json -> dataset card. Results are gathered as they finish but written in a fixed
 order, so the number of workers never changes an output byte.
@@ -24,7 +24,7 @@ from farmannot.dataset.config import BuildConfig
 from farmannot.dataset.manifest import write_coco, write_manifest, write_spie
 from farmannot.dataset.project import SceneJob, discover_scenes
 from farmannot.dataset.scene import SceneResult, build_scene
-from farmannot.dataset.split import assign_splits
+from farmannot.dataset.split import assign_blocks, assign_splits
 from farmannot.errors import FarmannotError
 from farmannot.io.atomic import write_json
 
@@ -141,11 +141,20 @@ def build_dataset(project: str | Path, out: str | Path, cfg: BuildConfig, progre
     if not jobs:
         _write_errors(out, errors)
         raise FarmannotError(f"{project}: no usable scenes (see {out / ERRORS}).")
-    sizes: dict[str, int] = {}
-    for j in jobs:
-        sizes[j.group] = sizes.get(j.group, 0) + j.n_windows
-    assignment, summary.achieved = assign_splits(sizes, cfg.split, cfg.seed, cfg.split_tolerance)
-    jobs = [dataclasses.replace(j, split=assignment[j.group]) for j in jobs]
+    if cfg.group_by == "block":
+        per_scene: dict[str, dict[str, int]] = {}
+        for j in jobs:
+            blocks = per_scene.setdefault(j.name, {})
+            for g in j.tile_groups:
+                blocks[g] = blocks.get(g, 0) + 1
+        assignment, summary.achieved = assign_blocks(per_scene, cfg.split, cfg.seed, cfg.split_tolerance)
+        jobs = [dataclasses.replace(j, tile_splits=tuple(assignment[g] for g in j.tile_groups)) for j in jobs]
+    else:
+        sizes: dict[str, int] = {}
+        for j in jobs:
+            sizes[j.group] = sizes.get(j.group, 0) + j.n_windows
+        assignment, summary.achieved = assign_splits(sizes, cfg.split, cfg.seed, cfg.split_tolerance)
+        jobs = [dataclasses.replace(j, split=assignment[j.group]) for j in jobs]
     runner = _run_dask if cfg.dask_scheduler else _run_local
     results: list[SceneResult] = []
     # one bar in tiles: advanced tile by tile when scenes run in this process, a scene at a time otherwise

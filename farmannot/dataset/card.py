@@ -177,13 +177,30 @@ def _md_table(df: pd.DataFrame) -> str:
     return "\n".join([head, sep, *body])
 
 
+def _splits_of(values: pd.Series) -> str:
+    """The splits present, in train/val/test order (a scene or region spans several with block grouping)."""
+    present = set(values)
+    return ", ".join(s for s in SPLITS if s in present)
+
+
+def _grouping_text(cfg: "BuildConfig") -> str:
+    if cfg.group_by == "block":
+        edge = cfg.block_tiles * cfg.tile_size
+        return (f"Grouped by spatial blocks of {cfg.block_tiles} x {cfg.block_tiles} tiles ({edge} x {edge} px; no "
+                f"block appears in two splits), each scene's blocks split on their own, seed {cfg.seed}. Every "
+                "split holds tiles of the same regions, so scores measure unseen ground in known regions; "
+                "neighbouring blocks touch, so some spatial correlation crosses the split. Group by `region` to "
+                "test transfer to unseen regions.")
+    return f"Grouped by `{cfg.group_by}` (no {cfg.group_by} appears in two splits), seed {cfg.seed}."
+
+
 def _scene_table(df: pd.DataFrame, report: dict) -> pd.DataFrame:
     rep = {s["scene"]: s for s in report["scenes"]}
     rows = []
     for scene, g in df.groupby("scene", sort=True):
         r = rep.get(scene, {})
         rows.append({
-            "scene": scene, "region": g["region"].iloc[0], "split": g["split"].iloc[0], "tiles": len(g),
+            "scene": scene, "region": g["region"].iloc[0], "split": _splits_of(g["split"]), "tiles": len(g),
             "CRS": g["crs"].iloc[0] or "none", "date": g["date"].iloc[0] if pd.notna(g["date"].iloc[0]) else "-",
             "DEM": "yes" if g["dem_coverage"].notna().any() else "-", "parcels": r.get("parcels", "-"),
             "repaired / clipped": f"{len(r.get('repaired', []))} / {len(r.get('clipped', []))}",
@@ -207,7 +224,7 @@ def write_card(out: Path, df: pd.DataFrame, cfg: "BuildConfig", summary: "BuildS
     report = json.loads((out / "build_report.json").read_text(encoding="utf-8"))
     scene_parcels = {s["scene"]: s.get("parcels", 0) for s in report["scenes"]}
     regions = df.groupby("region").agg(
-        scenes=("scene", "nunique"), tiles=("tile_id", "count"), split=("split", "first"),
+        scenes=("scene", "nunique"), tiles=("tile_id", "count"), split=("split", _splits_of),
         farmland_share=("farmland_fraction", "mean"),
         parcels=("scene", lambda s: sum(scene_parcels.get(n, 0) for n in s.unique())),
         dates=("date", lambda s: ", ".join(sorted({str(v) for v in s if pd.notna(v) and v})) or "not recorded"),
@@ -250,7 +267,7 @@ def write_card(out: Path, df: pd.DataFrame, cfg: "BuildConfig", summary: "BuildS
         "",
         "## Splits",
         "",
-        f"Grouped by `{cfg.group_by}` (no {cfg.group_by} appears in two splits), seed {cfg.seed}.",
+        _grouping_text(cfg),
         "",
         _md_table(splits),
         "",

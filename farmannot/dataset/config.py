@@ -24,7 +24,10 @@ class BuildConfig:
         overlap: Pixels shared by neighbouring tiles.
         layouts: Output layouts among :data:`LAYOUTS`.
         split: Train:val:test weights.
-        group_by: scenes.csv column whose groups never span two splits (``region``; ``scene`` also works).
+        group_by: scenes.csv column whose groups never span two splits (``region``; ``scene`` also works), or
+            ``block``: spatial blocks of ``block_tiles`` x ``block_tiles`` tiles, each scene's blocks split
+            by the ratio on their own, so every split has tiles of every large enough scene.
+        block_tiles: Block edge in tiles for ``group_by: block``.
         split_tolerance: Largest allowed gap between a split's achieved and requested share of tiles.
         seed: Seed of the split (ties between equally good assignments).
         label_map: labelme label -> mask value (1..254); ``__ignore__`` -> 255, ``_background_`` -> 0 always.
@@ -48,6 +51,7 @@ class BuildConfig:
     layouts: tuple[str, ...] = LAYOUTS
     split: tuple[float, float, float] = (7.0, 2.0, 1.0)
     group_by: str = "region"
+    block_tiles: int = 2
     split_tolerance: float = 0.15
     seed: int = 0
     label_map: dict[str, int] = field(default_factory=lambda: {"farmland": 1})
@@ -84,6 +88,11 @@ class BuildConfig:
             raise FarmannotError("spie_format must be spex or json and spie_bbox axis or rotated.")
         if self.workers < 1:
             raise FarmannotError("workers must be at least 1.")
+        if self.block_tiles < 1:
+            raise FarmannotError(f"block_tiles must be at least 1, got {self.block_tiles}.")
+        if self.group_by == "block" and self.overlap:
+            raise FarmannotError(f"group_by block needs overlap 0 (got {self.overlap} px): overlapping tiles of "
+                                 "neighbouring blocks would share pixels across splits.")
         return self
 
     def fingerprint(self) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from farmannot.dataset.config import BuildConfig
 from farmannot.errors import FarmannotError, InputError
 from farmannot.io.labelme_json import load_annotation, resolve_image_path
 from farmannot.io.raster import open_raster
-from farmannot.io.windows import tile_windows
+from farmannot.io.windows import tile_windows, window_block
 
 OPTIONAL_COLUMNS = ("date", "lat", "lon", "sensor", "dem")
 
@@ -39,6 +39,16 @@ class SceneJob:
     lon: float | None = None
     sensor: str | None = None
     n_windows: int = 0
+    tile_groups: tuple[str, ...] = ()
+    tile_splits: tuple[str, ...] = ()
+
+    def split_of(self, i: int) -> str:
+        """Split of the scene's ``i``-th window (row-major, as :func:`tile_windows` lists them)."""
+        return self.tile_splits[i] if self.tile_splits else self.split
+
+    def group_of(self, i: int) -> str:
+        """Split group of the scene's ``i``-th window."""
+        return self.tile_groups[i] if self.tile_groups else self.group
 
 
 def _opt(row: dict, key: str):
@@ -88,7 +98,7 @@ def discover_scenes(project: str | os.PathLike, cfg: BuildConfig) -> tuple[list[
     if not files:
         raise InputError(f"{ann_dir}: no labelme annotation files (*.json); see docs/build-dataset.md.")
     table = read_scenes_table(project)
-    if cfg.group_by not in table.columns:
+    if cfg.group_by not in table.columns and cfg.group_by != "block":
         raise FarmannotError(f"--group-by {cfg.group_by!r}: no such column in {project / 'scenes.csv'} "
                              f"(columns: {', '.join(table.columns)}).")
     rows = {}
@@ -131,11 +141,15 @@ def _scene_job(project: Path, f: Path, rows: dict, cfg: BuildConfig) -> SceneJob
         auto = project / "dems" / f"{image.stem}.tif"
         dem_path = auto if auto.exists() else None
     with open_raster(image) as src:
-        n = len(tile_windows(src.width, src.height, cfg.tile_size, cfg.overlap))
+        windows = tile_windows(src.width, src.height, cfg.tile_size, cfg.overlap)
+    blocks: tuple[str, ...] = ()
+    if cfg.group_by == "block":
+        keys = (window_block(w.row_off, w.col_off, cfg.tile_size, cfg.block_tiles) for w in windows)
+        blocks = tuple(f"{image.stem}/block_{r}_{c}" for r, c in keys)
     return SceneJob(
         name=image.stem, annotation=str(f), image=str(image), region=str(row["region"]),
-        group=str(row[cfg.group_by]) if cfg.group_by != "scene" else image.stem,
+        group=str(row[cfg.group_by]) if cfg.group_by not in ("scene", "block") else image.stem,
         dem=str(dem_path) if dem_path else None, date=_opt(row, "date"),
         lat=_float(_opt(row, "lat"), "lat", where), lon=_float(_opt(row, "lon"), "lon", where),
-        sensor=_opt(row, "sensor") or cfg.sensor, n_windows=n,
+        sensor=_opt(row, "sensor") or cfg.sensor, n_windows=len(windows), tile_groups=blocks,
     )

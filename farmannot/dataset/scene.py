@@ -230,9 +230,9 @@ def _build(job: SceneJob, cfg: BuildConfig, out: Path, on_tile: Callable[[], Non
         cats = available_categories(info, ALL_CATEGORIES)[0] if "spie" in cfg.layouts else []
         names = sorted({b for c in cats for b in CATEGORIES[c].bands}
                        | {b for b in ("red", "green", "blue", "nir", "swir1") if b in info.band_map})
-        for win in tile_windows(info.width, info.height, cfg.tile_size, cfg.overlap):
+        for i, win in enumerate(tile_windows(info.width, info.height, cfg.tile_size, cfg.overlap)):
             row = _tile(job, cfg, out, src, info, plan, win, tr, crs, vrt, disp, stretch, cats, names,
-                        scene_kw, when, res)
+                        scene_kw, when, res, job.split_of(i), job.group_of(i))
             if row is not None:
                 res.rows.append(row)
             if on_tile is not None:
@@ -241,7 +241,7 @@ def _build(job: SceneJob, cfg: BuildConfig, out: Path, on_tile: Callable[[], Non
 
 
 def _tile(job, cfg, out, src, info, plan, win: Window, tr, crs, vrt, disp, stretch, cats, names,
-          scene_kw, when, res: SceneResult) -> dict[str, Any] | None:
+          scene_kw, when, res: SceneResult, split: str, group: str) -> dict[str, Any] | None:
     r0, c0, h, w = int(win.row_off), int(win.col_off), int(win.height), int(win.width)
     name = f"{job.name}_{r0}_{c0}"
     data, valid = read_window_all(src, win)
@@ -286,7 +286,7 @@ def _tile(job, cfg, out, src, info, plan, win: Window, tr, crs, vrt, disp, stret
         image_tif=geotiff_bytes(data, crs, wtr, info.nodata) if cfg.geotiff else None,
     )
     paths, sums = {}, {}
-    for layout, items in layout_files(cfg.layouts, job.split, name, files).items():
+    for layout, items in layout_files(cfg.layouts, split, name, files).items():
         paths[layout] = sorted(items)
         for rel, blob in items.items():
             digest, written = write_checked(out, rel, blob)
@@ -294,10 +294,10 @@ def _tile(job, cfg, out, src, info, plan, win: Window, tr, crs, vrt, disp, stret
             res.written += written
             res.unchanged += not written
     for rec in spie_recs:
-        rec["image"] = f"{job.split}/image/{name}.png"
-        rec["extraction_map"] = f"{job.split}/map/{name}_{rec['category']}.png"
+        rec["image"] = f"{split}/image/{name}.png"
+        rec["extraction_map"] = f"{split}/map/{name}_{rec['category']}.png"
     row = {
-        "tile_id": name, "scene": job.name, "region": job.region, "group": job.group, "split": job.split,
+        "tile_id": name, "scene": job.name, "region": job.region, "group": group, "split": split,
         "row_off": r0, "col_off": c0, "width": w, "height": h,
         "crs": crs.to_string() if crs else None, "transform": list(wtr)[:6],
         "center_lat": lat, "center_lon": lon,

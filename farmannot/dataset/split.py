@@ -2,6 +2,9 @@
 
 With up to 12 groups every assignment is tried (3^12 = 531,441); above that a seeded greedy fill
 (largest groups first) is used. Among equally good assignments the seed decides, deterministically.
+
+Spatial blocks (:func:`assign_blocks`) are split scene by scene instead, so each split gets tiles of every
+scene that has enough blocks: a test of the same regions on unseen ground, not of unseen regions.
 """
 
 from __future__ import annotations
@@ -84,3 +87,56 @@ def assign_splits(sizes: Mapping[str, int], ratio: Sequence[float], seed: int = 
             f"raise split_tolerance (now {tolerance}) in the config."
         )
     return {g: SPLITS[int(best[i])] for i, g in enumerate(order)}, achieved
+
+
+def assign_blocks(scenes: Mapping[str, Mapping[str, int]], ratio: Sequence[float], seed: int = 0,
+                  tolerance: float = 0.15) -> tuple[dict[str, str], dict[str, float]]:
+    """Assign each scene's spatial blocks to splits, every scene on its own.
+
+    Within a scene, blocks (largest first, the seed ordering equal sizes) go to the split furthest below
+    its share of that scene's tiles; ties go to the split furthest below its share of all tiles so far.
+    A scene of one block goes to train (the largest requested split).
+
+    Args:
+        scenes: scene -> (block -> number of tiles).
+        ratio: train:val:test weights.
+        seed: Orders blocks of equal size.
+        tolerance: Largest allowed gap between achieved and requested share of any split over all scenes.
+
+    Returns:
+        ``(block -> split, split -> achieved share)``.
+
+    Raises:
+        FarmannotError: the blocks cannot meet the ratio within ``tolerance`` (too few blocks per scene).
+    """
+    target = np.asarray(ratio, dtype=float) / float(sum(ratio))
+    rng = random.Random(seed)
+    total = float(sum(n for blocks in scenes.values() for n in blocks.values()))
+    if total <= 0:
+        raise FarmannotError("no tiles to split.")
+    filled_all = np.zeros(3)
+    out: dict[str, str] = {}
+    for scene in sorted(scenes):
+        blocks = scenes[scene]
+        order = sorted(blocks, key=lambda b: (-blocks[b], rng.random(), b))
+        want = target * float(sum(blocks.values()))
+        filled = np.zeros(3)
+        for b in order:
+            gap = want - filled
+            gap_all = target * total - filled_all
+            cands = [k for k in range(3) if target[k] > 0]
+            k = max(cands, key=lambda k: (round(gap[k], 9), round(gap_all[k], 9), -k))
+            out[b] = SPLITS[k]
+            filled[k] += blocks[b]
+            filled_all[k] += blocks[b]
+    shares = filled_all / total
+    achieved = {s: float(shares[k]) for k, s in enumerate(SPLITS)}
+    if _cost(shares, target) > tolerance:
+        closest = ":".join(f"{100 * v:.0f}" for v in shares)
+        wanted = ":".join(f"{100 * v:.0f}" for v in target)
+        raise FarmannotError(
+            f"split {wanted} cannot be met with spatial blocks of {len(scenes)} scene(s) ({len(out)} block(s)); "
+            f"the closest achievable ratio is {closest} (train:val:test, %). Use smaller blocks (block_tiles), "
+            f"smaller tiles, or raise split_tolerance (now {tolerance}) in the config."
+        )
+    return out, achieved

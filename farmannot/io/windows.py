@@ -31,3 +31,16 @@ def tile_windows(width: int, height: int, tile: int, overlap: int = 0) -> list[W
         for row in tile_offsets(height, tile, overlap)
         for col in tile_offsets(width, tile, overlap)
     ]
+
+
+def window_block(row_off: int, col_off: int, tile: int, block_tiles: int) -> tuple[int, int]:
+    """Spatial block ``(block_row, block_col)`` of a tile at ``(row_off, col_off)``: blocks of
+    ``block_tiles`` x ``block_tiles`` tiles of ``tile`` px from the scene's origin.
+
+    With no overlap a shifted last tile stays in the block of the tile it overlaps (it starts after the last
+    full tile, and a block edge is a multiple of the tile), so tiles of different blocks never share a pixel.
+    """
+    if tile <= 0 or block_tiles <= 0:
+        raise ValueError("tile and block_tiles must be positive")
+    edge = tile * block_tiles
+    return int(row_off) // edge, int(col_off) // edge

@@ -1,7 +1,8 @@
 """Label audit: K-fold out-of-fold predictions for every tile and a per-tile disagreement score.
 
-Each tile is predicted by a model that never saw it (trained on the other folds; folds group tiles by
-scene when there are enough scenes, so neighbouring tiles do not leak). Disagreement between the
+Each tile is predicted by a model that never saw it (trained on the other folds). Folds deal each scene's
+spatial blocks over the folds (:func:`assign_folds`), so every fold model knows every scene's sensor and
+landscape but not the ground it predicts; whole-scene folds are an option. Disagreement between the
 out-of-fold probability ``p`` and the label ``y`` (valid pixels only):
 
 - region term ``1 - soft IoU`` with soft IoU = sum(p y) / sum(p + y - p y) (0 when both are empty);
@@ -24,6 +25,7 @@ from tqdm import tqdm
 
 from farmannot.errors import InputError
 from farmannot.io.atomic import write_json, write_text
+from farmannot.io.windows import window_block
 from farmannot.train.config import TrainConfig
 from farmannot.train.data import TileRecord, list_tiles, read_image, read_label, resolve_dataset, target_from_label
 from farmannot.train.metrics.edge import gtpbd_edge_scores, mask_boundary
@@ -34,23 +36,65 @@ FIELDS = ("rank", "tile_id", "split", "scene", "region", "score", "region_disagr
           "pixel_disagreement", "fold", "row_off", "col_off", "width", "height", "image", "label")
 
 
-def assign_folds(records: list[TileRecord], k: int, seed: int = 0) -> list[int]:
-    """Fold of each tile: whole scenes per fold when there are at least ``k`` scenes, else tiles."""
+FOLD_BY = ("block", "scene", "tile")
+
+
+def _deal(groups: dict[str, int], load: np.ndarray, rng: np.random.Generator) -> dict[str, int]:
+    """Groups (largest first, the seed ordering equal sizes) each to the fold with the fewest tiles of this
+    deal, ties to the fold with the fewest tiles overall; ``load`` (tiles per fold overall) is updated."""
+    local = np.zeros_like(load)
+    fold_of = {}
+    for g in sorted(groups, key=lambda g: (-groups[g], rng.random(), g)):
+        f = min(range(len(load)), key=lambda f: (local[f], load[f], f))
+        fold_of[g] = f
+        local[f] += groups[g]
+        load[f] += groups[g]
+    return fold_of
+
+
+def assign_folds(records: list[TileRecord], k: int, seed: int = 0, by: str = "block",
+                 block_tiles: int = 2) -> list[int]:
+    """Fold of each tile.
+
+    - ``block``: spatial blocks of ``block_tiles`` x ``block_tiles`` tiles (from the manifest's window
+      offsets), each scene's blocks dealt over the folds on their own, so every fold model has seen every
+      scene but not the ground it predicts. A scene with fewer than ``k`` blocks is dealt tile by tile;
+      tiles without a window in the manifest fall back to ``tile``.
+    - ``scene``: whole scenes per fold (needs at least ``k`` scenes, else ``tile``): a stricter test, but a
+      fold model may never have seen the sensor or region it predicts.
+    - ``tile``: a seeded random deal of tiles.
+    """
     if k < 2:
         raise InputError("--folds must be at least 2.")
+    if by not in FOLD_BY:
+        raise InputError(f"fold grouping {by!r} unknown; choose from {', '.join(FOLD_BY)}.")
     if len(records) < k:
         raise InputError(f"{len(records)} tile(s) cannot make {k} folds; lower --folds.")
-    scenes = sorted({r.scene for r in records})
     rng = np.random.default_rng(seed)
-    if len(scenes) >= k and "unknown" not in scenes:
+    scenes = sorted({r.scene for r in records})
+    windowed = all("row_off" in r.extra and "col_off" in r.extra and r.scene != "unknown" for r in records)
+    if by == "block" and windowed:
+        keys = []
+        for r in records:
+            tile = int(max(r.extra.get("width", 1), r.extra.get("height", 1)))
+            keys.append((r.scene, window_block(r.extra["row_off"], r.extra["col_off"], tile, block_tiles)))
+        load = np.zeros(k)
+        fold_of: dict = {}
+        for s in scenes:
+            sizes: dict = {}
+            for key in keys:
+                if key[0] == s:
+                    sizes[key] = sizes.get(key, 0) + 1
+            if len(sizes) < k:  # too few blocks to reach every fold: deal this scene's tiles one by one
+                for i, key in enumerate(keys):
+                    if key[0] == s:
+                        keys[i] = (s, ("tile", i))
+                sizes = {key: 1 for key in keys if key[0] == s}
+            fold_of.update(_deal(sizes, load, rng))
+        return [fold_of[key] for key in keys]
+    if by == "scene" and len(scenes) >= k and "unknown" not in scenes:
         sizes = {s: sum(r.scene == s for r in records) for s in scenes}
-        order = sorted(scenes, key=lambda s: (-sizes[s], rng.random()))
-        load = [0] * k
-        fold_of = {}
-        for s in order:  # largest scene first into the emptiest fold
-            f = int(np.argmin(load))
-            fold_of[s] = f
-            load[f] += sizes[s]
+        fold_of = _deal(sizes, np.zeros(k), rng)
         return [fold_of[r.scene] for r in records]
     perm = rng.permutation(len(records))
     folds = [0] * len(records)
@@ -81,7 +125,8 @@ def disagreement(prob: np.ndarray, label: np.ndarray, valid: np.ndarray | None =
 
 
 def run_audit(dataset: str | Path, output: str | Path, cfg: TrainConfig, folds: int = 5, top: int = 20,
-              progress: bool = True, embedder: Embedder | None = None) -> list[dict]:
+              progress: bool = True, embedder: Embedder | None = None, fold_by: str = "block",
+              block_tiles: int = 2) -> list[dict]:
     """Out-of-fold predictions, scores and the audit report for every tile of every split.
 
     Writes ``audit.csv`` (all tiles ranked, with each tile's window in its scene when the manifest has it,
@@ -99,7 +144,7 @@ def run_audit(dataset: str | Path, output: str | Path, cfg: TrainConfig, folds: 
     output = Path(output)
     layout, _, root = resolve_dataset(dataset)
     _, records = list_tiles(dataset, "all")
-    fold_of = assign_folds(records, folds, cfg.seed)
+    fold_of = assign_folds(records, folds, cfg.seed, fold_by, block_tiles)
     cfg = replace(cfg, dataset=str(dataset))
     device = resolve_device(cfg.device)
     captions = caption_table(records, root, output, embedder) if "text" in cfg.inputs else None
@@ -122,8 +167,9 @@ def run_audit(dataset: str | Path, output: str | Path, cfg: TrainConfig, folds: 
     rows.sort(key=lambda r: (-r["score"], -r["pixel_disagreement"], r["tile_id"]))
     for i, r in enumerate(rows, 1):
         r["rank"] = i
-    _write_outputs(output, rows, top, {"dataset": str(dataset), "folds": folds, "model": cfg.model,
-                                       "encoder": cfg.encoder, "inputs": cfg.inputs, "epochs": cfg.epochs})
+    _write_outputs(output, rows, top, {"dataset": str(dataset), "folds": folds, "fold_by": fold_by,
+                                       "model": cfg.model, "encoder": cfg.encoder, "inputs": cfg.inputs,
+                                       "epochs": cfg.epochs})
     for r in rows:
         for key in ("_rec", "_prob", "_label"):
             r.pop(key, None)

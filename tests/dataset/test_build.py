@@ -175,7 +175,9 @@ def test_sample_data_demo_project(sample_data, tmp_path):
     s = build_dataset(sample_data, tmp_path / "out", cfg, progress=False)
     df = pd.read_parquet(tmp_path / "out" / "manifest.parquet")
     assert not s.errors and set(df["region"]) == {"Haiti", "Parana", "Colorado"}
-    assert df.groupby("region")["split"].nunique().max() == 1
+    assert df.groupby("group")["split"].nunique().max() == 1  # spatial blocks (one tile each) kept whole
+    for split in ("train", "val", "test"):  # each scene split on its own: every region in every split
+        assert set(df.loc[df["split"] == split, "region"]) == {"Haiti", "Parana", "Colorado"}
     cov = df.loc[df["region"] == "Colorado", "dem_coverage"]  # the real DEM covers part of the image
     assert cov.notna().all() and cov.max() == 1.0 and cov.min() < 0.5
     assert df.loc[df["region"] == "Parana", "farmland_fraction"].mean() > 0.3

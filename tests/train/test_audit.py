@@ -1,6 +1,7 @@
 """The audit ranks planted label errors first on a small generated dataset."""
 
 import csv
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ from conftest import TINY, write_gtpbd
 from farmannot.errors import InputError
 from farmannot.train.audit import assign_folds, disagreement, run_audit
 from farmannot.train.config import TrainConfig
-from farmannot.train.data import list_tiles
+from farmannot.train.data import TileRecord, list_tiles
 
 PLANTED = ("train_002", "val_001", "test_003")  # parcels erased, mask shifted, mask inverted
 
@@ -46,10 +47,42 @@ def test_disagreement_terms():
 
 def test_folds_group_scenes(gtpbd_dataset):
     _, recs = list_tiles(gtpbd_dataset, "all")
-    folds = assign_folds(recs, 3)
+    folds = assign_folds(recs, 3, by="scene")
     by_scene = {}
     for r, f in zip(recs, folds):
         by_scene.setdefault(r.scene, set()).add(f)
     assert all(len(v) == 1 for v in by_scene.values()) and set(folds) == {0, 1, 2}
     with pytest.raises(InputError):
         assign_folds(recs[:2], 3)
+
+
+def _grid(scene: str, n: int, tile: int = 32) -> list[TileRecord]:
+    return [TileRecord(f"{scene}_{r}_{c}", "train", Path("i.png"), Path("m.png"), scene=scene, region="r",
+                       extra={"row_off": r * tile, "col_off": c * tile, "width": tile, "height": tile})
+            for r in range(n) for c in range(n)]
+
+
+def test_block_folds_reach_every_scene_and_keep_blocks_whole():
+    recs = _grid("big", 6) + _grid("small", 4) + _grid("tiny", 1)  # 9, 4 and 1 block(s) of 2 x 2 tiles
+    folds = assign_folds(recs, 3, seed=1)
+    by_block: dict = {}
+    for r, f in zip(recs, folds):
+        if r.scene != "tiny":
+            by_block.setdefault((r.scene, r.extra["row_off"] // 64, r.extra["col_off"] // 64), set()).add(f)
+    assert all(len(v) == 1 for v in by_block.values())  # a block is never split over folds
+    for scene in ("big", "small"):  # every fold holds out part of every scene with enough blocks
+        assert {f for r, f in zip(recs, folds) if r.scene == scene} == {0, 1, 2}
+    big = [f for r, f in zip(recs, folds) if r.scene == "big"]
+    assert sorted(big.count(k) for k in range(3)) == [12, 12, 12]  # 9 equal blocks: 3 per fold
+    assert folds == assign_folds(recs, 3, seed=1)  # deterministic
+
+
+def test_block_folds_deal_tiles_of_a_scene_with_too_few_blocks():
+    recs = _grid("a", 2) + _grid("b", 2)  # one block each: dealt tile by tile
+    folds = assign_folds(recs, 2)
+    for scene in ("a", "b"):
+        assert sorted(f for r, f in zip(recs, folds) if r.scene == scene) == [0, 0, 1, 1]
+    no_window = [TileRecord(f"t{i}", "train", Path("i.png"), Path("m.png"), scene="s") for i in range(6)]
+    assert sorted(assign_folds(no_window, 3)) == [0, 0, 1, 1, 2, 2]  # falls back to a tile deal
+    with pytest.raises(InputError, match="unknown"):
+        assign_folds(recs, 2, by="region")

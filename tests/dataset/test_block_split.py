@@ -1,0 +1,93 @@
+"""Spatial-block split: blocks never span splits, every scene reaches every split it can, no shared pixels."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from farmannot.dataset.build import build_dataset
+from farmannot.dataset.config import load_config
+from farmannot.dataset.split import assign_blocks
+from farmannot.errors import FarmannotError
+from farmannot.io.windows import tile_offsets, window_block
+
+
+def test_nine_equal_blocks_by_hand():
+    # one scene, 9 blocks of 4 tiles, 7:2:1 -> wanted 25.2 / 7.2 / 3.6 tiles. Each block goes to the split
+    # furthest below its wanted count: 5 x train (gap 25.2 -> 5.2), val (7.2 > 5.2), train (5.2 > 3.6),
+    # test (3.6 > 3.2 > 1.2), val (3.2 > 1.2 > -0.4): 6 / 2 / 1 blocks.
+    blocks = {f"s/b{i}": 4 for i in range(9)}
+    a, shares = assign_blocks({"s": blocks}, (7, 2, 1))
+    counts = pd.Series(a).value_counts().to_dict()
+    assert counts == {"train": 6, "val": 2, "test": 1}
+    assert shares == pytest.approx({"train": 24 / 36, "val": 8 / 36, "test": 4 / 36})
+
+
+def test_every_scene_split_on_its_own():
+    scenes = {s: {f"{s}/b{i}": 1 for i in range(10)} for s in ("x", "y", "z")}
+    a, shares = assign_blocks(scenes, (7, 2, 1), seed=5)
+    for s in scenes:
+        per = pd.Series({b: a[b] for b in scenes[s]}).value_counts().to_dict()
+        assert per == {"train": 7, "val": 2, "test": 1}
+    assert assign_blocks(scenes, (7, 2, 1), seed=5)[0] == a  # deterministic
+
+
+def test_single_block_scene_goes_to_train_and_bad_ratio_is_an_error():
+    a, _ = assign_blocks({"big": {f"big/b{i}": 1 for i in range(10)}, "tiny": {"tiny/b0": 3}}, (7, 2, 1),
+                         tolerance=0.2)
+    assert a["tiny/b0"] == "train"
+    with pytest.raises(FarmannotError, match="closest achievable ratio is 100:0:0"):
+        assign_blocks({"one": {"one/b0": 5}}, (7, 2, 1))
+
+
+@pytest.mark.parametrize("tile,block", [(16, 2), (20, 2), (32, 3), (50, 1)])
+def test_shifted_last_tile_stays_in_the_block_it_overlaps(tile, block):
+    for length in range(tile, 9 * tile):
+        offs = tile_offsets(length, tile)
+        for a, b in itertools.combinations(offs, 2):
+            if abs(a - b) < tile:  # overlapping tiles (only the shifted last one overlaps)
+                assert window_block(a, 0, tile, block) == window_block(b, 0, tile, block), (length, a, b)
+
+
+@pytest.fixture(scope="module")
+def block_built(tmp_path_factory):
+    from projectgen import make_project
+
+    root = tmp_path_factory.mktemp("blk")
+    project = make_project(root / "project")
+    cfg = load_config(None, {"tile_size": 20, "group_by": "block", "block_tiles": 2, "split": "2:1:1",
+                             "layouts": "gtpbd-mm", "card": True})
+    summary = build_dataset(project, root / "out", cfg, progress=False)
+    return root / "out", summary, pd.read_parquet(root / "out" / "manifest.parquet")
+
+
+def test_blocks_never_span_splits_and_scenes_reach_every_split(block_built):
+    out, summary, df = block_built
+    assert len(df) == 5 * 16  # 64 px scenes, 20 px tiles at 0, 20, 40, 44
+    assert df.groupby("group")["split"].nunique().max() == 1
+    assert df["group"].nunique() == 5 * 4
+    # 4 blocks of 4 tiles per scene at 2:1:1 -> 2 train, 1 val, 1 test in every scene
+    per_scene = df.groupby(["scene", "split"]).size().unstack(fill_value=0)
+    assert (per_scene[["train", "val", "test"]].values == [8, 4, 4]).all()
+    for _, row in df.iterrows():
+        assert (out / "gtpbd-mm" / row["split"] / "image" / f"{row['tile_id']}.png").exists()
+    assert "spatial blocks of 2 x 2 tiles" in (out / "DATASET_CARD.md").read_text()
+
+
+def test_no_pixel_is_in_two_splits(block_built):
+    _, _, df = block_built
+    for scene, g in df.groupby("scene"):
+        owner = np.full((64, 64), "", dtype=object)
+        for _, r in g.iterrows():
+            win = owner[r["row_off"]:r["row_off"] + r["height"], r["col_off"]:r["col_off"] + r["width"]]
+            clash = (win != "") & (win != r["split"])
+            assert not clash.any(), f"{scene}: tile {r['tile_id']} shares pixels with another split"
+            win[...] = r["split"]
+
+
+def test_block_grouping_refuses_overlap():
+    with pytest.raises(FarmannotError, match="overlap 0"):
+        load_config(None, {"tile_size": 32, "overlap": 8, "group_by": "block"}).validate()
