@@ -118,6 +118,17 @@ class SamBridge(QtCore.QObject):
         if next_path:
             self._submit(_Job(1, self._generation, Path(next_path).name, path=str(next_path)))
 
+    def show_without_embedding(self, rgb: np.ndarray, name: str) -> None:
+        """An image is shown whose clicks go elsewhere (the scene grid's chips): cancel queued embeddings of
+        earlier images and do not embed this one."""
+        self.current_rgb, self.current_name, self.current_key = rgb, name, None
+        self._generation += 1
+
+    def embed_in_background(self, rgb: np.ndarray, name: str, key: str) -> None:
+        """Queue the embedding of ``rgb`` (cache key ``key``) ahead of prefetches; ``embedding_ready`` says
+        when it is done. A key already queued or computing is not queued twice."""
+        self._submit(_Job(0, self._generation, name, rgb=rgb, key=key))
+
     def _submit(self, job: _Job) -> None:
         if job.key is not None:
             with self._lock:

@@ -42,7 +42,7 @@ from farmannot.sam.scene_views import LargeScene, SceneView, rings_to_view, shap
 from plugins.farmannot_labelme.canvas import rings_to_shapes, shape_rings
 from plugins.farmannot_labelme.drafts_dock import DraftsDock
 from plugins.farmannot_labelme.qimage import png_bytes, rgb_to_qimage
-from plugins.farmannot_labelme.sam_bridge import MODEL_NAME, _Job
+from plugins.farmannot_labelme.sam_bridge import MODEL_NAME
 
 log = logging.getLogger(__name__)
 _RESERVED = ("version", "imageData", "imagePath", "shapes", "flags", "imageHeight", "imageWidth")
@@ -339,8 +339,7 @@ class SceneGridDock(QtWidgets.QDockWidget):
         if self.scene is None:
             return orig(rgb, name, next_path)
         bridge = self._window.sam_bridge
-        bridge.current_rgb, bridge.current_name, bridge.current_key = rgb, name, None
-        bridge._generation += 1
+        bridge.show_without_embedding(rgb, name)
         if bridge.session is not None:
             bridge.status.emit(f"SAM on {Path(self.scene.path).name}: each click runs on the "
                                f"{self.scene.chip} px chip that holds it (embeddings from the chip cache)")
@@ -382,8 +381,7 @@ class SceneGridDock(QtWidgets.QDockWidget):
         if res is None:
             chip = self.scene.chip_embedding(bridge.session, self.scene.chip_for(pts))
             c, r, cw, ch = chip.parts["window"]
-            bridge._submit(_Job(0, bridge._generation, f"chip x {c}-{c + cw}, y {r}-{r + ch}", rgb=chip.rgb,
-                                key=chip.key))
+            bridge.embed_in_background(chip.rgb, f"chip x {c}-{c + cw}, y {r}-{r + ch}", chip.key)
             bridge.status.emit("SAM: computing the embedding of the chip around your click in the background; "
                                "click again when the status bar says ready")
             return []
