@@ -156,20 +156,49 @@ def water_cover(bands: Mapping[str, np.ndarray], t: Mapping[str, float]) -> Cove
 
 
 def vegetation_cover(bands: Mapping[str, np.ndarray], t: Mapping[str, float],
-                     water: np.ndarray | None = None) -> CoverMap | None:
-    """Vegetation: NDVI on soil-line NIR with NIR, else the green leaf index; never on water pixels.
+                     water: np.ndarray | None = None, pixel_size_m: float | None = None) -> CoverMap | None:
+    """Tree cover: NDVI on soil-line NIR with NIR, else the green leaf index; never on water pixels.
 
-    None without red + NIR or red + green + blue.
+    Where pixels resolve tree crowns (``pixel_size_m`` at most ``canopy_texture_max_pixel_m``), canopy is
+    rough (lit crowns beside shaded gaps; texture of NIR, else of visible brightness) and crops or grass are
+    smooth: green patches that pass the homogeneity test of :func:`homogeneous_patches` (limit ``crop_max_texture_rel``) are dropped as crops.
+    Coarser pixels average crowns and gaps, so no texture test is made there (on 30 m Landsat the texture of
+    woods and of dark crop fields overlaps). None without red + NIR or red + green + blue.
     """
     if "nir" in bands and "red" in bands:
         nir, factor = soil_line_nir(bands, t["soil_nir_red_ratio"])
         veg = normalized_difference(nir, np.asarray(bands["red"], np.float32)) > t["ndvi_vegetation"]
         cover = CoverMap(veg, "ndvi", {"nir_factor": round(factor, 4)})
+        value = nir  # canopy shading is strongest in NIR
     elif all(k in bands for k in ("red", "green", "blue")):
         veg = green_leaf_index(bands["red"], bands["green"], bands["blue"]) > t["gli_vegetation"]
         cover = CoverMap(veg, "gli", {})
+        value = brightness(bands)
     else:
         return None
     if water is not None:
         cover.mask[np.asarray(water, bool)] = False
+    if pixel_size_m is not None and pixel_size_m <= t["canopy_texture_max_pixel_m"] and cover.mask.any():
+        smooth, ev = homogeneous_patches(cover.mask, value, t["crop_max_texture_rel"], 0.2)
+        cover.mask[smooth] = False
+        cover.evidence["smooth_green_frac"] = round(float(smooth.mean()), 4)
     return cover
+
+
+def close_canopy_gaps(trees: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """Tree map with one-pixel gaps filled (3 x 3 closing) where ``allowed``.
+
+    A single unflagged pixel between tree pixels is below what the map resolves (a canopy gap, a mixed or
+    noisy pixel, a speck of dark water candidate): a wood with clearings is still one wood. Farmland and
+    water are never filled (they are left out of ``allowed``).
+    """
+    closed = cv2.morphologyEx(np.asarray(trees, np.uint8), cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8),
+                              borderType=cv2.BORDER_REPLICATE) > 0
+    return (closed & np.asarray(allowed, bool)) | np.asarray(trees, bool)
+
+
+def inscribed_width_m(patch: np.ndarray, pixel_size_m: float) -> float:
+    """Diameter of the largest disc inside a single-patch mask, in metres (pixel centres, as in measures)."""
+    m = np.pad(np.ascontiguousarray(patch, dtype=np.uint8), 1)
+    dist = cv2.distanceTransform(m, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    return max(1.0, 2.0 * float(dist.max()) - 1.0) * pixel_size_m

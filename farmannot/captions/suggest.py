@@ -240,7 +240,7 @@ def presence(bands: Mapping[str, np.ndarray] | None, farmland_mask: np.ndarray,
     b = {k: np.asarray(v, np.float32) for k, v in (bands or {}).items()}
     valid = np.all([np.isfinite(v) for v in b.values()], axis=0) if b else np.ones_like(farmland)
     water = lc.water_cover(b, t) if b else None
-    veg = lc.vegetation_cover(b, t, water.mask if water else None) if b else None
+    veg = lc.vegetation_cover(b, t, water.mask if water else None, pixel_size_m) if b else None
     built = ms.building_map(b, t["ndbi_building"], t["ndvi_vegetation"]) if b else None
     maps = {
         "water": (water.mask, water.method) if water else None,
@@ -260,6 +260,9 @@ def presence(bands: Mapping[str, np.ndarray] | None, farmland_mask: np.ndarray,
         for m in drawn:
             cover_map |= m
         cover_map &= outside
+        land = valid & ~(water.mask if water else np.zeros_like(farmland))  # where woods could grow
+        if cover == "vegetation":
+            cover_map = lc.close_canopy_gaps(cover_map, outside & land)
         labels, areas = ms.label_components(cover_map, min_px)
         frac = float(areas.sum() / farmland.size)
         ev: dict[str, Any] = {"method": "+".join(methods), "fraction": round(frac, 4), "patches": int(len(areas)),
@@ -272,7 +275,7 @@ def presence(bands: Mapping[str, np.ndarray] | None, farmland_mask: np.ndarray,
             rejected = notes.get(cover, {}).get("candidate_frac", 0.0) >= t["min_fraction"]
             out[cover] = Keyword("absent", "suggested", ev, round(conf * weak * (0.8 if rejected else 1.0), 3))
             continue
-        value, conf, extra = _pattern(cover, labels, areas, farmland.size, pixel_size_m, cfg)
+        value, conf, extra = _pattern(cover, labels, areas, farmland.size, pixel_size_m, cfg, int(land.sum()))
         ev.update(extra)
         out[cover] = Keyword(value, "suggested", _round(ev), round(conf * weak, 3))
     return out
@@ -295,7 +298,14 @@ def _doubt(cover: str, notes: Mapping[str, float], t: Mapping[str, Any]) -> floa
 
 
 def _pattern(cover: str, labels: np.ndarray, areas: np.ndarray, tile_px: int, pixel_size_m: float,
-             cfg: Mapping[str, Any]) -> tuple[str, float, dict[str, Any]]:
+             cfg: Mapping[str, Any], land_px: int | None = None) -> tuple[str, float, dict[str, Any]]:
+    """Pattern of a present land cover from its largest patch (and the patch count).
+
+    Vegetation is judged against the tile's land (``land_px``: valid, not water): a wood on a peninsula of a
+    reservoir tile is continuous forest even if the water takes most of the tile. Scattered *forests* need
+    a patch with interior: an inscribed disc at least ``wood_min_width_m`` across (and three pixels, since
+    a coarser tile cannot show a canopy interior).
+    """
     t = cfg["surroundings"]
     top = int(np.argmax(areas)) + 1  # only the largest patch's outline matters for the pattern
     sl = ndimage.find_objects(labels, max_label=top)[top - 1]
@@ -316,13 +326,18 @@ def _pattern(cover: str, labels: np.ndarray, areas: np.ndarray, tile_px: int, pi
             return ("channels" if narrow else "river"), _conf(_rel(big.elongation, t["elongated_min"])), extra
         return "scattered_ponds", _conf(_rel(big_frac, t["large_patch_frac"])), extra
     if cover == "vegetation":
-        if big_frac >= t["large_patch_frac"]:
-            return "forest", _conf(_rel(big_frac, t["large_patch_frac"])), extra
+        land_frac = big.area_px / max(land_px or tile_px, 1)
+        extra["largest_land_frac"] = land_frac
+        if land_frac >= t["large_patch_frac"]:
+            return "forest", _conf(_rel(land_frac, t["large_patch_frac"])), extra
         if elong and big.width_px * pixel_size_m <= t["belt_max_width_m"]:
             return "tree_belts", _conf(_rel(big.elongation, t["elongated_min"])), extra
-        if len(areas) >= t["many_patches"] and big_frac >= t["forest_patch_frac"]:
-            return "scattered_trees_and_forests", _conf(_rel(big_frac, t["forest_patch_frac"])), extra
-        return "scattered_trees", _conf(_rel(big_frac, t["forest_patch_frac"])), extra
+        wide = lc.inscribed_width_m(labels[sl] == top, pixel_size_m)
+        wood_min = max(t["wood_min_width_m"], 3.0 * pixel_size_m)
+        extra["largest_inscribed_width_m"] = wide
+        if len(areas) >= t["many_patches"] and wide >= wood_min:
+            return "scattered_trees_and_forests", _conf(_rel(wide, wood_min)), extra
+        return "scattered_trees", _conf(_rel(wide, wood_min)), extra
     # buildings: blocks of houses closer than the contiguity gap count as one settlement
     merged = ms.layout_measures(labels > 0, pixel_size_m, cfg["min_region_m2"], cfg["contiguity_gap_m"])
     extra["settlement_frac"] = merged["largest_share"] * float((labels > 0).sum()) / tile_px

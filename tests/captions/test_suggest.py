@@ -229,12 +229,13 @@ def test_vegetation_patterns():
     farm[:100] = True
     soil = _bands(nir_farm=0.12, red=0.12)
     assert presence(soil, farm, pixel_size_m=PX)["vegetation"].value == "absent"
+    crowns = np.where((YY // 3 + XX // 3) % 2 == 0, 0.45, 0.30)  # lit and shaded 6 m crowns: rough canopy
     wood = _bands(nir_farm=0.12, red=0.12)
-    wood["nir"][100:200, :] = 0.45
+    wood["nir"][100:200, :] = crowns[100:200, :]
     assert presence(wood, farm, pixel_size_m=PX)["vegetation"].value == "forest"
     trees = _bands(nir_farm=0.12, red=0.12)
     for c in range(5, 195, 30):
-        trees["nir"][140:146, c:c + 6] = 0.45
+        trees["nir"][140:146, c:c + 6] = crowns[140:146, c:c + 6]
     assert presence(trees, farm, pixel_size_m=PX)["vegetation"].value == "scattered_trees"
 
 

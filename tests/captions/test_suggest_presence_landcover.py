@@ -67,12 +67,14 @@ def test_shadow_slivers_are_not_water():
     assert presence(b, _no_farm(), pixel_size_m=PX)["water"].value == "absent"
 
 
-def test_green_crops_are_not_water_but_vegetation():
+def test_green_crops_are_not_water_and_not_trees():
     b = _rgb_fields()
     b["red"][:, 60:], b["green"][:, 60:], b["blue"][:, 60:] = 0.10, 0.35, 0.20  # smooth green fields
     r = presence(b, _no_farm(), pixel_size_m=PX)
     assert r["water"].value == "absent"
-    assert r["vegetation"].value == "forest" and r["vegetation"].evidence["method"] == "gli"
+    # at 10 m crowns would show as texture: a smooth green half-tile is crops or grass
+    assert r["vegetation"].value == "absent" and r["vegetation"].evidence["method"] == "gli"
+    assert r["vegetation"].evidence["smooth_green_frac"] == pytest.approx(0.5, abs=0.01)
 
 
 def _rgbn_dn(nir_scale: float) -> dict[str, np.ndarray]:
@@ -82,7 +84,8 @@ def _rgbn_dn(nir_scale: float) -> dict[str, np.ndarray]:
     wood = np.zeros((N, N), bool)
     wood[10:70, 10:110] = True
     b["red"][wood], b["green"][wood], b["blue"][wood] = 40.0, 70.0, 45.0
-    b["nir"][wood] = 150.0 * nir_scale  # NDVI 0.58 in reflectance
+    crowns = RNG.uniform(0.0, 1.0, (N, N)) < 0.5  # lit crowns beside shaded gaps: rough canopy
+    b["nir"][wood] = np.where(crowns, 150.0, 110.0)[wood] * nir_scale  # NDVI 0.58 / 0.47 in reflectance
     return {k: v.astype(np.float32) for k, v in b.items()}
 
 
