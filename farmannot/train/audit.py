@@ -3,13 +3,22 @@
 Each tile is predicted by a model that never saw it (trained on the other folds). Folds deal each scene's
 spatial blocks over the folds (:func:`assign_folds`), so every fold model knows every scene's sensor and
 landscape but not the ground it predicts; whole-scene folds are an option. Disagreement between the
-out-of-fold probability ``p`` and the label ``y`` (valid pixels only):
+out-of-fold probability ``p`` and the label ``y`` (valid pixels only), where ``s`` = ``smoothing`` x the
+tile's valid pixels (5 %: a disagreement much smaller than that is noise at tile scale, not a label error):
 
-- region term ``1 - soft IoU`` with soft IoU = sum(p y) / sum(p + y - p y) (0 when both are empty);
-- boundary term ``1 - F1`` of the ``gtpbd`` boundary match at 2 px between ``p > 0.5`` and ``y``
-  (0 when neither has a boundary, 1 when only one has);
+- region term: confident contradiction ``e = max(0, 2|p - y| - 1)`` (0 where the model is at most 50 %
+  sure against the label, 1 where it is certain) summed and divided by ``|P u Y| + s``, with ``P`` = ``p > 0.5``.
+  A pixel the model only leans on counts little; a tile where it contradicts a large labelled area
+  with confidence comes close to 1. Without smoothing and with a certain model this is ``1 - IoU``.
+- boundary term ``(1 - F1)`` of the ``gtpbd`` boundary match at 2 px between ``P`` and ``y`` (1 when only
+  one has a boundary, 0 when neither has), damped the same way: times ``n / (n + 4 sqrt(s))`` with ``n``
+  the boundary pixels of both (the perimeter of a square of area ``s``).
 - ``score`` = mean of the two. Tiles are ranked by score, worst first (ties: by the mean absolute
   difference ``|p - y|``, then by name).
+
+On the sample dataset with eight planted errors (``bench/audit_planted.py``) the confident, smoothed terms
+moved the planted tiles from a median rank of 39 of 74 to 5 (docs/train.md): the plain ``1 - soft IoU``
+gave 1.0 to every tile where a hesitant model put a few pixels on an empty label.
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ FIELDS = ("rank", "tile_id", "split", "scene", "region", "score", "region_disagr
 
 
 FOLD_BY = ("block", "scene", "tile")
+SMOOTHING = 0.05
 
 
 def _deal(groups: dict[str, int], load: np.ndarray, rng: np.random.Generator) -> dict[str, int]:
@@ -103,22 +113,25 @@ def assign_folds(records: list[TileRecord], k: int, seed: int = 0, by: str = "bl
     return folds
 
 
-def disagreement(prob: np.ndarray, label: np.ndarray, valid: np.ndarray | None = None) -> dict[str, float]:
+def disagreement(prob: np.ndarray, label: np.ndarray, valid: np.ndarray | None = None,
+                 smoothing: float = SMOOTHING) -> dict[str, float]:
     """Region, boundary and pixel disagreement of one tile and their combined ``score`` (see module doc)."""
     v = np.ones(label.shape, bool) if valid is None else valid
     p = np.where(v, prob, 0.0).astype(np.float64)
-    y = np.where(v, label != 0, False).astype(np.float64)
-    inter = (p * y).sum()
-    union = (p + y - p * y).sum()
-    region = 0.0 if union < 1e-9 else 1.0 - inter / union
-    pred = (p > 0.5).astype(np.uint8)
-    hp, hy = mask_boundary(pred).any(), mask_boundary(y).any()
-    if not hp and not hy:
+    y = np.where(v, label != 0, False)
+    pred = (p > 0.5) & v
+    s = smoothing * float(v.sum())
+    confident = np.clip(2.0 * np.abs(p - y) - 1.0, 0.0, None) * v  # > 0 only where the model contradicts
+    union = float((pred | y).sum())
+    region = float(confident.sum()) / (union + s) if union + s > 0 else 0.0
+    bp, by = mask_boundary(pred.astype(np.uint8)), mask_boundary(y.astype(np.uint8))
+    n_edge = float(bp.sum() + by.sum())
+    if n_edge == 0:
         boundary = 0.0
-    elif hp != hy:
-        boundary = 1.0
     else:
-        boundary = 1.0 - gtpbd_edge_scores(pred, y, tolerances=(2,))["F1@2"]
+        raw = 1.0 if bp.any() != by.any() else 1.0 - gtpbd_edge_scores(
+            pred.astype(np.uint8), y.astype(np.uint8), tolerances=(2,))["F1@2"]
+        boundary = float(raw * n_edge / (n_edge + 4.0 * np.sqrt(s)))
     pixel = float(np.abs(p - y)[v].mean()) if v.any() else 0.0
     return {"score": 0.5 * (region + boundary), "region_disagreement": region,
             "boundary_disagreement": boundary, "pixel_disagreement": pixel}
@@ -187,8 +200,9 @@ def _write_outputs(output: Path, rows: list[dict], top: int, meta: dict) -> None
     write_text(output / "suspects.txt", "".join(f"{r['image']}\n" for r in worst))
     lines = ["# Label audit", "", *(f"- {k}: `{v}`" for k, v in meta.items()), "",
              "Every tile was predicted by a model trained on the other folds. Score = mean of region "
-             "disagreement (1 - soft IoU) and boundary disagreement (1 - boundary F1 at 2 px); 0 = the model "
-             "agrees with the label, 1 = it disagrees everywhere. Green: label outline / label-only parcel; "
+             "disagreement (the model's confident contradiction of the label over the labelled or predicted "
+             "area) and boundary disagreement (1 - boundary F1 at 2 px), both damped below 5 % of a tile; "
+             "0 = the model agrees with the label, 1 = it contradicts it everywhere with certainty. Green: label outline / label-only parcel; "
              "magenta: model outline / model-only parcel. `suspects.txt` lists these tiles' images, worst first.",
              "", "| rank | tile | split | region | score | region | boundary | overlay |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]

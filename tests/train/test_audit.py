@@ -34,15 +34,28 @@ def test_planted_label_errors_rank_first(tmp_path):
 
 def test_disagreement_terms():
     y = np.zeros((20, 20), np.uint8)
-    y[5:15, 5:15] = 1
+    y[5:15, 5:15] = 1  # 100 px, inner boundary ring of 36 px
     same = disagreement(y.astype(float), y)
     assert same["score"] == pytest.approx(0.0, abs=1e-9)
     empty = disagreement(np.zeros((20, 20)), np.zeros((20, 20), np.uint8))
     assert empty["score"] == 0.0
-    missed = disagreement(y.astype(float), np.zeros_like(y))
+    # a certain model, no smoothing: the region term is 1 - IoU, the boundary term 1 - F1
+    missed = disagreement(y.astype(float), np.zeros_like(y), smoothing=0.0)
     assert missed["region_disagreement"] == 1.0 and missed["boundary_disagreement"] == 1.0
-    half = np.where(y == 1, 0.5, 0.0)  # soft IoU = 50 / (100 + 50 - 50) = 0.5
-    assert disagreement(half, y)["region_disagreement"] == pytest.approx(0.5)
+    shifted = np.roll(y, 5, axis=1)  # overlap 50 px, union 150 px
+    assert disagreement(shifted.astype(float), y, smoothing=0.0)["region_disagreement"] == pytest.approx(1 - 50 / 150)
+    # smoothing s = 5 % of 400 px = 20 px: region 100 / (100 + 20); boundary 36 / (36 + 4 sqrt(20))
+    damped = disagreement(y.astype(float), np.zeros_like(y))
+    assert damped["region_disagreement"] == pytest.approx(100 / 120)
+    assert damped["boundary_disagreement"] == pytest.approx(36 / (36 + 4 * np.sqrt(20)))
+    # confidence: a model at 0.5 never contradicts; at 0.75 against the label it counts half
+    assert disagreement(np.where(y == 1, 0.5, 0.0), y, smoothing=0.0)["region_disagreement"] == 0.0
+    lean = disagreement(np.where(y == 1, 0.75, 0.0), np.zeros_like(y), smoothing=0.0)
+    assert lean["region_disagreement"] == pytest.approx(0.5)
+    # a few hesitant pixels on an empty label score far below a confidently erased parcel
+    speck = np.zeros((20, 20))
+    speck[0:2, 0:2] = 0.6
+    assert disagreement(speck, np.zeros_like(y))["score"] < 0.1 < 0.5 < damped["score"]
 
 
 def test_folds_group_scenes(gtpbd_dataset):
