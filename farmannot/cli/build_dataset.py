@@ -23,6 +23,8 @@ from farmannot.dataset.config import LAYOUTS, load_config
               help="scenes.csv column kept within one split, or 'block' for spatial blocks per scene [region].")
 @click.option("--block-tiles", type=click.IntRange(1, None), default=None,
               help="Block edge in tiles with --group-by block [2].")
+@click.option("--block-buffer", type=click.IntRange(0, None), default=None,
+              help="With --group-by block, leave out train tiles this many tiles from a val/test tile [0].")
 @click.option("--seed", type=int, default=None, help="Seed of the split [0].")
 @click.option("--geotiff/--no-geotiff", default=None, help="Also write GeoTIFF tiles with all bands [off].")
 @click.option("--workers", type=click.IntRange(1, None), default=None, help="Local worker processes [1].")
@@ -30,8 +32,8 @@ from farmannot.dataset.config import LAYOUTS, load_config
               help="Run scenes on this Dask distributed scheduler (e.g. tcp://10.0.0.5:8786).")
 @keep_going_option
 @progress_option
-def command(project_dir, output, config, tile_size, overlap, layouts, split, group_by, block_tiles, seed, geotiff,
-            workers, dask_scheduler, keep_going, progress):
+def command(project_dir, output, config, tile_size, overlap, layouts, split, group_by, block_tiles, block_buffer,
+            seed, geotiff, workers, dask_scheduler, keep_going, progress):
     """Build a dataset from PROJECT_DIR (scenes/, annotations/, optional dems/, scenes.csv).
 
     Writes the layouts, manifest.parquet, build_report.json, DATASET_CARD.md (with plots) and, when a scene
@@ -41,14 +43,15 @@ def command(project_dir, output, config, tile_size, overlap, layouts, split, gro
 
     cfg = load_config(config, {
         "tile_size": tile_size, "overlap": overlap, "layouts": layouts, "split": split, "group_by": group_by,
-        "block_tiles": block_tiles, "seed": seed, "geotiff": geotiff, "workers": workers,
+        "block_tiles": block_tiles, "block_buffer": block_buffer, "seed": seed, "geotiff": geotiff, "workers": workers,
         "dask_scheduler": dask_scheduler, "keep_going": keep_going or None,
     })
     s = build_dataset(project_dir, output, cfg, progress=progress, echo=lambda m: click.echo(m, err=True))
     shares = ", ".join(f"{k} {100 * v:.0f}%" for k, v in s.achieved.items())
+    buffered = f", {s.buffered} left out by the block buffer" if s.buffered else ""
     click.echo(f"{s.tiles} tile(s) from {s.scenes} scene(s) in {output} (split {shares}; "
                f"{s.written} file(s) written, {s.unchanged} unchanged, {s.resumed_scenes} scene(s) resumed, "
-               f"{s.dropped} tile(s) dropped by filters)", err=True)
+               f"{s.dropped} tile(s) dropped by filters{buffered})", err=True)
     if s.errors:
         click.echo(f"{len(s.errors)} scene(s) failed (details in {output}/errors.json):", err=True)
         for e in s.errors:

@@ -24,7 +24,7 @@ from farmannot.dataset.config import BuildConfig
 from farmannot.dataset.manifest import write_coco, write_manifest, write_spie
 from farmannot.dataset.project import SceneJob, discover_scenes
 from farmannot.dataset.scene import SceneResult, build_scene
-from farmannot.dataset.split import assign_blocks, assign_splits
+from farmannot.dataset.split import assign_blocks, assign_splits, buffer_train
 from farmannot.errors import FarmannotError
 from farmannot.io.atomic import write_json
 
@@ -43,6 +43,7 @@ class BuildSummary:
     written: int = 0
     unchanged: int = 0
     dropped: int = 0
+    buffered: int = 0
     pruned: int = 0
     achieved: dict[str, float] = field(default_factory=dict)
     errors: list[dict] = field(default_factory=list)
@@ -148,7 +149,9 @@ def build_dataset(project: str | Path, out: str | Path, cfg: BuildConfig, progre
             for g in j.tile_groups:
                 blocks[g] = blocks.get(g, 0) + 1
         assignment, summary.achieved = assign_blocks(per_scene, cfg.split, cfg.seed, cfg.split_tolerance)
-        jobs = [dataclasses.replace(j, tile_splits=tuple(assignment[g] for g in j.tile_groups)) for j in jobs]
+        jobs = [dataclasses.replace(j, tile_splits=tuple(buffer_train(
+            j.tile_cells, [assignment[g] for g in j.tile_groups], cfg.block_buffer))) for j in jobs]
+        summary.buffered = sum(s == "" for j in jobs for s in j.tile_splits)
     else:
         sizes: dict[str, int] = {}
         for j in jobs:
@@ -206,6 +209,7 @@ def build_dataset(project: str | Path, out: str | Path, cfg: BuildConfig, progre
         "options": cfg.fingerprint(), "split": {"assignment": dict(sorted(assignment.items())),
                                                 "achieved_share": summary.achieved},
         "scenes": [r.report for r in results], "dropped_tiles": summary.dropped,
+        "buffered_tiles": summary.buffered,
     })
     _write_errors(out, errors)
     if cfg.card:

@@ -183,14 +183,19 @@ def _splits_of(values: pd.Series) -> str:
     return ", ".join(s for s in SPLITS if s in present)
 
 
-def _grouping_text(cfg: "BuildConfig") -> str:
+def _grouping_text(cfg: "BuildConfig", buffered: int) -> str:
     if cfg.group_by == "block":
         edge = cfg.block_tiles * cfg.tile_size
-        return (f"Grouped by spatial blocks of {cfg.block_tiles} x {cfg.block_tiles} tiles ({edge} x {edge} px; no "
+        text = (f"Grouped by spatial blocks of {cfg.block_tiles} x {cfg.block_tiles} tiles ({edge} x {edge} px; no "
                 f"block appears in two splits), each scene's blocks split on their own, seed {cfg.seed}. Every "
-                "split holds tiles of the same regions, so scores measure unseen ground in known regions; "
-                "neighbouring blocks touch, so some spatial correlation crosses the split. Group by `region` to "
-                "test transfer to unseen regions.")
+                "split holds tiles of the same regions, so scores measure unseen ground in known regions. ")
+        if cfg.block_buffer:
+            text += (f"{buffered} train tile(s) within {cfg.block_buffer} tile(s) of a val or test tile were left "
+                     "out (block buffer), so no model trains right beside the ground it is scored on; the "
+                     "achieved shares are counted before that. ")
+        else:
+            text += "Neighbouring blocks touch, so some spatial correlation crosses the split (no block buffer). "
+        return text + "Group by `region` to test transfer to unseen regions."
     return f"Grouped by `{cfg.group_by}` (no {cfg.group_by} appears in two splits), seed {cfg.seed}."
 
 
@@ -267,7 +272,7 @@ def write_card(out: Path, df: pd.DataFrame, cfg: "BuildConfig", summary: "BuildS
         "",
         "## Splits",
         "",
-        _grouping_text(cfg),
+        _grouping_text(cfg, summary.buffered),
         "",
         _md_table(splits),
         "",

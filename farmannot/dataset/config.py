@@ -28,6 +28,8 @@ class BuildConfig:
             ``block``: spatial blocks of ``block_tiles`` x ``block_tiles`` tiles, each scene's blocks split
             by the ratio on their own, so every split has tiles of every large enough scene.
         block_tiles: Block edge in tiles for ``group_by: block``.
+        block_buffer: With ``group_by: block``, leave out train tiles within this many tiles (8-neighbourhood
+            steps) of a val or test tile, so the model is not trained right next to the ground it is scored on.
         split_tolerance: Largest allowed gap between a split's achieved and requested share of tiles.
         seed: Seed of the split (ties between equally good assignments).
         label_map: labelme label -> mask value (1..254); ``__ignore__`` -> 255, ``_background_`` -> 0 always.
@@ -52,6 +54,7 @@ class BuildConfig:
     split: tuple[float, float, float] = (7.0, 2.0, 1.0)
     group_by: str = "region"
     block_tiles: int = 2
+    block_buffer: int = 0
     split_tolerance: float = 0.15
     seed: int = 0
     label_map: dict[str, int] = field(default_factory=lambda: {"farmland": 1})
@@ -90,6 +93,8 @@ class BuildConfig:
             raise FarmannotError("workers must be at least 1.")
         if self.block_tiles < 1:
             raise FarmannotError(f"block_tiles must be at least 1, got {self.block_tiles}.")
+        if self.block_buffer < 0:
+            raise FarmannotError(f"block_buffer must be 0 or more tiles, got {self.block_buffer}.")
         if self.group_by == "block" and self.overlap:
             raise FarmannotError(f"group_by block needs overlap 0 (got {self.overlap} px): overlapping tiles of "
                                  "neighbouring blocks would share pixels across splits.")

@@ -40,10 +40,12 @@ class SceneJob:
     sensor: str | None = None
     n_windows: int = 0
     tile_groups: tuple[str, ...] = ()
+    tile_cells: tuple[tuple[int, int], ...] = ()
     tile_splits: tuple[str, ...] = ()
 
     def split_of(self, i: int) -> str:
-        """Split of the scene's ``i``-th window (row-major, as :func:`tile_windows` lists them)."""
+        """Split of the scene's ``i``-th window (row-major, as :func:`tile_windows` lists them); ``""`` for a
+        tile left out by the block buffer."""
         return self.tile_splits[i] if self.tile_splits else self.split
 
     def group_of(self, i: int) -> str:
@@ -143,13 +145,17 @@ def _scene_job(project: Path, f: Path, rows: dict, cfg: BuildConfig) -> SceneJob
     with open_raster(image) as src:
         windows = tile_windows(src.width, src.height, cfg.tile_size, cfg.overlap)
     blocks: tuple[str, ...] = ()
+    cells: tuple[tuple[int, int], ...] = ()
     if cfg.group_by == "block":
         keys = (window_block(w.row_off, w.col_off, cfg.tile_size, cfg.block_tiles) for w in windows)
         blocks = tuple(f"{image.stem}/block_{r}_{c}" for r, c in keys)
+        n_cols = len({w.col_off for w in windows})
+        cells = tuple(divmod(i, n_cols) for i in range(len(windows)))  # windows are row-major
     return SceneJob(
         name=image.stem, annotation=str(f), image=str(image), region=str(row["region"]),
         group=str(row[cfg.group_by]) if cfg.group_by not in ("scene", "block") else image.stem,
         dem=str(dem_path) if dem_path else None, date=_opt(row, "date"),
         lat=_float(_opt(row, "lat"), "lat", where), lon=_float(_opt(row, "lon"), "lon", where),
         sensor=_opt(row, "sensor") or cfg.sensor, n_windows=len(windows), tile_groups=blocks,
+        tile_cells=cells,
     )

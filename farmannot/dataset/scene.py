@@ -231,6 +231,10 @@ def _build(job: SceneJob, cfg: BuildConfig, out: Path, on_tile: Callable[[], Non
         names = sorted({b for c in cats for b in CATEGORIES[c].bands}
                        | {b for b in ("red", "green", "blue", "nir", "swir1") if b in info.band_map})
         for i, win in enumerate(tile_windows(info.width, info.height, cfg.tile_size, cfg.overlap)):
+            if not job.split_of(i):  # left out by the block buffer: next to a val/test tile
+                if on_tile is not None:
+                    on_tile()
+                continue
             row = _tile(job, cfg, out, src, info, plan, win, tr, crs, vrt, disp, stretch, cats, names,
                         scene_kw, when, res, job.split_of(i), job.group_of(i))
             if row is not None:

@@ -140,3 +140,24 @@ def assign_blocks(scenes: Mapping[str, Mapping[str, int]], ratio: Sequence[float
             f"smaller tiles, or raise split_tolerance (now {tolerance}) in the config."
         )
     return out, achieved
+
+
+def buffer_train(cells: Sequence[tuple[int, int]], splits: Sequence[str], buffer: int) -> list[str]:
+    """Leave out (``""``) every train tile within ``buffer`` tiles (Chebyshev distance on the scene's tile
+    grid) of a val or test tile; other tiles keep their split.
+
+    Args:
+        cells: ``(row, col)`` of each tile in its scene's tile grid.
+        splits: Split of each tile.
+        buffer: Buffer width in tiles (0 leaves everything as it is).
+    """
+    out = list(splits)
+    if buffer <= 0:
+        return out
+    held = np.array([c for c, s in zip(cells, splits) if s in ("val", "test")], dtype=int).reshape(-1, 2)
+    if not len(held):
+        return out
+    for i, (c, s) in enumerate(zip(cells, splits)):
+        if s == "train" and (np.abs(held - np.asarray(c)).max(axis=1) <= buffer).any():
+            out[i] = ""
+    return out

@@ -10,7 +10,7 @@ import pytest
 
 from farmannot.dataset.build import build_dataset
 from farmannot.dataset.config import load_config
-from farmannot.dataset.split import assign_blocks
+from farmannot.dataset.split import assign_blocks, buffer_train
 from farmannot.errors import FarmannotError
 from farmannot.io.windows import tile_offsets, window_block
 
@@ -91,3 +91,34 @@ def test_no_pixel_is_in_two_splits(block_built):
 def test_block_grouping_refuses_overlap():
     with pytest.raises(FarmannotError, match="overlap 0"):
         load_config(None, {"tile_size": 32, "overlap": 8, "group_by": "block"}).validate()
+
+
+def test_buffer_train_by_hand():
+    # a 3 x 4 grid: one test tile at (1, 1); buffer 1 leaves out the 8 train tiles around it, not (1, 3)
+    cells = [(r, c) for r in range(3) for c in range(4)]
+    splits = ["train"] * 12
+    splits[5] = "test"  # (1, 1)
+    splits[3] = "val"  # (0, 3)
+    out = buffer_train(cells, splits, 1)
+    left_out = {cells[i] for i, s in enumerate(out) if s == ""}
+    assert left_out == {(0, 0), (0, 1), (0, 2), (1, 0), (1, 2), (2, 0), (2, 1), (2, 2), (1, 3)}
+    assert out[5] == "test" and out[3] == "val"  # evaluation tiles are never left out
+    assert buffer_train(cells, splits, 0) == splits
+
+
+def test_block_buffer_build(tmp_path):
+    from projectgen import make_project
+
+    project = make_project(tmp_path / "project")
+    cfg = load_config(None, {"tile_size": 16, "group_by": "block", "block_tiles": 2, "block_buffer": 1,
+                             "split": "2:1:1", "layouts": "gtpbd-mm", "card": True})
+    summary = build_dataset(project, tmp_path / "out", cfg, progress=False)
+    df = pd.read_parquet(tmp_path / "out" / "manifest.parquet")
+    assert summary.buffered > 0 and len(df) == 5 * 16 - summary.buffered
+    assert (df["split"] == "train").sum() >= 5 * 3  # 2 train blocks of 4 per scene: at least 3 far enough away
+    for _, g in df.groupby("scene"):
+        held = g[g["split"] != "train"]
+        for _, t in g[g["split"] == "train"].iterrows():  # no kept train tile touches a val/test tile
+            gap = np.maximum(abs(held["row_off"] - t["row_off"]), abs(held["col_off"] - t["col_off"])) // 16
+            assert (gap > 1).all()
+    assert f"{summary.buffered} train tile(s) within 1 tile(s)" in (tmp_path / "out" / "DATASET_CARD.md").read_text()
