@@ -38,20 +38,33 @@ def times_report(folder: str) -> str:
               help="Let a new SAM field overlap fields already drawn, or cut it back (default).")
 @click.option("--log-times/--no-log-times", default=True, show_default=True,
               help="Log active annotation time per image in FOLDER/.farmannot/annotation-times.jsonl.")
+@click.option("--suspects", "suspects", default=None, metavar="AUDIT_DIR",
+              help="Open the suspect labels `farmannot audit --output AUDIT_DIR` found, each at its tile in its "
+                   "scene annotation (a dock lists them).")
+@click.option("--project", default=None, metavar="DIR",
+              help="With --suspects: the project folder build-dataset read (default: the one the audit recorded).")
 @click.option("--report-times", type=click.Path(exists=True, file_okay=False), default=None, metavar="DIR",
               help="Summarise the annotation times logged under DIR and exit (no window).")
 @click.pass_context
 def command(ctx, sam_checkpoint, sam_model, device, cache_dir, sensor, display_bands, stretch, simplify_px,
-            farmland_labels, overlap, log_times, report_times):
+            farmland_labels, overlap, log_times, suspects, project, report_times):
     """Open labelme 6.3 with farmannot's additions on [FILE|DIR].
 
     Every labelme option works as in labelme (--output, --labels, --config, --with-image-data, ...): they are
     passed through. SAM plugs into labelme's AI-Points / AI-Box tools; without --sam-checkpoint the rest of
-    the window works and the status bar says how to add one.
+    the window works and the status bar says how to add one. With --suspects AUDIT_DIR a dock lists the
+    audit's suspect tiles; selecting one opens its scene annotation at the tile (docs/annotate.md).
     """
     if report_times:
         click.echo(times_report(report_times))
         return
+    if project and not suspects:
+        raise click.UsageError("--project goes with --suspects AUDIT_DIR.")
+    extra = {}
+    if suspects:
+        from plugins.farmannot_labelme.suspects_dock import load_suspects
+
+        extra["suspects"] = load_suspects(suspects, project)  # bad folders fail here, before any window
     from farmannot.sam.cache import EmbeddingCache
     from farmannot.sam.model import CHECKPOINT_ENV
     from farmannot.sam.session import SamSession
@@ -66,6 +79,6 @@ def command(ctx, sam_checkpoint, sam_model, device, cache_dir, sensor, display_b
     from plugins.farmannot_labelme.window import AnnotateOptions
 
     options = AnnotateOptions(session=session, bands=bands, stretch=stretch, sensor=sensor, simplify_px=simplify_px,
-                              keep_apart=not overlap, log_times=log_times,
+                              keep_apart=not overlap, log_times=log_times, extra=extra,
                               farmland_labels=tuple(s.strip() for s in farmland_labels.split(",") if s.strip()))
     launch(list(ctx.args), options)

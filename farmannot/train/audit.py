@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -145,7 +146,8 @@ def run_audit(dataset: str | Path, output: str | Path, cfg: TrainConfig, folds: 
     Writes ``audit.csv`` (all tiles ranked, with each tile's window in its scene when the manifest has it,
     so the annotator can find the spot in the scene's annotation), ``audit.md`` (the worst ``top`` with overlays), ``overlays/``,
     ``oof/NAME.png`` (out-of-fold probability x 255), ``suspects.txt`` (image paths of the worst ``top``
-    tiles, worst first, for ``farmannot annotate``) and ``folds/foldK/`` (the fold models).
+    tiles, worst first), ``suspects.json`` (their scene annotations and windows, for
+    ``farmannot annotate --suspects``, see :func:`suspects_document`) and ``folds/foldK/`` (the fold models).
 
     Returns:
         The ranked rows.
@@ -189,6 +191,35 @@ def run_audit(dataset: str | Path, output: str | Path, cfg: TrainConfig, folds: 
     return rows
 
 
+SUSPECTS = "suspects.json"
+
+
+def suspects_document(dataset: str | Path, worst: list[dict]) -> dict:
+    """``suspects.json``: the worst tiles with the scene annotation to fix and the tile's window in it.
+
+    The annotation path is relative to the project folder build-dataset read (``build_report.json``
+    names both); ``null`` where the report is absent or does not list the tile's scene. ``window`` is
+    ``[col_off, row_off, width, height]`` in scene pixels (``null`` without a window in the manifest).
+    ``farmannot annotate --suspects AUDIT_DIR`` opens them.
+    """
+    root = resolve_dataset(dataset)[2]
+    report: dict = {}
+    try:
+        report = json.loads((root / "build_report.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        pass  # a dataset not made by build-dataset: tiles without annotations
+    annotation = {s.get("scene"): s.get("annotation") for s in report.get("scenes") or [] if isinstance(s, dict)}
+    out = []
+    for r in worst:
+        keys = ("col_off", "row_off", "width", "height")
+        window = [int(r[k]) for k in keys] if all(k in r for k in keys) else None
+        out.append({"rank": r["rank"], "tile_id": r["tile_id"], "scene": r["scene"],
+                    "annotation": annotation.get(r["scene"]), "window": window, "score": round(r["score"], 6),
+                    "region_disagreement": round(r["region_disagreement"], 6),
+                    "boundary_disagreement": round(r["boundary_disagreement"], 6), "oof": f"oof/{r['tile_id']}.png"})
+    return {"dataset": str(dataset), "project": report.get("project"), "suspects": out}
+
+
 def _write_outputs(output: Path, rows: list[dict], top: int, meta: dict) -> None:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=FIELDS, extrasaction="ignore")
@@ -198,12 +229,14 @@ def _write_outputs(output: Path, rows: list[dict], top: int, meta: dict) -> None
     write_text(output / "audit.csv", buf.getvalue())
     worst = rows[:top]
     write_text(output / "suspects.txt", "".join(f"{r['image']}\n" for r in worst))
+    write_json(output / SUSPECTS, suspects_document(meta["dataset"], worst))
     lines = ["# Label audit", "", *(f"- {k}: `{v}`" for k, v in meta.items()), "",
              "Every tile was predicted by a model trained on the other folds. Score = mean of region "
              "disagreement (the model's confident contradiction of the label over the labelled or predicted "
              "area) and boundary disagreement (1 - boundary F1 at 2 px), both damped below 5 % of a tile; "
              "0 = the model agrees with the label, 1 = it contradicts it everywhere with certainty. Green: label outline / label-only parcel; "
-             "magenta: model outline / model-only parcel. `suspects.txt` lists these tiles' images, worst first.",
+             "magenta: model outline / model-only parcel. `suspects.txt` lists these tiles' images, worst first; "
+             "`suspects.json` their scene annotations and windows (`farmannot annotate --suspects AUDIT_DIR`).",
              "", "| rank | tile | split | region | score | region | boundary | overlay |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in worst:

@@ -132,6 +132,9 @@ class FarmannotMainWindow(MainWindow):
         # scene scale: large scenes as a grid of views, drafts (proposals) listed apart (scene_grid_dock.py)
         from plugins.farmannot_labelme.scene_grid_dock import install_scene_docks
         self.scene_grid_dock, self.drafts_dock = install_scene_docks(self)
+        # audit suspects (farmannot annotate --suspects): opened at their tile in the scene annotation
+        from plugins.farmannot_labelme.suspects_dock import install_suspects_dock
+        self.suspects_dock = install_suspects_dock(self)
 
     # -- errors: shown, never swallowed ----------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 """The audit ranks planted label errors first on a small generated dataset."""
 
 import csv
+import json
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,13 @@ def test_planted_label_errors_rank_first(tmp_path):
     assert len(suspects) == 5 and suspects[0].endswith(f"{rows[0]['tile_id']}.png")
     assert len(list((out / "overlays").glob("*.png"))) == 5 and (out / "audit.md").exists()
     assert len(list((out / "oof").glob("*.png"))) == 18
+    # suspects.json: the same worst five; this dataset has no build_report.json and no windows in its manifest
+    doc = json.loads((out / "suspects.json").read_text(encoding="utf-8"))
+    assert doc["project"] is None and [s["rank"] for s in doc["suspects"]] == [1, 2, 3, 4, 5]
+    assert [s["tile_id"] for s in doc["suspects"]] == [r["tile_id"] for r in rows[:5]]
+    for s, r in zip(doc["suspects"], rows):
+        assert s["annotation"] is None and s["window"] is None and s["scene"] == r["scene"]
+        assert s["score"] == pytest.approx(r["score"], abs=1e-6) and (out / s["oof"]).is_file()
 
 
 def test_disagreement_terms():
