@@ -131,11 +131,13 @@ def assign_blocks(scenes: Mapping[str, Mapping[str, int]], ratio: Sequence[float
             filled_all[k] += blocks[b]
     shares = filled_all / total
     achieved = {s: float(shares[k]) for k, s in enumerate(SPLITS)}
-    if _cost(shares, target) > tolerance:
+    empty = [SPLITS[k] for k in range(3) if target[k] > 0 and shares[k] == 0]
+    if _cost(shares, target) > tolerance or empty:
         closest = ":".join(f"{100 * v:.0f}" for v in shares)
         wanted = ":".join(f"{100 * v:.0f}" for v in target)
         raise FarmannotError(
-            f"split {wanted} cannot be met with spatial blocks of {len(scenes)} scene(s) ({len(out)} block(s)); "
+            f"split {wanted} cannot be met with spatial blocks of {len(scenes)} scene(s) ({len(out)} block(s))"
+            + (f", {' and '.join(empty)} would be empty" if empty else "") + "; "
             f"the closest achievable ratio is {closest} (train:val:test, %). Use smaller blocks (block_tiles), "
             f"smaller tiles, or raise split_tolerance (now {tolerance}) in the config."
         )

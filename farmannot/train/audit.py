@@ -71,7 +71,7 @@ def assign_folds(records: list[TileRecord], k: int, seed: int = 0, by: str = "bl
       offsets), each scene's blocks dealt over the folds on their own, so every fold model has seen every
       scene but not the ground it predicts. A scene with fewer than ``k`` blocks is dealt tile by tile;
       tiles without a window in the manifest fall back to ``tile``.
-    - ``scene``: whole scenes per fold (needs at least ``k`` scenes, else ``tile``): a stricter test, but a
+    - ``scene``: whole scenes per fold (needs at least ``k`` scenes with known names): a stricter test, but a
       fold model may never have seen the sensor or region it predicts.
     - ``tile``: a seeded random deal of tiles.
     """
@@ -103,7 +103,10 @@ def assign_folds(records: list[TileRecord], k: int, seed: int = 0, by: str = "bl
                 sizes = {key: 1 for key in keys if key[0] == s}
             fold_of.update(_deal(sizes, load, rng))
         return [fold_of[key] for key in keys]
-    if by == "scene" and len(scenes) >= k and "unknown" not in scenes:
+    if by == "scene":
+        if len(scenes) < k or "unknown" in scenes:
+            raise InputError(f"{len(scenes)} known scene(s) cannot make {k} whole-scene folds; lower --folds or "
+                             "use --fold-by block.")
         sizes = {s: sum(r.scene == s for r in records) for s in scenes}
         fold_of = _deal(sizes, np.zeros(k), rng)
         return [fold_of[r.scene] for r in records]

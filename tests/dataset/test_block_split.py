@@ -41,6 +41,11 @@ def test_single_block_scene_goes_to_train_and_bad_ratio_is_an_error():
     assert a["tiny/b0"] == "train"
     with pytest.raises(FarmannotError, match="closest achievable ratio is 100:0:0"):
         assign_blocks({"one": {"one/b0": 5}}, (7, 2, 1))
+    # 4 blocks of 9 tiles per scene at 7:2:1: each scene gives 3 to train and 1 to val, test stays empty
+    # (10 % short, inside the tolerance): an empty requested split is an error all the same
+    big = {s: {f"{s}/b{i}": 9 for i in range(4)} for s in ("p", "q")}
+    with pytest.raises(FarmannotError, match="test would be empty"):
+        assign_blocks(big, (7, 2, 1), tolerance=0.2)
 
 
 @pytest.mark.parametrize("tile,block", [(16, 2), (20, 2), (32, 3), (50, 1)])

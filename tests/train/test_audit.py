@@ -107,3 +107,5 @@ def test_block_folds_deal_tiles_of_a_scene_with_too_few_blocks():
     assert sorted(assign_folds(no_window, 3)) == [0, 0, 1, 1, 2, 2]  # falls back to a tile deal
     with pytest.raises(InputError, match="unknown"):
         assign_folds(recs, 2, by="region")
+    with pytest.raises(InputError, match="2 known scene.*3 whole-scene folds"):
+        assign_folds(recs, 3, by="scene")
