@@ -114,5 +114,38 @@ def main() -> None:
     win.close()
 
 
+def suspects() -> None:
+    """5. ``annotate --suspects``: a short real audit of the sample project (2 folds, a tiny U-Net, 4 epochs;
+    about a minute on a CPU), then the dock on the worst suspect."""
+    import torch
+
+    from farmannot.dataset.build import build_dataset
+    from farmannot.dataset.config import load_config
+    from farmannot.train.audit import run_audit
+    from farmannot.train.config import TrainConfig
+    from plugins.farmannot_labelme.suspects_dock import load_suspects
+
+    torch.set_num_threads(2)
+    work = Path(tempfile.mkdtemp(prefix="farmannot-shots-audit-"))
+    project = work / "project"
+    shutil.copytree(REPO / "sample_data", project, ignore=shutil.ignore_patterns("*.py"))
+    build_dataset(project, work / "ds", load_config(project / "build.yaml", {"card": False}), progress=False)
+    tiny = {"model": "unet", "encoder": "tu-mobilenetv3_small_050",
+            "arch_kwargs": {"encoder_depth": 3, "decoder_channels": [32, 16, 8]}}
+    run_audit(work / "ds", work / "audit", TrainConfig(epochs=4, batch_size=8, workers=0, **tiny), folds=2, top=10,
+              progress=False)
+    win = FarmannotMainWindow(config_overrides=dict(CONFIG), farmannot=AnnotateOptions(
+        extra={"suspects": load_suspects(work / "audit")}))
+    win.resize(1680, 1000)
+    win._docks.flag_dock.hide()
+    win.show()
+    pump()
+    win.suspects_dock.raise_()
+    shot(win, "annotate-suspects.png")
+    win.mark_clean()
+    win.close()
+
+
 if __name__ == "__main__":
     main()
+    suspects()

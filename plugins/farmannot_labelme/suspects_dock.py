@@ -151,6 +151,7 @@ class SuspectsDock(QtWidgets.QDockWidget):
         lay.setContentsMargins(4, 4, 4, 4)
         self.list = QtWidgets.QListWidget()
         self.list.setObjectName("farmannot-suspects-list")
+        self.list.setMinimumHeight(130)
         for s in self.suspects:
             item = QtWidgets.QListWidgetItem(s.label())
             item.setToolTip(f"tile {s.tile_id}; window x {s.window[0]}, y {s.window[1]}, {s.window[2]} x "
@@ -229,7 +230,7 @@ class SuspectsDock(QtWidgets.QDockWidget):
                           f"{s.region_disagreement:.3f}, boundary {s.boundary_disagreement:.3f}. Yellow: the tile; "
                           "magenta: the out-of-fold model's parcels (not editable). Fix the label, save, go on.")
         pix = QtGui.QPixmap(str(s.overlay)) if s.overlay is not None and s.overlay.is_file() else QtGui.QPixmap()
-        self.preview.setPixmap(pix.scaledToWidth(min(256, max(64, pix.width())), QtCore.Qt.SmoothTransformation)
+        self.preview.setPixmap(pix.scaled(160, 160, QtCore.Qt.KeepAspectRatio, QtCore.Qt.SmoothTransformation)
                                if not pix.isNull() else QtGui.QPixmap())
         self._outlines = oof_outline(s.oof, s.window) if s.window else []
         if s.window:
@@ -321,7 +322,10 @@ def install_suspects_dock(window) -> SuspectsDock | None:
         return None
     project, suspects = loaded
     dock = SuspectsDock(window, suspects, project)
-    window.addDockWidget(QtCore.Qt.LeftDockWidgetArea, dock)
+    # with the file list (empty when annotations are opened one by one), in front
+    window.addDockWidget(QtCore.Qt.RightDockWidgetArea, dock)
+    window.tabifyDockWidget(window._docks.file_dock, dock)
+    dock.raise_()
     canvas = window._canvas_widgets.canvas
     layers = canvas._render_layers
     canvas._render_layers = lambda: (*layers(), dock.paint)
