@@ -304,7 +304,8 @@ def write_card(out: Path, df: pd.DataFrame, cfg: "BuildConfig", summary: "BuildS
     lines += [
         "## Label quality notes",
         "",
-        f"- {n_rep} invalid polygon(s) repaired with shapely `make_valid`, {n_clip} clipped to their image, "
+        f"- {n_rep} invalid polygon(s) (self-crossing, spikes) filled as labelme fills them, {n_clip} clipped "
+        "to their image, "
         f"{n_drop} shape(s) left out (not areas, or empty after repair); details per scene in "
         "`build_report.json`.",
         f"- {summary.dropped} tile(s) dropped by the filters (max nodata share {cfg.max_nodata}, min farmland "

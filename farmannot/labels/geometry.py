@@ -15,8 +15,12 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+import PIL.Image
+import PIL.ImageDraw
+import rasterio.features
 import shapely
-from shapely.geometry import GeometryCollection, MultiPolygon, Point, Polygon, box
+from affine import Affine
+from shapely.geometry import GeometryCollection, LineString, MultiPolygon, Point, Polygon, box
 from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity, make_valid
 
@@ -155,3 +159,58 @@ def pixel_footprint(geom: BaseGeometry, exact: bool) -> BaseGeometry:
     if exact:
         return shapely.affinity.translate(geom, 0.5, 0.5)
     return labelme_footprint(geom)
+
+
+#: Largest bounding box (pixels) of an invalid polygon that is drawn with PIL to copy labelme exactly.
+PIL_DRAW_MAX_PX = 64 * 1024 * 1024
+
+
+def shape_footprint(shape: Shape, width: int, height: int, where: str,
+                    report: RepairReport) -> BaseGeometry | None:
+    """The pixels labelme fills for one shape, as a geometry in rasterio pixel coordinates, clipped to the
+    image (``None``: not an area type; empty: nothing to fill).
+
+    A valid shape is its repaired area grown by :func:`labelme_footprint`. An invalid polygon (self-crossing,
+    a one-pixel spike, zero area) has no single right area, and ``make_valid`` keeps only its areal part
+    while labelme fills what PIL draws: fill plus outline. Such a polygon is drawn with PIL exactly as
+    labelme's ``shape_to_mask`` draws it, on a canvas the size of its bounding box, and its pixels become
+    the footprint; a bounding box above :data:`PIL_DRAW_MAX_PX` falls back to the repaired area plus the
+    footprint of its outline. The repair is reported either way.
+    """
+    geom = raw_geometry(shape)
+    if geom is None:
+        return None
+    was_valid = geom.is_valid
+    geom = repair(geom, width, height, where, report)
+    foot = pixel_footprint(geom, shape.shape_type in EXACT_TYPES) if not geom.is_empty else Polygon()
+    if was_valid or shape.shape_type not in ("polygon", "oriented_rectangle"):
+        return foot
+    pts = _truncate(shape.points)
+    if len(pts) < 2:
+        return foot
+    drawn = _pil_polygon_pixels(pts, width, height)
+    if drawn is not None:
+        return drawn
+    outline = _areal(labelme_footprint(LineString(np.vstack([pts, pts[:1]]))))
+    outline = _areal(outline.intersection(box(0, 0, width, height)))
+    return _areal(shapely.union_all([foot, outline])) if not foot.is_empty else outline
+
+
+def _pil_polygon_pixels(pts: np.ndarray, width: int, height: int) -> BaseGeometry | None:
+    """The pixels PIL's ``polygon(outline=1, fill=1)`` sets for integer vertices ``pts``, within the image, as
+    unit squares (``None`` when the bounding box is too large to draw)."""
+    x0, y0 = max(0, int(pts[:, 0].min())), max(0, int(pts[:, 1].min()))
+    x1, y1 = min(width - 1, int(pts[:, 0].max())), min(height - 1, int(pts[:, 1].max()))
+    if x1 < x0 or y1 < y0:
+        return Polygon()
+    w, h = x1 - x0 + 1, y1 - y0 + 1
+    if w * h > PIL_DRAW_MAX_PX:
+        return None
+    canvas = PIL.Image.new("1", (w, h), 0)
+    PIL.ImageDraw.Draw(canvas).polygon([(float(x - x0), float(y - y0)) for x, y in pts], outline=1, fill=1)
+    mask = np.asarray(canvas, dtype=np.uint8)
+    if not mask.any():
+        return Polygon()
+    parts = [shapely.geometry.shape(g) for g, _ in rasterio.features.shapes(
+        mask, mask=mask.astype(bool), transform=Affine.translation(x0, y0))]
+    return _areal(shapely.union_all(parts))

@@ -22,7 +22,7 @@ from skimage.segmentation import find_boundaries
 
 from farmannot.errors import InputError
 from farmannot.io.labelme_json import Shape
-from farmannot.labels.geometry import AREA_TYPES, EXACT_TYPES, RepairReport, pixel_footprint, raw_geometry, repair
+from farmannot.labels.geometry import AREA_TYPES, RepairReport, shape_footprint
 
 IGNORE_LABEL = "__ignore__"
 BACKGROUND_LABEL = "_background_"
@@ -91,13 +91,12 @@ def plan_labels(shapes: Sequence[Shape], width: int, height: int,
                 f"{source}: {where} has label {shape.label!r}, which is not in the label map "
                 f"({', '.join(sorted(lmap))}); add it under 'label_map' in the build config or relabel it."
             )
-        geom = raw_geometry(shape)
-        if geom is None:
+        foot = shape_footprint(shape, width, height, where, report)
+        if foot is None:
             report.dropped.append({"shape": where, "reason": f"{shape.shape_type} is not an area"})
             continue
         n_area += 1
-        geom = repair(geom, width, height, where, report)
-        if geom.is_empty:
+        if foot.is_empty:
             report.dropped.append({"shape": where, "reason": "empty after repair and clipping to the image"})
             continue
         value = int(lmap[shape.label])
@@ -105,7 +104,7 @@ def plan_labels(shapes: Sequence[Shape], width: int, height: int,
         if value not in (0, IGNORE_VALUE):
             key = (shape.label, shape.group_id) if shape.group_id is not None else ("#", i)
             pid = instance.setdefault(key, len(instance) + 1)
-        feet.append(pixel_footprint(geom, shape.shape_type in EXACT_TYPES))
+        feet.append(foot)
         values.append(value)
         pids.append(pid)
     if n_area and not feet:
@@ -208,9 +207,9 @@ def class_raster(shapes: Sequence[Shape], height: int, width: int, values: Mappi
     for i, s in enumerate(shapes):
         if s.shape_type not in AREA_TYPES:
             continue
-        g = repair(raw_geometry(s), width, height, f"shape {i}", report)
-        if not g.is_empty:
-            pairs.append((pixel_footprint(g, s.shape_type in EXACT_TYPES), int(values[s.label])))
+        foot = shape_footprint(s, width, height, f"shape {i}", report)
+        if foot is not None and not foot.is_empty:
+            pairs.append((foot, int(values[s.label])))
     if not pairs:
         return np.full((height, width), fill, dtype=dtype)
     return features.rasterize(pairs, out_shape=(height, width), fill=fill, dtype=dtype)

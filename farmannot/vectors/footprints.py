@@ -19,7 +19,7 @@ from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from farmannot.io.labelme_json import Shape
-from farmannot.labels.geometry import EXACT_TYPES, RepairReport, pixel_footprint, raw_geometry, repair
+from farmannot.labels.geometry import EXACT_TYPES, RepairReport, pixel_footprint, raw_geometry, repair, shape_footprint
 from farmannot.vectors.geometry import BACKGROUND_LABEL, Parcel, polygonal
 
 
@@ -59,7 +59,16 @@ def shape_footprints(shapes: Sequence[Shape], width: int | None = None,
         ok &= shapely.contains(shapely.box(-0.5, -0.5, int(width) - 0.5, int(height) - 0.5), arr)
     grow: list[int] = []
     for i, g, fine in zip(area, arr, ok.tolist()):
-        if not fine:  # invalid, or reaching beyond the image: labels.geometry's repair, shape by shape
+        if not fine and not g.is_valid and shapes[i].shape_type in ("polygon", "oriented_rectangle"):
+            # a self-crossing or spiked polygon: the pixels labelme (PIL) draws for it, as the rasteriser does
+            xy = np.trunc(np.asarray(shapes[i].points, dtype=np.float64))
+            w = int(width) if width else int(xy[:, 0].max()) + 1
+            h = int(height) if height else int(xy[:, 1].max()) + 1
+            f = shape_footprint(shapes[i], w, h, f"shape {i}", report)
+            if f is not None and not f.is_empty:
+                out[i] = f
+            continue
+        if not fine:  # reaching beyond the image: labels.geometry's repair, shape by shape
             if width and height:
                 g = repair(g, int(width), int(height), f"shape {i}", report)
             else:

@@ -159,6 +159,48 @@ def test_invalid_polygon_repaired_and_reported():
     assert m[5, 1] == 1 and m[5, 9] == 1 and m[1, 5] == 0 and m[9, 5] == 0  # both triangles kept (as PIL fills)
 
 
+INVALID = {
+    "spike": [[2, 2], [10, 2], [10, 10], [6, 10], [6, 15], [6, 10], [2, 10]],
+    "diagonal_spike": [[3, 3], [12, 3], [12, 12], [8, 12], [16, 17], [8, 12], [3, 12]],
+    "zero_area": [[2, 2], [10, 2], [2, 2]],
+    "bowtie": [[2, 2], [12, 12], [12, 2], [2, 12]],
+    "overlapping_loops": [[2, 2], [14, 2], [14, 14], [6, 14], [6, 6], [18, 6], [18, 18], [2, 18]],
+    "spike_out_of_image": [[2, 2], [10, 2], [10, 10], [6, 10], [6, 30], [6, 10], [-3.7, 10]],
+}
+
+
+@pytest.mark.parametrize("name", sorted(INVALID))
+def test_invalid_polygons_fill_what_labelme_fills(name):
+    """labelme draws fill and outline with PIL: spikes and zero-area polygons keep their outline pixels,
+    which shapely's make_valid alone would drop."""
+    from labelme.utils import shape_to_mask
+
+    pts = INVALID[name]
+    theirs = shape_to_mask((20, 20), [tuple(p) for p in pts], "polygon")
+    shape = Shape(label="farmland", points=pts)
+    assert ((class_raster([shape], 20, 20, {"farmland": 1}) == 1) == theirs).all()
+    plan = plan_labels([shape], 20, 20)
+    assert plan.report.repaired  # still reported as repaired
+    tiled = np.zeros((20, 20), np.uint8)
+    for r0, c0 in ((0, 0), (0, 10), (10, 0), (10, 10)):  # tile by tile, as build-dataset reads it
+        tiled[r0:r0 + 10, c0:c0 + 10] = rasterize_mask(plan, Window(c0, r0, 10, 10))
+    assert ((tiled == 1) == theirs).all()
+
+
+def test_random_tangled_polygons_match_labelme():
+    from labelme.utils import shape_to_mask
+
+    rng = np.random.default_rng(3)
+    n_invalid = 0
+    for _ in range(60):
+        pts = rng.uniform(-3, 33, (int(rng.integers(4, 9)), 2)).round(1).tolist()  # unsorted: mostly tangled
+        shape = Shape(label="farmland", points=pts)
+        n_invalid += not plan_labels([shape], 30, 30).report.repaired == []
+        theirs = shape_to_mask((30, 30), [tuple(p) for p in pts], "polygon")
+        assert ((class_raster([shape], 30, 30, {"farmland": 1}) == 1) == theirs).all()
+    assert n_invalid > 30
+
+
 def test_clipped_to_image_and_reported():
     plan = plan_labels([_sq("farmland", -5, -5, 3, 3)], 10, 10)
     assert len(plan.report.clipped) == 1
