@@ -16,8 +16,11 @@ def test_labelme_version_and_hooks():
     assert labelme.__version__.startswith("6.3.")
     for name in ("_open_image_into_state", "_open_label_file_into_state", "_load_file", "save_labels",
                  "_load_from_file_or_dir", "_on_inference_produced_no_shapes", "show_status_message",
-                 "mark_dirty", "image_list"):
+                 "mark_dirty", "image_list", "_can_continue", "_set_zoom", "set_scroll_value"):
         assert hasattr(MainWindow, name), name
+    for name in ("_render_layers", "_compute_image_origin_offset"):  # the suspects dock's paint layer
+        assert hasattr(Canvas, name), name
+    from labelme.app import _ZoomMode  # noqa: F401 - the suspects dock zooms with it
     assert list(inspect.signature(MainWindow.save_labels).parameters) == ["self", "label_path"]
     assert list(inspect.signature(Canvas._shapes_from_ai_points).parameters) == ["self", "points", "point_labels"]
     assert "self._get_osam_session().run(" in inspect.getsource(Canvas._shapes_from_ai_points)
