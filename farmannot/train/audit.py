@@ -24,8 +24,10 @@ gave 1.0 to every tile where a hesitant model put a few pixels on an empty label
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
+import shutil
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -141,6 +143,33 @@ def disagreement(prob: np.ndarray, label: np.ndarray, valid: np.ndarray | None =
             "boundary_disagreement": boundary, "pixel_disagreement": pixel}
 
 
+FOLD_RECORD = "fold.json"
+_RUN_ONLY = ("dataset", "device", "amp", "workers", "epochs")  # how a fold is run, not what it learns from
+
+
+def fold_fingerprint(cfg: TrainConfig, tiles: list[TileRecord]) -> str:
+    """What a fold model is trained from: the options that change its weights and, for every training tile,
+    its name and the size and modification time of its image, label and optional inputs. A rebuilt dataset
+    rewrites only the files whose bytes changed, so a fixed label changes the fingerprint of every fold that
+    trains on it, and only those. ``epochs`` is left out: more epochs continue the same fold model."""
+    h = hashlib.sha256(json.dumps({k: v for k, v in cfg.to_dict().items() if k not in _RUN_ONLY},
+                                  sort_keys=True, default=str).encode())
+    for r in sorted(tiles, key=lambda r: r.name):
+        h.update(r.name.encode())
+        for p in (r.image, r.mask, r.boundary, r.dem, r.text_file):
+            if p is not None:
+                st = Path(p).stat()
+                h.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
+    return h.hexdigest()
+
+
+def _read_fingerprint(fold_dir: Path) -> str | None:
+    try:
+        return json.loads((fold_dir / FOLD_RECORD).read_text(encoding="utf-8")).get("fingerprint")
+    except (FileNotFoundError, json.JSONDecodeError, AttributeError):
+        return None
+
+
 def run_audit(dataset: str | Path, output: str | Path, cfg: TrainConfig, folds: int = 5, top: int = 20,
               progress: bool = True, embedder: Embedder | None = None, fold_by: str = "block",
               block_tiles: int = 2) -> list[dict]:
@@ -151,6 +180,8 @@ def run_audit(dataset: str | Path, output: str | Path, cfg: TrainConfig, folds: 
     ``oof/NAME.png`` (out-of-fold probability x 255), ``suspects.txt`` (image paths of the worst ``top``
     tiles, worst first), ``suspects.json`` (their scene annotations and windows, for
     ``farmannot annotate --suspects``, see :func:`suspects_document`) and ``folds/foldK/`` (the fold models).
+    A re-run resumes each fold model whose training tiles and options are unchanged
+    (:func:`fold_fingerprint`) and retrains the others, so fixing labels and auditing again just works.
 
     Returns:
         The ranked rows.
@@ -173,8 +204,17 @@ def run_audit(dataset: str | Path, output: str | Path, cfg: TrainConfig, folds: 
         if not held:
             continue
         fold_dir = output / "folds" / f"fold{k}"
-        train(cfg, fold_dir, resume=(fold_dir / LAST).exists(), progress=False, embedder=embedder,
-              tiles=(rest, []))
+        fp = fold_fingerprint(cfg, rest)
+        resume = (fold_dir / LAST).exists()
+        if resume and _read_fingerprint(fold_dir) != fp:  # labels fixed, tiles or options changed: start over
+            if progress:
+                tqdm.write(f"fold {k}: its training tiles or options changed since the last run; retraining",
+                           file=sys.stderr)
+            shutil.rmtree(fold_dir)
+            resume = False
+        fold_dir.mkdir(parents=True, exist_ok=True)
+        write_json(fold_dir / FOLD_RECORD, {"fingerprint": fp})
+        train(cfg, fold_dir, resume=resume, progress=False, embedder=embedder, tiles=(rest, []))
         model, config = load_model(fold_dir / LAST, device)
         for rec, prob in predict_tiles(model, config, held, layout, captions, device, cfg.batch_size):
             label, valid = target_from_label(read_label(rec.mask), layout)

@@ -40,6 +40,31 @@ def test_planted_label_errors_rank_first(tmp_path):
         assert s["score"] == pytest.approx(r["score"], abs=1e-6) and (out / s["oof"]).is_file()
 
 
+def test_rerun_after_a_fix_retrains_only_the_folds_that_learn_from_it(tmp_path):
+    import shutil
+
+    ds = write_gtpbd(tmp_path / "ds", n_train=10, n_val=4, n_test=4, corrupt=PLANTED)
+    clean = write_gtpbd(tmp_path / "clean", n_train=10, n_val=4, n_test=4)
+    cfg = TrainConfig(epochs=10, batch_size=4, workers=0, lr=1e-2, **TINY)
+    out = tmp_path / "audit"
+    rows = run_audit(ds, out, cfg, folds=3, top=5, progress=False)
+    fixed = "val_001"
+    fold_of_fixed = next(r["fold"] for r in rows if r["tile_id"] == fixed)
+    stamps = {k: (out / "folds" / f"fold{k}" / "last.pt").stat().st_mtime_ns for k in range(3)}
+    mask = Path("gtpbd-mm") / "val" / "mask" / f"{fixed}.png"
+    shutil.copyfile(clean / mask, ds / mask)  # the fix
+    again = run_audit(ds, out, cfg, folds=3, top=5, progress=False)
+    for k in range(3):
+        changed = (out / "folds" / f"fold{k}" / "last.pt").stat().st_mtime_ns != stamps[k]
+        assert changed == (k != fold_of_fixed), k  # only folds that train on the fixed tile start over
+    assert fixed not in {r["tile_id"] for r in again[:2]}
+    assert {r["tile_id"] for r in again[:2]} == set(PLANTED) - {fixed}
+    # nothing changed: every fold is reused as it is
+    stamps = {k: (out / "folds" / f"fold{k}" / "last.pt").stat().st_mtime_ns for k in range(3)}
+    run_audit(ds, out, cfg, folds=3, top=5, progress=False)
+    assert all((out / "folds" / f"fold{k}" / "last.pt").stat().st_mtime_ns == stamps[k] for k in range(3))
+
+
 def test_disagreement_terms():
     y = np.zeros((20, 20), np.uint8)
     y[5:15, 5:15] = 1  # 100 px, inner boundary ring of 36 px
