@@ -24,7 +24,9 @@ PROPOSAL_FLAG = "proposal"
 
 def draft_annotation(scene: str | os.PathLike, output: str | os.PathLike,
                      drafts: Sequence[tuple[BaseGeometry, float]], *, method: str, label: str = "farmland",
-                     inputs: dict | None = None) -> Annotation:
+                     inputs: dict | None = None, labels: Sequence[str] | None = None,
+                     attributes: Sequence[dict] | None = None, source_ids: Sequence[str] | None = None
+                     ) -> Annotation:
     """Write ``output`` (labelme JSON) with one draft parcel per ``(geometry in scene px, score)``.
 
     Args:
@@ -34,6 +36,8 @@ def draft_annotation(scene: str | os.PathLike, output: str | os.PathLike,
         scene: The raster the drafts were made on; ``imagePath`` points at it relative to ``output``.
         method: What made the drafts (``sam-proposals``, ``model-prediction``), kept in provenance.
         inputs: Extra provenance (checkpoint, options).
+        labels, attributes, source_ids: Per draft, instead of ``label`` for all, no attributes and
+            ``{method}-{k}`` (survey points give each parcel their own).
     """
     output = Path(output)
     with open_raster(scene) as src:
@@ -44,9 +48,11 @@ def draft_annotation(scene: str | os.PathLike, output: str | os.PathLike,
     next_group = 1
     for k, (geom, score) in enumerate(drafts, start=1):
         # masks are traced on pixel edges; labelme's rasteriser wants its own vertex convention
-        parts = polygon_to_shapes(edge_polygon_to_labelme(geom), label, group_id=next_group, min_area_px=0.0,
-                                  source_id=f"{method}-{k}",
-                                  attributes={"score": round(float(score), 4)})
+        extra = dict(attributes[k - 1]) if attributes is not None else {}
+        parts = polygon_to_shapes(edge_polygon_to_labelme(geom), labels[k - 1] if labels is not None else label,
+                                  group_id=next_group, min_area_px=0.0,
+                                  source_id=source_ids[k - 1] if source_ids is not None else f"{method}-{k}",
+                                  attributes={"score": round(float(score), 4), **extra})
         if any(s.group_id is not None for s in parts):
             next_group += 1
         for s in parts:
