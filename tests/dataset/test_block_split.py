@@ -80,6 +80,15 @@ def test_blocks_never_span_splits_and_scenes_reach_every_split(block_built):
     for _, row in df.iterrows():
         assert (out / "gtpbd-mm" / row["split"] / "image" / f"{row['tile_id']}.png").exists()
     assert "spatial blocks of 2 x 2 tiles" in (out / "DATASET_CARD.md").read_text()
+    from PIL import Image
+
+    from farmannot.dataset.card_plots import SPLIT_COLOURS
+
+    with Image.open(out / "card" / "split_map.png") as im:  # every split's colour is drawn on the map
+        rgb = np.asarray(im.convert("RGB")).reshape(-1, 3).astype(int)
+    for colour in SPLIT_COLOURS.values():
+        want = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)])
+        assert (np.abs(rgb - want).max(axis=1) < 40).sum() > 500
 
 
 def test_no_pixel_is_in_two_splits(block_built):

@@ -153,7 +153,7 @@ def test_repairs_reported(built):
 def test_card_with_plots(built):
     _, out, _, _ = built
     card = (out / "DATASET_CARD.md").read_text(encoding="utf-8")
-    for plot in ("tiles_by_region_split", "season_by_region", "distribution_shape_by_region",
+    for plot in ("tiles_by_region_split", "split_map", "season_by_region", "distribution_shape_by_region",
                  "keyword_frequencies", "sample_tiles"):
         assert f"card/{plot}.png" in card
         with Image.open(out / "card" / f"{plot}.png") as im:
