@@ -50,4 +50,5 @@ echo "  dataset card:     $OUT/dataset/DATASET_CARD.md"
 echo "  evaluation:       $OUT/eval/"
 echo "  audit (worst first): $OUT/audit/"
 echo "  predictions:      $OUT/predict/"
+echo "To fix the audit's suspect labels in the annotator: .venv/bin/farmannot annotate --suspects $OUT/audit"
 ls -1 "$OUT" | sed 's/^/  /'
