@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "export-vectors": "export_vectors",
     "propose": "propose",
     "predict": "predict",
+    "info": "info",
 }
 
 
