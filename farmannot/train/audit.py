@@ -36,7 +36,7 @@ import numpy as np
 from tqdm import tqdm
 
 from farmannot.errors import InputError
-from farmannot.io.atomic import write_json, write_text
+from farmannot.io.atomic import atomic_path, write_json, write_text
 from farmannot.io.windows import window_block
 from farmannot.train.config import TrainConfig
 from farmannot.train.data import TileRecord, list_tiles, read_image, read_label, resolve_dataset, target_from_label
@@ -176,7 +176,8 @@ def run_audit(dataset: str | Path, output: str | Path, cfg: TrainConfig, folds: 
     """Out-of-fold predictions, scores and the audit report for every tile of every split.
 
     Writes ``audit.csv`` (all tiles ranked, with each tile's window in its scene when the manifest has it,
-    so the annotator can find the spot in the scene's annotation), ``audit.md`` (the worst ``top`` with overlays), ``overlays/``,
+    so the annotator can find the spot in the scene's annotation), ``audit.md`` (the worst ``top`` with
+    overlays and ``plots/scores.png``), ``overlays/``,
     ``oof/NAME.png`` (out-of-fold probability x 255), ``suspects.txt`` (image paths of the worst ``top``
     tiles, worst first), ``suspects.json`` (their scene annotations and windows, for
     ``farmannot annotate --suspects``, see :func:`suspects_document`) and ``folds/foldK/`` (the fold models).
@@ -263,6 +264,39 @@ def suspects_document(dataset: str | Path, worst: list[dict]) -> dict:
     return {"dataset": str(dataset), "project": report.get("project"), "suspects": out}
 
 
+def plot_scores(rows: list[dict], top: int, path: Path) -> None:
+    """Score histogram per region with the ``top`` cut-off, and region vs boundary disagreement per tile."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    regions = sorted({r["region"] for r in rows})
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.4))
+    a.hist([[r["score"] for r in rows if r["region"] == g] for g in regions], bins=20, range=(0, 1),
+           stacked=True, label=regions)
+    if 0 < top < len(rows):
+        cut = rows[top - 1]["score"]
+        a.axvline(cut, color="k", linestyle="--", linewidth=1)
+        a.text(cut, a.get_ylim()[1] * 0.95, f" top {top}", fontsize=8, va="top")
+    a.set(xlabel="score (0 agrees, 1 contradicts)", ylabel="tiles", title="Disagreement per tile")
+    a.legend(fontsize=7, frameon=False)
+    worst = {r["tile_id"] for r in rows[:top]}
+    for flag, style in ((False, {"c": "#9a9a9a", "s": 10}), (True, {"c": "#c0392b", "s": 18})):
+        pts = [(r["region_disagreement"], r["boundary_disagreement"]) for r in rows
+               if (r["tile_id"] in worst) == flag]
+        if pts:
+            xs, ys = zip(*pts)
+            b.scatter(xs, ys, label=f"top {top}" if flag else "others", **style)
+    b.set(xlim=(0, 1), ylim=(0, 1), xlabel="region disagreement", ylabel="boundary disagreement",
+          title="What disagrees")
+    b.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=90, metadata={"Software": None})
+    plt.close(fig)
+
+
 def _write_outputs(output: Path, rows: list[dict], top: int, meta: dict) -> None:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=FIELDS, extrasaction="ignore")
@@ -277,10 +311,12 @@ def _write_outputs(output: Path, rows: list[dict], top: int, meta: dict) -> None
              "Every tile was predicted by a model trained on the other folds. Score = mean of region "
              "disagreement (the model's confident contradiction of the label over the labelled or predicted "
              "area) and boundary disagreement (1 - boundary F1 at 2 px), both damped below 5 % of a tile; "
-             "0 = the model agrees with the label, 1 = it contradicts it everywhere with certainty. Green: label outline / label-only parcel; "
+             "0 = the model agrees with the label, 1 = it contradicts it everywhere with certainty. "
+             "Green: label outline / label-only parcel; "
              "magenta: model outline / model-only parcel. `suspects.txt` lists these tiles' images, worst first; "
              "`suspects.json` their scene annotations and windows (`farmannot annotate --suspects AUDIT_DIR`).",
-             "", "| rank | tile | split | region | score | region | boundary | overlay |",
+             "", "![scores](plots/scores.png)", "",
+             "| rank | tile | split | region | score | region | boundary | overlay |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in worst:
         img = read_image(r["_rec"].image)
@@ -290,6 +326,7 @@ def _write_outputs(output: Path, rows: list[dict], top: int, meta: dict) -> None
         lines.append(f"| {r['rank']} | {r['tile_id']} | {r['split']} | {r['region']} | {r['score']:.3f} | "
                      f"{r['region_disagreement']:.3f} | {r['boundary_disagreement']:.3f} | "
                      f"![](overlays/{r['rank']:03d}_{r['tile_id']}.png) |")
+    plot_scores(rows, top, output / "plots" / "scores.png")
     write_text(output / "audit.md", "\n".join(lines) + "\n")
     write_json(output / "audit.json", {"meta": meta, "tiles": [
         {k: v for k, v in r.items() if not k.startswith("_")} for r in rows]})

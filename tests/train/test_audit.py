@@ -30,6 +30,11 @@ def test_planted_label_errors_rank_first(tmp_path):
     suspects = (out / "suspects.txt").read_text().splitlines()
     assert len(suspects) == 5 and suspects[0].endswith(f"{rows[0]['tile_id']}.png")
     assert len(list((out / "overlays").glob("*.png"))) == 5 and (out / "audit.md").exists()
+    assert "![scores](plots/scores.png)" in (out / "audit.md").read_text()
+    from PIL import Image
+
+    with Image.open(out / "plots" / "scores.png") as im:
+        assert im.size[0] > 500 and len(np.unique(np.asarray(im.convert("L")))) > 10  # drawn, not blank
     assert len(list((out / "oof").glob("*.png"))) == 18
     # suspects.json: the same worst five; this dataset has no build_report.json and no windows in its manifest
     doc = json.loads((out / "suspects.json").read_text(encoding="utf-8"))
