@@ -42,10 +42,11 @@ from farmannot.train.config import TrainConfig
 from farmannot.train.data import TileRecord, list_tiles, read_image, read_label, resolve_dataset, target_from_label
 from farmannot.train.metrics.edge import gtpbd_edge_scores, mask_boundary
 from farmannot.train.overlay import overlay, write_png
+from farmannot.train.review import is_reviewed, read_reviewed
 from farmannot.train.text import Embedder
 
 FIELDS = ("rank", "tile_id", "split", "scene", "region", "score", "region_disagreement", "boundary_disagreement",
-          "pixel_disagreement", "fold", "row_off", "col_off", "width", "height", "image", "label")
+          "pixel_disagreement", "fold", "row_off", "col_off", "width", "height", "image", "label", "reviewed")
 
 
 FOLD_BY = ("block", "scene", "tile")
@@ -223,12 +224,16 @@ def run_audit(dataset: str | Path, output: str | Path, cfg: TrainConfig, folds: 
             rows.append({"tile_id": rec.name, "split": rec.split, "scene": rec.scene, "region": rec.region,
                          **disagreement(prob, label, valid), "fold": k, **rec.extra, "image": str(rec.image),
                          "label": str(rec.mask), "_rec": rec, "_prob": prob, "_label": label})
-    rows.sort(key=lambda r: (-r["score"], -r["pixel_disagreement"], r["tile_id"]))
+    marks = read_reviewed(output)  # suspects a person found right, while their label is unchanged: last
+    for r in rows:
+        r["reviewed"] = is_reviewed(marks, r["tile_id"], r["label"])
+    rows.sort(key=lambda r: (r["reviewed"], -r["score"], -r["pixel_disagreement"], r["tile_id"]))
     for i, r in enumerate(rows, 1):
         r["rank"] = i
     _write_outputs(output, rows, top, {"dataset": str(dataset), "folds": folds, "fold_by": fold_by,
                                        "model": cfg.model, "encoder": cfg.encoder, "inputs": cfg.inputs,
-                                       "epochs": cfg.epochs})
+                                       "epochs": cfg.epochs,
+                                       "reviewed (label found right, unchanged)": sum(r["reviewed"] for r in rows)})
     for r in rows:
         for key in ("_rec", "_prob", "_label"):
             r.pop(key, None)
@@ -275,13 +280,14 @@ def plot_scores(rows: list[dict], top: int, path: Path) -> None:
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.4))
     a.hist([[r["score"] for r in rows if r["region"] == g] for g in regions], bins=20, range=(0, 1),
            stacked=True, label=regions)
-    if 0 < top < len(rows):
-        cut = rows[top - 1]["score"]
+    open_rows = [r for r in rows if not r.get("reviewed")]
+    if 0 < top < len(open_rows):
+        cut = open_rows[top - 1]["score"]
         a.axvline(cut, color="k", linestyle="--", linewidth=1)
         a.text(cut, a.get_ylim()[1] * 0.95, f" top {top}", fontsize=8, va="top")
     a.set(xlabel="score (0 agrees, 1 contradicts)", ylabel="tiles", title="Disagreement per tile")
     a.legend(fontsize=7, frameon=False)
-    worst = {r["tile_id"] for r in rows[:top]}
+    worst = {r["tile_id"] for r in open_rows[:top]}
     for flag, style in ((False, {"c": "#9a9a9a", "s": 10}), (True, {"c": "#c0392b", "s": 18})):
         pts = [(r["region_disagreement"], r["boundary_disagreement"]) for r in rows
                if (r["tile_id"] in worst) == flag]
@@ -304,7 +310,7 @@ def _write_outputs(output: Path, rows: list[dict], top: int, meta: dict) -> None
     for r in rows:
         w.writerow({k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in r.items()})
     write_text(output / "audit.csv", buf.getvalue())
-    worst = rows[:top]
+    worst = [r for r in rows if not r.get("reviewed")][:top]  # a suspect found right is not suspect again
     write_text(output / "suspects.txt", "".join(f"{r['image']}\n" for r in worst))
     write_json(output / SUSPECTS, suspects_document(meta["dataset"], worst))
     lines = ["# Label audit", "", *(f"- {k}: `{v}`" for k, v in meta.items()), "",

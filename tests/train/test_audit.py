@@ -70,6 +70,31 @@ def test_rerun_after_a_fix_retrains_only_the_folds_that_learn_from_it(tmp_path):
     assert all((out / "folds" / f"fold{k}" / "last.pt").stat().st_mtime_ns == stamps[k] for k in range(3))
 
 
+def test_a_suspect_found_right_stays_out_of_the_top_while_its_label_is_unchanged(tmp_path):
+    import os
+
+    from farmannot.train.review import REVIEWED, mark_reviewed
+
+    ds = write_gtpbd(tmp_path / "ds", n_train=10, n_val=4, n_test=4, corrupt=PLANTED)
+    cfg = TrainConfig(epochs=10, batch_size=4, workers=0, lr=1e-2, **TINY)
+    out = tmp_path / "audit"
+    rows = run_audit(ds, out, cfg, folds=3, top=3, progress=False)
+    checked = rows[0]["tile_id"]
+    mark = mark_reviewed(out, checked)
+    assert mark["verdict"] == "label_ok" and (out / REVIEWED).exists()
+    again = run_audit(ds, out, cfg, folds=3, top=3, progress=False)  # fold models reused
+    assert again[-1]["tile_id"] == checked and again[-1]["reviewed"]
+    assert checked not in (out / "suspects.txt").read_text() and len(json.loads(
+        (out / "suspects.json").read_text())["suspects"]) == 3
+    label = next(r["label"] for r in again if r["tile_id"] == checked)
+    st = os.stat(label)
+    os.utime(label, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # the label was edited since the check
+    third = run_audit(ds, out, cfg, folds=3, top=3, progress=False)
+    assert third[0]["tile_id"] == checked and not third[0]["reviewed"]
+    with pytest.raises(InputError, match="no tile 'nope'"):
+        mark_reviewed(out, "nope")
+
+
 def test_disagreement_terms():
     y = np.zeros((20, 20), np.uint8)
     y[5:15, 5:15] = 1  # 100 px, inner boundary ring of 36 px
