@@ -48,6 +48,7 @@ class Suspect:
     boundary_disagreement: float = 0.0
     oof: Path | None = None
     overlay: Path | None = None
+    audit_dir: Path | None = None
 
     def label(self) -> str:
         return f"{self.rank}. {self.scene}  score {self.score:.3f}"
@@ -107,7 +108,7 @@ def load_suspects(audit_dir: str | Path, project: str | Path | None = None) -> t
             rank, tile = int(r["rank"]), str(r["tile_id"])
             out.append(Suspect(rank, tile, str(r.get("scene", "unknown")), ann, window, float(r["score"]),
                                float(r.get("region_disagreement", 0.0)), float(r.get("boundary_disagreement", 0.0)),
-                               oof, audit / "overlays" / f"{rank:03d}_{tile}.png"))
+                               oof, audit / "overlays" / f"{rank:03d}_{tile}.png", audit))
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"{path}: a suspect entry is incomplete ({exc!r}); run `farmannot audit` again.") from None
     missing = [s.annotation for s in out if s.annotation is not None and not s.annotation.is_file()]
@@ -172,7 +173,12 @@ class SuspectsDock(QtWidgets.QDockWidget):
         self.next_button.setToolTip("Next suspect (Alt+Right)")
         self.prev_button.clicked.connect(lambda: self.step(-1))
         self.next_button.clicked.connect(lambda: self.step(1))
+        self.right_button = QtWidgets.QPushButton("Label is right \u2713")
+        self.right_button.setToolTip("Checked: the label is right and the model wrong. Later audits rank this "
+                                     "tile last while its label stays as it is; then go to the next (Alt+R).")
+        self.right_button.clicked.connect(self.mark_right)
         nav.addWidget(self.prev_button)
+        nav.addWidget(self.right_button)
         nav.addWidget(self.next_button)
         lay.addWidget(self.list, 1)
         lay.addLayout(nav)
@@ -180,10 +186,11 @@ class SuspectsDock(QtWidgets.QDockWidget):
         lay.addWidget(self.preview)
         self.setWidget(body)
         self.actions_ = []
-        for key, delta in (("Alt+Right", 1), ("Alt+Left", -1)):
+        for key, slot in (("Alt+Right", lambda: self.step(1)), ("Alt+Left", lambda: self.step(-1)),
+                          ("Alt+R", self.mark_right)):
             act = QtWidgets.QAction(self)
             act.setShortcut(QtGui.QKeySequence(key))
-            act.triggered.connect(lambda _c=False, d=delta: self.step(d))
+            act.triggered.connect(lambda _c=False, f=slot: f())
             window.addAction(act)
             self.actions_.append(act)
 
@@ -199,6 +206,28 @@ class SuspectsDock(QtWidgets.QDockWidget):
             if self.suspects[i].annotation is not None:
                 self.list.setCurrentRow(i)  # -> _on_row -> open_suspect
                 return
+
+    def mark_right(self) -> bool:
+        """Record the current suspect as checked with its label right (``reviewed.json`` in the audit folder),
+        show it ticked and go to the next one; False when there is nothing to mark."""
+        if self.current is None:
+            return False
+        s = self.suspects[self.current]
+        if s.audit_dir is None:
+            return False
+        from farmannot.errors import FarmannotError
+        from farmannot.train.review import mark_reviewed
+
+        try:
+            mark_reviewed(s.audit_dir, s.tile_id)
+        except FarmannotError as exc:
+            QtWidgets.QMessageBox.warning(self, "Suspect not marked", str(exc))
+            return False
+        item = self.list.item(self.current)
+        item.setText(f"\u2713 {s.label()}")
+        item.setForeground(QtGui.QBrush(QtGui.QColor(120, 120, 120)))
+        self.step(1)
+        return True
 
     def _on_row(self, row: int) -> None:
         if row < 0 or row == self.current:

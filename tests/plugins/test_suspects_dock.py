@@ -268,3 +268,25 @@ def test_large_scene_shows_the_view_holding_the_window(make_window, tmp_path, qt
     assert dock._outlines and not canvas.grab().isNull()  # paints without error
     shutil.rmtree(audit)  # the dock keeps what it loaded
     assert dock.suspects[0].window == (320, 220, 32, 32)
+
+
+def test_label_is_right_marks_the_suspect_and_moves_on(audited, make_window, qtbot, tmp_path):
+    import shutil
+
+    from farmannot.train.review import is_reviewed, read_reviewed
+
+    _, _, audit = audited
+    mine = tmp_path / "audit"
+    shutil.copytree(audit, mine)  # marks go into the audit folder: keep the shared one clean
+    win = make_window(extra={"suspects": load_suspects(mine)})
+    win.show()
+    dock = win.suspects_dock
+    qtbot.waitUntil(lambda: dock.current == 0, timeout=5000)
+    first = dock.suspects[0]
+    assert dock.mark_right()
+    assert dock.current == 1 and dock.list.item(0).text().startswith("\u2713 ")
+    marks = read_reviewed(mine)
+    label = marks[first.tile_id]["label"]
+    assert list(marks) == [first.tile_id] and is_reviewed(marks, first.tile_id, label)
+    dock.right_button.click()  # the button does the same for the next one
+    assert set(read_reviewed(mine)) == {first.tile_id, dock.suspects[1].tile_id}
