@@ -257,7 +257,8 @@ class SuspectsDock(QtWidgets.QDockWidget):
             self.list.blockSignals(False)
         self.info.setText(f"Rank {s.rank}: tile {s.tile_id} of {s.scene}; region disagreement "
                           f"{s.region_disagreement:.3f}, boundary {s.boundary_disagreement:.3f}. Yellow: the tile; "
-                          "magenta: the out-of-fold model's parcels (not editable). Fix the label and save, or mark it right.")
+                          "magenta: the out-of-fold model's parcels (not editable). Fix the label and save, or "
+                          "mark it right.")
         pix = QtGui.QPixmap(str(s.overlay)) if s.overlay is not None and s.overlay.is_file() else QtGui.QPixmap()
         self.preview.setPixmap(pix.scaled(160, 160, QtCore.Qt.KeepAspectRatio, QtCore.Qt.SmoothTransformation)
                                if not pix.isNull() else QtGui.QPixmap())
