@@ -206,8 +206,8 @@ def build_dataset(project: str | Path, out: str | Path, cfg: BuildConfig, progre
     errors.sort(key=lambda e: e["scene"])
     summary.errors = errors
     write_json(out / REPORT, {
-        "project": str(Path(project).resolve()), "options": cfg.fingerprint(), "split": {"assignment": dict(sorted(assignment.items())),
-                                                "achieved_share": summary.achieved},
+        "project": str(Path(project).resolve()), "options": cfg.fingerprint(),
+        "split": {"assignment": dict(sorted(assignment.items())), "achieved_share": summary.achieved},
         "scenes": [r.report for r in results], "dropped_tiles": summary.dropped,
         "buffered_tiles": summary.buffered,
     })

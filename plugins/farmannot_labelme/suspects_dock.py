@@ -98,7 +98,8 @@ def load_suspects(audit_dir: str | Path, project: str | Path | None = None) -> t
         project = recorded
     proj = Path(project)
     if not proj.is_dir():
-        raise InputError(f"{proj}: project folder not found; pass --project PROJECT_DIR (the folder build-dataset read).")
+        raise InputError(f"{proj}: project folder not found; pass --project PROJECT_DIR (the folder build-dataset "
+                         "read).")
     out = []
     for r in rows:
         try:
@@ -299,7 +300,8 @@ class SuspectsDock(QtWidgets.QDockWidget):
             grid.show_view(grid.scene.view_at(col + wd / 2, row + ht / 2).index)  # the grid's public move
         rect = self.window_rect(window)
         area = w.centralWidget().viewport().size()
-        scale = min(area.width() / max(rect.width() * CONTEXT, 1e-6), area.height() / max(rect.height() * CONTEXT, 1e-6))
+        scale = min(area.width() / max(rect.width() * CONTEXT, 1e-6),
+                    area.height() / max(rect.height() * CONTEXT, 1e-6))
         scale = min(max(scale, 0.01), MAX_ZOOM)
         w._zoom_mode = _ZoomMode.MANUAL_ZOOM
         w._set_zoom(max(1, int(scale * 100)))
@@ -310,7 +312,8 @@ class SuspectsDock(QtWidgets.QDockWidget):
         w.set_scroll_value(QtCore.Qt.Vertical, (c.y() + off.y()) * s - area.height() / 2)
 
     def paint(self, painter: QtGui.QPainter) -> None:
-        """Canvas layer: the suspect windows of the open annotation and the model's outline (image coordinates x scale)."""
+        """Canvas layer: the suspect windows of the open annotation and the model's outline (image coordinates
+        x scale)."""
         if self.current is None:
             return
         s = self.suspects[self.current]
