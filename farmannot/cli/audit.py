@@ -11,7 +11,8 @@ from farmannot.cli.train import INPUT_NAMES, MODEL_NAMES, arch_options
 @click.command("audit")
 @click.argument("dataset_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--output", "-o", required=True, type=click.Path(file_okay=False),
-              help="Audit folder: audit.csv, audit.md, overlays/, suspects.txt, oof/, folds/.")
+              help="Audit folder: audit.csv, audit.md, plots/, overlays/, suspects.txt, suspects.json, oof/, "
+                   "folds/, reviewed.json.")
 @click.option("--folds", type=click.IntRange(2, None), default=5, show_default=True)
 @click.option("--fold-by", type=click.Choice(["block", "scene", "tile"]), default="block", show_default=True,
               help="block: each scene's spatial blocks dealt over the folds; scene: whole scenes per fold.")
@@ -35,7 +36,9 @@ def command(dataset_dir, output, folds, fold_by, block_tiles, model, encoder, en
             batch_size, lr, seed, device, amp, workers, top, progress):
     """Out-of-fold predictions for every tile of DATASET_DIR, ranked by disagreement with the label.
 
-    Re-running resumes the fold models already trained in OUTPUT/folds/.
+    Re-running into the same OUTPUT resumes the fold models whose training tiles and options are unchanged
+    and retrains the others; suspects marked right (reviewed.json) are ranked last while their label is
+    unchanged. Open the suspects with: farmannot annotate --suspects OUTPUT.
     """
     from farmannot.train.audit import run_audit
     from farmannot.train.config import TrainConfig
