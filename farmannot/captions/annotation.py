@@ -19,9 +19,10 @@ from rasterio.windows import Window
 
 from farmannot import __version__
 from farmannot.captions.autofill import scene_autofill
+from farmannot.captions.landcover import SceneCalibration, scene_soil_calibration
 from farmannot.captions.render import missing_keywords, render_caption
 from farmannot.captions.schema import LANGS, Keyword, load_vocabulary
-from farmannot.captions.suggest import suggest_keywords
+from farmannot.captions.suggest import load_thresholds, suggest_keywords
 from farmannot.errors import FarmannotError, InputError
 from farmannot.io.labelme_json import Annotation, load_annotation, resolve_image_path
 from farmannot.io.metadata import SceneMetadata, read_scene_metadata
@@ -134,6 +135,39 @@ def read_index_bands(src, info, window: Window | None = None) -> dict[str, np.nd
     return bands
 
 
+def scene_nir_calibration(src, info, thresholds: Mapping[str, Any] | None = None,
+                          max_side: int = 1024) -> SceneCalibration | None:
+    """The scene's soil-line NIR factor when its NIR has no reflectance scale, else None.
+
+    None when the sensor preset scales the bands to reflectance (the index thresholds apply as they are) or
+    when red, green, blue or NIR is missing. Otherwise the four bands are read decimated (at most
+    ``max_side`` px on a side, nearest neighbour, nodata and masks as NaN) and passed to
+    :func:`~farmannot.captions.landcover.scene_soil_calibration` with the ``surroundings`` thresholds of
+    ``templates/suggest.yaml``.
+    """
+    import rasterio
+
+    names = ("red", "green", "blue", "nir")
+    if info.scale is not None or not all(n in info.band_map for n in names):
+        return None
+    t = dict(thresholds or load_thresholds())["surroundings"]
+    f = max(1.0, max(src.width, src.height) / max_side)
+    shape = (max(1, int(src.height / f)), max(1, int(src.width / f)))
+    bands = {}
+    for n in names:
+        a = src.read(info.band_map[n], out_shape=shape, resampling=rasterio.enums.Resampling.nearest,
+                     masked=True)
+        bands[n] = np.ma.filled(a.astype(np.float32), np.nan)
+    return scene_soil_calibration(bands, t["soil_nir_red_ratio"], t["scene_soil_min_share"],
+                                  t["scene_soil_min_contrast"])
+
+
+def scene_nir_factor(src, info, thresholds: Mapping[str, Any] | None = None) -> float | None:
+    """:func:`scene_nir_calibration`'s factor when the scene had soil to calibrate on, else None."""
+    cal = scene_nir_calibration(src, info, thresholds)
+    return cal.nir_factor if cal is not None and cal.soil_found else None
+
+
 def _suggest_from_scene(ann: Annotation, scene_path: Path, meta: SceneMetadata, dem_path: Path | None,
                         farmland_labels: Iterable[str], sensor: str | None, band_map: dict[str, int] | None,
                         json_path: Path) -> dict[str, Keyword]:
@@ -145,9 +179,12 @@ def _suggest_from_scene(ann: Annotation, scene_path: Path, meta: SceneMetadata, 
         raise InputError(f"{json_path}: the annotation is {w} x {h} px but the scene {scene_path.name} is "
                          f"{meta.width} x {meta.height} px; give the scene the shapes were drawn on (--scene).")
     farmland, parcels, others = annotation_masks(ann, h, w, farmland_labels, str(json_path))
+    nir_factor = None
     with open_raster(scene_path) as src:
         try:
-            bands = read_index_bands(src, scene_info(src, sensor=sensor, bands=band_map))
+            info = scene_info(src, sensor=sensor, bands=band_map)
+            bands = read_index_bands(src, info)
+            nir_factor = scene_nir_factor(src, info)  # NIR in digital numbers: the scene's soil line
         except FarmannotError:
             bands = {}  # unknown band layout: suggest from geometry and DEM only
     px = 1.0
@@ -165,7 +202,7 @@ def _suggest_from_scene(ann: Annotation, scene_path: Path, meta: SceneMetadata, 
             raise InputError(f"{scene_path}: the scene has no CRS, so the DEM cannot be aligned to it.")
         aligned = align_dem(dem_path, meta.crs, Affine(*meta.transform[:6]), meta.width, meta.height)
         dem = aligned.elevation.astype(np.float64) * (vertical_scale_to_m(aligned.units) or 1.0)
-    return suggest_keywords(farmland, bands or None, dem, px, others, parcels)
+    return suggest_keywords(farmland, bands or None, dem, px, others, parcels, nir_factor=nir_factor)
 
 
 def caption_annotation(

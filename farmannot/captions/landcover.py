@@ -76,6 +76,73 @@ def soil_line_nir(bands: Mapping[str, np.ndarray], soil_ratio: float = 1.2,
     return nir * np.float32(factor), factor
 
 
+@dataclass(frozen=True)
+class SceneCalibration:
+    """The scene's soil-line NIR factor (:func:`scene_soil_calibration`).
+
+    Attributes:
+        nir_factor: Multiply the scene's NIR by this to put its bare soil on the soil line (1.0 when no soil
+            was found).
+        soil_found: Whether the scene had bare soil to calibrate on; when False, callers keep their
+            uncalibrated behaviour.
+        evidence: The numbers behind it (``soil_share``, ``soil_nir_red``, ``green_nir_red``, ``contrast``).
+    """
+
+    nir_factor: float
+    soil_found: bool
+    evidence: dict[str, float]
+
+
+def scene_soil_calibration(bands: Mapping[str, np.ndarray], soil_ratio: float = 1.2, min_share: float = 0.05,
+                           min_contrast: float = 1.3) -> SceneCalibration:
+    """Soil-line NIR factor of a whole scene (usually a decimated read), for NIR on an unknown scale.
+
+    A tile that is all crop has no soil to calibrate on, and balancing its visible bands on itself (grey
+    world) makes a uniformly green tile look neutral. Over a whole scene, bare soil is usually somewhere: the
+    visible bands are balanced on the *scene* medians, the bright (at least the scene's median visible
+    brightness), not-green (green leaf index <= 0) pixels are the soil candidates and the lower quartile of
+    their NIR / red is the soil line; the factor puts it at ``soil_ratio``.
+
+    Soil is only accepted when it is a separate surface: at least ``min_share`` of the valid pixels are
+    candidates, and the green pixels' median NIR / red is at least ``min_contrast`` times the soil line
+    (green crops reflect far more NIR per unit red than soil; a scene of one cover, all crop or all fallow,
+    splits into two halves that differ much less). Otherwise the factor is 1.0 and ``soil_found`` False.
+    Both tests compare ratios of ratios, so multiplying NIR (or any visible band) by a constant changes the
+    factor by its inverse and the rescaled NIR not at all.
+
+    Args:
+        bands: ``red``, ``green``, ``blue`` and ``nir`` arrays of the same shape, NaN where invalid.
+        soil_ratio: NIR / red of bare soil in reflectance (Baret and Guyot: 1.1-1.3).
+        min_share: Least share of valid pixels that must be soil candidates.
+        min_contrast: Least ratio of the green pixels' NIR / red to the soil line.
+    """
+    none = SceneCalibration(1.0, False, {})
+    if not all(k in bands for k in ("red", "green", "blue", "nir")):
+        return none
+    r, g, b, nir = (np.asarray(bands[k], np.float32) for k in ("red", "green", "blue", "nir"))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ok = np.isfinite(nir) & np.isfinite(r) & np.isfinite(g) & np.isfinite(b) & (r > 0) & (g > 0) & \
+            (b > 0) & (nir > 0)
+        if ok.sum() < 10:
+            return none
+        vr, vg, vb = (x[ok] / np.float32(float(np.median(x[ok]))) for x in (r, g, b))
+        q = nir[ok] / r[ok]
+        bright = (vr + vg + vb) / 3.0
+        gli = green_leaf_index(vr, vg, vb)
+        soil = (gli <= 0) & (bright >= np.median(bright))
+        green = gli > 0
+    ev = {"soil_share": round(float(soil.mean()), 4)}
+    if soil.sum() < max(1, min_share * ok.sum()) or not green.any():
+        return SceneCalibration(1.0, False, ev)
+    soil_q = float(np.percentile(q[soil], 25))
+    green_q = float(np.median(q[green]))
+    contrast = green_q / soil_q if soil_q > 0 else 0.0
+    ev.update(soil_nir_red=round(soil_q, 4), green_nir_red=round(green_q, 4), contrast=round(contrast, 4))
+    if not np.isfinite(contrast) or contrast < min_contrast:
+        return SceneCalibration(1.0, False, ev)
+    return SceneCalibration(soil_ratio / soil_q, True, ev)
+
+
 def brightness(bands: Mapping[str, np.ndarray]) -> np.ndarray:
     """Mean of the visible bands present (red, green, blue), float32, NaN where any is invalid."""
     vis = [np.asarray(bands[k], np.float32) for k in ("red", "green", "blue") if k in bands]
@@ -128,21 +195,34 @@ def homogeneous_patches(candidates: np.ndarray, value: np.ndarray, max_texture_r
                   "candidate_frac": round(float(cand.mean()), 4)}
 
 
-def water_cover(bands: Mapping[str, np.ndarray], t: Mapping[str, float]) -> CoverMap | None:
+def _nir(bands: Mapping[str, np.ndarray], t: Mapping[str, float], nir_factor: float | None) -> tuple[np.ndarray, float]:
+    """NIR times the scene's factor when given, else rescaled on the tile's own soil line."""
+    if nir_factor is not None:
+        return np.asarray(bands["nir"], np.float32) * np.float32(nir_factor), float(nir_factor)
+    return soil_line_nir(bands, t["soil_nir_red_ratio"])
+
+
+def _scene_note(nir_factor: float | None) -> dict[str, str]:
+    return {"nir_calibration": "scene"} if nir_factor is not None else {}
+
+
+def water_cover(bands: Mapping[str, np.ndarray], t: Mapping[str, float],
+                nir_factor: float | None = None) -> CoverMap | None:
     """Water: NDWI on soil-line NIR with NIR, else smooth, dark-or-bluish, red-poor patches; None without bands.
 
     ``t`` is the ``surroundings`` section of ``templates/suggest.yaml``. With NIR the NDWI map is also
     required to be homogeneous (the same patch test as RGB): water has no canopy texture in any band.
+    ``nir_factor`` (the scene's soil line, :func:`scene_soil_calibration`) replaces the tile's soil line.
     """
     tex_max, core = t["water_max_texture_rel"], t["water_min_core_share"]
     if "green" in bands and "nir" in bands:
-        nir, factor = soil_line_nir(bands, t["soil_nir_red_ratio"])
+        nir, factor = _nir(bands, t, nir_factor)
         raw = normalized_difference(np.asarray(bands["green"], np.float32), nir) > t["ndwi_water"]
         if "red" in bands:  # water reflects less NIR than red; land, sunlit or shaded, more
             with np.errstate(invalid="ignore"):
                 raw &= nir < np.asarray(bands["red"], np.float32)
         kept, ev = homogeneous_patches(raw, nir, tex_max, core)
-        return CoverMap(kept, "ndwi", {"nir_factor": round(factor, 4), **ev})
+        return CoverMap(kept, "ndwi", {"nir_factor": round(factor, 4), **_scene_note(nir_factor), **ev})
     if not all(k in bands for k in ("red", "green", "blue")):
         return None
     r, g, b = (np.asarray(bands[k], np.float32) for k in ("red", "green", "blue"))
@@ -156,19 +236,21 @@ def water_cover(bands: Mapping[str, np.ndarray], t: Mapping[str, float]) -> Cove
 
 
 def vegetation_cover(bands: Mapping[str, np.ndarray], t: Mapping[str, float],
-                     water: np.ndarray | None = None, pixel_size_m: float | None = None) -> CoverMap | None:
+                     water: np.ndarray | None = None, pixel_size_m: float | None = None,
+                     nir_factor: float | None = None) -> CoverMap | None:
     """Tree cover: NDVI on soil-line NIR with NIR, else the green leaf index; never on water pixels.
 
     Where pixels resolve tree crowns (``pixel_size_m`` at most ``canopy_texture_max_pixel_m``), canopy is
     rough (lit crowns beside shaded gaps; texture of NIR, else of visible brightness) and crops or grass are
     smooth: green patches that pass the homogeneity test of :func:`homogeneous_patches` (limit ``crop_max_texture_rel``) are dropped as crops.
     Coarser pixels average crowns and gaps, so no texture test is made there (on 30 m Landsat the texture of
-    woods and of dark crop fields overlaps). None without red + NIR or red + green + blue.
+    woods and of dark crop fields overlaps). None without red + NIR or red + green + blue. ``nir_factor``
+    (the scene's soil line) replaces the tile's soil line.
     """
     if "nir" in bands and "red" in bands:
-        nir, factor = soil_line_nir(bands, t["soil_nir_red_ratio"])
+        nir, factor = _nir(bands, t, nir_factor)
         veg = normalized_difference(nir, np.asarray(bands["red"], np.float32)) > t["ndvi_vegetation"]
-        cover = CoverMap(veg, "ndvi", {"nir_factor": round(factor, 4)})
+        cover = CoverMap(veg, "ndvi", {"nir_factor": round(factor, 4), **_scene_note(nir_factor)})
         value = nir  # canopy shading is strongest in NIR
     elif all(k in bands for k in ("red", "green", "blue")):
         veg = green_leaf_index(bands["red"], bands["green"], bands["blue"]) > t["gli_vegetation"]

@@ -120,10 +120,18 @@ def suggest_shape_boundary(parcels: np.ndarray, pixel_size_m: float,
 
 
 # ---------------------------------------------------------------------------------------- bands
-def suggest_sowing(bands: Mapping[str, np.ndarray], farmland: np.ndarray, cfg: Mapping[str, Any]) -> Keyword | None:
-    """Sowing from the green-vegetation fraction inside the farmland."""
+def suggest_sowing(bands: Mapping[str, np.ndarray], farmland: np.ndarray, cfg: Mapping[str, Any],
+                   nir_factor: float | None = None) -> Keyword | None:
+    """Sowing from the green-vegetation fraction inside the farmland.
+
+    ``nir_factor``: the scene's soil-line factor (:func:`farmannot.captions.landcover.scene_soil_calibration`)
+    for NIR on an unknown scale; NIR is multiplied by it before the NDVI threshold. None: NIR as given.
+    """
     t = cfg["sowing"]
-    veg = ms.vegetation_map(dict(bands), t["ndvi_vegetated"], t["gli_vegetated"])
+    bands = dict(bands)
+    if nir_factor is not None and "nir" in bands:
+        bands["nir"] = np.asarray(bands["nir"], np.float32) * np.float32(nir_factor)
+    veg = ms.vegetation_map(bands, t["ndvi_vegetated"], t["gli_vegetated"])
     if veg is None:
         return None
     green, method = veg
@@ -133,6 +141,8 @@ def suggest_sowing(bands: Mapping[str, np.ndarray], farmland: np.ndarray, cfg: M
         return None
     frac = float(green[inside].mean())
     ev = {"green_fraction": round(frac, 4), "index": method, "pixels": int(inside.sum())}
+    if nir_factor is not None and method == "ndvi":
+        ev["nir_factor"] = round(float(nir_factor), 4)
     if frac >= t["full_min_fraction"]:
         value, conf = "fully_covered", _conf(_rel(frac, t["full_min_fraction"]))
     elif frac >= t["partial_min_fraction"]:
@@ -226,21 +236,22 @@ _OTHER_LABELS = {"buildings": ("building", "buildings", "house", "settlement"),
 
 def presence(bands: Mapping[str, np.ndarray] | None, farmland_mask: np.ndarray,
              other_masks: Mapping[str, np.ndarray] | None = None, pixel_size_m: float = 1.0,
-             thresholds: Mapping[str, Any] | None = None) -> dict[str, Keyword]:
+             thresholds: Mapping[str, Any] | None = None, nir_factor: float | None = None) -> dict[str, Keyword]:
     """Buildings, water and vegetation around the farmland: absent, or present with a pattern.
 
     Land cover is taken from index maps (NDBI, NDWI, NDVI; RGB fallbacks for water and vegetation) outside
     the farmland, joined with masks of annotated shapes (``other_masks`` keyed by label: ``water``,
     ``building``, ``tree`` ...). A land cover nothing can see (buildings in an RGB tile without building
-    shapes) gets no suggestion: a person must check it.
+    shapes) gets no suggestion: a person must check it. ``nir_factor``: the scene's soil-line factor for NIR
+    on an unknown scale, used instead of the tile's own soil line (None: the tile's).
     """
     cfg = dict(thresholds or load_thresholds())
     t = cfg["surroundings"]
     farmland = np.asarray(farmland_mask, bool)
     b = {k: np.asarray(v, np.float32) for k, v in (bands or {}).items()}
     valid = np.all([np.isfinite(v) for v in b.values()], axis=0) if b else np.ones_like(farmland)
-    water = lc.water_cover(b, t) if b else None
-    veg = lc.vegetation_cover(b, t, water.mask if water else None, pixel_size_m) if b else None
+    water = lc.water_cover(b, t, nir_factor) if b else None
+    veg = lc.vegetation_cover(b, t, water.mask if water else None, pixel_size_m, nir_factor) if b else None
     built = ms.building_map(b, t["ndbi_building"], t["ndvi_vegetation"]) if b else None
     maps = {
         "water": (water.mask, water.method) if water else None,
@@ -352,7 +363,8 @@ def _pattern(cover: str, labels: np.ndarray, areas: np.ndarray, tile_px: int, pi
 def suggest_keywords(farmland_mask: np.ndarray, bands: Mapping[str, np.ndarray] | None = None,
                      dem: np.ndarray | None = None, pixel_size_m: float = 1.0,
                      other_masks: Mapping[str, np.ndarray] | None = None, parcels: np.ndarray | None = None,
-                     thresholds: Mapping[str, Any] | None = None) -> dict[str, Keyword]:
+                     thresholds: Mapping[str, Any] | None = None,
+                     nir_factor: float | None = None) -> dict[str, Keyword]:
     """Every keyword the inputs allow, as suggestions with evidence.
 
     Args:
@@ -364,6 +376,10 @@ def suggest_keywords(farmland_mask: np.ndarray, bands: Mapping[str, np.ndarray] 
         other_masks: Boolean masks of annotated land covers keyed by label (``water``, ``building``, ``road``).
         parcels: Parcel id raster (0 background); default: the connected components of the mask.
         thresholds: Override of ``templates/suggest.yaml``.
+        nir_factor: The scene's soil-line NIR factor when NIR has no reflectance scale
+            (:func:`farmannot.captions.landcover.scene_soil_calibration`), for sowing, water and vegetation.
+            None (a reflectance-scaled sensor, or no soil in the scene): plain NDVI for sowing and the tile's
+            own soil line for water and vegetation.
 
     Returns:
         ``{key: Keyword}`` for the keywords that could be suggested (month and location come from
@@ -382,10 +398,10 @@ def suggest_keywords(farmland_mask: np.ndarray, bands: Mapping[str, np.ndarray] 
             parcels, _ = ms.label_components(farmland, ms.min_pixels(cfg["min_region_m2"], pixel_size_m), 4)
         out.update(suggest_shape_boundary(parcels, pixel_size_m, cfg))
         if bands:
-            sow = suggest_sowing(bands, farmland, cfg)
+            sow = suggest_sowing(bands, farmland, cfg, nir_factor)
             if sow:
                 out["sowing"] = sow
     if dem is not None:
         out.update(suggest_terrain(dem, pixel_size_m, farmland if farmland.any() else None, cfg, parcels))
-    out.update(presence(bands, farmland, other_masks, pixel_size_m, cfg))
+    out.update(presence(bands, farmland, other_masks, pixel_size_m, cfg, nir_factor))
     return out

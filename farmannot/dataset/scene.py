@@ -26,6 +26,7 @@ from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 
 from farmannot import __version__
+from farmannot.captions.annotation import scene_nir_factor
 from farmannot.dataset.config import BuildConfig
 from farmannot.dataset.layouts import TileFiles, file_sha256, geotiff_bytes, layout_files, png_bytes, write_checked
 from farmannot.dataset.project import SceneJob
@@ -227,6 +228,7 @@ def _build(job: SceneJob, cfg: BuildConfig, out: Path, on_tile: Callable[[], Non
                                                     resampling=cfg.dem_resampling))
         disp = _display_indexes(info)
         stretch = scene_stretch(src, disp)
+        nir_factor = scene_nir_factor(src, info)  # NIR without a reflectance scale: the scene's soil line
         cats = available_categories(info, ALL_CATEGORIES)[0] if "spie" in cfg.layouts else []
         names = sorted({b for c in cats for b in CATEGORIES[c].bands}
                        | {b for b in ("red", "green", "blue", "nir", "swir1") if b in info.band_map})
@@ -236,7 +238,7 @@ def _build(job: SceneJob, cfg: BuildConfig, out: Path, on_tile: Callable[[], Non
                     on_tile()
                 continue
             row = _tile(job, cfg, out, src, info, plan, win, tr, crs, vrt, disp, stretch, cats, names,
-                        scene_kw, when, res, job.split_of(i), job.group_of(i))
+                        scene_kw, when, res, job.split_of(i), job.group_of(i), nir_factor)
             if row is not None:
                 res.rows.append(row)
             if on_tile is not None:
@@ -245,7 +247,8 @@ def _build(job: SceneJob, cfg: BuildConfig, out: Path, on_tile: Callable[[], Non
 
 
 def _tile(job, cfg, out, src, info, plan, win: Window, tr, crs, vrt, disp, stretch, cats, names,
-          scene_kw, when, res: SceneResult, split: str, group: str) -> dict[str, Any] | None:
+          scene_kw, when, res: SceneResult, split: str, group: str,
+          nir_factor: float | None = None) -> dict[str, Any] | None:
     r0, c0, h, w = int(win.row_off), int(win.col_off), int(win.height), int(win.width)
     name = f"{job.name}_{r0}_{c0}"
     data, valid = read_window_all(src, win)
@@ -263,7 +266,7 @@ def _tile(job, cfg, out, src, info, plan, win: Window, tr, crs, vrt, disp, stret
     lat, lon = _lonlat(crs, tr, c0 + w / 2, r0 + h / 2)
     if lat is None:
         lat, lon = job.lat, job.lon
-    checks = tile_presence(bands, farmland, pixel_m)
+    checks = tile_presence(bands, farmland, pixel_m, nir_factor)
     kw = tile_keywords(scene_kw, lat, lon, when, checks)
     caps = tile_captions(kw, job.annotation)
     spie_maps, spie_recs = {}, []

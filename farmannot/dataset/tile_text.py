@@ -44,11 +44,16 @@ def scene_date(override: str | None, annotation_date: str | None, tags: Mapping[
     return found.date if found else None
 
 
-def tile_presence(bands: Mapping[str, np.ndarray], farmland: np.ndarray, pixel_size_m: float) -> dict[str, str]:
-    """``{cover: value}`` for the land covers the tile's bands can show (``absent`` or a pattern id)."""
+def tile_presence(bands: Mapping[str, np.ndarray], farmland: np.ndarray, pixel_size_m: float,
+                  nir_factor: float | None = None) -> dict[str, str]:
+    """``{cover: value}`` for the land covers the tile's bands can show (``absent`` or a pattern id).
+
+    ``nir_factor``: the scene's soil-line NIR factor (NIR without a reflectance scale; see
+    :func:`farmannot.captions.annotation.scene_nir_factor`), used instead of each tile's own soil line.
+    """
     if not bands:
         return {}
-    return {k: kw.value for k, kw in presence(bands, farmland, None, pixel_size_m).items()}
+    return {k: kw.value for k, kw in presence(bands, farmland, None, pixel_size_m, nir_factor=nir_factor).items()}
 
 
 def tile_keywords(scene_kw: Mapping[str, str], lat: float | None, lon: float | None, when: dt.date | None,
