@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from farmannot.captions import measures as ms  # noqa: E402
-from farmannot.captions.annotation import read_index_bands  # noqa: E402
+from farmannot.captions.annotation import read_index_bands, scene_nir_factor  # noqa: E402
 from farmannot.captions.suggest import suggest_keywords  # noqa: E402
 from farmannot.io.raster import open_raster, scene_info  # noqa: E402
 from farmannot.terrain.align import align_dem  # noqa: E402
@@ -85,6 +85,7 @@ def stand_in_farmland(bands: dict[str, np.ndarray], px: float) -> np.ndarray:
 def tiles(path: Path, rows: int, cols: int, farmland: bool, dem: Path | None = None):
     with open_raster(path) as src:
         info = scene_info(src)
+        nir_factor = scene_nir_factor(src, info)  # the scene soil reference, as `caption` and build-dataset use
         xs, ys = pixel_size_m(src.crs, src.transform, src.height)
         px = float(np.sqrt(xs * ys))
         th, tw = src.height // rows, src.width // cols
@@ -97,7 +98,7 @@ def tiles(path: Path, rows: int, cols: int, farmland: bool, dem: Path | None = N
                 if dem is not None:
                     tr = src.window_transform(win)
                     elev = align_dem(dem, src.crs, Affine(*tuple(tr)[:6]), tw, th).elevation.astype(np.float64)
-                yield (r, c), suggest_keywords(mask, bands, elev, px)
+                yield (r, c), suggest_keywords(mask, bands, elev, px, nir_factor=nir_factor)
 
 
 def main() -> None:
