@@ -42,7 +42,7 @@ from farmannot.train.config import TrainConfig
 from farmannot.train.data import TileRecord, list_tiles, read_image, read_label, resolve_dataset, target_from_label
 from farmannot.train.metrics.edge import gtpbd_edge_scores, mask_boundary
 from farmannot.train.overlay import overlay, write_png
-from farmannot.train.review import is_reviewed, read_reviewed
+from farmannot.train.review import file_stamp, is_reviewed, read_reviewed
 from farmannot.train.text import Embedder
 
 FIELDS = ("rank", "tile_id", "split", "scene", "region", "score", "region_disagreement", "boundary_disagreement",
@@ -148,19 +148,24 @@ FOLD_RECORD = "fold.json"
 _RUN_ONLY = ("dataset", "device", "amp", "workers", "epochs")  # how a fold is run, not what it learns from
 
 
-def fold_fingerprint(cfg: TrainConfig, tiles: list[TileRecord]) -> str:
+def tile_stamps(tiles: list[TileRecord]) -> dict[str, list[str | None]]:
+    """Per tile, the :func:`file_stamp` of its image, label and optional inputs (taken once per audit)."""
+    return {r.name: [file_stamp(p) for p in (r.image, r.mask, r.boundary, r.dem, r.text_file) if p is not None]
+            for r in tiles}
+
+
+def fold_fingerprint(cfg: TrainConfig, tiles: list[TileRecord],
+                     stamps: dict[str, list[str | None]] | None = None) -> str:
     """What a fold model is trained from: the options that change its weights and, for every training tile,
-    its name and the size and modification time of its image, label and optional inputs. A rebuilt dataset
-    rewrites only the files whose bytes changed, so a fixed label changes the fingerprint of every fold that
-    trains on it, and only those. ``epochs`` is left out: more epochs continue the same fold model."""
+    its name and the size and modification time of its image, label and optional inputs (``stamps`` from
+    :func:`tile_stamps`; taken here when not given). A rebuilt dataset rewrites only the files whose bytes
+    changed, so a fixed label changes the fingerprint of every fold that trains on it, and only those.
+    ``epochs`` is left out: more epochs continue the same fold model."""
+    stamps = tile_stamps(tiles) if stamps is None else stamps
     h = hashlib.sha256(json.dumps({k: v for k, v in cfg.to_dict().items() if k not in _RUN_ONLY},
                                   sort_keys=True, default=str).encode())
     for r in sorted(tiles, key=lambda r: r.name):
-        h.update(r.name.encode())
-        for p in (r.image, r.mask, r.boundary, r.dem, r.text_file):
-            if p is not None:
-                st = Path(p).stat()
-                h.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
+        h.update(json.dumps([r.name, stamps[r.name]]).encode())
     return h.hexdigest()
 
 
@@ -196,6 +201,7 @@ def run_audit(dataset: str | Path, output: str | Path, cfg: TrainConfig, folds: 
     layout, _, root = resolve_dataset(dataset)
     _, records = list_tiles(dataset, "all")
     fold_of = assign_folds(records, folds, cfg.seed, fold_by, block_tiles)
+    stamps = tile_stamps(records)  # every tile's files stat'ed once, not once per fold that trains on it
     cfg = replace(cfg, dataset=str(dataset))
     device = resolve_device(cfg.device)
     captions = caption_table(records, root, output, embedder) if "text" in cfg.inputs else None
@@ -206,7 +212,7 @@ def run_audit(dataset: str | Path, output: str | Path, cfg: TrainConfig, folds: 
         if not held:
             continue
         fold_dir = output / "folds" / f"fold{k}"
-        fp = fold_fingerprint(cfg, rest)
+        fp = fold_fingerprint(cfg, rest, stamps)
         resume = (fold_dir / LAST).exists()
         if resume and _read_fingerprint(fold_dir) != fp:  # labels fixed, tiles or options changed: start over
             if progress:

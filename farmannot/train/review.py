@@ -18,8 +18,8 @@ from farmannot.io.atomic import write_json
 REVIEWED = "reviewed.json"
 
 
-def label_stamp(path: str | Path) -> str | None:
-    """``size:mtime_ns`` of a label file (None when it is gone)."""
+def file_stamp(path: str | Path) -> str | None:
+    """``size:mtime_ns`` of a file (None when it is gone): what changes when a rebuild rewrites it."""
     try:
         st = Path(path).stat()
     except FileNotFoundError:
@@ -39,7 +39,7 @@ def read_reviewed(audit_dir: str | Path) -> dict[str, dict]:
 def is_reviewed(marks: dict[str, dict], tile_id: str, label: str | Path) -> bool:
     """True when ``tile_id`` was marked right and its label file is still the one that was checked."""
     mark = marks.get(tile_id)
-    return bool(mark) and mark.get("stamp") is not None and mark.get("stamp") == label_stamp(label)
+    return bool(mark) and mark.get("stamp") is not None and mark.get("stamp") == file_stamp(label)
 
 
 def mark_reviewed(audit_dir: str | Path, tile_id: str, verdict: str = "label_ok") -> dict:
@@ -59,7 +59,7 @@ def mark_reviewed(audit_dir: str | Path, tile_id: str, verdict: str = "label_ok"
     if label is None:
         raise InputError(f"{audit_dir / 'audit.csv'}: no tile {tile_id!r}; was the audit run again since?")
     marks = read_reviewed(audit_dir)
-    marks[tile_id] = {"verdict": verdict, "label": label, "stamp": label_stamp(label),
+    marks[tile_id] = {"verdict": verdict, "label": label, "stamp": file_stamp(label),
                       "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     write_json(audit_dir / REVIEWED, dict(sorted(marks.items())))
     return marks[tile_id]
