@@ -50,3 +50,19 @@ def qt_home(tmp_path, monkeypatch):
     """HOME in a temp dir: labelme writes its config there."""
     monkeypatch.setenv("HOME", str(tmp_path))
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def tiny_sam():
+    """A tiny random-weight SAM (the real architecture, small)."""
+    from farmannot.sam.model import TINY, random_sam
+
+    return random_sam(TINY, seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory, tiny_sam):
+    """``tiny_sam`` written as a checkpoint file, loaded by the tests through the real checkpoint code."""
+    from farmannot.sam.model import save_checkpoint
+
+    return save_checkpoint(tiny_sam, tmp_path_factory.mktemp("ckpt") / "tiny-sam.pth")

@@ -10,14 +10,6 @@ from rasterio.transform import from_origin
 
 from farmannot.cli.main import cli
 from farmannot.io.labelme_json import load_annotation
-from farmannot.sam.model import TINY, random_sam, save_checkpoint
-
-
-@pytest.fixture(scope="module")
-def tiny_ckpt(tmp_path_factory):
-    path = tmp_path_factory.mktemp("sam") / "tiny_sam.pth"
-    save_checkpoint(random_sam(TINY, seed=0), path)
-    return path
 
 
 @pytest.fixture()
@@ -33,9 +25,9 @@ def scene(tmp_path):
     return path
 
 
-def test_propose_writes_flagged_draft_shapes_and_reuses_the_chip_cache(tiny_ckpt, scene, tmp_path):
+def test_propose_writes_flagged_draft_shapes_and_reuses_the_chip_cache(tiny_checkpoint, scene, tmp_path):
     out = tmp_path / "scene.json"
-    args = ["propose", str(scene), "--sam-checkpoint", str(tiny_ckpt), "--output", str(out), "--chip", "64",
+    args = ["propose", str(scene), "--sam-checkpoint", str(tiny_checkpoint), "--output", str(out), "--chip", "64",
             "--overlap", "16", "--points-per-side", "4", "--pred-iou-thresh", "-100", "--stability-thresh",
             "-100", "--filter", "none", "--cache-dir", str(tmp_path / "cache"), "--sensor", "rgbn"]
     res = CliRunner().invoke(cli, args, catch_exceptions=False)

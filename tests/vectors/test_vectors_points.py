@@ -14,7 +14,7 @@ from vector_fixtures import SCENE_TRANSFORM, pixel_to_lonlat, write_scene, write
 from farmannot.cli.main import cli
 from farmannot.errors import InputError
 from farmannot.io.labelme_json import load_annotation
-from farmannot.sam.model import TINY, random_sam, save_checkpoint
+from farmannot.sam.model import TINY
 from farmannot.sam.point_parcels import segment_points
 from farmannot.sam.scene_views import LargeScene
 from farmannot.sam.session import SamSession
@@ -119,9 +119,8 @@ def test_keep_apart_cuts_a_parcel_at_the_ones_before_it(field_scene):
     assert loose[1].parcel.to_shapely().area == pytest.approx(80 * 40)
 
 
-def test_propose_points_cli_writes_labelled_drafts(field_scene, tmp_path):
-    ckpt = tmp_path / "tiny_sam.pth"
-    save_checkpoint(random_sam(TINY, seed=0), ckpt)
+def test_propose_points_cli_writes_labelled_drafts(field_scene, tiny_checkpoint, tmp_path):
+    ckpt = tiny_checkpoint
     geoms = [_lonlat_point(30.5, 20.5), _lonlat_point(100.5, 45.5), _lonlat_point(900, 900)]
     survey = write_vectors(tmp_path / "survey.gpkg", geoms, {"crop": ["maize", "soy", "rice"], "visit": [1, 2, 3]})
     out = tmp_path / "drafts.json"
