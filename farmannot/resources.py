@@ -1,6 +1,7 @@
 """Where farmannot's data files live (caption templates, vocabularies, thresholds).
 
-``templates/`` sits at the top of the repository so a lab can edit wording without touching code; set
+The templates ship inside the package (``farmannot/templates``, so a wheel has them); the repository's top-level
+``templates`` links there so a lab finds and edits the wording without touching code. Set
 ``FARMANNOT_TEMPLATES`` to use a copy elsewhere.
 """
 
@@ -20,7 +21,7 @@ def templates_dir() -> Path:
     env = os.environ.get("FARMANNOT_TEMPLATES")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[1] / "templates"
+    return Path(_DEFAULT_TEMPLATES)
 
 
 @functools.lru_cache(maxsize=None)
@@ -39,4 +40,4 @@ def load_template_yaml(name: str) -> Any:
     return _load_yaml(os.path.join(os.environ.get("FARMANNOT_TEMPLATES") or _DEFAULT_TEMPLATES, name))
 
 
-_DEFAULT_TEMPLATES = str(Path(__file__).resolve().parents[1] / "templates")
+_DEFAULT_TEMPLATES = str(Path(__file__).resolve().parent / "templates")

@@ -27,7 +27,7 @@ app = QtWidgets.QApplication([])
 from farmannot.sam.cache import EmbeddingCache  # noqa: E402
 from farmannot.sam.model import SamConfig  # noqa: E402
 from farmannot.sam.session import SamSession  # noqa: E402
-from plugins.farmannot_labelme.window import AnnotateOptions, FarmannotMainWindow  # noqa: E402
+from farmannot_labelme.window import AnnotateOptions, FarmannotMainWindow  # noqa: E402
 
 CONFIG = {"display_label_popup": False, "labels": ["farmland", "water", "building"], "auto_save": False}
 
@@ -123,7 +123,7 @@ def suspects() -> None:
     from farmannot.dataset.config import load_config
     from farmannot.train.audit import run_audit
     from farmannot.train.config import TrainConfig
-    from plugins.farmannot_labelme.suspects_dock import load_suspects
+    from farmannot_labelme.suspects_dock import load_suspects
 
     torch.set_num_threads(2)
     work = Path(tempfile.mkdtemp(prefix="farmannot-shots-audit-"))

@@ -62,7 +62,7 @@ def command(ctx, sam_checkpoint, sam_model, device, cache_dir, sensor, display_b
         raise click.UsageError("--project goes with --suspects AUDIT_DIR.")
     extra = {}
     if suspects:
-        from plugins.farmannot_labelme.suspects_dock import load_suspects
+        from farmannot_labelme.suspects_dock import load_suspects
 
         extra["suspects"] = load_suspects(suspects, project)  # bad folders fail here, before any window
     from farmannot.sam.cache import EmbeddingCache
@@ -75,8 +75,8 @@ def command(ctx, sam_checkpoint, sam_model, device, cache_dir, sensor, display_b
     if checkpoint:
         session = SamSession.from_checkpoint(checkpoint, model_type=sam_model, device=device,
                                              cache=EmbeddingCache(cache_dir))
-    from plugins.farmannot_labelme.launch import launch
-    from plugins.farmannot_labelme.window import AnnotateOptions
+    from farmannot_labelme.launch import launch
+    from farmannot_labelme.window import AnnotateOptions
 
     options = AnnotateOptions(session=session, bands=bands, stretch=stretch, sensor=sensor, simplify_px=simplify_px,
                               keep_apart=not overlap, log_times=log_times, extra=extra,

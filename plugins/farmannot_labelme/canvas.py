@@ -18,8 +18,8 @@ from PyQt5.QtCore import QPointF
 
 from farmannot.labels.polygonize import Rings, from_labelme_rings, to_labelme_rings
 from farmannot.sam.prompts import prompt_from_labelme
-from plugins.farmannot_labelme.qimage import qimage_to_rgb
-from plugins.farmannot_labelme.sam_bridge import MODEL_NAME, SamBridge, full_mask
+from farmannot_labelme.qimage import qimage_to_rgb
+from farmannot_labelme.sam_bridge import MODEL_NAME, SamBridge, full_mask
 
 
 NOT_A_FIELD = ("_background_", "__ignore__")  # labelme's (and farmannot.labels') special labels

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import sys
 
-from plugins.farmannot_labelme.window import AnnotateOptions, FarmannotMainWindow
+from farmannot_labelme.window import AnnotateOptions, FarmannotMainWindow
 
 
 def launch(labelme_args: list[str], options: AnnotateOptions) -> None:

@@ -39,10 +39,10 @@ from farmannot.predict.drafts import PROPOSAL_FLAG
 from farmannot.sam.chip_embed import LARGE_SCENE_PX, is_large
 from farmannot.sam.imagery import Picture, is_raster_path
 from farmannot.sam.scene_views import LargeScene, SceneView, rings_to_view, shape_to_scene, split_shapes
-from plugins.farmannot_labelme.canvas import rings_to_shapes, shape_rings
-from plugins.farmannot_labelme.drafts_dock import DraftsDock
-from plugins.farmannot_labelme.qimage import png_bytes, rgb_to_qimage
-from plugins.farmannot_labelme.sam_bridge import MODEL_NAME
+from farmannot_labelme.canvas import rings_to_shapes, shape_rings
+from farmannot_labelme.drafts_dock import DraftsDock
+from farmannot_labelme.qimage import png_bytes, rgb_to_qimage
+from farmannot_labelme.sam_bridge import MODEL_NAME
 
 log = logging.getLogger(__name__)
 _RESERVED = ("version", "imageData", "imagePath", "shapes", "flags", "imageHeight", "imageWidth")

@@ -28,15 +28,16 @@ from labelme.app import MainWindow
 from PyQt5 import QtCore, QtGui, QtWidgets
 
 from farmannot.errors import FarmannotError
+from farmannot.io.atomic import file_mode
 from farmannot.labels.polygonize import DEFAULT_SIMPLIFY_PX
 from farmannot.sam import annotation_time
 from farmannot.sam.imagery import Picture, band_labels, is_raster_path, render_picture
 from farmannot.sam.session import SamSession
-from plugins.farmannot_labelme.caption_dock import CaptionDock
-from plugins.farmannot_labelme.canvas import FarmannotCanvas, hole_shapes
-from plugins.farmannot_labelme.display_dock import DisplayDock
-from plugins.farmannot_labelme.qimage import png_bytes, qimage_to_rgb
-from plugins.farmannot_labelme.sam_bridge import MODEL_LABEL, MODEL_NAME, SamBridge, register_model_type
+from farmannot_labelme.caption_dock import CaptionDock
+from farmannot_labelme.canvas import FarmannotCanvas, hole_shapes
+from farmannot_labelme.display_dock import DisplayDock
+from farmannot_labelme.qimage import png_bytes, qimage_to_rgb
+from farmannot_labelme.sam_bridge import MODEL_LABEL, MODEL_NAME, SamBridge, register_model_type
 
 log = logging.getLogger(__name__)
 _AI_MODES = ("ai_points_to_shape", "ai_box_to_shape")
@@ -130,10 +131,10 @@ class FarmannotMainWindow(MainWindow):
         QtWidgets.QApplication.instance().installEventFilter(self._fa_activity)
         self.sam_status.setToolTip(self.sam_bridge.describe())
         # scene scale: large scenes as a grid of views, drafts (proposals) listed apart (scene_grid_dock.py)
-        from plugins.farmannot_labelme.scene_grid_dock import install_scene_docks
+        from farmannot_labelme.scene_grid_dock import install_scene_docks
         self.scene_grid_dock, self.drafts_dock = install_scene_docks(self)
         # audit suspects (farmannot annotate --suspects): opened at their tile in the scene annotation
-        from plugins.farmannot_labelme.suspects_dock import install_suspects_dock
+        from farmannot_labelme.suspects_dock import install_suspects_dock
         self.suspects_dock = install_suspects_dock(self)
 
     # -- errors: shown, never swallowed ----------------------------------------------------------------------
@@ -367,6 +368,7 @@ class FarmannotMainWindow(MainWindow):
         try:
             ok = super().save_labels(tmp)
             if ok:
+                os.chmod(tmp, file_mode())  # labelme's own save gives the umask's mode, so does ours
                 os.replace(tmp, target)
                 self._label_file_path = str(target)
         except OSError as exc:

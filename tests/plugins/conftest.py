@@ -42,7 +42,7 @@ def session(tiny_checkpoint, tmp_path):
 
 @pytest.fixture()
 def make_window(qtbot, qt_home):
-    from plugins.farmannot_labelme.window import AnnotateOptions, FarmannotMainWindow
+    from farmannot_labelme.window import AnnotateOptions, FarmannotMainWindow
 
     made = []
 

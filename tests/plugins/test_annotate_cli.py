@@ -13,7 +13,7 @@ from farmannot.cli.main import cli
 def test_launch_runs_labelmes_main_with_our_window(monkeypatch, tiny_checkpoint, tmp_path):
     import labelme.__main__ as labelme_main
 
-    from plugins.farmannot_labelme.window import FarmannotMainWindow
+    from farmannot_labelme.window import FarmannotMainWindow
 
     seen = {}
 

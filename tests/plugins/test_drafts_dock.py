@@ -11,7 +11,7 @@ from shapely.geometry import box
 
 from farmannot.io.labelme_json import load_annotation
 from farmannot.predict.drafts import draft_annotation
-from plugins.farmannot_labelme.drafts_dock import DRAFT_RGB
+from farmannot_labelme.drafts_dock import DRAFT_RGB
 
 
 @pytest.fixture()

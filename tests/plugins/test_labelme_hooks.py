@@ -9,7 +9,7 @@ import osam
 from labelme.app import MainWindow
 from labelme.widgets import Canvas
 
-from plugins.farmannot_labelme.sam_bridge import MODEL_NAME
+from farmannot_labelme.sam_bridge import MODEL_NAME
 
 
 def test_labelme_version_and_hooks():

@@ -12,7 +12,7 @@ from rasterio.transform import from_origin
 from shapely.geometry import box
 
 from farmannot.predict.drafts import draft_annotation
-from plugins.farmannot_labelme.qimage import qimage_to_rgb
+from farmannot_labelme.qimage import qimage_to_rgb
 
 GRID = {"scene_grid": {"threshold": 200, "view": 160, "overlap": 32, "chip": 64, "chip_overlap": 16,
                        "thumbnail": 100}}

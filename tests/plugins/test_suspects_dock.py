@@ -21,7 +21,7 @@ from shapely.geometry import box
 
 from farmannot.cli.main import cli
 from farmannot.errors import InputError
-from plugins.farmannot_labelme.suspects_dock import load_suspects, oof_outline
+from farmannot_labelme.suspects_dock import load_suspects, oof_outline
 
 REPO = Path(__file__).resolve().parents[2]
 # the tiny model of tests/train/conftest.py: timm's smallest MobileNetV3 inside smp's U-Net
@@ -198,7 +198,7 @@ def test_cli_bad_suspects_folder_is_one_line_error(tmp_path):
 
 
 def test_cli_passes_loaded_suspects_to_the_window(audited, monkeypatch):
-    import plugins.farmannot_labelme.launch as launch_mod
+    import farmannot_labelme.launch as launch_mod
 
     project, _, audit = audited
     seen = {}

@@ -14,7 +14,7 @@ from farmannot.sam.cache import EmbeddingCache
 from farmannot.sam.imagery import render_picture
 from farmannot.sam.model import SamConfig
 from farmannot.sam.session import SamSession
-from plugins.farmannot_labelme.qimage import qimage_to_rgb
+from farmannot_labelme.qimage import qimage_to_rgb
 
 
 def _click(qtbot, win, x, y, modifier=QtCore.Qt.ControlModifier):

@@ -1,1 +1,0 @@
-"""GUI plugins (Qt lives only here)."""
