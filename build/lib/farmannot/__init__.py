@@ -1,0 +1,2 @@
+"""farmannot."""
+__version__ = "0.1.0"

@@ -1,0 +1,54 @@
+"""``farmannot evaluate``: score a trained run on a dataset split, or saved predictions against GT masks."""
+
+from __future__ import annotations
+
+import click
+
+from farmannot.cli.options import progress_option
+from farmannot.errors import FarmannotError
+
+
+@click.command("evaluate")
+@click.argument("run", required=False, type=click.Path(exists=True))
+@click.option("--dataset", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Dataset root or layout folder (with RUN).")
+@click.option("--split", type=click.Choice(["train", "val", "test"]), default="test", show_default=True)
+@click.option("--pred", "pred_dir", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Folder of saved predictions (PNG/GeoTIFF, non-zero = parcel; float scores in [0, 1]).")
+@click.option("--gt", "gt_dir", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Folder of GT masks paired with --pred by file name.")
+@click.option("--ignore-value", type=int, default=None, help="GT value to leave out of pixel metrics (e.g. 255).")
+@click.option("--manifest", type=click.Path(exists=True), default=None,
+              help="manifest.parquet giving each file's region (with --pred).")
+@click.option("--images", "images_dir", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Tile images for the overlays (with --pred).")
+@click.option("--protocol", type=click.Choice(["gtpbd", "bsds"]), default="gtpbd", show_default=True,
+              help="Edge metric protocol.")
+@click.option("--bsds-levels", type=click.IntRange(1, 999), default=99, show_default=True,
+              help="Score thresholds of the bsds sweep.")
+@click.option("--output", "-o", required=True, type=click.Path(file_okay=False), help="Report folder.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--batch-size", type=click.IntRange(1, None), default=8, show_default=True)
+@progress_option
+def command(run, dataset, split, pred_dir, gt_dir, ignore_value, manifest, images_dir, protocol, bsds_levels,
+            output, device, batch_size, progress):
+    """Evaluate RUN (a run folder or checkpoint) on --dataset, or --pred DIR against --gt DIR.
+
+    Writes OUTPUT/metrics.json, OUTPUT/report.md (overall and per-region tables), plots and overlays.
+    """
+    if pred_dir or gt_dir:
+        if not (pred_dir and gt_dir) or run:
+            raise FarmannotError("give --pred and --gt together, without a RUN.")
+        from farmannot.train.evaluate import evaluate_folders
+
+        result = evaluate_folders(pred_dir, gt_dir, output, protocol, ignore_value, manifest, images_dir,
+                                  bsds_levels, progress)
+    else:
+        if not run or not dataset:
+            raise FarmannotError("give RUN and --dataset (or --pred and --gt).")
+        from farmannot.train.evaluate import evaluate_run
+
+        result = evaluate_run(run, dataset, output, split, protocol, device, batch_size, bsds_levels, progress)
+    o = result["overall"]
+    click.echo(f"{o['images']} tile(s): IoU {100 * o['IoU']:.2f}, F1 {100 * o['F1']:.2f}, mIoU {100 * o['mIoU']:.2f}, "
+               f"ODS {100 * o['ODS']:.2f}, OIS {100 * o['OIS']:.2f}, GTC {100 * o['GTC']:.2f} -> {output}/report.md")

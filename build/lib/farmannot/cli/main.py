@@ -1,0 +1,80 @@
+"""The ``farmannot`` command group: every subcommand is registered here, once, and loaded lazily.
+
+Lazy loading keeps ``farmannot --help`` and light commands fast: torch, Qt and SAM are only imported by
+the subcommands that need them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import sys
+
+import click
+
+from farmannot import __version__
+from farmannot.errors import FarmannotError
+
+# name -> module under farmannot.cli defining a click command called ``command``.
+COMMANDS: dict[str, str] = {
+    "prompts": "prompts",
+    "caption": "caption",
+    "align-dem": "align_dem",
+    "build-dataset": "build_dataset",
+    "annotate": "annotate",
+    "precompute-embeddings": "precompute_embeddings",
+    "train": "train",
+    "evaluate": "evaluate",
+    "audit": "audit",
+    "import-vectors": "import_vectors",
+    "export-vectors": "export_vectors",
+    "propose": "propose",
+    "predict": "predict",
+    "info": "info",
+}
+
+
+class LazyGroup(click.Group):
+    """A click group that imports a subcommand's module only when that subcommand runs."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = [
+            name
+            for name, mod in COMMANDS.items()
+            if importlib.util.find_spec(f"farmannot.cli.{mod}") is not None
+        ]
+        return sorted(names)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        mod = COMMANDS.get(name)
+        if mod is None or importlib.util.find_spec(f"farmannot.cli.{mod}") is None:
+            return None
+        return importlib.import_module(f"farmannot.cli.{mod}").command
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except FarmannotError as exc:
+            if ctx.obj and ctx.obj.get("verbose"):
+                raise
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="farmannot")
+@click.option("-v", "--verbose", is_flag=True, help="Log details and show tracebacks.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool) -> None:
+    """farmannot: farmland segmentation datasets with language, from remote-sensing scenes."""
+    ctx.ensure_object(dict)
+    ctx.obj["verbose"] = verbose
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def main() -> None:  # pragma: no cover - console entry
+    cli(obj={})

@@ -1,0 +1,116 @@
+"""Options shared by several subcommands, so each flag has one spelling, one default and one help text."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import click
+
+from farmannot.errors import FarmannotError
+
+
+def parse_band_map(text: str | None) -> dict[str, int] | None:
+    """Parse ``red=3,nir=4`` into ``{'red': 3, 'nir': 4}`` (1-based band numbers as in GDAL)."""
+    if not text:
+        return None
+    out: dict[str, int] = {}
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if "=" not in part:
+            raise FarmannotError(f"--bands: expected NAME=INDEX pairs like red=3,nir=4, got {part!r}")
+        name, _, idx = part.partition("=")
+        try:
+            band = int(idx)
+        except ValueError:
+            raise FarmannotError(f"--bands: band number for {name!r} must be an integer, got {idx!r}") from None
+        if band < 1:
+            raise FarmannotError(f"--bands: band numbers start at 1, got {name}={band}")
+        out[name.strip().lower()] = band
+    return out
+
+
+def sensor_option(f):
+    from farmannot.io.bands import SENSOR_PRESETS
+
+    return click.option(
+        "--sensor",
+        type=click.Choice(sorted(SENSOR_PRESETS)),
+        default=None,
+        help="Band preset of the sensor (auto-detected from band descriptions when omitted).",
+    )(f)
+
+
+def bands_option(f):
+    return click.option(
+        "--bands",
+        default=None,
+        metavar="NAME=N,...",
+        help="Band map override, 1-based, e.g. red=3,green=2,blue=1,nir=4,swir1=5.",
+    )(f)
+
+
+def tile_size_option(default: int = 512):
+    return click.option(
+        "--tile-size", type=click.IntRange(16, None), default=default, show_default=True,
+        help="Tile edge in pixels.",
+    )
+
+
+def keep_going_option(f):
+    return click.option(
+        "--keep-going", is_flag=True,
+        help="Go on with the other inputs after a bad one; report failures at the end.",
+    )(f)
+
+
+def progress_option(f):
+    return click.option("--progress/--no-progress", default=True, help="Show a progress bar.")(f)
+
+
+RASTER_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".jp2", ".vrt", ".img")
+
+
+def expand_inputs(inputs: Iterable[str], suffixes: tuple[str, ...] = RASTER_SUFFIXES) -> list[Path]:
+    """Files stay as given; folders expand (recursively, sorted) to files with one of ``suffixes``."""
+    out: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            out.extend(sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in suffixes))
+        elif p.exists():
+            out.append(p)
+        else:
+            raise FarmannotError(f"{p}: no such file or folder; check the path.")
+    return out
+
+
+class Failures:
+    """Bad inputs of a batch command: raised at once, or with ``--keep-going`` collected and reported at the end.
+
+    Use ``except FarmannotError as exc: failures.record(path, exc); continue`` in the loop and
+    ``failures.report(total)`` after it (exits 1 when anything failed).
+    """
+
+    def __init__(self, keep_going: bool) -> None:
+        self.keep_going = keep_going
+        self.items: list[tuple[str, str]] = []
+
+    def record(self, path, exc: FarmannotError) -> None:
+        if not self.keep_going:
+            raise exc
+        self.items.append((str(path), str(exc)))
+        click.echo(f"error: {exc}", err=True)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def report(self, total: int, noun: str = "input(s)") -> None:
+        if not self.items:
+            return
+        click.echo(f"{len(self.items)} of {total} {noun} failed:", err=True)
+        for path, msg in self.items:
+            click.echo(f"  {path}: {msg}", err=True)
+        raise SystemExit(1)

@@ -1,0 +1,123 @@
+"""``farmannot precompute-embeddings``: fill the SAM embedding cache for a folder (e.g. overnight on a GPU)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from tqdm import tqdm
+
+from farmannot.cli.options import (RASTER_SUFFIXES, Failures, expand_inputs, keep_going_option, progress_option,
+                                   sensor_option)
+from farmannot.errors import FarmannotError
+
+IMAGE_SUFFIXES = tuple(sorted(set(RASTER_SUFFIXES) | {".png", ".jpg", ".jpeg", ".bmp"}))
+
+
+def parse_display_bands(text: str | None) -> list[int] | None:
+    """``"4,3,2"`` -> ``[4, 3, 2]``; one number shows that band as gray."""
+    if not text:
+        return None
+    try:
+        bands = [int(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        raise FarmannotError(f"--display-bands: expected band numbers like 3,2,1, got {text!r}") from None
+    if len(bands) not in (1, 3) or min(bands) < 1:
+        raise FarmannotError(f"--display-bands: give 1 or 3 band numbers (1-based), got {text!r}")
+    return bands
+
+
+def sam_options(f):
+    """The SAM flags ``annotate`` and ``precompute-embeddings`` share."""
+    f = click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
+                     help="Embedding cache folder (default $FARMANNOT_SAM_CACHE or ~/.cache/farmannot/sam-embeddings).")(f)
+    f = click.option("--device", default="cpu", show_default=True, help="Torch device: cpu, cuda, cuda:1 ...")(f)
+    f = click.option("--sam-model", type=click.Choice(["vit_b", "vit_l", "vit_h"]), default=None,
+                     help="Check the checkpoint is this model (default: read off the weights).")(f)
+    f = click.option("--sam-checkpoint", type=click.Path(dir_okay=False), default=None,
+                     help="segment-anything checkpoint (.pth), e.g. sam_vit_b_01ec64.pth "
+                          "(default $FARMANNOT_SAM_CHECKPOINT).")(f)
+    return f
+
+
+def display_options(f):
+    """How rasters are rendered for the annotator and SAM (must match between the two commands)."""
+    f = click.option("--stretch", type=click.Choice(["auto", "scene", "none"]), default="auto", show_default=True,
+                     help="auto: scene-wide 2-98 % stretch except for 8-bit rasters.")(f)
+    f = click.option("--display-bands", default=None, metavar="R,G,B",
+                     help="1-based bands shown as red, green, blue (default: true colour from the band map).")(f)
+    return sensor_option(f)
+
+
+@click.command("precompute-embeddings")
+@click.argument("inputs", nargs=-1, required=True, metavar="DIR|FILE...")
+@sam_options
+@display_options
+@keep_going_option
+@progress_option
+@click.option("--chip", type=click.IntRange(64, None), default=1024, show_default=True,
+              help="Large scenes: chip size in scene pixels (native resolution), as `farmannot propose` uses.")
+@click.option("--overlap", type=click.IntRange(0, None), default=256, show_default=True,
+              help="Large scenes: chip overlap in pixels.")
+@click.option("--chip-above", type=click.IntRange(1, None), default=None, metavar="PX",
+              help="Embed rasters with a side longer than PX per chip (default 8192, as the annotator's grid).")
+def command(inputs, sam_checkpoint, sam_model, device, cache_dir, sensor, display_bands, stretch, keep_going,
+            progress, chip, overlap, chip_above):
+    """Compute SAM embeddings of every image under DIR into the cache that `farmannot annotate` reads."""
+    from farmannot.sam.imagery import render_picture
+    from farmannot.sam.session import session_from_options
+
+    bands = parse_display_bands(display_bands)
+    files = expand_inputs(inputs, suffixes=IMAGE_SUFFIXES)
+    if not files:
+        raise FarmannotError(f"no images found in {', '.join(inputs)}.")
+    session = session_from_options(sam_checkpoint, sam_model, device, cache_dir)
+    computed = hits = 0
+    failures = Failures(keep_going)
+    bar = tqdm(files, desc="embeddings", unit="image", disable=not progress, file=sys.stderr)
+    for path in bar:
+        bar.set_postfix_str(path.name, refresh=False)
+        try:
+            # large scenes: per-chip embeddings (see _chip_scene below)
+            chipped = _chip_scene(path, session, chip, overlap, chip_above, sensor, progress)
+            if chipped is not None:
+                computed, hits = computed + chipped[0], hits + chipped[1]
+                continue
+            pic = render_picture(path, bands=bands, stretch=stretch, sensor=sensor)
+            _, hit = session.embed(pic.rgb)
+        except FarmannotError as exc:
+            failures.record(path, exc)
+            continue
+        hits += hit
+        computed += not hit
+    click.echo(f"{computed} computed, {hits} already cached, {len(failures)} failed; cache: {session.cache.root}",
+               err=True)
+    failures.report(len(files), "image(s)")
+
+
+# -- large scenes: per-chip embeddings (scene scale) ------------------------------------------------------
+
+
+def _chip_scene(path, session, chip: int, overlap: int, chip_above: int | None, sensor: str | None,
+                progress: bool) -> tuple[int, int] | None:
+    """``(computed, hits)`` after embedding every chip of a large raster; ``None`` for other images.
+
+    Chips, pictures and keys are those of ``farmannot propose`` and the annotator's scene views
+    (:mod:`farmannot.sam.chip_embed`), so either hits this cache.
+    """
+    from farmannot.io.raster import open_raster
+    from farmannot.sam.chip_embed import LARGE_SCENE_PX, is_large, precompute_chips
+    from farmannot.sam.chips import chip_grid
+    from farmannot.sam.imagery import is_raster_path
+
+    if overlap >= chip:
+        raise click.BadParameter("--overlap must be smaller than --chip")
+    if not is_raster_path(path):
+        return None
+    with open_raster(path) as src:
+        if not is_large(src.width, src.height, chip_above or LARGE_SCENE_PX):
+            return None
+        n = len(chip_grid(src.width, src.height, chip, overlap))
+    with tqdm(total=n, desc=f"chips of {path.name}", unit="chip", disable=not progress, leave=False,
+              file=sys.stderr) as bar:
+        return precompute_chips(path, session, chip, overlap, sensor=sensor, on_chip=lambda _hit: bar.update())

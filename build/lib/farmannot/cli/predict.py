@@ -1,0 +1,85 @@
+"""``farmannot predict``: a trained model over a whole scene -> probability GeoTIFF (+ draft polygons)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import numpy as np
+
+from farmannot.errors import FarmannotError
+
+
+@click.command("predict")
+@click.argument("run", metavar="RUN_DIR|CHECKPOINT", type=click.Path(exists=True))
+@click.argument("scene", type=click.Path(dir_okay=False))
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="Prediction GeoTIFF.")
+@click.option("--patch", type=click.IntRange(32, None), default=1024, show_default=True)
+@click.option("--overlap", type=click.IntRange(0, None), default=64, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1, None), default=4, show_default=True)
+@click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
+@click.option("--amp", is_flag=True, help="Mixed precision (CUDA).")
+@click.option("--caption", default=None, help="Caption for image+text models (default: a generic one).")
+@click.option("--dem", type=click.Path(dir_okay=False), default=None, help="DEM for image+text+dem models.")
+@click.option("--polygons", type=click.Path(dir_okay=False), default=None,
+              help="Also write the parcels as a draft labelme annotation.")
+@click.option("--min-area-px", type=float, default=16.0, show_default=True)
+@click.option("--progress/--no-progress", default=True)
+def command(run, scene, output, patch, overlap, batch_size, device, amp, caption, dem, polygons, min_area_px,
+            progress):
+    """Sliding-window inference of RUN_DIR|CHECKPOINT over SCENE with overlap and smooth blending."""
+    from farmannot.io.raster import open_raster, scene_info
+    from farmannot.io.stretch import scene_stretch
+    from farmannot.predict.drafts import draft_annotation
+    from farmannot.predict.model_fn import model_predict_fn
+    from farmannot.predict.polygons import class_band_polygons
+    from farmannot.predict.scene import predict_scene
+    from farmannot.sam.imagery import display_bands
+    from farmannot.train.checkpoint import load_model
+
+    if overlap >= patch:
+        raise click.BadParameter("--overlap must be smaller than --patch")
+    model, config = load_model(run, device)
+    if "dem" in config.get("inputs", "image") and not dem:
+        raise FarmannotError(f"{run}: the model was trained with a DEM (inputs {config['inputs']}); give --dem.")
+    stats = config["stats"]
+    mean = np.asarray(stats["mean"], np.float32)[:, None, None]
+    std = np.asarray(stats["std"], np.float32)[:, None, None]
+    n_img = int(config.get("in_channels", len(mean)))
+    with open_raster(scene) as src:
+        info = scene_info(src)
+        if n_img == 3:
+            bands = display_bands(src.count, src.descriptions, info.band_map)
+            stretch = scene_stretch(src, bands)
+        elif n_img <= src.count:
+            bands, stretch = list(range(1, n_img + 1)), None
+        else:
+            raise FarmannotError(f"{scene}: the model needs {n_img} bands, the scene has {src.count}.")
+        crs, width, height = src.crs, src.width, src.height
+
+    def normalise(x: np.ndarray) -> np.ndarray:
+        if stretch is not None:
+            x = stretch.apply(x).astype(np.float32)
+        return (x - mean) / std
+
+    predict = model_predict_fn(model, config, device, caption, amp)
+    read_extra = None
+    if dem:
+        from farmannot.terrain.align import align_dem
+        from farmannot.train.data import encode_dem
+
+        scale = float(stats.get("dem_scale", 1.0))
+
+        def read_extra(window_transform, w, h):
+            return encode_dem(align_dem(dem, crs, window_transform, w, h).elevation, scale)
+
+    rep = predict_scene(scene, output, predict, ["parcel_probability"], band_indexes=bands, normalise=normalise,
+                        patch=patch, overlap=overlap, batch_size=batch_size,
+                        threshold=float(config.get("threshold", 0.5)), progress=progress, extra=read_extra)
+    click.echo(f"{rep.patches} patch(es), {width} x {height} px, parcel fraction {rep.parcel_fraction:.3f} "
+               f"-> {output}", err=True)
+    if polygons:
+        drafts = class_band_polygons(output, band=2, min_area_px=min_area_px)
+        draft_annotation(scene, polygons, drafts, method="model-prediction",
+                         inputs={"run": Path(run).name, "patch": patch, "overlap": overlap})
+        click.echo(f"{len(drafts)} draft parcel(s) -> {polygons}", err=True)

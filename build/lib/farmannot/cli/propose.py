@@ -1,0 +1,114 @@
+"""``farmannot propose``: whole-scene SAM proposals as a draft annotation."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from tqdm import tqdm
+
+from farmannot.cli.options import bands_option, parse_band_map, sensor_option
+from farmannot.io.raster import open_raster
+
+
+@click.command("propose")
+@click.argument("scene", type=click.Path(dir_okay=False))
+@click.option("--sam-checkpoint", type=click.Path(dir_okay=False), default=None,
+              help="segment-anything checkpoint (.pth); or set FARMANNOT_SAM_CHECKPOINT.")
+@click.option("--sam-model", type=click.Choice(["vit_b", "vit_l", "vit_h"]), default=None,
+              help="Encoder type (inferred from the checkpoint when omitted).")
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="labelme JSON to write.")
+@click.option("--chip", type=click.IntRange(64, None), default=1024, show_default=True,
+              help="Chip size in scene pixels (native resolution).")
+@click.option("--overlap", type=click.IntRange(0, None), default=256, show_default=True)
+@click.option("--points-per-side", type=click.IntRange(1, None), default=32, show_default=True)
+@click.option("--pred-iou-thresh", type=float, default=0.88, show_default=True)
+@click.option("--stability-thresh", type=float, default=0.95, show_default=True)
+@click.option("--min-area-m2", type=float, default=0.0, show_default=True,
+              help="Drop proposals smaller than this (square metres; pixels^2 without a CRS).")
+@click.option("--filter", "veg_filter", type=click.Choice(["ndvi", "greenness", "none"]), default="ndvi",
+              show_default=True, help="Keep proposals whose mean vegetation index passes (NDVI needs NIR; "
+                                      "falls back to greenness).")
+@click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=None, help="Embedding cache folder.")
+@click.option("--points", "points_file", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Survey points (GeoPackage, Shapefile, GeoJSON, ...): one parcel per point, SAM prompted "
+                   "with the point, instead of whole-scene proposals.")
+@click.option("--layer", default=None, help="Layer of a multi-layer --points file.")
+@click.option("--label-field", default=None, help="Attribute of --points holding each parcel's label "
+                                                  "[label when the file has it, else farmland].")
+@click.option("--assume-crs", default=None, help="CRS of a --points file that declares none (e.g. EPSG:4326).")
+@click.option("--overlap-parcels/--keep-apart", default=False, show_default=True,
+              help="With --points: let a parcel overlap those found before it, or cut it back (default).")
+@sensor_option
+@bands_option
+def command(scene, sam_checkpoint, sam_model, output, chip, overlap, points_per_side, pred_iou_thresh,
+            stability_thresh, min_area_m2, veg_filter, device, cache_dir, points_file, layer, label_field,
+            assume_crs, overlap_parcels, sensor, bands):
+    """Pre-annotate SCENE with SAM proposals on native-resolution chips, merged across chip seams.
+
+    With --points, segment one parcel under each survey point instead (labels and attributes from the file).
+    """
+    from farmannot.predict.drafts import draft_annotation
+    from farmannot.sam.chips import chip_grid
+    from farmannot.sam.propose import ProposeOptions, propose_scene
+    from farmannot.sam.session import session_from_options
+
+    if overlap >= chip:
+        raise click.BadParameter("--overlap must be smaller than --chip")
+    session = session_from_options(sam_checkpoint, sam_model, device, cache_dir)
+    if points_file:
+        _propose_at_points(scene, session, output, points_file, layer, label_field, assume_crs,
+                           not overlap_parcels, chip, overlap, sensor, bands)
+        return
+    with open_raster(scene) as src:
+        n = len(chip_grid(src.width, src.height, chip, overlap))
+    opts = ProposeOptions(chip=chip, overlap=overlap, points_per_side=points_per_side,
+                          pred_iou_thresh=pred_iou_thresh, stability_score_thresh=stability_thresh,
+                          min_area_m2=min_area_m2, veg_filter=veg_filter)
+    with tqdm(total=n, desc="chips", unit="chip", file=sys.stderr) as bar:
+        res = propose_scene(scene, session, opts, sensor=sensor, bands=parse_band_map(bands), on_chip=bar.update)
+    draft_annotation(scene, output, [(p.geometry, p.score) for p in res.proposals], method="sam-proposals",
+                     inputs={"model": session.model_id, "chip": chip, "overlap": overlap,
+                             "points_per_side": points_per_side, "filter": res.filter_used})
+    click.echo(f"{len(res.proposals)} proposal(s) from {res.raw_masks} SAM mask(s) on {res.chips} chip(s) "
+               f"({res.cache_hits} embedding(s) from cache; dropped: "
+               + ", ".join(f"{k} {v}" for k, v in res.dropped.items()) + f") -> {output}", err=True)
+
+
+def _propose_at_points(scene, session, output, points_file, layer, label_field, assume_crs, keep_apart, chip,
+                       overlap, sensor, bands) -> None:
+    from farmannot.io.raster import scene_info
+    from farmannot.predict.drafts import draft_annotation
+    from farmannot.sam.point_parcels import segment_points
+    from farmannot.sam.scene_views import LargeScene
+    from farmannot.vectors.importer import ImportOptions, scene_grid
+    from farmannot.vectors.points import points_on_scene
+    from farmannot.vectors.reader import read_vectors
+
+    pts = points_on_scene(read_vectors(points_file, layer), scene_grid(scene),
+                          ImportOptions(label_field=label_field, assume_crs=assume_crs))
+    with open_raster(scene) as src:
+        band_map = scene_info(src, sensor=sensor, bands=parse_band_map(bands)).band_map
+    large = LargeScene(scene, band_map, chip=chip, chip_overlap=overlap)
+    with tqdm(total=len(pts), desc="points", unit="point", file=sys.stderr) as bar:
+        found = segment_points(large, session, pts.xy, keep_apart=keep_apart, on_point=bar.update)
+    ok = [f for f in found if f.parcel is not None]
+    draft_annotation(scene, output, [(f.parcel.to_shapely(), f.score) for f in ok], method="sam-points",
+                     labels=[pts.labels[f.index] for f in ok],
+                     attributes=[pts.attributes[f.index] for f in ok],
+                     source_ids=[pts.source_ids[f.index] for f in ok],
+                     inputs={"model": session.model_id, "chip": chip, "overlap": overlap,
+                             "points": str(points_file), "keep_apart": keep_apart})
+    missed = [f"{pts.source_ids[f.index]} ({f.status})" for f in found if f.parcel is None]
+    notes = []
+    if pts.outside:
+        notes.append(f"{len(pts.outside)} off the scene")
+    if pts.not_points:
+        notes.append("not points: " + ", ".join(f"{v} {k}" for k, v in sorted(pts.not_points.items())))
+    if missed:
+        notes.append(f"{len(missed)} without a parcel")
+    click.echo(f"{len(ok)} parcel(s) from {len(pts)} point(s) on the scene"
+               + (f" ({'; '.join(notes)})" if notes else "") + f" -> {output}", err=True)
+    for m in missed[:20]:
+        click.echo(f"  no parcel: {m}", err=True)

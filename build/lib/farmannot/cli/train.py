@@ -1,0 +1,66 @@
+"""``farmannot train``: train a segmentation model on a dataset written by ``build-dataset``."""
+
+from __future__ import annotations
+
+import click
+
+from farmannot.cli.options import progress_option
+
+MODEL_NAMES = ("unet", "deeplabv3", "deeplabv3plus", "segformer", "fcn")
+INPUT_NAMES = ("image", "image+text", "image+text+dem")
+UNET_DECODER = (256, 128, 64, 32, 16)
+
+
+def arch_options(model: str, encoder_depth: int | None) -> dict:
+    """smp keyword arguments for ``--encoder-depth`` (U-Net needs one decoder width per stage)."""
+    if not encoder_depth:
+        return {}
+    out: dict = {"encoder_depth": encoder_depth}
+    if model == "unet":
+        out["decoder_channels"] = list(UNET_DECODER[5 - encoder_depth:])
+    return out
+
+
+@click.command("train")
+@click.argument("dataset_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--output", "-o", "output", required=True, type=click.Path(file_okay=False),
+              help="Run folder: config.json, best.pt, last.pt, train_log.csv, loss.png.")
+@click.option("--model", type=click.Choice(MODEL_NAMES), default="unet", show_default=True)
+@click.option("--encoder", default=None,
+              help="Encoder name (smp / timm 'tu-*'); default resnet18, mit_b0 for segformer, resnet50 for fcn.")
+@click.option("--encoder-weights", default=None, help="Pretrained encoder weights for smp (default none: no download).")
+@click.option("--encoder-depth", type=click.IntRange(3, 5), default=None, help="smp encoder depth (smaller = faster).")
+@click.option("--inputs", type=click.Choice(INPUT_NAMES), default="image", show_default=True,
+              help="Model inputs: image only, + caption embedding, + DEM.")
+@click.option("--text-fusion", type=click.Choice(["film", "cross-attention"]), default="film", show_default=True,
+              help="How the caption conditions the decoder.")
+@click.option("--epochs", type=click.IntRange(1, None), default=20, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1, None), default=8, show_default=True)
+@click.option("--lr", type=float, default=1e-3, show_default=True, help="Peak learning rate (AdamW).")
+@click.option("--weight-decay", type=float, default=1e-4, show_default=True)
+@click.option("--warmup", type=click.FloatRange(0, 1), default=0.05, show_default=True,
+              help="Warm-up fraction of all steps before the cosine decay.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--amp", is_flag=True, help="Mixed precision (CUDA only).")
+@click.option("--workers", type=click.IntRange(0, None), default=None, help="Data-loading processes.")
+@click.option("--augment/--no-augment", default=True, show_default=True, help="Random flips and rotations.")
+@click.option("--resume", is_flag=True, help="Continue from OUTPUT/last.pt (same result as an uninterrupted run).")
+@progress_option
+def command(dataset_dir, output, model, encoder, encoder_weights, encoder_depth, inputs, text_fusion, epochs,
+            batch_size, lr, weight_decay, warmup, seed, device, amp, workers, augment, resume, progress):
+    """Train on DATASET_DIR (dataset root or a gtpbd-mm / farmseg-vl folder). Multi-GPU: torchrun."""
+    from farmannot.train.config import TrainConfig
+    from farmannot.train.trainer import train
+
+    cfg = TrainConfig(dataset=str(dataset_dir), model=model, encoder=encoder, encoder_weights=encoder_weights,
+                      inputs=inputs, text_fusion=text_fusion, epochs=epochs, batch_size=batch_size, lr=lr,
+                      weight_decay=weight_decay, warmup=warmup, seed=seed, device=device, amp=amp,
+                      workers=workers, augment=augment, arch_kwargs=arch_options(model, encoder_depth))
+    summary = train(cfg, output, resume=resume, progress=progress)
+    if summary["world_size"] == 1 or int(__import__("os").environ.get("RANK", 0)) == 0:
+        last = summary["last"]
+        msg = f"trained {summary['epochs']} epoch(s) -> {output}"
+        if "val_IoU" in last:
+            msg += f"; best val IoU {summary['best']:.3f} (epoch {summary['best_epoch']})"
+        click.echo(msg, err=True)

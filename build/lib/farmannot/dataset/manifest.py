@@ -1,0 +1,80 @@
+"""The manifest (one row per tile, Parquet) and the per-split SPIE JSONL and COCO files built from it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from farmannot.dataset.split import SPLITS
+from farmannot.io.atomic import atomic_path, write_json, write_text
+
+MANIFEST = "manifest.parquet"
+
+
+def manifest_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """Rows (internal ``_`` keys dropped) in a stable order: scene, then row, then column offset."""
+    public = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
+    df = pd.DataFrame(public)
+    if df.empty:
+        return df
+    return df.sort_values(["scene", "row_off", "col_off"], kind="stable").reset_index(drop=True)
+
+
+def write_manifest(out: Path, rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """Write ``manifest.parquet`` atomically (same rows -> same bytes) and return the frame."""
+    df = manifest_frame(rows)
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    with atomic_path(out / MANIFEST) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+    return df
+
+
+def read_manifest(out: str | Path) -> pd.DataFrame:
+    return pd.read_parquet(Path(out) / MANIFEST)
+
+
+def _ordered(rows: Sequence[dict[str, Any]], split: str) -> list[dict[str, Any]]:
+    return sorted((r for r in rows if r["split"] == split), key=lambda r: (r["scene"], r["row_off"], r["col_off"]))
+
+
+def write_spie(out: Path, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """``spie/{split}.jsonl``: one record per (tile, category): image, extraction map, instruction, response."""
+    counts = {}
+    for split in SPLITS:
+        lines = []
+        for r in _ordered(rows, split):
+            for rec in r["_spie"]:
+                lines.append(json.dumps({"id": f"{r['tile_id']}_{rec['category']}", "image": rec["image"],
+                                         "extraction_map": rec["extraction_map"], "category": rec["category"],
+                                         "instruction": rec["instruction"], "response": rec["response"],
+                                         "regions": rec["regions"]}, ensure_ascii=False))
+        write_text(out / "spie" / f"{split}.jsonl", "".join(line + "\n" for line in lines))
+        counts[split] = len(lines)
+    return counts
+
+
+def write_coco(out: Path, rows: Sequence[dict[str, Any]], category: str = "farmland") -> dict[str, int]:
+    """``coco/{split}.json``: instance annotations from each tile's parcel raster."""
+    counts = {}
+    for split in SPLITS:
+        images, anns = [], []
+        for img_id, r in enumerate(_ordered(rows, split), start=1):
+            images.append({"id": img_id, "file_name": f"{split}/images/{r['tile_id']}.png",
+                           "width": r["width"], "height": r["height"]})
+            for inst in r["_coco"]:
+                anns.append({"id": len(anns) + 1, "image_id": img_id, "category_id": 1,
+                             "segmentation": inst["segmentation"], "area": inst["area"], "bbox": inst["bbox"],
+                             "iscrowd": 0})
+        write_json(out / "coco" / f"{split}.json", {
+            "info": {"description": f"farmannot {split} split: one instance per parcel", "version": "1"},
+            "licenses": [], "images": images, "annotations": anns,
+            "categories": [{"id": 1, "name": category, "supercategory": category}],
+        }, indent=None)
+        counts[split] = len(anns)
+    return counts

@@ -1,0 +1,327 @@
+"""One scene -> its tiles in every layout: the unit of work a local process or a Dask worker runs.
+
+Memory is set by the tile size: the scene is read window by window, labels are rasterised per window, the
+DEM is warped per window, the display stretch comes from a decimated read. A scene whose inputs, options
+and output files are unchanged since the last run is skipped (its record under ``.farmannot/scenes/``
+holds every file's checksum); otherwise each file is only rewritten when its bytes differ.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+from rasterio import features
+from rasterio.errors import RasterioError
+from rasterio.transform import Affine
+from rasterio.warp import transform as warp_points
+from rasterio.windows import Window
+from rasterio.windows import transform as window_transform
+
+from farmannot import __version__
+from farmannot.captions.annotation import scene_nir_factor
+from farmannot.dataset.config import BuildConfig
+from farmannot.dataset.layouts import TileFiles, file_sha256, geotiff_bytes, layout_files, png_bytes, write_checked
+from farmannot.dataset.project import SceneJob
+from farmannot.dataset.tile_text import (scene_date, scene_keywords, season, tile_captions, tile_keywords,
+                                         tile_presence)
+from farmannot.errors import FarmannotError, InputError
+from farmannot.io.atomic import write_json
+from farmannot.io.labelme_json import load_annotation
+from farmannot.io.raster import open_raster, read_window_all, scene_info
+from farmannot.io.stretch import scene_stretch
+from farmannot.io.windows import tile_windows
+from farmannot.labels.rasterize import IGNORE_VALUE, plan_labels, tile_labels
+from farmannot.spectral.indices import CATEGORIES, normalized_difference
+from farmannot.spectral.prompt import category_prompt
+from farmannot.spectral.scene import ALL_CATEGORIES, available_categories
+from farmannot.terrain.align import read_aligned, warped_dem
+
+try:  # GDAL errors that rasterio does not wrap in RasterioError (a broken block in the middle of a file)
+    from rasterio._err import CPLE_BaseError
+except ImportError:  # pragma: no cover - other rasterio versions
+    CPLE_BaseError = RasterioError
+
+RECORDS_DIR = ".farmannot/scenes"
+GDAL_CACHE_MB = 48
+
+
+@dataclass
+class SceneResult:
+    """What a scene job hands back to the build."""
+
+    name: str
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    report: dict[str, Any] = field(default_factory=dict)
+    written: int = 0
+    unchanged: int = 0
+    dropped: int = 0
+    resumed: bool = False
+
+
+def _fingerprint(job: SceneJob, cfg: BuildConfig) -> str:
+    h = hashlib.sha256()
+    h.update(json.dumps({"job": job.__dict__ | {"split": job.split}, "cfg": cfg.fingerprint(),
+                         "version": __version__}, sort_keys=True, default=str).encode())
+    for p in (job.annotation, job.image, job.dem):
+        if p:
+            st = Path(p).stat()
+            h.update(f"{p}:{st.st_size}:{st.st_mtime_ns}".encode())
+    h.update(Path(job.annotation).read_bytes())
+    return h.hexdigest()
+
+
+def _resume(out: Path, job: SceneJob, fp: str) -> SceneResult | None:
+    rec_path = out / RECORDS_DIR / f"{job.name}.json"
+    try:
+        rec = json.loads(rec_path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    if rec.get("fingerprint") != fp:
+        return None
+    for row in rec["rows"]:
+        for rel, digest in json.loads(row["checksums"]).items():
+            if file_sha256(out / rel) != digest:
+                return None
+    return SceneResult(job.name, rec["rows"], rec.get("report", {}), 0, sum(
+        len(json.loads(r["checksums"])) for r in rec["rows"]), rec.get("dropped", 0), resumed=True)
+
+
+def build_scene(job: SceneJob, cfg: BuildConfig, out_dir: str,
+                on_tile: Callable[[], None] | None = None) -> SceneResult:
+    """Build (or resume) every tile of one scene; ``on_tile()`` is called after each window (progress).
+
+    Raises:
+        InputError: a bad scene (unreadable raster, annotation for another image, unknown label, shapes all
+            outside, DEM without CRS or not overlapping, missing caption keywords); the message names the file.
+    """
+    out = Path(out_dir)
+    fp = _fingerprint(job, cfg)
+    done = _resume(out, job, fp)
+    if done is not None:
+        return done
+    try:
+        # GDAL's block cache defaults to 5 % of RAM and would grow with the scene; tiles need a tile row of it
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 1024 * 1024):
+            result = _build(job, cfg, out, on_tile)
+    except (RasterioError, CPLE_BaseError) as exc:
+        cause = f": {exc.__cause__}" if exc.__cause__ else ""
+        raise InputError(f"{job.image}: cannot read the scene ({exc}{cause}); is the file complete?") from None
+    write_json(out / RECORDS_DIR / f"{job.name}.json",
+               {"fingerprint": fp, "rows": result.rows, "report": result.report, "dropped": result.dropped},
+               indent=None)
+    return result
+
+
+def _display_indexes(info) -> list[int]:
+    bm = info.band_map
+    if all(k in bm for k in ("red", "green", "blue")):
+        return [bm["red"], bm["green"], bm["blue"]]
+    return [1, 2, 3] if info.count >= 3 else [1, 1, 1]
+
+
+def _lonlat(crs, tr: Affine, col: float, row: float) -> tuple[float | None, float | None]:
+    if crs is None:
+        return None, None
+    x, y = tr.c + tr.a * col + tr.b * row, tr.f + tr.d * col + tr.e * row
+    lon, lat = warp_points(crs, "EPSG:4326", [x], [y])
+    return float(lat[0]), float(lon[0])
+
+
+def _pixel_size_m(crs, tr: Affine, lat_hint: float | None = None) -> float:
+    """Ground size of a pixel in metres (degrees converted at the grid's latitude; 1 m without a CRS)."""
+    size = (abs(tr.a) * abs(tr.e)) ** 0.5
+    if crs is None:
+        return 1.0
+    if crs.is_geographic:
+        lat = tr.f if lat_hint is None else lat_hint
+        return size * 111_320.0 * max(0.1, float(np.cos(np.radians(lat))))
+    return size * (crs.linear_units_factor[1] if crs.linear_units_factor else 1.0)
+
+
+def _named_bands(info, data: np.ndarray, valid: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
+    """Named float32 bands of an already-read window (NaN where invalid, the preset's scale applied), as
+    :func:`farmannot.io.raster.read_bands` returns them, without reading the window again."""
+    out = {}
+    for n in names:
+        b = data[info.band_map[n] - 1].astype(np.float32)
+        if info.scale is not None:
+            b = b * np.float32(info.scale) + np.float32(info.offset)
+        b[~valid | ~np.isfinite(b)] = np.nan
+        out[n] = b
+    return out
+
+
+def _rle(mask: np.ndarray) -> dict[str, Any]:
+    """COCO uncompressed RLE (column-major runs, starting with background) of a boolean mask."""
+    flat = mask.ravel(order="F").astype(np.int8)
+    change = np.flatnonzero(np.diff(flat)) + 1
+    bounds = np.concatenate([[0], change, [flat.size]])
+    counts = np.diff(bounds).tolist()
+    if flat[0]:
+        counts = [0, *counts]
+    return {"size": [int(mask.shape[0]), int(mask.shape[1])], "counts": [int(c) for c in counts]}
+
+
+def _coco_instances(parcel: np.ndarray) -> list[dict[str, Any]]:
+    """COCO instances of a tile's parcel raster: polygons (pixel-edge coordinates) for parcels without holes,
+    uncompressed RLE for parcels with holes (COCO polygons cannot hold a hole); bbox and area from pixels."""
+    rings: dict[int, list] = {}
+    for geom, v in features.shapes(parcel.astype(np.int32), mask=parcel > 0, connectivity=4):
+        rings.setdefault(int(v), []).append(geom["coordinates"])
+    out = []
+    for pid in sorted(rings):
+        m = parcel == pid
+        rows, cols = np.nonzero(m)
+        holes = any(len(poly) > 1 for poly in rings[pid])
+        seg = _rle(m) if holes else [[float(c) for xy in poly[0] for c in xy] for poly in rings[pid]]
+        out.append({"parcel": pid, "segmentation": seg, "area": int(rows.size),
+                    "bbox": [int(cols.min()), int(rows.min()), int(cols.max() - cols.min() + 1),
+                             int(rows.max() - rows.min() + 1)], "iscrowd": 0})
+    return out
+
+
+def spie_response(category: str, regions: list[dict]) -> str:
+    """A plain description of the regions (the SPIE response) from their attributes."""
+    if not regions:
+        return f"No distinct {category} regions stand out in this image."
+    parts = [f"The image holds {len(regions)} distinct {category} region{'s' if len(regions) > 1 else ''}."]
+    for i, r in enumerate(regions[:3]):
+        size = r.get("Size of area", r.get("size"))
+        loc = r.get("Location", r.get("location"))
+        lead = "The largest" if i == 0 else "Another"
+        parts.append(f"{lead} is {size} in area and lies in the {loc} of the image.")
+    return " ".join(parts)
+
+
+def _build(job: SceneJob, cfg: BuildConfig, out: Path, on_tile: Callable[[], None] | None = None) -> SceneResult:
+    project = Path(job.annotation).parent.parent
+    ann = load_annotation(job.annotation, project_dir=project)
+    res = SceneResult(job.name)
+    with open_raster(job.image) as src, contextlib.ExitStack() as stack:
+        info = scene_info(src, sensor=job.sensor)
+        if (ann.image_width, ann.image_height) not in ((None, None), (info.width, info.height)):
+            raise InputError(f"{job.annotation}: drawn on a {ann.image_width} x {ann.image_height} px image but "
+                             f"{job.image} is {info.width} x {info.height} px; point imagePath at the right scene.")
+        plan = plan_labels(ann.shapes, info.width, info.height, cfg.label_map, source=job.annotation)
+        res.report = {"scene": job.name, "annotation": Path(job.annotation).relative_to(project).as_posix(),
+                      "parcels": plan.n_parcels,
+                      **plan.report.to_dict()}
+        scene_kw = scene_keywords(ann.farmannot, job.annotation)
+        when = scene_date(job.date, (ann.farmannot.get("scene") or {}).get("date"), src.tags(),
+                          Path(job.image).name)
+        tr = Affine(*info.transform)
+        crs = src.crs
+        vrt = None
+        if job.dem:
+            if crs is None:
+                raise InputError(f"{job.image}: the scene has no CRS but has a DEM ({job.dem}); the DEM cannot "
+                                 "be placed on it. Georeference the scene or drop the DEM from scenes.csv.")
+            vrt, _ = stack.enter_context(warped_dem(job.dem, crs, tr, info.width, info.height,
+                                                    resampling=cfg.dem_resampling))
+        disp = _display_indexes(info)
+        stretch = scene_stretch(src, disp)
+        nir_factor = scene_nir_factor(src, info)  # NIR without a reflectance scale: the scene's soil line
+        cats = available_categories(info, ALL_CATEGORIES)[0] if "spie" in cfg.layouts else []
+        names = sorted({b for c in cats for b in CATEGORIES[c].bands}
+                       | {b for b in ("red", "green", "blue", "nir", "swir1") if b in info.band_map})
+        for i, win in enumerate(tile_windows(info.width, info.height, cfg.tile_size, cfg.overlap)):
+            if not job.split_of(i):  # left out by the block buffer: next to a val/test tile
+                if on_tile is not None:
+                    on_tile()
+                continue
+            row = _tile(job, cfg, out, src, info, plan, win, tr, crs, vrt, disp, stretch, cats, names,
+                        scene_kw, when, res, job.split_of(i), job.group_of(i), nir_factor)
+            if row is not None:
+                res.rows.append(row)
+            if on_tile is not None:
+                on_tile()
+    return res
+
+
+def _tile(job, cfg, out, src, info, plan, win: Window, tr, crs, vrt, disp, stretch, cats, names,
+          scene_kw, when, res: SceneResult, split: str, group: str,
+          nir_factor: float | None = None) -> dict[str, Any] | None:
+    r0, c0, h, w = int(win.row_off), int(win.col_off), int(win.height), int(win.width)
+    name = f"{job.name}_{r0}_{c0}"
+    data, valid = read_window_all(src, win)
+    nodata_frac = 1.0 - float(valid.mean())
+    lab = tile_labels(plan, win, cfg.boundary_width)
+    farmland = (lab.mask > 0) & (lab.mask != IGNORE_VALUE)
+    farm_frac = float(farmland.mean())
+    if nodata_frac > cfg.max_nodata or farm_frac < cfg.min_farmland:
+        res.dropped += 1
+        return None
+    rgb = stretch.apply(data[[i - 1 for i in disp]].astype(np.float32), valid)
+    bands = _named_bands(info, data, valid, names)
+    wtr = window_transform(win, tr)
+    pixel_m = _pixel_size_m(crs, tr, lat_hint=job.lat)
+    lat, lon = _lonlat(crs, tr, c0 + w / 2, r0 + h / 2)
+    if lat is None:
+        lat, lon = job.lat, job.lon
+    checks = tile_presence(bands, farmland, pixel_m, nir_factor)
+    kw = tile_keywords(scene_kw, lat, lon, when, checks)
+    caps = tile_captions(kw, job.annotation)
+    spie_maps, spie_recs = {}, []
+    for cat in cats:
+        a, b = CATEGORIES[cat].bands
+        cp = category_prompt(cat, normalized_difference(bands[a], bands[b], valid), bbox=cfg.spie_bbox,
+                             fmt=cfg.spie_format)
+        spie_maps[cat] = png_bytes(cp.mask.astype(np.uint8) * 255)
+        rec = cp.record(cfg.spie_format)
+        spie_recs.append({"category": cat, "instruction": cp.instruction,
+                          "response": spie_response(cat, rec["regions"]), "regions": rec["regions"]})
+    dem_tif, dem_stats = None, {}
+    if vrt is not None:
+        elev = read_aligned(vrt, win)
+        dem_tif = geotiff_bytes(elev[None].astype(np.float32), crs, wtr, nodata=float("nan"))
+        ok = np.isfinite(elev)
+        dem_stats = {"dem_coverage": float(ok.mean()),
+                     "dem_min": float(elev[ok].min()) if ok.any() else None,
+                     "dem_max": float(elev[ok].max()) if ok.any() else None}
+    files = TileFiles(
+        image_png=png_bytes(rgb), mask_png=png_bytes(lab.mask), boundary_png=png_bytes(lab.boundary),
+        parcel_png=png_bytes(lab.parcel), lbl_png=png_bytes(farmland.astype(np.uint8)),
+        caption_en=caps["en"], caption_zh=caps["zh"], dem_tif=dem_tif, spie_maps=spie_maps,
+        image_tif=geotiff_bytes(data, crs, wtr, info.nodata) if cfg.geotiff else None,
+    )
+    paths, sums = {}, {}
+    for layout, items in layout_files(cfg.layouts, split, name, files).items():
+        paths[layout] = sorted(items)
+        for rel, blob in items.items():
+            digest, written = write_checked(out, rel, blob)
+            sums[rel] = digest
+            res.written += written
+            res.unchanged += not written
+    for rec in spie_recs:
+        rec["image"] = f"{split}/image/{name}.png"
+        rec["extraction_map"] = f"{split}/map/{name}_{rec['category']}.png"
+    row = {
+        "tile_id": name, "scene": job.name, "region": job.region, "group": group, "split": split,
+        "row_off": r0, "col_off": c0, "width": w, "height": h,
+        "crs": crs.to_string() if crs else None, "transform": list(wtr)[:6],
+        "center_lat": lat, "center_lon": lon,
+        "date": when.isoformat() if when else None, "month": when.month if when else None,
+        "season": season(when, lat), "farmland_fraction": round(farm_frac, 6),
+        "ignore_fraction": round(float((lab.mask == IGNORE_VALUE).mean()), 6),
+        "nodata_fraction": round(nodata_frac, 6), "parcel_count": len(lab.parcel_scene_ids),
+        "boundary_fraction": round(float(lab.boundary.mean()), 6),
+        "dem_coverage": dem_stats.get("dem_coverage"), "dem_min": dem_stats.get("dem_min"),
+        "dem_max": dem_stats.get("dem_max"),
+        "keywords": json.dumps(kw, ensure_ascii=False, sort_keys=True),
+        **{f"kw_{k}": v for k, v in sorted(kw.items())},
+        "presence": json.dumps(checks, sort_keys=True),
+        "caption_en": caps["en"], "caption_zh": caps["zh"],
+        "spie_categories": [r["category"] for r in spie_recs],
+        "paths": json.dumps(paths, sort_keys=True), "checksums": json.dumps(sums, sort_keys=True),
+        "_coco": _coco_instances(lab.parcel) if "coco" in cfg.layouts else [],
+        "_spie": spie_recs,
+    }
+    return row

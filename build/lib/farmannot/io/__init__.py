@@ -1,0 +1,1 @@
+"""File I/O at the edges: rasters, annotation files, atomic writes."""

@@ -1,0 +1,126 @@
+"""Reading scenes: open a raster with a clear error, read named bands by window, nodata as NaN.
+
+Everything returns plain numpy arrays; the spectral, caption and dataset code never touch rasterio.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+from rasterio.windows import Window
+
+from farmannot.errors import InputError
+from farmannot.io.bands import SENSOR_PRESETS, resolve_band_map
+
+
+@contextlib.contextmanager
+def open_raster(path: str | os.PathLike) -> Iterator[rasterio.io.DatasetReader]:
+    """Open ``path`` with rasterio, turning every failure into one clear :class:`InputError`."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file; check the path.")
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, expected a raster file (GeoTIFF, PNG, JPEG).")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            src = rasterio.open(path)
+    except RasterioIOError as exc:
+        raise InputError(f"{path}: not a readable raster ({exc}); give a GeoTIFF, PNG or JPEG.") from None
+    with src:
+        if src.width < 1 or src.height < 1 or src.count < 1:
+            raise InputError(f"{path}: raster has no pixels or no bands.")
+        yield src
+
+
+@dataclass(frozen=True)
+class SceneInfo:
+    """What farmannot needs to know about a scene, read once from its header."""
+
+    path: Path
+    width: int
+    height: int
+    count: int
+    dtype: str
+    crs: str | None
+    transform: tuple[float, ...]
+    nodata: float | None
+    descriptions: tuple[str | None, ...]
+    band_map: dict[str, int]
+    band_map_source: str
+    scale: float | None = None
+    offset: float = 0.0
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.height, self.width
+
+
+def scene_info(
+    src: rasterio.io.DatasetReader,
+    sensor: str | None = None,
+    bands: dict[str, int] | None = None,
+) -> SceneInfo:
+    """Header facts and the resolved band map of an open raster."""
+    bmap, how = resolve_band_map(src.count, src.descriptions, sensor=sensor, bands=bands, source=str(src.name))
+    preset = SENSOR_PRESETS.get(sensor) if sensor else None
+    return SceneInfo(
+        path=Path(src.name),
+        width=src.width,
+        height=src.height,
+        count=src.count,
+        dtype=src.dtypes[0],
+        crs=src.crs.to_string() if src.crs else None,
+        transform=tuple(src.transform)[:6],
+        nodata=src.nodata,
+        descriptions=tuple(src.descriptions),
+        band_map=bmap,
+        band_map_source=how,
+        scale=preset.scale if preset else None,
+        offset=preset.offset if preset else 0.0,
+    )
+
+
+def read_bands(
+    src: rasterio.io.DatasetReader,
+    info: SceneInfo,
+    names: Sequence[str],
+    window: Window | None = None,
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Read the named bands of ``window`` as float32 (reflectance when the preset defines a scale).
+
+    Returns:
+        ``(bands, valid)``: ``bands[name]`` is a float32 array with NaN where invalid, ``valid`` a bool array
+        that is False where any requested band is nodata (nodata value, internal mask, alpha) or not finite.
+    """
+    missing = [n for n in names if n not in info.band_map]
+    if missing:
+        raise InputError(f"{info.path}: band(s) {missing} not in the band map {info.band_map}.")
+    idx = [info.band_map[n] for n in names]
+    data = src.read(idx, window=window, out_dtype="float32")
+    valid = np.ones(data.shape[1:], dtype=bool)
+    if info.nodata is not None or src.mask_flag_enums[idx[0] - 1] != [rasterio.enums.MaskFlags.all_valid]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", rasterio.errors.NodataShadowWarning)
+            masks = src.read_masks(idx, window=window)
+        valid &= np.all(masks > 0, axis=0)
+    valid &= np.all(np.isfinite(data), axis=0)
+    if info.scale is not None:
+        data = data * np.float32(info.scale) + np.float32(info.offset)
+    data[:, ~valid] = np.nan
+    return {n: data[i] for i, n in enumerate(names)}, valid
+
+
+def read_window_all(src: rasterio.io.DatasetReader, window: Window | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """All bands of ``window`` in the file's dtype, ``(bands, rows, cols)``, and the valid-pixel mask."""
+    data = src.read(window=window)
+    valid = src.dataset_mask(window=window) > 0
+    return data, valid

@@ -1,0 +1,146 @@
+"""One definition of a scene chip's SAM picture and cache key, shared by propose, precompute and the annotator.
+
+A chip of a large scene is shown to SAM as its display bands with the *scene-wide* stretch; its embedding
+is cached under :func:`farmannot.sam.cache.cache_key` of the chip pixels' digest, the model, the encoder
+input size and the parts from :func:`chip_key_parts` (scene name, window, bands, stretch). ``farmannot
+propose``, ``farmannot precompute-embeddings --chip`` and a SAM click in a scene view of ``farmannot
+annotate`` all build keys here, so a cache filled by one is hit by the others.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.enums import MaskFlags
+from rasterio.windows import Window
+
+from farmannot.io.stretch import Stretch, percentile_stretch, scene_stretch
+from farmannot.sam.cache import Embedding
+from farmannot.sam.imagery import display_bands
+from farmannot.sam.session import SamSession
+
+#: Scenes with a side longer than this are embedded per chip (and open as a grid of views in the annotator).
+LARGE_SCENE_PX = 8192
+
+
+def is_large(width: int, height: int, threshold: int = LARGE_SCENE_PX) -> bool:
+    """Whether a ``width`` x ``height`` scene is handled per chip rather than as one picture."""
+    return max(width, height) > threshold
+
+
+@dataclass(frozen=True)
+class ChipDisplay:
+    """How chips of one scene are rendered: display bands (1-based) and the scene-wide stretch."""
+
+    scene: str
+    bands: list[int]
+    stretch: Stretch
+
+
+def all_valid(src: rasterio.io.DatasetReader) -> bool:
+    """True when the raster has no nodata value, mask or alpha band (every pixel is valid)."""
+    return all(MaskFlags.all_valid in flags for flags in src.mask_flag_enums)
+
+
+def display_stretch(src: rasterio.io.DatasetReader, bands: list[int], max_side: int = 1024) -> Stretch:
+    """:func:`farmannot.io.stretch.scene_stretch` of ``bands``, the same numbers.
+
+    For a raster without nodata or mask every pixel is valid, so the decimated read alone gives the
+    stretch: ``dataset_mask(out_shape=...)`` would read the mask at full resolution (rasterio resamples
+    after reading), ~1 byte per scene pixel, which is most of the memory opening a 40,000 px scene takes.
+    """
+    if not all_valid(src):
+        return scene_stretch(src, bands, max_side=max_side)
+    factor = max(1.0, max(src.width, src.height) / max_side)  # the read scene_stretch makes
+    shape = (len(bands), max(1, int(src.height / factor)), max(1, int(src.width / factor)))
+    data = src.read(bands, out_shape=shape, out_dtype="float32", resampling=rasterio.enums.Resampling.nearest)
+    return percentile_stretch(data)
+
+
+def chip_display(src: rasterio.io.DatasetReader, band_map: dict[str, int] | None = None) -> ChipDisplay:
+    """Display bands (true colour from ``band_map``) and the scene-wide stretch of an open scene."""
+    bands = display_bands(src.count, src.descriptions, band_map)
+    return ChipDisplay(Path(src.name).name, bands, display_stretch(src, bands))
+
+
+def window_list(window: Window) -> list[int]:
+    return [int(window.col_off), int(window.row_off), int(window.width), int(window.height)]
+
+
+def chip_picture(src: rasterio.io.DatasetReader, window: Window, bands: list[int], stretch: Stretch,
+                 size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The chip's RGB picture (rows, cols, 3) uint8 and its valid-pixel mask.
+
+    Args:
+        size: Read the window resampled so its longer side is ``size`` px (a downsampled chip); ``None``
+            reads it at native resolution.
+    """
+    if size is not None and size != max(int(window.width), int(window.height)):
+        f = size / max(float(window.width), float(window.height))
+        shape = (max(1, round(float(window.height) * f)), max(1, round(float(window.width) * f)))
+        data = src.read(bands, window=window, out_shape=(len(bands), *shape),
+                        resampling=rasterio.enums.Resampling.average)
+        valid = src.dataset_mask(window=window, out_shape=shape, resampling=rasterio.enums.Resampling.nearest) > 0
+    else:
+        data = src.read(bands, window=window)
+        valid = src.dataset_mask(window=window) > 0
+    return np.ascontiguousarray(np.moveaxis(stretch.apply(data, valid), 0, -1)), valid
+
+
+def chip_key_parts(scene: str, window: Window, bands: list[int], stretch: Stretch,
+                   size: int | None = None) -> dict:
+    """The scene-scale parts of a chip's cache key (the session adds image digest, model and input size).
+
+    ``size`` is recorded only for a downsampled chip, so native chips keep the keys ``propose`` made.
+    """
+    parts = {"scene": str(scene), "window": window_list(window), "bands": list(bands),
+             "stretch": stretch.to_dict()}
+    if size is not None and size != max(int(window.width), int(window.height)):
+        parts["size"] = int(size)
+    return parts
+
+
+@dataclass
+class ChipEmbedding:
+    rgb: np.ndarray
+    valid: np.ndarray
+    key: str
+    parts: dict
+
+
+def chip_for_sam(session: SamSession, src: rasterio.io.DatasetReader, display: ChipDisplay, window: Window,
+                 size: int | None = None) -> ChipEmbedding:
+    """The chip's picture, valid mask and cache key (nothing computed)."""
+    rgb, valid = chip_picture(src, window, display.bands, display.stretch, size)
+    parts = chip_key_parts(display.scene, window, display.bands, display.stretch, size)
+    return ChipEmbedding(rgb, valid, session.key_for(rgb, **parts), parts)
+
+
+def embed_chip(session: SamSession, chip: ChipEmbedding) -> tuple[Embedding, bool]:
+    """The chip's embedding from the cache, else computed and stored; ``(embedding, hit)``."""
+    return session.embed(chip.rgb, key=chip.key, parts=chip.parts)
+
+
+def precompute_chips(scene: str | os.PathLike, session: SamSession, chip: int = 1024, overlap: int = 256,
+                     sensor: str | None = None, band_map: dict[str, int] | None = None,
+                     on_chip: Callable[[bool], None] | None = None) -> tuple[int, int]:
+    """Fill the cache with every chip of ``scene`` (the grid ``propose`` uses); ``(computed, hits)``."""
+    from farmannot.io.raster import open_raster, scene_info
+    from farmannot.sam.chips import chip_grid
+
+    computed = hits = 0
+    with rasterio.Env(GDAL_CACHEMAX=128), open_raster(scene) as src:  # GDAL's default cache: 5 % of RAM
+        display = chip_display(src, scene_info(src, sensor=sensor, bands=band_map).band_map)
+        for win in chip_grid(src.width, src.height, chip, overlap):
+            _, hit = embed_chip(session, chip_for_sam(session, src, display, win))
+            hits += int(hit)
+            computed += int(not hit)
+            if on_chip:
+                on_chip(hit)
+    return computed, hits
+

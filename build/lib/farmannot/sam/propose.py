@@ -1,0 +1,157 @@
+"""Whole-scene SAM proposals: automatic masks per native-resolution chip, merged across seams, filtered.
+
+Per chip (:func:`farmannot.sam.chips.chip_grid`): the chip's RGB picture with the *scene-wide* stretch,
+its embedding from the session's cache (keyed by chip content, scene, window, bands, stretch and model),
+segment-anything's ``SamAutomaticMaskGenerator`` on it, masks -> polygons in scene pixels. Then the
+proposals of all chips are merged across seams (:mod:`farmannot.sam.seams`) and filtered by area, by a
+vegetation index (NDVI with NIR, excess-green without) and by shape; what is left becomes labelme shapes
+labelled ``farmland`` and flagged ``proposal`` with their score, for a person to accept or delete.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import shapely
+from rasterio import features
+from shapely.affinity import translate
+
+from farmannot.captions.measures import green_leaf_index
+from farmannot.io.raster import open_raster, scene_info
+from farmannot.labels.polygonize import mask_to_polygons
+from farmannot.sam.chip_embed import chip_display, chip_for_sam
+from farmannot.sam.chips import chip_grid
+from farmannot.sam.seams import Proposal, merge_proposals, touches_inner_edge
+from farmannot.sam.session import SamSession
+from farmannot.spectral.indices import ndvi
+
+log = logging.getLogger(__name__)
+
+VegFilter = Literal["ndvi", "greenness", "none"]
+
+
+@dataclass
+class ProposeOptions:
+    chip: int = 1024
+    overlap: int = 256
+    points_per_side: int = 32
+    pred_iou_thresh: float = 0.88
+    stability_score_thresh: float = 0.95
+    min_area_m2: float = 0.0
+    max_area_fraction: float = 0.5      # masks covering more of a chip are background, not a field
+    veg_filter: VegFilter = "ndvi"
+    ndvi_min: float = 0.2
+    greenness_min: float = 0.02
+    min_compactness: float = 0.05       # 4 pi A / P^2; slivers along roads and rivers score lower
+    simplify_px: float = 1.5
+
+
+@dataclass
+class ProposeResult:
+    proposals: list[Proposal]
+    chips: int
+    cache_hits: int
+    raw_masks: int
+    dropped: dict[str, int] = field(default_factory=dict)
+    filter_used: str = "none"
+
+
+def _veg_index(bands: dict[str, np.ndarray], kind: VegFilter) -> tuple[np.ndarray | None, str]:
+    """The vegetation index the filter uses: NDVI with NIR, else the RGB green leaf index (as captions use)."""
+    if kind == "none":
+        return None, "none"
+    if kind == "ndvi" and "nir" in bands and "red" in bands:
+        return ndvi(bands["nir"], bands["red"]), "ndvi"
+    if all(k in bands for k in ("red", "green", "blue")):
+        return green_leaf_index(bands["red"], bands["green"], bands["blue"]), "greenness"
+    return None, "none"
+
+
+def _automatic_masks(session: SamSession, rgb: np.ndarray, key: str, parts: dict, opts: ProposeOptions):
+    """segment-anything's automatic mask generator on ``rgb``, its embedding from the session cache."""
+    import torch
+    from segment_anything import SamAutomaticMaskGenerator
+
+    gen = SamAutomaticMaskGenerator(session.sam, points_per_side=opts.points_per_side,
+                                    pred_iou_thresh=opts.pred_iou_thresh,
+                                    stability_score_thresh=opts.stability_score_thresh)
+    emb, hit = session.embed(rgb, key=key, parts=parts)
+    pred = gen.predictor
+
+    def set_image(image, image_format="RGB"):  # the generator's call: use the cached embedding instead
+        pred.reset_image()
+        pred.features = torch.from_numpy(emb.features[None]).to(session.device)
+        pred.original_size = tuple(emb.original_size)
+        pred.input_size = tuple(emb.input_size)
+        pred.is_image_set = True
+
+    pred.set_image = set_image
+    with torch.inference_mode():
+        return gen.generate(rgb), hit
+
+
+def propose_scene(scene: str | os.PathLike, session: SamSession, opts: ProposeOptions | None = None,
+                  sensor: str | None = None, bands: dict[str, int] | None = None,
+                  on_chip: Callable[[], None] | None = None) -> ProposeResult:
+    """SAM proposals over the whole scene at native resolution (see the module docstring)."""
+    opts = opts or ProposeOptions()
+    with open_raster(scene) as src:
+        info = scene_info(src, sensor=sensor, bands=bands)
+        display = chip_display(src, info.band_map)
+        px_area = abs(src.transform.a * src.transform.e - src.transform.b * src.transform.d) if src.crs else 1.0
+        veg_names = [n for n in ("red", "green", "blue", "nir") if n in info.band_map]
+        grid = chip_grid(src.width, src.height, opts.chip, opts.overlap)
+        proposals: list[Proposal] = []
+        veg_means: list[float] = []
+        hits = raw = 0
+        dropped = {"area": 0, "vegetation": 0, "shape": 0, "too_large": 0}
+        used = "none"
+        for k, win in enumerate(grid):
+            chip = chip_for_sam(session, src, display, win)
+            rgb, valid = chip.rgb, chip.valid
+            masks, hit = _automatic_masks(session, rgb, chip.key, chip.parts, opts)
+            hits += int(hit)
+            raw += len(masks)
+            vb = {n: src.read(info.band_map[n], window=win, out_dtype="float32") for n in veg_names}
+            veg, used = _veg_index(vb, opts.veg_filter)
+            for m in masks:
+                seg = m["segmentation"] & valid
+                if seg.sum() > opts.max_area_fraction * seg.size:
+                    dropped["too_large"] += 1
+                    continue
+                vmean = float(np.nanmean(veg[seg])) if veg is not None and seg.any() else math.nan
+                for rings in mask_to_polygons(seg, simplify_px=opts.simplify_px, min_area_px=4.0):
+                    geom = translate(rings.to_shapely(), float(win.col_off), float(win.row_off))
+                    cut = touches_inner_edge(geom, (int(win.col_off), int(win.row_off), int(win.width),
+                                                    int(win.height)), src.width, src.height)
+                    proposals.append(Proposal(geom, float(m["predicted_iou"]), k, cut))
+                    veg_means.append(vmean)
+            if on_chip:
+                on_chip()
+    merged = merge_proposals(proposals)
+    out = []
+    for p in merged:
+        area_m2 = p.geometry.area * px_area
+        if area_m2 < opts.min_area_m2:
+            dropped["area"] += 1
+            continue
+        v = np.array([veg_means[i] for i in p.sources])
+        w = np.array([proposals[i].geometry.area for i in p.sources])
+        ok = np.isfinite(v)
+        vmean = float(np.average(v[ok], weights=w[ok])) if ok.any() else math.nan
+        if used == "ndvi" and not vmean >= opts.ndvi_min or used == "greenness" and not vmean >= opts.greenness_min:
+            dropped["vegetation"] += 1
+            continue
+        compact = 4 * math.pi * p.geometry.area / max(p.geometry.length, 1e-9) ** 2
+        if compact < opts.min_compactness:
+            dropped["shape"] += 1
+            continue
+        p.geometry = shapely.make_valid(p.geometry.simplify(opts.simplify_px, preserve_topology=True))
+        out.append(p)
+    return ProposeResult(out, len(grid), hits, raw, dropped, used)

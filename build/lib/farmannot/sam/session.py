@@ -1,0 +1,202 @@
+"""A SAM session: one model, its embedding cache, and prompts -> masks -> polygons.
+
+The session holds no per-image state, so one thread can compute an embedding while another decodes
+clicks on an embedding it already has (the GUI does exactly that). Encoding is serialised by a lock.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from farmannot.labels.polygonize import DEFAULT_SIMPLIFY_PX, Rings, mask_to_polygons
+from farmannot.sam.cache import Embedding, EmbeddingCache, cache_key, image_digest
+from farmannot.sam.model import TINY, SamConfig, checkpoint_id, load_sam, random_sam
+from farmannot.sam.prompts import prompt_from_labelme
+
+
+@dataclass
+class Segmentation:
+    """What one prompt produced: the chosen mask, SAM's own IoU estimate, and its polygons."""
+
+    mask: np.ndarray
+    score: float
+    polygons: list[Rings] = field(default_factory=list)
+
+
+def _as_rgb(image: np.ndarray) -> np.ndarray:
+    img = np.asarray(image)
+    if img.dtype != np.uint8:
+        raise ValueError(f"SAM expects uint8 RGB, got {img.dtype}")
+    if img.ndim == 2:
+        img = np.repeat(img[:, :, None], 3, axis=2)
+    elif img.ndim == 3 and img.shape[2] == 4:
+        img = img[:, :, :3]
+    if img.ndim != 3 or img.shape[2] != 3:
+        raise ValueError(f"SAM expects an (H, W, 3) image, got shape {img.shape}")
+    return np.ascontiguousarray(img)
+
+
+class SamSession:
+    """A loaded SAM model with its embedding cache.
+
+    Args:
+        sam: A segment-anything ``Sam`` module.
+        model_id: What identifies the weights in cache keys (a checkpoint's content hash).
+        cache: Where embeddings are kept; ``None`` keeps them in memory only.
+        config: The encoder configuration (for messages).
+    """
+
+    def __init__(self, sam, model_id: str, cache: EmbeddingCache | None = None,
+                 config: SamConfig | None = None) -> None:
+        self.sam = sam
+        self.model_id = model_id
+        self.cache = cache if cache is not None else EmbeddingCache(memory_items=8, disk=False)
+        self.config = config
+        self._encode_lock = threading.Lock()
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: str | os.PathLike, model_type: str | None = None,
+                        device: str = "cpu", cache: EmbeddingCache | None = None) -> SamSession:
+        """Load ``checkpoint`` (see :func:`farmannot.sam.model.load_sam`); the cache key uses its content hash."""
+        sam, config = load_sam(checkpoint, model_type=model_type, device=device)
+        return cls(sam, model_id=f"{config.name}:{checkpoint_id(checkpoint)}", cache=cache, config=config)
+
+    @classmethod
+    def random(cls, config: SamConfig = TINY, seed: int = 0, cache: EmbeddingCache | None = None) -> SamSession:
+        """A session on a random-weight SAM (tests, benchmarks)."""
+        return cls(random_sam(config, seed), model_id=f"random:{config.name}:seed{seed}", cache=cache,
+                   config=config)
+
+    @property
+    def img_size(self) -> int:
+        return int(self.sam.image_encoder.img_size)
+
+    @property
+    def device(self):
+        return self.sam.device
+
+    def _predictor(self):
+        from segment_anything import SamPredictor
+
+        return SamPredictor(self.sam)
+
+    # -- embeddings ------------------------------------------------------------------------------------
+
+    def key_parts(self, rgb: np.ndarray, **extra) -> dict:
+        """The explicit inputs an embedding of ``rgb`` depends on (``extra`` adds scene/window/bands...)."""
+        return {"image": image_digest(_as_rgb(rgb)), "model": self.model_id, "input": self.img_size, **extra}
+
+    def key_for(self, rgb: np.ndarray, **extra) -> str:
+        return cache_key(**self.key_parts(rgb, **extra))
+
+    def cached(self, key: str) -> Embedding | None:
+        """The embedding for ``key`` if memory or disk has it, else ``None`` (never computes)."""
+        return self.cache.get(key)
+
+    def compute_embedding(self, rgb: np.ndarray) -> Embedding:
+        """Run the image encoder (slow: seconds on a CPU for ViT-B); no cache involved."""
+        import torch
+
+        rgb = _as_rgb(rgb)
+        predictor = self._predictor()
+        with self._encode_lock, torch.inference_mode():
+            predictor.set_image(rgb, image_format="RGB")
+            feats = predictor.features[0].detach().float().cpu().numpy()
+        return Embedding(features=feats, original_size=tuple(predictor.original_size),
+                         input_size=tuple(predictor.input_size))
+
+    def embed(self, rgb: np.ndarray, key: str | None = None, parts: dict | None = None) -> tuple[Embedding, bool]:
+        """The embedding of ``rgb``, from the cache when present, else computed and stored.
+
+        Returns:
+            ``(embedding, hit)`` where ``hit`` says whether the cache answered.
+        """
+        if key is None:
+            parts = self.key_parts(rgb)
+            key = cache_key(**parts)
+        emb = self.cached(key)
+        if emb is not None:
+            return emb, True
+        emb = self.compute_embedding(rgb)
+        self.cache.put(key, emb, parts)
+        return emb, False
+
+    # -- prompts -> masks -> polygons --------------------------------------------------------------------
+
+    def predict(self, emb: Embedding, points, labels) -> tuple[np.ndarray, float]:
+        """The best mask (bool, image size) for labelme-style ``points``/``labels`` on ``emb``.
+
+        The same steps as ``SamPredictor.predict`` (prompt encoder, mask decoder, upsampling), except that
+        only the chosen mask is upsampled to the image size.
+        """
+        import torch
+
+        prompt = prompt_from_labelme(points, labels)
+        sam, dev = self.sam, self.device
+        transform = self._predictor().transform
+        coords = box = None
+        with torch.inference_mode():
+            if prompt.point_coords is not None:
+                xy = transform.apply_coords(prompt.point_coords, emb.original_size)
+                coords = (torch.as_tensor(xy, dtype=torch.float, device=dev)[None],
+                          torch.as_tensor(prompt.point_labels, dtype=torch.int, device=dev)[None])
+            if prompt.box is not None:
+                box = torch.as_tensor(transform.apply_boxes(prompt.box[None], emb.original_size),
+                                      dtype=torch.float, device=dev)
+            sparse, dense = sam.prompt_encoder(points=coords, boxes=box, masks=None)
+            low_res, iou = sam.mask_decoder(
+                image_embeddings=torch.from_numpy(emb.features[None]).to(dev),
+                image_pe=sam.prompt_encoder.get_dense_pe(),
+                sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,
+                multimask_output=prompt.multimask,
+            )
+            best = int(torch.argmax(iou[0]))
+            up = sam.postprocess_masks(low_res[:, best:best + 1], tuple(emb.input_size), tuple(emb.original_size))
+            mask = (up[0, 0] > sam.mask_threshold).cpu().numpy()
+        return mask, float(iou[0, best])
+
+    def segment(self, emb: Embedding, points, labels, simplify_px: float = DEFAULT_SIMPLIFY_PX,
+                min_area_px: float = 16.0, occupied: np.ndarray | None = None) -> Segmentation:
+        """Prompt -> mask -> polygons.
+
+        Args:
+            emb: The image's embedding.
+            points: ``(N, 2)`` ``x, y`` in image pixels.
+            labels: labelme labels (1 include, 0 exclude, 2/3 box corners).
+            simplify_px: Polygon vertex tolerance in pixels.
+            min_area_px: Specks and pinholes up to this area are dropped.
+            occupied: Pixels already covered by other fields; removed from the mask so a new field stops
+                at its neighbours instead of overlapping them.
+        """
+        mask, score = self.predict(emb, points, labels)
+        if occupied is not None:
+            mask = mask & ~occupied.astype(bool)
+        return Segmentation(mask=mask, score=score,
+                            polygons=mask_to_polygons(mask, simplify_px=simplify_px, min_area_px=min_area_px))
+
+
+def time_call(fn, *args, **kwargs):
+    """``(result, seconds)`` of one call (benchmarks and status messages)."""
+    t0 = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - t0
+
+
+def session_from_options(checkpoint: str | os.PathLike | None, model_type: str | None, device: str,
+                         cache_dir: str | os.PathLike | None) -> SamSession:
+    """The session the CLI options describe (``checkpoint`` or ``$FARMANNOT_SAM_CHECKPOINT``)."""
+    from farmannot.errors import InputError
+    from farmannot.sam.model import CHECKPOINT_ENV
+
+    checkpoint = checkpoint or os.environ.get(CHECKPOINT_ENV)
+    if not checkpoint:
+        raise InputError(f"no SAM checkpoint: pass --sam-checkpoint PATH (a segment-anything .pth such as "
+                         f"sam_vit_b_01ec64.pth) or set {CHECKPOINT_ENV}.")
+    return SamSession.from_checkpoint(Path(checkpoint), model_type=model_type, device=device,
+                                      cache=EmbeddingCache(cache_dir))

@@ -1,0 +1,270 @@
+"""Reading the dataset layouts written by ``build-dataset`` into dict samples for training.
+
+Layouts (``DATASET/<layout>/<split>/<kind>/NAME.<ext>``):
+
+- ``gtpbd-mm``: ``image`` (RGB PNG or multi-band GeoTIFF), ``mask`` (0 background / 1 parcel / 255 ignore),
+  ``boundary`` (0/1), ``parcel`` (uint16 ids), ``dem`` (float32 GeoTIFF, NaN nodata; may be absent),
+  ``text`` (UTF-8 caption).
+- ``farmseg-vl``: ``img``, ``lbl`` (non-zero = farmland), ``json`` (``img_description_eg``).
+
+``DATASET/manifest.parquet`` gives each tile's ``scene`` and ``region`` (tiles not in it get ``unknown``).
+A sample is a plain dict: ``image`` (C x H x W float, normalised), ``mask`` (H x W float 0/1), ``valid``
+(H x W bool, False on ignore pixels), optional ``boundary``, ``dem`` (2 x H x W: elevation relative to the
+tile mean over a scale, and a valid flag), ``text`` (sentence embedding), ``clauses`` + ``clause_mask``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from farmannot.errors import InputError
+
+LAYOUTS = ("gtpbd-mm", "farmseg-vl")
+SPLITS = ("train", "val", "test")
+IGNORE = 255
+_KINDS = {
+    "gtpbd-mm": {"image": "image", "mask": "mask", "boundary": "boundary", "dem": "dem", "text": "text"},
+    "farmseg-vl": {"image": "img", "mask": "lbl", "text": "json"},
+}
+_IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg")
+
+
+@dataclass
+class TileRecord:
+    """Where one tile's files are, and its scene and region."""
+
+    name: str
+    split: str
+    image: Path
+    mask: Path
+    boundary: Path | None = None
+    dem: Path | None = None
+    text_file: Path | None = None
+    scene: str = "unknown"
+    region: str = "unknown"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def resolve_dataset(path: str | Path) -> tuple[str, Path, Path]:
+    """Find the layout folder a DATASET_DIR argument means.
+
+    Args:
+        path: the dataset root (gtpbd-mm is picked if present, else farmseg-vl) or a layout folder.
+
+    Returns:
+        ``(layout name, layout folder, dataset root)``.
+
+    Raises:
+        InputError: when no known layout is found.
+    """
+    p = Path(path)
+    if not p.is_dir():
+        raise InputError(f"{p}: dataset folder not found; give the folder build-dataset wrote.")
+    if p.name in LAYOUTS:
+        return p.name, p, p.parent
+    for name in LAYOUTS:
+        if (p / name).is_dir():
+            return name, p / name, p
+    raise InputError(f"{p}: no gtpbd-mm/ or farmseg-vl/ layout inside; give the dataset root or a layout folder.")
+
+
+def read_manifest(root: Path) -> dict[str, dict[str, str]]:
+    """``tile_id -> {'scene', 'region', 'split'}`` from ``manifest.parquet`` (empty when absent)."""
+    f = root / "manifest.parquet"
+    if not f.exists():
+        return {}
+    import pandas as pd
+
+    try:
+        df = pd.read_parquet(f, columns=None)
+    except Exception as exc:  # pyarrow raises several types for a broken file
+        raise InputError(f"{f}: cannot read the manifest ({exc}); rebuild the dataset.") from exc
+    if "tile_id" not in df.columns:
+        raise InputError(f"{f}: no 'tile_id' column; rebuild the dataset with build-dataset.")
+    out = {}
+    window = [c for c in ("row_off", "col_off", "width", "height") if c in df.columns]
+    for row in df.to_dict("records"):
+        rec = {k: str(row.get(k, "unknown")) for k in ("scene", "region", "split")}
+        rec.update({k: int(row[k]) for k in window if row[k] == row[k]})  # the tile's window in its scene
+        out[str(row["tile_id"])] = rec
+    return out
+
+
+def _find(folder: Path, name: str, suffixes: tuple[str, ...]) -> Path | None:
+    for s in suffixes:
+        f = folder / f"{name}{s}"
+        if f.exists():
+            return f
+    return None
+
+
+def list_tiles(dataset: str | Path, splits: str | tuple[str, ...] = "train") -> tuple[str, list[TileRecord]]:
+    """All tiles of the given split(s), sorted by split then name.
+
+    Args:
+        dataset: dataset root or layout folder.
+        splits: one split name, ``all``, or a tuple of split names.
+
+    Returns:
+        ``(layout name, records)``.
+
+    Raises:
+        InputError: when a split folder is missing or a tile has no label.
+    """
+    layout, folder, root = resolve_dataset(dataset)
+    kinds = _KINDS[layout]
+    manifest = read_manifest(root)
+    wanted = SPLITS if splits == "all" else ((splits,) if isinstance(splits, str) else tuple(splits))
+    records: list[TileRecord] = []
+    for split in wanted:
+        sdir = folder / split
+        if not sdir.is_dir():
+            if splits == "all":
+                continue
+            raise InputError(f"{sdir}: split folder missing; choose one of the splits the dataset has.")
+        images = sorted(f for f in (sdir / kinds["image"]).glob("*") if f.suffix.lower() in _IMAGE_SUFFIXES)
+        for img in images:
+            name = img.stem
+            mask = _find(sdir / kinds["mask"], name, (".png", ".tif"))
+            if mask is None:
+                raise InputError(f"{img}: no label {kinds['mask']}/{name}.png; rebuild the dataset.")
+            meta = manifest.get(name, {})
+            rec = TileRecord(name=name, split=split, image=img, mask=mask, scene=meta.get("scene", "unknown"),
+                             region=meta.get("region", "unknown"),
+                             extra={k: meta[k] for k in ("row_off", "col_off", "width", "height") if k in meta})
+            if layout == "gtpbd-mm":
+                rec.boundary = _find(sdir / "boundary", name, (".png",))
+                rec.dem = _find(sdir / "dem", name, (".tif", ".tiff"))
+                rec.text_file = _find(sdir / "text", name, (".txt",))
+            else:
+                rec.text_file = _find(sdir / "json", name, (".json",))
+            records.append(rec)
+    if not records:
+        raise InputError(f"{folder}: no tiles in split(s) {', '.join(wanted)}.")
+    return layout, records
+
+
+def read_caption(rec: TileRecord) -> str:
+    """The English caption of a tile ('' when it has none)."""
+    f = rec.text_file
+    if f is None:
+        return ""
+    if f.suffix == ".json":
+        try:
+            return str(json.loads(f.read_text(encoding="utf-8")).get("img_description_eg", ""))
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{f}: not valid JSON ({exc}); rebuild the dataset.") from exc
+    return f.read_text(encoding="utf-8").strip()
+
+
+def read_image(path: Path) -> np.ndarray:
+    """An image tile as ``H x W x C`` float32 in its stored value range (PNG via OpenCV, GeoTIFF via rasterio)."""
+    if path.suffix.lower() in (".tif", ".tiff"):
+        import rasterio
+
+        with rasterio.open(path) as ds:
+            arr = ds.read().astype(np.float32)
+        return np.nan_to_num(np.moveaxis(arr, 0, -1), nan=0.0)
+    import cv2
+
+    arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if arr is None:
+        raise InputError(f"{path}: cannot read the image; the file is damaged or not an image.")
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    elif arr.shape[2] >= 3:
+        arr = np.concatenate([arr[..., 2::-1], arr[..., 3:]], axis=2)  # BGR(A) -> RGB(A)
+    return arr.astype(np.float32)
+
+
+def read_label(path: Path) -> np.ndarray:
+    """A single-band label raster (PNG or GeoTIFF) as an integer array."""
+    if path.suffix.lower() in (".tif", ".tiff"):
+        import rasterio
+
+        with rasterio.open(path) as ds:
+            return ds.read(1)
+    import cv2
+
+    arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if arr is None:
+        raise InputError(f"{path}: cannot read the label; the file is damaged or not an image.")
+    return arr if arr.ndim == 2 else arr[..., 0]
+
+
+def read_dem(path: Path | None, shape: tuple[int, int]) -> np.ndarray:
+    """The DEM tile as float32 with NaN for nodata (all NaN when the tile has no DEM)."""
+    if path is None:
+        return np.full(shape, np.nan, np.float32)
+    import rasterio
+
+    with rasterio.open(path) as ds:
+        dem = ds.read(1, masked=True).astype(np.float32).filled(np.nan)
+    if dem.shape != shape:
+        raise InputError(f"{path}: DEM is {dem.shape}, image is {shape}; rebuild the dataset to align them.")
+    return dem
+
+
+def target_from_label(label: np.ndarray, layout: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(mask 0/1 uint8, valid bool)``: gtpbd-mm 255 = ignore; farmseg-vl non-zero = farmland."""
+    if layout == "gtpbd-mm":
+        valid = label != IGNORE
+        return ((label == 1) & valid).astype(np.uint8), valid
+    return (label != 0).astype(np.uint8), np.ones(label.shape, bool)
+
+
+@dataclass
+class NormStats:
+    """Per-channel image mean/std (stored value range) and the DEM relief scale (metres)."""
+
+    mean: list[float]
+    std: list[float]
+    dem_scale: float = 1.0
+
+    def to_dict(self) -> dict:
+        return {"mean": self.mean, "std": self.std, "dem_scale": self.dem_scale}
+
+
+def compute_stats(records: list[TileRecord], max_tiles: int = 64) -> NormStats:
+    """Normalisation statistics from (at most ``max_tiles``, evenly spread) training tiles."""
+    step = max(1, len(records) // max_tiles)
+    sums = sq = None
+    n = 0
+    rel = []
+    for rec in records[::step][:max_tiles]:
+        img = read_image(rec.image)
+        img = img.reshape(-1, img.shape[-1]).astype(np.float64)
+        sums = img.sum(0) if sums is None else sums + img.sum(0)
+        sq = (img ** 2).sum(0) if sq is None else sq + (img ** 2).sum(0)
+        n += img.shape[0]
+        if rec.dem is not None:
+            dem = read_dem(rec.dem, read_label(rec.mask).shape)
+            if np.isfinite(dem).any():
+                rel.append((dem - np.nanmean(dem))[np.isfinite(dem)])
+    mean = sums / n
+    std = np.sqrt(np.maximum(sq / n - mean ** 2, 1e-12))
+    dem_scale = float(np.std(np.concatenate(rel))) if rel else 1.0
+    return NormStats([float(x) for x in mean], [float(max(x, 1e-6)) for x in std], max(dem_scale, 1e-3))
+
+
+def normalize_image(image: np.ndarray, stats: dict) -> np.ndarray:
+    """``H x W x C`` stored values -> ``C x H x W`` float32 normalised with the run's statistics."""
+    mean = np.asarray(stats["mean"], np.float32)
+    std = np.asarray(stats["std"], np.float32)
+    if image.shape[-1] != len(mean):
+        raise InputError(f"image has {image.shape[-1]} band(s), the model was trained on {len(mean)}.")
+    return np.ascontiguousarray(np.moveaxis((image - mean) / std, -1, 0), dtype=np.float32)
+
+
+def encode_dem(dem: np.ndarray, dem_scale: float) -> np.ndarray:
+    """DEM -> ``2 x H x W``: elevation relative to the tile mean over ``dem_scale``, and a valid flag."""
+    ok = np.isfinite(dem)
+    rel = np.zeros(dem.shape, np.float32)
+    if ok.any():
+        rel[ok] = (dem[ok] - dem[ok].mean()) / dem_scale
+    return np.stack([rel, ok.astype(np.float32)])

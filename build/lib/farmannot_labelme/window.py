@@ -1,0 +1,405 @@
+"""The one place farmannot extends labelme: a subclass of ``labelme.app.MainWindow``.
+
+What it overrides or touches in labelme 6.3.1 (checked by ``tests/plugins/test_labelme_hooks.py``):
+
+- ``_open_image_into_state`` / ``_open_label_file_into_state``: rasters are rendered by farmannot (band
+  choice, scene-wide stretch) and handed to labelme as PNG bytes;
+- ``_load_file``: after labelme loads an image, SAM embeddings are queued, the caption restored, timing
+  started;
+- ``save_labels``: farmannot's block goes into ``_other_data["farmannot"]`` (labelme writes unknown top-level
+  keys back) and the file is written under a temporary name, then renamed;
+- the canvas instance gets :class:`FarmannotCanvas` as its class (one method, see ``canvas.py``) and
+  farmannot's model is added to the AI model chooser (``_ai_annotation._model_combo``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import tempfile
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from labelme.app import MainWindow
+from PyQt5 import QtCore, QtGui, QtWidgets
+
+from farmannot.errors import FarmannotError
+from farmannot.io.atomic import file_mode
+from farmannot.labels.polygonize import DEFAULT_SIMPLIFY_PX
+from farmannot.sam import annotation_time
+from farmannot.sam.imagery import Picture, band_labels, is_raster_path, render_picture
+from farmannot.sam.session import SamSession
+from farmannot_labelme.caption_dock import CaptionDock
+from farmannot_labelme.canvas import FarmannotCanvas, hole_shapes
+from farmannot_labelme.display_dock import DisplayDock
+from farmannot_labelme.qimage import png_bytes, qimage_to_rgb
+from farmannot_labelme.sam_bridge import MODEL_LABEL, MODEL_NAME, SamBridge, register_model_type
+
+log = logging.getLogger(__name__)
+_AI_MODES = ("ai_points_to_shape", "ai_box_to_shape")
+
+
+@dataclass
+class AnnotateOptions:
+    """Everything farmannot adds to a labelme session (one home for each setting)."""
+
+    session: SamSession | None = None
+    bands: list[int] | None = None
+    stretch: str = "auto"
+    sensor: str | None = None
+    simplify_px: float = DEFAULT_SIMPLIFY_PX
+    min_area_px: float = 16.0
+    keep_apart: bool = True
+    farmland_labels: tuple[str, ...] = ("farmland",)
+    log_times: bool = True
+    idle_after_s: float = 60.0
+    install_excepthook: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+class _Activity(QtCore.QObject):
+    """Feeds input events of the application to the active-time counter."""
+
+    _EVENTS = {QtCore.QEvent.MouseButtonPress, QtCore.QEvent.MouseMove, QtCore.QEvent.KeyPress,
+               QtCore.QEvent.Wheel}
+
+    def __init__(self, window: FarmannotMainWindow) -> None:
+        super().__init__(window)
+        self._window = window
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt name
+        if event.type() in self._EVENTS and self._window._fa_visit is not None:
+            self._window._fa_visit["timer"].touch()
+        return False
+
+
+class FarmannotMainWindow(MainWindow):
+    """labelme's main window with SAM, the caption and display docks, GeoTIFF rendering and timing."""
+
+    def __init__(self, config_file=None, config_overrides=None, file_or_dir=None, output_dir=None,
+                 farmannot: AnnotateOptions | None = None) -> None:
+        self._fa = farmannot or AnnotateOptions()
+        self._fa_picture: Picture | None = None
+        self._fa_visit: dict | None = None
+        self._fa_errors: list[QtWidgets.QMessageBox] = []
+        # labelme would load file_or_dir inside its __init__, before our parts exist: load it afterwards
+        super().__init__(config_file=config_file, config_overrides=config_overrides, file_or_dir=None,
+                         output_dir=output_dir)
+        self._fa_install()
+        if self._fa.install_excepthook:
+            self.install_excepthook()
+        if file_or_dir:
+            self._load_from_file_or_dir(file_or_dir=file_or_dir)
+
+    # -- installation --------------------------------------------------------------------------------------
+
+    def _fa_install(self) -> None:
+        fa = self._fa
+        render = {"bands": fa.bands, "stretch": fa.stretch, "sensor": fa.sensor}
+        self.sam_bridge = SamBridge(fa.session, render, fa.simplify_px, fa.min_area_px, fa.keep_apart, parent=self)
+        register_model_type(self.sam_bridge)
+        canvas = self._canvas_widgets.canvas
+        canvas.__class__ = FarmannotCanvas
+        canvas.farmannot_bridge = self.sam_bridge
+        combo = self._ai_annotation._model_combo
+        combo.insertItem(0, MODEL_LABEL, MODEL_NAME)
+        combo.setCurrentIndex(0)  # labelme's handler calls canvas.set_ai_model_name(MODEL_NAME)
+        canvas.new_shape.connect(self._fa_on_new_shape)
+
+        self.sam_status = QtWidgets.QLabel(self.sam_bridge.describe())
+        self.sam_status.setObjectName("farmannot-sam-status")
+        self.statusBar().addPermanentWidget(self.sam_status)
+        self.sam_bridge.status.connect(self._fa_set_sam_status)
+        self.sam_bridge.embedding_ready.connect(self._fa_on_embedding_ready)
+        self.sam_bridge.failed.connect(self.show_farmannot_error)
+
+        self.caption_dock = CaptionDock(suggest=self._fa_suggest, parent=self)
+        self.caption_dock.setMinimumWidth(400)
+        self.caption_dock.changed.connect(self.mark_dirty)
+        self.display_dock = DisplayDock(on_apply=self._fa_apply_display, parent=self)
+        # the caption gets the full height left of the image; display choice sits with the file list
+        self.addDockWidget(QtCore.Qt.LeftDockWidgetArea, self.caption_dock)
+        self.addDockWidget(QtCore.Qt.RightDockWidgetArea, self.display_dock)
+        self.tabifyDockWidget(self._docks.file_dock, self.display_dock)
+        self._docks.file_dock.raise_()
+
+        self._fa_activity = _Activity(self)
+        QtWidgets.QApplication.instance().installEventFilter(self._fa_activity)
+        self.sam_status.setToolTip(self.sam_bridge.describe())
+        # scene scale: large scenes as a grid of views, drafts (proposals) listed apart (scene_grid_dock.py)
+        from farmannot_labelme.scene_grid_dock import install_scene_docks
+        self.scene_grid_dock, self.drafts_dock = install_scene_docks(self)
+        # audit suspects (farmannot annotate --suspects): opened at their tile in the scene annotation
+        from farmannot_labelme.suspects_dock import install_suspects_dock
+        self.suspects_dock = install_suspects_dock(self)
+
+    # -- errors: shown, never swallowed ----------------------------------------------------------------------
+
+    def show_farmannot_error(self, title: str, message: str) -> QtWidgets.QMessageBox:
+        """A non-blocking error dialog (the annotator's work stays open behind it)."""
+        box = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Critical, title, message, QtWidgets.QMessageBox.Ok, self)
+        box.setModal(False)
+        box.setAttribute(QtCore.Qt.WA_DeleteOnClose)
+        box.finished.connect(lambda _r, b=box: self._fa_errors.remove(b) if b in self._fa_errors else None)
+        self._fa_errors.append(box)
+        box.show()
+        log.error("%s: %s", title, message)
+        return box
+
+    def install_excepthook(self) -> None:
+        """Unexpected errors go to a dialog and the log; the window stays open (labelme's hook quits)."""
+        def hook(exc_type, exc, tb):
+            if issubclass(exc_type, KeyboardInterrupt):
+                sys.__excepthook__(exc_type, exc, tb)
+                return
+            text = "".join(traceback.format_exception(exc_type, exc, tb))
+            log.error("unexpected error\n%s", text)
+            self.show_farmannot_error("Unexpected error",
+                                      f"{exc}\n\nYour annotation is still open: save it (Ctrl+S).\n\n{text[-2000:]}")
+        sys.excepthook = hook
+
+    # -- image loading ---------------------------------------------------------------------------------------
+
+    def _fa_render(self, path: str) -> Picture | None:
+        try:
+            return render_picture(path, bands=self._fa.bands, stretch=self._fa.stretch, sensor=self._fa.sensor)
+        except FarmannotError as exc:
+            self.show_farmannot_error("Cannot show image", str(exc))
+            return None
+
+    def _open_image_into_state(self, image_path: str) -> bool:
+        self._fa_picture = None
+        if not is_raster_path(image_path):
+            return super()._open_image_into_state(image_path)
+        pic = self._fa_render(image_path)
+        if pic is None:
+            return False
+        self._fa_picture = pic
+        self._image_data = png_bytes(pic.rgb)
+        self._image_path = image_path
+        self._label_file_path = None
+        return True
+
+    def _open_label_file_into_state(self, label_path: str):
+        self._fa_picture = None
+        data = super()._open_label_file_into_state(label_path)
+        if data is not None and self._image_path and is_raster_path(self._image_path) \
+                and Path(self._image_path).is_file():
+            pic = self._fa_render(self._image_path)
+            if pic is not None:
+                self._fa_picture = pic
+                self._image_data = png_bytes(pic.rgb)
+        return data
+
+    def _load_file(self, image_or_label_path: str) -> None:
+        self._fa_end_visit()
+        super()._load_file(image_or_label_path)
+        if self._fa_visit is None and self._image_path and not self._image.isNull() \
+                and self._canvas_widgets.canvas.isEnabled():
+            self._fa_after_load()
+
+    def _fa_current_rgb(self):
+        if self._fa_picture is not None:
+            return self._fa_picture.rgb
+        return qimage_to_rgb(self._canvas_widgets.canvas.pixmap.toImage())
+
+    def _fa_next_path(self) -> str | None:
+        images = self.image_list
+        if self._image_path in images:
+            i = images.index(self._image_path)
+            if i + 1 < len(images):
+                return images[i + 1]
+        return None
+
+    def _fa_after_load(self) -> None:
+        path = self._image_path
+        self.sam_bridge.prepare(self._fa_current_rgb(), Path(path).name, self._fa_next_path())
+        pic = self._fa_picture
+        try:
+            labels = band_labels(path, self._fa.sensor) if pic is not None else []
+        except FarmannotError:
+            labels = []
+        self.display_dock.show_picture(labels, pic.bands if pic else [], self._fa.stretch,
+                                       pic.stretch if pic else None)
+        self.caption_dock.load(self._fa_initial_keywords(path))
+        self._fa_visit = {"image": path, "timer": annotation_time.ActiveTimer(self._fa.idle_after_s),
+                          "sam_shapes": 0, "saved": False, "started": datetime.now(timezone.utc)}
+
+    def _fa_initial_keywords(self, path: str) -> dict:
+        from farmannot.captions.annotation import merge_keywords
+        from farmannot.captions.autofill import scene_autofill
+        from farmannot.captions.schema import Keyword
+
+        block = ((self._other_data or {}).get("farmannot") or {})
+        stored: dict = {}
+        for key, raw in ((block.get("caption") or {}).get("keywords") or {}).items():
+            try:
+                stored[key] = Keyword.from_dict(raw, f"keyword {key!r}")
+            except FarmannotError as exc:
+                self.show_farmannot_error("Caption keyword not understood", f"{path}: {exc}")
+        auto = {}
+        if Path(path).is_file():
+            try:
+                auto = scene_autofill(path, date_override=(block.get("scene") or {}).get("date"))
+            except (FarmannotError, OSError, ValueError) as exc:
+                self.show_status_message(f"No month/location from {Path(path).name}: {exc}", 8000)
+        return merge_keywords(stored, auto=auto)
+
+    # -- SAM ------------------------------------------------------------------------------------------------
+
+    def _fa_set_sam_status(self, text: str) -> None:
+        self.sam_status.setText(text)
+        self.sam_status.setToolTip(text)
+
+    def _fa_on_embedding_ready(self, name: str, key: str, seconds: float, hit: bool) -> None:
+        if key == self.sam_bridge.current_key:
+            how = "from cache" if hit else f"embedding {seconds:.1f} s"
+            self._fa_set_sam_status(f"SAM ready on {name} ({how})")
+        else:
+            self.sam_status.setText(f"{self.sam_status.text()} | next image {name} embedded in advance")
+
+    def _fa_on_new_shape(self) -> None:
+        # runs after labelme's own slot has labelled the new shapes
+        canvas = self._canvas_widgets.canvas
+        if self._fa_visit is not None and canvas.create_mode in _AI_MODES:
+            self._fa_visit["sam_shapes"] += 1
+        holes = [h for s in list(canvas.shapes) if s.label for h in hole_shapes(s)]
+        if holes:
+            self._load_shapes(shapes=holes, replace=False)
+            self.mark_dirty()
+
+    def _on_inference_produced_no_shapes(self) -> None:
+        if not self.sam_bridge.enabled or not self.sam_bridge.is_ready():
+            self.show_status_message(self.sam_status.text(), 8000)
+            return
+        super()._on_inference_produced_no_shapes()
+
+    # -- display choice -------------------------------------------------------------------------------------
+
+    def _fa_apply_display(self, bands: list[int] | None, stretch: str) -> None:
+        self._fa.bands, self._fa.stretch = bands, stretch
+        self.sam_bridge.render_options.update(bands=bands, stretch=stretch)
+        if not self._image_path or self._fa_picture is None:
+            return
+        pic = self._fa_render(self._image_path)
+        if pic is None:
+            return
+        self._fa_picture = pic
+        self._image_data = png_bytes(pic.rgb)
+        image = QtGui.QImage.fromData(self._image_data)
+        self._image = image
+        self._canvas_widgets.canvas.load_pixmap(QtGui.QPixmap.fromImage(image), clear_shapes=False)
+        self.display_dock.show_picture(band_labels(self._image_path, self._fa.sensor), pic.bands, stretch, pic.stretch)
+        self.sam_bridge.prepare(pic.rgb, Path(self._image_path).name, self._fa_next_path())
+        self.mark_dirty()
+
+    # -- captions --------------------------------------------------------------------------------------------
+
+    def _fa_shape_dicts(self) -> list[dict]:
+        from farmannot.io.labelme_json import encode_mask
+
+        out = []
+        for item in self._docks.label_list:
+            s = item.shape()
+            if s is None or not s.label:
+                continue
+            d = dict(s.other_data)
+            d.update(label=s.label, points=[[p.x(), p.y()] for p in s.points], group_id=s.group_id,
+                     description=s.description or "", shape_type=s.shape_type, flags=s.flags or {},
+                     mask=None if s.mask is None else encode_mask(s.mask))
+            out.append(d)
+        return out
+
+    def _fa_suggest(self, keywords: dict) -> dict | None:
+        """Suggestions from the image and the shapes drawn so far, merged under the annotator's choices."""
+        from farmannot.captions.annotation import caption_annotation
+        from farmannot.io.labelme_json import annotation_from_dict, save_annotation
+
+        if not self._image_path or not Path(self._image_path).is_file():
+            self.show_farmannot_error("Cannot suggest", "Open an image file first.")
+            return None
+        raw = {"shapes": self._fa_shape_dicts(), "imagePath": Path(self._image_path).name, "imageHeight": self._image.height(),
+               "imageWidth": self._image.width(),
+               "farmannot": {"caption": {"keywords": {k: v.to_dict() for k, v in keywords.items()}}}}
+        try:
+            with tempfile.TemporaryDirectory(prefix="farmannot-suggest-") as tmp:
+                json_path = Path(tmp) / "current.json"
+                save_annotation(annotation_from_dict(raw, source="current annotation"), json_path)
+                _, result = caption_annotation(json_path, scene=self._image_path, suggest=True,
+                                               farmland_labels=self._fa.farmland_labels, sensor=self._fa.sensor)
+        except FarmannotError as exc:
+            self.show_farmannot_error("Cannot suggest keywords", str(exc))
+            return None
+        return result.keywords
+
+    def farmannot_block(self, label_path: str) -> dict:
+        """What farmannot saves under the annotation's ``"farmannot"`` key (other parts kept)."""
+        block = dict((self._other_data or {}).get("farmannot") or {})
+        block["schema"] = 1
+        block["caption"] = self.caption_dock.caption_block()
+        pic = self._fa_picture
+        if pic is not None and self._image_path:
+            scene = dict(block.get("scene") or {})
+            scene["path"] = os.path.relpath(self._image_path, Path(label_path).parent).replace(os.sep, "/")
+            scene.update(width=int(pic.rgb.shape[1]), height=int(pic.rgb.shape[0]))
+            if pic.georef:
+                scene.update(crs=pic.georef["crs"], transform=[float(v) for v in pic.georef["transform"]])
+            month = self.caption_dock.keywords.get("month")
+            if month is not None and month.source == "auto" and "date" in month.evidence:
+                scene["date"] = month.evidence["date"]
+            block["scene"] = scene
+            block["display"] = {"bands": pic.bands, "band_names": pic.band_names, "stretch": pic.stretch}
+        return block
+
+    # -- saving -----------------------------------------------------------------------------------------------
+
+    def save_labels(self, label_path: str) -> bool:
+        other = dict(self._other_data or {})
+        other["farmannot"] = self.farmannot_block(label_path)
+        self._other_data = other
+        target = Path(label_path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".tmp.json", dir=target.parent)
+        os.close(fd)
+        try:
+            ok = super().save_labels(tmp)
+            if ok:
+                os.chmod(tmp, file_mode())  # labelme's own save gives the umask's mode, so does ours
+                os.replace(tmp, target)
+                self._label_file_path = str(target)
+        except OSError as exc:
+            self.show_farmannot_error("Error saving annotation", f"{target}: {exc}")
+            ok = False
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        if ok and self._fa_visit is not None:
+            self._fa_visit["saved"] = True
+        return ok
+
+    # -- timing -----------------------------------------------------------------------------------------------
+
+    def _fa_end_visit(self) -> None:
+        visit, self._fa_visit = self._fa_visit, None
+        if visit is None or not self._fa.log_times:
+            return
+        label_dir = Path(self._label_file_path).parent if self._label_file_path else Path(visit["image"]).parent
+        try:
+            image = os.path.relpath(visit["image"], label_dir)
+            n_shapes = sum(1 for item in self._docks.label_list if item.shape() is not None)
+            rec = annotation_time.new_record(image, visit["timer"].active_s, n_shapes, visit["sam_shapes"],
+                                             visit["saved"], visit["started"])
+            annotation_time.append_record(label_dir, rec)
+        except OSError as exc:
+            self.show_status_message(f"Could not log annotation time in {label_dir}: {exc}", 8000)
+
+    def closeEvent(self, a0: QtGui.QCloseEvent) -> None:
+        super().closeEvent(a0)
+        if a0.isAccepted():
+            self._fa_end_visit()
+            self.sam_bridge.close()
+            QtWidgets.QApplication.instance().removeEventFilter(self._fa_activity)
