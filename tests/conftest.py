@@ -14,6 +14,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# Sessions loaded from a checkpoint decode clicks with onnxruntime by default; exporting the decoder takes
+# seconds per fresh cache folder, so the suite decodes with torch unless a test asks for onnx
+# (tests/sam/test_onnx_decoder.py proves the two give the same masks).
+os.environ.setdefault("FARMANNOT_SAM_DECODER", "torch")
 
 
 def _find_shared() -> Path | None:

@@ -11,6 +11,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -18,6 +19,28 @@ from farmannot.labels.polygonize import DEFAULT_SIMPLIFY_PX, Rings, mask_to_poly
 from farmannot.sam.cache import Embedding, EmbeddingCache, cache_key, image_digest
 from farmannot.sam.model import TINY, SamConfig, checkpoint_id, load_sam, random_sam
 from farmannot.sam.prompts import prompt_from_labelme
+
+
+#: Where clicks are decoded: torch (the reference) or onnxruntime (the fast CPU path).
+DecoderRuntime = Literal["torch", "onnx"]
+
+#: ``FARMANNOT_SAM_DECODER=torch`` forces the torch decoder.
+DECODER_ENV = "FARMANNOT_SAM_DECODER"
+
+
+def default_decoder(device: str = "cpu") -> DecoderRuntime:
+    """onnxruntime for clicks on a CPU when it is installed (labelme depends on it), else torch."""
+    forced = os.environ.get(DECODER_ENV)
+    if forced in ("torch", "onnx"):
+        return forced  # type: ignore[return-value]
+    if str(device) != "cpu":
+        return "torch"
+    try:
+        import onnx  # noqa: F401  (torch's exporter needs it)
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return "torch"
+    return "onnx"
 
 
 @dataclass
@@ -53,19 +76,27 @@ class SamSession:
     """
 
     def __init__(self, sam, model_id: str, cache: EmbeddingCache | None = None,
-                 config: SamConfig | None = None) -> None:
+                 config: SamConfig | None = None, decoder: DecoderRuntime = "torch") -> None:
         self.sam = sam
         self.model_id = model_id
         self.cache = cache if cache is not None else EmbeddingCache(memory_items=8, disk=False)
         self.config = config
+        self.decoder = decoder
         self._encode_lock = threading.Lock()
+        self._onnx = None
+        self._onnx_lock = threading.Lock()
 
     @classmethod
     def from_checkpoint(cls, checkpoint: str | os.PathLike, model_type: str | None = None,
-                        device: str = "cpu", cache: EmbeddingCache | None = None) -> SamSession:
-        """Load ``checkpoint`` (see :func:`farmannot.sam.model.load_sam`); the cache key uses its content hash."""
+                        device: str = "cpu", cache: EmbeddingCache | None = None,
+                        decoder: DecoderRuntime | None = None) -> SamSession:
+        """Load ``checkpoint`` (see :func:`farmannot.sam.model.load_sam`); the cache key uses its content hash.
+
+        ``decoder``: where clicks are decoded (default :func:`default_decoder`: onnxruntime on a CPU).
+        """
         sam, config = load_sam(checkpoint, model_type=model_type, device=device)
-        return cls(sam, model_id=f"{config.name}:{checkpoint_id(checkpoint)}", cache=cache, config=config)
+        return cls(sam, model_id=f"{config.name}:{checkpoint_id(checkpoint)}", cache=cache, config=config,
+                   decoder=decoder or default_decoder(device))
 
     @classmethod
     def random(cls, config: SamConfig = TINY, seed: int = 0, cache: EmbeddingCache | None = None) -> SamSession:
@@ -129,17 +160,40 @@ class SamSession:
 
     # -- prompts -> masks -> polygons --------------------------------------------------------------------
 
+    def onnx_decoder(self):
+        """The onnxruntime decoder of this model (exported once, kept beside the embedding cache)."""
+        from farmannot.sam.onnx_decoder import OnnxDecoder
+
+        with self._onnx_lock:
+            if self._onnx is None:
+                self._onnx = OnnxDecoder(self.sam, self.model_id,
+                                         cache_dir=self.cache.root if self.cache.disk else None)
+            return self._onnx
+
     def predict(self, emb: Embedding, points, labels) -> tuple[np.ndarray, float]:
         """The best mask (bool, image size) for labelme-style ``points``/``labels`` on ``emb``.
 
         The same steps as ``SamPredictor.predict`` (prompt encoder, mask decoder, upsampling), except that
-        only the chosen mask is upsampled to the image size.
+        only the chosen mask is upsampled to the image size. With ``decoder="onnx"`` the prompt encoder and
+        mask decoder run in onnxruntime (:mod:`farmannot.sam.onnx_decoder`), the rest is the same.
         """
         import torch
 
         prompt = prompt_from_labelme(points, labels)
         sam, dev = self.sam, self.device
         transform = self._predictor().transform
+        if self.decoder == "onnx":
+            from farmannot.sam.onnx_decoder import padded_points
+
+            coords_in, labels_in = padded_points(prompt, transform, emb.original_size)
+            low_res, iou = self.onnx_decoder().decode(emb.features, coords_in, labels_in)
+            choices = [1, 2, 3] if prompt.multimask else [0]
+            best = max(choices, key=lambda i: float(iou[i]))
+            with torch.inference_mode():
+                up = sam.postprocess_masks(torch.from_numpy(low_res[None, best:best + 1]).to(dev),
+                                           tuple(emb.input_size), tuple(emb.original_size))
+                mask = (up[0, 0] > sam.mask_threshold).cpu().numpy()
+            return mask, float(iou[best])
         coords = box = None
         with torch.inference_mode():
             if prompt.point_coords is not None:
