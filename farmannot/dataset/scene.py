@@ -21,7 +21,6 @@ import rasterio
 from rasterio import features
 from rasterio.errors import RasterioError
 from rasterio.transform import Affine
-from rasterio.warp import transform as warp_points
 from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 
@@ -35,6 +34,7 @@ from farmannot.dataset.tile_text import (scene_date, scene_keywords, season, til
 from farmannot.errors import FarmannotError, InputError
 from farmannot.io.atomic import write_json
 from farmannot.io.labelme_json import load_annotation
+from farmannot.io.metadata import centre_lonlat
 from farmannot.io.raster import open_raster, read_window_all, scene_info
 from farmannot.io.stretch import scene_stretch
 from farmannot.io.windows import tile_windows
@@ -43,6 +43,7 @@ from farmannot.spectral.indices import CATEGORIES, normalized_difference
 from farmannot.spectral.prompt import category_prompt
 from farmannot.spectral.scene import ALL_CATEGORIES, available_categories
 from farmannot.terrain.align import read_aligned, warped_dem
+from farmannot.terrain.derive import pixel_size_m
 
 try:  # GDAL errors that rasterio does not wrap in RasterioError (a broken block in the middle of a file)
     from rasterio._err import CPLE_BaseError
@@ -127,23 +128,17 @@ def _display_indexes(info) -> list[int]:
     return [1, 2, 3] if info.count >= 3 else [1, 1, 1]
 
 
-def _lonlat(crs, tr: Affine, col: float, row: float) -> tuple[float | None, float | None]:
-    if crs is None:
-        return None, None
-    x, y = tr.c + tr.a * col + tr.b * row, tr.f + tr.d * col + tr.e * row
-    lon, lat = warp_points(crs, "EPSG:4326", [x], [y])
-    return float(lat[0]), float(lon[0])
+def _tile_ground(crs, wtr: Affine, w: int, h: int) -> tuple[float, float | None, float | None]:
+    """A tile's pixel size in metres (geodesic, at the tile's centre) and its centre ``(lon, lat)``.
 
-
-def _pixel_size_m(crs, tr: Affine, lat_hint: float | None = None) -> float:
-    """Ground size of a pixel in metres (degrees converted at the grid's latitude; 1 m without a CRS)."""
-    size = (abs(tr.a) * abs(tr.e)) ** 0.5
+    One definition for the whole project: :func:`farmannot.terrain.derive.pixel_size_m` and
+    :func:`farmannot.io.metadata.centre_lonlat`. Without a CRS: 1 m and no position.
+    """
     if crs is None:
-        return 1.0
-    if crs.is_geographic:
-        lat = tr.f if lat_hint is None else lat_hint
-        return size * 111_320.0 * max(0.1, float(np.cos(np.radians(lat))))
-    return size * (crs.linear_units_factor[1] if crs.linear_units_factor else 1.0)
+        return 1.0, None, None
+    xs, ys = pixel_size_m(crs, wtr, h)
+    lon, lat = centre_lonlat(crs, wtr, w, h)
+    return float((xs * ys) ** 0.5), lon, lat
 
 
 def _named_bands(info, data: np.ndarray, valid: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
@@ -262,8 +257,7 @@ def _tile(job, cfg, out, src, info, plan, win: Window, tr, crs, vrt, disp, stret
     rgb = stretch.apply(data[[i - 1 for i in disp]].astype(np.float32), valid)
     bands = _named_bands(info, data, valid, names)
     wtr = window_transform(win, tr)
-    pixel_m = _pixel_size_m(crs, tr, lat_hint=job.lat)
-    lat, lon = _lonlat(crs, tr, c0 + w / 2, r0 + h / 2)
+    pixel_m, lon, lat = _tile_ground(crs, wtr, w, h)
     if lat is None:
         lat, lon = job.lat, job.lon
     checks = tile_presence(bands, farmland, pixel_m, nir_factor)
