@@ -14,7 +14,7 @@ import sys
 import click
 
 from farmannot import __version__
-from farmannot.errors import FarmannotError
+from farmannot.cli.errors import failure_line
 
 # name -> module under farmannot.cli defining a click command called ``command``.
 COMMANDS: dict[str, str] = {
@@ -55,10 +55,13 @@ class LazyGroup(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except FarmannotError as exc:
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:  # the one error path: every failure becomes one line
             if ctx.obj and ctx.obj.get("verbose"):
                 raise
-            raise click.ClickException(str(exc)) from exc
+            command = ctx.invoked_subcommand or ""
+            raise click.ClickException(failure_line(exc, command)) from exc
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -25,7 +25,7 @@ from farmannot.dataset.manifest import write_coco, write_manifest, write_spie
 from farmannot.dataset.project import SceneJob, discover_scenes
 from farmannot.dataset.scene import SceneResult, build_scene
 from farmannot.dataset.split import assign_blocks, assign_splits, buffer_train
-from farmannot.errors import FarmannotError
+from farmannot.errors import FarmannotError, expected_message, note_input, one_line
 from farmannot.io.atomic import write_json
 
 ERRORS = "errors.json"
@@ -94,10 +94,7 @@ def _run_dask(jobs: list[SceneJob], cfg: BuildConfig, out: str,
 
 
 def _error_record(job: SceneJob, exc: BaseException) -> dict:
-    if isinstance(exc, FarmannotError):
-        reason = str(exc)
-    else:
-        reason = f"internal error {type(exc).__name__}: {exc}"
+    reason = one_line(exc, job.annotation if not isinstance(exc, FarmannotError) else None)
     return {"scene": job.name, "file": job.annotation, "image": job.image, "reason": reason}
 
 
@@ -178,9 +175,9 @@ def build_dataset(project: str | Path, out: str | Path, cfg: BuildConfig, progre
                 if not cfg.keep_going:
                     if isinstance(res, FarmannotError):
                         raise FarmannotError(str(res)) from None
-                    raise res
+                    raise note_input(res, job.annotation)
                 rec = _error_record(job, res)
-                if not isinstance(res, FarmannotError):
+                if expected_message(res) is None:
                     rec["traceback"] = "".join(traceback.format_exception(res))[-2000:]
                 errors.append(rec)
                 bar.write(f"error: {rec['reason']}", file=sys.stderr)
