@@ -212,6 +212,11 @@ def annotation_from_dict(raw: Any, *, source: str = "<annotation>",
     farm = raw.get(FARMANNOT_KEY) or {}
     if not isinstance(farm, dict):
         raise InputError(f"{source}: the '{FARMANNOT_KEY}' key must hold an object.")
+    caption = farm.get("caption")
+    if caption is not None and (not isinstance(caption, dict)
+                                or not isinstance(caption.get("keywords") or {}, dict)):
+        raise InputError(f"{source}: '{FARMANNOT_KEY}.caption' must be an object with a 'keywords' object; "
+                         "fix the file or confirm the keywords again in `farmannot annotate`.")
     shapes, total, limit = [], 0, mask_pixel_limits()[1]
     for i, s in enumerate(raw.get("shapes") or []):
         shapes.append(_load_shape(s, f"{source} shape {i}"))
@@ -289,14 +294,19 @@ def resolve_image_path(ann: Annotation, json_path: str | os.PathLike, *,
     json_path = Path(json_path)
     if not ann.image_path:
         raise InputError(f"{json_path}: the annotation has no imagePath; set it in labelme.")
-    resolved = (json_path.parent / PureWindowsPath(ann.image_path).as_posix()).resolve()
-    root = Path(project_dir if project_dir is not None else json_path.parent).resolve()
-    if not allow_outside and not resolved.is_relative_to(root):
-        raise InputError(
-            f"{json_path}: imagePath {ann.image_path!r} points outside the project folder {root}; move the image "
-            "into the folder or pass --allow-outside."
-        )
-    return resolved
+    given = json_path.parent / PureWindowsPath(ann.image_path).as_posix()
+    resolved = given.resolve()
+    root = Path(project_dir if project_dir is not None else json_path.parent)
+    if allow_outside or resolved.is_relative_to(root.resolve()):
+        return resolved
+    # a symlink the user placed inside the folder is theirs to make; a path climbing out with '..' is not
+    lexical = Path(os.path.normpath(given.absolute()))
+    if lexical.is_relative_to(Path(os.path.normpath(root.absolute()))):
+        return lexical
+    raise InputError(
+        f"{json_path}: imagePath {ann.image_path!r} points outside the project folder {root.resolve()}; move "
+        "the image (or a link to it) into the folder; caption and export-vectors also take --allow-outside."
+    )
 
 
 # --------------------------------------------------------------------------------------------- write

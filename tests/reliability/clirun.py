@@ -7,11 +7,24 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 
 from farmannot.cli.main import cli
 
 REPO = Path(__file__).resolve().parents[2]
+# the bad-input corpus reuses the dataset tests' project generator (no conftest here: the train tests import
+# their own conftest by name)
+if str(REPO / "tests" / "dataset") not in sys.path:
+    sys.path.insert(0, str(REPO / "tests" / "dataset"))
+
+
+@pytest.fixture(autouse=True)
+def error_logs(tmp_path, monkeypatch):
+    """Tracebacks of unexpected errors go to a folder of the test, not the user's cache (import it to use)."""
+    logs = tmp_path / "error-logs"
+    monkeypatch.setenv("FARMANNOT_LOG_DIR", str(logs))
+    return logs
 
 
 def run(*args) -> Result:

@@ -9,6 +9,7 @@ import os
 import pandas as pd
 import pytest
 
+from clirun import error_logs  # noqa: F401 - an autouse fixture
 from clirun import assert_failed_cleanly, assert_kept_going, run, run_process
 from corpus import mask_bomb_annotation, nan_vertex_annotation, nested_json, truncated_tif
 from projectgen import make_project, write_scene
@@ -101,7 +102,7 @@ def test_disk_full_is_one_line_naming_the_output(tmp_path, monkeypatch):
     assert not out.exists() and not list(tmp_path.glob(".p.*"))
 
 
-def test_unexpected_error_is_one_line_with_the_traceback_file(tmp_path, monkeypatch, error_logs):
+def test_unexpected_error_is_one_line_with_the_traceback_file(tmp_path, monkeypatch):
     import farmannot.spectral.scene as spectral_scene
 
     def bug(*a, **k):
@@ -114,7 +115,7 @@ def test_unexpected_error_is_one_line_with_the_traceback_file(tmp_path, monkeypa
     write_scene(tmp_path / "good.tif", seed=0)
     res = run("prompts", tmp_path / "good.tif", "--output", tmp_path / "p.jsonl")
     line = assert_failed_cleanly(res, "good.tif", "internal error TypeError")
-    (log,) = error_logs.iterdir()
+    (log,) = (tmp_path / "error-logs").iterdir()            # FARMANNOT_LOG_DIR of the error_logs fixture
     assert str(log) in line
     assert "Traceback" in log.read_text() and "unsupported operand" in log.read_text()
 
@@ -127,3 +128,20 @@ def test_real_process_stderr_has_no_traceback(tmp_path):
     assert "Traceback" not in proc.stderr
     lines = [x for x in proc.stderr.splitlines() if x.strip()]
     assert len(lines) == 1 and "cut.tif" in lines[0], proc.stderr
+
+
+def test_export_vectors_keep_going_exports_the_good_annotation(tmp_path):
+    import pyogrio
+
+    project = make_project(tmp_path / "project", scenes=[("a1", "north")], dem_for=None)
+    ann = project / "annotations"
+    nested_json(ann / "deep.json")
+    nan_vertex_annotation(ann / "nan.json", "../scenes/a1.tif")
+    out = tmp_path / "parcels.gpkg"
+    res = run("export-vectors", ann, "--output", out, "--allow-outside", "--keep-going", "--no-progress")
+    assert res.exit_code == 1 and "Traceback" not in res.stderr, res.output
+    assert "2 annotation(s) failed" in res.stderr and "deep.json" in res.stderr and "nan.json" in res.stderr
+    assert len(pyogrio.read_dataframe(out)) == 4              # the good annotation's four parcels
+    res = run("export-vectors", ann, "--output", tmp_path / "again.gpkg", "--allow-outside", "--no-progress")
+    assert_failed_cleanly(res, "deep.json")
+    assert not (tmp_path / "again.gpkg").exists()
