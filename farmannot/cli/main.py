@@ -9,7 +9,9 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
+import signal
 import sys
+import threading
 
 import click
 
@@ -72,11 +74,23 @@ def cli(ctx: click.Context, verbose: bool) -> None:
     """farmannot: farmland segmentation datasets with language, from remote-sensing scenes."""
     ctx.ensure_object(dict)
     ctx.obj["verbose"] = verbose
+    _exit_cleanly_on_sigterm()
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+
+
+def _exit_on_sigterm(signum, frame) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _exit_cleanly_on_sigterm() -> None:
+    """SIGTERM unwinds like Ctrl-C: temporary files are removed and the output lock released on the way out."""
+    if threading.current_thread() is threading.main_thread() and \
+            signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
 
 
 def main() -> None:  # pragma: no cover - console entry
