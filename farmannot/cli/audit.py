@@ -6,6 +6,7 @@ import click
 
 from farmannot.cli.options import progress_option
 from farmannot.cli.train import INPUT_NAMES, MODEL_NAMES, arch_options
+from farmannot.io.lock import output_lock
 
 
 @click.command("audit")
@@ -46,7 +47,8 @@ def command(dataset_dir, output, folds, fold_by, block_tiles, model, encoder, en
     cfg = TrainConfig(dataset=str(dataset_dir), model=model, encoder=encoder, inputs=inputs, epochs=epochs,
                       batch_size=batch_size, lr=lr, seed=seed, device=device, amp=amp, workers=workers,
                       arch_kwargs=arch_options(model, encoder_depth))
-    rows = run_audit(dataset_dir, output, cfg, folds, top, progress, fold_by=fold_by, block_tiles=block_tiles)
+    with output_lock(output, "farmannot audit", echo=lambda m: click.echo(m, err=True)):
+        rows = run_audit(dataset_dir, output, cfg, folds, top, progress, fold_by=fold_by, block_tiles=block_tiles)
     click.echo(f"audited {len(rows)} tile(s); worst: "
                + ", ".join(f"{r['tile_id']} ({r['score']:.2f})" for r in rows[:5]) + f" -> {output}/audit.md",
                err=True)

@@ -99,7 +99,7 @@ def command(inputs, scene, dem, lang, family, suggest, sets, date, write, as_jso
     if scene and len(jobs) > 1:
         raise FarmannotError("--scene applies to one annotation; for folders each annotation's imagePath is used.")
     langs = ["en", "zh"] if lang == "both" else [lang]
-    failures = Failures(keep_going)
+    failures = Failures(keep_going, "caption")
     n_missing = 0
     bar = tqdm(jobs, desc="annotations", unit="file", disable=not progress or len(jobs) < 2, file=sys.stderr)
     for path, project in bar:
@@ -110,7 +110,7 @@ def command(inputs, scene, dem, lang, family, suggest, sets, date, write, as_jso
                 sensor=sensor, band_map=band_map)
             if write:
                 save_annotation(ann, path)
-        except FarmannotError as exc:
+        except Exception as exc:  # noqa: BLE001 - isolated to this input (see Failures)
             failures.record(path, exc)
             continue
         n_missing += bool(result.missing)

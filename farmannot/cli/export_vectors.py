@@ -9,6 +9,7 @@ import click
 from tqdm import tqdm
 
 from farmannot.cli.options import keep_going_option, progress_option
+from farmannot.io.lock import output_lock
 from farmannot.vectors.exporter import ExportOptions, export_vectors
 from farmannot.vectors.fiboa import FIBOA_VERSION
 from farmannot.vectors.parcels import FIBOA_METHODS
@@ -52,7 +53,8 @@ def command(source, output, fmt, crs, labels, collection, determination_datetime
     def bar(items):
         return tqdm(items, desc="annotations", unit="file", file=sys.stderr, disable=not progress or len(items) < 2)
 
-    report = export_vectors(source, output, opts, progress=bar)
+    with output_lock(output, "farmannot export-vectors", folder=False, echo=lambda m: click.echo(m, err=True)):
+        report = export_vectors(source, output, opts, progress=bar)
     click.echo(report.summary(), err=True)
     if report.failed:
         raise SystemExit(1)

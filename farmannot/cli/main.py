@@ -9,12 +9,14 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
+import signal
 import sys
+import threading
 
 import click
 
 from farmannot import __version__
-from farmannot.errors import FarmannotError
+from farmannot.cli.errors import failure_line
 
 # name -> module under farmannot.cli defining a click command called ``command``.
 COMMANDS: dict[str, str] = {
@@ -55,10 +57,13 @@ class LazyGroup(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except FarmannotError as exc:
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:  # the one error path: every failure becomes one line
             if ctx.obj and ctx.obj.get("verbose"):
                 raise
-            raise click.ClickException(str(exc)) from exc
+            command = ctx.invoked_subcommand or ""
+            raise click.ClickException(failure_line(exc, command)) from exc
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -69,11 +74,23 @@ def cli(ctx: click.Context, verbose: bool) -> None:
     """farmannot: farmland segmentation datasets with language, from remote-sensing scenes."""
     ctx.ensure_object(dict)
     ctx.obj["verbose"] = verbose
+    _exit_cleanly_on_sigterm()
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+
+
+def _exit_on_sigterm(signum, frame) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _exit_cleanly_on_sigterm() -> None:
+    """SIGTERM unwinds like Ctrl-C: temporary files are removed and the output lock released on the way out."""
+    if threading.current_thread() is threading.main_thread() and \
+            signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
 
 
 def main() -> None:  # pragma: no cover - console entry

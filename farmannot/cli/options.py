@@ -90,27 +90,46 @@ def expand_inputs(inputs: Iterable[str], suffixes: tuple[str, ...] = RASTER_SUFF
 class Failures:
     """Bad inputs of a batch command: raised at once, or with ``--keep-going`` collected and reported at the end.
 
-    Use ``except FarmannotError as exc: failures.record(path, exc); continue`` in the loop and
-    ``failures.report(total)`` after it (exits 1 when anything failed).
+    Use ``except Exception as exc: failures.record(path, exc); continue`` in the loop and
+    ``failures.report(total)`` after it (exits 1 when anything failed). Any exception is isolated to its
+    input (recursion, memory, image bombs, GEOS included); each is one line naming the file, and a bug's
+    traceback goes to a file (see :mod:`farmannot.cli.errors`).
     """
 
-    def __init__(self, keep_going: bool) -> None:
+    def __init__(self, keep_going: bool, command: str = "") -> None:
         self.keep_going = keep_going
+        self.command = command
         self.items: list[tuple[str, str]] = []
 
-    def record(self, path, exc: FarmannotError) -> None:
+    def record(self, path, exc: BaseException) -> None:
+        from farmannot.cli.errors import failure_line
+        from farmannot.errors import note_input
+
+        if not isinstance(exc, Exception) or isinstance(exc, click.ClickException):
+            raise exc  # Ctrl-C, exit, a bad option: never one input's failure
         if not self.keep_going:
-            raise exc
-        self.items.append((str(path), str(exc)))
-        click.echo(f"error: {exc}", err=True)
+            raise note_input(exc, path)
+        line = failure_line(exc, self.command, path)
+        self.items.append((str(path), line))
+        click.echo(f"error: {line}", err=True)
 
     def __len__(self) -> int:
         return len(self.items)
+
+    def write(self, path) -> None:
+        """Write the failures as JSON (``[{"file", "reason"}]``) to ``path``; remove it when there are none."""
+        from farmannot.io.atomic import write_json
+
+        p = Path(path)
+        if self.items:
+            write_json(p, [{"file": f, "reason": r} for f, r in self.items])
+        elif p.exists():
+            p.unlink()
 
     def report(self, total: int, noun: str = "input(s)") -> None:
         if not self.items:
             return
         click.echo(f"{len(self.items)} of {total} {noun} failed:", err=True)
-        for path, msg in self.items:
-            click.echo(f"  {path}: {msg}", err=True)
+        for _path, line in self.items:
+            click.echo(f"  {line}", err=True)
         raise SystemExit(1)

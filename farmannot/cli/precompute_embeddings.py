@@ -73,7 +73,7 @@ def command(inputs, sam_checkpoint, sam_model, device, cache_dir, sensor, displa
         raise FarmannotError(f"no images found in {', '.join(inputs)}.")
     session = session_from_options(sam_checkpoint, sam_model, device, cache_dir)
     computed = hits = 0
-    failures = Failures(keep_going)
+    failures = Failures(keep_going, "precompute-embeddings")
     bar = tqdm(files, desc="embeddings", unit="image", disable=not progress, file=sys.stderr)
     for path in bar:
         bar.set_postfix_str(path.name, refresh=False)
@@ -85,7 +85,7 @@ def command(inputs, sam_checkpoint, sam_model, device, cache_dir, sensor, displa
                 continue
             pic = render_picture(path, bands=bands, stretch=stretch, sensor=sensor)
             _, hit = session.embed(pic.rgb)
-        except FarmannotError as exc:
+        except Exception as exc:  # noqa: BLE001 - isolated to this input (see Failures)
             failures.record(path, exc)
             continue
         hits += hit

@@ -8,6 +8,8 @@ import click
 import numpy as np
 
 from farmannot.errors import FarmannotError
+from farmannot.io.lock import output_lock
+from farmannot.io.space import check_free_space, check_writable
 
 
 @click.command("predict")
@@ -28,6 +30,17 @@ from farmannot.errors import FarmannotError
 def command(run, scene, output, patch, overlap, batch_size, device, amp, caption, dem, polygons, min_area_px,
             progress):
     """Sliding-window inference of RUN_DIR|CHECKPOINT over SCENE with overlap and smooth blending."""
+    if overlap >= patch:
+        raise click.BadParameter("--overlap must be smaller than --patch")
+    with output_lock(output, "farmannot predict", folder=False, echo=lambda m: click.echo(m, err=True)):
+        if polygons:
+            check_writable(polygons)  # before the model runs, not after
+        _predict(run, scene, output, patch, overlap, batch_size, device, amp, caption, dem, polygons, min_area_px,
+                 progress)
+
+
+def _predict(run, scene, output, patch, overlap, batch_size, device, amp, caption, dem, polygons, min_area_px,
+             progress) -> None:
     from farmannot.io.raster import open_raster, scene_info
     from farmannot.io.stretch import scene_stretch
     from farmannot.predict.drafts import draft_annotation
@@ -37,8 +50,6 @@ def command(run, scene, output, patch, overlap, batch_size, device, amp, caption
     from farmannot.sam.imagery import display_bands
     from farmannot.train.checkpoint import load_model
 
-    if overlap >= patch:
-        raise click.BadParameter("--overlap must be smaller than --patch")
     model, config = load_model(run, device)
     if "dem" in config.get("inputs", "image") and not dem:
         raise FarmannotError(f"{run}: the model was trained with a DEM (inputs {config['inputs']}); give --dem.")
@@ -56,6 +67,7 @@ def command(run, scene, output, patch, overlap, batch_size, device, amp, caption
         else:
             raise FarmannotError(f"{scene}: the model needs {n_img} bands, the scene has {src.count}.")
         crs, width, height = src.crs, src.width, src.height
+    check_free_space(output, width * height * 2, f"a {width} x {height} px prediction")  # >= 2 bands of a byte
 
     def normalise(x: np.ndarray) -> np.ndarray:
         if stretch is not None:

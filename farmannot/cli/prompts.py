@@ -37,7 +37,7 @@ def command(inputs, sensor, bands, category, bbox, fmt, tile_size, output, keep_
     if not files:
         raise FarmannotError(f"no raster files found in {', '.join(inputs)}.")
     categories = ALL_CATEGORIES if category == "all" else (category,)
-    failures = Failures(keep_going)
+    failures = Failures(keep_going, "prompts")
     n_records = 0
     n_empty = 0
 
@@ -47,19 +47,22 @@ def command(inputs, sensor, bands, category, bbox, fmt, tile_size, output, keep_
     def run(out):
         nonlocal n_records, n_empty
         for path in tqdm(files, desc="scenes", unit="scene", disable=len(files) < 2, file=sys.stderr):
-            try:
-                for rec in scene_prompt_records(path, categories, sensor, overrides, tile_size, bbox, fmt, on_skip):
-                    out.write(json.dumps(rec, ensure_ascii=False) + "\n")
-                    n_records += 1
-                    if not rec["regions"]:
-                        n_empty += 1
-            except FarmannotError as exc:
+            try:  # a scene's records are written only once all of them are made: no partial scene
+                recs = list(scene_prompt_records(path, categories, sensor, overrides, tile_size, bbox, fmt, on_skip))
+            except Exception as exc:  # noqa: BLE001 - isolated to this input (see Failures)
                 failures.record(path, exc)
+                continue
+            for rec in recs:
+                out.write(json.dumps(rec, ensure_ascii=False) + "\n")
+                n_records += 1
+                if not rec["regions"]:
+                    n_empty += 1
 
     if output:
         with atomic_open(output) as fh:
             run(fh)
         click.echo(f"wrote {n_records} record(s) to {output}", err=True)
+        failures.write(f"{output}.errors.json")
     else:
         run(sys.stdout)
     if n_empty:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import dataclasses
 import json
+import os
 import sys
 import traceback
 from collections.abc import Callable, Iterator
@@ -25,8 +26,10 @@ from farmannot.dataset.manifest import write_coco, write_manifest, write_spie
 from farmannot.dataset.project import SceneJob, discover_scenes
 from farmannot.dataset.scene import SceneResult, build_scene
 from farmannot.dataset.split import assign_blocks, assign_splits, buffer_train
-from farmannot.errors import FarmannotError
+from farmannot.errors import FarmannotError, expected_message, note_input, one_line
 from farmannot.io.atomic import write_json
+from farmannot.io.lock import output_lock
+from farmannot.io.space import check_free_space
 
 ERRORS = "errors.json"
 REPORT = "build_report.json"
@@ -94,10 +97,7 @@ def _run_dask(jobs: list[SceneJob], cfg: BuildConfig, out: str,
 
 
 def _error_record(job: SceneJob, exc: BaseException) -> dict:
-    if isinstance(exc, FarmannotError):
-        reason = str(exc)
-    else:
-        reason = f"internal error {type(exc).__name__}: {exc}"
+    reason = one_line(exc, job.annotation if not isinstance(exc, FarmannotError) else None)
     return {"scene": job.name, "file": job.annotation, "image": job.image, "reason": reason}
 
 
@@ -128,11 +128,20 @@ def build_dataset(project: str | Path, out: str | Path, cfg: BuildConfig, progre
                   echo: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> BuildSummary:
     """Build the dataset; see docs/build-dataset.md.
 
+    The output folder is locked for the build (:func:`farmannot.io.lock.output_lock`): a second build into it
+    refuses, a killed build's lock is taken over and its temporary files removed.
+
     Raises:
-        FarmannotError: a bad project, an unmeetable split, or (without ``keep_going``) the first bad scene.
+        FarmannotError: a bad project, an unmeetable split, the output in use by another run, or (without
+            ``keep_going``) the first bad scene.
     """
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    with output_lock(out, "farmannot build-dataset", echo=echo):
+        return _build_dataset(project, out, cfg, progress, echo)
+
+
+def _build_dataset(project: str | Path, out: Path, cfg: BuildConfig, progress: bool,
+                   echo: Callable[[str], None]) -> BuildSummary:
     summary = BuildSummary(out)
     jobs, errors = discover_scenes(project, cfg)
     for e in errors:
@@ -158,6 +167,13 @@ def build_dataset(project: str | Path, out: str | Path, cfg: BuildConfig, progre
             sizes[j.group] = sizes.get(j.group, 0) + j.n_windows
         assignment, summary.achieved = assign_splits(sizes, cfg.split, cfg.seed, cfg.split_tolerance)
         jobs = [dataclasses.replace(j, split=assignment[j.group]) for j in jobs]
+    # at least one byte per tile pixel and layout (the tile image is in every layout), checked before any tile
+    check_free_space(out, sum(j.n_windows for j in jobs) * cfg.tile_size ** 2 * len(cfg.layouts),
+                     f"{sum(j.n_windows for j in jobs)} tile(s) in {len(cfg.layouts)} layout(s)")
+    cap = min(cfg.workers, len(jobs), os.cpu_count() or 1)
+    if not cfg.dask_scheduler and cap < cfg.workers:
+        echo(f"note: {cfg.workers} workers asked for, {cap} used ({len(jobs)} scene(s), {os.cpu_count()} CPU core(s)).")
+        cfg = dataclasses.replace(cfg, workers=cap)
     runner = _run_dask if cfg.dask_scheduler else _run_local
     results: list[SceneResult] = []
     # one bar in tiles: advanced tile by tile when scenes run in this process, a scene at a time otherwise
@@ -178,9 +194,9 @@ def build_dataset(project: str | Path, out: str | Path, cfg: BuildConfig, progre
                 if not cfg.keep_going:
                     if isinstance(res, FarmannotError):
                         raise FarmannotError(str(res)) from None
-                    raise res
+                    raise note_input(res, job.annotation)
                 rec = _error_record(job, res)
-                if not isinstance(res, FarmannotError):
+                if expected_message(res) is None:
                     rec["traceback"] = "".join(traceback.format_exception(res))[-2000:]
                 errors.append(rec)
                 bar.write(f"error: {rec['reason']}", file=sys.stderr)

@@ -126,6 +126,22 @@ def parse_layouts(text: str | list | tuple) -> tuple[str, ...]:
     return tuple(dict.fromkeys(s.strip() for s in items if s.strip()))
 
 
+def _check_types(values: dict[str, Any], where: str) -> None:
+    """Each option has the type of its default (an int may stand for a float), else one clear line."""
+    defaults = BuildConfig()
+    for key, v in values.items():
+        d = getattr(defaults, key)
+        if key in ("split", "layouts", "label_map") or (d is None and v is None):
+            continue  # parsed and checked above
+        want = str if d is None else type(d)  # the options without a default are text
+        ok = (isinstance(v, bool) if want is bool else
+              isinstance(v, int) and not isinstance(v, bool) if want is int else
+              isinstance(v, (int, float)) and not isinstance(v, bool) if want is float else isinstance(v, want))
+        if not ok:
+            kind = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}[want]
+            raise InputError(f"{where}: {key} must be {kind}, got {v!r}.")
+
+
 def load_config(path: str | os.PathLike | None, overrides: dict[str, Any]) -> BuildConfig:
     """Defaults <- YAML file (``yaml.safe_load``) <- ``overrides`` (command-line flags that were given)."""
     values: dict[str, Any] = {}
@@ -152,6 +168,7 @@ def load_config(path: str | os.PathLike | None, overrides: dict[str, Any]) -> Bu
         values["layouts"] = parse_layouts(values["layouts"])
     if "label_map" in values and not isinstance(values["label_map"], dict):
         raise InputError("label_map must be a mapping label: value.")
+    _check_types(values, f"{path}" if path is not None else "options")
     try:
         cfg = BuildConfig(**values)
     except TypeError as exc:

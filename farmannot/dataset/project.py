@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from farmannot.dataset.config import BuildConfig
-from farmannot.errors import FarmannotError, InputError
+from farmannot.errors import FarmannotError, InputError, one_line
 from farmannot.io.labelme_json import load_annotation, resolve_image_path
 from farmannot.io.raster import open_raster
 from farmannot.io.windows import tile_windows, window_block
@@ -111,8 +111,8 @@ def discover_scenes(project: str | os.PathLike, cfg: BuildConfig) -> tuple[list[
     for f in files:
         try:
             jobs.append(_scene_job(project, f, rows, cfg))
-        except FarmannotError as exc:
-            errors.append({"scene": f.stem, "file": str(f), "reason": str(exc)})
+        except Exception as exc:  # noqa: BLE001 - one bad annotation (even a hostile one) is one error record
+            errors.append({"scene": f.stem, "file": str(f), "reason": one_line(exc, f)})
     names = [j.name for j in jobs]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:

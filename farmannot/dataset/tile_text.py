@@ -20,7 +20,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from farmannot.captions.render import render_captions
-from farmannot.captions.schema import SURROUNDINGS, Keyword, format_location, month_id, season_of
+from farmannot.captions.schema import SURROUNDINGS, Keyword, format_location, load_vocabulary, month_id, season_of
 from farmannot.captions.suggest import presence
 from farmannot.errors import FarmannotError, InputError
 from farmannot.io.metadata import acquisition_date
@@ -31,10 +31,17 @@ _SENTENCE = {"en": re.compile(r"(?<=[.!?])\s+"), "zh": re.compile(r"(?<=[。！�
 def scene_keywords(farmannot_data: Mapping, source: str) -> dict[str, str]:
     """``{key: value id}`` of the scene's caption keywords stored in an annotation."""
     kws = ((farmannot_data or {}).get("caption") or {}).get("keywords") or {}
+    vocab = load_vocabulary()
+    out = {}
     try:
-        return {k: Keyword.from_dict(v, f"keyword {k}").value for k, v in kws.items()}
+        for k, v in kws.items():
+            out[k] = Keyword.from_dict(v, f"keyword {k}").value
+            if k in vocab.keywords:  # a confirmed value outside the vocabulary is never silently replaced
+                vocab.check(k, out[k])
     except FarmannotError as exc:
-        raise InputError(f"{source}: {exc}") from None
+        raise InputError(f"{source}: keyword {k}: {exc} Fix it in `farmannot annotate` or with "
+                         f"`farmannot caption --set {k}=VALUE --write`.") from None
+    return out
 
 
 def scene_date(override: str | None, annotation_date: str | None, tags: Mapping[str, str],
@@ -77,8 +84,12 @@ def _render(kw: Mapping[str, str], source: str) -> dict[str, str]:
     try:
         return render_captions(kw)
     except FarmannotError as exc:
+        hint = ""
+        if "location" in str(exc) and not kw.get("location"):
+            hint = (" The location comes from the scene's georeferencing: this scene has no CRS, so give lat and "
+                    "lon in scenes.csv (or georeference the scene).")
         raise InputError(f"{source}: {exc}; confirm the scene's caption keywords in `farmannot annotate` "
-                         "or with `farmannot caption`.") from None
+                         f"or with `farmannot caption`.{hint}") from None
 
 
 def tile_captions(kw: Mapping[str, str], source: str) -> dict[str, str]:

@@ -7,8 +7,10 @@ complete new one.
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import IO, Any, Iterator
@@ -84,3 +86,45 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> None:
 def write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> None:
     """Write ``obj`` as JSON to ``path`` atomically (UTF-8, non-ASCII kept)."""
     write_text(path, json.dumps(obj, indent=indent, ensure_ascii=False) + "\n")
+
+
+# mkstemp's names: "." + stem + "." + 8 random characters + ".tmp" + the final suffix (see atomic_path)
+_TEMP_NAME = re.compile(r"^\..*\.[A-Za-z0-9_]{8}\.tmp(\.[^./]*)?$")
+
+
+def is_temporary(name: str) -> bool:
+    """Whether ``name`` is a temporary file name of :func:`atomic_path`."""
+    return bool(_TEMP_NAME.match(name))
+
+
+def remove_temporaries(folder: str | os.PathLike, recursive: bool = True) -> list[Path]:
+    """Delete the temporary files a killed run left under ``folder``; return them.
+
+    Only call this while holding the folder's lock (:mod:`farmannot.io.lock`): a live run's temporary
+    files look the same.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        return []
+    found = root.rglob(".*") if recursive else root.glob(".*")
+    gone = []
+    for p in found:
+        if is_temporary(p.name) and p.is_file() and not p.is_symlink():
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+                gone.append(p)
+    return gone
+
+
+def remove_temporaries_of(path: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files a killed run left for the output file ``path`` (same folder)."""
+    p = Path(path)
+    if not p.parent.is_dir():
+        return []
+    gone = []
+    for q in p.parent.glob(f".{glob.escape(p.stem)}.*.tmp{glob.escape(p.suffix)}"):
+        if is_temporary(q.name) and q.is_file():
+            with contextlib.suppress(FileNotFoundError):
+                q.unlink()
+                gone.append(q)
+    return gone

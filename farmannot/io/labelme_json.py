@@ -103,11 +103,40 @@ def encode_mask(mask: np.ndarray) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def decode_mask(b64: str) -> np.ndarray:
-    """Decode labelme's base64 PNG mask into a 2-D boolean array (any non-zero pixel is True)."""
+MASK_PIXELS_ENV = "FARMANNOT_MAX_MASK_PIXELS"
+ANNOTATION_MASK_PIXELS_ENV = "FARMANNOT_MAX_ANNOTATION_MASK_PIXELS"
+
+
+def mask_pixel_limits() -> tuple[int, int]:
+    """Decoded pixels allowed per mask shape and per annotation (all its masks): a few kilobytes of PNG can
+    decode to gigabytes. Defaults 25 and 100 megapixels; settings ``$FARMANNOT_MAX_MASK_PIXELS`` and
+    ``$FARMANNOT_MAX_ANNOTATION_MASK_PIXELS``."""
+    out = []
+    for env, default in ((MASK_PIXELS_ENV, 25_000_000), (ANNOTATION_MASK_PIXELS_ENV, 100_000_000)):
+        raw = os.environ.get(env, "").strip()
+        try:
+            out.append(int(float(raw)) if raw else default)
+        except ValueError:
+            raise InputError(f"${env}: expected a number of pixels, got {raw!r}.") from None
+    return out[0], out[1]
+
+
+def decode_mask(b64: str, max_pixels: int | None = None) -> np.ndarray:
+    """Decode labelme's base64 PNG mask into a 2-D boolean array (any non-zero pixel is True).
+
+    Raises:
+        InputError: not a base64 PNG, or more than ``max_pixels`` (default: :func:`mask_pixel_limits`) pixels.
+    """
+    limit = mask_pixel_limits()[0] if max_pixels is None else max_pixels
     try:
         with Image.open(io.BytesIO(base64.b64decode(b64, validate=False))) as img:
+            w, h = img.size  # from the header, before any pixel is decoded
+            if limit and w * h > limit:
+                raise InputError(f"shape mask is {w} x {h} px, over the limit of {limit:,} decoded pixels per mask "
+                                 f"shape; redraw it as a polygon, or raise ${MASK_PIXELS_ENV}")
             arr = np.asarray(img)
+    except Image.DecompressionBombError as exc:
+        raise InputError(f"shape mask is too large to decode ({exc})") from None
     except (binascii.Error, OSError, ValueError) as exc:
         raise InputError(f"shape mask is not a base64 PNG ({exc})") from None
     if arr.ndim == 3:
@@ -127,6 +156,8 @@ def _load_shape(obj: Any, where: str) -> Shape:
         isinstance(p, (list, tuple)) and len(p) == 2 and all(isinstance(v, (int, float)) for v in p) for p in pts
     ):
         raise InputError(f"{where}: shape {label!r} has no valid 'points' list of [x, y].")
+    if not all(math.isfinite(v) for p in pts for v in p):
+        raise InputError(f"{where}: shape {label!r} has a NaN or infinite vertex; fix or redraw the shape.")
     shape_type = obj.get("shape_type") or "polygon"  # labelme 3.x files have no shape_type
     if not isinstance(shape_type, str):
         raise InputError(f"{where}: shape {label!r} has a non-text shape_type.")
@@ -138,7 +169,10 @@ def _load_shape(obj: Any, where: str) -> Shape:
     if obj.get("mask") is not None:
         if not isinstance(obj["mask"], str):
             raise InputError(f"{where}: shape {label!r} mask must be a base64 PNG string.")
-        mask = decode_mask(obj["mask"])
+        try:
+            mask = decode_mask(obj["mask"])
+        except InputError as exc:
+            raise InputError(f"{where}: {exc}") from None
     return Shape(
         label=label,
         points=[[float(x), float(y)] for x, y in pts],
@@ -178,7 +212,18 @@ def annotation_from_dict(raw: Any, *, source: str = "<annotation>",
     farm = raw.get(FARMANNOT_KEY) or {}
     if not isinstance(farm, dict):
         raise InputError(f"{source}: the '{FARMANNOT_KEY}' key must hold an object.")
-    shapes = [_load_shape(s, f"{source} shape {i}") for i, s in enumerate(raw.get("shapes") or [])]
+    caption = farm.get("caption")
+    if caption is not None and (not isinstance(caption, dict)
+                                or not isinstance(caption.get("keywords") or {}, dict)):
+        raise InputError(f"{source}: '{FARMANNOT_KEY}.caption' must be an object with a 'keywords' object; "
+                         "fix the file or confirm the keywords again in `farmannot annotate`.")
+    shapes, total, limit = [], 0, mask_pixel_limits()[1]
+    for i, s in enumerate(raw.get("shapes") or []):
+        shapes.append(_load_shape(s, f"{source} shape {i}"))
+        total += shapes[-1].mask.size if shapes[-1].mask is not None else 0
+        if limit and total > limit:  # checked as masks decode: memory stays near the limit
+            raise InputError(f"{source}: its mask shapes decode to over {limit:,} pixels, the limit per "
+                             f"annotation; redraw large masks as polygons, or raise ${ANNOTATION_MASK_PIXELS_ENV}.")
     return Annotation(
         shapes=shapes,
         image_path=image_path,
@@ -249,14 +294,19 @@ def resolve_image_path(ann: Annotation, json_path: str | os.PathLike, *,
     json_path = Path(json_path)
     if not ann.image_path:
         raise InputError(f"{json_path}: the annotation has no imagePath; set it in labelme.")
-    resolved = (json_path.parent / PureWindowsPath(ann.image_path).as_posix()).resolve()
-    root = Path(project_dir if project_dir is not None else json_path.parent).resolve()
-    if not allow_outside and not resolved.is_relative_to(root):
-        raise InputError(
-            f"{json_path}: imagePath {ann.image_path!r} points outside the project folder {root}; move the image "
-            "into the folder or pass --allow-outside."
-        )
-    return resolved
+    given = json_path.parent / PureWindowsPath(ann.image_path).as_posix()
+    resolved = given.resolve()
+    root = Path(project_dir if project_dir is not None else json_path.parent)
+    if allow_outside or resolved.is_relative_to(root.resolve()):
+        return resolved
+    # a symlink the user placed inside the folder is theirs to make; a path climbing out with '..' is not
+    lexical = Path(os.path.normpath(given.absolute()))
+    if lexical.is_relative_to(Path(os.path.normpath(root.absolute()))):
+        return lexical
+    raise InputError(
+        f"{json_path}: imagePath {ann.image_path!r} points outside the project folder {root.resolve()}; move "
+        "the image (or a link to it) into the folder; caption and export-vectors also take --allow-outside."
+    )
 
 
 # --------------------------------------------------------------------------------------------- write

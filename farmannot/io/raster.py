@@ -120,7 +120,10 @@ def read_bands(
 
 
 def read_window_all(src: rasterio.io.DatasetReader, window: Window | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """All bands of ``window`` in the file's dtype, ``(bands, rows, cols)``, and the valid-pixel mask."""
+    """All bands of ``window`` in the file's dtype, ``(bands, rows, cols)``, and the valid-pixel mask (False where
+    the file's mask says nodata, and, for float rasters, where any band is NaN or infinite)."""
     data = src.read(window=window)
     valid = src.dataset_mask(window=window) > 0
+    if np.issubdtype(data.dtype, np.floating):
+        valid &= np.isfinite(data).all(axis=0)
     return data, valid

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from farmannot.errors import FarmannotError, InputError
+from farmannot.errors import InputError, note_input, one_line
 from farmannot.vectors.parcels import AnnotationGeo, ParcelTable, build_parcel_table, crs_text, georeference
 from farmannot.vectors.reader import parse_crs
 from farmannot.vectors.writers import FORMATS, Layer, write_layers
@@ -90,10 +90,10 @@ def load_georeferenced(paths: list[Path], root: Path | None, options: ExportOpti
     for p in paths:
         try:
             geos.append(georeference(p, project_dir=root, allow_outside=options.allow_outside))
-        except FarmannotError as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure stays with its annotation
             if not options.keep_going:
-                raise
-            report.failed.append(str(exc))
+                raise note_input(exc, p)
+            report.failed.append(one_line(exc, p))
     return geos
 
 

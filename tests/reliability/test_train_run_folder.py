@@ -1,0 +1,49 @@
+"""`train` never lands on top of a finished run: refused unless --resume or --overwrite."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+from clirun import error_logs  # noqa: F401 - an autouse fixture
+from clirun import REPO, assert_failed_cleanly, run
+from farmannot.io.atomic import is_temporary
+from farmannot.train.checkpoint import load_checkpoint
+
+_spec = importlib.util.spec_from_file_location("train_fixtures", REPO / "tests" / "train" / "conftest.py")
+train_fixtures = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(train_fixtures)
+
+
+def _train(dataset, out, *flags, epochs=1):
+    return run("train", dataset, "--output", out, "--epochs", epochs, "--batch-size", 4, "--encoder",
+               train_fixtures.TINY["encoder"], "--workers", 0, "--device", "cpu", "--no-progress", *flags)
+
+
+@pytest.mark.slow
+def test_train_refuses_a_finished_run_then_overwrites_or_resumes_only_when_asked(tmp_path):
+    dataset = train_fixtures.write_gtpbd(tmp_path / "ds", n_train=4, n_val=2, n_test=0)
+    out = tmp_path / "run"
+    res = _train(dataset, out, epochs=2)
+    assert res.exit_code == 0, res.output
+    finished = (out / "last.pt").read_bytes()
+
+    line = assert_failed_cleanly(_train(dataset, out), str(out), "already holds a run")
+    assert "--resume" in line and "--overwrite" in line
+    assert (out / "last.pt").read_bytes() == finished          # the finished 2-epoch model is untouched
+    assert_failed_cleanly(_train(dataset, out, "--resume", "--overwrite"), "exclude each other")
+
+    # a killed save left a temporary checkpoint: the next run on the folder removes it
+    (out / ".last.ab12cd34.tmp.pt").write_bytes(b"")
+    res = _train(dataset, out, "--resume", epochs=3)
+    assert res.exit_code == 0, res.output
+    assert load_checkpoint(out / "last.pt")["epoch"] == 3
+    assert not [p for p in out.iterdir() if is_temporary(p.name)]
+
+    res = _train(dataset, out, "--overwrite", epochs=1)
+    assert res.exit_code == 0, res.output
+    assert "removed" in res.stderr and "last.pt" in res.stderr
+    state = load_checkpoint(out / "last.pt")
+    assert state["epoch"] == 1 and len(state["history"]) == 1
+    assert len((out / "train_log.csv").read_text().strip().splitlines()) == 1 + 1   # header + the new epoch
