@@ -14,9 +14,9 @@ from pathlib import Path
 import pyproj.datadir
 import referencing
 import referencing.jsonschema
-import vecorel_cli.validate_schema as validate_schema
 import vecorel_cli.vecorel.util as vecorel_util
 from fiboa_cli.validate import ValidateData
+from vecorel_cli import validate_schema
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "fiboa"
 SCHEMA_MAP = {
