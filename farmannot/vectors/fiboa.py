@@ -1,15 +1,19 @@
-"""fiboa GeoParquet: parcels as Field Boundaries for Agriculture features (core specification v0.2.0).
+"""fiboa GeoParquet: parcels as Field Boundaries for Agriculture features (fiboa specification v0.3.0).
 
-Written with pyarrow (GDAL builds often lack the Parquet driver) following GeoParquet 1.0.0:
+fiboa 0.3 is a profile of Vecorel 0.1 (its core schema names ``id``, ``collection``, ``geometry``); the file
+is what ``fiboa validate`` of fiboa-cli 0.21 accepts. Written with pyarrow (GDAL builds often lack the Parquet
+driver) following GeoParquet 1.1.0:
 
 - one row per parcel; geometry as WKB in the ``geometry`` column; the ``geo`` file metadata names it, its
   geometry types, bounding box and CRS (PROJJSON; the scene CRS, or OGC:CRS84 for longitude/latitude);
-- the fiboa core columns ``id`` (string), ``area`` (hectares, FLOAT), ``perimeter`` (metres, FLOAT),
-  ``determination_method`` (string, fiboa's values) and ``determination_datetime`` (timestamp, ms, UTC), none
-  of them null; parcels outside fiboa's ranges (0 < area <= 100,000 ha, 0 < perimeter <= 125,000 m) are
-  left out and counted;
-- the collection in the ``fiboa`` file metadata: ``fiboa_version``, ``schemas`` (the core schema URL), ``id``;
-- farmannot's own columns after them (label, scene, captions, caption keywords).
+- the columns ``id`` (string), ``collection`` (string), ``geometry``: required, so not nullable; then
+  ``metrics:area`` (square metres, FLOAT), ``metrics:perimeter`` (metres, FLOAT), ``determination:method``
+  (string, fiboa's values), ``determination:datetime`` (timestamp, ms, UTC): optional in the schema, so
+  nullable (farmannot fills them all); parcels outside fiboa's ranges (0 < area <= 1,000,000,000 m2,
+  0 < perimeter <= 125,000 m) are left out and counted;
+- the collection in the ``collection`` file metadata: ``schemas`` (``{collection id: [Vecorel core URL,
+  fiboa URL]}``), ``collection`` (the id) and ``schemas:custom``, the Vecorel schema of farmannot's own
+  columns (label, scene, captions, caption keywords), which follow the fiboa ones.
 """
 
 from __future__ import annotations
@@ -30,10 +34,13 @@ from farmannot.errors import InputError
 from farmannot.io.atomic import atomic_path
 from farmannot.vectors.parcels import FIBOA_METHODS, ParcelTable
 
-FIBOA_VERSION = "0.2.0"
-FIBOA_SCHEMA_URL = f"https://fiboa.github.io/specification/v{FIBOA_VERSION}/schema.yaml"
-GEOPARQUET_VERSION = "1.0.0"
-MAX_AREA_HA = 100_000.0
+FIBOA_VERSION = "0.3.0"
+FIBOA_SCHEMA_URL = f"https://fiboa.org/specification/v{FIBOA_VERSION}/schema.yaml"
+VECOREL_VERSION = "0.1.0"
+VECOREL_SCHEMA_URL = f"https://vecorel.org/specification/v{VECOREL_VERSION}/schema.yaml"
+SDL_URL = "https://vecorel.org/sdl/v0.2.0/schema.json"
+GEOPARQUET_VERSION = "1.1.0"
+MAX_AREA_M2 = 1_000_000_000.0
 MAX_PERIMETER_M = 125_000.0
 _GEOM_NAMES = {3: "Polygon", 6: "MultiPolygon"}
 
@@ -66,7 +73,7 @@ def geoparquet_crs(crs: str) -> dict:
 
 
 def geo_metadata(geoms: np.ndarray, crs: str, column: str = "geometry") -> dict:
-    """The GeoParquet 1.0.0 ``geo`` metadata of one WKB geometry column."""
+    """The GeoParquet 1.1.0 ``geo`` metadata of one WKB geometry column."""
     types = sorted({_GEOM_NAMES.get(int(t), "GeometryCollection") for t in shapely.get_type_id(geoms)})
     bbox = [float(v) for v in shapely.total_bounds(geoms)] if len(geoms) else [0.0, 0.0, 0.0, 0.0]
     return {"version": GEOPARQUET_VERSION, "primary_column": column,
@@ -85,9 +92,9 @@ def fiboa_table(parcels: ParcelTable, *, collection: str, determination_datetime
         raise InputError(f"--determination-method {determination_method!r} is not a fiboa value; use one of "
                          f"{', '.join(FIBOA_METHODS)}.")
     cols = parcels.columns
-    area_ha = cols["area_m2"] / 10_000.0
+    area = cols["area_m2"]
     perim = cols["perim_m"]
-    ok = (area_ha > 0) & (area_ha <= MAX_AREA_HA) & (perim > 0) & (perim <= MAX_PERIMETER_M)
+    ok = (area > 0) & (area <= MAX_AREA_M2) & (perim > 0) & (perim <= MAX_PERIMETER_M)
     out_of_range = [str(p) for p in cols["parcel_id"][~ok]]
     idx = np.flatnonzero(ok)
     methods, stamps, missing = [], [], []
@@ -107,36 +114,44 @@ def fiboa_table(parcels: ParcelTable, *, collection: str, determination_datetime
     geoms = parcels.geometry[idx]
     fields = [
         pa.field("id", pa.string(), nullable=False),
-        pa.field("geometry", pa.binary(), nullable=False),
-        pa.field("area", pa.float32(), nullable=False),
-        pa.field("perimeter", pa.float32(), nullable=False),
-        pa.field("determination_method", pa.string(), nullable=False),
-        pa.field("determination_datetime", pa.timestamp("ms", tz="UTC"), nullable=False),
         pa.field("collection", pa.string(), nullable=False),
+        pa.field("geometry", pa.binary(), nullable=False),
+        pa.field("metrics:area", pa.float32()),
+        pa.field("metrics:perimeter", pa.float32()),
+        pa.field("determination:method", pa.string()),
+        pa.field("determination:datetime", pa.timestamp("ms", tz="UTC")),
     ]
     arrays = [
         pa.array([str(v) for v in cols["parcel_id"][idx]], pa.string()),
+        pa.array([collection] * len(idx), pa.string()),
         pa.array(list(shapely.to_wkb(geoms, output_dimension=2)) if len(geoms) else [], pa.binary()),
-        pa.array(area_ha[idx].astype(np.float32), pa.float32()),
+        pa.array(area[idx].astype(np.float32), pa.float32()),
         pa.array(perim[idx].astype(np.float32), pa.float32()),
         pa.array(methods, pa.string()),
         pa.array(stamps, pa.timestamp("ms", tz="UTC")),
-        pa.array([collection] * len(idx), pa.string()),
     ]
+    custom: dict[str, dict] = {}
     for name, col in cols.items():
         if name in ("parcel_id", "area_m2", "perim_m"):
             continue
         values = col[idx]
-        typ = pa.int64() if values.dtype.kind == "i" else pa.float64() if values.dtype.kind == "f" else pa.string()
+        kind = "int64" if values.dtype.kind == "i" else "double" if values.dtype.kind == "f" else "string"
+        typ = {"int64": pa.int64(), "double": pa.float64(), "string": pa.string()}[kind]
         vals = values.tolist()
-        if name == "group_id":  # -1 means no group: null
-            vals = [None if v == -1 else v for v in vals]
         fields.append(pa.field(name, typ, nullable=True))
+        if name == "group_id":  # -1 means no group: null. Left out of the custom schema: fiboa-cli 0.21 reads
+            vals = [None if v == -1 else v for v in vals]  # a nullable integer column as floats and would
+            arrays.append(pa.array(vals, typ))  # reject 7.0 as int64; undeclared is a warning, not an error
+            continue
         arrays.append(pa.array(vals, typ))
-    collection_meta = {"fiboa_version": FIBOA_VERSION, "schemas": [FIBOA_SCHEMA_URL], "id": collection,
-                       "fiboa_extensions": []}
+        custom[name] = {"type": kind}
+    collection_meta = {
+        "schemas": {collection: [VECOREL_SCHEMA_URL, FIBOA_SCHEMA_URL]},
+        "collection": collection,
+        "schemas:custom": {"$schema": SDL_URL, "required": [], "collection": {}, "properties": custom},
+    }
     meta = {b"geo": json.dumps(geo_metadata(geoms, parcels.crs)).encode(),
-            b"fiboa": json.dumps(collection_meta).encode()}
+            b"collection": json.dumps(collection_meta).encode()}
     table = pa.Table.from_arrays(arrays, schema=pa.schema(fields, metadata=meta))
     return table, FiboaReport(len(idx), out_of_range)
 

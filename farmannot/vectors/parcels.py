@@ -146,7 +146,7 @@ def determination_method(farm: dict) -> str:
     return "manual"
 
 
-#: fiboa core v0.2.0 determination methods.
+#: fiboa v0.3.0 determination methods (`determination:method`).
 FIBOA_METHODS = ("manual", "driven", "surveyed", "auto-operation", "auto-imagery", "unknown")
 
 

@@ -100,6 +100,23 @@ def test_farmseg_caption_reads_as_expected():
     assert "(spring)" in render_caption({**BASE, "location": "25.34°N, 54.53°W"}, "en")
 
 
+# The phrases the FarmSeg-VL paper quotes from its captions (section 2, the Northeast China Plain and
+# the surrounding-environment examples), word for word.
+PAPER_PHRASES = [
+    "the farmland primarily exhibits concentrated contiguous distribution",
+    "the shape of the farmland is characterized by blocky",
+    "the terrain is undulating",
+    "the water bodies surrounding the farmland mainly consist of scattered blocky ponds",
+    "the vegetation around the farmland mainly consists of scattered trees and scattered forests",
+]
+
+
+def test_farmseg_caption_holds_every_phrase_the_paper_quotes():
+    en = render_caption({**BASE, "terrain": "undulating"}, "en").lower()
+    missing = [p for p in PAPER_PHRASES if p not in en]
+    assert not missing, f"{missing} not in {en!r}"
+
+
 def test_keyword_objects_and_dicts_render_like_strings():
     objs = {k: Keyword(v, "confirmed") for k, v in BASE.items()}
     dicts = {k: {"value": v, "source": "suggested"} for k, v in BASE.items()}
