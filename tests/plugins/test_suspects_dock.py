@@ -123,7 +123,7 @@ def test_dock_lists_suspects_and_opens_the_annotation_at_the_window(audited, mak
 def test_unsaved_changes_prompt_is_respected(audited, make_window, qtbot, monkeypatch):
     project, _, audit = audited
     loaded = load_suspects(audit)
-    win = make_window(extra={"suspects": loaded})
+    win = make_window(extra={"suspects": loaded}, config={"auto_save": False})  # labelme --no-auto-save
     dock = win.suspects_dock
     doc = json.loads((audit / "suspects.json").read_text(encoding="utf-8"))["suspects"]
     assert dock.open_suspect(0)

@@ -102,8 +102,8 @@ def test_caption_roundtrip_save_and_reopen(make_window, images, qtbot):
     dock.pickers["water"].setCurrentIndex(dock.pickers["water"].findData("absent"))
     assert dock.keywords["shape"].source == "confirmed"
     assert "shape" not in dock.missing() and "boundary" in dock.missing()
-    assert win._is_changed  # the caption made the annotation dirty
-    label = images / "a_scene.json"
+    label = images / "a_scene.json"  # outside a project: labelme's place, beside the image
+    assert label.is_file() and not win._is_changed  # the caption change was autosaved (labelme's default)
     assert win.save_labels(str(label))
     raw = json.loads(label.read_text(encoding="utf-8"))
     farm = raw["farmannot"]
@@ -268,3 +268,64 @@ def test_field_holes_become_background_shapes_after_the_field(make_window, image
     m = shape_to_mask((64, 96), [tuple(p) for p in ann.shapes[0].points], "polygon")
     m &= ~shape_to_mask((64, 96), [tuple(p) for p in ann.shapes[1].points], "polygon")
     assert not m[25, 35] and m[15, 15]
+
+
+def test_sam_field_with_holes_is_one_undo_step(make_window, images, session, qtbot, wait_ready, monkeypatch):
+    """A SAM click (tiny random SAM, labelme's AI-Points tool) whose field has a hole: one Undo takes both
+    away, and autosave writes no per-shape ``farmannot`` key."""
+    from farmannot.labels.polygonize import Rings
+
+    win = make_window(images / "b_field.png", session=session)
+    win.show()
+    qtbot.waitExposed(win)
+    wait_ready(win)
+    ring = Rings(np.array([[10.0, 10.0], [80.0, 10.0], [80.0, 50.0], [10.0, 50.0]]),
+                 [np.array([[30.0, 20.0], [40.0, 20.0], [40.0, 30.0], [30.0, 30.0]])])
+    made = []
+    orig = win.sam_bridge.polygons
+
+    def polygons(mask, *args, **kwargs):  # SAM runs; its mask is replaced by a field with a known hole
+        made.append(orig(mask, *args, **kwargs))
+        return [ring]
+
+    monkeypatch.setattr(win.sam_bridge, "polygons", polygons)
+    win._switch_canvas_mode(edit=False, create_mode="ai_points_to_shape")
+    _select_label(win, "farmland")
+    assert not win._actions.undo.isEnabled()
+    _click(qtbot, win, 45, 30)
+    assert made  # the real click path ran
+    assert [s.label for s in _shapes(win)] == ["farmland", "_background_"]
+    saved = json.loads((images / "b_field.json").read_text(encoding="utf-8"))  # autosave (labelme's default)
+    assert [s["label"] for s in saved["shapes"]] == ["farmland", "_background_"]
+    assert not any("farmannot" in s for s in saved["shapes"])
+    assert win._actions.undo.isEnabled()
+    win._actions.undo.trigger()
+    assert _shapes(win) == [] and win._canvas_widgets.canvas.shapes == []
+    assert not win._actions.undo.isEnabled()
+    assert json.loads((images / "b_field.json").read_text(encoding="utf-8"))["shapes"] == []  # the undo is saved
+
+
+def test_hole_filled_by_an_earlier_field_gets_no_background_shape(make_window, images, qtbot):
+    from labelme._shape import Shape
+    from PyQt5.QtCore import QPointF
+
+    win = make_window(images / "b_field.png")
+    canvas = win._canvas_widgets.canvas
+
+    def polygon(pts, label=None, holes=None):
+        s = Shape(label=label, shape_type="polygon")
+        s.points = [QPointF(*p) for p in pts]
+        if holes:
+            s.other_data = {"farmannot": {"holes": holes}}
+        s.close()
+        return s
+
+    inner = polygon([(30, 20), (40, 20), (40, 30), (30, 30)], "farmland")
+    win._load_shapes([inner], replace=False)
+    field = polygon([(10, 10), (80, 10), (80, 50), (10, 50)], holes=[[[30, 20], [40, 20], [40, 30], [30, 30]]])
+    canvas.shapes.append(field)
+    canvas.backup_shapes()
+    _select_label(win, "farmland")
+    canvas.new_shape.emit()
+    assert [s.label for s in _shapes(win)] == ["farmland", "farmland"]  # no _background_ over the inner field
+    assert "farmannot" not in field.other_data
