@@ -52,6 +52,8 @@ class AnnotateOptions:
     bands: list[int] | None = None
     stretch: str = "auto"
     sensor: str | None = None
+    nodata: float | str | None = "auto"  # "auto": the file's nodata, else a detected collar (io/stretch.py)
+    percentiles: tuple[float, float] = (2.0, 98.0)
     simplify_px: float = DEFAULT_SIMPLIFY_PX
     min_area_px: float = 16.0
     keep_apart: bool = True
@@ -106,7 +108,8 @@ class FarmannotMainWindow(MainWindow):
 
     def _fa_install(self) -> None:
         fa = self._fa
-        render = {"bands": fa.bands, "stretch": fa.stretch, "sensor": fa.sensor}
+        render = {"bands": fa.bands, "stretch": fa.stretch, "sensor": fa.sensor, "nodata": fa.nodata,
+                  "percentiles": tuple(fa.percentiles)}
         self.sam_bridge = SamBridge(fa.session, render, fa.simplify_px, fa.min_area_px, fa.keep_apart, parent=self)
         register_model_type(self.sam_bridge)
         canvas = self._canvas_widgets.canvas
@@ -128,6 +131,7 @@ class FarmannotMainWindow(MainWindow):
         self.caption_dock.setMinimumWidth(400)
         self.caption_dock.changed.connect(self.mark_dirty)
         self.display_dock = DisplayDock(on_apply=self._fa_apply_display, parent=self)
+        self.display_dock.set_values(fa.nodata, fa.percentiles)
         # the caption gets the full height left of the image; display choice sits with the file list
         self.addDockWidget(QtCore.Qt.LeftDockWidgetArea, self.caption_dock)
         self.addDockWidget(QtCore.Qt.RightDockWidgetArea, self.display_dock)
@@ -173,7 +177,8 @@ class FarmannotMainWindow(MainWindow):
 
     def _fa_render(self, path: str) -> Picture | None:
         try:
-            return render_picture(path, bands=self._fa.bands, stretch=self._fa.stretch, sensor=self._fa.sensor)
+            return render_picture(path, bands=self._fa.bands, stretch=self._fa.stretch, sensor=self._fa.sensor,
+                                  nodata=self._fa.nodata, percentiles=tuple(self._fa.percentiles))
         except FarmannotError as exc:
             self.show_farmannot_error("Cannot show image", str(exc))
             return None
@@ -359,7 +364,9 @@ class FarmannotMainWindow(MainWindow):
 
     def _fa_apply_display(self, bands: list[int] | None, stretch: str) -> None:
         self._fa.bands, self._fa.stretch = bands, stretch
-        self.sam_bridge.render_options.update(bands=bands, stretch=stretch)
+        self._fa.nodata, self._fa.percentiles = self.display_dock.nodata_value(), self.display_dock.percentiles()
+        self.sam_bridge.render_options.update(bands=bands, stretch=stretch, nodata=self._fa.nodata,
+                                              percentiles=self._fa.percentiles)
         if not self._image_path or self._fa_picture is None:
             return
         pic = self._fa_render(self._image_path)

@@ -329,3 +329,34 @@ def test_hole_filled_by_an_earlier_field_gets_no_background_shape(make_window, i
     canvas.new_shape.emit()
     assert [s.label for s in _shapes(win)] == ["farmland", "farmland"]  # no _background_ over the inner field
     assert "farmannot" not in field.other_data
+
+
+def test_display_dock_nodata_and_percentiles(make_window, tmp_path, qtbot):
+    """A raw Landsat-named file with a DN-0 collar and no nodata tag: the dock shows the collar left out
+    (auto), and its nodata / percentile settings re-render the scene."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    rng = np.random.default_rng(0)
+    data = np.stack([rng.normal(m, 500, (120, 120)) for m in (9000, 9800, 10600)]).clip(1).astype(np.uint16)
+    data[:, :15, :] = data[:, -15:, :] = data[:, :, :15] = data[:, :, -15:] = 0
+    path = tmp_path / "LC08_L1TP_224078_20200518_20200518_01_RT.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=120, height=120, count=3, dtype="uint16",
+                       crs="EPSG:32721", transform=from_origin(0, 0, 30, 30)) as dst:
+        dst.write(data)
+    win = make_window(path)
+    pic = win._fa_picture
+    assert pic.bands == [3, 2, 1] and pic.stretch["low"][0] > 5000  # red first; the collar left out
+    dock = win.display_dock
+    assert dock.nodata.text() == "auto" and dock.percentiles() == (2.0, 98.0)
+    dock.nodata.setText("none")
+    dock.apply_button.click()
+    assert win._fa_picture.stretch["low"][0] == 0.0  # every pixel counted: the zeros pull the low end down
+    dock.nodata.setText("0")
+    dock.low.setValue(10.0)
+    dock.apply_button.click()
+    inner = data[2, 15:-15, 15:-15].astype(np.float64)
+    assert win._fa_picture.stretch["low"][0] == pytest.approx(np.percentile(inner, 10), rel=0.01)
+    dock.nodata.setText("zero")
+    dock.apply_button.click()
+    assert "not understood" in dock.info.text()  # a bad value is said, nothing re-rendered
