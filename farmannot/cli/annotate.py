@@ -10,6 +10,28 @@ from farmannot.cli.precompute_embeddings import display_options, parse_display_b
 from farmannot.labels.polygonize import DEFAULT_SIMPLIFY_PX
 
 
+def parse_nodata(text: str) -> float | str | None:
+    """``auto`` / ``none`` / a number (``--nodata``)."""
+    t = text.strip().lower()
+    if t in ("auto", "none"):
+        return None if t == "none" else "auto"
+    try:
+        return float(t)
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: give auto, none or a number (e.g. 0).", param_hint="--nodata") from None
+
+
+def parse_percentiles(text: str) -> tuple[float, float]:
+    """``LOW,HIGH`` with 0 <= LOW < HIGH <= 100 (``--percentiles``)."""
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: give LOW,HIGH, e.g. 2,98.", param_hint="--percentiles") from None
+    if not 0 <= lo < hi <= 100:
+        raise click.BadParameter(f"{text!r}: need 0 <= LOW < HIGH <= 100.", param_hint="--percentiles")
+    return lo, hi
+
+
 def times_report(folder: str) -> str:
     """The text ``--report-times`` prints: per-image active time and the SAM vs manual comparison."""
     from farmannot.sam.annotation_time import read_records, summarize
@@ -30,6 +52,11 @@ def times_report(folder: str) -> str:
                options_metavar="[OPTIONS] [FILE|DIR] [LABELME OPTIONS]")
 @sam_options
 @display_options
+@click.option("--nodata", default="auto", show_default=True, metavar="auto|none|VALUE",
+              help="Pixels the display stretch leaves out and shows black: auto = the file's nodata or mask, "
+                   "else a constant collar (DN 0 around Landsat scenes); a value; or none.")
+@click.option("--percentiles", default="2,98", show_default=True, metavar="LOW,HIGH",
+              help="Percentiles of the scene-wide display stretch.")
 @click.option("--simplify-px", type=click.FloatRange(0, None), default=DEFAULT_SIMPLIFY_PX, show_default=True,
               help="Polygon vertex tolerance for SAM masks, in pixels.")
 @click.option("--farmland-labels", default="farmland", show_default=True,
@@ -46,8 +73,8 @@ def times_report(folder: str) -> str:
 @click.option("--report-times", type=click.Path(exists=True, file_okay=False), default=None, metavar="DIR",
               help="Summarise the annotation times logged under DIR and exit (no window).")
 @click.pass_context
-def command(ctx, sam_checkpoint, sam_model, device, cache_dir, sensor, display_bands, stretch, simplify_px,
-            farmland_labels, overlap, log_times, suspects, project, report_times):
+def command(ctx, sam_checkpoint, sam_model, device, cache_dir, sensor, display_bands, stretch, nodata, percentiles,
+            simplify_px, farmland_labels, overlap, log_times, suspects, project, report_times):
     """Open labelme 6.3 with farmannot's additions on [FILE|DIR].
 
     Every labelme option works as in labelme (--output, --labels, --config, --with-image-data, ...): they are
@@ -70,6 +97,7 @@ def command(ctx, sam_checkpoint, sam_model, device, cache_dir, sensor, display_b
     from farmannot.sam.session import SamSession
 
     bands = parse_display_bands(display_bands)
+    nodata_value, pct = parse_nodata(nodata), parse_percentiles(percentiles)
     checkpoint = sam_checkpoint or os.environ.get(CHECKPOINT_ENV)
     session = None
     if checkpoint:
@@ -78,7 +106,8 @@ def command(ctx, sam_checkpoint, sam_model, device, cache_dir, sensor, display_b
     from farmannot_labelme.launch import launch
     from farmannot_labelme.window import AnnotateOptions
 
-    options = AnnotateOptions(session=session, bands=bands, stretch=stretch, sensor=sensor, simplify_px=simplify_px,
+    options = AnnotateOptions(session=session, bands=bands, stretch=stretch, sensor=sensor, nodata=nodata_value,
+                              percentiles=pct, simplify_px=simplify_px,
                               keep_apart=not overlap, log_times=log_times, extra=extra,
                               farmland_labels=tuple(s.strip() for s in farmland_labels.split(",") if s.strip()))
     launch(list(ctx.args), options)

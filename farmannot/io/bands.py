@@ -1,8 +1,10 @@
 """Band presets for real sensors and the logic that decides which band is red, green, NIR, SWIR...
 
 A *band map* is ``{'red': 3, 'nir': 4, ...}`` with 1-based band numbers as GDAL and rasterio count them.
-It comes, in order of precedence, from ``--bands``, a ``--sensor`` preset, the file's band descriptions,
-or (for 3- and 4-band 8-bit images) the generic RGB / RGBN convention.
+It comes, in order of precedence, from ``--bands``, a ``--sensor`` preset, the file's band descriptions, the
+product name in the file name (a Landsat 8/9 OLI product id ``LC08_...`` / ``LC09_...``: band stacks as
+USGS products are usually stacked, see :data:`LANDSAT_OLI_STACKS`), or (for 3- and 4-band images) the generic
+RGB / RGBN convention.
 """
 
 from __future__ import annotations
@@ -85,6 +87,28 @@ _DESCRIPTION_PATTERNS: tuple[tuple[str, str], ...] = (
 )
 
 
+#: Landsat 8/9 OLI band stacks by band count: B2-B4, B2-B5, B2-B7, B1-B7 (the 30 m reflective bands).
+LANDSAT_OLI_STACKS: dict[int, tuple[str, ...]] = {
+    3: ("blue", "green", "red"),
+    4: ("blue", "green", "red", "nir"),
+    6: ("blue", "green", "red", "nir", "swir1", "swir2"),
+    7: ("coastal", "blue", "green", "red", "nir", "swir1", "swir2"),
+}
+_LANDSAT_OLI_NAME = re.compile(r"(?:^|[^A-Z0-9])L[CO]0[89]_?(?:L[12]|[0-9]{6})", re.IGNORECASE)
+
+
+def bands_from_product_name(name: str, count: int) -> tuple[dict[str, int], str] | None:
+    """Band map of a stacked Landsat 8/9 OLI product recognised by its file name (``LC08_L1TP_...``), or None.
+
+    Only the stacks of :data:`LANDSAT_OLI_STACKS` are known; any other band count gives None.
+    """
+    base = re.split(r"[\\/]", name)[-1]
+    if not _LANDSAT_OLI_NAME.search(base) or count not in LANDSAT_OLI_STACKS:
+        return None
+    order = LANDSAT_OLI_STACKS[count]
+    return {b: i + 1 for i, b in enumerate(order)}, f"Landsat 8/9 OLI product name ({count}-band stack)"
+
+
 def bands_from_descriptions(descriptions: Sequence[str | None]) -> dict[str, int] | None:
     """Band map from band descriptions (``'Red'``, ``'B08'``, ``'SR_B5'`` ...), or None if they say nothing.
 
@@ -114,6 +138,8 @@ def resolve_band_map(
     Returns:
         ``(band_map, how)`` where ``how`` says where the map came from (for reports and logs).
 
+    ``source`` is the file's path: it names the file in messages, and its name may identify the product.
+
     Raises:
         FarmannotError: a band number beyond ``count`` or an unknown sensor name.
     """
@@ -138,6 +164,9 @@ def resolve_band_map(
     found = bands_from_descriptions(descriptions)
     if found:
         return found, "band descriptions"
+    named = bands_from_product_name(source, count) if source else None
+    if named:
+        return named
     if count == 3:
         return SENSOR_PRESETS["rgb"].band_map(), "generic RGB (3 bands)"
     if count == 4:

@@ -2,6 +2,11 @@
 
 Statistics come from a decimated read of the whole scene (at most ``max_side`` px on a side, via the
 overviews when the file has them), never from the tile or the view being shown.
+
+Which pixels count (``nodata``): ``"auto"`` takes the file's nodata value, mask or alpha band, and for a
+file with none of them a *collar*: the constant value that fills most of the scene's edge in every band (DN 0
+around a Landsat L1/L2 scene, whose GeoTIFFs often carry no nodata tag). A number forces that value as
+nodata; ``None`` counts every pixel.
 """
 
 from __future__ import annotations
@@ -52,15 +57,62 @@ def percentile_stretch(data: np.ndarray, valid: np.ndarray | None = None,
     return Stretch(tuple(lows), tuple(highs))
 
 
+#: Share of the scene's edge pixels one constant value must fill to count as a collar.
+COLLAR_EDGE_SHARE = 0.5
+
+
+def collar_value(data: np.ndarray) -> float | None:
+    """The collar of ``data`` (bands, rows, cols): the value equal in every band on most edge pixels.
+
+    Only a value at the bottom of the data's range counts (fill, not a bright edge), and never one that
+    fills the whole scene. ``None`` when there is no collar.
+    """
+    if data.ndim != 3 or min(data.shape[1:]) < 2:
+        return None
+    edge = np.concatenate([data[:, 0, :], data[:, -1, :], data[:, 1:-1, 0], data[:, 1:-1, -1]], axis=1)
+    same = np.all(edge == edge[:1], axis=0) & np.isfinite(edge[0])
+    if same.sum() < COLLAR_EDGE_SHARE * edge.shape[1]:
+        return None
+    values, counts = np.unique(edge[0][same], return_counts=True)
+    v = values[np.argmax(counts)]
+    if counts.max() < COLLAR_EDGE_SHARE * edge.shape[1] or v > np.nanmin(data):
+        return None
+    filled = np.all(data == v, axis=0)
+    return None if filled.all() else float(v)
+
+
+def value_valid(data: np.ndarray, value: float) -> np.ndarray:
+    """Pixels of ``data`` (bands, rows, cols) not equal to ``value`` in every band, and finite."""
+    return ~np.all(data == np.float32(value), axis=0) & np.all(np.isfinite(data), axis=0)
+
+
 def scene_stretch(src: rasterio.io.DatasetReader, indexes: list[int], max_side: int = 1024,
-                  percentiles: tuple[float, float] = (2.0, 98.0)) -> Stretch:
-    """Scene-wide stretch of bands ``indexes`` (1-based) from a decimated read of the whole scene."""
+                  percentiles: tuple[float, float] = (2.0, 98.0), nodata: float | str | None = "auto") -> Stretch:
+    """Scene-wide stretch of bands ``indexes`` (1-based) from a decimated read of the whole scene.
+
+    ``nodata``: ``"auto"`` (the file's nodata, mask or alpha, else a detected collar), a value, or ``None``
+    (every pixel counts); see the module text.
+    """
     factor = max(1.0, max(src.width, src.height) / max_side)
     shape = (len(indexes), max(1, int(src.height / factor)), max(1, int(src.width / factor)))
     data = src.read(indexes, out_shape=shape, out_dtype="float32",
                     resampling=rasterio.enums.Resampling.nearest)
+    return percentile_stretch(data, scene_valid(src, indexes, data, nodata), percentiles)
+
+
+def scene_valid(src: rasterio.io.DatasetReader, indexes: list[int], data: np.ndarray,
+                nodata: float | str | None = "auto") -> np.ndarray | None:
+    """Valid pixels of a decimated read ``data`` of bands ``indexes`` (None: all), by the ``nodata`` rule."""
+    if nodata is None:
+        return None
+    if nodata != "auto":
+        return value_valid(data, float(nodata))
     valid = _decimated_valid(src, indexes, data)
-    return percentile_stretch(data, valid, percentiles)
+    if valid is None:
+        collar = collar_value(data)
+        if collar is not None:
+            valid = value_valid(data, collar)
+    return valid
 
 
 def _decimated_valid(src: rasterio.io.DatasetReader, indexes: list[int], data: np.ndarray) -> np.ndarray | None:

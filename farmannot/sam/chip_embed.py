@@ -19,7 +19,7 @@ import rasterio
 from rasterio.enums import MaskFlags
 from rasterio.windows import Window
 
-from farmannot.io.stretch import Stretch, percentile_stretch, scene_stretch
+from farmannot.io.stretch import Stretch, percentile_stretch, scene_stretch, scene_valid
 from farmannot.sam.cache import Embedding
 from farmannot.sam.imagery import display_bands
 from farmannot.sam.session import SamSession
@@ -59,7 +59,7 @@ def display_stretch(src: rasterio.io.DatasetReader, bands: list[int], max_side: 
     factor = max(1.0, max(src.width, src.height) / max_side)  # the read scene_stretch makes
     shape = (len(bands), max(1, int(src.height / factor)), max(1, int(src.width / factor)))
     data = src.read(bands, out_shape=shape, out_dtype="float32", resampling=rasterio.enums.Resampling.nearest)
-    return percentile_stretch(data)
+    return percentile_stretch(data, scene_valid(src, bands, data))  # a detected collar (Landsat DN 0) left out
 
 
 def chip_display(src: rasterio.io.DatasetReader, band_map: dict[str, int] | None = None) -> ChipDisplay:

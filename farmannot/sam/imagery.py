@@ -76,7 +76,8 @@ def display_bands(count: int, descriptions, band_map: dict[str, int] | None) -> 
 
 
 def render_picture(path: str | os.PathLike, bands: list[int] | None = None, stretch: StretchMode = "auto",
-                   sensor: str | None = None, band_map: dict[str, int] | None = None) -> Picture:
+                   sensor: str | None = None, band_map: dict[str, int] | None = None,
+                   nodata: float | str | None = "auto", percentiles: tuple[float, float] = (2.0, 98.0)) -> Picture:
     """Render ``path`` as the RGB picture shown to the annotator and to SAM.
 
     Args:
@@ -86,6 +87,9 @@ def render_picture(path: str | os.PathLike, bands: list[int] | None = None, stre
             of the whole scene), ``none`` shows the stored values clipped to 0..255.
         sensor: Band preset name (see ``farmannot.io.bands``) to find red/green/blue.
         band_map: Explicit band map (wins over ``sensor`` and band descriptions).
+        nodata: which pixels the stretch ignores and shows black: ``"auto"`` (the file's nodata/mask, else a
+            detected constant collar), a value, or ``None`` (see :mod:`farmannot.io.stretch`).
+        percentiles: low and high percentile of the stretch.
 
     Raises:
         InputError: unreadable file, band numbers out of range, or a picture too large to show.
@@ -119,13 +123,17 @@ def render_picture(path: str | os.PathLike, bands: list[int] | None = None, stre
             bands = display_bands(src.count, src.descriptions, bmap)
         data = src.read(bands, out_dtype="float32")
         valid = src.dataset_mask() > 0
+        if nodata is not None and nodata != "auto":
+            from farmannot.io.stretch import value_valid
+
+            valid &= value_valid(data, float(nodata))
         eight_bit = src.dtypes[bands[0] - 1] == "uint8"
         if stretch == "none" or (stretch == "auto" and eight_bit):
             st = None
             rgb = Stretch((0.0,) * 3, (255.0,) * 3).apply(data, valid)
         else:
             uniq = list(dict.fromkeys(bands))
-            s = scene_stretch(src, uniq)
+            s = scene_stretch(src, uniq, percentiles=tuple(percentiles), nodata=nodata)
             lookup = {b: (lo, hi) for b, lo, hi in zip(uniq, s.low, s.high)}
             full = Stretch(tuple(lookup[b][0] for b in bands), tuple(lookup[b][1] for b in bands))
             st = full.to_dict()

@@ -63,3 +63,14 @@ def mark_reviewed(audit_dir: str | Path, tile_id: str, verdict: str = "label_ok"
                       "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     write_json(audit_dir / REVIEWED, dict(sorted(marks.items())))
     return marks[tile_id]
+
+
+def unmark_reviewed(audit_dir: str | Path, tile_id: str) -> bool:
+    """Take back the mark of ``tile_id`` (a "label is right" pressed by mistake); False when it had none."""
+    audit_dir = Path(audit_dir)
+    marks = read_reviewed(audit_dir)
+    if tile_id not in marks:
+        return False
+    del marks[tile_id]
+    write_json(audit_dir / REVIEWED, dict(sorted(marks.items())))
+    return True

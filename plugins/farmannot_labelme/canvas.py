@@ -3,8 +3,10 @@
 Only :meth:`_shapes_from_ai_points` changes, and only while farmannot's SAM is the chosen AI model: the
 prompt still goes through ``self._get_osam_session().run(...)`` (labelme's path), but with the picture in
 true RGB order, and the mask becomes polygons through :mod:`farmannot.labels.polygonize` (vertices
-simplified at ~1.5 px, every part, holes handed on under ``"farmannot": {"holes": ...}`` (the window turns
-them into ``_background_`` shapes once the field is labelled), cut back where fields are already drawn),
+simplified at ~1.5 px, every part, holes handed on under ``"farmannot": {"holes": ...}``, cut back where
+fields are already drawn). When labelme labels the new shapes (:meth:`set_last_label`), the holes become
+``_background_`` shapes right after their field, in the same undo step (one Undo takes the field and its holes
+away) and without the per-shape ``"farmannot"`` key;
 written in labelme's vertex convention so labelme's own rasteriser gives the mask back. Other output formats (mask, rectangle, circle) use labelme's builders.
 """
 
@@ -66,6 +68,22 @@ class FarmannotCanvas(Canvas):
             return bridge.current_rgb
         return qimage_to_rgb(self.pixmap.toImage())
 
+    def set_last_label(self, text: str, flags: dict[str, bool]) -> list[Shape]:
+        """labelme's, then each new field's holes inserted after it as ``_background_`` shapes, and the undo
+        backup taken again so that the field and its holes are one step."""
+        new = super().set_last_label(text, flags)
+        before = [s for s in self.shapes[:len(self.shapes) - len(new)] if s.label not in NOT_A_FIELD]
+        out = []
+        for s in new:
+            out.append(s)
+            out.extend(h for h in hole_shapes(s) if not _filled_by(h, before))
+        if len(out) == len(new):
+            return new
+        self.shapes = self.shapes[:len(self.shapes) - len(new)] + out
+        self.shape_backups.pop()  # the backup labelme just took lacks the holes
+        self.backup_shapes()
+        return out
+
     def _shapes_from_ai_points(self, points: list[QPointF], point_labels: list[int]) -> list[Shape]:
         bridge = self.farmannot_bridge
         if bridge is None or self.get_ai_model_name() != MODEL_NAME:
@@ -89,6 +107,19 @@ class FarmannotCanvas(Canvas):
         holes = [r for s in self.shapes if s.label == NOT_A_FIELD[0] and (r := shape_rings(s)) is not None]
         box = prompt_from_labelme([[p.x(), p.y()] for p in points], point_labels).box
         return [s for r in bridge.polygons(mask, fields, box, free=holes) for s in rings_to_shapes(r)]
+
+
+def _filled_by(hole: Shape, fields: list[Shape]) -> bool:
+    """A hole that fields drawn before fill (the new field was cut back around them): no ``_background_``
+    shape there, which would paint over those fields."""
+    from shapely import union_all
+
+    ring = shape_rings(hole)
+    polys = [r.to_shapely() for s in fields if (r := shape_rings(s)) is not None]
+    if ring is None or not polys:
+        return False
+    h = ring.to_shapely()
+    return h.area > 0 and h.intersection(union_all(polys)).area >= 0.5 * h.area
 
 
 def hole_shapes(shape: Shape) -> list[Shape]:

@@ -1,4 +1,5 @@
-"""The "Scene display" dock: which bands show as red, green, blue, and the scene-wide stretch."""
+"""The "Scene display" dock: which bands show as red, green, blue, the scene-wide stretch, its percentiles
+and the nodata rule (auto: the file's nodata, else a detected constant collar; a value; or none)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,25 @@ class DisplayDock(QtWidgets.QDockWidget):
         for key, text in STRETCH_CHOICES:
             self.stretch.addItem(text, key)
         form.addRow("stretch", self.stretch)
+        self.nodata = QtWidgets.QLineEdit("auto")
+        self.nodata.setObjectName("display-nodata")
+        self.nodata.setToolTip("Pixels left out of the stretch and shown black: 'auto' (the file's nodata or "
+                               "mask, else a constant collar such as DN 0 around a Landsat scene), a value "
+                               "(e.g. 0), or 'none' (every pixel counts).")
+        form.addRow("nodata", self.nodata)
+        pct = QtWidgets.QHBoxLayout()
+        self.low = QtWidgets.QDoubleSpinBox()
+        self.high = QtWidgets.QDoubleSpinBox()
+        for box, value in ((self.low, 2.0), (self.high, 98.0)):
+            box.setRange(0.0, 100.0)
+            box.setDecimals(1)
+            box.setSingleStep(0.5)
+            box.setValue(value)
+            box.setSuffix(" %")
+            pct.addWidget(box)
+        self.low.setToolTip("Stretch low percentile (of the valid pixels of the whole scene)")
+        self.high.setToolTip("Stretch high percentile (of the valid pixels of the whole scene)")
+        form.addRow("percentiles", pct)
         self.info = QtWidgets.QLabel("")
         self.info.setWordWrap(True)
         form.addRow(self.info)
@@ -54,7 +74,7 @@ class DisplayDock(QtWidgets.QDockWidget):
             combo.blockSignals(False)
         idx = self.stretch.findData(stretch_mode)
         self.stretch.setCurrentIndex(max(idx, 0))
-        for w in (*self.combos, self.stretch, self.apply_button):
+        for w in (*self.combos, self.stretch, self.nodata, self.low, self.high, self.apply_button):
             w.setEnabled(raster)
         if not raster:
             self.info.setText("PNG/JPEG: shown as stored.")
@@ -65,9 +85,35 @@ class DisplayDock(QtWidgets.QDockWidget):
         else:
             self.info.setText("Shown as stored (8-bit).")
 
+    def set_values(self, nodata: float | str | None, percentiles: tuple[float, float]) -> None:
+        self.nodata.setText("none" if nodata is None else str(nodata))
+        self.low.setValue(float(percentiles[0]))
+        self.high.setValue(float(percentiles[1]))
+
+    def nodata_value(self) -> float | str | None:
+        """``"auto"``, ``None`` or a number from the nodata field; raises ValueError on anything else."""
+        text = self.nodata.text().strip().lower()
+        if text in ("", "auto"):
+            return "auto"
+        if text == "none":
+            return None
+        return float(text)
+
+    def percentiles(self) -> tuple[float, float]:
+        return float(self.low.value()), float(self.high.value())
+
     def _apply(self) -> None:
         bands = [c.currentData() for c in self.combos]
         if any(b is None for b in bands):
+            return
+        try:
+            self.nodata_value()
+        except ValueError:
+            self.info.setText(f"nodata {self.nodata.text()!r} not understood: give auto, none or a number.")
+            return
+        lo, hi = self.percentiles()
+        if lo >= hi:
+            self.info.setText(f"Percentiles {lo:g} % / {hi:g} %: the low one must be below the high one.")
             return
         self._on_apply(bands, self.stretch.currentData())
 

@@ -275,6 +275,7 @@ class SceneGridDock(QtWidgets.QDockWidget):
             return orig(label_path)
         try:
             shapes = [dict(s) for s in raw.get("shapes") or []]
+            shapes += [dict(s) for s in getattr(w, "_fa_extra_shapes", [])]  # drafts opened with it
             inside = self.open_scene(image_path, shapes)
             shape_dicts = [_load_shape_json_obj(d) for d in inside]
         except (FarmannotError, ValueError, TypeError) as exc:

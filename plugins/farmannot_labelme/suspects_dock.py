@@ -9,7 +9,8 @@ annotation through labelme's own load path (``_can_continue`` first, so unsaved 
 prediction (``oof/NAME.png``, > 50 %) as a magenta outline that cannot be edited (a paint layer added to the
 canvas instance's ``_render_layers``, nothing in the annotation). Other suspects of the same scene get a thin
 outline. In a large scene (scene-grid mode) the view holding the window is shown first
-(:meth:`SceneGridDock.show_view`). *Next* / *Previous* (Alt+Right / Alt+Left) step through the list.
+(:meth:`SceneGridDock.show_view`). *Next* / *Previous* (Alt+Right / Alt+Left) step through the list; *Label is right* (Alt+R) marks a suspect in
+the audit's ``reviewed.json`` and moves on, *Take back mark* (Alt+U) removes the mark again.
 
 Paths from ``suspects.json`` are resolved inside the project folder (annotations) and the audit folder
 (out-of-fold maps); a path leaving them is refused.
@@ -167,7 +168,8 @@ class SuspectsDock(QtWidgets.QDockWidget):
         self.preview = QtWidgets.QLabel()
         self.preview.setAlignment(QtCore.Qt.AlignCenter)
         self.preview.setToolTip("The audit's overlay: green = label, magenta = out-of-fold model.")
-        nav = QtWidgets.QHBoxLayout()
+        # two fixed rows of equal columns: a button's place never depends on the texts around it
+        nav = QtWidgets.QGridLayout()
         self.prev_button = QtWidgets.QPushButton("\u25c0 Previous")
         self.next_button = QtWidgets.QPushButton("Next \u25b6")
         self.prev_button.setToolTip("Previous suspect (Alt+Left)")
@@ -178,17 +180,26 @@ class SuspectsDock(QtWidgets.QDockWidget):
         self.right_button.setToolTip("Checked: the label is right and the model wrong. Later audits rank this "
                                      "tile last while its label stays as it is; then go to the next (Alt+R).")
         self.right_button.clicked.connect(self.mark_right)
-        nav.addWidget(self.prev_button)
-        nav.addWidget(self.right_button)
-        nav.addWidget(self.next_button)
+        self.unmark_button = QtWidgets.QPushButton("Take back mark")
+        self.unmark_button.setToolTip("Remove this suspect's 'label is right' mark from reviewed.json (Alt+U).")
+        self.unmark_button.clicked.connect(self.unmark)
+        for i, b in enumerate((self.prev_button, self.next_button, self.right_button, self.unmark_button)):
+            b.setSizePolicy(QtWidgets.QSizePolicy.Ignored, QtWidgets.QSizePolicy.Fixed)
+            b.setMinimumWidth(60)
+            nav.addWidget(b, i // 2, i % 2)
+        nav.setColumnStretch(0, 1)
+        nav.setColumnStretch(1, 1)
+        self.info.setSizePolicy(QtWidgets.QSizePolicy.Ignored, QtWidgets.QSizePolicy.Preferred)
+        lay.addLayout(nav)  # on top: what the list and the text below do never moves the buttons
         lay.addWidget(self.list, 1)
-        lay.addLayout(nav)
         lay.addWidget(self.info)
         lay.addWidget(self.preview)
+        self.marked: set[str] = set()
+        self._load_marks()
         self.setWidget(body)
         self.actions_ = []
         for key, slot in (("Alt+Right", lambda: self.step(1)), ("Alt+Left", lambda: self.step(-1)),
-                          ("Alt+R", self.mark_right)):
+                          ("Alt+R", self.mark_right), ("Alt+U", self.unmark)):
             act = QtWidgets.QAction(self)
             act.setShortcut(QtGui.QKeySequence(key))
             act.triggered.connect(lambda _c=False, f=slot: f())
@@ -208,6 +219,31 @@ class SuspectsDock(QtWidgets.QDockWidget):
                 self.list.setCurrentRow(i)  # -> _on_row -> open_suspect
                 return
 
+    def _load_marks(self) -> None:
+        from farmannot.train.review import read_reviewed
+
+        dirs = {s.audit_dir for s in self.suspects if s.audit_dir is not None}
+        marks = {t for d in dirs for t in read_reviewed(d)}
+        for i, s in enumerate(self.suspects):
+            if s.tile_id in marks:
+                self._show_mark(i, True)
+        self._update_buttons()
+
+    def _show_mark(self, index: int, marked: bool) -> None:
+        s, item = self.suspects[index], self.list.item(index)
+        if marked:
+            self.marked.add(s.tile_id)
+        else:
+            self.marked.discard(s.tile_id)
+        item.setText(f"\u2713 {s.label()}" if marked else s.label())
+        item.setForeground(QtGui.QBrush(QtGui.QColor(120, 120, 120) if marked else
+                                        self.list.palette().color(QtGui.QPalette.Text)))
+
+    def _update_buttons(self) -> None:
+        s = self.suspects[self.current] if self.current is not None else None
+        self.right_button.setEnabled(s is not None and s.audit_dir is not None)
+        self.unmark_button.setEnabled(s is not None and s.tile_id in self.marked)
+
     def mark_right(self) -> bool:
         """Record the current suspect as checked with its label right (``reviewed.json`` in the audit folder),
         show it ticked and go to the next one; False when there is nothing to mark."""
@@ -224,10 +260,29 @@ class SuspectsDock(QtWidgets.QDockWidget):
         except FarmannotError as exc:
             QtWidgets.QMessageBox.warning(self, "Suspect not marked", str(exc))
             return False
-        item = self.list.item(self.current)
-        item.setText(f"\u2713 {s.label()}")
-        item.setForeground(QtGui.QBrush(QtGui.QColor(120, 120, 120)))
+        self._show_mark(self.current, True)
+        self._window.show_status_message(f"Suspect {s.rank} marked right; Alt+U on it takes the mark back", 8000)
         self.step(1)
+        self._update_buttons()
+        return True
+
+    def unmark(self) -> bool:
+        """Take back the current suspect's "label is right" mark; False when it had none."""
+        if self.current is None:
+            return False
+        s = self.suspects[self.current]
+        if s.audit_dir is None or s.tile_id not in self.marked:
+            return False
+        from farmannot.errors import FarmannotError
+        from farmannot.train.review import unmark_reviewed
+
+        try:
+            unmark_reviewed(s.audit_dir, s.tile_id)
+        except (FarmannotError, OSError) as exc:
+            QtWidgets.QMessageBox.warning(self, "Mark not taken back", str(exc))
+            return False
+        self._show_mark(self.current, False)
+        self._update_buttons()
         return True
 
     def _on_row(self, row: int) -> None:
@@ -267,6 +322,7 @@ class SuspectsDock(QtWidgets.QDockWidget):
         if s.window:
             self._show_window(s.window)
         w._canvas_widgets.canvas.update()
+        self._update_buttons()
         return True
 
     def is_open(self, annotation: Path) -> bool:

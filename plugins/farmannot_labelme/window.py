@@ -33,8 +33,9 @@ from farmannot.labels.polygonize import DEFAULT_SIMPLIFY_PX
 from farmannot.sam import annotation_time
 from farmannot.sam.imagery import Picture, band_labels, is_raster_path, render_picture
 from farmannot.sam.session import SamSession
+from farmannot_labelme.annotation_home import AnnotationHome, is_project
 from farmannot_labelme.caption_dock import CaptionDock
-from farmannot_labelme.canvas import FarmannotCanvas, hole_shapes
+from farmannot_labelme.canvas import FarmannotCanvas
 from farmannot_labelme.display_dock import DisplayDock
 from farmannot_labelme.qimage import png_bytes, qimage_to_rgb
 from farmannot_labelme.sam_bridge import MODEL_LABEL, MODEL_NAME, SamBridge, register_model_type
@@ -51,6 +52,8 @@ class AnnotateOptions:
     bands: list[int] | None = None
     stretch: str = "auto"
     sensor: str | None = None
+    nodata: float | str | None = "auto"  # "auto": the file's nodata, else a detected collar (io/stretch.py)
+    percentiles: tuple[float, float] = (2.0, 98.0)
     simplify_px: float = DEFAULT_SIMPLIFY_PX
     min_area_px: float = 16.0
     keep_apart: bool = True
@@ -86,6 +89,12 @@ class FarmannotMainWindow(MainWindow):
         self._fa_picture: Picture | None = None
         self._fa_visit: dict | None = None
         self._fa_errors: list[QtWidgets.QMessageBox] = []
+        self._fa_extra_shapes: list[dict] = []
+        suspects = (self._fa.extra or {}).get("suspects")
+        project = suspects[0] if suspects else None
+        if file_or_dir and Path(file_or_dir).is_dir() and is_project(file_or_dir):
+            project, file_or_dir = Path(file_or_dir), str(Path(file_or_dir) / "scenes")  # annotate PROJECT
+        self._fa_home = AnnotationHome(project, output_dir)
         # labelme would load file_or_dir inside its __init__, before our parts exist: load it afterwards
         super().__init__(config_file=config_file, config_overrides=config_overrides, file_or_dir=None,
                          output_dir=output_dir)
@@ -99,7 +108,8 @@ class FarmannotMainWindow(MainWindow):
 
     def _fa_install(self) -> None:
         fa = self._fa
-        render = {"bands": fa.bands, "stretch": fa.stretch, "sensor": fa.sensor}
+        render = {"bands": fa.bands, "stretch": fa.stretch, "sensor": fa.sensor, "nodata": fa.nodata,
+                  "percentiles": tuple(fa.percentiles)}
         self.sam_bridge = SamBridge(fa.session, render, fa.simplify_px, fa.min_area_px, fa.keep_apart, parent=self)
         register_model_type(self.sam_bridge)
         canvas = self._canvas_widgets.canvas
@@ -121,6 +131,7 @@ class FarmannotMainWindow(MainWindow):
         self.caption_dock.setMinimumWidth(400)
         self.caption_dock.changed.connect(self.mark_dirty)
         self.display_dock = DisplayDock(on_apply=self._fa_apply_display, parent=self)
+        self.display_dock.set_values(fa.nodata, fa.percentiles)
         # the caption gets the full height left of the image; display choice sits with the file list
         self.addDockWidget(QtCore.Qt.LeftDockWidgetArea, self.caption_dock)
         self.addDockWidget(QtCore.Qt.RightDockWidgetArea, self.display_dock)
@@ -166,7 +177,8 @@ class FarmannotMainWindow(MainWindow):
 
     def _fa_render(self, path: str) -> Picture | None:
         try:
-            return render_picture(path, bands=self._fa.bands, stretch=self._fa.stretch, sensor=self._fa.sensor)
+            return render_picture(path, bands=self._fa.bands, stretch=self._fa.stretch, sensor=self._fa.sensor,
+                                  nodata=self._fa.nodata, percentiles=tuple(self._fa.percentiles))
         except FarmannotError as exc:
             self.show_farmannot_error("Cannot show image", str(exc))
             return None
@@ -187,6 +199,16 @@ class FarmannotMainWindow(MainWindow):
     def _open_label_file_into_state(self, label_path: str):
         self._fa_picture = None
         data = super()._open_label_file_into_state(label_path)
+        if data is not None and self._fa_extra_shapes:  # drafts opened with the project's annotation
+            import dataclasses
+
+            from labelme._label_file import _load_shape_json_obj
+
+            try:
+                extra = [_load_shape_json_obj(dict(d)) for d in self._fa_extra_shapes]
+                data = dataclasses.replace(data, shapes=[*data.shapes, *extra])
+            except (KeyError, TypeError, ValueError, AssertionError) as exc:
+                self.show_farmannot_error("Drafts not added", f"{label_path}: {exc}")
         if data is not None and self._image_path and is_raster_path(self._image_path) \
                 and Path(self._image_path).is_file():
             pic = self._fa_render(self._image_path)
@@ -197,10 +219,68 @@ class FarmannotMainWindow(MainWindow):
 
     def _load_file(self, image_or_label_path: str) -> None:
         self._fa_end_visit()
-        super()._load_file(image_or_label_path)
-        if self._fa_visit is None and self._image_path and not self._image.isNull() \
-                and self._canvas_widgets.canvas.isEnabled():
-            self._fa_after_load()
+        path = image_or_label_path
+        images = self.image_list
+        if path in images and self._docks.file_list.currentRow() != images.index(path):
+            super()._load_file(path)  # labelme moves the file list; the row change calls back here
+            return
+        self._fa_home.output_dir = self._output_dir
+        plan = self._fa_home.plan(path)  # annotation_home.py: the project's annotation, drafts added
+        self._fa_extra_shapes = plan.extra_shapes
+        try:
+            super()._load_file(plan.open)
+        finally:
+            self._fa_extra_shapes = []
+        canvas = self._canvas_widgets.canvas
+        if self._image_path and not self._image.isNull() and canvas.isEnabled():
+            if not canvas.shape_backups:  # an image without shapes: its empty state is what Undo goes back to
+                canvas.backup_shapes()
+            if plan.save_to:
+                self._label_file_path = plan.save_to
+                if not self._is_changed:
+                    self.mark_clean()  # labelme's delete-file action follows the annotation's existence
+            if plan.drafts_from:
+                self.show_status_message(f"Opened {Path(plan.drafts_from).name} with the project's annotation; "
+                                         f"saving writes {self._label_file_path}", 10000)
+            if self._fa_visit is None:
+                self._fa_after_load()
+
+    # -- where the annotation lives (annotation_home.py) -------------------------------------------------------
+
+    def annotation_path(self) -> str | None:
+        """The file Save and autosave write for the open image: the opened or planned annotation, else
+        labelme's rule (``--output`` or beside the image)."""
+        if self._label_file_path:
+            return self._label_file_path
+        if not self._image_path:
+            return None
+        self._fa_home.output_dir = self._output_dir
+        return self._fa_home.save_path(self._image_path)
+
+    def current_label_file_path(self) -> str:
+        return self.annotation_path() or super().current_label_file_path()
+
+    def mark_dirty(self) -> None:
+        """labelme's, except that autosave writes :meth:`annotation_path` (labelme's writes beside the image)."""
+        if not (self._actions.save_auto.isChecked() and self._image_path):
+            super().mark_dirty()
+            return
+        self._actions.undo.setEnabled(self._canvas_widgets.canvas.can_restore_shape)
+        path = self.annotation_path()
+        if self.save_labels(path):
+            self.show_status_message(f"Saved {path}", 3000)
+            return
+        self._is_changed = True  # not saved: keep it dirty so closing asks
+        self._actions.save.setEnabled(True)
+        self.setWindowTitle(self._get_window_title(dirty=True))
+
+    def _import_images_from_dir(self, root_dir: str | None, pattern: str | None = None) -> None:
+        super()._import_images_from_dir(root_dir, pattern)
+        self._fa_home.output_dir = self._output_dir
+        for i in range(self._docks.file_list.count()):  # ticked: has an annotation where farmannot saves it
+            item = self._docks.file_list.item(i)
+            item.setCheckState(QtCore.Qt.Checked if self._fa_home.has_annotation(item.text())
+                               else QtCore.Qt.Unchecked)
 
     def _fa_current_rgb(self):
         if self._fa_picture is not None:
@@ -263,13 +343,15 @@ class FarmannotMainWindow(MainWindow):
             self.sam_status.setText(f"{self.sam_status.text()} | next image {name} embedded in advance")
 
     def _fa_on_new_shape(self) -> None:
-        # runs after labelme's own slot has labelled the new shapes
+        # runs after labelme's own slot has labelled the new shapes (holes: FarmannotCanvas.set_last_label)
         canvas = self._canvas_widgets.canvas
         if self._fa_visit is not None and canvas.create_mode in _AI_MODES:
             self._fa_visit["sam_shapes"] += 1
-        holes = [h for s in list(canvas.shapes) if s.label for h in hole_shapes(s)]
-        if holes:
-            self._load_shapes(shapes=holes, replace=False)
+
+    def undo_shape_edit(self) -> None:
+        """labelme's Undo, then saved like any other edit (labelme's autosave would keep the undone shapes)."""
+        super().undo_shape_edit()
+        if self._image_path:
             self.mark_dirty()
 
     def _on_inference_produced_no_shapes(self) -> None:
@@ -282,7 +364,9 @@ class FarmannotMainWindow(MainWindow):
 
     def _fa_apply_display(self, bands: list[int] | None, stretch: str) -> None:
         self._fa.bands, self._fa.stretch = bands, stretch
-        self.sam_bridge.render_options.update(bands=bands, stretch=stretch)
+        self._fa.nodata, self._fa.percentiles = self.display_dock.nodata_value(), self.display_dock.percentiles()
+        self.sam_bridge.render_options.update(bands=bands, stretch=stretch, nodata=self._fa.nodata,
+                                              percentiles=self._fa.percentiles)
         if not self._image_path or self._fa_picture is None:
             return
         pic = self._fa_render(self._image_path)
@@ -387,7 +471,7 @@ class FarmannotMainWindow(MainWindow):
         visit, self._fa_visit = self._fa_visit, None
         if visit is None or not self._fa.log_times:
             return
-        label_dir = Path(self._label_file_path).parent if self._label_file_path else Path(visit["image"]).parent
+        label_dir = Path(self.annotation_path() or visit["image"]).parent
         try:
             image = os.path.relpath(visit["image"], label_dir)
             n_shapes = sum(1 for item in self._docks.label_list if item.shape() is not None)

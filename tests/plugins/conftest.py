@@ -1,4 +1,8 @@
-"""Fixtures for the labelme plugin: offscreen Qt, HOME in a temp dir, a tiny SAM checkpoint, an image folder."""
+"""Fixtures for the labelme plugin: offscreen Qt, HOME in a temp dir, a tiny SAM checkpoint, an image folder.
+
+Windows run with labelme's default settings, autosave on (every edit is written at once), as annotators get
+them; a test of labelme's "Save annotations?" question turns it off with ``make_window(config={...})``.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from farmannot.sam.cache import EmbeddingCache  # noqa: E402
 from farmannot.sam.model import TINY, random_sam, save_checkpoint  # noqa: E402
 from farmannot.sam.session import SamSession  # noqa: E402
 
-CONFIG = {"display_label_popup": False, "labels": ["farmland", "water"], "auto_save": False}
+CONFIG = {"display_label_popup": False, "labels": ["farmland", "water"]}  # autosave: labelme's default (on)
 
 
 @pytest.fixture(scope="session")
@@ -46,8 +50,9 @@ def make_window(qtbot, qt_home):
 
     made = []
 
-    def make(path=None, session=None, **opts):
-        win = FarmannotMainWindow(config_overrides=dict(CONFIG), file_or_dir=str(path) if path else None,
+    def make(path=None, session=None, config=None, **opts):
+        win = FarmannotMainWindow(config_overrides={**CONFIG, **(config or {})},
+                                  file_or_dir=str(path) if path else None,
                                   farmannot=AnnotateOptions(session=session, **opts))
         win.resize(1400, 900)
         made.append(win)

@@ -16,7 +16,8 @@ def test_labelme_version_and_hooks():
     assert labelme.__version__.startswith("6.3.")
     for name in ("_open_image_into_state", "_open_label_file_into_state", "_load_file", "save_labels",
                  "_load_from_file_or_dir", "_on_inference_produced_no_shapes", "show_status_message",
-                 "mark_dirty", "image_list", "_can_continue", "_set_zoom", "set_scroll_value"):
+                 "mark_dirty", "image_list", "_can_continue", "_set_zoom", "set_scroll_value",
+                 "current_label_file_path", "_import_images_from_dir", "_get_window_title"):
         assert hasattr(MainWindow, name), name
     for name in ("_render_layers", "_compute_image_origin_offset"):  # the suspects dock's paint layer
         assert hasattr(Canvas, name), name
@@ -25,6 +26,8 @@ def test_labelme_version_and_hooks():
     assert list(inspect.signature(Canvas._shapes_from_ai_points).parameters) == ["self", "points", "point_labels"]
     assert "self._get_osam_session().run(" in inspect.getsource(Canvas._shapes_from_ai_points)
     assert "other_data=self._other_data" in inspect.getsource(MainWindow.save_labels)
+    # autosave writes labelme's _resolve_label_path (beside the image): the window's mark_dirty replaces it
+    assert "_resolve_label_path(" in inspect.getsource(MainWindow.mark_dirty)
     assert isinstance(osam.apis.registered_model_types, list)
     import labelme.__main__ as labelme_main
 

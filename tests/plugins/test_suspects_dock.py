@@ -123,7 +123,7 @@ def test_dock_lists_suspects_and_opens_the_annotation_at_the_window(audited, mak
 def test_unsaved_changes_prompt_is_respected(audited, make_window, qtbot, monkeypatch):
     project, _, audit = audited
     loaded = load_suspects(audit)
-    win = make_window(extra={"suspects": loaded})
+    win = make_window(extra={"suspects": loaded}, config={"auto_save": False})  # labelme --no-auto-save
     dock = win.suspects_dock
     doc = json.loads((audit / "suspects.json").read_text(encoding="utf-8"))["suspects"]
     assert dock.open_suspect(0)
@@ -290,3 +290,40 @@ def test_label_is_right_marks_the_suspect_and_moves_on(audited, make_window, qtb
     assert list(marks) == [first.tile_id] and is_reviewed(marks, first.tile_id, label)
     dock.right_button.click()  # the button does the same for the next one
     assert set(read_reviewed(mine)) == {first.tile_id, dock.suspects[1].tile_id}
+
+
+def test_buttons_stay_put_and_a_mark_can_be_taken_back(audited, make_window, qtbot, tmp_path):
+    import shutil
+
+    from farmannot.train.review import read_reviewed
+
+    _, _, audit = audited
+    mine = tmp_path / "audit"
+    shutil.copytree(audit, mine)
+    win = make_window(extra={"suspects": load_suspects(mine)})
+    win.show()
+    dock = win.suspects_dock
+    qtbot.waitUntil(lambda: dock.current == 0, timeout=5000)
+    buttons = (dock.prev_button, dock.next_button, dock.right_button, dock.unmark_button)
+
+    def places():
+        QtWidgets.QApplication.processEvents()
+        return [b.mapTo(dock, b.rect().topLeft()) for b in buttons] + [b.size() for b in buttons]
+
+    qtbot.waitExposed(win)
+    qtbot.wait(100)  # the first layout pass is done
+    at_first = places()
+    dock.info.setText("x" * 400)  # a long line of text does not push the buttons around
+    assert places() == at_first
+    assert not dock.unmark_button.isEnabled()
+    first = dock.suspects[0]
+    assert dock.mark_right() and dock.current == 1
+    assert places() == at_first
+    dock.prev_button.click()
+    assert dock.current == 0 and dock.unmark_button.isEnabled()
+    dock.unmark_button.click()
+    assert first.tile_id not in read_reviewed(mine)
+    assert not dock.list.item(0).text().startswith("\u2713") and not dock.unmark_button.isEnabled()
+    assert dock.mark_right()  # marked again, and a new dock over the same audit shows the tick
+    again = make_window(extra={"suspects": load_suspects(mine)})
+    assert again.suspects_dock.list.item(0).text().startswith("\u2713 ")

@@ -102,8 +102,8 @@ def test_caption_roundtrip_save_and_reopen(make_window, images, qtbot):
     dock.pickers["water"].setCurrentIndex(dock.pickers["water"].findData("absent"))
     assert dock.keywords["shape"].source == "confirmed"
     assert "shape" not in dock.missing() and "boundary" in dock.missing()
-    assert win._is_changed  # the caption made the annotation dirty
-    label = images / "a_scene.json"
+    label = images / "a_scene.json"  # outside a project: labelme's place, beside the image
+    assert label.is_file() and not win._is_changed  # the caption change was autosaved (labelme's default)
     assert win.save_labels(str(label))
     raw = json.loads(label.read_text(encoding="utf-8"))
     farm = raw["farmannot"]
@@ -268,3 +268,95 @@ def test_field_holes_become_background_shapes_after_the_field(make_window, image
     m = shape_to_mask((64, 96), [tuple(p) for p in ann.shapes[0].points], "polygon")
     m &= ~shape_to_mask((64, 96), [tuple(p) for p in ann.shapes[1].points], "polygon")
     assert not m[25, 35] and m[15, 15]
+
+
+def test_sam_field_with_holes_is_one_undo_step(make_window, images, session, qtbot, wait_ready, monkeypatch):
+    """A SAM click (tiny random SAM, labelme's AI-Points tool) whose field has a hole: one Undo takes both
+    away, and autosave writes no per-shape ``farmannot`` key."""
+    from farmannot.labels.polygonize import Rings
+
+    win = make_window(images / "b_field.png", session=session)
+    win.show()
+    qtbot.waitExposed(win)
+    wait_ready(win)
+    ring = Rings(np.array([[10.0, 10.0], [80.0, 10.0], [80.0, 50.0], [10.0, 50.0]]),
+                 [np.array([[30.0, 20.0], [40.0, 20.0], [40.0, 30.0], [30.0, 30.0]])])
+    made = []
+    orig = win.sam_bridge.polygons
+
+    def polygons(mask, *args, **kwargs):  # SAM runs; its mask is replaced by a field with a known hole
+        made.append(orig(mask, *args, **kwargs))
+        return [ring]
+
+    monkeypatch.setattr(win.sam_bridge, "polygons", polygons)
+    win._switch_canvas_mode(edit=False, create_mode="ai_points_to_shape")
+    _select_label(win, "farmland")
+    assert not win._actions.undo.isEnabled()
+    _click(qtbot, win, 45, 30)
+    assert made  # the real click path ran
+    assert [s.label for s in _shapes(win)] == ["farmland", "_background_"]
+    saved = json.loads((images / "b_field.json").read_text(encoding="utf-8"))  # autosave (labelme's default)
+    assert [s["label"] for s in saved["shapes"]] == ["farmland", "_background_"]
+    assert not any("farmannot" in s for s in saved["shapes"])
+    assert win._actions.undo.isEnabled()
+    win._actions.undo.trigger()
+    assert _shapes(win) == [] and win._canvas_widgets.canvas.shapes == []
+    assert not win._actions.undo.isEnabled()
+    assert json.loads((images / "b_field.json").read_text(encoding="utf-8"))["shapes"] == []  # the undo is saved
+
+
+def test_hole_filled_by_an_earlier_field_gets_no_background_shape(make_window, images, qtbot):
+    from labelme._shape import Shape
+    from PyQt5.QtCore import QPointF
+
+    win = make_window(images / "b_field.png")
+    canvas = win._canvas_widgets.canvas
+
+    def polygon(pts, label=None, holes=None):
+        s = Shape(label=label, shape_type="polygon")
+        s.points = [QPointF(*p) for p in pts]
+        if holes:
+            s.other_data = {"farmannot": {"holes": holes}}
+        s.close()
+        return s
+
+    inner = polygon([(30, 20), (40, 20), (40, 30), (30, 30)], "farmland")
+    win._load_shapes([inner], replace=False)
+    field = polygon([(10, 10), (80, 10), (80, 50), (10, 50)], holes=[[[30, 20], [40, 20], [40, 30], [30, 30]]])
+    canvas.shapes.append(field)
+    canvas.backup_shapes()
+    _select_label(win, "farmland")
+    canvas.new_shape.emit()
+    assert [s.label for s in _shapes(win)] == ["farmland", "farmland"]  # no _background_ over the inner field
+    assert "farmannot" not in field.other_data
+
+
+def test_display_dock_nodata_and_percentiles(make_window, tmp_path, qtbot):
+    """A raw Landsat-named file with a DN-0 collar and no nodata tag: the dock shows the collar left out
+    (auto), and its nodata / percentile settings re-render the scene."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    rng = np.random.default_rng(0)
+    data = np.stack([rng.normal(m, 500, (120, 120)) for m in (9000, 9800, 10600)]).clip(1).astype(np.uint16)
+    data[:, :15, :] = data[:, -15:, :] = data[:, :, :15] = data[:, :, -15:] = 0
+    path = tmp_path / "LC08_L1TP_224078_20200518_20200518_01_RT.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=120, height=120, count=3, dtype="uint16",
+                       crs="EPSG:32721", transform=from_origin(0, 0, 30, 30)) as dst:
+        dst.write(data)
+    win = make_window(path)
+    pic = win._fa_picture
+    assert pic.bands == [3, 2, 1] and pic.stretch["low"][0] > 5000  # red first; the collar left out
+    dock = win.display_dock
+    assert dock.nodata.text() == "auto" and dock.percentiles() == (2.0, 98.0)
+    dock.nodata.setText("none")
+    dock.apply_button.click()
+    assert win._fa_picture.stretch["low"][0] == 0.0  # every pixel counted: the zeros pull the low end down
+    dock.nodata.setText("0")
+    dock.low.setValue(10.0)
+    dock.apply_button.click()
+    inner = data[2, 15:-15, 15:-15].astype(np.float64)
+    assert win._fa_picture.stretch["low"][0] == pytest.approx(np.percentile(inner, 10), rel=0.01)
+    dock.nodata.setText("zero")
+    dock.apply_button.click()
+    assert "not understood" in dock.info.text()  # a bad value is said, nothing re-rendered
