@@ -10,7 +10,8 @@ without repair, footprint rule, boundaries, captions or checksums) and the text.
 local workers; tiles/s include process start-up of the pool.
 
 Memory: one scene of 1024 x 1024 and one of 8192 x 8192 (64 M px, 256 MB of pixels; 4,096 parcels), tiles of
-512 px, each build in its own process; peak resident memory (``ru_maxrss``) of that process.
+512 px, each build in its own process; peak resident memory of that process read by the process itself at its
+end (``VmHWM``, see ``bench/peak_memory.py``: ``ru_maxrss`` would report the parent's peak).
 
 Run: ``.venv/bin/python bench/bench_build_dataset.py [--skip-memory]``; prints Markdown tables.
 """
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -142,16 +142,17 @@ def _child(kind: str, tmp: str) -> None:
     project = tmp_p / f"mem_{kind}"
     if not (project / "scenes.csv").exists():
         make_scene(project, f"m_{kind}", size, "r", per)
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    from peak_memory import peak_mib, rss_mib
+
+    base = rss_mib()
     t = time.perf_counter()
     n = build(project, tmp_p / f"out_{kind}", 512, 1)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"kind": kind, "size": size, "tiles": n, "peak_mb": peak / 1024,
-                      "before_build_mb": base / 1024, "seconds": time.perf_counter() - t}))
+    print(json.dumps({"kind": kind, "size": size, "tiles": n, "peak_mb": peak_mib(),
+                      "before_build_mb": base, "seconds": time.perf_counter() - t}))
 
 
 def memory(tmp: Path) -> None:
-    print("\n| scene | tiles | peak RSS (MB) | RSS before the build (MB) | s |\n| --- | --- | --- | --- | --- |")
+    print("\n| scene | tiles | peak RSS, VmHWM (MiB) | RSS before the build (MiB) | s |\n| --- | --- | --- | --- | --- |")
     for kind in ("small", "large"):
         # generate first in its own process so the generator's memory does not count
         subprocess.run([sys.executable, __file__, "--gen", kind, str(tmp)], check=True)
