@@ -28,13 +28,13 @@ from pyproj import Transformer  # noqa: E402
 from shapely.geometry import MultiPolygon, Polygon  # noqa: E402
 
 from farmannot.io.labelme_json import Shape  # noqa: E402
-from farmannot.labels.convention import edges_to_labelme, labelme_to_edges  # noqa: E402
+from farmannot.labels.convention import edges_to_labelme, footprint_pixels  # noqa: E402
+from farmannot.labels.geometry import RepairReport, shape_footprint  # noqa: E402
 from farmannot.vectors.geometry import (  # noqa: E402
     BACKGROUND_LABEL,
     drop_small,
     polygon_to_shapes,
     polygonal,
-    shape_polygon,
 )
 from farmannot.vectors.importer import ImportOptions, SceneGrid, vectors_to_shapes  # noqa: E402
 from farmannot.vectors.parcels import AnnotationGeo, build_parcel_table  # noqa: E402
@@ -109,9 +109,19 @@ def reference_import(path: Path, grid: SceneGrid, options: ImportOptions) -> lis
 
 
 def reference_export(shapes: list[Shape], grid: SceneGrid) -> tuple[list, list, list]:
-    """Plain loop: each parcel built on its own; its holes found through a spatial index of background shapes."""
-    # each shape as the pixels labelme fills (pixel squares), then holes subtracted, parts joined
-    polys = [labelme_to_edges(shape_polygon(s), grid.width, grid.height) for s in shapes]
+    """Plain loop: each parcel built on its own; its holes found through a spatial index of background shapes.
+
+    Each shape becomes the pixels labelme fills through ``labels.geometry.shape_footprint`` one shape at a time
+    (what build-dataset's rasteriser uses): a polygon that truncation makes self-crossing is drawn with PIL as
+    labelme draws it. (``labels.convention.labelme_to_edges``, used here before, takes a geometry without the
+    shape's points and keeps only the ``make_valid`` area of such a polygon: on 10,000 parcels 20 areas came out
+    1-3 px short of what labelme's ``shape_to_mask`` fills, while farmannot's export matched labelme.)
+    """
+    report = RepairReport()
+    polys = []
+    for i, s in enumerate(shapes):
+        foot = shape_footprint(s, grid.width, grid.height, f"shape {i}", report)
+        polys.append(footprint_pixels([foot], grid.width, grid.height))
     bg = [j for j, s in enumerate(shapes) if s.label == BACKGROUND_LABEL]
     tree = shapely.STRtree([polys[j] for j in bg])
     groups: dict = {}
@@ -133,6 +143,44 @@ def reference_export(shapes: list[Shape], grid: SceneGrid) -> tuple[list, list, 
         areas.append(w.area)
         perims.append(w.length)
     return geoms, areas, perims
+
+
+def labelme_judge(shapes: list[Shape], grid: SceneGrid, areas: np.ndarray) -> int:
+    """Check the parcels holding a shape that truncation makes self-crossing (where a rasteriser can go wrong)
+    against labelme 6.3's own ``shape_to_mask``; returns how many were judged."""
+    from labelme.utils import shape_to_mask
+
+    from farmannot.vectors.geometry import shapes_to_parcels
+
+    parcels, _ = shapes_to_parcels(shapes)
+    bg = [j for j, s in enumerate(shapes) if s.label == BACKGROUND_LABEL]
+    n = 0
+    for k, p in enumerate(parcels):
+        if all(Polygon(np.trunc(shapes[i].points)).is_valid for i in p.shape_indices):
+            continue
+        pts = np.concatenate([np.asarray(shapes[i].points) for i in p.shape_indices])
+        c0, r0 = (max(int(v) - 2, 0) for v in pts.min(axis=0))
+        c1, r1 = (int(v) + 3 for v in pts.max(axis=0))
+        size = (min(r1, grid.height) - r0, min(c1, grid.width) - c0)
+        local = lambda s: (np.asarray(s.points) - [c0, r0]).tolist()  # noqa: E731 (whole-pixel shift)
+        m = np.zeros(size, bool)
+        for i in p.shape_indices:
+            m |= shape_to_mask(size, local(shapes[i]), shapes[i].shape_type)
+        for j in bg:
+            if j > min(p.shape_indices):
+                m &= ~shape_to_mask(size, local(shapes[j]), shapes[j].shape_type)
+        assert m.sum() * PIX * PIX == areas[k], (k, m.sum(), areas[k])
+        n += 1
+    return n
+
+
+def _ring_key(points: list) -> tuple:
+    """A ring's vertices from its smallest one on: where a ring starts is not part of the shape (a clip of a
+    parcel at the scene edge by GEOS ``intersection`` and by the vectorised clip start the same ring at
+    different vertices)."""
+    pts = [tuple(p) for p in points]
+    k = pts.index(min(pts))
+    return tuple(pts[k:] + pts[:k])
 
 
 def best(fn, repeat: int = 3) -> tuple[float, object]:
@@ -161,7 +209,7 @@ def main() -> None:
         t_ref, ref = best(lambda: reference_import(src, grid, opts), args.repeat)
         assert len(feats) == len(ref), (len(feats), len(ref))
         for x, y in zip(feats, ref):
-            assert [s.points for s in x] == [s.points for s in y]
+            assert [_ring_key(s.points) for s in x] == [_ring_key(s.points) for s in y]
             assert [s.description for s in x] == [s.description for s in y]
         print(f"import {args.parcels} parcels ({rep.shapes} shapes, {rep.holes} holes, {rep.multipart} multi-part, "
               f"{rep.repaired} repaired, {rep.outside} outside)")
@@ -183,6 +231,8 @@ def main() -> None:
         t_ref_e, (rg, rar, _) = best(lambda: reference_export(shapes, grid), args.repeat)
         assert len(table) == len(rg)
         np.testing.assert_allclose(table.columns["area_m2"], rar, rtol=1e-9)
+        judged = labelme_judge(shapes, grid, np.asarray(table.columns["area_m2"]))
+        print(f"labelme's shape_to_mask agrees on the area of all {judged} parcels with a self-crossing shape")
         t_write, _ = best(lambda: write_layers(out, "gpkg", [Layer("parcels", table.geometry, table.columns,
                                                                    table.crs)]), args.repeat)
         print(f"export {len(table)} parcels (holes, groups, map coordinates, area, perimeter, caption columns)")
