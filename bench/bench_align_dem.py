@@ -2,7 +2,8 @@
 
 A synthetic geographic DEM (EPSG:4326, ~10 m cells, 10 km square) is aligned onto UTM 13 N target grids of
 the same extent with 2,500 to 10,000 px per side. Each measurement runs in its own Python process so the
-peak resident memory (``ru_maxrss``, which sees GDAL's allocations, unlike tracemalloc) belongs to it alone.
+peak resident memory (``VmHWM`` read by the child itself, which sees GDAL's allocations, unlike tracemalloc)
+belongs to it alone.
 
 - ``windowed``: :func:`farmannot.terrain.align.iter_aligned_windows`, 1024 px windows through a WarpedVRT
   (each window reduced to a sum so nothing accumulates), what ``align-dem`` does before writing.

@@ -4,7 +4,7 @@
    non-overlapping loop (read a patch, run the model, write the patch) with the same model on the same
    scene, in one run. The model is a small U-Net (resnet18 encoder, random weights) built by the train
    package; patches 512 px.
-2. Peak memory (ru_maxrss of a fresh process) of the sliding path for a small and a large synthetic scene
+2. Peak memory (``VmHWM`` read by a fresh process at its end, see ``bench/peak_memory.py``) of the sliding path for a small and a large synthetic scene
    with a trivial model, to show memory stays flat as the scene grows.
 
 Run: .venv/bin/python bench/bench_predict.py [--side 1536] [--large 12000]
@@ -80,12 +80,13 @@ def throughput(side: int) -> None:
 
 
 MEM_CHILD = r"""
-import resource, sys, numpy as np
+import sys, numpy as np
+from peak_memory import peak_mib
 from farmannot.predict.scene import predict_scene
 scene, out = sys.argv[1], sys.argv[2]
 predict_scene(scene, out, lambda x: 1 / (1 + np.exp(-x[:, :1])), ["parcel_probability"], band_indexes=[1, 2, 3],
               normalise=lambda x: (x - 127.0) / 50.0, patch=1024, overlap=64, progress=False)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+print(peak_mib())
 """
 
 
@@ -96,7 +97,9 @@ def memory(small: int, large: int) -> None:
             scene = Path(d) / f"s{side}.tif"
             make_scene(scene, side)
             t0 = time.perf_counter()
-            out = subprocess.run([sys.executable, "-c", MEM_CHILD, str(scene), str(Path(d) / "p.tif")],
+            env = os.environ | {"PYTHONPATH": os.pathsep.join([str(Path(__file__).parent),
+                                                                os.environ.get("PYTHONPATH", "")])}
+            out = subprocess.run([sys.executable, "-c", MEM_CHILD, str(scene), str(Path(d) / "p.tif")], env=env,
                                  capture_output=True, text=True, check=True)
             rows.append((side, float(out.stdout.strip().splitlines()[-1]), time.perf_counter() - t0))
             scene.unlink()

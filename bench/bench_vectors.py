@@ -28,13 +28,12 @@ from pyproj import Transformer  # noqa: E402
 from shapely.geometry import MultiPolygon, Polygon  # noqa: E402
 
 from farmannot.io.labelme_json import Shape  # noqa: E402
-from farmannot.labels.convention import edges_to_labelme, labelme_to_edges  # noqa: E402
+from farmannot.labels.convention import edges_to_labelme  # noqa: E402
 from farmannot.vectors.geometry import (  # noqa: E402
     BACKGROUND_LABEL,
     drop_small,
     polygon_to_shapes,
     polygonal,
-    shape_polygon,
 )
 from farmannot.vectors.importer import ImportOptions, SceneGrid, vectors_to_shapes  # noqa: E402
 from farmannot.vectors.parcels import AnnotationGeo, build_parcel_table  # noqa: E402
@@ -109,30 +108,63 @@ def reference_import(path: Path, grid: SceneGrid, options: ImportOptions) -> lis
 
 
 def reference_export(shapes: list[Shape], grid: SceneGrid) -> tuple[list, list, list]:
-    """Plain loop: each parcel built on its own; its holes found through a spatial index of background shapes."""
-    # each shape as the pixels labelme fills (pixel squares), then holes subtracted, parts joined
-    polys = [labelme_to_edges(shape_polygon(s), grid.width, grid.height) for s in shapes]
+    """Plain loop: each parcel built on its own with labelme's own ``shape_to_mask``; its holes (later
+    ``_background_`` shapes) found through a spatial index of their boxes.
+
+    Each shape of the parcel is drawn by ``labelme.utils.shape_to_mask`` on a canvas the size of the parcel's
+    box (vertices truncated before moving them there, as PIL truncates them on the whole image), every
+    background drawn after it carves, the parcel is the union, rasterio ``shapes`` polygonises it. (The
+    reference used ``labels.convention.labelme_to_edges`` before: it keeps only the ``make_valid`` area of a
+    polygon that truncation makes self-crossing, and its footprint geometry misses a pixel on some slanted
+    edges; on 10,000 parcels 20 areas came out 1-3 px off what labelme fills, while farmannot's export
+    matched labelme.)
+    """
+    from labelme.utils import shape_to_mask
+    from rasterio import features
+
+    trunc = [np.trunc(np.asarray(s.points, dtype=np.float64)) for s in shapes]
     bg = [j for j, s in enumerate(shapes) if s.label == BACKGROUND_LABEL]
-    tree = shapely.STRtree([polys[j] for j in bg])
+    tree = shapely.STRtree([shapely.box(*trunc[j].min(axis=0), *trunc[j].max(axis=0)) for j in bg])
     groups: dict = {}
     for i, s in enumerate(shapes):
-        if s.label == BACKGROUND_LABEL:
-            continue
-        g = polys[i]
-        for k in tree.query(g):
-            j = bg[int(k)]
-            if j > i and g.intersects(polys[j]):
-                g = g.difference(polys[j])
-        key = (s.label, s.group_id) if s.group_id is not None else i
-        groups[key] = groups[key].union(g) if key in groups else g
+        if s.label != BACKGROUND_LABEL:
+            groups.setdefault((s.label, s.group_id) if s.group_id is not None else i, []).append(i)
     geoms, areas, perims = [], [], []
     a, b, c, d, e, f = grid.transform
-    for g in groups.values():
+    for members in groups.values():
+        pts = np.concatenate([trunc[i] for i in members])
+        (c0, r0), (c1, r1) = np.maximum(pts.min(axis=0), 0).astype(int), pts.max(axis=0).astype(int) + 1
+        c1, r1 = min(c1, grid.width), min(r1, grid.height)
+        if c1 <= c0 or r1 <= r0:
+            continue
+        size = (r1 - r0, c1 - c0)
+        local = lambda j: (trunc[j] - [c0, r0]).tolist()  # noqa: E731
+        mask = np.zeros(size, bool)
+        for i in members:
+            m = shape_to_mask(size, local(i), shapes[i].shape_type)
+            for k in tree.query(shapely.box(c0, r0, c1, r1)):
+                j = bg[int(k)]
+                if j > i:
+                    m &= ~shape_to_mask(size, local(j), shapes[j].shape_type)
+            mask |= m
+        if not mask.any():
+            continue
+        polys = [shapely.geometry.shape(g) for g, _ in features.shapes(mask.astype(np.uint8), mask=mask)]
+        g = shapely.affinity.translate(shapely.union_all(polys), c0, r0)
         w = shapely.affinity.affine_transform(g, [a, b, d, e, c, f])
         geoms.append(w)
         areas.append(w.area)
         perims.append(w.length)
     return geoms, areas, perims
+
+
+def _ring_key(points: list) -> tuple:
+    """A ring's vertices from its smallest one on: where a ring starts is not part of the shape (a clip of a
+    parcel at the scene edge by GEOS ``intersection`` and by the vectorised clip start the same ring at
+    different vertices)."""
+    pts = [tuple(p) for p in points]
+    k = pts.index(min(pts))
+    return tuple(pts[k:] + pts[:k])
 
 
 def best(fn, repeat: int = 3) -> tuple[float, object]:
@@ -161,7 +193,7 @@ def main() -> None:
         t_ref, ref = best(lambda: reference_import(src, grid, opts), args.repeat)
         assert len(feats) == len(ref), (len(feats), len(ref))
         for x, y in zip(feats, ref):
-            assert [s.points for s in x] == [s.points for s in y]
+            assert [_ring_key(s.points) for s in x] == [_ring_key(s.points) for s in y]
             assert [s.description for s in x] == [s.description for s in y]
         print(f"import {args.parcels} parcels ({rep.shapes} shapes, {rep.holes} holes, {rep.multipart} multi-part, "
               f"{rep.repaired} repaired, {rep.outside} outside)")

@@ -145,16 +145,35 @@ def decode_mask(b64: str, max_pixels: int | None = None) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------- read
+def _points(pts: Any) -> list[list[float]] | None:
+    """A shape's ``points`` as ``[[x, y], ...]`` floats, or None when they are not a list of number pairs.
+
+    The common case (a list of numeric pairs) is checked and converted by numpy in one go, which matters for
+    annotations of tens of thousands of shapes; anything else takes the element-by-element check.
+    """
+    if not isinstance(pts, list):
+        return None
+    if pts:
+        try:
+            arr = np.asarray(pts)
+        except ValueError:  # ragged
+            arr = None
+        if arr is not None and arr.ndim == 2 and arr.shape[1] == 2 and arr.dtype.kind in "biuf":
+            return arr.astype(np.float64).tolist()
+    if not all(isinstance(p, (list, tuple)) and len(p) == 2 and all(isinstance(v, (int, float)) for v in p)
+               for p in pts):
+        return None
+    return [[float(x), float(y)] for x, y in pts]
+
+
 def _load_shape(obj: Any, where: str) -> Shape:
     if not isinstance(obj, dict):
         raise InputError(f"{where}: a shape must be a JSON object, got {type(obj).__name__}")
     label = obj.get("label")
     if not isinstance(label, str):
         raise InputError(f"{where}: shape has no text 'label'; fix or delete the shape in labelme.")
-    pts = obj.get("points")
-    if not isinstance(pts, list) or not all(
-        isinstance(p, (list, tuple)) and len(p) == 2 and all(isinstance(v, (int, float)) for v in p) for p in pts
-    ):
+    points = _points(obj.get("points"))
+    if points is None:
         raise InputError(f"{where}: shape {label!r} has no valid 'points' list of [x, y].")
     if not all(math.isfinite(v) for p in pts for v in p):
         raise InputError(f"{where}: shape {label!r} has a NaN or infinite vertex; fix or redraw the shape.")
@@ -175,7 +194,7 @@ def _load_shape(obj: Any, where: str) -> Shape:
             raise InputError(f"{where}: {exc}") from None
     return Shape(
         label=label,
-        points=[[float(x), float(y)] for x, y in pts],
+        points=points,
         shape_type=shape_type,
         group_id=group_id,
         description=desc if isinstance(desc, str) else "",

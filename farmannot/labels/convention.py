@@ -115,7 +115,12 @@ def footprint_pixels(footprints, width: int | None = None, height: int | None = 
 
 
 def labelme_to_edges(geoms, width: int | None = None, height: int | None = None):
-    """labelme vertices -> the pixel-edge polygon(s) made of exactly the pixels labelme fills (pixel squares).
+    """labelme vertices -> the pixel-edge polygon(s) made of the pixels labelme fills (pixel squares).
+
+    Built from the footprint geometry of :func:`farmannot.labels.geometry.labelme_footprint`, which can miss
+    a pixel where a slanted edge passes exactly half a pixel from a pixel centre, and keeps only the
+    ``make_valid`` area of a polygon that truncation makes self-crossing. Where exact pixels matter (labels,
+    exports) the shapes are drawn as labelme draws them, by :mod:`farmannot.labels.paint`.
 
     Args:
         geoms: Polygon(s) with labelme vertices (holes fill as labelme fills a polygon's rings).

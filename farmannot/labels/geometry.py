@@ -214,3 +214,51 @@ def _pil_polygon_pixels(pts: np.ndarray, width: int, height: int) -> BaseGeometr
     parts = [shapely.geometry.shape(g) for g, _ in rasterio.features.shapes(
         mask, mask=mask.astype(bool), transform=Affine.translation(x0, y0))]
     return _areal(shapely.union_all(parts))
+
+
+def shape_in_image(shape: Shape, width: int, height: int, where: str, report: RepairReport) -> bool | None:
+    """Whether labelme paints any pixel of the image for this shape (``None``: not an area type), with the
+    same repair and clip report entries as :func:`shape_footprint`.
+
+    A shape whose repaired, clipped area is empty may still paint pixels: PIL draws the outline of a
+    self-crossing or spiked polygon, of a rectangle one pixel wide, of a circle of radius under a pixel.
+    Those are drawn as labelme draws them (``farmannot.labels.paint``) over the part of the image their
+    bounds cover, and kept when any pixel is set.
+    """
+    geom = raw_geometry(shape)
+    if geom is None:
+        return None
+    geom = repair(geom, width, height, where, report)
+    if not geom.is_empty:
+        return True
+    if shape.shape_type in ("polygon", "oriented_rectangle") and len(shape.points) < 3:
+        return False  # labelme refuses such a polygon
+    from farmannot.labels.paint import Drawing
+
+    drawing = Drawing.of([shape])
+    x0, y0, x1, y1 = drawing.bounds[0].tolist()
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, width - 1), min(y1, height - 1)
+    if x1 < x0 or y1 < y0:
+        return False
+    if (x1 - x0 + 1) * (y1 - y0 + 1) > PIL_DRAW_MAX_PX:
+        return True
+    return bool(drawing.paint([0], x0, y0, x1 - x0 + 1, y1 - y0 + 1).any())
+
+
+def shapes_in_image(shapes, width: int, height: int, report: RepairReport) -> list[bool | None]:
+    """:func:`shape_in_image` for every shape, in file order (report entries in that order too).
+
+    Polygons that are valid once truncated and lie within the image (nearly all) are settled in one
+    vectorised shapely pass; the others go through :func:`shape_in_image` one by one.
+    """
+    poly = [i for i, s in enumerate(shapes) if s.shape_type == "polygon" and len(s.points) >= 3]
+    settled = np.zeros(len(shapes), bool)
+    if poly:
+        counts = [len(shapes[i].points) + 1 for i in poly]  # every ring closed explicitly (a repeat is harmless)
+        xy = np.trunc(np.asarray([p for i in poly for p in (*shapes[i].points, shapes[i].points[0])],
+                                 dtype=np.float64))
+        arr = shapely.polygons(shapely.linearrings(xy, indices=np.repeat(np.arange(len(poly)), counts)))
+        image = box(-0.5, -0.5, width - 0.5, height - 0.5)
+        settled[poly] = shapely.is_valid(arr) & shapely.contains_properly(image, arr)
+    return [True if settled[i] else shape_in_image(s, width, height, f"shape {i} ({s.label!r})", report)
+            for i, s in enumerate(shapes)]

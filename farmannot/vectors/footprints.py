@@ -1,15 +1,14 @@
 """Parcels as the pixels the label raster fills: what ``export-vectors`` writes.
 
-labelme (and ``farmannot.labels.rasterize``, which reproduces it) truncates a shape's vertices and fills the
-pixels whose centres lie inside or on the outline; later ``_background_`` shapes paint over earlier ones. A
-parcel is exported as exactly the pixels its shapes fill after that painting, as the union of their pixel
-squares (vertices on pixel corners), so the exported area is the mask's pixel count times the pixel area and
-rasterio fills the same pixels from the exported polygon.
+labelme (and ``farmannot.labels.rasterize``, which draws as it does) truncates a shape's vertices and draws it
+with PIL, fill and outline; later ``_background_`` shapes paint over earlier ones. A parcel is exported as
+exactly the pixels its shapes fill after that painting, as the union of their pixel squares (vertices on
+pixel corners), so the exported area is the mask's pixel count times the pixel area and rasterio fills the
+same pixels from the exported polygon. The pixels come from ``farmannot.labels.paint``, labelme's own drawing.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -19,86 +18,17 @@ from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from farmannot.io.labelme_json import Shape
-from farmannot.labels.geometry import EXACT_TYPES, RepairReport, pixel_footprint, raw_geometry, repair, shape_footprint
-from farmannot.vectors.geometry import BACKGROUND_LABEL, Parcel, polygonal
+from farmannot.labels.geometry import AREA_TYPES, RepairReport, shapes_in_image
+from farmannot.labels.paint import Drawing
+from farmannot.vectors.geometry import BACKGROUND_LABEL, Parcel
 
 
-def _raw_geometries(shapes: Sequence[Shape]) -> list[BaseGeometry | None]:
-    """:func:`~farmannot.labels.geometry.raw_geometry` of every shape, the polygons (nearly all) built in one go."""
-    out: list[BaseGeometry | None] = [None] * len(shapes)
-    poly = [i for i, s in enumerate(shapes) if s.shape_type == "polygon" and len(s.points) >= 3]
-    if poly:
-        counts = [len(shapes[i].points) for i in poly]
-        xy = np.trunc(np.asarray([p for i in poly for p in shapes[i].points], dtype=np.float64))
-        rings = shapely.linearrings(xy, indices=np.repeat(np.arange(len(poly)), counts))
-        for i, g in zip(poly, shapely.polygons(rings)):
-            out[i] = g
-    done = set(poly)
-    for i, s in enumerate(shapes):
-        if i not in done:
-            out[i] = raw_geometry(s)
-    return out
-
-
-def shape_footprints(shapes: Sequence[Shape], width: int | None = None,
-                     height: int | None = None) -> list[BaseGeometry | None]:
-    """Each shape's labelme fill region in rasterio pixel coordinates (None: not an area, or nothing left).
-
-    The shapes are repaired and clipped to the image as ``farmannot.labels.rasterize`` does (clipping only when
-    the image size is known).
-    """
-    report = RepairReport()
-    raw = _raw_geometries(shapes)
-    out: list[BaseGeometry | None] = [None] * len(shapes)
-    area = [i for i, g in enumerate(raw) if g is not None and not g.is_empty]
-    if not area:
-        return out
-    arr = np.asarray([raw[i] for i in area], dtype=object)
-    ok = shapely.is_valid(arr)
+def _drawable(shapes: Sequence[Shape], width: int | None, height: int | None) -> list[bool]:
+    """Which shapes paint pixels (in the image when its size is known), as ``labels.rasterize`` decides."""
     if width and height:
-        ok &= shapely.contains(shapely.box(-0.5, -0.5, int(width) - 0.5, int(height) - 0.5), arr)
-    grow: list[int] = []
-    for i, g, fine in zip(area, arr, ok.tolist()):
-        if not fine and not g.is_valid and shapes[i].shape_type in ("polygon", "oriented_rectangle"):
-            # a self-crossing or spiked polygon: the pixels labelme (PIL) draws for it, as the rasteriser does
-            xy = np.trunc(np.asarray(shapes[i].points, dtype=np.float64))
-            w = int(width) if width else int(xy[:, 0].max()) + 1
-            h = int(height) if height else int(xy[:, 1].max()) + 1
-            f = shape_footprint(shapes[i], w, h, f"shape {i}", report)
-            if f is not None and not f.is_empty:
-                out[i] = f
-            continue
-        if not fine:  # reaching beyond the image: labels.geometry's repair, shape by shape
-            if width and height:
-                g = repair(g, int(width), int(height), f"shape {i}", report)
-            else:
-                g = polygonal(shapely.make_valid(g)) or Polygon()
-            if g.is_empty:
-                continue
-        if shapes[i].shape_type in EXACT_TYPES:
-            out[i] = pixel_footprint(g, True)
-        else:
-            out[i] = g
-            grow.append(i)
-    if grow:
-        for i, g in zip(grow, labelme_footprints(np.asarray([out[i] for i in grow], dtype=object))):
-            out[i] = g
-    return out
-
-
-# labels.geometry.labelme_footprint grows a polygon by a horizontal segment of half-width just under 0.5 px
-# (and a vertical hair), one convex hull per edge. The same Minkowski sum, vectorised: squash the plane
-# vertically by _SQUASH, buffer by the half-width, stretch back; the disc becomes a flat ellipse, which fills
-# the same pixel centres (tested against labelme_footprint and the project's rasteriser).
-_SQUASH = 1e4
-_HALF = 0.5 - 1e-6  # as labels.geometry: ties fall as PIL's rounding does
-
-
-def labelme_footprints(geoms: np.ndarray) -> np.ndarray:
-    """labelme's fill regions (rasterio pixel coordinates) of geometries in labelme's integer vertex grid."""
-    tall = shapely.transform(geoms, lambda xy: xy * [1.0, _SQUASH])
-    grown = shapely.buffer(tall, _HALF, quad_segs=1)
-    return shapely.transform(grown, lambda xy: xy / [1.0, _SQUASH] + 0.5)
+        return [bool(k) for k in shapes_in_image(shapes, int(width), int(height), RepairReport())]
+    return [s.shape_type in AREA_TYPES and not (s.shape_type in ("polygon", "oriented_rectangle")
+                                                and len(s.points) < 3) for s in shapes]
 
 
 def parcel_pixels(shapes: Sequence[Shape], parcels: Sequence[Parcel], width: int | None = None,
@@ -110,18 +40,21 @@ def parcel_pixels(shapes: Sequence[Shape], parcels: Sequence[Parcel], width: int
     each is rasterised in a window of its own; the windows are packed side by side on shared canvases, so
     rasterio rasterises and polygonises many parcels per call.
     """
-    feet = shape_footprints(shapes, width, height)
-    bounds = shapely.bounds(np.asarray([g if g is not None else Polygon() for g in feet], dtype=object))
-    bg = np.asarray([j for j, s in enumerate(shapes) if s.label == BACKGROUND_LABEL and feet[j] is not None], int)
+    ok = _drawable(shapes, width, height)
+    at = np.cumsum(ok) - 1  # shape index -> drawing index
+    drawing = Drawing.of([s for s, k in zip(shapes, ok) if k])
+    bounds = np.zeros((len(shapes), 4), np.int64)
+    bounds[np.flatnonzero(ok)] = drawing.bounds
+    bg = np.asarray([j for j, s in enumerate(shapes) if s.label == BACKGROUND_LABEL and ok[j]], int)
     jobs: list[tuple[int, tuple[int, int, int, int], list[int], set[int]]] = []
     windows, members_of = [], []
     for k, p in enumerate(parcels):
-        members = [i for i in p.shape_indices if feet[i] is not None]
+        members = [i for i in p.shape_indices if ok[i]]
         if not members:
             continue
         b = bounds[members]
-        c0, r0 = math.floor(b[:, 0].min()), math.floor(b[:, 1].min())
-        c1, r1 = math.ceil(b[:, 2].max()), math.ceil(b[:, 3].max())
+        c0, r0 = int(b[:, 0].min()), int(b[:, 1].min())
+        c1, r1 = int(b[:, 2].max()) + 1, int(b[:, 3].max()) + 1
         if width:
             c0, c1 = max(c0, 0), min(c1, int(width))
         if height:
@@ -133,8 +66,9 @@ def parcel_pixels(shapes: Sequence[Shape], parcels: Sequence[Parcel], width: int
     carve_of: dict[int, list[int]] = {}
     if len(bg) and windows:  # backgrounds over each window, one query for all windows
         w = np.asarray(windows, dtype=np.float64)
-        tree = shapely.STRtree([feet[j] for j in bg])
-        win, hit = tree.query(shapely.box(w[:, 0], w[:, 1], w[:, 2], w[:, 3]))
+        bb = bounds[bg].astype(np.float64)  # a background's pixels, as boxes of pixel squares
+        tree = shapely.STRtree(shapely.box(bb[:, 0], bb[:, 1], bb[:, 2] + 1, bb[:, 3] + 1))
+        win, hit = tree.query(shapely.box(w[:, 0], w[:, 1], w[:, 2], w[:, 3]), predicate="intersects")
         for q, j in zip(win.tolist(), bg[hit].tolist()):
             carve_of.setdefault(q, []).append(j)
     for q, ((k, members), window) in enumerate(zip(members_of, windows)):
@@ -143,7 +77,7 @@ def parcel_pixels(shapes: Sequence[Shape], parcels: Sequence[Parcel], width: int
         jobs.append((k, window, sorted(members + carve), set(carve)))
     out: list[BaseGeometry] = [Polygon()] * len(parcels)
     for batch in _pack(jobs):
-        for k, geom in _rasterise_batch(batch, feet):
+        for k, geom in _rasterise_batch(batch, drawing, at):
             out[k] = geom
     return out
 
@@ -171,25 +105,15 @@ def _shift(geoms: np.ndarray, dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
     return shapely.set_coordinates(geoms.copy(), xy + np.column_stack([dx, dy])[idx])
 
 
-def _rasterise_batch(batch: list, feet: list) -> list[tuple[int, BaseGeometry]]:
+def _rasterise_batch(batch: list, drawing: Drawing, at: np.ndarray) -> list[tuple[int, BaseGeometry]]:
     cw = max(max(job[1][2] - job[1][0] + ox for job, (ox, _) in batch), 1)
     ch = max(max(job[1][3] - job[1][1] + oy for job, (_, oy) in batch), 1)
-    geoms, boxes, dx, dy, vals = [], [], [], [], []
+    canvas = np.zeros((ch, cw), np.int32)
     for n, (job, (ox, oy)) in enumerate(batch, start=1):
         _, (c0, r0, c1, r1), order, carve = job
-        for i in order:  # painting order within the window
-            geoms.append(feet[i])
-            boxes.append((c0, r0, c1, r1))
-            dx.append(ox - c0)
-            dy.append(oy - r0)
-            vals.append(0 if i in carve else n)
-    # clipped to its window, so nothing spills into a neighbour's, then moved onto the canvas
-    b = np.asarray(boxes, dtype=np.float64)
-    clipped = shapely.intersection(np.asarray(geoms, dtype=object), shapely.box(b[:, 0], b[:, 1], b[:, 2], b[:, 3]))
-    placed = _shift(clipped, np.asarray(dx, dtype=np.float64), np.asarray(dy, dtype=np.float64))
-    keep = ~shapely.is_empty(placed)
-    pairs = list(zip(placed[keep].tolist(), np.asarray(vals)[keep].tolist()))
-    canvas = features.rasterize(pairs, out_shape=(ch, cw), fill=0, dtype="int32")
+        which = drawing.paint(at[order].tolist(), c0, r0, c1 - c0, r1 - r0)  # painting order within the window
+        lut = np.array([0] + [0 if i in carve else n for i in order], dtype=np.int32)
+        canvas[oy:oy + r1 - r0, ox:ox + c1 - c0] = lut[which]  # the windows' slots never overlap
     polys, owner = [], []
     for g, v in features.shapes(canvas, mask=canvas > 0):
         rings = [np.asarray(r, dtype=np.float64) for r in g["coordinates"]]

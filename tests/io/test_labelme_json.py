@@ -194,3 +194,23 @@ def test_bad_files_give_input_error_naming_file(tmp_path, text, fragment):
     with pytest.raises(InputError, match=fragment) as exc:
         load_annotation(p)
     assert "bad.json" in str(exc.value)
+
+
+@pytest.mark.parametrize("points", [[[0, 0], ["1", 2]], [[0, 0], [1, 2, 3]], [[0, 0], [1]], [[0, None]], "0 0",
+                                    [[[0, 0]]], [0, 1]])
+def test_points_that_are_not_number_pairs_are_refused(tmp_path, points):
+    p = tmp_path / "bad.json"
+    p.write_text(json.dumps({"shapes": [{"label": "farmland", "points": points}]}), encoding="utf-8")
+    with pytest.raises(InputError, match="points"):
+        load_annotation(p)
+
+
+def test_points_of_ints_floats_and_bools_load_as_floats(tmp_path):
+    p = tmp_path / "ok.json"
+    pts = [[0, 1.5], [True, 2], [3, 4]]
+    p.write_text(json.dumps({"shapes": [{"label": "farmland", "points": pts}, {"label": "x", "points": []}]}),
+                 encoding="utf-8")
+    shapes = load_annotation(p).shapes
+    assert shapes[0].points == [[0.0, 1.5], [1.0, 2.0], [3.0, 4.0]]
+    assert all(type(v) is float for pt in shapes[0].points for v in pt)
+    assert shapes[1].points == []

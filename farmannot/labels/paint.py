@@ -1,0 +1,120 @@
+"""labelme's own drawing of shapes, onto the canvas of any window of a scene.
+
+labelme turns a shape into pixels with PIL (``labelme.utils.shape_to_mask``): ``polygon``, ``rectangle`` and
+``ellipse`` with ``fill`` and a one-pixel ``outline``, PIL truncating every coordinate to an integer; a mask
+shape is pasted at its truncated top-left corner. This module draws the same PIL primitives with the same
+integer coordinates, so its pixels are labelme's by construction; it only moves the origin to a window's
+corner. Because the coordinates are truncated in scene coordinates first (as labelme's PIL call does on the
+whole image) and moved by whole pixels after, a window's canvas holds exactly the pixels of the whole-image
+drawing that fall in it (``tests/labels/test_paint.py`` checks this against ``shapes_to_label``).
+
+One canvas per window takes every shape that touches it, in file order, each drawn with its position in
+that order as the ink (PIL ``"I"`` images, 32-bit), so one pass gives the last shape over every pixel:
+label values and parcel ids are then looked up from it. Shapes are kept as small integer arrays with their
+pixel bounds; which shapes touch a window is one vectorised comparison of those bounds.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import PIL.Image
+import PIL.ImageDraw
+
+from farmannot.io.labelme_json import Shape
+
+POLYGON, RECTANGLE, ELLIPSE, MASK = "polygon", "rectangle", "ellipse", "mask"
+
+
+def _primitive(shape: Shape) -> tuple[str, np.ndarray, np.ndarray | None]:
+    """labelme's PIL primitive for an area shape: its kind, integer coordinates (scene pixels) and mask."""
+    t = shape.shape_type
+    if t == "mask":
+        # labelme: (x1, y1), (x2, y2) = np.asarray(points).astype(int); mask[y1:y2 + 1, x1:x2 + 1] = mask
+        corner = np.asarray(shape.points[0], dtype=np.float64).astype(np.int64)[None]
+        return MASK, corner, np.asarray(shape.mask, dtype=bool)
+    if t == "circle":
+        (cx, cy), (px, py) = (tuple(p) for p in shape.points[:2])
+        d = math.sqrt((cx - px) ** 2 + (cy - py) ** 2)  # labelme's own arithmetic, so the same floats
+        box = np.trunc(np.array([[cx - d, cy - d], [cx + d, cy + d]], dtype=np.float64))
+        return ELLIPSE, box.astype(np.int64), None
+    pts = np.trunc(np.asarray(shape.points, dtype=np.float64)).astype(np.int64)
+    if t == "rectangle":
+        (x0, y0), (x1, y1) = pts[0], pts[-1]
+        return RECTANGLE, np.array([[min(x0, x1), min(y0, y1)], [max(x0, x1), max(y0, y1)]], np.int64), None
+    return POLYGON, pts, None  # polygon, oriented_rectangle
+
+
+@dataclass
+class Drawing:
+    """Shapes ready to draw, in file order.
+
+    Attributes:
+        kinds: PIL primitive per shape (:data:`POLYGON`, :data:`RECTANGLE`, :data:`ELLIPSE`, :data:`MASK`).
+        coords: int64 ``(n, 2)`` per shape: polygon vertices, the two corners of a rectangle or an ellipse's
+            box, or a mask's top-left pixel; truncated as PIL truncates them, in scene pixels.
+        masks: The boolean mask of a mask shape, else None.
+        bounds: int64 ``(shapes, 4)``: the first and last column and row a shape can paint (inclusive).
+    """
+
+    kinds: list[str]
+    coords: list[np.ndarray]
+    masks: list[np.ndarray | None]
+    bounds: np.ndarray
+
+    @classmethod
+    def of(cls, shapes: list[Shape]) -> Drawing:
+        kinds, coords, masks = [], [], []
+        bounds = np.zeros((len(shapes), 4), np.int64)
+        for k, s in enumerate(shapes):
+            kind, xy, mask = _primitive(s)
+            kinds.append(kind)
+            coords.append(xy)
+            masks.append(mask)
+            if kind == MASK:
+                h, w = mask.shape
+                bounds[k] = (xy[0, 0], xy[0, 1], xy[0, 0] + w - 1, xy[0, 1] + h - 1)
+            else:
+                bounds[k, :2], bounds[k, 2:] = xy.min(axis=0), xy.max(axis=0)
+        return cls(kinds, coords, masks, bounds)
+
+    def __len__(self) -> int:
+        return len(self.kinds)
+
+    def touching(self, col: int, row: int, width: int, height: int) -> np.ndarray:
+        """Indices (file order) of the shapes that can paint a pixel of the window."""
+        b = self.bounds
+        hit = (b[:, 2] >= col) & (b[:, 0] < col + width) & (b[:, 3] >= row) & (b[:, 1] < row + height)
+        return np.flatnonzero(hit)
+
+    def paint(self, idx, col: int, row: int, width: int, height: int) -> np.ndarray:
+        """int32 ``(height, width)`` canvas of the window: ``k + 1`` where shape ``idx[k]`` is the last one drawn
+        over a pixel (labelme's painting order), 0 where none is."""
+        img = PIL.Image.new("I", (int(width), int(height)), 0)
+        draw = PIL.ImageDraw.Draw(img)
+        off = np.array([col, row], np.int64)
+        for k, i in enumerate(idx, start=1):
+            kind, xy = self.kinds[i], self.coords[i] - off
+            if kind == POLYGON:
+                draw.polygon(xy.ravel().tolist(), fill=k, outline=k)
+            elif kind == RECTANGLE:
+                draw.rectangle(xy.ravel().tolist(), fill=k, outline=k)
+            elif kind == ELLIPSE:
+                draw.ellipse(xy.ravel().tolist(), fill=k, outline=k)
+            else:  # a mask shape: pasted where it is true, between the PIL drawings before and after it
+                canvas = np.array(img, dtype=np.int32)
+                _paste(canvas, self.masks[i], int(xy[0, 0]), int(xy[0, 1]), k)
+                img = PIL.Image.fromarray(canvas)
+                draw = PIL.ImageDraw.Draw(img)
+        return np.asarray(img, dtype=np.int32)
+
+
+def _paste(canvas: np.ndarray, mask: np.ndarray, x: int, y: int, value: int) -> None:
+    h, w = canvas.shape
+    c0, r0 = max(x, 0), max(y, 0)
+    c1, r1 = min(x + mask.shape[1], w), min(y + mask.shape[0], h)
+    if c1 > c0 and r1 > r0:
+        part = mask[r0 - y:r1 - y, c0 - x:c1 - x]
+        canvas[r0:r1, c0:c1][part] = value
