@@ -49,6 +49,6 @@ def command(run, dataset, split, pred_dir, gt_dir, ignore_value, manifest, image
         from farmannot.train.evaluate import evaluate_run
 
         result = evaluate_run(run, dataset, output, split, protocol, device, batch_size, bsds_levels, progress)
-    o = result["overall"]
-    click.echo(f"{o['images']} tile(s): IoU {100 * o['IoU']:.2f}, F1 {100 * o['F1']:.2f}, mIoU {100 * o['mIoU']:.2f}, "
-               f"ODS {100 * o['ODS']:.2f}, OIS {100 * o['OIS']:.2f}, GTC {100 * o['GTC']:.2f} -> {output}/report.md")
+    from farmannot.train.report import summary_line
+
+    click.echo(f"{summary_line(result)} -> {output}/report.md")
