@@ -5,9 +5,9 @@ from __future__ import annotations
 import click
 
 from farmannot.cli.options import progress_option
+from farmannot.train.models.catalog import INPUT_SETTINGS as INPUT_NAMES
+from farmannot.train.models.catalog import MODEL_NAMES
 
-MODEL_NAMES = ("unet", "deeplabv3", "deeplabv3plus", "segformer", "fcn")
-INPUT_NAMES = ("image", "image+text", "image+text+dem")
 UNET_DECODER = (256, 128, 64, 32, 16)
 
 
@@ -27,7 +27,8 @@ def arch_options(model: str, encoder_depth: int | None) -> dict:
               help="Run folder: config.json, best.pt, last.pt, train_log.csv, loss.png.")
 @click.option("--model", type=click.Choice(MODEL_NAMES), default="unet", show_default=True)
 @click.option("--encoder", default=None,
-              help="Encoder name (smp / timm 'tu-*'); default resnet18, mit_b0 for segformer, resnet50 for fcn.")
+              help="Encoder name (smp / timm 'tu-*'); default resnet18, mit_b0 for segformer, resnet50 for fcn; "
+                   "etterra: the SAM image encoder (vit_b, vit_l, vit_h, or the size of --sam-checkpoint).")
 @click.option("--encoder-weights", default=None, help="Pretrained encoder weights for smp (default none: no download).")
 @click.option("--encoder-depth", type=click.IntRange(3, 5), default=None, help="smp encoder depth (smaller = faster).")
 @click.option("--inputs", type=click.Choice(INPUT_NAMES), default="image", show_default=True,

@@ -11,7 +11,7 @@ class TrainConfig:
 
     Attributes:
         dataset: dataset root or layout folder.
-        model: ``unet``, ``deeplabv3``, ``deeplabv3plus``, ``segformer`` or ``fcn``.
+        model: a name of :data:`farmannot.train.models.catalog.MODELS` (``unet``, ``pspnet``, ``segformer``, ...).
         encoder: encoder name (None: the model's small default, e.g. resnet18 / mit_b0 / resnet50 for fcn).
         encoder_weights: pretrained encoder weights for smp (None: random; nothing is downloaded).
         inputs: ``image``, ``image+text`` or ``image+text+dem``.

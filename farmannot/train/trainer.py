@@ -26,7 +26,7 @@ from tqdm import tqdm
 from farmannot.errors import FarmannotError
 from farmannot.train.checkpoint import BEST, LAST, load_checkpoint, save_checkpoint, unwrap, write_config
 from farmannot.train.config import TrainConfig
-from farmannot.train.data import compute_stats, list_tiles, read_caption, resolve_dataset
+from farmannot.train.data import check_inputs, compute_stats, list_tiles, read_caption, resolve_dataset
 from farmannot.train.history import plot_history, write_log
 from farmannot.train.losses import bce_dice_loss
 from farmannot.train.metrics.pixel import PixelCounts, pixel_scores
@@ -226,6 +226,7 @@ def _train(cfg, run_dir, resume, progress, embedder, stop_after, rank, world, de
     elif resume and main:
         log.warning("%s: no last.pt to resume from; starting a new run", run_dir)
     if state is None:
+        check_inputs(train_recs, cfg.inputs, layout, cfg.dataset)
         stats = compute_stats(train_recs).to_dict()
     in_channels = len(stats["mean"])
     config = cfg.to_dict() | {"layout": layout, "in_channels": in_channels, "stats": stats, "text_dim": TEXT_DIM,

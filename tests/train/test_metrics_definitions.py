@@ -3,7 +3,12 @@
 import numpy as np
 import pytest
 
-from farmannot.train.metrics import MetricAccumulator, PixelCounts, bsds_summary, pixel_scores
+from farmannot.train.metrics import (
+    MetricAccumulator,
+    PixelCounts,
+    bsds_summary,
+    pixel_scores,
+)
 from farmannot.train.report import definitions_table, summary_line
 
 
