@@ -47,9 +47,22 @@ def arch_options(model: str, encoder_depth: int | None) -> dict:
 @click.option("--workers", type=click.IntRange(0, None), default=None, help="Data-loading processes.")
 @click.option("--augment/--no-augment", default=True, show_default=True, help="Random flips and rotations.")
 @click.option("--resume", is_flag=True, help="Continue from OUTPUT/last.pt (same result as an uninterrupted run).")
+@click.option("--sam-checkpoint", type=click.Path(dir_okay=False), default=None,
+              help="etterra: segment-anything checkpoint (e.g. sam_vit_b_01ec64.pth) for the encoder and decoder.")
+@click.option("--clip-checkpoint", type=click.Path(dir_okay=False), default=None,
+              help="etterra: CLIP state dict (open_clip .bin/.pt) for the text encoder.")
+@click.option("--clip-model", default=None, help="etterra: open_clip text configuration without --clip-checkpoint "
+              "(default ViT-B-16).")
+@click.option("--clip-quick-gelu", is_flag=True, help="etterra: the CLIP weights use QuickGELU (OpenAI's originals).")
+@click.option("--sam-image-size", type=click.IntRange(32, 1024), default=None,
+              help="etterra: SAM input size, a multiple of 16 (default the checkpoint's; position tables resized).")
+@click.option("--freeze", multiple=True, type=click.Choice(["image-encoder", "text-encoder", "prompt-encoder",
+              "mask-decoder", "none"]), help="etterra: parts kept fixed (repeat; default the encoders loaded "
+              "from a checkpoint; 'none' trains all).")
 @progress_option
 def command(dataset_dir, output, model, encoder, encoder_weights, encoder_depth, inputs, text_fusion, epochs,
-            batch_size, lr, weight_decay, warmup, seed, device, amp, workers, augment, resume, progress):
+            batch_size, lr, weight_decay, warmup, seed, device, amp, workers, augment, resume, sam_checkpoint,
+            clip_checkpoint, clip_model, clip_quick_gelu, sam_image_size, freeze, progress):
     """Train on DATASET_DIR (dataset root or a gtpbd-mm / farmseg-vl folder). Multi-GPU: torchrun."""
     from farmannot.train.config import TrainConfig
     from farmannot.train.trainer import train
@@ -57,7 +70,10 @@ def command(dataset_dir, output, model, encoder, encoder_weights, encoder_depth,
     cfg = TrainConfig(dataset=str(dataset_dir), model=model, encoder=encoder, encoder_weights=encoder_weights,
                       inputs=inputs, text_fusion=text_fusion, epochs=epochs, batch_size=batch_size, lr=lr,
                       weight_decay=weight_decay, warmup=warmup, seed=seed, device=device, amp=amp,
-                      workers=workers, augment=augment, arch_kwargs=arch_options(model, encoder_depth))
+                      workers=workers, augment=augment, arch_kwargs=arch_options(model, encoder_depth),
+                      sam_checkpoint=sam_checkpoint, clip_checkpoint=clip_checkpoint, clip_model=clip_model,
+                      clip_quick_gelu=clip_quick_gelu, sam_image_size=sam_image_size,
+                      freeze=[f for f in freeze if f != "none"] if freeze else None)
     summary = train(cfg, output, resume=resume, progress=progress)
     if summary["world_size"] == 1 or int(__import__("os").environ.get("RANK", 0)) == 0:
         last = summary["last"]

@@ -17,16 +17,19 @@ class ModelSpec:
     """One trainable model.
 
     Attributes:
-        family: ``smp`` (segmentation-models-pytorch) or ``torchvision``.
+        family: ``smp`` (segmentation-models-pytorch), ``torchvision`` or ``etterra`` (SAM + CLIP).
         inputs: the ``--inputs`` settings it takes.
         default_encoder: encoder used when ``--encoder`` is not given (None: the model has no encoder choice).
         source: the paper or library section it follows.
+        text_encoder: what its ``text`` input is: ``minilm`` (the cached caption embedding) or ``clip``
+            (CLIP token ids; the model holds the CLIP text encoder).
     """
 
     family: str
     inputs: tuple[str, ...] = INPUT_SETTINGS
     default_encoder: str | None = "resnet18"
     source: str = ""
+    text_encoder: str = "minilm"
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -37,6 +40,14 @@ MODELS: dict[str, ModelSpec] = {
     "deeplabv3plus": ModelSpec("smp", source="DeepLabV3+"),
     "segformer": ModelSpec("smp", default_encoder="mit_b0", source="SegFormer (GTPBD-MM, FarmSeg-VL baselines)"),
     "fcn": ModelSpec("torchvision", default_encoder="resnet50", source="FCN (FarmSeg-VL baseline)"),
+    "etterra": ModelSpec("etterra", default_encoder=None, text_encoder="clip",
+                         source="ETTerra (GTPBD-MM sec. 4, App. B.1): SAM encoder + decoder, CLIP text, DEM branch"),
 }
 
 MODEL_NAMES: tuple[str, ...] = tuple(MODELS)
+
+
+def text_encoder(model: str) -> str:
+    """``minilm`` or ``clip``: what a model's ``text`` input is."""
+    spec = MODELS.get(model)
+    return spec.text_encoder if spec else "minilm"
