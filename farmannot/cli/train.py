@@ -50,19 +50,21 @@ def arch_options(model: str, encoder_depth: int | None) -> dict:
 @click.option("--sam-checkpoint", type=click.Path(dir_okay=False), default=None,
               help="etterra: segment-anything checkpoint (e.g. sam_vit_b_01ec64.pth) for the encoder and decoder.")
 @click.option("--clip-checkpoint", type=click.Path(dir_okay=False), default=None,
-              help="etterra: CLIP state dict (open_clip .bin/.pt) for the text encoder.")
-@click.option("--clip-model", default=None, help="etterra: open_clip text configuration without --clip-checkpoint "
+              help="etterra, tsmnet-text: CLIP state dict (open_clip .bin/.pt) for the text encoder.")
+@click.option("--clip-model", default=None, help="etterra, tsmnet-text: open_clip text configuration without --clip-checkpoint "
               "(default ViT-B-16).")
 @click.option("--clip-quick-gelu", is_flag=True, help="etterra: the CLIP weights use QuickGELU (OpenAI's originals).")
 @click.option("--sam-image-size", type=click.IntRange(32, 1024), default=None,
               help="etterra: SAM input size, a multiple of 16 (default the checkpoint's; position tables resized).")
 @click.option("--freeze", multiple=True, type=click.Choice(["image-encoder", "text-encoder", "prompt-encoder",
               "mask-decoder", "none"]), help="etterra: parts kept fixed (repeat; default the encoders loaded "
-              "from a checkpoint; 'none' trains all).")
+              "from a checkpoint; 'none' trains all); tsmnet-text: text-encoder (the default) or none.")
+@click.option("--class-names", default=None, help="tsmnet-text: the two class names, background first "
+              "(default 'background,farmland').")
 @progress_option
 def command(dataset_dir, output, model, encoder, encoder_weights, encoder_depth, inputs, text_fusion, epochs,
             batch_size, lr, weight_decay, warmup, seed, device, amp, workers, augment, resume, sam_checkpoint,
-            clip_checkpoint, clip_model, clip_quick_gelu, sam_image_size, freeze, progress):
+            clip_checkpoint, clip_model, clip_quick_gelu, sam_image_size, freeze, class_names, progress):
     """Train on DATASET_DIR (dataset root or a gtpbd-mm / farmseg-vl folder). Multi-GPU: torchrun."""
     from farmannot.train.config import TrainConfig
     from farmannot.train.trainer import train
@@ -73,7 +75,7 @@ def command(dataset_dir, output, model, encoder, encoder_weights, encoder_depth,
                       workers=workers, augment=augment, arch_kwargs=arch_options(model, encoder_depth),
                       sam_checkpoint=sam_checkpoint, clip_checkpoint=clip_checkpoint, clip_model=clip_model,
                       clip_quick_gelu=clip_quick_gelu, sam_image_size=sam_image_size,
-                      freeze=[f for f in freeze if f != "none"] if freeze else None)
+                      freeze=[f for f in freeze if f != "none"] if freeze else None, class_names=class_names)
     summary = train(cfg, output, resume=resume, progress=progress)
     if summary["world_size"] == 1 or int(__import__("os").environ.get("RANK", 0)) == 0:
         last = summary["last"]

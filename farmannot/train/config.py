@@ -31,6 +31,7 @@ class TrainConfig:
         sam_image_size: SAM input size (multiple of 16; default the checkpoint's, 1024 for SAM's own).
         freeze: ETTerra parts kept fixed (None: the encoders that start from a checkpoint).
         prompts: ETTerra's learnable prompt queries.
+        class_names: tsmnet-text's two class names, comma-separated, background first.
     """
 
     dataset: str = ""
@@ -58,6 +59,7 @@ class TrainConfig:
     sam_image_size: int | None = None
     freeze: list[str] | None = None
     prompts: int = 4
+    class_names: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -30,7 +30,7 @@ from farmannot.train.data import check_inputs, compute_stats, list_tiles, read_c
 from farmannot.train.history import plot_history, write_log
 from farmannot.train.losses import bce_dice_loss
 from farmannot.train.metrics.pixel import PixelCounts, pixel_scores
-from farmannot.train.models import build_model, prepare_config
+from farmannot.train.models import auxiliary_loss, build_model, prepare_config
 from farmannot.train.models.catalog import text_encoder
 from farmannot.train.models.clip_text import CaptionTokens
 from farmannot.train.models.segmenter import model_inputs
@@ -128,6 +128,9 @@ def run_epoch(model, loader, optimizer, scheduler, scaler, device, amp_dtype, ch
         with ctx:
             logits = model(**inputs)
         loss = bce_dice_loss(logits, target, valid)
+        aux = auxiliary_loss(model, target, valid)
+        if aux is not None:
+            loss = loss + aux
         optimizer.zero_grad(set_to_none=True)
         if scaler is not None and scaler.is_enabled():
             scaler.scale(loss).backward()

@@ -17,7 +17,8 @@ class ModelSpec:
     """One trainable model.
 
     Attributes:
-        family: ``smp`` (segmentation-models-pytorch), ``torchvision`` or ``etterra`` (SAM + CLIP).
+        family: ``smp`` (segmentation-models-pytorch), ``torchvision``, ``etterra`` (SAM + CLIP) or
+            ``tsmnet`` (an smp encoder with CLIP class-name prompts).
         inputs: the ``--inputs`` settings it takes.
         default_encoder: encoder used when ``--encoder`` is not given (None: the model has no encoder choice).
         source: the paper or library section it follows.
@@ -42,6 +43,8 @@ MODELS: dict[str, ModelSpec] = {
     "fcn": ModelSpec("torchvision", default_encoder="resnet50", source="FCN (FarmSeg-VL baseline)"),
     "etterra": ModelSpec("etterra", default_encoder=None, text_encoder="clip",
                          source="ETTerra (GTPBD-MM sec. 4, App. B.1): SAM encoder + decoder, CLIP text, DEM branch"),
+    "tsmnet-text": ModelSpec("tsmnet", inputs=("image", "image+text"),
+                             source="TSMNet (paper 004, sec. 3.3-3.5): CoOp class prompts, score map, caption"),
 }
 
 MODEL_NAMES: tuple[str, ...] = tuple(MODELS)

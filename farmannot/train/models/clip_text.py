@@ -50,6 +50,16 @@ def clip_spec_from_state(state: dict[str, torch.Tensor], path: str | Path, quick
                          "heads": max(1, int(width) // 64), "layers": layers, "mlp_ratio": mlp / width}}
 
 
+def clip_spec_for_run(config: dict) -> dict:
+    """The CLIP text configuration of a run: read off ``clip_checkpoint``, else from ``clip_model``."""
+    from farmannot.train.models.sam_parts import read_state_dict
+
+    path = config.get("clip_checkpoint")
+    if path:
+        return clip_spec_from_state(read_state_dict(path, "CLIP"), path, bool(config.get("clip_quick_gelu")))
+    return clip_spec_from_name(config.get("clip_model") or DEFAULT_CLIP)
+
+
 def build_text_tower(spec: dict) -> torch.nn.Module:
     """open_clip's ``TextTransformer`` for ``spec``, returning ``(pooled, token features)``; random weights."""
     from open_clip.model import CLIPTextCfg, _build_text_tower

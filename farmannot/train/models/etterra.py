@@ -21,22 +21,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from farmannot.errors import InputError
-from farmannot.train.models.clip_text import (
-    DEFAULT_CLIP,
-    build_text_tower,
-    clip_spec_from_name,
-    clip_spec_from_state,
-    load_text_tower,
-)
-from farmannot.train.models.sam_parts import (
-    PATCH,
-    PROMPT_DIM,
-    SAM_PRESETS,
-    build_sam_parts,
-    load_sam_parts,
-    read_state_dict,
-    sam_spec_from_state,
-)
+from farmannot.train.models.clip_text import build_text_tower, clip_spec_for_run, load_text_tower
+from farmannot.train.models.sam_parts import (PATCH, PROMPT_DIM, SAM_PRESETS, build_sam_parts, load_sam_parts,
+                                              read_state_dict, sam_spec_from_state)
 
 FREEZABLE = ("image-encoder", "text-encoder", "prompt-encoder", "mask-decoder")
 DEFAULT_PROMPTS = 4
@@ -206,13 +193,7 @@ def prepare_config(config: dict) -> dict:
         sam["img_size"] = int(config["sam_image_size"])
     if sam["img_size"] % PATCH:
         raise InputError(f"--sam-image-size {sam['img_size']}: not a multiple of {PATCH}.")
-    clip = None
-    if "text" in config.get("inputs", "image"):
-        if clip_ckpt:
-            clip = clip_spec_from_state(read_state_dict(clip_ckpt, "CLIP"), clip_ckpt,
-                                        bool(config.get("clip_quick_gelu")))
-        else:
-            clip = clip_spec_from_name(config.get("clip_model") or DEFAULT_CLIP)
+    clip = clip_spec_for_run(config) if "text" in config.get("inputs", "image") else None
     freeze = config.get("freeze")
     if freeze is None:
         freeze = (["image-encoder"] if sam_ckpt else []) + (["text-encoder"] if clip_ckpt and clip else [])
