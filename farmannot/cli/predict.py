@@ -24,10 +24,18 @@ from farmannot.errors import FarmannotError
 @click.option("--polygons", type=click.Path(dir_okay=False), default=None,
               help="Also write the parcels as a draft labelme annotation.")
 @click.option("--min-area-px", type=float, default=16.0, show_default=True)
+@click.option("--classes", default=None,
+              help="Open vocabulary: comma-separated class names (e.g. 'farmland,terrace,water'); RUN is then a "
+                   "CLIP state dict, used frozen; one probability band per class.")
+@click.option("--clip-quick-gelu", is_flag=True, help="With --classes: the CLIP weights use QuickGELU (OpenAI's).")
 @click.option("--progress/--no-progress", default=True)
 def command(run, scene, output, patch, overlap, batch_size, device, amp, caption, dem, polygons, min_area_px,
-            progress):
-    """Sliding-window inference of RUN_DIR|CHECKPOINT over SCENE with overlap and smooth blending."""
+            classes, clip_quick_gelu, progress):
+    """Sliding-window inference of RUN_DIR|CHECKPOINT over SCENE with overlap and smooth blending.
+
+    With --classes, RUN is a CLIP checkpoint and the output holds one probability band per class name
+    (HG-RSOVSSeg's templates and position interpolation on a frozen CLIP) and a class band (1-based).
+    """
     from farmannot.io.raster import open_raster, scene_info
     from farmannot.io.stretch import scene_stretch
     from farmannot.predict.drafts import draft_annotation
@@ -39,6 +47,15 @@ def command(run, scene, output, patch, overlap, batch_size, device, amp, caption
 
     if overlap >= patch:
         raise click.BadParameter("--overlap must be smaller than --patch")
+    if classes is not None:
+        from farmannot.predict.open_vocab import predict_classes
+
+        names = [c.strip() for c in classes.split(",") if c.strip()]
+        rep = predict_classes(run, scene, output, names, patch=patch, overlap=overlap, batch_size=batch_size,
+                              device=device, quick_gelu=clip_quick_gelu, progress=progress)
+        click.echo(f"{rep.patches} patch(es), {rep.width} x {rep.height} px, {len(names)} class band(s) "
+                   f"{', '.join(names)} + class -> {output}", err=True)
+        return
     model, config = load_model(run, device)
     if "dem" in config.get("inputs", "image") and not dem:
         raise FarmannotError(f"{run}: the model was trained with a DEM (inputs {config['inputs']}); give --dem.")
