@@ -45,9 +45,9 @@ def command(run, dataset, split, pred_dir, gt_dir, ignore_value, manifest, image
     with output_lock(output, "farmannot evaluate", echo=lambda m: click.echo(m, err=True)):
         result = _evaluate(run, dataset, split, pred_dir, gt_dir, ignore_value, manifest, images_dir, protocol,
                            bsds_levels, output, device, batch_size, progress)
-    o = result["overall"]
-    click.echo(f"{o['images']} tile(s): IoU {100 * o['IoU']:.2f}, F1 {100 * o['F1']:.2f}, mIoU {100 * o['mIoU']:.2f}, "
-               f"ODS {100 * o['ODS']:.2f}, OIS {100 * o['OIS']:.2f}, GTC {100 * o['GTC']:.2f} -> {output}/report.md")
+    from farmannot.train.report import summary_line
+
+    click.echo(f"{summary_line(result)} -> {output}/report.md")
 
 
 def _evaluate(run, dataset, split, pred_dir, gt_dir, ignore_value, manifest, images_dir, protocol, bsds_levels,

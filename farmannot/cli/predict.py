@@ -26,15 +26,32 @@ from farmannot.io.space import check_free_space, check_writable
 @click.option("--polygons", type=click.Path(dir_okay=False), default=None,
               help="Also write the parcels as a draft labelme annotation.")
 @click.option("--min-area-px", type=float, default=16.0, show_default=True)
+@click.option("--classes", default=None,
+              help="Open vocabulary: comma-separated class names (e.g. 'farmland,terrace,water'); RUN is then a "
+                   "CLIP state dict, used frozen; one probability band per class.")
+@click.option("--clip-quick-gelu", is_flag=True, help="With --classes: the CLIP weights use QuickGELU (OpenAI's).")
 @click.option("--progress/--no-progress", default=True)
 def command(run, scene, output, patch, overlap, batch_size, device, amp, caption, dem, polygons, min_area_px,
-            progress):
-    """Sliding-window inference of RUN_DIR|CHECKPOINT over SCENE with overlap and smooth blending."""
+            classes, clip_quick_gelu, progress):
+    """Sliding-window inference of RUN_DIR|CHECKPOINT over SCENE with overlap and smooth blending.
+
+    With --classes, RUN is a CLIP checkpoint and the output holds one probability band per class name
+    (HG-RSOVSSeg's templates and position interpolation on a frozen CLIP) and a class band (1-based).
+    """
     if overlap >= patch:
         raise click.BadParameter("--overlap must be smaller than --patch")
     with output_lock(output, "farmannot predict", folder=False, echo=lambda m: click.echo(m, err=True)):
         if polygons:
             check_writable(polygons)  # before the model runs, not after
+        if classes is not None:
+            from farmannot.predict.open_vocab import predict_classes
+
+            names = [c.strip() for c in classes.split(",") if c.strip()]
+            rep = predict_classes(run, scene, output, names, patch=patch, overlap=overlap, batch_size=batch_size,
+                                  device=device, quick_gelu=clip_quick_gelu, progress=progress)
+            click.echo(f"{rep.patches} patch(es), {rep.width} x {rep.height} px, {len(names)} class band(s) "
+                       f"{', '.join(names)} + class -> {output}", err=True)
+            return
         _predict(run, scene, output, patch, overlap, batch_size, device, amp, caption, dem, polygons, min_area_px,
                  progress)
 

@@ -8,9 +8,9 @@ import click
 
 from farmannot.cli.options import progress_option
 from farmannot.io.lock import output_lock
+from farmannot.train.models.catalog import INPUT_SETTINGS as INPUT_NAMES
+from farmannot.train.models.catalog import MODEL_NAMES
 
-MODEL_NAMES = ("unet", "deeplabv3", "deeplabv3plus", "segformer", "fcn")
-INPUT_NAMES = ("image", "image+text", "image+text+dem")
 UNET_DECODER = (256, 128, 64, 32, 16)
 
 
@@ -30,7 +30,8 @@ def arch_options(model: str, encoder_depth: int | None) -> dict:
               help="Run folder: config.json, best.pt, last.pt, train_log.csv, loss.png.")
 @click.option("--model", type=click.Choice(MODEL_NAMES), default="unet", show_default=True)
 @click.option("--encoder", default=None,
-              help="Encoder name (smp / timm 'tu-*'); default resnet18, mit_b0 for segformer, resnet50 for fcn.")
+              help="Encoder name (smp / timm 'tu-*'); default resnet18, mit_b0 for segformer, resnet50 for fcn; "
+                   "etterra: the SAM image encoder (vit_b, vit_l, vit_h, or the size of --sam-checkpoint).")
 @click.option("--encoder-weights", default=None, help="Pretrained encoder weights for smp (default none: no download).")
 @click.option("--encoder-depth", type=click.IntRange(3, 5), default=None, help="smp encoder depth (smaller = faster).")
 @click.option("--inputs", type=click.Choice(INPUT_NAMES), default="image", show_default=True,
@@ -49,10 +50,25 @@ def arch_options(model: str, encoder_depth: int | None) -> dict:
 @click.option("--workers", type=click.IntRange(0, None), default=None, help="Data-loading processes.")
 @click.option("--augment/--no-augment", default=True, show_default=True, help="Random flips and rotations.")
 @click.option("--resume", is_flag=True, help="Continue from OUTPUT/last.pt (same result as an uninterrupted run).")
+@click.option("--sam-checkpoint", type=click.Path(dir_okay=False), default=None,
+              help="etterra: segment-anything checkpoint (e.g. sam_vit_b_01ec64.pth) for the encoder and decoder.")
+@click.option("--clip-checkpoint", type=click.Path(dir_okay=False), default=None,
+              help="etterra, tsmnet-text: CLIP state dict (open_clip .bin/.pt) for the text encoder.")
+@click.option("--clip-model", default=None, help="etterra, tsmnet-text: open_clip text configuration without --clip-checkpoint "
+              "(default ViT-B-16).")
+@click.option("--clip-quick-gelu", is_flag=True, help="etterra: the CLIP weights use QuickGELU (OpenAI's originals).")
+@click.option("--sam-image-size", type=click.IntRange(32, 1024), default=None,
+              help="etterra: SAM input size, a multiple of 16 (default the checkpoint's; position tables resized).")
+@click.option("--freeze", multiple=True, type=click.Choice(["image-encoder", "text-encoder", "prompt-encoder",
+              "mask-decoder", "none"]), help="etterra: parts kept fixed (repeat; default the encoders loaded "
+              "from a checkpoint; 'none' trains all); tsmnet-text: text-encoder (the default) or none.")
+@click.option("--class-names", default=None, help="tsmnet-text: the two class names, background first "
+              "(default 'background,farmland').")
 @click.option("--overwrite", is_flag=True, help="Replace the run already in OUTPUT (refused without this flag).")
 @progress_option
 def command(dataset_dir, output, model, encoder, encoder_weights, encoder_depth, inputs, text_fusion, epochs,
-            batch_size, lr, weight_decay, warmup, seed, device, amp, workers, augment, resume, overwrite, progress):
+            batch_size, lr, weight_decay, warmup, seed, device, amp, workers, augment, resume, sam_checkpoint,
+            clip_checkpoint, clip_model, clip_quick_gelu, sam_image_size, freeze, class_names, overwrite, progress):
     """Train on DATASET_DIR (dataset root or a gtpbd-mm / farmseg-vl folder). Multi-GPU: torchrun."""
     from farmannot.train.config import TrainConfig
     from farmannot.train.data import resolve_dataset
@@ -62,7 +78,10 @@ def command(dataset_dir, output, model, encoder, encoder_weights, encoder_depth,
     cfg = TrainConfig(dataset=str(dataset_dir), model=model, encoder=encoder, encoder_weights=encoder_weights,
                       inputs=inputs, text_fusion=text_fusion, epochs=epochs, batch_size=batch_size, lr=lr,
                       weight_decay=weight_decay, warmup=warmup, seed=seed, device=device, amp=amp,
-                      workers=workers, augment=augment, arch_kwargs=arch_options(model, encoder_depth))
+                      workers=workers, augment=augment, arch_kwargs=arch_options(model, encoder_depth),
+                      sam_checkpoint=sam_checkpoint, clip_checkpoint=clip_checkpoint, clip_model=clip_model,
+                      clip_quick_gelu=clip_quick_gelu, sam_image_size=sam_image_size,
+                      freeze=[f for f in freeze if f != "none"] if freeze else None, class_names=class_names)
     resolve_dataset(cfg.dataset)  # a bad dataset is reported before anything touches the run folder
     if int(os.environ.get("RANK", "0")) == 0:  # torchrun: rank 0 owns the run folder
         with output_lock(output, "farmannot train", echo=lambda m: click.echo(m, err=True)):

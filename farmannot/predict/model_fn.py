@@ -2,8 +2,8 @@
 
 The model sees what it saw in training: the scene's display bands (red, green, blue) with the scene-wide
 stretch as 8-bit values, normalised with the run's statistics; for ``image+text`` runs one caption
-(``--caption``) embedded with the same offline sentence model; for ``image+text+dem`` runs the DEM
-aligned to each patch through the terrain module, encoded as in training.
+(``--caption``) embedded with the same offline sentence model (ETTerra: CLIP token ids); for
+``image+text+dem`` runs the DEM aligned to each patch through the terrain module, encoded as in training.
 """
 
 from __future__ import annotations
@@ -41,7 +41,14 @@ def model_predict_fn(model, config: dict, device: str = "cpu", caption: str | No
     n_img = int(config.get("in_channels", 3))
     text = None
     if use_text:
-        vec, tokens, mask = text_inputs(caption or DEFAULT_CAPTION)
+        from farmannot.train.models.catalog import text_encoder
+
+        if text_encoder(config.get("model", "unet")) == "clip":  # the model holds a CLIP text encoder: token ids
+            from farmannot.train.models.clip_text import CaptionTokens
+
+            vec, tokens, mask = CaptionTokens({"scene": caption or DEFAULT_CAPTION}).lookup("scene")
+        else:
+            vec, tokens, mask = text_inputs(caption or DEFAULT_CAPTION)
         text = (torch.from_numpy(vec), torch.from_numpy(tokens), torch.from_numpy(mask))
     dev = torch.device(device)
 

@@ -46,6 +46,7 @@ def predict_scene(
     threshold: float = 0.5,
     progress: bool = True,
     extra: Callable[..., np.ndarray] | None = None,
+    classify: str = "threshold",
 ) -> PredictionReport:
     """Write ``output``: one float32 band per model output (probabilities) plus a ``class`` band.
 
@@ -56,6 +57,8 @@ def predict_scene(
         threshold: parcel probability at or above which ``class`` is 1.
         extra: ``extra(window_transform, width, height) -> (K, h, w)`` channels appended to each patch
             after normalisation (the aligned DEM of DEM models).
+        classify: ``threshold`` (``class`` = 1 where output 0 >= ``threshold``) or ``argmax`` (``class`` =
+            1-based index of the largest output: open-vocabulary class maps).
 
     The output has the scene's CRS, transform, width and height; nodata pixels of the scene are NaN in
     every band. Written to a temporary name, renamed at the end.
@@ -88,7 +91,8 @@ def predict_scene(
             def write_rows(row: int, rows: np.ndarray, valid: np.ndarray) -> None:
                 n = rows.shape[1]
                 win = Window(0, row, plan.width, n)
-                cls = np.where(valid, (rows[0] >= threshold).astype(np.float32), np.nan)
+                label = (rows.argmax(axis=0) + 1) if classify == "argmax" else (rows[0] >= threshold)
+                cls = np.where(valid, label.astype(np.float32), np.nan)
                 dst.write(np.concatenate([rows, cls[None]], axis=0), window=win)
                 counts["parcel"] += int(np.count_nonzero(cls == 1))
                 counts["valid"] += int(np.count_nonzero(valid))

@@ -204,7 +204,7 @@ def run_audit(dataset: str | Path, output: str | Path, cfg: TrainConfig, folds: 
     stamps = tile_stamps(records)  # every tile's files stat'ed once, not once per fold that trains on it
     cfg = replace(cfg, dataset=str(dataset))
     device = resolve_device(cfg.device)
-    captions = caption_table(records, root, output, embedder) if "text" in cfg.inputs else None
+    captions = caption_table(records, root, output, embedder, cfg.model) if "text" in cfg.inputs else None
     rows: list[dict] = []
     for k in tqdm(range(folds), desc="folds", unit="fold", disable=not progress, file=sys.stderr):
         held = [r for r, f in zip(records, fold_of) if f == k]

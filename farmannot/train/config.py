@@ -11,7 +11,7 @@ class TrainConfig:
 
     Attributes:
         dataset: dataset root or layout folder.
-        model: ``unet``, ``deeplabv3``, ``deeplabv3plus``, ``segformer`` or ``fcn``.
+        model: a name of :data:`farmannot.train.models.catalog.MODELS` (``unet``, ``pspnet``, ``segformer``, ...).
         encoder: encoder name (None: the model's small default, e.g. resnet18 / mit_b0 / resnet50 for fcn).
         encoder_weights: pretrained encoder weights for smp (None: random; nothing is downloaded).
         inputs: ``image``, ``image+text`` or ``image+text+dem``.
@@ -24,6 +24,14 @@ class TrainConfig:
         augment: random flips and 90-degree rotations.
         arch_kwargs: extra keyword arguments of the smp architecture (e.g. ``encoder_depth``).
         threshold: probability above which a pixel is parcel.
+        sam_checkpoint, clip_checkpoint: ETTerra's pretrained SAM / CLIP state dicts (paths; read once at the
+            start of a run, the run's checkpoints then hold the weights).
+        clip_model: open_clip name of the CLIP text configuration when no ``clip_checkpoint`` is given.
+        clip_quick_gelu: the CLIP weights use QuickGELU (OpenAI's original weights).
+        sam_image_size: SAM input size (multiple of 16; default the checkpoint's, 1024 for SAM's own).
+        freeze: ETTerra parts kept fixed (None: the encoders that start from a checkpoint).
+        prompts: ETTerra's learnable prompt queries.
+        class_names: tsmnet-text's two class names, comma-separated, background first.
     """
 
     dataset: str = ""
@@ -44,6 +52,14 @@ class TrainConfig:
     augment: bool = True
     arch_kwargs: dict = field(default_factory=dict)
     threshold: float = 0.5
+    sam_checkpoint: str | None = None
+    clip_checkpoint: str | None = None
+    clip_model: str | None = None
+    clip_quick_gelu: bool = False
+    sam_image_size: int | None = None
+    freeze: list[str] | None = None
+    prompts: int = 4
+    class_names: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -149,6 +149,25 @@ def list_tiles(dataset: str | Path, splits: str | tuple[str, ...] = "train") -> 
     return layout, records
 
 
+def check_inputs(records: list[TileRecord], inputs: str, layout: str, dataset: str | Path) -> None:
+    """Refuse a model input the dataset does not have, naming the layout to build.
+
+    Raises:
+        InputError: ``text`` inputs and no tile has a caption file, or ``dem`` and no tile has a DEM tile.
+    """
+    if "dem" in inputs.split("+") and not any(r.dem is not None for r in records):
+        raise InputError(
+            f"{dataset}: --inputs {inputs} needs DEM tiles, but none of the {len(records)} {layout} training tiles "
+            f"has one (gtpbd-mm/SPLIT/dem/NAME.tif). Build the gtpbd-mm layout with a DEM per scene "
+            f"(scenes.csv column 'dem' or dems/SCENE.tif, docs/build-dataset.md), or train with --inputs image+text.")
+    if "text" in inputs.split("+") and not any(r.text_file is not None for r in records):
+        where = "farmseg-vl/SPLIT/json/NAME.json" if layout == "farmseg-vl" else "gtpbd-mm/SPLIT/text/NAME.txt"
+        raise InputError(
+            f"{dataset}: --inputs {inputs} needs captions, but none of the {len(records)} {layout} training tiles "
+            f"has one ({where}). Rebuild with 'farmannot build-dataset' (captions are written for the gtpbd-mm "
+            f"and farmseg-vl layouts), or train with --inputs image.")
+
+
 def read_caption(rec: TileRecord) -> str:
     """The English caption of a tile ('' when it has none)."""
     f = rec.text_file

@@ -39,7 +39,8 @@ def evaluate_run(run: str | Path, dataset: str | Path, output: str | Path, split
     layout, records = list_tiles(dataset, split)
     _, _, root = resolve_dataset(dataset)
     output = Path(output)
-    captions = caption_table(records, root, output, embedder) if "text" in config.get("inputs", "image") else None
+    captions = (caption_table(records, root, output, embedder, config["model"])
+                if "text" in config.get("inputs", "image") else None)
     acc = MetricAccumulator(protocol, bsds_levels)
     thr = float(config.get("threshold", 0.5))
     images = {}

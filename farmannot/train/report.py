@@ -14,7 +14,19 @@ from farmannot.train.overlay import overlay, write_png
 
 TABLE_KEYS = ("OA", "Precision", "Recall", "F1", "IoU", "mIoU", "mAcc", "mDice", "Kappa", "ODS", "OIS",
               "GOC", "GUC", "GTC")
-PERCENT = {"OA", "Precision", "Recall", "F1", "IoU", "mIoU", "mAcc", "mDice", "ODS", "OIS", "GOC", "GUC", "GTC"}
+PERCENT = {"OA", "Precision", "Recall", "F1", "IoU", "mIoU", "mAcc", "mDice", "ODS", "OIS", "GOC", "GUC", "GTC",
+           "Recall_mean", "ODS_paper", "OIS_paper"}
+# (label, summary key[@protocol]): the numbers to compare with each paper's tables
+PAPER_ROWS = (
+    ("Recall, GTPBD-MM Rec. / GTPBD script (TP/(TP+FN))", "Recall"),
+    ("Recall, FarmSeg-VL tables (two-class mean = mAcc)", "Recall_mean"),
+    ("ODS, GTPBD script (mean F1 over 1..5 px)", "ODS@gtpbd"),
+    ("OIS, GTPBD script (max F1 over 1..5 px)", "OIS@gtpbd"),
+    ("ODS, BSDS benchmark (summed counts, best threshold)", "ODS@bsds"),
+    ("OIS, BSDS benchmark (counts summed at each tile's best threshold)", "OIS@bsds"),
+    ("ODS, GTPBD-MM paper App. C.2 eq. 9", "ODS_paper"),
+    ("OIS, GTPBD-MM paper App. C.2 eq. 10 (mean of per-tile best F)", "OIS_paper"),
+)
 
 
 def _fmt(key: str, v) -> str:
@@ -30,6 +42,30 @@ def markdown_table(rows: dict[str, dict], keys: tuple[str, ...] = TABLE_KEYS, fi
     for name, r in rows.items():
         lines.append(f"| {name} | " + " | ".join(_fmt(c, r.get(c, float('nan'))) for c in cols) + " |")
     return "\n".join(lines)
+
+
+def definitions_table(summary: dict) -> str:
+    """Each metric whose definition differs between a paper and a script, labelled, with this run's value
+    (the protocol not chosen is left out: its value was not computed)."""
+    o = summary["overall"]
+    lines = ["| metric, as defined by | value |", "| --- | --- |"]
+    for label, key in PAPER_ROWS:
+        name, _, protocol = key.partition("@")
+        if protocol and protocol != summary["protocol"]:
+            continue
+        if name in o:
+            lines.append(f"| {label} | {_fmt(name, o[name])} |")
+    return "\n".join(lines)
+
+
+def summary_line(summary: dict) -> str:
+    """One line for the terminal: the main scores and, labelled, the paper definitions that differ."""
+    o = summary["overall"]
+    p = summary["protocol"]
+    return (f"{o['images']} tile(s): IoU {100 * o['IoU']:.2f}, F1 {100 * o['F1']:.2f}, mIoU {100 * o['mIoU']:.2f}, "
+            f"Recall {100 * o['Recall']:.2f} (FarmSeg-VL Recall = mAcc {100 * o['Recall_mean']:.2f}), "
+            f"ODS/OIS {p} {100 * o['ODS']:.2f}/{100 * o['OIS']:.2f} "
+            f"(GTPBD-MM paper {100 * o['ODS_paper']:.2f}/{100 * o['OIS_paper']:.2f}), GTC {100 * o['GTC']:.2f}")
 
 
 def _plots(out: Path, summary: dict, images: list[dict]) -> list[str]:
@@ -97,7 +133,10 @@ def write_report(output: Path, acc: MetricAccumulator, meta: dict,
     lines += ["", f"Edge protocol: **{summary['protocol']}**. Values in percent except Kappa; GOC/GUC/GTC lower "
               "is better. Pixel metrics from confusion counts summed over tiles (ignore pixels left out); edge "
               "and object metrics are means over tiles.", "", "## Overall", "",
-              markdown_table({"all": summary["overall"]}, first="set"), "", "## Per region", "",
+              markdown_table({"all": summary["overall"]}, first="set"), "",
+              "## Paper and script definitions", "",
+              "Where a paper's table and the released script define a metric differently, both values, labelled "
+              "(`docs/train.md`, Metric definitions):", "", definitions_table(summary), "", "## Per region", "",
               markdown_table(summary["regions"]), ""]
     lines += [f"![{p}]({p})" for p in plots]
     lines += ["", "## Worst tiles", "", "Green: GT outline / missed parcel; magenta: predicted outline / false parcel.",

@@ -26,11 +26,13 @@ from tqdm import tqdm
 from farmannot.errors import FarmannotError
 from farmannot.train.checkpoint import BEST, LAST, load_checkpoint, save_checkpoint, unwrap, write_config
 from farmannot.train.config import TrainConfig
-from farmannot.train.data import compute_stats, list_tiles, read_caption, resolve_dataset
+from farmannot.train.data import check_inputs, compute_stats, list_tiles, read_caption, resolve_dataset
 from farmannot.train.history import plot_history, write_log
 from farmannot.train.losses import bce_dice_loss
 from farmannot.train.metrics.pixel import PixelCounts, pixel_scores
-from farmannot.train.models import build_model
+from farmannot.train.models import auxiliary_loss, build_model, prepare_config
+from farmannot.train.models.catalog import text_encoder
+from farmannot.train.models.clip_text import CaptionTokens
 from farmannot.train.models.segmenter import model_inputs
 from farmannot.train.samples import TileDataset
 from farmannot.train.schedule import make_optimizer
@@ -79,9 +81,13 @@ def dist_info() -> tuple[int, int, int]:
     return (int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0)))
 
 
-def caption_table(records, dataset_root: Path, run_dir: Path, embedder: Embedder | None) -> CaptionTable:
-    """Caption embeddings of the tiles, cached under the dataset (or the run folder if read-only)."""
+def caption_table(records, dataset_root: Path, run_dir: Path, embedder: Embedder | None,
+                  model: str = "unet") -> CaptionTable | CaptionTokens:
+    """Caption embeddings of the tiles, cached under the dataset (or the run folder if read-only); CLIP token
+    ids for models that hold a CLIP text encoder."""
     captions = {r.name: read_caption(r) for r in records}
+    if text_encoder(model) == "clip":
+        return CaptionTokens(captions)
     cache = dataset_root / ".farmannot-cache" / f"captions-{TEXT_MODEL}.npz"
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
@@ -122,6 +128,9 @@ def run_epoch(model, loader, optimizer, scheduler, scaler, device, amp_dtype, ch
         with ctx:
             logits = model(**inputs)
         loss = bce_dice_loss(logits, target, valid)
+        aux = auxiliary_loss(model, target, valid)
+        if aux is not None:
+            loss = loss + aux
         optimizer.zero_grad(set_to_none=True)
         if scaler is not None and scaler.is_enabled():
             scaler.scale(loss).backward()
@@ -226,11 +235,13 @@ def _train(cfg, run_dir, resume, progress, embedder, stop_after, rank, world, de
     elif resume and main:
         log.warning("%s: no last.pt to resume from; starting a new run", run_dir)
     if state is None:
+        check_inputs(train_recs, cfg.inputs, layout, cfg.dataset)
         stats = compute_stats(train_recs).to_dict()
     in_channels = len(stats["mean"])
     config = cfg.to_dict() | {"layout": layout, "in_channels": in_channels, "stats": stats, "text_dim": TEXT_DIM,
                               "text_model": TEXT_MODEL, "world_size": world,
                               "tile_size": _tile_size(train_recs[0])}
+    config = prepare_config(config, saved if state is not None else None)
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_config(run_dir, config)
@@ -238,15 +249,15 @@ def _train(cfg, run_dir, resume, progress, embedder, stop_after, rank, world, de
     captions = None
     if "text" in cfg.inputs:
         if main:
-            captions = caption_table(train_recs + val_recs, dataset_root, run_dir, embedder)
+            captions = caption_table(train_recs + val_recs, dataset_root, run_dir, embedder, cfg.model)
         if world > 1:
             dist.barrier()
         if not main:
-            captions = caption_table(train_recs + val_recs, dataset_root, run_dir, embedder)
+            captions = caption_table(train_recs + val_recs, dataset_root, run_dir, embedder, cfg.model)
 
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
-    model = build_model(config).to(device)
+    model = build_model(config, pretrained=state is None).to(device)
     channels_last = device.type == "cuda"
     if channels_last:
         model = model.to(memory_format=torch.channels_last)

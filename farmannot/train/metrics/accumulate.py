@@ -14,6 +14,18 @@ from farmannot.train.metrics.pixel import PixelCounts, pixel_counts, pixel_score
 
 Protocol = Literal["gtpbd", "bsds"]
 
+DEFINITIONS = {
+    "Recall": "TP/(TP+FN) of the parcel class (GTPBD-MM Rec., App. C.1 eq. 3; the GTPBD script)",
+    "Recall_mean": "mean of parcel and background recall (= mAcc): the 'Recall' of FarmSeg-VL's Tables 4-7",
+    "ODS@gtpbd": "GTPBD script: per tile, mean boundary F1 over tolerances 1..5 px; then mean over tiles",
+    "OIS@gtpbd": "GTPBD script: per tile, max boundary F1 over tolerances 1..5 px; then mean over tiles",
+    "ODS@bsds": "BSDS benchmark: F of the counts summed over tiles at the best single score threshold",
+    "OIS@bsds": "BSDS benchmark (collect_eval_bdry.m): F of the counts summed at each tile's best threshold",
+    "ODS_paper": "GTPBD-MM App. C.2 eq. 9: best F over score thresholds of dataset-aggregated P and R "
+                 "(one-to-one matching within 0.0075 x diagonal)",
+    "OIS_paper": "GTPBD-MM App. C.2 eq. 10: mean over tiles of each tile's best F over score thresholds",
+}
+
 
 class MetricAccumulator:
     """Collects per-image results and summarises them overall and per region.
@@ -22,6 +34,11 @@ class MetricAccumulator:
     out); edge metrics (``gtpbd``) and object metrics are plain means over images, images without any
     boundary or parcel included, as the GTPBD script does. With ``protocol='bsds'`` the edge ODS/OIS come
     from the BSDS threshold sweep over the images' scores instead.
+
+    Whatever the protocol, the summary also holds the paper definitions where they differ from the scripts:
+    ``ODS_paper`` / ``OIS_paper`` (GTPBD-MM App. C.2: the threshold sweep, ODS from precision and recall
+    aggregated over the data set, OIS the mean of each image's best F) and ``Recall_mean`` (FarmSeg-VL's
+    "Recall", the two-class mean recall). :data:`DEFINITIONS` says which is which.
 
     Args:
         protocol: edge protocol, ``gtpbd`` or ``bsds``.
@@ -59,9 +76,8 @@ class MetricAccumulator:
         rec["ODS"], rec["OIS"] = edge["ODS"], edge["OIS"]
         rec.update({k: v for k, v in edge.items() if k.startswith("F1@")})
         rec.update(object_scores(pred, gt))
-        if self.protocol == "bsds":
-            s = (np.asarray(pred) != 0).astype(np.float32) if score is None else score
-            self._bsds.append(bsds_counts(s, gt, self.thresholds))
+        s = (np.asarray(pred) != 0).astype(np.float32) if score is None else score
+        self._bsds.append(bsds_counts(s, gt, self.thresholds))
         self._counts.append(counts)
         self.images.append(rec)
         return rec
@@ -71,24 +87,28 @@ class MetricAccumulator:
         for i in idx:
             total = total + self._counts[i]
         out = pixel_scores(total)
+        sweep = bsds_summary([self._bsds[i] for i in idx], self.thresholds)
         if self.protocol == "bsds":
-            out.update({f"{k}": v for k, v in bsds_summary([self._bsds[i] for i in idx], self.thresholds).items()})
-            out["bsds_threshold"] = out.pop("threshold")
+            out.update({"ODS": sweep["ODS"], "OIS": sweep["OIS"]})
         else:
             out["ODS"] = float(np.mean([self.images[i]["ODS"] for i in idx])) if idx else 0.0
             out["OIS"] = float(np.mean([self.images[i]["OIS"] for i in idx])) if idx else 0.0
+        out["ODS_paper"], out["OIS_paper"] = sweep["ODS"], sweep["OIS_mean"]
+        out["bsds_threshold"] = sweep["threshold"]
         for k in ("GOC", "GUC", "GTC"):
             out[k] = float(np.mean([self.images[i][k] for i in idx])) if idx else 0.0
         out["images"] = len(idx)
         return out
 
     def summary(self) -> dict:
-        """``{'protocol', 'overall': {...}, 'regions': {region: {...}}}``."""
+        """``{'protocol', 'definitions', 'overall': {...}, 'regions': {region: {...}}}``."""
         by_region: dict[str, list[int]] = defaultdict(list)
         for i, rec in enumerate(self.images):
             by_region[rec["region"]].append(i)
         return {
             "protocol": self.protocol,
+            "definitions": {k.split("@")[0]: v for k, v in DEFINITIONS.items()
+                            if "@" not in k or k.endswith("@" + self.protocol)},
             "overall": self._summary(list(range(len(self.images)))),
             "regions": {r: self._summary(ix) for r, ix in sorted(by_region.items())},
         }

@@ -5,6 +5,10 @@ Recall = TP/(TP+FN) (the true recall, not the per-class precision one public Far
 prints as "recall"), F1 = 2PR/(P+R), IoU = TP/(TP+FP+FN), OA = (TP+TN)/N; mIoU, mAcc (mean per-class
 recall) and mDice are means over the two classes {background, parcel}; Cohen's kappa from the 2 x 2 table.
 Every denominator has ``EPS`` added, so an empty denominator gives 0, never NaN.
+
+FarmSeg-VL's tables print a "Recall" that is the two-class mean recall: for every label-only model in its
+Tables 4-7 the Recall column equals the mACC column to the last digit. ``Recall_mean`` is that number
+(= ``mAcc``); compare FarmSeg-VL's Recall with it, GTPBD-MM's Rec. (App. C.1 eq. 3, TP/(TP+FN)) with ``Recall``.
 """
 
 from __future__ import annotations
@@ -66,7 +70,7 @@ def pixel_scores(counts: PixelCounts) -> dict[str, float]:
 
     Returns:
         Keys ``OA, Precision, Recall, F1, IoU, mIoU, mAcc, mDice, Kappa`` plus the background-class
-        ``IoU_background`` and ``Recall_background``.
+        ``IoU_background`` and ``Recall_background`` and ``Recall_mean`` (FarmSeg-VL's "Recall", = mAcc).
     """
     tp, fp, fn, tn = (float(counts.tp), float(counts.fp), float(counts.fn), float(counts.tn))
     n = tp + fp + fn + tn
@@ -94,4 +98,5 @@ def pixel_scores(counts: PixelCounts) -> dict[str, float]:
         "Kappa": kappa,
         "IoU_background": iou_bg,
         "Recall_background": recall_bg,
+        "Recall_mean": (recall + recall_bg) / 2,
     }

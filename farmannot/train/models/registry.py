@@ -1,5 +1,6 @@
-"""Backbones by name: U-Net, DeepLabV3, DeepLabV3+, SegFormer (segmentation-models-pytorch) and FCN
-(torchvision), each split into ``encode -> decode -> head`` so conditioning can act between the stages.
+"""Backbones by name: U-Net, PSPNet, UperNet, DeepLabV3, DeepLabV3+, SegFormer (segmentation-models-pytorch)
+and FCN (torchvision), each split into ``encode -> decode -> head`` so conditioning can act between the
+stages. The names and their defaults come from :mod:`farmannot.train.models.catalog`.
 
 ``encoder_weights`` is None by default: nothing is downloaded. Any encoder smp supports (``resnet18``,
 ``mit_b0``, ``tu-*`` timm encoders, ...) can be named; FCN takes ``resnet50`` or ``resnet101``.
@@ -14,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from farmannot.errors import FarmannotError
+from farmannot.train.models.catalog import MODELS as CATALOG
 
 
 class Backbone(nn.Module):
@@ -99,19 +101,21 @@ class FcnBackbone(Backbone):
         return F.interpolate(self.classifier[-1](decoded), size=size, mode="bilinear", align_corners=False)
 
 
+def _smp(arch: str) -> Callable[..., Backbone]:
+    return lambda enc, c, w, **kw: SmpBackbone(arch, enc, c, w, **kw)
+
+
+# every catalog model of the smp and torchvision families; the others  are whole models
 MODELS: dict[str, Callable[..., Backbone]] = {
-    "unet": lambda enc, c, w, **kw: SmpBackbone("unet", enc, c, w, **kw),
-    "deeplabv3": lambda enc, c, w, **kw: SmpBackbone("deeplabv3", enc, c, w, **kw),
-    "deeplabv3plus": lambda enc, c, w, **kw: SmpBackbone("deeplabv3plus", enc, c, w, **kw),
-    "segformer": lambda enc, c, w, **kw: SmpBackbone("segformer", enc, c, w, **kw),
-    "fcn": lambda enc, c, w, **kw: FcnBackbone(enc, c, w, **kw),
+    name: (_smp(name) if spec.family == "smp" else lambda enc, c, w, **kw: FcnBackbone(enc, c, w, **kw))
+    for name, spec in CATALOG.items() if spec.family in ("smp", "torchvision")
 }
-_DEFAULT_ENCODER = {"segformer": "mit_b0", "fcn": "resnet50"}
 
 
 def default_encoder(model: str) -> str:
     """The encoder used when none is named (small, no download needed)."""
-    return _DEFAULT_ENCODER.get(model, "resnet18")
+    spec = CATALOG.get(model)
+    return (spec.default_encoder if spec else None) or "resnet18"
 
 
 def build_backbone(model: str, encoder: str | None, in_channels: int, encoder_weights: str | None = None,

@@ -5,7 +5,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from farmannot.train.models.conditioning import DemModulation, TextCrossAttention, TextFiLM
+from farmannot.train.models.conditioning import (
+    DemModulation,
+    TextCrossAttention,
+    TextFiLM,
+)
 from farmannot.train.models.registry import build_backbone
 
 TEXT_FUSIONS = ("film", "cross-attention")

@@ -1,0 +1,46 @@
+"""``farmannot predict --classes``: open-vocabulary class maps of a whole scene from a frozen CLIP."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from farmannot.predict.scene import PredictionReport, predict_scene
+
+
+def predict_classes(clip_checkpoint: str | os.PathLike, scene: str | os.PathLike, output: str | os.PathLike,
+                    class_names: list[str], *, patch: int = 448, overlap: int = 64, batch_size: int = 4,
+                    device: str = "cpu", quick_gelu: bool = False, progress: bool = True) -> PredictionReport:
+    """Write ``output``: one probability band per class name (softmax over the classes) and a 1-based
+    ``class`` band, from the scene's display bands with the scene-wide stretch, CLIP-normalised.
+
+    The CLIP is read from ``clip_checkpoint`` (weights only) and used frozen; see
+    :mod:`farmannot.train.models.open_vocab` for the method.
+    """
+    import torch
+    from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
+
+    from farmannot.io.raster import open_raster, scene_info
+    from farmannot.io.stretch import scene_stretch
+    from farmannot.sam.imagery import display_bands
+    from farmannot.train.models.open_vocab import OpenVocabularySegmenter, load_clip
+
+    dev = torch.device(device)
+    model = OpenVocabularySegmenter(load_clip(clip_checkpoint, quick_gelu), class_names).to(dev)
+    with open_raster(scene) as src:
+        info = scene_info(src)
+        bands = display_bands(src.count, src.descriptions, info.band_map)
+        stretch = scene_stretch(src, bands)
+    mean = np.asarray(OPENAI_DATASET_MEAN, np.float32)[:, None, None]
+    std = np.asarray(OPENAI_DATASET_STD, np.float32)[:, None, None]
+
+    def normalise(x: np.ndarray) -> np.ndarray:
+        return (stretch.apply(x).astype(np.float32) / 255.0 - mean) / std
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return model(torch.from_numpy(np.ascontiguousarray(x)).to(dev)).float().cpu().numpy()
+
+    return predict_scene(scene, output, predict, class_names, band_indexes=bands, normalise=normalise, patch=patch,
+                         overlap=overlap, batch_size=batch_size, progress=progress, classify="argmax")
