@@ -1,16 +1,24 @@
-"""Benchmark: SAM in the annotator's window, on this machine's CPU (GPU when one is visible).
+"""Benchmark: every SAM family farmannot runs, on one 1024 x 1024 chip, on this machine's CPU (or a GPU).
 
-Measures, with ViT-B-sized random weights (same modules and shapes as sam_vit_b_01ec64.pth) on a real
-768 x 768 scene from sample_data/:
+For each model (real architectures built by farmannot's registry, random weights: no checkpoint can be
+downloaded here, and neither encoder nor decoder time depends on the weights):
 
-- embedding time (the image encoder; done in the background when an image opens);
-- click-to-polygon latency once embedded (prompt encoder + mask decoder + upsampling + polygons in labelme's
-  vertex convention), median and 90th percentile over clicks; target <= 100 ms;
-- reopen with a cache hit (embedding read from the disk cache in a fresh session);
-- the plain reference: what a click costs when nothing is cached (labelme 6.3's own path computes a missing
-  embedding on the GUI thread), and the ratio.
+- embedding time of one 1024 x 1024 chip (the image encoder: what the annotator waits for once per image
+  or chip, and what ``propose`` pays per chip);
+- decoder latency per click once embedded (prompt encoder + mask decoder + upsampling the chosen mask),
+  median and 90th percentile over clicks, and click -> polygons on a field-like mask;
+- reopen with a cache hit (picture digest + reading the ``.npz`` in a fresh session: what every later
+  command pays instead of the encoder);
+- with ``--propose``: one chip of ``propose`` (the family's automatic mask generator with propose's
+  defaults, 16 x 16 points) with the point grid decoded in CPU-sized batches (16) and in the generators'
+  default batches (64), embedding from the cache.
 
-Run: .venv/bin/python bench/bench_sam.py [--clicks 30] [--device cpu]
+The plain reference is SAM ViT-B, the only model farmannot ran before: each model's embedding time is
+printed as a ratio to it. The picture is the 768 x 768 Landsat scene of sample_data/, rendered as the
+annotator sees it and mirrored out to 1024 x 1024.
+
+Run: .venv/bin/python bench/bench_sam.py [--models vit_b,sam2.1_tiny,...] [--clicks 10] [--propose]
+     [--device cpu|cuda] [--threads N]
 """
 
 from __future__ import annotations
@@ -26,91 +34,110 @@ import numpy as np
 import torch
 
 from farmannot.labels.polygonize import mask_to_polygons, to_labelme_rings
+from farmannot.sam import model as sam1
+from farmannot.sam import sam2_model
 from farmannot.sam.cache import EmbeddingCache
 from farmannot.sam.imagery import render_picture
-from farmannot.sam.model import PRESETS
+from farmannot.sam.propose import CPU_POINTS_PER_BATCH
 from farmannot.sam.session import SamSession
 
 SCENE = Path(__file__).resolve().parents[1] / "sample_data" / "scenes" / \
     "LC08_L1TP_224078_20200518_20200518_01_RT_subset.tif"
+QUICK = "vit_b,sam2.1_tiny,sam2.1_small"
+ALL = "vit_b,sam2.1_tiny,sam2.1_small,sam2.1_base_plus,sam2.1_large,vit_l,vit_h"
 
 
-def click_to_polygons(session: SamSession, emb, x: float, y: float) -> int:
-    mask, _ = session.predict(emb, [[x, y]], [1])
-    parts = [r for rings in mask_to_polygons(mask, simplify_px=1.5, min_area_px=16) for r in to_labelme_rings(rings)]
-    return len(parts)
+def config_of(name: str):
+    return sam1.PRESETS[name] if name in sam1.PRESETS else sam2_model.PRESETS[name]
+
+
+def chip_picture(side: int = 1024) -> np.ndarray:
+    rgb = render_picture(SCENE).rgb
+    pad = [(0, max(0, side - rgb.shape[0])), (0, max(0, side - rgb.shape[1])), (0, 0)]
+    return np.ascontiguousarray(np.pad(rgb, pad, mode="reflect")[:side, :side])
+
+
+def field_polygons_ms(shape) -> float:
+    field = np.zeros(shape, np.uint8)
+    cv2.fillPoly(field, [np.array([[260, 240], [700, 300], [640, 760], [220, 680]], np.int32)], 1)
+    cv2.circle(field, (450, 500), 30, 0, -1)
+    t0 = time.perf_counter()
+    for _ in range(10):
+        [r for rings in mask_to_polygons(field, 1.5, 16) for r in to_labelme_rings(rings)]
+    return (time.perf_counter() - t0) * 100
+
+
+def bench_model(name: str, rgb: np.ndarray, clicks: int, device: str, propose: bool, tmp: str) -> dict:
+    session = SamSession.random(config_of(name), seed=0, cache=EmbeddingCache(Path(tmp) / name))
+    session.sam.to(device)
+    params = sum(p.numel() for p in session.sam.parameters()) / 1e6
+    t0 = time.perf_counter()
+    emb, hit = session.embed(rgb)
+    embed_s = time.perf_counter() - t0
+    assert not hit
+    rng = np.random.default_rng(0)
+    pts = rng.uniform(64, rgb.shape[0] - 64, size=(clicks + 2, 2))
+    for x, y in pts[:2]:  # warm-up
+        session.predict(emb, [[x, y]], [1])
+    dec = []
+    for x, y in pts[2:]:
+        t0 = time.perf_counter()
+        session.predict(emb, [[x, y]], [1])
+        dec.append(time.perf_counter() - t0)
+    fresh = SamSession(session.backend, session.model_id, cache=EmbeddingCache(Path(tmp) / name))
+    t0 = time.perf_counter()
+    emb2, hit = fresh.embed(rgb)
+    reopen_s = time.perf_counter() - t0
+    assert hit and np.array_equal(emb2.features, emb.features)
+    out = {"model": name, "family": session.family, "params_m": params, "embed_s": embed_s,
+           "decode_ms": statistics.median(dec) * 1000, "decode_p90_ms": float(np.percentile(dec, 90)) * 1000,
+           "reopen_ms": reopen_s * 1000, "entry_mb": sum(a.nbytes for a in [emb.features, *emb.extras.values()]) / 2**20}
+    if propose:
+        for batch in (CPU_POINTS_PER_BATCH, 64):
+            t0 = time.perf_counter()
+            masks = session.backend.automatic_masks(rgb, emb, points_per_side=16, points_per_batch=batch,
+                                                    pred_iou_thresh=0.88, stability_score_thresh=0.95)
+            out[f"propose_chip_s_batch{batch}"] = time.perf_counter() - t0
+            out[f"propose_masks_batch{batch}"] = len(masks)
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--clicks", type=int, default=30)
+    ap.add_argument("--models", default=QUICK, help=f"comma-separated (default {QUICK}; all: {ALL})")
+    ap.add_argument("--clicks", type=int, default=10)
+    ap.add_argument("--propose", action="store_true", help="also time one propose chip (16 x 16 points)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, device {args.device}")
-    rgb = render_picture(SCENE).rgb
-    print(f"image {SCENE.name}: {rgb.shape[1]} x {rgb.shape[0]} px")
-
+    models = ALL.split(",") if args.models == "all" else [m.strip() for m in args.models.split(",") if m.strip()]
+    with open("/proc/loadavg") as fh:
+        load = fh.read().split()[0]
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, device {args.device}, load {load}")
+    rgb = chip_picture()
+    print(f"chip: {rgb.shape[1]} x {rgb.shape[0]} px; polygons from a field-like mask: "
+          f"{field_polygons_ms(rgb.shape[:2]):.1f} ms")
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        session = SamSession.random(PRESETS["vit_b"], seed=0, cache=EmbeddingCache(tmp))
-        session.sam.to(args.device)
-        n_params = sum(p.numel() for p in session.sam.parameters())
-        print(f"model: ViT-B layout, {n_params / 1e6:.1f} M parameters (random weights)")
-
-        t0 = time.perf_counter()
-        emb, hit = session.embed(rgb)
-        embed_s = time.perf_counter() - t0
-        assert not hit
-        print(f"embedding (image encoder), {args.device}: {embed_s:.2f} s")
-
-        rng = np.random.default_rng(0)
-        pts = rng.uniform(50, rgb.shape[0] - 50, size=(args.clicks + 3, 2))
-        for x, y in pts[:3]:  # warm-up
-            click_to_polygons(session, emb, x, y)
-        lat, decode = [], []
-        for x, y in pts[3:]:
-            t0 = time.perf_counter()
-            session.predict(emb, [[x, y]], [1])
-            decode.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            click_to_polygons(session, emb, x, y)
-            lat.append(time.perf_counter() - t0)
-        med = statistics.median(lat) * 1000
-        p90 = float(np.percentile(lat, 90)) * 1000
-        dec_ms = statistics.median(decode) * 1000
-        print(f"decoder (prompt -> mask at image size) once embedded: median {dec_ms:.0f} ms, "
-              f"p90 {float(np.percentile(decode, 90)) * 1000:.0f} ms over {len(decode)} clicks")
-        print(f"click -> polygons on random-weight masks (speckled, thousands of holes): median {med:.0f} ms, "
-              f"p90 {p90:.0f} ms")
-
-        # random weights give speckled masks (thousands of holes); a real checkpoint gives field outlines:
-        # time the polygon step on a field-like mask too
-        field = np.zeros(rgb.shape[:2], np.uint8)
-        cv2.fillPoly(field, [np.array([[200, 180], [520, 230], [480, 560], [170, 500]], np.int32)], 1)
-        cv2.circle(field, (330, 380), 25, 0, -1)
-        t0 = time.perf_counter()
-        for _ in range(10):
-            parts = [r for rings in mask_to_polygons(field, 1.5, 16) for r in to_labelme_rings(rings)]
-        poly_ms = (time.perf_counter() - t0) * 100
-        click_ms = dec_ms + poly_ms
-        print(f"polygons from a field-like mask (one field with a hole): {poly_ms:.1f} ms "
-              f"({len(parts)} part, {sum(len(p.exterior) for p in parts)} vertices)")
-        print(f"click -> polygons with field-like masks (decoder + polygons): {click_ms:.0f} ms; target <= 100 ms: "
-              f"{'met' if click_ms <= 100 else 'NOT met'}")
-
-        fresh = SamSession(session.sam, session.model_id, cache=EmbeddingCache(tmp), config=session.config)
-        t0 = time.perf_counter()
-        emb2, hit = fresh.embed(rgb)  # hashing the picture + reading the cache entry
-        reopen_s = time.perf_counter() - t0
-        assert hit and np.array_equal(emb2.features, emb.features)
-        print(f"reopen with cache hit (digest + disk read): {reopen_s * 1000:.0f} ms")
-
-        plain = embed_s + click_ms / 1000
-        print(f"plain reference, first click with nothing cached (embedding on the spot): {plain:.2f} s")
-        print(f"ratio reference / cached click: {plain / (click_ms / 1000):.0f}x; "
-              f"embedding / cache-hit reopen: {embed_s / reopen_s:.0f}x")
+        for name in models:
+            r = bench_model(name, rgb, args.clicks, args.device, args.propose, tmp)
+            rows.append(r)
+            line = (f"{name:17s} {r['params_m']:6.1f} M  embed {r['embed_s']:6.2f} s  click median "
+                    f"{r['decode_ms']:5.0f} ms (p90 {r['decode_p90_ms']:.0f})  cache hit {r['reopen_ms']:4.0f} ms  "
+                    f"entry {r['entry_mb']:.0f} MiB")
+            if args.propose:
+                line += (f"  propose chip: batch {CPU_POINTS_PER_BATCH} {r[f'propose_chip_s_batch{CPU_POINTS_PER_BATCH}']:.1f} s"
+                         f", batch 64 {r['propose_chip_s_batch64']:.1f} s")
+            print(line, flush=True)
+    ref = next((r for r in rows if r["model"] == "vit_b"), None)
+    if ref:
+        for r in rows:
+            print(f"{r['model']:17s} embedding: {ref['embed_s'] / r['embed_s']:.1f}x faster than SAM ViT-B "
+                  f"(the plain reference)")
+    with open("/proc/loadavg") as fh:
+        print(f"load at the end: {fh.read().split()[0]}")
 
 
 if __name__ == "__main__":

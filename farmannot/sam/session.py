@@ -1,7 +1,8 @@
-"""A SAM session: one model, its embedding cache, and prompts -> masks -> polygons.
+"""A SAM session: one model of any family, its embedding cache, and prompts -> masks -> polygons.
 
 The session holds no per-image state, so one thread can compute an embedding while another decodes
-clicks on an embedding it already has (the GUI does exactly that). Encoding is serialised by a lock.
+clicks on an embedding it already has (the GUI does exactly that). Encoding is serialised by a lock. The
+model is reached through a backend (:mod:`farmannot.sam.backends`): SAM, SAM 2.1, all the same to callers.
 """
 
 from __future__ import annotations
@@ -16,9 +17,19 @@ from typing import Literal
 import numpy as np
 
 from farmannot.labels.polygonize import DEFAULT_SIMPLIFY_PX, Rings, mask_to_polygons
+from farmannot.sam.backends import backend_for
 from farmannot.sam.cache import Embedding, EmbeddingCache, cache_key, image_digest
-from farmannot.sam.model import TINY, SamConfig, checkpoint_id, load_sam, random_sam
+from farmannot.sam.model import TINY
 from farmannot.sam.prompts import prompt_from_labelme
+
+
+@dataclass
+class Segmentation:
+    """What one prompt produced: the chosen mask, SAM's own IoU estimate, and its polygons."""
+
+    mask: np.ndarray
+    score: float
+    polygons: list[Rings] = field(default_factory=list)
 
 
 #: Where clicks are decoded: torch (the reference) or onnxruntime (the fast CPU path).
@@ -43,15 +54,6 @@ def default_decoder(device: str = "cpu") -> DecoderRuntime:
     return "onnx"
 
 
-@dataclass
-class Segmentation:
-    """What one prompt produced: the chosen mask, SAM's own IoU estimate, and its polygons."""
-
-    mask: np.ndarray
-    score: float
-    polygons: list[Rings] = field(default_factory=list)
-
-
 def _as_rgb(image: np.ndarray) -> np.ndarray:
     img = np.asarray(image)
     if img.dtype != np.uint8:
@@ -69,19 +71,22 @@ class SamSession:
     """A loaded SAM model with its embedding cache.
 
     Args:
-        sam: A segment-anything ``Sam`` module.
-        model_id: What identifies the weights in cache keys (a checkpoint's content hash).
+        sam: A segment-anything ``Sam`` or sam2 ``SAM2Base`` module, or a backend from
+            :mod:`farmannot.sam.backends`.
+        model_id: What identifies the weights in cache keys (model name and checkpoint content hash).
         cache: Where embeddings are kept; ``None`` keeps them in memory only.
-        config: The encoder configuration (for messages).
+        config: The model configuration (``.name`` for messages).
     """
 
-    def __init__(self, sam, model_id: str, cache: EmbeddingCache | None = None,
-                 config: SamConfig | None = None, decoder: DecoderRuntime = "torch") -> None:
-        self.sam = sam
+    def __init__(self, sam, model_id: str, cache: EmbeddingCache | None = None, config=None,
+                 decoder: DecoderRuntime = "torch") -> None:
+        self.backend = sam if hasattr(sam, "encode") else backend_for(sam)
+        self.sam = self.backend.module
         self.model_id = model_id
         self.cache = cache if cache is not None else EmbeddingCache(memory_items=8, disk=False)
         self.config = config
-        self.decoder = decoder
+        # onnxruntime decodes segment-anything's clicks; other families keep their torch decoder
+        self.decoder: DecoderRuntime = decoder if self.backend.family == "sam" else "torch"
         self._encode_lock = threading.Lock()
         self._onnx = None
         self._onnx_lock = threading.Lock()
@@ -90,41 +95,52 @@ class SamSession:
     def from_checkpoint(cls, checkpoint: str | os.PathLike, model_type: str | None = None,
                         device: str = "cpu", cache: EmbeddingCache | None = None,
                         decoder: DecoderRuntime | None = None) -> SamSession:
-        """Load ``checkpoint`` (see :func:`farmannot.sam.model.load_sam`); the cache key uses its content hash.
+        """Load any registered family's ``checkpoint`` (:func:`farmannot.sam.registry.load_model`); the cache
+        key uses the model name and the file's content hash.
 
         ``decoder``: where clicks are decoded (default :func:`default_decoder`: onnxruntime on a CPU).
         """
-        sam, config = load_sam(checkpoint, model_type=model_type, device=device)
-        return cls(sam, model_id=f"{config.name}:{checkpoint_id(checkpoint)}", cache=cache, config=config,
+        from farmannot.sam.registry import load_model
+
+        backend, config, model_id = load_model(checkpoint, model_type, device)
+        return cls(backend, model_id=model_id, cache=cache, config=config,
                    decoder=decoder or default_decoder(device))
 
     @classmethod
-    def random(cls, config: SamConfig = TINY, seed: int = 0, cache: EmbeddingCache | None = None) -> SamSession:
-        """A session on a random-weight SAM (tests, benchmarks)."""
-        return cls(random_sam(config, seed), model_id=f"random:{config.name}:seed{seed}", cache=cache,
+    def random(cls, config=TINY, seed: int = 0, cache: EmbeddingCache | None = None) -> SamSession:
+        """A session on a random-weight model (a ``SamConfig`` or ``Sam2Config``): tests, benchmarks."""
+        from farmannot.sam.registry import random_backend
+
+        return cls(random_backend(config, seed), model_id=f"random:{config.name}:seed{seed}", cache=cache,
                    config=config)
 
     @property
+    def family(self) -> str:
+        return self.backend.family
+
+    @property
     def img_size(self) -> int:
-        return int(self.sam.image_encoder.img_size)
+        return self.backend.img_size
 
     @property
     def device(self):
-        return self.sam.device
-
-    def _predictor(self):
-        from segment_anything import SamPredictor
-
-        return SamPredictor(self.sam)
+        return self.backend.device
 
     # -- embeddings ------------------------------------------------------------------------------------
 
-    def key_parts(self, rgb: np.ndarray, **extra) -> dict:
-        """The explicit inputs an embedding of ``rgb`` depends on (``extra`` adds scene/window/bands...)."""
-        return {"image": image_digest(_as_rgb(rgb)), "model": self.model_id, "input": self.img_size, **extra}
+    def key_parts(self, rgb: np.ndarray, **origin) -> dict:
+        """What an embedding of ``rgb`` is recorded with: the key's parts plus ``origin`` (scene, window, bands...)."""
+        return {**self._identity(rgb), **origin}
 
-    def key_for(self, rgb: np.ndarray, **extra) -> str:
-        return cache_key(**self.key_parts(rgb, **extra))
+    def _identity(self, rgb: np.ndarray) -> dict:
+        return {"image": image_digest(_as_rgb(rgb)), "model": self.model_id, "input": self.img_size}
+
+    def key_for(self, rgb: np.ndarray) -> str:
+        """The one cache key of ``rgb``'s embedding: the pixels' digest, the model (family, configuration and
+        checkpoint hash) and the encoder input size. Every command keys through here; where the pixels came
+        from (scene, window, band mapping, stretch) decides the pixels and so the digest, and is stored beside
+        the entry, not in the key: a renamed copy of a scene hits, and so does a picture that equals a chip."""
+        return cache_key(**self._identity(rgb))
 
     def cached(self, key: str) -> Embedding | None:
         """The embedding for ``key`` if memory or disk has it, else ``None`` (never computes)."""
@@ -132,15 +148,9 @@ class SamSession:
 
     def compute_embedding(self, rgb: np.ndarray) -> Embedding:
         """Run the image encoder (slow: seconds on a CPU for ViT-B); no cache involved."""
-        import torch
-
         rgb = _as_rgb(rgb)
-        predictor = self._predictor()
-        with self._encode_lock, torch.inference_mode():
-            predictor.set_image(rgb, image_format="RGB")
-            feats = predictor.features[0].detach().float().cpu().numpy()
-        return Embedding(features=feats, original_size=tuple(predictor.original_size),
-                         input_size=tuple(predictor.input_size))
+        with self._encode_lock:
+            return self.backend.encode(rgb)
 
     def embed(self, rgb: np.ndarray, key: str | None = None, parts: dict | None = None) -> tuple[Embedding, bool]:
         """The embedding of ``rgb``, from the cache when present, else computed and stored.
@@ -150,7 +160,7 @@ class SamSession:
         """
         if key is None:
             parts = self.key_parts(rgb)
-            key = cache_key(**parts)
+            key = self.key_for(rgb)
         emb = self.cached(key)
         if emb is not None:
             return emb, True
@@ -159,6 +169,18 @@ class SamSession:
         return emb, False
 
     # -- prompts -> masks -> polygons --------------------------------------------------------------------
+
+    def predict(self, emb: Embedding, points, labels) -> tuple[np.ndarray, float]:
+        """The best mask (bool, image size) for labelme-style ``points``/``labels`` on ``emb``.
+
+        The same steps as the family's predictor (prompt encoder, mask decoder, upsampling), except that only
+        the chosen mask is upsampled to the image size. With ``decoder="onnx"`` (segment-anything models) the
+        prompt encoder and mask decoder run in onnxruntime (:mod:`farmannot.sam.onnx_decoder`).
+        """
+        prompt = prompt_from_labelme(points, labels)
+        if self.decoder == "onnx":
+            return self._predict_onnx(emb, prompt)
+        return self.backend.decode(emb, prompt)
 
     def onnx_decoder(self):
         """The onnxruntime decoder of this model (exported once, kept beside the embedding cache)."""
@@ -170,50 +192,21 @@ class SamSession:
                                          cache_dir=self.cache.root if self.cache.disk else None)
             return self._onnx
 
-    def predict(self, emb: Embedding, points, labels) -> tuple[np.ndarray, float]:
-        """The best mask (bool, image size) for labelme-style ``points``/``labels`` on ``emb``.
-
-        The same steps as ``SamPredictor.predict`` (prompt encoder, mask decoder, upsampling), except that
-        only the chosen mask is upsampled to the image size. With ``decoder="onnx"`` the prompt encoder and
-        mask decoder run in onnxruntime (:mod:`farmannot.sam.onnx_decoder`), the rest is the same.
-        """
+    def _predict_onnx(self, emb: Embedding, prompt) -> tuple[np.ndarray, float]:
         import torch
+        from segment_anything.utils.transforms import ResizeLongestSide
 
-        prompt = prompt_from_labelme(points, labels)
-        sam, dev = self.sam, self.device
-        transform = self._predictor().transform
-        if self.decoder == "onnx":
-            from farmannot.sam.onnx_decoder import padded_points
+        from farmannot.sam.onnx_decoder import padded_points
 
-            coords_in, labels_in = padded_points(prompt, transform, emb.original_size)
-            low_res, iou = self.onnx_decoder().decode(emb.features, coords_in, labels_in)
-            choices = [1, 2, 3] if prompt.multimask else [0]
-            best = max(choices, key=lambda i: float(iou[i]))
-            with torch.inference_mode():
-                up = sam.postprocess_masks(torch.from_numpy(low_res[None, best:best + 1]).to(dev),
-                                           tuple(emb.input_size), tuple(emb.original_size))
-                mask = (up[0, 0] > sam.mask_threshold).cpu().numpy()
-            return mask, float(iou[best])
-        coords = box = None
+        sam = self.sam
+        coords, labels = padded_points(prompt, ResizeLongestSide(self.img_size), emb.original_size)
+        low_res, iou = self.onnx_decoder().decode(emb.features, coords, labels)
+        best = max([1, 2, 3] if prompt.multimask else [0], key=lambda i: float(iou[i]))  # as the torch path
         with torch.inference_mode():
-            if prompt.point_coords is not None:
-                xy = transform.apply_coords(prompt.point_coords, emb.original_size)
-                coords = (torch.as_tensor(xy, dtype=torch.float, device=dev)[None],
-                          torch.as_tensor(prompt.point_labels, dtype=torch.int, device=dev)[None])
-            if prompt.box is not None:
-                box = torch.as_tensor(transform.apply_boxes(prompt.box[None], emb.original_size),
-                                      dtype=torch.float, device=dev)
-            sparse, dense = sam.prompt_encoder(points=coords, boxes=box, masks=None)
-            low_res, iou = sam.mask_decoder(
-                image_embeddings=torch.from_numpy(emb.features[None]).to(dev),
-                image_pe=sam.prompt_encoder.get_dense_pe(),
-                sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,
-                multimask_output=prompt.multimask,
-            )
-            best = int(torch.argmax(iou[0]))
-            up = sam.postprocess_masks(low_res[:, best:best + 1], tuple(emb.input_size), tuple(emb.original_size))
+            up = sam.postprocess_masks(torch.from_numpy(low_res[None, best:best + 1]).to(self.device),
+                                       tuple(emb.input_size), tuple(emb.original_size))
             mask = (up[0, 0] > sam.mask_threshold).cpu().numpy()
-        return mask, float(iou[0, best])
+        return mask, float(iou[best])
 
     def segment(self, emb: Embedding, points, labels, simplify_px: float = DEFAULT_SIMPLIFY_PX,
                 min_area_px: float = 16.0, occupied: np.ndarray | None = None) -> Segmentation:
@@ -250,7 +243,7 @@ def session_from_options(checkpoint: str | os.PathLike | None, model_type: str |
 
     checkpoint = checkpoint or os.environ.get(CHECKPOINT_ENV)
     if not checkpoint:
-        raise InputError(f"no SAM checkpoint: pass --sam-checkpoint PATH (a segment-anything .pth such as "
-                         f"sam_vit_b_01ec64.pth) or set {CHECKPOINT_ENV}.")
+        raise InputError(f"no SAM checkpoint: pass --sam-checkpoint PATH (sam2.1_hiera_tiny.pt for a CPU, or a "
+                         f"segment-anything .pth such as sam_vit_b_01ec64.pth) or set {CHECKPOINT_ENV}.")
     return SamSession.from_checkpoint(Path(checkpoint), model_type=model_type, device=device,
                                       cache=EmbeddingCache(cache_dir))

@@ -37,3 +37,27 @@ def test_info_reports_versions_gpu_checkpoint_and_cache(tmp_path, monkeypatch):
     rows = _rows(CliRunner().invoke(cli, ["info"]).output)
     assert "(found;" in rows["SAM checkpoint"]
     assert rows["SAM embedding cache"].startswith(f"{tmp_path / 'xdg' / 'farmannot' / 'sam-embeddings'} (0 file(s)")
+
+
+def test_info_lists_sam_families_and_checkpoints_found(tmp_path, monkeypatch):
+    import importlib.util
+
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    (folder / "sam2.1_hiera_tiny.pt").write_bytes(b"0")
+    (folder / "sam_vit_b_01ec64.pth").write_bytes(b"0")
+    (folder / "my-notes.pt").write_bytes(b"0")
+    monkeypatch.setenv("FARMANNOT_SAM_CHECKPOINT_DIR", str(folder))
+    monkeypatch.delenv("FARMANNOT_SAM_CHECKPOINT", raising=False)
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(cli, ["info"])
+    assert res.exit_code == 0, res.output
+    rows = _rows(res.output)
+    for family, package, model in (("SAM", "segment_anything", "vit_b"), ("SAM 2.1", "sam2", "sam2.1_tiny")):
+        installed = importlib.util.find_spec(package) is not None
+        assert rows[f"SAM family {family}"].startswith("installed" if installed else "not installed")
+        assert (model in rows[f"SAM family {family}"]) == installed
+    assert rows["SAM checkpoints found"].startswith("2 ")
+    lines = [line.split() for line in res.output.splitlines()]
+    assert ["SAM", "2.1", "checkpoint", str(folder / "sam2.1_hiera_tiny.pt")] in lines
+    assert ["SAM", "checkpoint", str(folder / "sam_vit_b_01ec64.pth")] in lines

@@ -49,14 +49,51 @@ def test_precompute_fills_one_entry_per_chip_and_propose_hits_them(scene, tiny_c
     assert (out.chips, out.cache_hits) == (12, 12)
 
 
-def test_small_rasters_stay_whole_images(scene, tiny_checkpoint, tmp_path):
+def test_annotate_only_keeps_small_rasters_whole(scene, tiny_checkpoint, tmp_path):
     cache = tmp_path / "cache"
     res = CliRunner().invoke(cli, ["precompute-embeddings", str(scene), "--sam-checkpoint", str(tiny_checkpoint),
-                                   "--cache-dir", str(cache), "--chip", "64", "--overlap", "16", "--no-progress"],
-                             catch_exceptions=False)
+                                   "--cache-dir", str(cache), "--chip", "64", "--overlap", "16", "--for", "annotate",
+                                   "--no-progress"], catch_exceptions=False)
     assert res.exit_code == 0, res.output
     assert "1 computed" in res.output and len(list(cache.rglob("*.npz"))) == 1
     assert not is_large(200, 150) and is_large(9000, 10)
+
+
+def test_precompute_then_every_command_computes_no_embedding(scene, tiny_checkpoint, tmp_path, monkeypatch):
+    """One cache key: after precompute-embeddings, propose, propose --points and the annotator's picture
+    are all answered from the cache (the encoder is not allowed to run)."""
+    import geopandas
+    import shapely
+
+    from farmannot.sam.imagery import render_picture
+
+    cache = tmp_path / "cache"
+    common = ["--sam-checkpoint", str(tiny_checkpoint), "--cache-dir", str(cache), "--chip", "64", "--overlap", "16",
+              "--bands", "red=3,green=2,blue=1,nir=4"]
+    res = CliRunner().invoke(cli, ["precompute-embeddings", str(scene), "--no-progress", *common],
+                             catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert "13 computed, 0 already cached" in res.output  # 12 chips + the whole picture the annotator shows
+
+    def no_encoder(self, rgb):
+        raise AssertionError("an embedding was computed after precompute-embeddings")
+
+    monkeypatch.setattr(SamSession, "compute_embedding", no_encoder)
+    res = CliRunner().invoke(cli, ["propose", str(scene), "-o", str(tmp_path / "p.json"), "--points-per-side", "2",
+                                   "--filter", "none", *common], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert "on 12 chip(s) (12 embedding(s) from cache" in res.output
+    gdf = geopandas.GeoDataFrame({"label": ["a", "b"]}, geometry=[shapely.Point(500000 + 2 * 60, 4000000 - 2 * 50),
+                                                                 shapely.Point(500000 + 2 * 180, 4000000 - 2 * 130)],
+                                 crs="EPSG:32618")
+    gdf.to_file(tmp_path / "pts.gpkg")
+    res = CliRunner().invoke(cli, ["propose", str(scene), "-o", str(tmp_path / "q.json"), "--points",
+                                   str(tmp_path / "pts.gpkg"), *common], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert "from 2 point(s)" in res.output
+    session = SamSession.from_checkpoint(tiny_checkpoint, cache=EmbeddingCache(cache))
+    picture = render_picture(scene, band_map={"red": 3, "green": 2, "blue": 1, "nir": 4})
+    assert session.embed(picture.rgb)[1]  # the annotator's key: a hit, the encoder never ran
 
 
 def test_chip_picture_native_and_downsampled(scene):

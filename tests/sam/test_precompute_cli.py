@@ -24,10 +24,11 @@ def test_precompute_then_hit(tmp_path, tiny_checkpoint, sample_data):
             "--cache-dir", str(cache), "--no-progress"]
     res = CliRunner().invoke(cli, args, obj={})
     assert res.exit_code == 0, res.output
-    assert "2 computed, 0 already cached" in res.output
-    assert len(list(cache.rglob("*.npz"))) == 2
+    # a.png whole; s.tif whole (8-bit, shown as stored) and as its one chip (scene-stretched, as propose sees it)
+    assert "3 computed, 0 already cached" in res.output
+    assert len(list(cache.rglob("*.npz"))) == 3
     res = CliRunner().invoke(cli, args, obj={})
-    assert "0 computed, 2 already cached" in res.output
+    assert "0 computed, 3 already cached" in res.output
     session = SamSession.from_checkpoint(tiny_checkpoint, cache=EmbeddingCache(cache))
     for name in ("a.png", "s.tif"):
         assert session.key_for(render_picture(folder / name).rgb) in session.cache

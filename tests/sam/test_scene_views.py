@@ -45,8 +45,11 @@ class BrightRegionSession:
     def __init__(self):
         self.store = {}
 
-    def key_for(self, rgb, **parts):
-        return cache_key(image=image_digest(rgb), model="bright-region", **parts)
+    def key_for(self, rgb):
+        return cache_key(image=image_digest(rgb), model="bright-region")
+
+    def key_parts(self, rgb, **origin):
+        return {"image": image_digest(rgb), "model": "bright-region", **origin}
 
     def cached(self, key):
         return self.store.get(key)
