@@ -1,2 +1,0 @@
-"""farmannot."""
-__version__ = "0.1.0"

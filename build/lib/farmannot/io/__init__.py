@@ -1,1 +1,0 @@
-"""File I/O at the edges: rasters, annotation files, atomic writes."""

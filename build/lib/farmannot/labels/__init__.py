@@ -1,1 +1,0 @@
-"""Shapes <-> label rasters: labelme shapes to mask / boundary / parcel rasters (and back, in ``polygonize``)."""

@@ -1,1 +1,0 @@
-"""Scene-scale inference: sliding windows with blending, windowed I/O, polygons as draft annotations."""

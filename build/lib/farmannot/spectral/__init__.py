@@ -1,1 +1,0 @@
-"""Spectral attribute prompts (SPIE, as defined by the SPEX paper): indices -> Otsu -> regions -> text."""
