@@ -60,11 +60,11 @@ def command(scene, sam_checkpoint, sam_model, output, chip, overlap, points_per_
         raise click.BadParameter("--overlap must be smaller than --chip")
     with output_lock(output, "farmannot propose", folder=False, echo=lambda m: click.echo(m, err=True)):
         _propose(scene, session_from_options(sam_checkpoint, sam_model, device, cache_dir), output, chip, overlap,
-                 points_per_side, pred_iou_thresh, stability_thresh, min_area_m2, veg_filter, points_file, layer,
+                 points_per_side, points_per_batch, pred_iou_thresh, stability_thresh, min_area_m2, veg_filter, points_file, layer,
                  label_field, assume_crs, overlap_parcels, sensor, bands)
 
 
-def _propose(scene, session, output, chip, overlap, points_per_side, pred_iou_thresh, stability_thresh,
+def _propose(scene, session, output, chip, overlap, points_per_side, points_per_batch, pred_iou_thresh, stability_thresh,
              min_area_m2, veg_filter, points_file, layer, label_field, assume_crs, overlap_parcels, sensor,
              bands) -> None:
     from farmannot.predict.drafts import draft_annotation

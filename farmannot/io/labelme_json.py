@@ -175,7 +175,7 @@ def _load_shape(obj: Any, where: str) -> Shape:
     points = _points(obj.get("points"))
     if points is None:
         raise InputError(f"{where}: shape {label!r} has no valid 'points' list of [x, y].")
-    if not all(math.isfinite(v) for p in pts for v in p):
+    if not all(math.isfinite(v) for p in points for v in p):
         raise InputError(f"{where}: shape {label!r} has a NaN or infinite vertex; fix or redraw the shape.")
     shape_type = obj.get("shape_type") or "polygon"  # labelme 3.x files have no shape_type
     if not isinstance(shape_type, str):
