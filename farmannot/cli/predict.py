@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 import numpy as np
 
+from farmannot.cli.locking import locks_output
 from farmannot.errors import FarmannotError
-from farmannot.io.lock import output_lock
 from farmannot.io.space import check_free_space, check_writable
 
 
@@ -27,20 +27,10 @@ from farmannot.io.space import check_free_space, check_writable
               help="Also write the parcels as a draft labelme annotation.")
 @click.option("--min-area-px", type=float, default=16.0, show_default=True)
 @click.option("--progress/--no-progress", default=True)
+@locks_output("predict", folder=False)
 def command(run, scene, output, patch, overlap, batch_size, device, amp, caption, dem, polygons, min_area_px,
             progress):
     """Sliding-window inference of RUN_DIR|CHECKPOINT over SCENE with overlap and smooth blending."""
-    if overlap >= patch:
-        raise click.BadParameter("--overlap must be smaller than --patch")
-    with output_lock(output, "farmannot predict", folder=False, echo=lambda m: click.echo(m, err=True)):
-        if polygons:
-            check_writable(polygons)  # before the model runs, not after
-        _predict(run, scene, output, patch, overlap, batch_size, device, amp, caption, dem, polygons, min_area_px,
-                 progress)
-
-
-def _predict(run, scene, output, patch, overlap, batch_size, device, amp, caption, dem, polygons, min_area_px,
-             progress) -> None:
     from farmannot.io.raster import open_raster, scene_info
     from farmannot.io.stretch import scene_stretch
     from farmannot.predict.drafts import draft_annotation
@@ -50,6 +40,10 @@ def _predict(run, scene, output, patch, overlap, batch_size, device, amp, captio
     from farmannot.sam.imagery import display_bands
     from farmannot.train.checkpoint import load_model
 
+    if overlap >= patch:
+        raise click.BadParameter("--overlap must be smaller than --patch")
+    if polygons:
+        check_writable(polygons)  # before the model runs, not after
     model, config = load_model(run, device)
     if "dem" in config.get("inputs", "image") and not dem:
         raise FarmannotError(f"{run}: the model was trained with a DEM (inputs {config['inputs']}); give --dem.")

@@ -7,8 +7,8 @@ import sys
 import click
 from tqdm import tqdm
 
+from farmannot.cli.locking import locks_output
 from farmannot.cli.options import bands_option, parse_band_map, sensor_option
-from farmannot.io.lock import output_lock
 from farmannot.io.raster import open_raster
 
 
@@ -43,6 +43,7 @@ from farmannot.io.raster import open_raster
               help="With --points: let a parcel overlap those found before it, or cut it back (default).")
 @sensor_option
 @bands_option
+@locks_output("propose", folder=False)
 def command(scene, sam_checkpoint, sam_model, output, chip, overlap, points_per_side, pred_iou_thresh,
             stability_thresh, min_area_m2, veg_filter, device, cache_dir, points_file, layer, label_field,
             assume_crs, overlap_parcels, sensor, bands):
@@ -50,23 +51,14 @@ def command(scene, sam_checkpoint, sam_model, output, chip, overlap, points_per_
 
     With --points, segment one parcel under each survey point instead (labels and attributes from the file).
     """
+    from farmannot.predict.drafts import draft_annotation
+    from farmannot.sam.chips import chip_grid
+    from farmannot.sam.propose import ProposeOptions, propose_scene
     from farmannot.sam.session import session_from_options
 
     if overlap >= chip:
         raise click.BadParameter("--overlap must be smaller than --chip")
-    with output_lock(output, "farmannot propose", folder=False, echo=lambda m: click.echo(m, err=True)):
-        _propose(scene, session_from_options(sam_checkpoint, sam_model, device, cache_dir), output, chip, overlap,
-                 points_per_side, pred_iou_thresh, stability_thresh, min_area_m2, veg_filter, points_file, layer,
-                 label_field, assume_crs, overlap_parcels, sensor, bands)
-
-
-def _propose(scene, session, output, chip, overlap, points_per_side, pred_iou_thresh, stability_thresh,
-             min_area_m2, veg_filter, points_file, layer, label_field, assume_crs, overlap_parcels, sensor,
-             bands) -> None:
-    from farmannot.predict.drafts import draft_annotation
-    from farmannot.sam.chips import chip_grid
-    from farmannot.sam.propose import ProposeOptions, propose_scene
-
+    session = session_from_options(sam_checkpoint, sam_model, device, cache_dir)
     if points_file:
         _propose_at_points(scene, session, output, points_file, layer, label_field, assume_crs,
                            not overlap_parcels, chip, overlap, sensor, bands)

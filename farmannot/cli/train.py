@@ -6,8 +6,8 @@ import os
 
 import click
 
+from farmannot.cli.locking import locks_output
 from farmannot.cli.options import progress_option
-from farmannot.io.lock import output_lock
 
 MODEL_NAMES = ("unet", "deeplabv3", "deeplabv3plus", "segformer", "fcn")
 INPUT_NAMES = ("image", "image+text", "image+text+dem")
@@ -51,6 +51,7 @@ def arch_options(model: str, encoder_depth: int | None) -> dict:
 @click.option("--resume", is_flag=True, help="Continue from OUTPUT/last.pt (same result as an uninterrupted run).")
 @click.option("--overwrite", is_flag=True, help="Replace the run already in OUTPUT (refused without this flag).")
 @progress_option
+@locks_output("train")
 def command(dataset_dir, output, model, encoder, encoder_weights, encoder_depth, inputs, text_fusion, epochs,
             batch_size, lr, weight_decay, warmup, seed, device, amp, workers, augment, resume, overwrite, progress):
     """Train on DATASET_DIR (dataset root or a gtpbd-mm / farmseg-vl folder). Multi-GPU: torchrun."""
@@ -65,12 +66,9 @@ def command(dataset_dir, output, model, encoder, encoder_weights, encoder_depth,
                       workers=workers, augment=augment, arch_kwargs=arch_options(model, encoder_depth))
     resolve_dataset(cfg.dataset)  # a bad dataset is reported before anything touches the run folder
     if int(os.environ.get("RANK", "0")) == 0:  # torchrun: rank 0 owns the run folder
-        with output_lock(output, "farmannot train", echo=lambda m: click.echo(m, err=True)):
-            for p in prepare_run_folder(output, resume, overwrite):
-                click.echo(f"note: --overwrite: removed {p}", err=True)
-            summary = train(cfg, output, resume=resume, progress=progress)
-    else:
-        summary = train(cfg, output, resume=resume, progress=progress)
+        for p in prepare_run_folder(output, resume, overwrite):
+            click.echo(f"note: --overwrite: removed {p}", err=True)
+    summary = train(cfg, output, resume=resume, progress=progress)
     if summary["world_size"] == 1 or int(os.environ.get("RANK", "0")) == 0:
         last = summary["last"]
         msg = f"trained {summary['epochs']} epoch(s) -> {output}"
