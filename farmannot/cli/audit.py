@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
+from farmannot.cli.locking import locks_output
 from farmannot.cli.options import progress_option
 from farmannot.cli.train import INPUT_NAMES, MODEL_NAMES, arch_options
-from farmannot.io.lock import output_lock
 
 
 @click.command("audit")
@@ -33,6 +33,7 @@ from farmannot.io.lock import output_lock
 @click.option("--top", type=click.IntRange(1, None), default=20, show_default=True,
               help="How many of the worst tiles get overlays and go to suspects.txt.")
 @progress_option
+@locks_output("audit")
 def command(dataset_dir, output, folds, fold_by, block_tiles, model, encoder, encoder_depth, inputs, epochs,
             batch_size, lr, seed, device, amp, workers, top, progress):
     """Out-of-fold predictions for every tile of DATASET_DIR, ranked by disagreement with the label.
@@ -47,8 +48,7 @@ def command(dataset_dir, output, folds, fold_by, block_tiles, model, encoder, en
     cfg = TrainConfig(dataset=str(dataset_dir), model=model, encoder=encoder, inputs=inputs, epochs=epochs,
                       batch_size=batch_size, lr=lr, seed=seed, device=device, amp=amp, workers=workers,
                       arch_kwargs=arch_options(model, encoder_depth))
-    with output_lock(output, "farmannot audit", echo=lambda m: click.echo(m, err=True)):
-        rows = run_audit(dataset_dir, output, cfg, folds, top, progress, fold_by=fold_by, block_tiles=block_tiles)
+    rows = run_audit(dataset_dir, output, cfg, folds, top, progress, fold_by=fold_by, block_tiles=block_tiles)
     click.echo(f"audited {len(rows)} tile(s); worst: "
                + ", ".join(f"{r['tile_id']} ({r['score']:.2f})" for r in rows[:5]) + f" -> {output}/audit.md",
                err=True)

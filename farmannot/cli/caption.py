@@ -80,6 +80,7 @@ def command(inputs, scene, dem, lang, family, suggest, sets, date, write, as_jso
     if not inputs:
         raise click.UsageError("give ANNOTATION.json files or folders (or --vocab).")
     from farmannot.captions.annotation import caption_annotation, parse_sets
+    from farmannot.io.atomic import is_temporary
     from farmannot.io.labelme_json import save_annotation
 
     confirmed = parse_sets(sets)
@@ -88,7 +89,7 @@ def command(inputs, scene, dem, lang, family, suggest, sets, date, write, as_jso
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            found = sorted(q for q in p.rglob("*.json") if q.is_file())
+            found = sorted(q for q in p.rglob("*.json") if q.is_file() and not is_temporary(q.name))
             jobs += [(q, p) for q in found]
         elif p.is_file():
             jobs.append((p, None))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
+from farmannot.cli.locking import locks_output
 from farmannot.cli.options import progress_option
 from farmannot.errors import FarmannotError
-from farmannot.io.lock import output_lock
 
 
 @click.command("evaluate")
@@ -31,6 +31,7 @@ from farmannot.io.lock import output_lock
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--batch-size", type=click.IntRange(1, None), default=8, show_default=True)
 @progress_option
+@locks_output("evaluate")
 def command(run, dataset, split, pred_dir, gt_dir, ignore_value, manifest, images_dir, protocol, bsds_levels,
             output, device, batch_size, progress):
     """Evaluate RUN (a run folder or checkpoint) on --dataset, or --pred DIR against --gt DIR.
@@ -40,23 +41,16 @@ def command(run, dataset, split, pred_dir, gt_dir, ignore_value, manifest, image
     if pred_dir or gt_dir:
         if not (pred_dir and gt_dir) or run:
             raise FarmannotError("give --pred and --gt together, without a RUN.")
-    elif not run or not dataset:
-        raise FarmannotError("give RUN and --dataset (or --pred and --gt).")
-    with output_lock(output, "farmannot evaluate", echo=lambda m: click.echo(m, err=True)):
-        result = _evaluate(run, dataset, split, pred_dir, gt_dir, ignore_value, manifest, images_dir, protocol,
-                           bsds_levels, output, device, batch_size, progress)
+        from farmannot.train.evaluate import evaluate_folders
+
+        result = evaluate_folders(pred_dir, gt_dir, output, protocol, ignore_value, manifest, images_dir,
+                                  bsds_levels, progress)
+    else:
+        if not run or not dataset:
+            raise FarmannotError("give RUN and --dataset (or --pred and --gt).")
+        from farmannot.train.evaluate import evaluate_run
+
+        result = evaluate_run(run, dataset, output, split, protocol, device, batch_size, bsds_levels, progress)
     from farmannot.train.report import summary_line
 
     click.echo(f"{summary_line(result)} -> {output}/report.md")
-
-
-def _evaluate(run, dataset, split, pred_dir, gt_dir, ignore_value, manifest, images_dir, protocol, bsds_levels,
-              output, device, batch_size, progress) -> dict:
-    if pred_dir:
-        from farmannot.train.evaluate import evaluate_folders
-
-        return evaluate_folders(pred_dir, gt_dir, output, protocol, ignore_value, manifest, images_dir,
-                                bsds_levels, progress)
-    from farmannot.train.evaluate import evaluate_run
-
-    return evaluate_run(run, dataset, output, split, protocol, device, batch_size, bsds_levels, progress)

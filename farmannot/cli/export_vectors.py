@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
+from farmannot.cli.locking import locks_output
 from farmannot.cli.options import keep_going_option, progress_option
-from farmannot.io.lock import output_lock
 from farmannot.vectors.exporter import ExportOptions, export_vectors
 from farmannot.vectors.fiboa import FIBOA_VERSION
 from farmannot.vectors.parcels import FIBOA_METHODS
@@ -35,6 +35,7 @@ from farmannot.vectors.writers import FORMATS, format_from_path
 @click.option("--allow-outside", is_flag=True, help="Let imagePath point outside the annotation's folder.")
 @keep_going_option
 @progress_option
+@locks_output("export-vectors", folder=False)
 def command(source, output, fmt, crs, labels, collection, determination_datetime, determination_method,
             project, allow_outside, keep_going, progress):
     """Export the parcels of annotations (or of a built dataset, with a tiles layer) for QGIS and fiboa.
@@ -53,8 +54,7 @@ def command(source, output, fmt, crs, labels, collection, determination_datetime
     def bar(items):
         return tqdm(items, desc="annotations", unit="file", file=sys.stderr, disable=not progress or len(items) < 2)
 
-    with output_lock(output, "farmannot export-vectors", folder=False, echo=lambda m: click.echo(m, err=True)):
-        report = export_vectors(source, output, opts, progress=bar)
+    report = export_vectors(source, output, opts, progress=bar)
     click.echo(report.summary(), err=True)
     if report.failed:
         raise SystemExit(1)

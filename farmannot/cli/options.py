@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from farmannot.errors import FarmannotError
+from farmannot.io.atomic import is_temporary
 
 
 def parse_band_map(text: str | None) -> dict[str, int] | None:
@@ -79,7 +80,8 @@ def expand_inputs(inputs: Iterable[str], suffixes: tuple[str, ...] = RASTER_SUFF
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            out.extend(sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in suffixes))
+            out.extend(sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in suffixes
+                              and not is_temporary(q.name)))  # a write killed mid-way is no input
         elif p.exists():
             out.append(p)
         else:

@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 import numpy as np
 
+from farmannot.cli.locking import locks_output
 from farmannot.errors import FarmannotError
-from farmannot.io.lock import output_lock
 from farmannot.io.space import check_free_space, check_writable
 
 
@@ -31,6 +31,7 @@ from farmannot.io.space import check_free_space, check_writable
                    "CLIP state dict, used frozen; one probability band per class.")
 @click.option("--clip-quick-gelu", is_flag=True, help="With --classes: the CLIP weights use QuickGELU (OpenAI's).")
 @click.option("--progress/--no-progress", default=True)
+@locks_output("predict", folder=False)
 def command(run, scene, output, patch, overlap, batch_size, device, amp, caption, dem, polygons, min_area_px,
             classes, clip_quick_gelu, progress):
     """Sliding-window inference of RUN_DIR|CHECKPOINT over SCENE with overlap and smooth blending.
@@ -38,26 +39,6 @@ def command(run, scene, output, patch, overlap, batch_size, device, amp, caption
     With --classes, RUN is a CLIP checkpoint and the output holds one probability band per class name
     (HG-RSOVSSeg's templates and position interpolation on a frozen CLIP) and a class band (1-based).
     """
-    if overlap >= patch:
-        raise click.BadParameter("--overlap must be smaller than --patch")
-    with output_lock(output, "farmannot predict", folder=False, echo=lambda m: click.echo(m, err=True)):
-        if polygons:
-            check_writable(polygons)  # before the model runs, not after
-        if classes is not None:
-            from farmannot.predict.open_vocab import predict_classes
-
-            names = [c.strip() for c in classes.split(",") if c.strip()]
-            rep = predict_classes(run, scene, output, names, patch=patch, overlap=overlap, batch_size=batch_size,
-                                  device=device, quick_gelu=clip_quick_gelu, progress=progress)
-            click.echo(f"{rep.patches} patch(es), {rep.width} x {rep.height} px, {len(names)} class band(s) "
-                       f"{', '.join(names)} + class -> {output}", err=True)
-            return
-        _predict(run, scene, output, patch, overlap, batch_size, device, amp, caption, dem, polygons, min_area_px,
-                 progress)
-
-
-def _predict(run, scene, output, patch, overlap, batch_size, device, amp, caption, dem, polygons, min_area_px,
-             progress) -> None:
     from farmannot.io.raster import open_raster, scene_info
     from farmannot.io.stretch import scene_stretch
     from farmannot.predict.drafts import draft_annotation
@@ -67,6 +48,19 @@ def _predict(run, scene, output, patch, overlap, batch_size, device, amp, captio
     from farmannot.sam.imagery import display_bands
     from farmannot.train.checkpoint import load_model
 
+    if overlap >= patch:
+        raise click.BadParameter("--overlap must be smaller than --patch")
+    if polygons:
+        check_writable(polygons)  # before the model runs, not after
+    if classes is not None:
+        from farmannot.predict.open_vocab import predict_classes
+
+        names = [c.strip() for c in classes.split(",") if c.strip()]
+        rep = predict_classes(run, scene, output, names, patch=patch, overlap=overlap, batch_size=batch_size,
+                              device=device, quick_gelu=clip_quick_gelu, progress=progress)
+        click.echo(f"{rep.patches} patch(es), {rep.width} x {rep.height} px, {len(names)} class band(s) "
+                   f"{', '.join(names)} + class -> {output}", err=True)
+        return
     model, config = load_model(run, device)
     if "dem" in config.get("inputs", "image") and not dem:
         raise FarmannotError(f"{run}: the model was trained with a DEM (inputs {config['inputs']}); give --dem.")

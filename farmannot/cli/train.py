@@ -6,11 +6,10 @@ import os
 
 import click
 
+from farmannot.cli.locking import locks_output
 from farmannot.cli.options import progress_option
-from farmannot.io.lock import output_lock
 from farmannot.train.models.catalog import INPUT_SETTINGS as INPUT_NAMES
 from farmannot.train.models.catalog import MODEL_NAMES
-
 UNET_DECODER = (256, 128, 64, 32, 16)
 
 
@@ -54,8 +53,8 @@ def arch_options(model: str, encoder_depth: int | None) -> dict:
               help="etterra: segment-anything checkpoint (e.g. sam_vit_b_01ec64.pth) for the encoder and decoder.")
 @click.option("--clip-checkpoint", type=click.Path(dir_okay=False), default=None,
               help="etterra, tsmnet-text: CLIP state dict (open_clip .bin/.pt) for the text encoder.")
-@click.option("--clip-model", default=None, help="etterra, tsmnet-text: open_clip text configuration without --clip-checkpoint "
-              "(default ViT-B-16).")
+@click.option("--clip-model", default=None,
+              help="etterra, tsmnet-text: open_clip text configuration without --clip-checkpoint (default ViT-B-16).")
 @click.option("--clip-quick-gelu", is_flag=True, help="etterra: the CLIP weights use QuickGELU (OpenAI's originals).")
 @click.option("--sam-image-size", type=click.IntRange(32, 1024), default=None,
               help="etterra: SAM input size, a multiple of 16 (default the checkpoint's; position tables resized).")
@@ -66,6 +65,7 @@ def arch_options(model: str, encoder_depth: int | None) -> dict:
               "(default 'background,farmland').")
 @click.option("--overwrite", is_flag=True, help="Replace the run already in OUTPUT (refused without this flag).")
 @progress_option
+@locks_output("train")
 def command(dataset_dir, output, model, encoder, encoder_weights, encoder_depth, inputs, text_fusion, epochs,
             batch_size, lr, weight_decay, warmup, seed, device, amp, workers, augment, resume, sam_checkpoint,
             clip_checkpoint, clip_model, clip_quick_gelu, sam_image_size, freeze, class_names, overwrite, progress):
@@ -84,12 +84,9 @@ def command(dataset_dir, output, model, encoder, encoder_weights, encoder_depth,
                       freeze=[f for f in freeze if f != "none"] if freeze else None, class_names=class_names)
     resolve_dataset(cfg.dataset)  # a bad dataset is reported before anything touches the run folder
     if int(os.environ.get("RANK", "0")) == 0:  # torchrun: rank 0 owns the run folder
-        with output_lock(output, "farmannot train", echo=lambda m: click.echo(m, err=True)):
-            for p in prepare_run_folder(output, resume, overwrite):
-                click.echo(f"note: --overwrite: removed {p}", err=True)
-            summary = train(cfg, output, resume=resume, progress=progress)
-    else:
-        summary = train(cfg, output, resume=resume, progress=progress)
+        for p in prepare_run_folder(output, resume, overwrite):
+            click.echo(f"note: --overwrite: removed {p}", err=True)
+    summary = train(cfg, output, resume=resume, progress=progress)
     if summary["world_size"] == 1 or int(os.environ.get("RANK", "0")) == 0:
         last = summary["last"]
         msg = f"trained {summary['epochs']} epoch(s) -> {output}"

@@ -9,6 +9,7 @@ order, so the number of workers never changes an output byte.
 from __future__ import annotations
 
 import concurrent.futures as cf
+from concurrent.futures.process import BrokenProcessPool
 import dataclasses
 import json
 import os
@@ -26,7 +27,7 @@ from farmannot.dataset.manifest import write_coco, write_manifest, write_spie
 from farmannot.dataset.project import SceneJob, discover_scenes
 from farmannot.dataset.scene import SceneResult, build_scene
 from farmannot.dataset.split import assign_blocks, assign_splits, buffer_train
-from farmannot.errors import FarmannotError, expected_message, note_input, one_line
+from farmannot.errors import FarmannotError, InputError, expected_message, note_input, one_line
 from farmannot.io.atomic import write_json
 from farmannot.io.lock import output_lock
 from farmannot.io.space import check_free_space
@@ -61,15 +62,34 @@ def _run_local(jobs: list[SceneJob], cfg: BuildConfig, out: str,
             except Exception as exc:  # noqa: BLE001 - classified by the caller
                 yield job, exc
         return
-    with cf.ProcessPoolExecutor(max_workers=cfg.workers) as pool:
+    broken = yield from _run_pool(jobs, cfg, out, cfg.workers)
+    # a worker died (killed by the system, often for memory) and took the pool's other scenes with it: those
+    # run again one pool each, so only the scene that kills its worker fails
+    for job in broken:
+        yield from _run_pool([job], cfg, out, 1, died=True)
+
+
+def _run_pool(jobs: list[SceneJob], cfg: BuildConfig, out: str, workers: int, died: bool = False):
+    """Yield ``(job, result or exception)``; return the jobs lost to a broken pool (or, with ``died``, yield
+    them as failures)."""
+    broken = []
+    with cf.ProcessPoolExecutor(max_workers=workers) as pool:
         futs = {pool.submit(build_scene, job, cfg, out): job for job in jobs}
         try:
             for fut in cf.as_completed(futs):
                 exc = fut.exception()
+                if isinstance(exc, BrokenProcessPool):
+                    if not died:
+                        broken.append(futs[fut])
+                        continue
+                    exc = InputError(f"{futs[fut].image}: the worker process building this scene died (killed by "
+                                     "the system, most often for lack of memory); build it with fewer --workers "
+                                     "or a smaller --tile-size, or check the scene.")
                 yield futs[fut], exc if exc is not None else fut.result()
         finally:
             for f in futs:
                 f.cancel()
+    return sorted(broken, key=lambda j: j.name)
 
 
 def _run_dask(jobs: list[SceneJob], cfg: BuildConfig, out: str,

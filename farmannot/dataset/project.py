@@ -16,6 +16,7 @@ import pandas as pd
 
 from farmannot.dataset.config import BuildConfig
 from farmannot.errors import FarmannotError, InputError, one_line
+from farmannot.io.atomic import is_temporary
 from farmannot.io.labelme_json import load_annotation, resolve_image_path
 from farmannot.io.raster import open_raster
 from farmannot.io.windows import tile_windows, window_block
@@ -96,7 +97,8 @@ def discover_scenes(project: str | os.PathLike, cfg: BuildConfig) -> tuple[list[
     if not project.is_dir():
         raise InputError(f"{project}: no such project folder.")
     ann_dir = project / "annotations"
-    files = sorted(ann_dir.glob("*.json")) if ann_dir.is_dir() else []
+    # a save killed mid-write leaves ".NAME.XXXXXXXX.tmp.json" beside the annotation: not an annotation
+    files = sorted(f for f in ann_dir.glob("*.json") if not is_temporary(f.name)) if ann_dir.is_dir() else []
     if not files:
         raise InputError(f"{ann_dir}: no labelme annotation files (*.json); see docs/build-dataset.md.")
     table = read_scenes_table(project)

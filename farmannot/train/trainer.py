@@ -316,10 +316,12 @@ def _train(cfg, run_dir, resume, progress, embedder, stop_after, rank, world, de
             ckpt = {"model": unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "epoch": epoch,
                     "best": best, "best_epoch": best_epoch, "history": history, "config": config_json}
-            save_checkpoint(run_dir / LAST, ckpt)
+            # best.pt, then last.pt, then the log: a kill between two writes leaves last.pt at the previous
+            # epoch, and the resume re-runs this epoch (seeded, same result) and writes all three again
             if improved:
                 save_checkpoint(run_dir / BEST, {"model": ckpt["model"], "epoch": epoch, "best": best,
                                                  "config": config_json})
+            save_checkpoint(run_dir / LAST, ckpt)
             write_log(run_dir / "train_log.csv", history)
             if epoch == cfg.epochs or (stop_after is not None and ran + 1 >= stop_after):
                 plot_history(run_dir / "loss.png", history)
@@ -330,6 +332,9 @@ def _train(cfg, run_dir, resume, progress, embedder, stop_after, rank, world, de
         if world > 1:
             dist.barrier()
         ran += 1
+    if main and ran == 0 and history:  # resumed after the last epoch's checkpoint: the log and plot follow it
+        write_log(run_dir / "train_log.csv", history)
+        plot_history(run_dir / "loss.png", history)
     last = history[-1] if history else {}
     return {"run_dir": str(run_dir), "epochs": last.get("epoch", 0), "best_epoch": best_epoch, "best": best,
             "last": last, "world_size": world}

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from farmannot.errors import InputError, note_input, one_line
+from farmannot.io.atomic import is_temporary
 from farmannot.vectors.parcels import AnnotationGeo, ParcelTable, build_parcel_table, crs_text, georeference
 from farmannot.vectors.reader import parse_crs
 from farmannot.vectors.writers import FORMATS, Layer, write_layers
@@ -72,7 +73,7 @@ class ExportReport:
 def find_annotations(folder: Path) -> list[Path]:
     """labelme annotation files under ``folder`` (recursive, sorted): JSON files with a ``shapes`` key."""
     out = []
-    for p in sorted(folder.rglob("*.json")):
+    for p in sorted(q for q in folder.rglob("*.json") if not is_temporary(q.name)):
         try:
             with open(p, encoding="utf-8") as fh:
                 head = fh.read(1 << 16)

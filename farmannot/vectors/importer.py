@@ -165,10 +165,26 @@ def _transformer(src: str | None, dst: str, table: VectorTable, options: ImportO
         src_crs = parse_crs(options.assume_crs, "--assume-crs")
     else:
         src_crs = CRS.from_user_input(src)
+        if src_crs.is_geographic and not _degrees(table.geometry):
+            # GeoJSON is EPSG:4326 by definition, so a projected GeoJSON without a 'crs' reads as degrees
+            if options.assume_crs is None:
+                raise InputError(f"{table.path}: its coordinates are not longitude/latitude although its CRS is "
+                                 f"{src_crs.to_string()} (GeoJSON always is); pass --assume-crs EPSG:CODE with the "
+                                 "CRS they are in (e.g. a UTM zone), or reproject the file.")
+            src_crs = parse_crs(options.assume_crs, "--assume-crs")
     dst_crs = CRS.from_user_input(dst)
     if src_crs == dst_crs:
         return None
     return Transformer.from_crs(src_crs, dst_crs, always_xy=True)
+
+
+def _degrees(geoms: np.ndarray) -> bool:
+    """Whether every coordinate fits longitude/latitude (-180..180, -90..90)."""
+    present = geoms[np.array([g is not None for g in geoms], bool)] if len(geoms) else geoms
+    if not len(present):
+        return True
+    x0, y0, x1, y1 = shapely.total_bounds(present)
+    return bool(-180.0 <= x0 and x1 <= 180.0 and -90.0 <= y0 and y1 <= 90.0) or not np.isfinite([x0, x1]).all()
 
 
 def _reproject(geoms: np.ndarray, tr: Transformer | None) -> np.ndarray:

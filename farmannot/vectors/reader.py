@@ -64,6 +64,15 @@ def _crs_string(crs: CRS) -> str:
     return f"{auth[0]}:{auth[1]}" if auth else crs.to_wkt()
 
 
+def _geometries(path: Path, wkb: np.ndarray) -> np.ndarray:
+    """Shapely geometries of WKB values; a broken one (an unclosed ring) is one clear line naming the file."""
+    try:
+        return shapely.from_wkb(wkb)
+    except shapely.errors.GEOSException as exc:
+        raise InputError(f"{path}: a feature's geometry is broken ({exc}); repair it in QGIS (Vector > Geometry "
+                         "Tools > Fix Geometries) or close its rings.") from None
+
+
 def read_vectors(path: str | os.PathLike, layer: str | None = None) -> VectorTable:
     """Read every feature of one layer of a vector file.
 
@@ -101,7 +110,7 @@ def read_vectors(path: str | os.PathLike, layer: str | None = None) -> VectorTab
     except (DataSourceError, DataLayerError, OSError) as exc:
         raise InputError(f"{path}: cannot read layer {layer!r} ({exc}).") from None
     crs = meta.get("crs")
-    geoms = shapely.from_wkb(wkb) if wkb is not None else np.full(len(fids), None, dtype=object)
+    geoms = _geometries(path, wkb) if wkb is not None else np.full(len(fids), None, dtype=object)
     fields = {str(name): np.asarray(col) for name, col in zip(meta["fields"], field_data)}
     return VectorTable(path, layer, np.asarray(geoms, dtype=object), np.asarray(fids), fields, crs or None)
 
@@ -136,7 +145,7 @@ def _read_geoparquet(path: Path) -> VectorTable:
                               else CRS.from_user_input(colmeta["crs"]))
         except CRSError as exc:
             raise InputError(f"{path}: unreadable CRS in the GeoParquet metadata ({exc}).") from None
-    geoms = shapely.from_wkb(np.asarray(table.column(col).to_pylist(), dtype=object))
+    geoms = _geometries(path, np.asarray(table.column(col).to_pylist(), dtype=object))
     fields = {name: np.asarray(table.column(name).to_pylist(), dtype=object)
               for name in table.column_names if name != col}
     return VectorTable(path, path.stem, np.asarray(geoms, dtype=object), np.arange(len(geoms)), fields, crs)

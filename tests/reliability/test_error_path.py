@@ -145,3 +145,12 @@ def test_export_vectors_keep_going_exports_the_good_annotation(tmp_path):
     res = run("export-vectors", ann, "--output", tmp_path / "again.gpkg", "--allow-outside", "--no-progress")
     assert_failed_cleanly(res, "deep.json")
     assert not (tmp_path / "again.gpkg").exists()
+
+
+def test_verbose_shows_the_traceback_instead(tmp_path):
+    from farmannot.errors import InputError
+
+    truncated_tif(tmp_path / "cut.tif")
+    res = run("-v", "prompts", tmp_path / "cut.tif")
+    assert res.exit_code == 1 and isinstance(res.exception, InputError)
+    assert "cut.tif" in str(res.exception)

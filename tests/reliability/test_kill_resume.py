@@ -81,3 +81,17 @@ def test_sigterm_mid_write_leaves_no_temporary_file_and_no_lock(clean_build, tmp
     res = run(*args, "--output", out)
     assert res.exit_code == 0 and "taking over" not in res.stderr, res.output
     assert _tree(out) == ref
+
+
+def test_a_killed_annotation_save_is_not_read_as_an_annotation(tmp_path):
+    project = make_project(tmp_path / "project", scenes=[("a1", "north")], dem_for=None)
+    ann = project / "annotations"
+    (ann / ".a1.q7w8e9r0.tmp.json").write_text((ann / "a1.json").read_text()[:100])   # a save cut short
+    res = run("build-dataset", project, "--output", tmp_path / "ds", "--tile-size", 32, "--split", "1:0:0",
+              "--no-progress")
+    assert res.exit_code == 0, res.output
+    res = run("caption", ann, "--allow-outside", "--date", "2021-05-15", "--no-progress")
+    assert res.exit_code == 0, res.output
+    assert ".tmp.json" not in res.stdout and "q7w8e9r0" not in res.stderr
+    res = run("export-vectors", ann, "--output", tmp_path / "p.gpkg", "--allow-outside", "--no-progress")
+    assert res.exit_code == 0, res.output

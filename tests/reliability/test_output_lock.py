@@ -122,3 +122,15 @@ def test_two_builds_started_together_never_mix_one_folder(tmp_path):
     files = {p.relative_to(out).as_posix() for p in out.glob("gtpbd-mm/*/mask/*.png")}
     listed = {rel for sums in df["checksums"] for rel in json.loads(sums) if "/mask/" in rel and "gtpbd" in rel}
     assert files == listed                                   # no stray tiles of the other build
+
+
+@pytest.mark.parametrize("command", ["train", "audit", "evaluate", "export-vectors", "propose"])
+def test_every_locking_command_refuses_an_output_in_use(tmp_path, command):
+    folder = command in ("train", "audit", "evaluate")
+    out = tmp_path / ("out" if folder else "out.json")
+    (tmp_path / "in").mkdir()
+    args = {"train": ["train", tmp_path / "in"], "audit": ["audit", tmp_path / "in"],
+            "evaluate": ["evaluate", "--pred", tmp_path / "in", "--gt", tmp_path / "in"],
+            "export-vectors": ["export-vectors", tmp_path / "in"], "propose": ["propose", tmp_path / "s.tif"]}[command]
+    with output_lock(out, "farmannot holder", folder=folder):
+        assert_failed_cleanly(run(*args, "--output", out), str(out), "in use by another run", "farmannot holder")
