@@ -73,18 +73,19 @@ def tile_keywords(scene_kw: Mapping[str, str], lat: float | None, lon: float | N
     return kw
 
 
-def _render(kw: Mapping[str, str], source: str) -> dict[str, str]:
+def _render(kw: Mapping[str, str], source: str, family: str = "farmseg") -> dict[str, str]:
     try:
-        return render_captions(kw)
+        return render_captions(kw, family)
     except FarmannotError as exc:
         raise InputError(f"{source}: {exc}; confirm the scene's caption keywords in `farmannot annotate` "
                          "or with `farmannot caption`.") from None
 
 
-def tile_captions(kw: Mapping[str, str], source: str) -> dict[str, str]:
-    """English and Chinese captions; month-dependent sentences dropped when the month is unknown."""
-    if kw.get("month"):
-        return _render(kw, source)
+def tile_captions(kw: Mapping[str, str], source: str, family: str = "farmseg") -> dict[str, str]:
+    """English and Chinese captions of a template family; month-dependent sentences dropped when the month
+    is unknown."""
+    if kw.get("month") or family != "farmseg":
+        return _render(kw, source, family)
     a = _render({**kw, "month": "january"}, source)
     b = _render({**kw, "month": "july"}, source)
     out = {}
