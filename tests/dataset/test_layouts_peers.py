@@ -259,3 +259,20 @@ def test_pycocotools_reads_the_instances(built):
             union |= m
         mask = _tif(_tile_dir(out, row) / "mask_labels" / f"{tile}.tif")[0]
         np.testing.assert_array_equal(union[mask != 255], (mask == 1)[mask != 255])
+
+
+def test_terraced_scene_gets_gtpbd_mms_terraced_text(tmp_path):
+    from projectgen import KEYWORDS, make_project, write_annotation
+
+    project = make_project(tmp_path / "p", scenes=[("t1", "terraces")], dem_for=None)
+    write_annotation(project / "annotations" / "t1.json", "../scenes/t1.tif",
+                     keywords={**KEYWORDS, "terrain": "terraced", "landscape": "hills", "layout": "contour_tiers"})
+    out = tmp_path / "o"
+    build_dataset(project, out, load_config(None, {"tile_size": 32, "split": "1:0:0", "card": False}),
+                  progress=False)
+    df = pd.read_parquet(out / "manifest.parquet")
+    assert set(df["gtpbd_text_family"]) == {"terraced"}
+    text = (out / "gtpbd-mm" / "train" / "terraces" / "text" / "t1_0_0.txt").read_text(encoding="utf-8")
+    assert text.startswith("The terraced parcels are stacked in tiers along the contour lines")
+    cap = json.loads((out / "farmseg-vl" / "train" / "json" / "t1_0_0.json").read_text(encoding="utf-8"))
+    assert cap["img_description_eg"].startswith("This remote sensing image")  # FarmSeg-VL keeps its own family
