@@ -19,7 +19,15 @@ from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from farmannot.io.labelme_json import Shape
-from farmannot.labels.geometry import EXACT_TYPES, RepairReport, pixel_footprint, raw_geometry, repair, shape_footprint
+from farmannot.labels.geometry import (
+    EXACT_TYPES,
+    RepairReport,
+    labelme_footprint,
+    pixel_footprint,
+    raw_geometry,
+    repair,
+    shape_footprint,
+)
 from farmannot.vectors.geometry import BACKGROUND_LABEL, Parcel, polygonal
 
 
@@ -80,25 +88,10 @@ def shape_footprints(shapes: Sequence[Shape], width: int | None = None,
         else:
             out[i] = g
             grow.append(i)
-    if grow:
-        for i, g in zip(grow, labelme_footprints(np.asarray([out[i] for i in grow], dtype=object))):
-            out[i] = g
+    if grow:  # the rasteriser's own footprint, so the export fills exactly the label raster's pixels
+        for i in grow:
+            out[i] = labelme_footprint(out[i])
     return out
-
-
-# labels.geometry.labelme_footprint grows a polygon by a horizontal segment of half-width just under 0.5 px
-# (and a vertical hair), one convex hull per edge. The same Minkowski sum, vectorised: squash the plane
-# vertically by _SQUASH, buffer by the half-width, stretch back; the disc becomes a flat ellipse, which fills
-# the same pixel centres (tested against labelme_footprint and the project's rasteriser).
-_SQUASH = 1e4
-_HALF = 0.5 - 1e-6  # as labels.geometry: ties fall as PIL's rounding does
-
-
-def labelme_footprints(geoms: np.ndarray) -> np.ndarray:
-    """labelme's fill regions (rasterio pixel coordinates) of geometries in labelme's integer vertex grid."""
-    tall = shapely.transform(geoms, lambda xy: xy * [1.0, _SQUASH])
-    grown = shapely.buffer(tall, _HALF, quad_segs=1)
-    return shapely.transform(grown, lambda xy: xy / [1.0, _SQUASH] + 0.5)
 
 
 def parcel_pixels(shapes: Sequence[Shape], parcels: Sequence[Parcel], width: int | None = None,
