@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image
+import rasterio
 from skimage.measure import label as cc_label
 from skimage.segmentation import find_boundaries
 
@@ -30,6 +30,7 @@ sys.path.insert(0, str(REPO))
 from farmannot.cli.train import arch_options  # noqa: E402
 from farmannot.dataset.build import build_dataset  # noqa: E402
 from farmannot.dataset.config import load_config  # noqa: E402
+from farmannot.dataset.layouts import region_folder  # noqa: E402
 from farmannot.train.audit import run_audit  # noqa: E402
 from farmannot.train.config import TrainConfig  # noqa: E402
 
@@ -82,14 +83,17 @@ def pick_tiles(df: pd.DataFrame, per_kind: int, seed: int) -> dict[str, str]:
 
 def corrupt(dataset: Path, df: pd.DataFrame, chosen: dict[str, str]) -> None:
     for tile_id, kind in chosen.items():
-        split = df.loc[df["tile_id"] == tile_id, "split"].iloc[0]
-        mpath = dataset / "gtpbd-mm" / split / "mask" / f"{tile_id}.png"
-        mask = np.asarray(Image.open(mpath))
+        row = df.loc[df["tile_id"] == tile_id].iloc[0]
+        base = dataset / "gtpbd-mm" / row["split"] / region_folder(row["region"])
+        mpath = base / "mask_labels" / f"{tile_id}.tif"
+        with rasterio.open(mpath) as src:
+            mask, profile = src.read(1), src.profile
         bad = CORRUPTIONS[kind](mask)
         assert (bad != mask).any(), f"{tile_id}: {kind} changed nothing"
-        Image.fromarray(bad.astype(np.uint8)).save(mpath)
         boundary = find_boundaries(np.where(bad == IGNORE, 0, bad), mode="inner").astype(np.uint8)
-        Image.fromarray(boundary).save(dataset / "gtpbd-mm" / split / "boundary" / f"{tile_id}.png")
+        for path, arr in ((mpath, bad), (base / "boundary_labels" / f"{tile_id}.tif", boundary)):
+            with rasterio.open(path, "w", **profile) as dst:
+                dst.write(arr.astype(np.uint8)[None])
 
 
 def main() -> None:

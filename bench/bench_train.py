@@ -36,9 +36,9 @@ def write_dataset(root: Path, n: int, size: int, seed: int = 0) -> None:
 
     rng = np.random.default_rng(seed)
     for split, count in (("train", n), ("val", max(2, n // 8))):
-        base = root / "gtpbd-mm" / split
-        (base / "image").mkdir(parents=True)
-        (base / "mask").mkdir(parents=True)
+        base = root / "gtpbd-mm" / split / "region"
+        (base / "images").mkdir(parents=True)
+        (base / "mask_labels").mkdir(parents=True)
         for i in range(count):
             mask = np.zeros((size, size), np.uint8)
             for _ in range(4):
@@ -48,8 +48,8 @@ def write_dataset(root: Path, n: int, size: int, seed: int = 0) -> None:
             img = np.clip(rng.normal(60, 12, (size, size, 3)) + mask[..., None] * [90, 120, 40], 0, 255)
             label = mask.copy()
             label[:2] = 255
-            cv2.imwrite(str(base / "image" / f"{split}_{i:04d}.png"), img.astype(np.uint8))
-            cv2.imwrite(str(base / "mask" / f"{split}_{i:04d}.png"), label)
+            cv2.imwrite(str(base / "images" / f"{split}_{i:04d}.png"), img.astype(np.uint8))
+            cv2.imwrite(str(base / "mask_labels" / f"{split}_{i:04d}.png"), label)
 
 
 def bare_loop(config: dict, steps: int, batch: int, size: int, device, amp_dtype, channels_last: bool,

@@ -32,6 +32,7 @@ from farmannot.labels.convention import edges_to_labelme  # noqa: E402
 from farmannot.vectors.geometry import (  # noqa: E402
     BACKGROUND_LABEL,
     drop_small,
+    on_pixel_edges,
     polygon_to_shapes,
     polygonal,
 )
@@ -82,15 +83,19 @@ def reference_import(path: Path, grid: SceneGrid, options: ImportOptions) -> lis
     gid = 1
     for i, blob in enumerate(wkb):
         g = shapely.from_wkb(blob)
-        if not g.is_valid:
-            g = polygonal(shapely.make_valid(g))
         g = shapely.transform(g, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
         g = shapely.transform(g, lambda xy: np.column_stack([(xy[:, 0] - c) / a, (xy[:, 1] - f) / e]))
+        edged = bool(on_pixel_edges(np.asarray([g], dtype=object))[0])
+        if edged:
+            g = shapely.transform(g, np.round)
+        if not g.is_valid:
+            g = polygonal(shapely.make_valid(g))
         if not g.intersects(box):
             continue
         if not g.within(box):
             g = g.intersection(box)
-        g = polygonal(g.simplify(options.simplify_px, preserve_topology=True))
+        if not (edged and on_pixel_edges(np.asarray([g], dtype=object))[0]):
+            g = polygonal(g.simplify(options.simplify_px, preserve_topology=True))
         if g is None:
             continue
         g = drop_small(np.asarray([g], dtype=object), options.min_area_px)[0]

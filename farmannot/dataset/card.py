@@ -107,12 +107,13 @@ def write_card(out: Path, df: pd.DataFrame, cfg: "BuildConfig", summary: "BuildS
         "## Contents",
         "",
         "- **Images**: 8-bit RGB PNG, stretched with one percentile stretch per scene (2-98 %), so neighbouring "
-        "tiles match." + (" GeoTIFF tiles with every band and the georeferencing in `gtpbd-mm/*/image_tif/`."
+        "tiles match." + (" GeoTIFF tiles with every band and the georeferencing in `gtpbd-mm/*/*/image_tif/`."
                           if cfg.geotiff else ""),
         "- **Labels** (rasterised from the labelme polygons with labelme's own pixel rules; later shapes paint "
-        "over earlier ones): `mask` 0 background / 1 farmland / 255 ignore (`__ignore__` shapes); `boundary` "
-        f"0/1, the inner {cfg.boundary_width} px edge of each parcel, so touching parcels stay apart; `parcel` "
-        "uint16 instance ids numbered per tile. `_background_` shapes carve holes. FarmSeg-VL's `lbl` is 1 for "
+        "over earlier ones): `mask_labels` 0 background / 1 farmland / 255 ignore (`__ignore__` shapes); "
+        f"`boundary_labels` 0/1, the inner {cfg.boundary_width} px edge of each parcel, so touching parcels stay "
+        "apart; `parcel_labels` 0/1 parcel interiors, one 8-connected part per parcel (GTPBD's encoding); COCO "
+        "holds one instance per parcel. `_background_` shapes carve holes. FarmSeg-VL's `lbl` is 1 for "
         "farmland and 0 elsewhere (ignored areas included: that layout has no ignore value).",
         "- **Captions**: the scene's confirmed keywords (11 FarmSeg-VL key elements), with month from the "
         "acquisition date, location from the tile centre, and buildings / water / vegetation checked on each "
@@ -174,9 +175,9 @@ def write_card(out: Path, df: pd.DataFrame, cfg: "BuildConfig", summary: "BuildS
         "                        lat/lon, date, season, farmland share, parcel count, keywords, captions,",
         "                        output paths and SHA-256 checksums",
         "build_report.json       options, split assignment, repairs per scene",
-        "gtpbd-mm/{split}/{image,mask,boundary,parcel,dem,text}/NAME.{png,png,png,png,tif,txt}",
+        "gtpbd-mm/{split}/{region}/{images,mask_labels,boundary_labels,parcel_labels,dem,text}/NAME.*",
         "farmseg-vl/{split}/{img,lbl,json}/NAME.{png,png,json}",
-        "spie/{split}.jsonl      + spie/{split}/image/NAME.png, spie/{split}/map/NAME_CATEGORY.png",
+        "spie/{split}.json       + spie/{split}/{img,label,spectral_prior,multispectral}/",
         "coco/{split}.json       + coco/{split}/images/NAME.png",
         "```",
         "",

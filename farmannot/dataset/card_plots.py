@@ -139,16 +139,19 @@ def _tile_arrays(out: Path, row: pd.Series) -> tuple[np.ndarray | None, np.ndarr
 
     paths = json.loads(row["paths"])
     img = lbl = None
-    for layout, (ik, mk) in (("gtpbd-mm", ("/image/", "/mask/")), ("farmseg-vl", ("/img/", "/lbl/")),
-                             ("spie", ("/image/", None)), ("coco", ("/images/", None))):
+    for layout, (ik, mk) in (("gtpbd-mm", ("/images/", "/mask_labels/")), ("farmseg-vl", ("/img/", "/lbl/")),
+                             ("spie", ("/img/", None)), ("coco", ("/images/", None))):
         files = paths.get(layout, [])
         ims = [p for p in files if ik in p and p.endswith(".png")]
         if not ims:
             continue
         img = np.asarray(Image.open(out / ims[0]).convert("RGB"))
-        ms = [p for p in files if mk and mk in p]
+        ms = [p for p in files if mk and mk in p and p.endswith((".png", ".tif"))]
         if ms:
-            lbl = np.asarray(Image.open(out / ms[0]))
+            import rasterio
+
+            with rasterio.open(out / ms[0]) as src:
+                lbl = src.read(1)
         break
     return img, lbl
 

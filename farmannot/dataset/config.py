@@ -40,7 +40,11 @@ class BuildConfig:
         sensor: Band preset for every scene (scenes.csv ``sensor`` overrides per scene).
         spie_format: ``spex`` (released demo text) or ``json``.
         spie_bbox: ``axis`` (paper) or ``rotated`` boxes.
+        spie_labels: SPIE category -> the annotation labels that are its ground truth (the binary
+            ``gt_image`` SPEX trains on); a category none of whose labels is in ``label_map`` gets no record.
         dem_resampling: Resampling of the DEM onto each tile.
+        dem_register: Register each scene's DEM to its image as ``align-dem`` does (the shift is reported
+            per scene) before it is cut into tiles.
         workers: Local worker processes (scenes run in parallel).
         dask_scheduler: Address of a Dask distributed scheduler; scenes then run on that cluster.
         dask_timeout_s: Seconds to wait for the scheduler to answer.
@@ -65,7 +69,10 @@ class BuildConfig:
     sensor: str | None = None
     spie_format: str = "spex"
     spie_bbox: str = "axis"
+    spie_labels: dict[str, list[str]] = field(default_factory=lambda: {
+        "vegetation": ["farmland", "vegetation"], "water": ["water"], "building": ["building"]})
     dem_resampling: str = "bilinear"
+    dem_register: bool = True
     workers: int = 1
     dask_scheduler: str | None = None
     dask_timeout_s: float = 30.0
@@ -89,6 +96,10 @@ class BuildConfig:
             raise FarmannotError("boundary_width must be at least 1.")
         if self.spie_format not in ("spex", "json") or self.spie_bbox not in ("axis", "rotated"):
             raise FarmannotError("spie_format must be spex or json and spie_bbox axis or rotated.")
+        bad_cats = [c for c in self.spie_labels if c not in ("vegetation", "water", "building")]
+        if bad_cats or not all(isinstance(v, list) for v in self.spie_labels.values()):
+            raise FarmannotError(f"spie_labels: categories are vegetation, water, building, each with a list of "
+                                 f"labels; got {self.spie_labels!r}.")
         if self.workers < 1:
             raise FarmannotError("workers must be at least 1.")
         if self.block_tiles < 1:

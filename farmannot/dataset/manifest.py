@@ -1,4 +1,4 @@
-"""The manifest (one row per tile, Parquet) and the per-split SPIE JSONL and COCO files built from it."""
+"""The manifest (one row per tile, Parquet) and the per-split SPIE and COCO files built from it."""
 
 from __future__ import annotations
 
@@ -44,18 +44,13 @@ def _ordered(rows: Sequence[dict[str, Any]], split: str) -> list[dict[str, Any]]
 
 
 def write_spie(out: Path, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
-    """``spie/{split}.jsonl``: one record per (tile, category): image, extraction map, instruction, response."""
+    """``spie/{split}.json``: SPEX's training list, one record per (tile, category) with ground truth (see
+    :mod:`farmannot.dataset.layouts.spie`)."""
     counts = {}
     for split in SPLITS:
-        lines = []
-        for r in _ordered(rows, split):
-            for rec in r["_spie"]:
-                lines.append(json.dumps({"id": f"{r['tile_id']}_{rec['category']}", "image": rec["image"],
-                                         "extraction_map": rec["extraction_map"], "category": rec["category"],
-                                         "instruction": rec["instruction"], "response": rec["response"],
-                                         "regions": rec["regions"]}, ensure_ascii=False))
-        write_text(out / "spie" / f"{split}.jsonl", "".join(line + "\n" for line in lines))
-        counts[split] = len(lines)
+        recs = [rec for r in _ordered(rows, split) for rec in r["_spie"]]
+        write_text(out / "spie" / f"{split}.json", json.dumps(recs, ensure_ascii=False, indent=1) + "\n")
+        counts[split] = len(recs)
     return counts
 
 

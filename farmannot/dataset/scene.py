@@ -27,7 +27,8 @@ from rasterio.windows import transform as window_transform
 from farmannot import __version__
 from farmannot.captions.annotation import scene_nir_factor
 from farmannot.dataset.config import BuildConfig
-from farmannot.dataset.layouts import TileFiles, file_sha256, geotiff_bytes, layout_files, png_bytes, write_checked
+from farmannot.dataset.layouts import SpieSample, Tile, file_sha256, layout_files, write_checked
+from farmannot.dataset.layouts.spie import records as spie_records
 from farmannot.dataset.project import SceneJob
 from farmannot.dataset.tile_text import (scene_date, scene_keywords, season, tile_captions, tile_keywords,
                                          tile_presence)
@@ -44,6 +45,7 @@ from farmannot.spectral.prompt import category_prompt
 from farmannot.spectral.scene import ALL_CATEGORIES, available_categories
 from farmannot.terrain.align import read_aligned, warped_dem
 from farmannot.terrain.derive import pixel_size_m
+from farmannot.terrain.scene import register_to_image
 
 try:  # GDAL errors that rasterio does not wrap in RasterioError (a broken block in the middle of a file)
     from rasterio._err import CPLE_BaseError
@@ -196,6 +198,17 @@ def spie_response(category: str, regions: list[dict]) -> str:
     return " ".join(parts)
 
 
+def spie_categories(cfg: BuildConfig, info) -> dict[str, list[int]]:
+    """SPIE category -> mask values of its ground-truth labels, for the categories the bands can show and
+    the label map holds labels of."""
+    out = {}
+    for cat in available_categories(info, ALL_CATEGORIES)[0]:
+        values = sorted({cfg.label_map[lab] for lab in cfg.spie_labels.get(cat, []) if lab in cfg.label_map})
+        if values:
+            out[cat] = values
+    return out
+
+
 def _build(job: SceneJob, cfg: BuildConfig, out: Path, on_tile: Callable[[], None] | None = None) -> SceneResult:
     project = Path(job.annotation).parent.parent
     ann = load_annotation(job.annotation, project_dir=project)
@@ -219,12 +232,18 @@ def _build(job: SceneJob, cfg: BuildConfig, out: Path, on_tile: Callable[[], Non
             if crs is None:
                 raise InputError(f"{job.image}: the scene has no CRS but has a DEM ({job.dem}); the DEM cannot "
                                  "be placed on it. Georeference the scene or drop the DEM from scenes.csv.")
+            offset = (0.0, 0.0)
+            if cfg.dem_register:  # the residual DEM-to-image shift, found and applied as align-dem does
+                reg, _ = register_to_image(job.dem, src, resampling=cfg.dem_resampling)
+                offset = reg.applied_offset
+                res.report["dem_registration"] = reg.to_dict()
+            res.report["dem_shift_px"] = [round(float(v), 4) for v in offset]
             vrt, _ = stack.enter_context(warped_dem(job.dem, crs, tr, info.width, info.height,
-                                                    resampling=cfg.dem_resampling))
+                                                    resampling=cfg.dem_resampling, offset_px=offset))
         disp = _display_indexes(info)
         stretch = scene_stretch(src, disp)
         nir_factor = scene_nir_factor(src, info)  # NIR without a reflectance scale: the scene's soil line
-        cats = available_categories(info, ALL_CATEGORIES)[0] if "spie" in cfg.layouts else []
+        cats = spie_categories(cfg, info) if "spie" in cfg.layouts else {}
         names = sorted({b for c in cats for b in CATEGORIES[c].bands}
                        | {b for b in ("red", "green", "blue", "nir", "swir1") if b in info.band_map})
         for i, win in enumerate(tile_windows(info.width, info.height, cfg.tile_size, cfg.overlap)):
@@ -262,41 +281,36 @@ def _tile(job, cfg, out, src, info, plan, win: Window, tr, crs, vrt, disp, stret
         lat, lon = job.lat, job.lon
     checks = tile_presence(bands, farmland, pixel_m, nir_factor)
     kw = tile_keywords(scene_kw, lat, lon, when, checks)
-    caps = tile_captions(kw, job.annotation)
-    spie_maps, spie_recs = {}, []
-    for cat in cats:
+    captions = {"farmseg": tile_captions(kw, job.annotation)}
+    if kw.get("layout"):  # a terraced scene: GTPBD-MM's text is the terraced family
+        captions["terraced"] = tile_captions(kw, job.annotation, "terraced")
+    caps = captions["farmseg"]
+    spie = []
+    for cat, values in cats.items():
         a, b = CATEGORIES[cat].bands
         cp = category_prompt(cat, normalized_difference(bands[a], bands[b], valid), bbox=cfg.spie_bbox,
                              fmt=cfg.spie_format)
-        spie_maps[cat] = png_bytes(cp.mask.astype(np.uint8) * 255)
         rec = cp.record(cfg.spie_format)
-        spie_recs.append({"category": cat, "instruction": cp.instruction,
-                          "response": spie_response(cat, rec["regions"]), "regions": rec["regions"]})
-    dem_tif, dem_stats = None, {}
+        spie.append(SpieSample(cat, np.isin(lab.mask, values), cp.mask, cp.instruction,
+                               spie_response(cat, rec["regions"]), rec["regions"]))
+    elev, dem_stats = None, {}
     if vrt is not None:
         elev = read_aligned(vrt, win)
-        dem_tif = geotiff_bytes(elev[None].astype(np.float32), crs, wtr, nodata=float("nan"))
         ok = np.isfinite(elev)
         dem_stats = {"dem_coverage": float(ok.mean()),
                      "dem_min": float(elev[ok].min()) if ok.any() else None,
                      "dem_max": float(elev[ok].max()) if ok.any() else None}
-    files = TileFiles(
-        image_png=png_bytes(rgb), mask_png=png_bytes(lab.mask), boundary_png=png_bytes(lab.boundary),
-        parcel_png=png_bytes(lab.parcel), lbl_png=png_bytes(farmland.astype(np.uint8)),
-        caption_en=caps["en"], caption_zh=caps["zh"], dem_tif=dem_tif, spie_maps=spie_maps,
-        image_tif=geotiff_bytes(data, crs, wtr, info.nodata) if cfg.geotiff else None,
-    )
+    tile = Tile(name=name, split=split, region=job.region, crs=crs, transform=wtr, rgb=rgb, bands=data,
+                nodata=info.nodata, mask=lab.mask, boundary=lab.boundary, parcel=lab.parcel, captions=captions,
+                dem=elev, spie=spie, geotiff=cfg.geotiff)
     paths, sums = {}, {}
-    for layout, items in layout_files(cfg.layouts, split, name, files).items():
+    for layout, items in layout_files(cfg.layouts, tile).items():
         paths[layout] = sorted(items)
         for rel, blob in items.items():
             digest, written = write_checked(out, rel, blob)
             sums[rel] = digest
             res.written += written
             res.unchanged += not written
-    for rec in spie_recs:
-        rec["image"] = f"{split}/image/{name}.png"
-        rec["extraction_map"] = f"{split}/map/{name}_{rec['category']}.png"
     row = {
         "tile_id": name, "scene": job.name, "region": job.region, "group": group, "split": split,
         "row_off": r0, "col_off": c0, "width": w, "height": h,
@@ -309,13 +323,16 @@ def _tile(job, cfg, out, src, info, plan, win: Window, tr, crs, vrt, disp, stret
         "boundary_fraction": round(float(lab.boundary.mean()), 6),
         "dem_coverage": dem_stats.get("dem_coverage"), "dem_min": dem_stats.get("dem_min"),
         "dem_max": dem_stats.get("dem_max"),
+        "dem_shift_dx_px": res.report["dem_shift_px"][0] if vrt is not None else None,
+        "dem_shift_dy_px": res.report["dem_shift_px"][1] if vrt is not None else None,
         "keywords": json.dumps(kw, ensure_ascii=False, sort_keys=True),
         **{f"kw_{k}": v for k, v in sorted(kw.items())},
         "presence": json.dumps(checks, sort_keys=True),
         "caption_en": caps["en"], "caption_zh": caps["zh"],
-        "spie_categories": [r["category"] for r in spie_recs],
+        "spie_categories": [s.category for s in spie],
+        "gtpbd_text_family": "terraced" if "terraced" in captions else "farmseg",
         "paths": json.dumps(paths, sort_keys=True), "checksums": json.dumps(sums, sort_keys=True),
         "_coco": _coco_instances(lab.parcel) if "coco" in cfg.layouts else [],
-        "_spie": spie_recs,
+        "_spie": spie_records(tile) if "spie" in cfg.layouts else [],
     }
     return row

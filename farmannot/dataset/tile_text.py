@@ -80,9 +80,9 @@ def tile_keywords(scene_kw: Mapping[str, str], lat: float | None, lon: float | N
     return kw
 
 
-def _render(kw: Mapping[str, str], source: str) -> dict[str, str]:
+def _render(kw: Mapping[str, str], source: str, family: str = "farmseg") -> dict[str, str]:
     try:
-        return render_captions(kw)
+        return render_captions(kw, family)
     except FarmannotError as exc:
         hint = ""
         if "location" in str(exc) and not kw.get("location"):
@@ -92,10 +92,11 @@ def _render(kw: Mapping[str, str], source: str) -> dict[str, str]:
                          f"or with `farmannot caption`.{hint}") from None
 
 
-def tile_captions(kw: Mapping[str, str], source: str) -> dict[str, str]:
-    """English and Chinese captions; month-dependent sentences dropped when the month is unknown."""
-    if kw.get("month"):
-        return _render(kw, source)
+def tile_captions(kw: Mapping[str, str], source: str, family: str = "farmseg") -> dict[str, str]:
+    """English and Chinese captions of a template family; month-dependent sentences dropped when the month
+    is unknown."""
+    if kw.get("month") or family != "farmseg":
+        return _render(kw, source, family)
     a = _render({**kw, "month": "january"}, source)
     b = _render({**kw, "month": "july"}, source)
     out = {}

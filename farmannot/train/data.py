@@ -1,11 +1,13 @@
 """Reading the dataset layouts written by ``build-dataset`` into dict samples for training.
 
-Layouts (``DATASET/<layout>/<split>/<kind>/NAME.<ext>``):
+Layouts:
 
-- ``gtpbd-mm``: ``image`` (RGB PNG or multi-band GeoTIFF), ``mask`` (0 background / 1 parcel / 255 ignore),
-  ``boundary`` (0/1), ``parcel`` (uint16 ids), ``dem`` (float32 GeoTIFF, NaN nodata; may be absent),
-  ``text`` (UTF-8 caption).
-- ``farmseg-vl``: ``img``, ``lbl`` (non-zero = farmland), ``json`` (``img_description_eg``).
+- ``gtpbd-mm`` (``DATASET/gtpbd-mm/<split>/<region>/<kind>/NAME.<ext>``, as GTPBD released it): ``images``
+  (RGB PNG), ``mask_labels`` (0 background / 1 parcel / 255 ignore), ``boundary_labels`` (0/1),
+  ``parcel_labels`` (0/1 parcel interiors), ``dem`` (float32 GeoTIFF, NaN nodata; may be absent), ``text``
+  (UTF-8 caption); ``image_tif`` (every band) when built with ``geotiff``.
+- ``farmseg-vl`` (``DATASET/farmseg-vl/<split>/<kind>/NAME.<ext>``): ``img``, ``lbl`` (non-zero =
+  farmland), ``json`` (``img_description_eg``).
 
 ``DATASET/manifest.parquet`` gives each tile's ``scene`` and ``region`` (tiles not in it get ``unknown``).
 A sample is a plain dict: ``image`` (C x H x W float, normalised), ``mask`` (H x W float 0/1), ``valid``
@@ -28,7 +30,8 @@ LAYOUTS = ("gtpbd-mm", "farmseg-vl")
 SPLITS = ("train", "val", "test")
 IGNORE = 255
 _KINDS = {
-    "gtpbd-mm": {"image": "image", "mask": "mask", "boundary": "boundary", "dem": "dem", "text": "text"},
+    "gtpbd-mm": {"image": "images", "mask": "mask_labels", "boundary": "boundary_labels", "dem": "dem",
+                 "text": "text"},
     "farmseg-vl": {"image": "img", "mask": "lbl", "text": "json"},
 }
 _IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg")
@@ -127,22 +130,26 @@ def list_tiles(dataset: str | Path, splits: str | tuple[str, ...] = "train") -> 
             if splits == "all":
                 continue
             raise InputError(f"{sdir}: split folder missing; choose one of the splits the dataset has.")
-        images = sorted(f for f in (sdir / kinds["image"]).glob("*") if f.suffix.lower() in _IMAGE_SUFFIXES)
+        # gtpbd-mm nests a folder per region inside each split
+        tile_dirs = sorted(d for d in sdir.iterdir() if d.is_dir()) if layout == "gtpbd-mm" else [sdir]
+        images = sorted((f for d in tile_dirs for f in (d / kinds["image"]).glob("*")
+                         if f.suffix.lower() in _IMAGE_SUFFIXES), key=lambda f: f.stem)
         for img in images:
             name = img.stem
-            mask = _find(sdir / kinds["mask"], name, (".png", ".tif"))
+            tdir = img.parent.parent
+            mask = _find(tdir / kinds["mask"], name, (".png", ".tif"))
             if mask is None:
-                raise InputError(f"{img}: no label {kinds['mask']}/{name}.png; rebuild the dataset.")
+                raise InputError(f"{img}: no label {kinds['mask']}/{name}.tif or .png; rebuild the dataset.")
             meta = manifest.get(name, {})
             rec = TileRecord(name=name, split=split, image=img, mask=mask, scene=meta.get("scene", "unknown"),
                              region=meta.get("region", "unknown"),
                              extra={k: meta[k] for k in ("row_off", "col_off", "width", "height") if k in meta})
             if layout == "gtpbd-mm":
-                rec.boundary = _find(sdir / "boundary", name, (".png",))
-                rec.dem = _find(sdir / "dem", name, (".tif", ".tiff"))
-                rec.text_file = _find(sdir / "text", name, (".txt",))
+                rec.boundary = _find(tdir / kinds["boundary"], name, (".tif", ".png"))
+                rec.dem = _find(tdir / kinds["dem"], name, (".tif", ".tiff"))
+                rec.text_file = _find(tdir / kinds["text"], name, (".txt",))
             else:
-                rec.text_file = _find(sdir / "json", name, (".json",))
+                rec.text_file = _find(tdir / "json", name, (".json",))
             records.append(rec)
     if not records:
         raise InputError(f"{folder}: no tiles in split(s) {', '.join(wanted)}.")

@@ -239,26 +239,29 @@ def vectors_to_shapes(table: VectorTable, grid: SceneGrid, options: ImportOption
         name = _TYPE_NAMES.get(int(t), str(t))
         report.not_polygon[name] = report.not_polygon.get(name, 0) + 1
     idx = np.flatnonzero(present & is_poly)
-    g = geoms[idx]
-    invalid = ~shapely.is_valid(g)
+    world = _reproject(geoms[idx], tr)
+    pix = world_to_pixel(world, grid.transform)
+    # outlines on pixel edges (as export-vectors and rasterio's polygonize write them) are exact: the float
+    # error of the transforms (and of a round trip through longitude/latitude) is snapped back onto the
+    # corners before anything else, so rings that touch themselves at a corner stay valid and whole
+    edged = on_pixel_edges(pix)
+    pix[edged] = shapely.transform(pix[edged], np.round)
+    invalid = ~shapely.is_valid(pix)
     report.repaired = int(invalid.sum())
     if invalid.any():
-        g = g.copy()
-        g[invalid] = [polygonal(x) for x in shapely.make_valid(g[invalid])]
-    collections = shapely.get_type_id(g) == 7
+        pix[invalid] = [polygonal(x) for x in shapely.make_valid(pix[invalid])]
+    collections = shapely.get_type_id(pix) == 7
     if collections.any():
-        g[collections] = [polygonal(x) for x in g[collections]]
-    keep = ~shapely.is_missing(g)
-    idx, g = idx[keep], g[keep]
-    world = _reproject(g, tr)
-    pix = world_to_pixel(world, grid.transform)
+        pix[collections] = [polygonal(x) for x in pix[collections]]
+    keep = ~shapely.is_missing(pix)
+    idx, pix, edged, world = idx[keep], pix[keep], edged[keep], world[keep]
     scene_box = shapely.box(0, 0, grid.width, grid.height)
     inside = shapely.intersects(pix, scene_box)
     report.outside = int((~inside).sum())
     report.too_small = int((~keep).sum())  # nothing polygonal left after repair
     if not inside.any():
         _raise_no_overlap(table, grid, world, tr)
-    idx, pix = idx[inside], pix[inside]
+    idx, pix, edged = idx[inside], pix[inside], edged[inside]
     covered = shapely.covered_by(pix, scene_box)
     clipped = pix.copy()
     crossing = clipped[~covered]
@@ -267,11 +270,10 @@ def vectors_to_shapes(table: VectorTable, grid: SceneGrid, options: ImportOption
     if bent.any():
         crossing[bent] = [polygonal(x) or Polygon() for x in shapely.make_valid(crossing[bent])]
     clipped[~covered] = shapely.intersection(crossing, scene_box)
+    # simplifying would cut the corners of pixel-edge staircases, so those keep every vertex
+    edged = edged & on_pixel_edges(clipped)
     if options.simplify_px > 0:
-        # outlines on pixel edges (as export-vectors and rasterio's polygonize write them) are exact already:
-        # simplifying would cut the corners of their staircases, so they keep every vertex
-        smooth = ~on_pixel_edges(clipped)
-        clipped[smooth] = shapely.simplify(clipped[smooth], options.simplify_px, preserve_topology=True)
+        clipped[~edged] = shapely.simplify(clipped[~edged], options.simplify_px, preserve_topology=True)
     # clipping and simplifying can leave slivers (lines, points) beside the polygons: keep the polygonal part
     odd = ~np.isin(shapely.get_type_id(clipped), (3, 6))
     if odd.any():

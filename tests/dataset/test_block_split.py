@@ -78,7 +78,7 @@ def test_blocks_never_span_splits_and_scenes_reach_every_split(block_built):
     per_scene = df.groupby(["scene", "split"]).size().unstack(fill_value=0)
     assert (per_scene[["train", "val", "test"]].values == [8, 4, 4]).all()
     for _, row in df.iterrows():
-        assert (out / "gtpbd-mm" / row["split"] / "image" / f"{row['tile_id']}.png").exists()
+        assert (out / "gtpbd-mm" / row["split"] / row["region"] / "images" / f"{row['tile_id']}.png").exists()
     assert "spatial blocks of 2 x 2 tiles" in (out / "DATASET_CARD.md").read_text()
     from PIL import Image
 

@@ -63,27 +63,30 @@ def test_split_keeps_regions_whole(built):
     assert summary.achieved == pytest.approx({"train": 0.6, "val": 0.2, "test": 0.2})
 
 
+def _tif(path):
+    with rasterio.open(path) as src:
+        return src.read(1)
+
+
 def test_gtpbd_mm_labels_by_hand(built):
     _, out, _, _ = built
-    base = out / "gtpbd-mm" / "train"
-    mode, mask = _png(base / "mask" / "a1_0_0.png")
-    assert mode == "L"
+    base = out / "gtpbd-mm" / "train" / "north"
+    mask = _tif(base / "mask_labels" / "a1_0_0.tif")
     expect = np.zeros((32, 32), np.uint8)
     expect[4:29, 4:32] = 1                      # parcels 1 and 2: rows 4..28, columns 4..31 of this tile
     np.testing.assert_array_equal(mask, expect)
-    mode, parcel = _png(base / "parcel" / "a1_0_0.png")
-    assert mode.startswith("I") and parcel.dtype == np.uint16
-    assert (parcel[4:29, 4:30] == 1).all() and (parcel[4:29, 30:32] == 2).all()  # x = 30: the later parcel
-    _, boundary = _png(base / "boundary" / "a1_0_0.png")
+    boundary = _tif(base / "boundary_labels" / "a1_0_0.tif")
     assert boundary[10, 29] == 1 and boundary[10, 30] == 1 and boundary[10, 15] == 0  # touching edge, both sides
-    _, hole = _png(base / "mask" / "a1_32_0.png")
+    parcel = _tif(base / "parcel_labels" / "a1_0_0.tif")
+    np.testing.assert_array_equal(parcel, mask * (1 - boundary))  # parcel interiors: off the edge ring
+    hole = _tif(base / "mask_labels" / "a1_32_0.tif")
     assert (hole[10:21, 15:26] == 0).all() and hole[5, 10] == 1  # the _background_ hole (rows 42..52)
-    _, ign = _png(base / "mask" / "a1_32_32.png")
+    ign = _tif(base / "mask_labels" / "a1_32_32.tif")
     assert (ign[20:32, 20:32] == 255).all()     # __ignore__ rectangle painted last
-    mode, img = _png(base / "image" / "a1_0_0.png")
+    mode, img = _png(base / "images" / "a1_0_0.png")
     assert mode == "RGB" and img.dtype == np.uint8
     text = (base / "text" / "a1_0_0.txt").read_text(encoding="utf-8")
-    assert text.startswith("This remote sensing image was taken in January (winter)")
+    assert text.startswith("This remote sensing image was taken in January (winter)")  # no layout: FarmSeg
 
 
 def test_dem_only_where_the_scene_has_one(built):
@@ -91,7 +94,7 @@ def test_dem_only_where_the_scene_has_one(built):
     dems = sorted(p.name for p in (out / "gtpbd-mm").rglob("dem/*.tif"))
     assert dems == ["c1_0_0.tif", "c1_0_32.tif", "c1_32_0.tif", "c1_32_32.tif"]
     split = df.set_index("tile_id").loc["c1_0_0", "split"]
-    with rasterio.open(out / "gtpbd-mm" / split / "dem" / "c1_0_0.tif") as src:
+    with rasterio.open(out / "gtpbd-mm" / split / "south" / "dem" / "c1_0_0.tif") as src:
         assert src.count == 1 and src.dtypes[0] == "float32" and np.isnan(src.nodata)
         assert src.crs.to_epsg() == 32618 and src.transform.c == 504000.0
         z = src.read(1)
@@ -106,28 +109,31 @@ def test_farmseg_vl_released_layout(built):
     _, out, _, df = built
     base = out / "farmseg-vl"
     for split, n in (("train", 12), ("val", 4), ("test", 4)):
-        for sub, ext in (("img", "png"), ("lbl", "png"), ("json", "json")):
+        for sub, ext in (("img", "png"), ("img", "wld"), ("lbl", "png"), ("lbl", "png.aux.xml"), ("json", "json")):
             assert len(list((base / split / sub).glob(f"*.{ext}"))) == n
     cap = json.loads((base / "train" / "json" / "a1_0_0.json").read_text(encoding="utf-8"))
     assert set(cap) == {"img_description_eg", "img_description_cn"}
     assert cap["img_description_cn"].startswith("该遥感影像拍摄于1月")
     _, lbl = _png(base / "train" / "lbl" / "a1_32_32.png")
-    _, mask = _png(out / "gtpbd-mm" / "train" / "mask" / "a1_32_32.png")
+    mask = _tif(out / "gtpbd-mm" / "train" / "north" / "mask_labels" / "a1_32_32.tif")
     np.testing.assert_array_equal(lbl, ((mask > 0) & (mask < 255)).astype(np.uint8))
 
 
 def test_spie_records_and_maps(built):
     _, out, _, df = built
-    lines = (out / "spie" / "train.jsonl").read_text(encoding="utf-8").splitlines()
-    assert len(lines) == 12 * 2                 # red/green/nir allow vegetation and water, not buildings
-    rec = json.loads(lines[0])
-    assert rec["id"] == "a1_0_0_vegetation"
-    assert rec["instruction"].startswith(SPIE_START.format("vegetation") + "[{'Size of area'")
-    _, m = _png(out / "spie" / rec["extraction_map"])
-    assert set(np.unique(m)) <= {0, 255}
-    # NIR is bright on the parcels: the vegetation map is the parcel block of this tile
-    assert m[10, 10] == 255 and m[1, 1] == 0
-    assert (out / "spie" / rec["image"]).exists()
+    recs = json.loads((out / "spie" / "train.json").read_text(encoding="utf-8"))
+    assert len(recs) == 12                      # farmland is vegetation ground truth; no water/building labels
+    rec = recs[0]
+    assert rec["id"] == "a1_0_0_vegetation" and rec["gt_image"] == "a1_0_0_vegetation.png"
+    human = rec["conversations"][0]["value"]
+    assert human.startswith("<image>\n" + SPIE_START.format("vegetation") + "[{'Size of area'")
+    _, prior = _png(out / "spie" / "train" / rec["spectral_prior"])
+    assert set(np.unique(prior)) <= {0, 1}
+    # NIR is bright on the parcels: the vegetation prior is the parcel block of this tile
+    assert prior[10, 10] == 1 and prior[1, 1] == 0
+    _, gt = _png(out / "spie" / "train" / "label" / rec["gt_image"])
+    assert gt[10, 10] == 1 and gt[1, 1] == 0 and set(np.unique(gt)) == {0, 1}
+    assert (out / "spie" / "train" / "img" / rec["image"]).exists()
 
 
 def test_coco_instances_from_parcels(built):
@@ -195,7 +201,10 @@ def test_coco_parcel_with_a_hole_is_rle(built):
     assert seg["size"] == [32, 32] and counts.sum() == 32 * 32
     flat = np.repeat(np.arange(len(counts)) % 2, counts).astype(bool)   # decode: column-major runs
     mask = flat.reshape(32, 32, order="F")
-    _, parcel = _png(out / "gtpbd-mm" / "train" / "parcel" / "a1_32_0.png")
-    pid = int(np.bincount(parcel[parcel > 0]).argmax())
-    np.testing.assert_array_equal(mask, parcel == pid)
+    from skimage.measure import label
+
+    interiors = label(_tif(out / "gtpbd-mm" / "train" / "north" / "parcel_labels" / "a1_32_0.tif"), connectivity=2)
+    pid = int(np.bincount(interiors[interiors > 0]).argmax())  # parcel 3's interior, its edge ring left out
+    boundary = _tif(out / "gtpbd-mm" / "train" / "north" / "boundary_labels" / "a1_32_0.tif")
+    np.testing.assert_array_equal(mask & (boundary == 0), interiors == pid)
     assert rle[0]["area"] == int(mask.sum()) and not mask[15, 20]      # the hole is not in the mask

@@ -52,7 +52,7 @@ def test_rerun_skips_finished_scenes_and_repairs_a_damaged_file(reference, tmp_p
     build_dataset(project, out, load_config(None, FAST), progress=False)
     again = build_dataset(project, out, load_config(None, FAST), progress=False)
     assert again.resumed_scenes == 5 and again.written == 0
-    victim = out / "gtpbd-mm" / "train" / "mask" / "a2_0_0.png"
+    victim = out / "gtpbd-mm" / "train" / "north" / "mask_labels" / "a2_0_0.tif"
     victim.write_bytes(b"garbage")
     third = build_dataset(project, out, load_config(None, FAST), progress=False)
     assert third.resumed_scenes == 4 and third.written == 1     # a2 rebuilt, only the damaged file rewritten
@@ -232,7 +232,7 @@ def test_geotiff_tiles_keep_bands_and_georeferencing(tmp_path):
     out = tmp_path / "o"
     build_dataset(project, out, load_config(None, {**FAST, "split": "1:0:0", "geotiff": True,
                                                    "layouts": "gtpbd-mm"}), progress=False)
-    with rasterio.open(out / "gtpbd-mm" / "train" / "image_tif" / "a1_32_32.tif") as t, \
+    with rasterio.open(out / "gtpbd-mm" / "train" / "north" / "image_tif" / "a1_32_32.tif") as t, \
             rasterio.open(project / "scenes" / "a1.tif") as s:
         assert t.count == 4 and t.crs == s.crs
         assert (t.read() == s.read(window=((32, 64), (32, 64)))).all()
@@ -272,4 +272,5 @@ def test_png_scene_without_georeferencing_uses_scenes_csv_place(tmp_path):
     assert len(df) == 4 and df["crs"].isna().all()
     assert (df["center_lat"] == -25.5).all() and (df["season"] == "winter").all()  # July, south
     assert df["caption_en"].str.contains("25.50°S, 54.50°W").all()
-    assert (out / "gtpbd-mm" / "train" / "image" / "a1_0_0.png").exists()
+    assert (out / "gtpbd-mm" / "train" / "north" / "images" / "a1_0_0.png").exists()
+    assert not (out / "gtpbd-mm" / "train" / "north" / "images" / "a1_0_0.wld").exists()  # nothing to place

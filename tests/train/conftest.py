@@ -37,7 +37,8 @@ def _tile(rng: np.random.Generator, size: int):
 
 def write_gtpbd(root: Path, n_train=8, n_val=4, n_test=4, size=32, corrupt: tuple[str, ...] = (),
                 seed: int = 0, ignore_border: bool = True) -> Path:
-    """Write ``root/gtpbd-mm`` and ``root/manifest.parquet``; returns ``root``.
+    """Write ``root/gtpbd-mm`` (``{split}/{region}/{images,mask_labels,...}``) and ``root/manifest.parquet``;
+    returns ``root``.
 
     Tiles named in ``corrupt`` get a wrong label, as planted label errors of three kinds in turn: parcels
     erased (a missed annotation), the mask shifted by a quarter tile (misregistration), the mask inverted.
@@ -51,11 +52,11 @@ def write_gtpbd(root: Path, n_train=8, n_val=4, n_test=4, size=32, corrupt: tupl
     rng = np.random.default_rng(seed)
     rows = []
     for split, n in (("train", n_train), ("val", n_val), ("test", n_test)):
-        base = root / "gtpbd-mm" / split
-        for kind in ("image", "mask", "boundary", "parcel", "dem", "text"):
-            (base / kind).mkdir(parents=True, exist_ok=True)
         for i in range(n):
             name = f"{split}_{i:03d}"
+            base = root / "gtpbd-mm" / split / REGIONS[i % 2]
+            for kind in ("images", "mask_labels", "boundary_labels", "parcel_labels", "dem", "text"):
+                (base / kind).mkdir(parents=True, exist_ok=True)
             img, mask, parcel = _tile(rng, size)
             label = mask.copy()
             if name in corrupt:
@@ -64,10 +65,11 @@ def write_gtpbd(root: Path, n_train=8, n_val=4, n_test=4, size=32, corrupt: tupl
                     np.roll(label, size // 4, axis=(0, 1)) if kind == 1 else 1 - label)
             if ignore_border:
                 label[0, : size // 4] = 255
-            cv2.imwrite(str(base / "image" / f"{name}.png"), img[..., ::-1])
-            cv2.imwrite(str(base / "mask" / f"{name}.png"), label)
-            cv2.imwrite(str(base / "boundary" / f"{name}.png"), find_boundaries(parcel, mode="inner").astype(np.uint8))
-            cv2.imwrite(str(base / "parcel" / f"{name}.png"), parcel)
+            cv2.imwrite(str(base / "images" / f"{name}.png"), img[..., ::-1])
+            cv2.imwrite(str(base / "mask_labels" / f"{name}.png"), label)
+            boundary = find_boundaries(parcel, mode="inner").astype(np.uint8)
+            cv2.imwrite(str(base / "boundary_labels" / f"{name}.png"), boundary)
+            cv2.imwrite(str(base / "parcel_labels" / f"{name}.png"), ((parcel > 0) & (boundary == 0)).astype(np.uint8))
             if i != 1:  # one tile per split has no DEM
                 dem = (np.arange(size)[None, :] * 0.5 + mask * 3.0 + 100).astype(np.float32)
                 dem[:3, :3] = np.nan

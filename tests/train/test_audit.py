@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TINY, write_gtpbd
+from conftest import REGIONS, TINY, write_gtpbd
 
 from farmannot.errors import InputError
 from farmannot.train.audit import assign_folds, disagreement, run_audit
@@ -56,7 +56,7 @@ def test_rerun_after_a_fix_retrains_only_the_folds_that_learn_from_it(tmp_path):
     fixed = "val_001"
     fold_of_fixed = next(r["fold"] for r in rows if r["tile_id"] == fixed)
     stamps = {k: (out / "folds" / f"fold{k}" / "last.pt").stat().st_mtime_ns for k in range(3)}
-    mask = Path("gtpbd-mm") / "val" / "mask" / f"{fixed}.png"
+    mask = Path("gtpbd-mm") / "val" / REGIONS[1] / "mask_labels" / f"{fixed}.png"  # val_001: the second region
     shutil.copyfile(clean / mask, ds / mask)  # the fix
     again = run_audit(ds, out, cfg, folds=3, top=5, progress=False)
     for k in range(3):

@@ -36,9 +36,8 @@ def test_warmup_cosine_schedule():
 
 def test_multiband_geotiff_tiles_give_extra_channels(gtpbd_dataset):
     # replace the PNG tiles of the val split by 5-band uint16 GeoTIFFs (e.g. B, G, R, NIR, SWIR)
-    img_dir = gtpbd_dataset / "gtpbd-mm" / "val" / "image"
     rng = np.random.default_rng(0)
-    for png in sorted(img_dir.glob("*.png")):
+    for png in sorted((gtpbd_dataset / "gtpbd-mm" / "val").glob("*/images/*.png")):
         png.unlink()
         with rasterio.open(png.with_suffix(".tif"), "w", driver="GTiff", width=32, height=32, count=5,
                            dtype="uint16") as ds:

@@ -1,0 +1,278 @@
+"""The peers' own code reads build-dataset's layouts: GTPBD's evaluation script, SPEX's loading code,
+pycocotools, torchgeo and rasterio; the DEM tiles are align-dem's registered DEM; file modes follow the umask."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+from PIL import Image
+from rasterio.windows import Window
+
+from farmannot.dataset.build import build_dataset
+from farmannot.dataset.config import load_config
+
+GTPBD_SCRIPT = Path(__file__).resolve().parents[1] / "data" / "gtpbd" / "caculate_pixel_edge_object.py"
+# the folders the script names (its pred_path and gt_path, relative to where it runs)
+GTPBD_PRED = "work_dirs/local-basic/260203_2009_gtaHR2csHR_mic_hrda_s2_ff667/SW_to_EC_maskradio_04_fuse"
+GTPBD_GT = "BB_domain/EC/test/parcel_labels"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    from projectgen import make_project
+
+    root = tmp_path_factory.mktemp("peers")
+    project = make_project(root / "project")
+    old = os.umask(0o022)
+    try:
+        build_dataset(project, root / "out", load_config(None, {"tile_size": 32}), progress=False)
+    finally:
+        os.umask(old)
+    return project, root / "out", pd.read_parquet(root / "out" / "manifest.parquet")
+
+
+def _tif(path):
+    with rasterio.open(path) as src:
+        return src.read(1), src.crs, src.transform, src.dtypes[0]
+
+
+def _tile_dir(out, row):
+    return out / "gtpbd-mm" / row["split"] / row["region"]
+
+
+def test_every_file_follows_the_umask(built):
+    _, out, _ = built
+    wrong = {str(p.relative_to(out)): oct(stat.S_IMODE(p.stat().st_mode))
+             for p in out.rglob("*") if stat.S_IMODE(p.stat().st_mode) != (0o755 if p.is_dir() else 0o644)}
+    assert not wrong
+    assert len(list(out.rglob("*"))) > 500
+
+
+def test_gtpbd_release_tree_and_encodings(built):
+    _, out, df = built
+    assert sorted(p.name for p in (out / "gtpbd-mm").iterdir()) == ["test", "train", "val"]
+    for _, row in df.iterrows():  # {split}/{region}/ as GTPBD releases it
+        d = _tile_dir(out, row)
+        assert (d / "images" / f"{row['tile_id']}.png").exists()
+        for kind in ("mask_labels", "boundary_labels", "parcel_labels"):
+            assert (d / kind / f"{row['tile_id']}.tif").exists()
+    row = df.set_index("tile_id").loc["a1_0_0"]
+    d = out / "gtpbd-mm" / row["split"] / row["region"]
+    mask, crs, tr, dtype = _tif(d / "mask_labels" / "a1_0_0.tif")
+    assert dtype == "uint8" and crs.to_epsg() == 32618 and list(tr)[:6] == list(row["transform"])
+    expect = np.zeros((32, 32), np.uint8)
+    expect[4:29, 4:32] = 1
+    np.testing.assert_array_equal(mask, expect)
+    boundary = _tif(d / "boundary_labels" / "a1_0_0.tif")[0]
+    parcels = _tif(d / "parcel_labels" / "a1_0_0.tif")[0]
+    assert set(np.unique(boundary)) == {0, 1} and set(np.unique(parcels)) == {0, 1}
+    assert boundary[10, 29] == 1 and boundary[10, 30] == 1      # the shared edge, both sides
+    from skimage.measure import label
+
+    assert label(parcels, connectivity=2).max() == 2             # the two touching parcels stay apart
+    ign = _tif(d / "mask_labels" / "a1_32_32.tif")[0]
+    assert (ign[20:32, 20:32] == 255).all()
+
+
+def _run_gtpbd(workdir: Path, pred: dict[str, np.ndarray], gt_dir: Path) -> dict[str, float]:
+    """GTPBD's script, unchanged, over predictions written as GeoTIFFs beside copies of the ground truth."""
+    (workdir / GTPBD_PRED).mkdir(parents=True)
+    shutil.copytree(gt_dir, workdir / GTPBD_GT)
+    for name, arr in pred.items():
+        with rasterio.open(workdir / GTPBD_PRED / name, "w", driver="GTiff", width=arr.shape[1],
+                           height=arr.shape[0], count=1, dtype="uint8") as dst:
+            dst.write(arr[None])
+    proc = subprocess.run([sys.executable, str(GTPBD_SCRIPT)], cwd=workdir, capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f"{len(pred)}/{len(pred)}" in proc.stderr          # tqdm: every prediction found its ground truth
+    return {m.group(1): float(m.group(2)) for m in re.finditer(r"\(([A-Za-z0-9]+)\): ([0-9.]+)", proc.stdout)}
+
+
+@pytest.mark.slow
+def test_gtpbd_evaluation_script_scores_the_labels_perfect_against_themselves(built, tmp_path):
+    _, out, df = built
+    gt_dir = tmp_path / "gt"
+    gt_dir.mkdir()
+    pred = {}
+    for _, row in df[df["boundary_fraction"] > 0].iterrows():  # tiles that have boundaries
+        src = _tile_dir(out, row) / "parcel_labels" / f"{row['tile_id']}.tif"
+        shutil.copy(src, gt_dir / src.name)
+        pred[src.name] = _tif(src)[0]
+    assert len(pred) >= 10
+    scores = _run_gtpbd(tmp_path / "self", pred, gt_dir)
+    assert {"P", "R", "OA", "GOC", "GUC", "GTC", "OIS", "ODS"} <= set(scores)
+    for key in ("P", "R", "OA", "OIS", "ODS"):
+        assert scores[key] == 1.0, (key, scores)
+    for key in ("GOC", "GUC", "GTC"):
+        assert scores[key] == 0.0, (key, scores)
+    # the judge can fail: erase one parcel from one prediction
+    name = next(iter(pred))
+    from skimage.measure import label
+
+    worse = {**pred, name: np.where(label(pred[name], connectivity=2) == 1, 0, pred[name]).astype(np.uint8)}
+    scores = _run_gtpbd(tmp_path / "worse", worse, gt_dir)
+    assert scores["R"] < 1.0 and scores["OIS"] < 1.0
+
+
+def test_dem_tiles_are_align_dems_registered_dem(built, tmp_path):
+    project, out, df = built
+    from farmannot.terrain.scene import write_aligned_dem
+
+    report = write_aligned_dem(project / "dems" / "c1-dem.tif", project / "scenes" / "c1.tif",
+                               tmp_path / "aligned.tif")
+    shift = (report["registration"]["dx"], report["registration"]["dy"]) if report["registration"]["applied"] \
+        else (0.0, 0.0)
+    rows = df[df["scene"] == "c1"]
+    assert len(rows) == 4
+    assert rows["dem_shift_dx_px"].tolist() == [pytest.approx(shift[0], abs=1e-4)] * 4
+    assert rows["dem_shift_dy_px"].tolist() == [pytest.approx(shift[1], abs=1e-4)] * 4
+    with rasterio.open(tmp_path / "aligned.tif") as ref:
+        for _, row in rows.iterrows():
+            want = ref.read(1, window=Window(row["col_off"], row["row_off"], 32, 32))
+            got, _, tr, _ = _tif(_tile_dir(out, row) / "dem" / f"{row['tile_id']}.tif")
+            np.testing.assert_allclose(got, want, rtol=0, atol=1e-4)
+            assert list(tr)[:6] == list(row["transform"])
+    rep = json.loads((out / "build_report.json").read_text(encoding="utf-8"))
+    c1 = next(s for s in rep["scenes"] if s["scene"] == "c1")
+    assert c1["dem_shift_px"] == [pytest.approx(v, abs=1e-4) for v in shift] and "dem_registration" in c1
+
+
+# --- SPEX ---------------------------------------------------------------------------------------------------
+# A loader written from SPEX's released training code (github.com/MiliLab/SPEX at
+# 799f20aae95d967aec96d701a81f3b17368ea46c, llava/train/train.py, LazySupervisedDataset): the data file is
+# read with json.load; process_image opens os.path.join(image_folder, record["image"]) with PIL and
+# .convert("RGB"); process_gt_image reads os.path.join(gt_image_folder, record["gt_image"]) unchanged with
+# Pillow (mmcv.imfrombytes, backend "pillow"), .squeeze().astype(np.int64), then cv2.resize to 512 x 512
+# nearest; preprocess_multimodal moves the single "<image>" token of a turn to its start.
+
+
+def spex_load(data_path: Path, image_folder: Path, gt_image_folder: Path):
+    import cv2
+
+    with open(data_path) as file:
+        records = json.load(file)
+    for rec in records:
+        image = Image.open(os.path.join(image_folder, rec["image"])).convert("RGB")
+        gt = np.asarray(Image.open(os.path.join(gt_image_folder, rec["gt_image"]))).squeeze().astype(np.int64)
+        gt = cv2.resize(gt.astype(np.float32), (512, 512), interpolation=cv2.INTER_NEAREST).astype(np.int64)
+        convs = rec["conversations"]
+        for turn in convs:
+            if len(re.findall("<image>", turn["value"])) == 1 and not turn["value"].startswith("<image>"):
+                raise AssertionError("SPEX would move the image token")
+        yield rec, image, gt
+
+
+def test_spex_training_code_loads_the_spie_export(built):
+    _, out, df = built
+    n = 0
+    for split in ("train", "val", "test"):
+        base = out / "spie" / split
+        for rec, image, gt in spex_load(out / "spie" / f"{split}.json", base / "img", base / "label"):
+            n += 1
+            assert image.size == (32, 32)
+            assert set(np.unique(gt)) <= {0, 1}                  # a binary target, as SPEX trains
+            assert [t["from"] for t in rec["conversations"]] == ["human", "gpt"]
+            assert rec["conversations"][0]["value"].startswith("<image>\nBased on the provided image")
+            tile = rec["id"].rsplit("_", 1)[0]
+            row = df.set_index("tile_id").loc[tile]
+            assert rec["category"] == "vegetation"               # farmland is vegetation by default
+            # the target is the annotated farmland, not the Otsu map
+            mask = _tif(_tile_dir(out, row) / "mask_labels" / f"{tile}.tif")[0]
+            small = np.asarray(Image.open(base / "label" / rec["gt_image"]))
+            np.testing.assert_array_equal(small, (mask == 1).astype(np.uint8))
+            prior = np.asarray(Image.open(base / rec["spectral_prior"]))
+            assert set(np.unique(prior)) <= {0, 1}
+            with rasterio.open(base / rec["image_multispectral"]) as ms:
+                assert ms.count == 4 and ms.crs.to_epsg() == 32618
+                assert list(ms.descriptions) == ["red", "green", "blue", "nir"] or ms.count == 4
+    assert n == len(df)                                          # one vegetation record per tile
+
+
+# --- GIS readers -----------------------------------------------------------------------------------------------
+
+
+def test_png_tiles_are_placed_by_rasterio(built):
+    _, out, df = built
+    row = df.set_index("tile_id").loc["b1_32_0"]
+    for path in (out / "farmseg-vl" / row["split"] / "img" / "b1_32_0.png",
+                 out / "farmseg-vl" / row["split"] / "lbl" / "b1_32_0.png",
+                 out / "coco" / row["split"] / "images" / "b1_32_0.png",
+                 _tile_dir(out, row) / "images" / "b1_32_0.png"):
+        with rasterio.open(path) as src:
+            assert src.crs.to_epsg() == 32618, path
+            assert list(src.transform)[:6] == list(row["transform"]), path
+
+
+@pytest.mark.slow
+def test_torchgeo_raster_dataset_reads_images_and_labels(built):
+    from torchgeo.datasets import RasterDataset
+
+    _, out, df = built
+    row = df.set_index("tile_id").loc["a1_0_32"]
+    d = _tile_dir(out, row)
+
+    class Images(RasterDataset):
+        filename_glob = "*.png"
+
+    class Masks(RasterDataset):
+        filename_glob = "*.tif"
+        is_image = False
+
+    images, masks = Images(paths=str(d / "images")), Masks(paths=str(d / "mask_labels"))
+    a, _, c, _, e, f = row["transform"]
+    x0, y1 = c, f
+    x1, y0 = c + a * 32, f + e * 32
+    sample = (images & masks)[x0:x1, y0:y1]
+    img = np.asarray(Image.open(d / "images" / "a1_0_32.png").convert("RGB"))
+    np.testing.assert_array_equal(sample["image"].numpy(), np.moveaxis(img, -1, 0))
+    np.testing.assert_array_equal(sample["mask"].numpy().squeeze(), _tif(d / "mask_labels" / "a1_0_32.tif")[0])
+
+
+def test_pycocotools_reads_the_instances(built):
+    from pycocotools.coco import COCO
+
+    _, out, df = built
+    coco = COCO(str(out / "coco" / "train.json"))
+    by_id = df.set_index("tile_id")
+    for img_id, img in coco.imgs.items():
+        tile = Path(img["file_name"]).stem
+        row = by_id.loc[tile]
+        anns = coco.loadAnns(coco.getAnnIds(imgIds=[img_id]))
+        assert len(anns) == row["parcel_count"]
+        union = np.zeros((img["height"], img["width"]), bool)
+        for ann in anns:
+            m = coco.annToMask(ann).astype(bool)
+            assert ann["area"] == m.sum()
+            assert not (union & m).any()                         # parcels do not overlap
+            union |= m
+        mask = _tif(_tile_dir(out, row) / "mask_labels" / f"{tile}.tif")[0]
+        np.testing.assert_array_equal(union[mask != 255], (mask == 1)[mask != 255])
+
+
+def test_terraced_scene_gets_gtpbd_mms_terraced_text(tmp_path):
+    from projectgen import KEYWORDS, make_project, write_annotation
+
+    project = make_project(tmp_path / "p", scenes=[("t1", "terraces")], dem_for=None)
+    write_annotation(project / "annotations" / "t1.json", "../scenes/t1.tif",
+                     keywords={**KEYWORDS, "terrain": "terraced", "landscape": "hills", "layout": "contour_tiers"})
+    out = tmp_path / "o"
+    build_dataset(project, out, load_config(None, {"tile_size": 32, "split": "1:0:0", "card": False}),
+                  progress=False)
+    df = pd.read_parquet(out / "manifest.parquet")
+    assert set(df["gtpbd_text_family"]) == {"terraced"}
+    text = (out / "gtpbd-mm" / "train" / "terraces" / "text" / "t1_0_0.txt").read_text(encoding="utf-8")
+    assert text.startswith("The terraced parcels are stacked in tiers along the contour lines")
+    cap = json.loads((out / "farmseg-vl" / "train" / "json" / "t1_0_0.json").read_text(encoding="utf-8"))
+    assert cap["img_description_eg"].startswith("This remote sensing image")  # FarmSeg-VL keeps its own family
