@@ -97,6 +97,11 @@ class SceneGridDock(QtWidgets.QDockWidget):
         self.next_button = QtWidgets.QPushButton("\u25b6")
         self.views_combo = QtWidgets.QComboBox()
         self.views_combo.setObjectName("farmannot-scene-views")
+        self.views_combo.setSizeAdjustPolicy(QtWidgets.QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.views_combo.setMinimumContentsLength(6)
+        for b in (self.prev_button, self.next_button):
+            b.setMinimumWidth(28)
+            b.setMaximumWidth(40)
         self.prev_button.clicked.connect(lambda: self.step(-1))
         self.next_button.clicked.connect(lambda: self.step(1))
         self.views_combo.activated.connect(self.show_view)

@@ -128,7 +128,6 @@ class FarmannotMainWindow(MainWindow):
         self.sam_bridge.failed.connect(self.show_farmannot_error)
 
         self.caption_dock = CaptionDock(suggest=self._fa_suggest, parent=self)
-        self.caption_dock.setMinimumWidth(400)
         self.caption_dock.changed.connect(self.mark_dirty)
         self.display_dock = DisplayDock(on_apply=self._fa_apply_display, parent=self)
         self.display_dock.set_values(fa.nodata, fa.percentiles)
@@ -147,6 +146,29 @@ class FarmannotMainWindow(MainWindow):
         # audit suspects (farmannot annotate --suspects): opened at their tile in the scene annotation
         from farmannot_labelme.suspects_dock import install_suspects_dock
         self.suspects_dock = install_suspects_dock(self)
+        self._fa_first_layout()
+
+    def _fa_first_layout(self) -> None:
+        """First start (labelme has no saved layout): a window that fills the screen's free area and side docks
+        of about a fifth of it each, so the image gets most of the width. Later starts keep the annotator's
+        layout (labelme saves it on close)."""
+        if self.settings.contains("window/state"):
+            return
+        screen = QtWidgets.QApplication.primaryScreen()
+        if screen is not None:
+            avail = screen.availableGeometry()
+            self.resize(max(avail.width(), 900), max(avail.height(), 600))
+            self.move(avail.topLeft())
+        if self.width() < 1200:  # a small screen: one column of docks, the caption a tab on the right
+            self.tabifyDockWidget(self._docks.file_dock, self.caption_dock)
+            self._docks.file_dock.raise_()
+        self.fit_docks()
+
+    def fit_docks(self) -> None:
+        """Side docks at about a fifth of the window width each (at least what their content needs)."""
+        side = min(max(int(self.width() * 0.19), 200), 380)
+        right = [d for d in (self._docks.file_dock, self._docks.shape_dock) if d.isVisible() or not self.isVisible()]
+        self.resizeDocks([self.caption_dock, *right[:1]], [side, side], QtCore.Qt.Horizontal)
 
     # -- errors: shown, never swallowed ----------------------------------------------------------------------
 

@@ -43,3 +43,28 @@ def test_window_opens_with_docks_and_model(make_window):
     assert "--sam-checkpoint" in win.sam_status.text()  # no checkpoint: says how to add one
     assert set(win.caption_dock.pickers) == {"shape", "boundary", "month", "sowing", "distribution", "location",
                                              "terrain", "landscape", "buildings", "water", "vegetation"}
+
+
+def test_first_window_gives_the_image_most_of_the_width(qtbot, qt_home, sample_data):
+    """A first start (no saved layout) at labelme's first size: the image gets most of the width."""
+    from PyQt5 import QtCore, QtWidgets
+
+    from farmannot_labelme.window import AnnotateOptions, FarmannotMainWindow
+
+    # Qt keeps one settings file per process (HOME is a temp dir here): forget layouts earlier tests saved
+    settings = QtCore.QSettings("labelme", "labelme")
+    for key in ("window/state", "window/size"):
+        settings.remove(key)
+    settings.sync()
+    win = FarmannotMainWindow(config_overrides={"labels": ["farmland"]}, file_or_dir=str(sample_data),
+                              farmannot=AnnotateOptions(log_times=False))
+    qtbot.addWidget(win)
+    win.resize(900, 796)  # the first window size the issue measured
+    win.fit_docks()
+    win.show()
+    qtbot.waitExposed(win)
+    QtWidgets.QApplication.processEvents()
+    assert win.centralWidget().width() >= 0.5 * win.width(), (win.centralWidget().width(), win.width())
+    for dock in (win.caption_dock, win.display_dock, win.drafts_dock, win.scene_grid_dock):
+        assert dock.minimumSizeHint().width() <= 240, dock.windowTitle()  # no dock demands a wide column
+    win.close()
