@@ -68,3 +68,22 @@ def test_first_window_gives_the_image_most_of_the_width(qtbot, qt_home, sample_d
     for dock in (win.caption_dock, win.display_dock, win.drafts_dock, win.scene_grid_dock):
         assert dock.minimumSizeHint().width() <= 240, dock.windowTitle()  # no dock demands a wide column
     win.close()
+
+
+def test_no_model_that_would_download_and_no_text_box_without_a_text_model(make_window, qtbot, monkeypatch):
+    import osam
+
+    win = make_window()
+    combo = win._ai_annotation._model_combo
+    names = [combo.itemData(i) for i in range(combo.count())]
+    assert names[0] == MODEL_NAME
+    for name in names[1:]:  # anything else offered is already on disk
+        assert osam.apis.get_model_type_by_name(name).get_size() is not None, name
+    assert win._fa_text_action is not None and not win._fa_text_action.isVisible()
+    assert not win.text_prompt_capable()
+    # a prompt submitted anyway (the box was shown by hand): a status message, no download dialog
+    downloads = []
+    monkeypatch.setattr("labelme.app.download_ai_model", lambda **k: downloads.append(k) or False)
+    win._ai_text._model_combo.setCurrentIndex(0)
+    win._submit_ai_prompt(False)
+    assert downloads == [] and "never downloads" in win.statusBar().currentMessage()
