@@ -16,6 +16,7 @@ import numpy as np
 from labelme import _automation
 from labelme._shape import Shape
 from labelme.widgets import Canvas
+from PyQt5 import QtCore, QtGui
 from PyQt5.QtCore import QPointF
 
 from farmannot.labels.polygonize import Rings, from_labelme_rings, to_labelme_rings
@@ -60,6 +61,20 @@ class FarmannotCanvas(Canvas):
     """Installed on labelme's canvas instance by :class:`FarmannotMainWindow` (``canvas.__class__``)."""
 
     farmannot_bridge: SamBridge | None = None
+    #: AI-Points clicks are negative without Shift (the E key, shortcuts.py)
+    farmannot_negative: bool = False
+
+    def _farmannot_event(self, event: QtGui.QMouseEvent) -> QtGui.QMouseEvent:
+        if not (self.farmannot_negative and self.create_mode == "ai_points_to_shape" and self.mode.name == "CREATE"):
+            return event
+        return QtGui.QMouseEvent(event.type(), event.localPos(), event.windowPos(), event.screenPos(),
+                                 event.button(), event.buttons(), event.modifiers() | QtCore.Qt.ShiftModifier)
+
+    def mousePressEvent(self, a0: QtGui.QMouseEvent) -> None:  # noqa: N802 - Qt name
+        super().mousePressEvent(self._farmannot_event(a0))
+
+    def mouseMoveEvent(self, a0: QtGui.QMouseEvent) -> None:  # noqa: N802 - Qt name
+        super().mouseMoveEvent(self._farmannot_event(a0))
 
     def _farmannot_rgb(self) -> np.ndarray:
         bridge = self.farmannot_bridge

@@ -151,6 +151,8 @@ class FarmannotMainWindow(MainWindow):
         # audit suspects (farmannot annotate --suspects): opened at their tile in the scene annotation
         from farmannot_labelme.suspects_dock import install_suspects_dock
         self.suspects_dock = install_suspects_dock(self)
+        from farmannot_labelme.shortcuts import install_shortcuts
+        self.farmannot_keys = install_shortcuts(self)  # X-AnyLabeling's Q / E / R / B / F, Shift+D / Shift+A
         self._fa_first_layout()
 
     def _fa_first_layout(self) -> None:

@@ -360,3 +360,59 @@ def test_display_dock_nodata_and_percentiles(make_window, tmp_path, qtbot):
     dock.nodata.setText("zero")
     dock.apply_button.click()
     assert "not understood" in dock.info.text()  # a bad value is said, nothing re-rendered
+
+
+def test_x_anylabeling_keys(make_window, images, session, qtbot, wait_ready, monkeypatch):
+    """Q / E / R / B / F drive labelme's AI tools; E makes clicks negative without Shift; Shift+D opens the
+    next image without an annotation."""
+    win = make_window(images / "b_field.png", session=session)
+    win.show()
+    qtbot.waitExposed(win)
+    wait_ready(win)
+    canvas = win._canvas_widgets.canvas
+    prompts = []
+    monkeypatch.setattr(canvas, "_get_osam_session", _recording(canvas._get_osam_session, prompts))
+    keys = win.farmannot_keys
+    assert {n: a.shortcut().toString() for n, a in keys.items()} == {
+        "positive": "Q", "negative": "E", "box": "R", "clear": "B", "finish": "F",
+        "next_unannotated": "Shift+D", "prev_unannotated": "Shift+A"}
+    keys["box"].trigger()
+    assert canvas.create_mode == "ai_box_to_shape"
+    assert "(R)" in win._actions.create_ai_box_to_shape_mode.toolTip()
+    keys["positive"].trigger()
+    assert canvas.create_mode == "ai_points_to_shape" and not canvas.farmannot_negative
+    _select_label(win, "farmland")
+    _click(qtbot, win, 45, 30, modifier=QtCore.Qt.NoModifier)  # positive
+    keys["negative"].trigger()
+    assert canvas.farmannot_negative
+    _click(qtbot, win, 5, 5, modifier=QtCore.Qt.NoModifier)  # negative, no Shift held
+    assert canvas._current is not None and canvas._current.point_labels == [1, 0]
+    keys["clear"].trigger()  # clear the prompt
+    assert canvas._current is None
+    keys["positive"].trigger()
+    _click(qtbot, win, 45, 30, modifier=QtCore.Qt.NoModifier)
+    before = len(prompts)  # (labelme's preview also asks SAM while the cursor moves)
+    keys["finish"].trigger()  # finish: SAM runs on the points given
+    assert len(prompts) > before and list(prompts[-1]) == [1] and canvas._current is None
+    # Shift+D: the next image without an annotation (b_field now has one, autosaved; a_scene has none)
+    assert (images / "b_field.json").is_file() and not (images / "a_scene.json").exists()
+    keys["next_unannotated"].trigger()
+    qtbot.waitUntil(lambda: win._image_path.endswith("a_scene.tif"), timeout=5000)
+    keys["next_unannotated"].trigger()
+    assert win._image_path.endswith("a_scene.tif")  # b_field has its annotation: nothing else to open
+    assert "Every image" in win.statusBar().currentMessage()
+
+
+def _recording(get_session, prompts):
+    def wrapped():
+        session = get_session()
+        run = session.run
+
+        def recorded(*args, **kwargs):
+            prompts.append(kwargs["point_labels"])
+            return run(*args, **kwargs)
+
+        session.run = recorded
+        return session
+
+    return wrapped
