@@ -416,6 +416,7 @@ def install_scene_docks(window) -> tuple[SceneGridDock, DraftsDock]:
     wrap(window, "save_labels", grid.save_labels)
     wrap(window, "_fa_apply_display", grid.apply_display)
     wrap(window._canvas_widgets.canvas, "_shapes_from_ai_points", grid.ai_points)
+    window._canvas_widgets.canvas.farmannot_grid_active = lambda: grid.scene is not None  # clicks go to chips
     wrap(window.sam_bridge, "prepare", grid.prepare_sam)
     window.sam_bridge.embedding_ready.connect(grid._on_chip_ready)
     return grid, drafts

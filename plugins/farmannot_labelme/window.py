@@ -562,4 +562,7 @@ class FarmannotMainWindow(MainWindow):
         if a0.isAccepted():
             self._fa_end_visit()
             self.sam_bridge.close()
+            worker = self._canvas_widgets.canvas.__dict__.get("_fa_worker")
+            if worker is not None:
+                worker.close()
             QtWidgets.QApplication.instance().removeEventFilter(self._fa_activity)

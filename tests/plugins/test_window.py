@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 import numpy as np
@@ -56,9 +57,9 @@ def test_sam_click_makes_polygons_through_labelmes_tool(make_window, images, ses
     assert "ready" in win.sam_status.text()
     win._switch_canvas_mode(edit=False, create_mode="ai_points_to_shape")
     _select_label(win, "farmland")
-    _click(qtbot, win, 45, 30)
+    _click(qtbot, win, 45, 30)  # Ctrl+click: one point, finished at once
+    qtbot.waitUntil(lambda: bool(_shapes(win)), timeout=20000)  # made on the click worker, the window free meanwhile
     shapes = _shapes(win)
-    assert shapes, win.statusBar().currentMessage()
     assert {s.label for s in shapes} <= {"farmland", "_background_"}  # fields, and holes cut after them
     assert shapes[0].label == "farmland"
     assert all(s.shape_type == "polygon" and len(s.points) >= 3 for s in shapes)
@@ -285,7 +286,7 @@ def test_sam_field_with_holes_is_one_undo_step(make_window, images, session, qtb
     orig = win.sam_bridge.polygons
 
     def polygons(mask, *args, **kwargs):  # SAM runs; its mask is replaced by a field with a known hole
-        made.append(orig(mask, *args, **kwargs))
+        made.append((orig(mask, *args, **kwargs), threading.current_thread()))
         return [ring]
 
     monkeypatch.setattr(win.sam_bridge, "polygons", polygons)
@@ -293,7 +294,9 @@ def test_sam_field_with_holes_is_one_undo_step(make_window, images, session, qtb
     _select_label(win, "farmland")
     assert not win._actions.undo.isEnabled()
     _click(qtbot, win, 45, 30)
+    qtbot.waitUntil(lambda: bool(_shapes(win)), timeout=20000)
     assert made  # the real click path ran
+    assert all(t is not threading.main_thread() for _, t in made)  # mask -> polygons off the GUI thread
     assert [s.label for s in _shapes(win)] == ["farmland", "_background_"]
     saved = json.loads((images / "b_field.json").read_text(encoding="utf-8"))  # autosave (labelme's default)
     assert [s["label"] for s in saved["shapes"]] == ["farmland", "_background_"]
@@ -391,9 +394,9 @@ def test_x_anylabeling_keys(make_window, images, session, qtbot, wait_ready, mon
     assert canvas._current is None
     keys["positive"].trigger()
     _click(qtbot, win, 45, 30, modifier=QtCore.Qt.NoModifier)
-    before = len(prompts)  # (labelme's preview also asks SAM while the cursor moves)
-    keys["finish"].trigger()  # finish: SAM runs on the points given
-    assert len(prompts) > before and list(prompts[-1]) == [1] and canvas._current is None
+    keys["finish"].trigger()  # finish: SAM's field of the points given (the preview may have it already)
+    qtbot.waitUntil(lambda: canvas._current is None, timeout=20000)
+    assert prompts and list(prompts[-1]) == [1]
     # Shift+D: the next image without an annotation (b_field now has one, autosaved; a_scene has none)
     assert (images / "b_field.json").is_file() and not (images / "a_scene.json").exists()
     keys["next_unannotated"].trigger()
