@@ -75,7 +75,10 @@ def times_report(folder: str) -> str:
 @click.pass_context
 def command(ctx, sam_checkpoint, sam_model, device, cache_dir, sensor, display_bands, stretch, nodata, percentiles,
             simplify_px, farmland_labels, overlap, log_times, suspects, project, report_times):
-    """Open labelme 6.3 with farmannot's additions on [FILE|DIR].
+    """Open labelme 6.3 with farmannot's additions on [FILE|DIR|PROJECT].
+
+    A project folder (scenes/, annotations/, scenes.csv) opens its scenes with their annotations from
+    annotations/, and Save and labelme's autosave write there, never beside the scenes (docs/annotate.md).
 
     Every labelme option works as in labelme (--output, --labels, --config, --with-image-data, ...): they are
     passed through. SAM plugs into labelme's AI-Points / AI-Box tools; without --sam-checkpoint the rest of

@@ -4,8 +4,8 @@ Statistics come from a decimated read of the whole scene (at most ``max_side`` p
 overviews when the file has them), never from the tile or the view being shown.
 
 Which pixels count (``nodata``): ``"auto"`` takes the file's nodata value, mask or alpha band, and for a
-file with none of them a *collar*: the constant value that fills most of the scene's edge in every band (DN 0
-around a Landsat L1/L2 scene, whose GeoTIFFs often carry no nodata tag). A number forces that value as
+file with none of them a *collar*: a constant fill value (0 or below) that fills most of the scene's edge in
+every band (DN 0 around a Landsat L1/L2 scene, whose GeoTIFFs often carry no nodata tag). A number forces that value as
 nodata; ``None`` counts every pixel.
 """
 
@@ -64,8 +64,9 @@ COLLAR_EDGE_SHARE = 0.5
 def collar_value(data: np.ndarray) -> float | None:
     """The collar of ``data`` (bands, rows, cols): the value equal in every band on most edge pixels.
 
-    Only a value at the bottom of the data's range counts (fill, not a bright edge), and never one that
-    fills the whole scene. ``None`` when there is no collar.
+    Only a fill value counts: zero or below (0, -9999, ...), and the lowest value of the data (a uniform dark
+    or bright background of a synthetic picture is not fill); never one that fills the whole scene. ``None``
+    when there is no collar.
     """
     if data.ndim != 3 or min(data.shape[1:]) < 2:
         return None
@@ -75,7 +76,7 @@ def collar_value(data: np.ndarray) -> float | None:
         return None
     values, counts = np.unique(edge[0][same], return_counts=True)
     v = values[np.argmax(counts)]
-    if counts.max() < COLLAR_EDGE_SHARE * edge.shape[1] or v > np.nanmin(data):
+    if counts.max() < COLLAR_EDGE_SHARE * edge.shape[1] or v > 0 or v > np.nanmin(data):
         return None
     filled = np.all(data == v, axis=0)
     return None if filled.all() else float(v)

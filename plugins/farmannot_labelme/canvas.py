@@ -16,6 +16,7 @@ import numpy as np
 from labelme import _automation
 from labelme._shape import Shape
 from labelme.widgets import Canvas
+from PyQt5 import QtCore, QtGui
 from PyQt5.QtCore import QPointF
 
 from farmannot.labels.polygonize import Rings, from_labelme_rings, to_labelme_rings
@@ -29,13 +30,21 @@ NOT_A_FIELD = ("_background_", "__ignore__")  # labelme's (and farmannot.labels'
 
 def shape_rings(shape: Shape) -> Rings | None:
     """A drawn polygon/rectangle as pixel-edge rings (for cutting new fields back), holes included."""
-    pts = [(p.x(), p.y()) for p in shape.points]
-    if shape.shape_type == "rectangle" and len(pts) == 2:
+    return outline_rings(*shape_outline(shape))
+
+
+def shape_outline(shape: Shape) -> tuple[list[tuple[float, float]], str, list]:
+    """The plain data of a shape's outline (cheap; no geometry), for :func:`outline_rings` on any thread."""
+    holes = (shape.other_data.get("farmannot") or {}).get("holes") or []
+    return [(p.x(), p.y()) for p in shape.points], shape.shape_type, holes
+
+
+def outline_rings(pts: list[tuple[float, float]], shape_type: str, holes: list) -> Rings | None:
+    if shape_type == "rectangle" and len(pts) == 2:
         (x0, y0), (x1, y1) = pts
         pts = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
-    elif shape.shape_type != "polygon" or len(pts) < 3:
+    elif shape_type != "polygon" or len(pts) < 3:
         return None
-    holes = (shape.other_data.get("farmannot") or {}).get("holes") or []
     rings = from_labelme_rings(pts, [h for h in holes if len(h) >= 3])
     return rings if len(rings.exterior) >= 3 else None
 
@@ -60,6 +69,20 @@ class FarmannotCanvas(Canvas):
     """Installed on labelme's canvas instance by :class:`FarmannotMainWindow` (``canvas.__class__``)."""
 
     farmannot_bridge: SamBridge | None = None
+    #: AI-Points clicks are negative without Shift (the E key, shortcuts.py)
+    farmannot_negative: bool = False
+
+    def _farmannot_event(self, event: QtGui.QMouseEvent) -> QtGui.QMouseEvent:
+        if not (self.farmannot_negative and self.create_mode == "ai_points_to_shape" and self.mode.name == "CREATE"):
+            return event
+        return QtGui.QMouseEvent(event.type(), event.localPos(), event.windowPos(), event.screenPos(),
+                                 event.button(), event.buttons(), event.modifiers() | QtCore.Qt.ShiftModifier)
+
+    def mousePressEvent(self, a0: QtGui.QMouseEvent) -> None:  # noqa: N802 - Qt name
+        super().mousePressEvent(self._farmannot_event(a0))
+
+    def mouseMoveEvent(self, a0: QtGui.QMouseEvent) -> None:  # noqa: N802 - Qt name
+        super().mouseMoveEvent(self._farmannot_event(a0))
 
     def _farmannot_rgb(self) -> np.ndarray:
         bridge = self.farmannot_bridge
@@ -72,54 +95,155 @@ class FarmannotCanvas(Canvas):
         """labelme's, then each new field's holes inserted after it as ``_background_`` shapes, and the undo
         backup taken again so that the field and its holes are one step."""
         new = super().set_last_label(text, flags)
-        before = [s for s in self.shapes[:len(self.shapes) - len(new)] if s.label not in NOT_A_FIELD]
-        out = []
-        for s in new:
-            out.append(s)
-            out.extend(h for h in hole_shapes(s) if not _filled_by(h, before))
-        if len(out) == len(new):
+        holes = [(s, hole_shapes(s)) for s in new]
+        if not any(h for _, h in holes):
             return new
+        filled = _FilledBy([s for s in self.shapes[:len(self.shapes) - len(new)] if s.label not in NOT_A_FIELD])
+        out = []
+        for s, hs in holes:
+            out.append(s)
+            out.extend(h for h in hs if not filled(h))
         self.shapes = self.shapes[:len(self.shapes) - len(new)] + out
         self.shape_backups.pop()  # the backup labelme just took lacks the holes
         self.backup_shapes()
         return out
 
-    def _shapes_from_ai_points(self, points: list[QPointF], point_labels: list[int]) -> list[Shape]:
+    # -- SAM clicks (the mask and its polygons on a worker thread: click_worker.py) -------------------------
+
+    def _farmannot_worker(self):
+        worker = self.__dict__.get("_fa_worker")
+        if worker is None:
+            from farmannot_labelme.click_worker import ClickWorker
+
+            worker = self._fa_worker = ClickWorker(self._farmannot_result, parent=self)
+        return worker
+
+    def _farmannot_ours(self) -> bool:
+        return self.farmannot_bridge is not None and self.get_ai_model_name() == MODEL_NAME
+
+    def _farmannot_async(self) -> bool:
+        """Polygons from farmannot's SAM in the whole-image view (the scene grid runs its own chip path)."""
         bridge = self.farmannot_bridge
-        if bridge is None or self.get_ai_model_name() != MODEL_NAME:
+        return (self._farmannot_ours() and bridge.enabled and bridge.is_ready()  # else the click returns at once
+                and self._ai_output_format == "polygon"
+                and self.create_mode in ("ai_points_to_shape", "ai_box_to_shape")
+                and not self.farmannot_grid_active())
+
+    #: Set by the scene grid: True while a large scene is shown as views (its clicks go to chips).
+    farmannot_grid_active: staticmethod = staticmethod(lambda: False)
+
+    def _farmannot_key(self, points: list[QPointF], point_labels: list[int]) -> tuple:
+        drawn = tuple((id(s), s.label, len(s.points)) for s in self.shapes)
+        return (self._pixmap_hash, tuple((round(p.x(), 3), round(p.y(), 3)) for p in points),
+                tuple(int(v) for v in point_labels), hash(drawn))
+
+    def _farmannot_prompt(self, current: Shape) -> tuple[list[QPointF], list[int]]:
+        if self.create_mode == "ai_box_to_shape":
+            from labelme.widgets.canvas import _normalize_bbox_points
+
+            return _normalize_bbox_points(bbox_points=current.points), [2, 3]
+        return list(current.points), list(current.point_labels)
+
+    def _farmannot_job(self, points: list[QPointF], point_labels: list[int]):
+        """What a prompt needs, taken on the GUI thread; the returned job runs anywhere (no Qt objects)."""
+        bridge, session, rgb = self.farmannot_bridge, self._get_osam_session(), self._farmannot_rgb()
+        image_id = str(self._pixmap_hash)
+        pts = np.array([[p.x(), p.y()] for p in points])
+        labels = np.array(point_labels)
+        field_outlines = [shape_outline(s) for s in self.shapes if s.label not in NOT_A_FIELD]
+        hole_outlines = [shape_outline(s) for s in self.shapes if s.label == NOT_A_FIELD[0]]
+        box = prompt_from_labelme(pts.tolist(), list(point_labels)).box
+
+        def job() -> list[Rings]:
+            fields = [r for o in field_outlines if (r := outline_rings(*o)) is not None]
+            holes = [r for o in hole_outlines if (r := outline_rings(*o)) is not None]
+            response = session.run(image=rgb, image_id=image_id, points=pts, point_labels=labels)
+            mask = full_mask(response, rgb.shape[:2])
+            return bridge.polygons(mask, fields, box, free=holes) if mask.any() else []
+
+        return job
+
+    def _farmannot_result(self, key, result, finish: bool) -> None:
+        if isinstance(result, Exception):
+            if self.farmannot_bridge is not None:
+                self.farmannot_bridge.failed.emit("SAM click failed", str(result))
+            return
+        if finish and self._current is not None and key == self._farmannot_key(*self._farmannot_prompt(self._current)):
+            super()._finalize()  # finds the result stored: instant
+        self.update()  # the preview shows the field
+
+    def _finalize(self) -> None:
+        if self._current is not None and self._farmannot_async():
+            key = self._farmannot_key(*self._farmannot_prompt(self._current))
+            worker = self._farmannot_worker()
+            if not worker.has(key):  # finish once the worker has it; the window stays responsive meanwhile
+                worker.submit(key, self._farmannot_job(*self._farmannot_prompt(self._current)), finish=True)
+                self.farmannot_bridge.status.emit("SAM: segmenting (the window stays usable)...")
+                return
+        super()._finalize()
+
+    def _cancel_current_shape(self) -> None:
+        if "_fa_worker" in self.__dict__:
+            self._fa_worker.cancel_finish()
+        super()._cancel_current_shape()
+
+    def _build_ai_points_preview(self, current: Shape) -> Shape:
+        """The field of the points placed so far once the worker has it; until then the points themselves
+        (labelme ran SAM here on every repaint)."""
+        if not self._farmannot_async():
+            return super()._build_ai_points_preview(current)
+        points, labels = list(current.points), list(current.point_labels)
+        key = self._farmannot_key(points, labels)
+        worker = self._farmannot_worker()
+        rings = worker.result(key)
+        if rings is None:
+            worker.submit(key, self._farmannot_job(points, labels))
+            preview = current.copy()
+            if len(self._line.points) > 1 and len(self._line.point_labels) > 1:  # the cursor, as labelme shows it
+                preview.add_point(point=self._line.points[1], label=self._line.point_labels[1])
+            return preview
+        shapes = [s for r in rings for s in rings_to_shapes(r)]
+        return shapes[0] if shapes else current.copy()
+
+    def _shapes_from_ai_points(self, points: list[QPointF], point_labels: list[int]) -> list[Shape]:
+        if not self._farmannot_ours():
             return super()._shapes_from_ai_points(points, point_labels)
-        rgb = self._farmannot_rgb()
-        response = self._get_osam_session().run(
-            image=rgb,
-            image_id=str(self._pixmap_hash),
-            points=np.array([[p.x(), p.y()] for p in points]),
-            point_labels=np.array(point_labels),
-        )
-        mask = full_mask(response, rgb.shape[:2])
-        if not mask.any():
-            return []
         if self._ai_output_format != "polygon":
+            rgb = self._farmannot_rgb()
+            response = self._get_osam_session().run(image=rgb, image_id=str(self._pixmap_hash),
+                                                    points=np.array([[p.x(), p.y()] for p in points]),
+                                                    point_labels=np.array(point_labels))
+            if not full_mask(response, rgb.shape[:2]).any():
+                return []
             detections = [_automation.Detection(bbox=(float(a.bounding_box.xmin), float(a.bounding_box.ymin),
                                                       float(a.bounding_box.xmax), float(a.bounding_box.ymax)),
                                                 mask=a.mask) for a in response.annotations]
             return _automation.shapes_from_detections(detections=detections, shape_type=self._ai_output_format)
-        fields = [r for s in self.shapes if s.label not in NOT_A_FIELD and (r := shape_rings(s)) is not None]
-        holes = [r for s in self.shapes if s.label == NOT_A_FIELD[0] and (r := shape_rings(s)) is not None]
-        box = prompt_from_labelme([[p.x(), p.y()] for p in points], point_labels).box
-        return [s for r in bridge.polygons(mask, fields, box, free=holes) for s in rings_to_shapes(r)]
+        key = self._farmannot_key(points, point_labels)
+        worker = self._farmannot_worker()
+        rings = worker.result(key) if worker.has(key) else self._farmannot_job(points, point_labels)()
+        return [s for r in rings for s in rings_to_shapes(r)]
 
 
-def _filled_by(hole: Shape, fields: list[Shape]) -> bool:
-    """A hole that fields drawn before fill (the new field was cut back around them): no ``_background_``
-    shape there, which would paint over those fields."""
-    from shapely import union_all
+class _FilledBy:
+    """Whether a hole is filled by fields drawn before (the new field was cut back around them): no
+    ``_background_`` shape there, which would paint over those fields. One spatial index for all holes."""
 
-    ring = shape_rings(hole)
-    polys = [r.to_shapely() for s in fields if (r := shape_rings(s)) is not None]
-    if ring is None or not polys:
-        return False
-    h = ring.to_shapely()
-    return h.area > 0 and h.intersection(union_all(polys)).area >= 0.5 * h.area
+    def __init__(self, fields: list[Shape]) -> None:
+        from shapely import STRtree
+
+        self._polys = [r.to_shapely() for s in fields if (r := shape_rings(s)) is not None]
+        self._tree = STRtree(self._polys) if self._polys else None
+
+    def __call__(self, hole: Shape) -> bool:
+        from shapely import union_all
+
+        ring = shape_rings(hole)
+        if ring is None or self._tree is None:
+            return False
+        h = ring.to_shapely()
+        near = [self._polys[i] for i in self._tree.query(h, predicate="intersects")]
+        return bool(near) and h.area > 0 and h.intersection(union_all(near)).area >= 0.5 * h.area
 
 
 def hole_shapes(shape: Shape) -> list[Shape]:

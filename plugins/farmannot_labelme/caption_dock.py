@@ -30,9 +30,22 @@ def _badge(kw: Keyword | None) -> str:
 
 
 def _evidence_text(kw: Keyword | None) -> str:
+    """The evidence as readable lines (``fraction: 0.42``), nested values on one line each."""
     if kw is None or not kw.evidence:
         return ""
-    return json.dumps(kw.evidence, ensure_ascii=False, indent=1)
+
+    def fmt(v) -> str:
+        if isinstance(v, bool) or v is None:
+            return str(v).lower()
+        if isinstance(v, float):
+            return f"{v:.3g}"
+        if isinstance(v, dict):
+            return ", ".join(f"{str(k).replace('_', ' ')} {fmt(x)}" for k, x in v.items())
+        if isinstance(v, (list, tuple)):
+            return ", ".join(fmt(x) for x in v)
+        return str(v)
+
+    return "\n".join(f"{str(k).replace('_', ' ')}: {fmt(v)}" for k, v in kw.evidence.items())
 
 
 class CaptionDock(QtWidgets.QDockWidget):
@@ -64,7 +77,7 @@ class CaptionDock(QtWidgets.QDockWidget):
         outer.setContentsMargins(4, 4, 4, 4)
         grid = QtWidgets.QGridLayout()
         grid.setColumnStretch(1, 1)
-        grid.setColumnMinimumWidth(2, 96)  # the source badge must stay visible
+        grid.setColumnMinimumWidth(2, 64)  # the source badge stays visible (it wraps when narrow)
         for row, key in enumerate(FARMSEG_KEYWORDS):
             spec = self.vocab.keywords[key]
             name = QtWidgets.QLabel(key)
@@ -76,7 +89,7 @@ class CaptionDock(QtWidgets.QDockWidget):
             else:
                 picker = QtWidgets.QComboBox()
                 picker.setSizeAdjustPolicy(QtWidgets.QComboBox.AdjustToMinimumContentsLengthWithIcon)
-                picker.setMinimumContentsLength(8)
+                picker.setMinimumContentsLength(6)
                 picker.addItem(_UNSET, None)
                 for vid, words in self.vocab.values(key).items():
                     picker.addItem(f"{words['en']} / {words['zh']}", vid)
@@ -84,6 +97,7 @@ class CaptionDock(QtWidgets.QDockWidget):
             picker.setObjectName(f"keyword-{key}")
             badge = QtWidgets.QLabel()
             badge.setTextFormat(QtCore.Qt.RichText)
+            badge.setWordWrap(True)
             grid.addWidget(name, row, 0)
             grid.addWidget(picker, row, 1)
             grid.addWidget(badge, row, 2)

@@ -24,13 +24,18 @@ class DisplayDock(QtWidgets.QDockWidget):
         body = QtWidgets.QWidget()
         form = QtWidgets.QFormLayout(body)
         form.setContentsMargins(4, 4, 4, 4)
+        form.setRowWrapPolicy(QtWidgets.QFormLayout.WrapLongRows)  # narrow dock: the label goes above
         self.combos: list[QtWidgets.QComboBox] = []
         for colour in ("red", "green", "blue"):
             combo = QtWidgets.QComboBox()
             combo.setObjectName(f"band-{colour}")
+            combo.setSizeAdjustPolicy(QtWidgets.QComboBox.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(6)
             self.combos.append(combo)
             form.addRow(colour, combo)
         self.stretch = QtWidgets.QComboBox()
+        self.stretch.setSizeAdjustPolicy(QtWidgets.QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.stretch.setMinimumContentsLength(8)
         for key, text in STRETCH_CHOICES:
             self.stretch.addItem(text, key)
         form.addRow("stretch", self.stretch)
@@ -56,7 +61,8 @@ class DisplayDock(QtWidgets.QDockWidget):
         self.info = QtWidgets.QLabel("")
         self.info.setWordWrap(True)
         form.addRow(self.info)
-        self.apply_button = QtWidgets.QPushButton("Apply to this and next images")
+        self.apply_button = QtWidgets.QPushButton("Apply")
+        self.apply_button.setToolTip("Show this and the next images with these bands, stretch and nodata")
         self.apply_button.clicked.connect(self._apply)
         form.addRow(self.apply_button)
         self.setWidget(body)

@@ -97,6 +97,11 @@ class SceneGridDock(QtWidgets.QDockWidget):
         self.next_button = QtWidgets.QPushButton("\u25b6")
         self.views_combo = QtWidgets.QComboBox()
         self.views_combo.setObjectName("farmannot-scene-views")
+        self.views_combo.setSizeAdjustPolicy(QtWidgets.QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.views_combo.setMinimumContentsLength(6)
+        for b in (self.prev_button, self.next_button):
+            b.setMinimumWidth(28)
+            b.setMaximumWidth(40)
         self.prev_button.clicked.connect(lambda: self.step(-1))
         self.next_button.clicked.connect(lambda: self.step(1))
         self.views_combo.activated.connect(self.show_view)
@@ -411,6 +416,7 @@ def install_scene_docks(window) -> tuple[SceneGridDock, DraftsDock]:
     wrap(window, "save_labels", grid.save_labels)
     wrap(window, "_fa_apply_display", grid.apply_display)
     wrap(window._canvas_widgets.canvas, "_shapes_from_ai_points", grid.ai_points)
+    window._canvas_widgets.canvas.farmannot_grid_active = lambda: grid.scene is not None  # clicks go to chips
     wrap(window.sam_bridge, "prepare", grid.prepare_sam)
     window.sam_bridge.embedding_ready.connect(grid._on_chip_ready)
     return grid, drafts

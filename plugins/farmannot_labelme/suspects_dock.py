@@ -362,10 +362,22 @@ class SuspectsDock(QtWidgets.QDockWidget):
         w._zoom_mode = _ZoomMode.MANUAL_ZOOM
         w._set_zoom(max(1, int(scale * 100)))
         canvas = w._canvas_widgets.canvas
+        self._zoom_set = canvas.scale
         s, off = canvas.scale, canvas._compute_image_origin_offset()
         c = rect.center()
         w.set_scroll_value(QtCore.Qt.Horizontal, (c.x() + off.x()) * s - area.width() / 2)
         w.set_scroll_value(QtCore.Qt.Vertical, (c.y() + off.y()) * s - area.height() / 2)
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt name
+        """The image area was resized (window enlarged, dock closed): fit the suspect's tile again, unless the
+        annotator has zoomed since."""
+        if event.type() == QtCore.QEvent.Resize and self.current is not None:
+            s = self.suspects[self.current]
+            canvas = self._window._canvas_widgets.canvas
+            if s.window and s.annotation is not None and self.is_open(s.annotation) \
+                    and getattr(self, "_zoom_set", None) == canvas.scale:
+                QtCore.QTimer.singleShot(0, lambda w=s.window: self._show_window(w))
+        return False
 
     def paint(self, painter: QtGui.QPainter) -> None:
         """Canvas layer: the suspect windows of the open annotation and the model's outline (image coordinates
@@ -411,6 +423,7 @@ def install_suspects_dock(window) -> SuspectsDock | None:
         return None
     project, suspects = loaded
     dock = SuspectsDock(window, suspects, project)
+    window.centralWidget().installEventFilter(dock)
     # with the file list (empty when annotations are opened one by one), in front
     window.addDockWidget(QtCore.Qt.RightDockWidgetArea, dock)
     window.tabifyDockWidget(window._docks.file_dock, dock)

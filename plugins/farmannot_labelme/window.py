@@ -118,6 +118,11 @@ class FarmannotMainWindow(MainWindow):
         combo = self._ai_annotation._model_combo
         combo.insertItem(0, MODEL_LABEL, MODEL_NAME)
         combo.setCurrentIndex(0)  # labelme's handler calls canvas.set_ai_model_name(MODEL_NAME)
+        self._fa_prune_models()
+        self._fa_text_action = next((a for tb in self.findChildren(QtWidgets.QToolBar) for a in tb.actions()
+                                     if isinstance(a, QtWidgets.QWidgetAction)
+                                     and a.defaultWidget() is self._ai_text), None)
+        self._fa_show_text_prompt()
         canvas.new_shape.connect(self._fa_on_new_shape)
 
         self.sam_status = QtWidgets.QLabel(self.sam_bridge.describe())
@@ -128,7 +133,6 @@ class FarmannotMainWindow(MainWindow):
         self.sam_bridge.failed.connect(self.show_farmannot_error)
 
         self.caption_dock = CaptionDock(suggest=self._fa_suggest, parent=self)
-        self.caption_dock.setMinimumWidth(400)
         self.caption_dock.changed.connect(self.mark_dirty)
         self.display_dock = DisplayDock(on_apply=self._fa_apply_display, parent=self)
         self.display_dock.set_values(fa.nodata, fa.percentiles)
@@ -147,6 +151,78 @@ class FarmannotMainWindow(MainWindow):
         # audit suspects (farmannot annotate --suspects): opened at their tile in the scene annotation
         from farmannot_labelme.suspects_dock import install_suspects_dock
         self.suspects_dock = install_suspects_dock(self)
+        from farmannot_labelme.shortcuts import install_shortcuts
+        self.farmannot_keys = install_shortcuts(self)  # X-AnyLabeling's Q / E / R / B / F, Shift+D / Shift+A
+        self._fa_first_layout()
+
+    def _fa_first_layout(self) -> None:
+        """First start (labelme has no saved layout): a window that fills the screen's free area and side docks
+        of about a fifth of it each, so the image gets most of the width. Later starts keep the annotator's
+        layout (labelme saves it on close)."""
+        if self.settings.contains("window/state"):
+            return
+        screen = QtWidgets.QApplication.primaryScreen()
+        if screen is not None:
+            avail = screen.availableGeometry()
+            self.resize(max(avail.width(), 900), max(avail.height(), 600))
+            self.move(avail.topLeft())
+        if self.width() < 1200:  # a small screen: one column of docks, the caption a tab on the right
+            self.tabifyDockWidget(self._docks.file_dock, self.caption_dock)
+            self._docks.file_dock.raise_()
+        self.fit_docks()
+
+    def fit_docks(self) -> None:
+        """Side docks at about a fifth of the window width each (at least what their content needs)."""
+        side = min(max(int(self.width() * 0.19), 200), 380)
+        right = [d for d in (self._docks.file_dock, self._docks.shape_dock) if d.isVisible() or not self.isVisible()]
+        self.resizeDocks([self.caption_dock, *right[:1]], [side, side], QtCore.Qt.Horizontal)
+
+    # -- AI model chooser and text prompts ------------------------------------------------------------------
+
+    def _fa_prune_models(self) -> None:
+        """Leave only models that run without a download: farmannot's checkpoint and osam models already on
+        disk (labelme's chooser lists every model osam could fetch)."""
+        import osam
+
+        combo = self._ai_annotation._model_combo
+        for i in reversed(range(combo.count())):
+            name = combo.itemData(i)
+            if name == MODEL_NAME:
+                continue
+            try:
+                on_disk = osam.apis.get_model_type_by_name(name).get_size() is not None
+            except Exception:  # noqa: BLE001 - an osam name it no longer knows: not offered either
+                on_disk = False
+            if not on_disk:
+                combo.removeItem(i)
+
+    def text_prompt_capable(self) -> bool:
+        """The hook for text prompts: True when the SAM session can segment from text (a SAM 3 model).
+
+        A session says so with a true ``supports_text_prompts`` attribute; until one does, labelme's
+        Text-to-Annotation box (which would download YOLO-World or SAM 3) stays hidden.
+        """
+        session = self.sam_bridge.session if self.sam_bridge is not None else None
+        return bool(getattr(session, "supports_text_prompts", False))
+
+    def _fa_show_text_prompt(self) -> None:
+        if self._fa_text_action is not None:
+            self._fa_text_action.setVisible(self.text_prompt_capable())
+
+    def _submit_ai_prompt(self, _value: bool) -> None:
+        """labelme's text prompt, never a download: without a text-capable model already on disk it says so."""
+        import osam
+
+        name = self._ai_text.get_model_name()
+        try:
+            on_disk = osam.apis.get_model_type_by_name(name).get_size() is not None
+        except Exception:  # noqa: BLE001 - unknown to osam
+            on_disk = False
+        if not on_disk:
+            self.show_status_message(f"Text prompts: {name} is not on this machine and farmannot never downloads "
+                                     "models; use AI-Points / AI-Box with the SAM checkpoint.", 10000)
+            return
+        super()._submit_ai_prompt(_value)
 
     # -- errors: shown, never swallowed ----------------------------------------------------------------------
 
@@ -486,4 +562,7 @@ class FarmannotMainWindow(MainWindow):
         if a0.isAccepted():
             self._fa_end_visit()
             self.sam_bridge.close()
+            worker = self._canvas_widgets.canvas.__dict__.get("_fa_worker")
+            if worker is not None:
+                worker.close()
             QtWidgets.QApplication.instance().removeEventFilter(self._fa_activity)

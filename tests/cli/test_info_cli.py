@@ -61,3 +61,30 @@ def test_info_lists_sam_families_and_checkpoints_found(tmp_path, monkeypatch):
     lines = [line.split() for line in res.output.splitlines()]
     assert ["SAM", "2.1", "checkpoint", str(folder / "sam2.1_hiera_tiny.pt")] in lines
     assert ["SAM", "checkpoint", str(folder / "sam_vit_b_01ec64.pth")] in lines
+
+
+def test_gui_check_names_missing_libraries_and_their_packages():
+    """The xcb plugin's libraries as ldd sees them; each one reported missing really fails to load."""
+    import ctypes
+    import importlib.util
+    import subprocess
+    from pathlib import Path
+
+    from farmannot.cli.info import XCB_PACKAGES, gui_rows, missing_libraries
+
+    text = ("\tlibxcb.so.1 => /lib/x86_64-linux-gnu/libxcb.so.1 (0x1)\n\tlibxcb-icccm.so.4 => not found\n"
+            "\tlibxcb-keysyms.so.1 => not found\n\tlibxcb-icccm.so.4 => not found\n")
+    assert missing_libraries(text) == ["libxcb-icccm.so.4", "libxcb-keysyms.so.1"]
+    assert [XCB_PACKAGES[m] for m in missing_libraries(text)] == ["libxcb-icccm4", "libxcb-keysyms1"]
+    rows = dict(gui_rows())
+    plugin = Path(importlib.util.find_spec("PyQt5").origin).parent / "Qt5" / "plugins" / "platforms" / "libqxcb.so"
+    missing = missing_libraries(subprocess.run(["ldd", str(plugin)], capture_output=True, text=True).stdout)
+    for name in missing:  # the dynamic loader agrees
+        try:
+            ctypes.CDLL(name)
+        except OSError:
+            continue
+        raise AssertionError(f"{name} loads, yet was reported missing")
+    row = rows["GUI libraries (Qt xcb)"]
+    assert ("apt-get install" in row and all(m in row for m in missing)) if missing else row == "all found"
+    assert "CJK font" in rows

@@ -96,3 +96,12 @@ def test_forced_nodata_and_percentiles(raw_landsat):
     pic = render_picture(path, nodata=0, percentiles=(10, 90))
     lo = np.percentile(data[2][inside].astype(np.float64), 10)
     assert pic.stretch["low"][0] == pytest.approx(lo, rel=0.01)
+
+
+def test_a_uniform_background_is_not_a_collar():
+    data = np.full((3, 40, 40), 40, np.float32)
+    data[1, 10:20, 10:20] = 220  # a synthetic picture: grey background, one green field
+    assert collar_value(data) is None
+    neg = np.full((3, 40, 40), 500, np.float32)
+    neg[:, :5, :] = neg[:, -5:, :] = neg[:, :, :5] = neg[:, :, -5:] = -9999
+    assert collar_value(neg) == -9999.0

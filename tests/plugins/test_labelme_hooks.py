@@ -43,3 +43,47 @@ def test_window_opens_with_docks_and_model(make_window):
     assert "--sam-checkpoint" in win.sam_status.text()  # no checkpoint: says how to add one
     assert set(win.caption_dock.pickers) == {"shape", "boundary", "month", "sowing", "distribution", "location",
                                              "terrain", "landscape", "buildings", "water", "vegetation"}
+
+
+def test_first_window_gives_the_image_most_of_the_width(qtbot, qt_home, sample_data):
+    """A first start (no saved layout) at labelme's first size: the image gets most of the width."""
+    from PyQt5 import QtCore, QtWidgets
+
+    from farmannot_labelme.window import AnnotateOptions, FarmannotMainWindow
+
+    # Qt keeps one settings file per process (HOME is a temp dir here): forget layouts earlier tests saved
+    settings = QtCore.QSettings("labelme", "labelme")
+    for key in ("window/state", "window/size"):
+        settings.remove(key)
+    settings.sync()
+    win = FarmannotMainWindow(config_overrides={"labels": ["farmland"]}, file_or_dir=str(sample_data),
+                              farmannot=AnnotateOptions(log_times=False))
+    qtbot.addWidget(win)
+    win.resize(900, 796)  # the first window size the issue measured
+    win.fit_docks()
+    win.show()
+    qtbot.waitExposed(win)
+    QtWidgets.QApplication.processEvents()
+    assert win.centralWidget().width() >= 0.5 * win.width(), (win.centralWidget().width(), win.width())
+    for dock in (win.caption_dock, win.display_dock, win.drafts_dock, win.scene_grid_dock):
+        assert dock.minimumSizeHint().width() <= 240, dock.windowTitle()  # no dock demands a wide column
+    win.close()
+
+
+def test_no_model_that_would_download_and_no_text_box_without_a_text_model(make_window, qtbot, monkeypatch):
+    import osam
+
+    win = make_window()
+    combo = win._ai_annotation._model_combo
+    names = [combo.itemData(i) for i in range(combo.count())]
+    assert names[0] == MODEL_NAME
+    for name in names[1:]:  # anything else offered is already on disk
+        assert osam.apis.get_model_type_by_name(name).get_size() is not None, name
+    assert win._fa_text_action is not None and not win._fa_text_action.isVisible()
+    assert not win.text_prompt_capable()
+    # a prompt submitted anyway (the box was shown by hand): a status message, no download dialog
+    downloads = []
+    monkeypatch.setattr("labelme.app.download_ai_model", lambda **k: downloads.append(k) or False)
+    win._ai_text._model_combo.setCurrentIndex(0)
+    win._submit_ai_prompt(False)
+    assert downloads == [] and "never downloads" in win.statusBar().currentMessage()

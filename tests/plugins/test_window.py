@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 import numpy as np
@@ -56,9 +57,9 @@ def test_sam_click_makes_polygons_through_labelmes_tool(make_window, images, ses
     assert "ready" in win.sam_status.text()
     win._switch_canvas_mode(edit=False, create_mode="ai_points_to_shape")
     _select_label(win, "farmland")
-    _click(qtbot, win, 45, 30)
+    _click(qtbot, win, 45, 30)  # Ctrl+click: one point, finished at once
+    qtbot.waitUntil(lambda: bool(_shapes(win)), timeout=20000)  # made on the click worker, the window free meanwhile
     shapes = _shapes(win)
-    assert shapes, win.statusBar().currentMessage()
     assert {s.label for s in shapes} <= {"farmland", "_background_"}  # fields, and holes cut after them
     assert shapes[0].label == "farmland"
     assert all(s.shape_type == "polygon" and len(s.points) >= 3 for s in shapes)
@@ -285,7 +286,7 @@ def test_sam_field_with_holes_is_one_undo_step(make_window, images, session, qtb
     orig = win.sam_bridge.polygons
 
     def polygons(mask, *args, **kwargs):  # SAM runs; its mask is replaced by a field with a known hole
-        made.append(orig(mask, *args, **kwargs))
+        made.append((orig(mask, *args, **kwargs), threading.current_thread()))
         return [ring]
 
     monkeypatch.setattr(win.sam_bridge, "polygons", polygons)
@@ -293,7 +294,9 @@ def test_sam_field_with_holes_is_one_undo_step(make_window, images, session, qtb
     _select_label(win, "farmland")
     assert not win._actions.undo.isEnabled()
     _click(qtbot, win, 45, 30)
+    qtbot.waitUntil(lambda: bool(_shapes(win)), timeout=20000)
     assert made  # the real click path ran
+    assert all(t is not threading.main_thread() for _, t in made)  # mask -> polygons off the GUI thread
     assert [s.label for s in _shapes(win)] == ["farmland", "_background_"]
     saved = json.loads((images / "b_field.json").read_text(encoding="utf-8"))  # autosave (labelme's default)
     assert [s["label"] for s in saved["shapes"]] == ["farmland", "_background_"]
@@ -360,3 +363,59 @@ def test_display_dock_nodata_and_percentiles(make_window, tmp_path, qtbot):
     dock.nodata.setText("zero")
     dock.apply_button.click()
     assert "not understood" in dock.info.text()  # a bad value is said, nothing re-rendered
+
+
+def test_x_anylabeling_keys(make_window, images, session, qtbot, wait_ready, monkeypatch):
+    """Q / E / R / B / F drive labelme's AI tools; E makes clicks negative without Shift; Shift+D opens the
+    next image without an annotation."""
+    win = make_window(images / "b_field.png", session=session)
+    win.show()
+    qtbot.waitExposed(win)
+    wait_ready(win)
+    canvas = win._canvas_widgets.canvas
+    prompts = []
+    monkeypatch.setattr(canvas, "_get_osam_session", _recording(canvas._get_osam_session, prompts))
+    keys = win.farmannot_keys
+    assert {n: a.shortcut().toString() for n, a in keys.items()} == {
+        "positive": "Q", "negative": "E", "box": "R", "clear": "B", "finish": "F",
+        "next_unannotated": "Shift+D", "prev_unannotated": "Shift+A"}
+    keys["box"].trigger()
+    assert canvas.create_mode == "ai_box_to_shape"
+    assert "(R)" in win._actions.create_ai_box_to_shape_mode.toolTip()
+    keys["positive"].trigger()
+    assert canvas.create_mode == "ai_points_to_shape" and not canvas.farmannot_negative
+    _select_label(win, "farmland")
+    _click(qtbot, win, 45, 30, modifier=QtCore.Qt.NoModifier)  # positive
+    keys["negative"].trigger()
+    assert canvas.farmannot_negative
+    _click(qtbot, win, 5, 5, modifier=QtCore.Qt.NoModifier)  # negative, no Shift held
+    assert canvas._current is not None and canvas._current.point_labels == [1, 0]
+    keys["clear"].trigger()  # clear the prompt
+    assert canvas._current is None
+    keys["positive"].trigger()
+    _click(qtbot, win, 45, 30, modifier=QtCore.Qt.NoModifier)
+    keys["finish"].trigger()  # finish: SAM's field of the points given (the preview may have it already)
+    qtbot.waitUntil(lambda: canvas._current is None, timeout=20000)
+    assert prompts and list(prompts[-1]) == [1]
+    # Shift+D: the next image without an annotation (b_field now has one, autosaved; a_scene has none)
+    assert (images / "b_field.json").is_file() and not (images / "a_scene.json").exists()
+    keys["next_unannotated"].trigger()
+    qtbot.waitUntil(lambda: win._image_path.endswith("a_scene.tif"), timeout=5000)
+    keys["next_unannotated"].trigger()
+    assert win._image_path.endswith("a_scene.tif")  # b_field has its annotation: nothing else to open
+    assert "Every image" in win.statusBar().currentMessage()
+
+
+def _recording(get_session, prompts):
+    def wrapped():
+        session = get_session()
+        run = session.run
+
+        def recorded(*args, **kwargs):
+            prompts.append(kwargs["point_labels"])
+            return run(*args, **kwargs)
+
+        session.run = recorded
+        return session
+
+    return wrapped
