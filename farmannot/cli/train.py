@@ -51,8 +51,8 @@ def arch_options(model: str, encoder_depth: int | None) -> dict:
               help="etterra: segment-anything checkpoint (e.g. sam_vit_b_01ec64.pth) for the encoder and decoder.")
 @click.option("--clip-checkpoint", type=click.Path(dir_okay=False), default=None,
               help="etterra, tsmnet-text: CLIP state dict (open_clip .bin/.pt) for the text encoder.")
-@click.option("--clip-model", default=None, help="etterra, tsmnet-text: open_clip text configuration without --clip-checkpoint "
-              "(default ViT-B-16).")
+@click.option("--clip-model", default=None,
+              help="etterra, tsmnet-text: open_clip text configuration without --clip-checkpoint (default ViT-B-16).")
 @click.option("--clip-quick-gelu", is_flag=True, help="etterra: the CLIP weights use QuickGELU (OpenAI's originals).")
 @click.option("--sam-image-size", type=click.IntRange(32, 1024), default=None,
               help="etterra: SAM input size, a multiple of 16 (default the checkpoint's; position tables resized).")
