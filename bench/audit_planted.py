@@ -5,8 +5,13 @@ few tiles that hold farmland (four kinds of error a person makes: parcels forgot
 quarter tile, farmland and background swapped, half the parcels forgotten), runs the audit on the clean
 and on the corrupted copy with the same options and seed, and prints where the corrupted tiles rank.
 
+It also ranks the same out-of-fold predictions (the audit's ``oof/NAME.png``) with cleanlab's
+segmentation label-quality score (``cleanlab.segmentation.rank.get_label_quality_scores``, ``softmin``: a
+soft minimum of each pixel's self-confidence, the predicted probability of its given label; lowest first),
+ignore pixels given the predicted class so they count as agreement, and prints both rankings side by side.
+
 Run: ``python bench/audit_planted.py [--epochs 8] [--folds 3] [--out DIR]`` (CPU, a few minutes).
-The numbers go to docs/train.md ("Planted errors in the sample dataset").
+The numbers go to docs/train.md ("Planted errors in the sample dataset") and docs/BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -96,6 +101,31 @@ def corrupt(dataset: Path, df: pd.DataFrame, chosen: dict[str, str]) -> None:
                 dst.write(arr.astype(np.uint8)[None])
 
 
+def cleanlab_ranks(audit_dir: Path, dataset: Path, rows: list[dict]) -> dict[str, int]:
+    """Rank of every tile by cleanlab's softmin label-quality score of the audit's out-of-fold predictions
+    (1 = the lowest quality, the most likely label error)."""
+    from cleanlab.segmentation.rank import get_label_quality_scores
+
+    scores = {}
+    for r in rows:
+        prob = np.asarray(Image.open(audit_dir / "oof" / f"{r['tile_id']}.png"), dtype=np.float32) / 255.0
+        mask = np.asarray(Image.open(dataset / "gtpbd-mm" / r["split"] / "mask" / f"{r['tile_id']}.png"))
+        label = np.where(mask == IGNORE, prob >= 0.5, mask == 1).astype(np.int64)
+        pred_probs = np.stack([1.0 - prob, prob])[None]
+        image_scores, _ = get_label_quality_scores(label[None], pred_probs, method="softmin", verbose=False)
+        scores[r["tile_id"]] = float(image_scores[0])
+    order = sorted(scores, key=lambda t: (scores[t], t))
+    return {t: i + 1 for i, t in enumerate(order)}
+
+
+def summary(ranks: dict[str, int], chosen: dict[str, str], n: int) -> str:
+    k = len(chosen)
+    top_k = sum(1 for t in chosen if ranks[t] <= k)
+    top_2k = sum(1 for t in chosen if ranks[t] <= 2 * k)
+    return (f"in the top {k}: {top_k}/{k}; in the top {2 * k}: {top_2k}/{k}; median rank "
+            f"{float(np.median([ranks[t] for t in chosen])):.1f} of {n}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", type=Path, help="A dataset built from sample_data (default: build one).")
@@ -141,6 +171,14 @@ def main() -> None:
     median_rank = float(np.median([ranks[t] for t in chosen]))
     print(f"\ncorrupted tiles in the top {k}: {top_k}/{k}; in the top {2 * k}: {top_2k}/{k}; "
           f"median rank {median_rank:.1f} of {n} (random order: {(n + 1) / 2:.1f})")
+    t1 = time.perf_counter()
+    lab = cleanlab_ranks(work / "audit-corrupted", dirty, rows)
+    print(f"\nsame out-of-fold predictions, two rankings ({time.perf_counter() - t1:.1f} s for cleanlab):")
+    print(f"- farmannot audit (confident region + boundary disagreement): {summary(ranks, chosen, n)}")
+    print(f"- cleanlab softmin label quality: {summary(lab, chosen, n)}")
+    print("| tile | corruption | audit rank | cleanlab rank |\n| --- | --- | --- | --- |")
+    for t in sorted(chosen, key=lambda t: ranks[t]):
+        print(f"| {t} | {chosen[t]} | {ranks[t]} | {lab[t]} |")
     print(f"audits kept in {work}")
 
 

@@ -55,3 +55,12 @@ def test_missing_dem_or_caption_is_an_error_naming_the_layout(tmp_path, gtpbd_da
     with pytest.raises(InputError, match=r"needs captions.*gtpbd-mm/SPLIT/text/NAME\.txt"):
         train(cfg, tmp_path / "run2", progress=False)
     assert not (tmp_path / "run").exists() and not (tmp_path / "run2" / "last.pt").exists()
+
+
+def test_the_cli_reads_the_catalog_without_importing_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, farmannot.cli.train; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

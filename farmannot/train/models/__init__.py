@@ -1,8 +1,19 @@
 """Segmentation models: the catalog, a registry of backbones with text/DEM conditioning, ETTerra
-and tsmnet-text."""
+and tsmnet-text.
 
-from farmannot.train.models.build import auxiliary_loss, build_model, prepare_config
-from farmannot.train.models.registry import MODELS, build_backbone, default_encoder
-from farmannot.train.models.segmenter import Segmenter
+Names are imported lazily, so the torch-free :mod:`farmannot.train.models.catalog` (the CLI's choices) can be
+read without importing torch.
+"""
 
-__all__ = ["MODELS", "auxiliary_loss", "Segmenter", "build_backbone", "build_model", "default_encoder", "prepare_config"]
+import importlib
+
+_LAZY = {"MODELS": "registry", "build_backbone": "registry", "default_encoder": "registry", "Segmenter": "segmenter",
+         "build_model": "build", "prepare_config": "build", "auxiliary_loss": "build"}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
