@@ -26,6 +26,9 @@ from farmannot.sam.registry import MODEL_NAMES
 @click.option("--points-per-side", type=click.IntRange(1, None), default=32, show_default=True)
 @click.option("--points-per-batch", type=click.IntRange(1, None), default=None,
               help="Point prompts decoded at once [16 on a CPU, 64 on a GPU].")
+@click.option("--text", default=None, metavar="PROMPT",
+              help="Concept prompt such as 'farmland parcel' instead of the point grid: every instance on every "
+                   "chip, merged across seams (needs a SAM 3 model; see docs/annotate.md).")
 @click.option("--pred-iou-thresh", type=float, default=0.88, show_default=True)
 @click.option("--stability-thresh", type=float, default=0.95, show_default=True)
 @click.option("--min-area-m2", type=float, default=0.0, show_default=True,
@@ -46,8 +49,8 @@ from farmannot.sam.registry import MODEL_NAMES
               help="With --points: let a parcel overlap those found before it, or cut it back (default).")
 @sensor_option
 @bands_option
-def command(scene, sam_checkpoint, sam_model, output, chip, overlap, points_per_side, points_per_batch, pred_iou_thresh,
-            stability_thresh, min_area_m2, veg_filter, device, cache_dir, points_file, layer, label_field,
+def command(scene, sam_checkpoint, sam_model, output, chip, overlap, points_per_side, points_per_batch, text,
+            pred_iou_thresh, stability_thresh, min_area_m2, veg_filter, device, cache_dir, points_file, layer, label_field,
             assume_crs, overlap_parcels, sensor, bands):
     """Pre-annotate SCENE with SAM proposals on native-resolution chips, merged across chip seams.
 
@@ -60,21 +63,29 @@ def command(scene, sam_checkpoint, sam_model, output, chip, overlap, points_per_
 
     if overlap >= chip:
         raise click.BadParameter("--overlap must be smaller than --chip")
+    if text and points_file:
+        raise click.BadParameter("give either --text or --points, not both")
     session = session_from_options(sam_checkpoint, sam_model, device, cache_dir)
+    if text:
+        from farmannot.sam.propose import check_text_support
+
+        check_text_support(session)
     if points_file:
         _propose_at_points(scene, session, output, points_file, layer, label_field, assume_crs,
                            not overlap_parcels, chip, overlap, sensor, bands)
         return
     with open_raster(scene) as src:
         n = len(chip_grid(src.width, src.height, chip, overlap))
-    opts = ProposeOptions(chip=chip, overlap=overlap, points_per_side=points_per_side, points_per_batch=points_per_batch,
-                          pred_iou_thresh=pred_iou_thresh, stability_score_thresh=stability_thresh,
+    opts = ProposeOptions(chip=chip, overlap=overlap, points_per_side=points_per_side,
+                          points_per_batch=points_per_batch, text=text, pred_iou_thresh=pred_iou_thresh, stability_score_thresh=stability_thresh,
                           min_area_m2=min_area_m2, veg_filter=veg_filter)
     with tqdm(total=n, desc="chips", unit="chip", file=sys.stderr) as bar:
         res = propose_scene(scene, session, opts, sensor=sensor, bands=parse_band_map(bands), on_chip=bar.update)
-    draft_annotation(scene, output, [(p.geometry, p.score) for p in res.proposals], method="sam-proposals",
+    draft_annotation(scene, output, [(p.geometry, p.score) for p in res.proposals],
+                     method="sam-text" if text else "sam-proposals",
                      inputs={"model": session.model_id, "chip": chip, "overlap": overlap,
-                             "points_per_side": points_per_side, "filter": res.filter_used})
+                             **({"text": text} if text else {"points_per_side": points_per_side}),
+                             "filter": res.filter_used})
     click.echo(f"{len(res.proposals)} proposal(s) from {res.raw_masks} SAM mask(s) on {res.chips} chip(s) "
                f"({res.cache_hits} embedding(s) from cache; dropped: "
                + ", ".join(f"{k} {v}" for k, v in res.dropped.items()) + f") -> {output}", err=True)

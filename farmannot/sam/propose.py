@@ -54,6 +54,7 @@ class ProposeOptions:
     greenness_min: float = 0.02
     min_compactness: float = 0.05       # 4 pi A / P^2; slivers along roads and rivers score lower
     simplify_px: float = 1.5
+    text: str | None = None             # a concept prompt ("farmland parcel"): needs a model with text_masks
 
 
 @dataclass
@@ -77,10 +78,24 @@ def _veg_index(bands: dict[str, np.ndarray], kind: VegFilter) -> tuple[np.ndarra
     return None, "none"
 
 
+def check_text_support(session: SamSession) -> None:
+    """Raise one clear line when ``session``'s model cannot take a text (concept) prompt."""
+    if not hasattr(session.backend, "text_masks"):
+        from farmannot.errors import InputError
+        from farmannot.sam.registry import SAM3_STATUS
+
+        name = session.model_id.split(":")[0]
+        raise InputError(f"--text needs a model that takes concept prompts (SAM 3); {name} takes points and boxes "
+                         f"only. {SAM3_STATUS}.")
+
+
 def _automatic_masks(session: SamSession, rgb: np.ndarray, key: str, parts: dict, opts: ProposeOptions):
-    """The model family's automatic mask generator on ``rgb``, its embedding from the session cache."""
+    """The model family's automatic mask generator on ``rgb`` (or its answer to ``opts.text``), the embedding
+    from the session cache; masks as dicts with ``segmentation`` and ``predicted_iou``."""
     batch = opts.points_per_batch or (CPU_POINTS_PER_BATCH if session.device.type == "cpu" else 64)
     emb, hit = session.embed(rgb, key=key, parts=parts)
+    if opts.text:
+        return session.backend.text_masks(rgb, emb, opts.text), hit
     masks = session.backend.automatic_masks(rgb, emb, points_per_side=opts.points_per_side, points_per_batch=batch,
                                             pred_iou_thresh=opts.pred_iou_thresh,
                                             stability_score_thresh=opts.stability_score_thresh)
@@ -92,6 +107,8 @@ def propose_scene(scene: str | os.PathLike, session: SamSession, opts: ProposeOp
                   on_chip: Callable[[], None] | None = None) -> ProposeResult:
     """SAM proposals over the whole scene at native resolution (see the module docstring)."""
     opts = opts or ProposeOptions()
+    if opts.text:
+        check_text_support(session)
     with open_raster(scene) as src:
         info = scene_info(src, sensor=sensor, bands=bands)
         display = chip_display(src, info.band_map)
@@ -125,7 +142,8 @@ def propose_scene(scene: str | os.PathLike, session: SamSession, opts: ProposeOp
                     veg_means.append(vmean)
             if on_chip:
                 on_chip()
-    merged = merge_proposals(proposals)
+    merged = merge_proposals(proposals, windows=[(int(w.col_off), int(w.row_off), int(w.width), int(w.height))
+                                                 for w in grid])
     out = []
     for p in merged:
         area_m2 = p.geometry.area * px_area
