@@ -35,7 +35,8 @@ log = logging.getLogger(__name__)
 VegFilter = Literal["ndvi", "greenness", "none"]
 
 #: Prompts decoded at once on a CPU. Each prompt's three masks are upsampled to the chip size (64 prompts:
-#: 192 float masks of 1024 x 1024, 768 MB); smaller batches bound that and cost no time (bench/bench_sam.py).
+#: 192 float masks of 1024 x 1024: a batch's peak is 1.8 GiB with 64 prompts, 0.46 GiB with 16; time per chip
+#: stayed within the load's noise (``bench/bench_sam.py --propose --batch-memory``, docs/BENCHMARKS.md).
 CPU_POINTS_PER_BATCH = 16
 
 
