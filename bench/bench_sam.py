@@ -9,6 +9,10 @@ downloaded here, and neither encoder nor decoder time depends on the weights):
   median and 90th percentile over clicks, and click -> polygons on a field-like mask;
 - reopen with a cache hit (picture digest + reading the ``.npz`` in a fresh session: what every later
   command pays instead of the encoder);
+- with ``--batch-memory``: peak memory of decoding one batch of ``propose``'s point grid on a 1024 px chip
+  (segment-anything's generator step: decoder, three masks per prompt upsampled to the chip, stability
+  scores), 16 prompts against the generators' default 64, each in a fresh child process that reads its own
+  ``VmHWM`` (the peak of the process itself, not of a parent);
 - with ``--propose``: one chip of ``propose`` (the family's automatic mask generator with propose's
   defaults, 16 x 16 points) with the point grid decoded in CPU-sized batches (16) and in the generators'
   default batches (64), embedding from the cache.
@@ -17,7 +21,7 @@ The plain reference is SAM ViT-B, the only model farmannot ran before: each mode
 printed as a ratio to it. The picture is the 768 x 768 Landsat scene of sample_data/, rendered as the
 annotator sees it and mirrored out to 1024 x 1024.
 
-Run: .venv/bin/python bench/bench_sam.py [--models vit_b,sam2.1_tiny,...] [--clicks 10] [--propose]
+Run: .venv/bin/python bench/bench_sam.py [--models vit_b,sam2.1_tiny,...] [--clicks 10] [--propose] [--batch-memory]
      [--device cpu|cuda] [--threads N]
 """
 
@@ -67,6 +71,41 @@ def field_polygons_ms(shape) -> float:
     return (time.perf_counter() - t0) * 100
 
 
+def _batch_peak(batch: int, queue) -> None:
+    """Child process: one batch of the automatic mask generator on a 1024 px chip; VmHWM before and after."""
+    from segment_anything import SamAutomaticMaskGenerator
+
+    def hwm() -> float:
+        with open("/proc/self/status") as fh:
+            return next(int(line.split()[1]) for line in fh if line.startswith("VmHWM")) / 1024
+
+    session = SamSession.random(sam1.SamConfig(768, 1, 12, (0,)))  # SAM's prompt encoder + decoder; encoder unused
+    gen = SamAutomaticMaskGenerator(session.sam, points_per_side=16, points_per_batch=batch)
+    pred = gen.predictor
+    pred.features = torch.from_numpy(np.random.default_rng(0).standard_normal((1, 256, 64, 64)).astype(np.float32))
+    pred.original_size = pred.input_size = (1024, 1024)
+    pred.is_image_set = True
+    pts = np.random.default_rng(1).uniform(0, 1024, (batch, 2))
+    before = hwm()
+    with torch.inference_mode():
+        gen._process_batch(pts, (1024, 1024), [0, 0, 1024, 1024], (1024, 1024))
+    queue.put((before, hwm()))
+
+
+def batch_memory() -> None:
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    for batch in (CPU_POINTS_PER_BATCH, 64):
+        q = ctx.Queue()
+        proc = ctx.Process(target=_batch_peak, args=(batch, q))
+        proc.start()
+        before, peak = q.get()
+        proc.join()
+        print(f"propose point grid, one batch of {batch} prompts on a 1024 px chip: peak {peak:.0f} MiB "
+              f"(+{peak - before:.0f} MiB over the process before the batch)", flush=True)
+
+
 def bench_model(name: str, rgb: np.ndarray, clicks: int, device: str, propose: bool, tmp: str) -> dict:
     session = SamSession.random(config_of(name), seed=0, cache=EmbeddingCache(Path(tmp) / name))
     session.sam.to(device)
@@ -107,6 +146,7 @@ def main() -> None:
     ap.add_argument("--models", default=QUICK, help=f"comma-separated (default {QUICK}; all: {ALL})")
     ap.add_argument("--clicks", type=int, default=10)
     ap.add_argument("--propose", action="store_true", help="also time one propose chip (16 x 16 points)")
+    ap.add_argument("--batch-memory", action="store_true", help="peak memory of one point batch, 16 vs 64")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     args = ap.parse_args()
@@ -116,6 +156,8 @@ def main() -> None:
     with open("/proc/loadavg") as fh:
         load = fh.read().split()[0]
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, device {args.device}, load {load}")
+    if args.batch_memory:
+        batch_memory()
     rgb = chip_picture()
     print(f"chip: {rgb.shape[1]} x {rgb.shape[0]} px; polygons from a field-like mask: "
           f"{field_polygons_ms(rgb.shape[:2]):.1f} ms")

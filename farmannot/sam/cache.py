@@ -1,9 +1,10 @@
 """The disk cache of SAM image embeddings, keyed by a hash of explicit inputs.
 
-A key is :func:`cache_key` of named parts, so every caller states what the embedding depends on: for a
-whole image ``image`` (a digest of the RGB pixels SAM sees), ``model`` (the checkpoint's content id) and
-``input`` (the encoder's input size); a scene-scale caller adds ``scene``, ``window``, ``bands`` and
-``stretch``. Same parts, same key, on any machine: a GPU box can fill the cache overnight and the
+A key is :func:`cache_key` of named parts, so the caller states what the embedding depends on: ``image`` (a
+digest of the RGB pixels SAM sees), ``model`` (model name and the checkpoint's content hash) and ``input``
+(the encoder's input size); :meth:`farmannot.sam.session.SamSession.key_for` is the one place that builds
+it for every command. Where the pixels came from (``scene``, ``window``, ``bands``, ``stretch``) is stored
+beside the entry. Same parts, same key, on any machine: a GPU box can fill the cache overnight and the
 annotator's laptop reads it.
 
 Entries are ``.npz`` files (no pickles) written atomically, two-level fan-out by key prefix.

@@ -35,7 +35,8 @@ log = logging.getLogger(__name__)
 VegFilter = Literal["ndvi", "greenness", "none"]
 
 #: Prompts decoded at once on a CPU. Each prompt's three masks are upsampled to the chip size (64 prompts:
-#: 192 float masks of 1024 x 1024, 768 MB); smaller batches bound that and cost no time (bench/bench_sam.py).
+#: 192 float masks of 1024 x 1024: a batch's peak is 1.8 GiB with 64 prompts, 0.46 GiB with 16; time per chip
+#: stayed within the load's noise (``bench/bench_sam.py --propose --batch-memory``, docs/BENCHMARKS.md).
 CPU_POINTS_PER_BATCH = 16
 
 
@@ -54,6 +55,7 @@ class ProposeOptions:
     greenness_min: float = 0.02
     min_compactness: float = 0.05       # 4 pi A / P^2; slivers along roads and rivers score lower
     simplify_px: float = 1.5
+    text: str | None = None             # a concept prompt ("farmland parcel"): needs a model with text_masks
 
 
 @dataclass
@@ -77,10 +79,24 @@ def _veg_index(bands: dict[str, np.ndarray], kind: VegFilter) -> tuple[np.ndarra
     return None, "none"
 
 
+def check_text_support(session: SamSession) -> None:
+    """Raise one clear line when ``session``'s model cannot take a text (concept) prompt."""
+    if not hasattr(session.backend, "text_masks"):
+        from farmannot.errors import InputError
+        from farmannot.sam.registry import SAM3_STATUS
+
+        name = session.model_id.split(":")[0]
+        raise InputError(f"--text needs a model that takes concept prompts (SAM 3); {name} takes points and boxes "
+                         f"only. {SAM3_STATUS}.")
+
+
 def _automatic_masks(session: SamSession, rgb: np.ndarray, key: str, parts: dict, opts: ProposeOptions):
-    """The model family's automatic mask generator on ``rgb``, its embedding from the session cache."""
+    """The model family's automatic mask generator on ``rgb`` (or its answer to ``opts.text``), the embedding
+    from the session cache; masks as dicts with ``segmentation`` and ``predicted_iou``."""
     batch = opts.points_per_batch or (CPU_POINTS_PER_BATCH if session.device.type == "cpu" else 64)
     emb, hit = session.embed(rgb, key=key, parts=parts)
+    if opts.text:
+        return session.backend.text_masks(rgb, emb, opts.text), hit
     masks = session.backend.automatic_masks(rgb, emb, points_per_side=opts.points_per_side, points_per_batch=batch,
                                             pred_iou_thresh=opts.pred_iou_thresh,
                                             stability_score_thresh=opts.stability_score_thresh)
@@ -92,6 +108,8 @@ def propose_scene(scene: str | os.PathLike, session: SamSession, opts: ProposeOp
                   on_chip: Callable[[], None] | None = None) -> ProposeResult:
     """SAM proposals over the whole scene at native resolution (see the module docstring)."""
     opts = opts or ProposeOptions()
+    if opts.text:
+        check_text_support(session)
     with open_raster(scene) as src:
         info = scene_info(src, sensor=sensor, bands=bands)
         display = chip_display(src, info.band_map)
@@ -125,7 +143,8 @@ def propose_scene(scene: str | os.PathLike, session: SamSession, opts: ProposeOp
                     veg_means.append(vmean)
             if on_chip:
                 on_chip()
-    merged = merge_proposals(proposals)
+    merged = merge_proposals(proposals, windows=[(int(w.col_off), int(w.row_off), int(w.width), int(w.height))
+                                                 for w in grid])
     out = []
     for p in merged:
         area_m2 = p.geometry.area * px_area

@@ -33,8 +33,14 @@ def _find(parent: list[int], i: int) -> int:
     return i
 
 
-def merge_proposals(proposals: list[Proposal], dup_iou: float = 0.5, seam_overlap: float = 0.5) -> list[Proposal]:
+def merge_proposals(proposals: list[Proposal], dup_iou: float = 0.5, seam_overlap: float = 0.5,
+                    windows: list[tuple[int, int, int, int]] | None = None) -> list[Proposal]:
     """Join proposals of the same object across chips; returns one proposal per object.
+
+    Args:
+        windows: Each chip's ``(col, row, width, height)`` (indexed by ``Proposal.chip``). With them a cut
+            proposal is compared with the other inside the two chips' shared area only, so a field wider than
+            the chip overlap, cut on both chips, is still joined; without them, over the whole smaller one.
 
     A merged proposal is the union of its parts (holes kept), its score the area-weighted mean, ``sources``
     the indices of the inputs it came from.
@@ -57,7 +63,16 @@ def merge_proposals(proposals: list[Proposal], dup_iou: float = 0.5, seam_overla
         chips = np.array([p.chip for p in proposals])
         cut = np.array([p.cut for p in proposals])
         other_chip = chips[left] != chips[right]
-        seam = (cut[left] | cut[right]) & (inter / np.maximum(np.minimum(area_a, area_b), 1e-12) >= seam_overlap)
+        part_a, part_b = area_a, area_b
+        if windows is not None:
+            win = np.asarray(windows, dtype=np.float64)
+            wa, wb = win[chips[left]], win[chips[right]]
+            shared = shapely.box(np.maximum(wa[:, 0], wb[:, 0]), np.maximum(wa[:, 1], wb[:, 1]),
+                                 np.minimum(wa[:, 0] + wa[:, 2], wb[:, 0] + wb[:, 2]),
+                                 np.minimum(wa[:, 1] + wa[:, 3], wb[:, 1] + wb[:, 3]))
+            part_a = shapely.area(shapely.intersection(a, shared))
+            part_b = shapely.area(shapely.intersection(b, shared))
+        seam = (cut[left] | cut[right]) & (inter / np.maximum(np.minimum(part_a, part_b), 1e-12) >= seam_overlap)
         same = other_chip & ((iou >= dup_iou) | seam)
         for i, j in zip(left[same], right[same]):
             ri, rj = _find(parent, int(i)), _find(parent, int(j))

@@ -160,7 +160,7 @@ class SamSession:
         """
         if key is None:
             parts = self.key_parts(rgb)
-            key = self.key_for(rgb)
+            key = cache_key(**parts)  # no origin given: the parts are exactly the key's
         emb = self.cached(key)
         if emb is not None:
             return emb, True

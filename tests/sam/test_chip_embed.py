@@ -59,6 +59,7 @@ def test_annotate_only_keeps_small_rasters_whole(scene, tiny_checkpoint, tmp_pat
     assert not is_large(200, 150) and is_large(9000, 10)
 
 
+@pytest.mark.slow
 def test_precompute_then_every_command_computes_no_embedding(scene, tiny_checkpoint, tmp_path, monkeypatch):
     """One cache key: after precompute-embeddings, propose, propose --points and the annotator's picture
     are all answered from the cache (the encoder is not allowed to run)."""

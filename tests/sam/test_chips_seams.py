@@ -80,3 +80,20 @@ def test_merge_scales_subquadratically():
              for k, (i, j) in enumerate((i, j) for i in range(200) for j in range(100))]
     merged = merge_proposals(props)
     assert len(merged) == 20000
+
+
+def test_a_field_wider_than_the_chip_overlap_cut_on_both_chips_is_joined():
+    """Chips x 0-1024 and 768-1792 share x 768-1024; a field x 500-1300 is cut on both. Inside the shared
+    area the two pieces agree exactly, although each covers under half of the other."""
+    chip0, chip1 = (0, 0, 1024, 1024), (768, 0, 1024, 1024)
+    piece0, piece1 = box(500, 100, 1024, 400), box(768, 100, 1300, 400)
+    props = [Proposal(piece0, 0.9, 0, touches_inner_edge(piece0, chip0, 3000, 1024)),
+             Proposal(piece1, 0.9, 1, touches_inner_edge(piece1, chip1, 3000, 1024))]
+    assert props[0].cut and props[1].cut
+    assert len(merge_proposals(props)) == 2  # judged over the whole smaller piece: 256 / 524 < 0.5
+    merged = merge_proposals(props, windows=[chip0, chip1])
+    assert len(merged) == 1 and merged[0].geometry.equals(box(500, 100, 1300, 400))
+    # a neighbour across a field edge inside the shared area is not the same field
+    neighbour = box(900, 400, 1300, 700)  # below the field, touching it along y = 400
+    props.append(Proposal(neighbour, 0.9, 1, touches_inner_edge(neighbour, chip1, 3000, 1024)))
+    assert len(merge_proposals(props, windows=[chip0, chip1])) == 2

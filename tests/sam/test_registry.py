@@ -105,13 +105,20 @@ def test_loader_refuses_what_it_cannot_run(sam2_checkpoint, tiny_checkpoint, tmp
 
 
 @pytest.mark.slow
-def test_published_sizes_are_recognised_from_their_weights():
-    """The real Hiera-tiny built from sam2's config: its weight shapes say sam2.1_tiny (39 M parameters)."""
+def test_published_sizes_are_recognised_from_their_weights(tmp_path):
+    """The real Hiera-tiny built from sam2's config: its weight shapes say sam2.1_tiny (39 M parameters), and a
+    file in the official layout ({"model": state_dict}, as sam2.build_sam reads it) loads strictly."""
     model = build_sam2_model(PRESETS["sam2.1_tiny"])
     state = model.state_dict()
     assert family_of_state(state) == "sam2"
     assert infer_sam2_config(state) == PRESETS["sam2.1_tiny"]
     assert 38e6 < sum(p.numel() for p in model.parameters()) < 40e6
+    path = tmp_path / "sam2.1_hiera_tiny.pt"
+    torch.save({"model": state}, path)
+    backend, config, model_id = load_model(path, "sam2.1_tiny")
+    assert config == PRESETS["sam2.1_tiny"] and model_id.startswith("sam2.1_tiny:") and backend.img_size == 1024
+    assert torch.equal(backend.module.state_dict()["image_encoder.trunk.patch_embed.proj.weight"],
+                       state["image_encoder.trunk.patch_embed.proj.weight"])
 
 
 def test_find_checkpoints_lists_official_names(tmp_path):
