@@ -7,7 +7,16 @@
 2. Peak memory (``VmHWM`` read by a fresh process at its end, see ``bench/peak_memory.py``) of the sliding path for a small and a large synthetic scene
    with a trivial model, to show memory stays flat as the scene grows.
 
-Run: .venv/bin/python bench/bench_predict.py [--side 1536] [--large 12000]
+3. Peak memory of ``--polygons`` (draft polygons of a prediction GeoTIFF with field-like parcels of 20-60 px
+   on a grid): farmannot reads the prediction in strips (``predict.polygons.class_band_polygons``); the
+   reference reads the class and probability bands whole and polygonises them in one go
+   (``parcel_polygons`` on the whole arrays, what ``predict --polygons`` did before). Same polygons (checked
+   on the small scene), each measurement in its own process.
+
+Sizes: ``--quick`` (the default) times a 1024 px scene and measures memory at 2,048 and 4,096 px a side;
+``--full`` times 1,536 px and measures memory at 2,048 and 12,000 px.
+
+Run: .venv/bin/python bench/bench_predict.py [--full] [--side N] [--small N] [--large N]
 """
 
 from __future__ import annotations
@@ -104,16 +113,74 @@ def memory(small: int, large: int) -> None:
             rows.append((side, float(out.stdout.strip().splitlines()[-1]), time.perf_counter() - t0))
             scene.unlink()
     for side, mb, secs in rows:
-        print(f"peak memory, {side:>6} x {side:<6} scene ({side * side / 1e6:7.1f} MP): {mb:7.0f} MB  ({secs:.1f} s)")
+        print(f"peak memory, {side:>6} x {side:<6} scene ({side * side / 1e6:7.1f} MP): {mb:7.0f} MiB  ({secs:.1f} s)")
     print(f"memory ratio large/small: {rows[1][1] / rows[0][1]:.2f} for {rows[1][0] ** 2 / rows[0][0] ** 2:.0f}x the pixels")
     print(json.dumps({"small": rows[0], "large": rows[1]}))
 
 
+def make_prediction(path: Path, side: int) -> None:
+    """A prediction GeoTIFF as ``predict`` writes it (probability, class) with field-like parcels on a grid."""
+    prof = dict(driver="GTiff", width=side, height=side, count=2, dtype="float32", crs="EPSG:32618",
+                transform=from_origin(790000, 2050000, 1, 1), tiled=True, blockxsize=256, blockysize=256,
+                compress="deflate")
+    rng = np.random.default_rng(0)
+    cols = np.arange(side)
+    with rasterio.open(path, "w", **prof) as dst:
+        for row in range(0, side, 1024):
+            rows = np.arange(row, min(row + 1024, side))[:, None]
+            cell = 20 + (rows // 200 + cols // 200) % 5 * 10  # parcels of 20-60 px, a 1-2 px gap between
+            inside = (rows % cell >= 2) & (cols % cell >= 1)
+            prob = np.where(inside, 0.8, 0.2).astype(np.float32) + rng.random(inside.shape, np.float32) * 0.1
+            dst.write(np.stack([prob, (prob >= 0.5).astype(np.float32)]), window=Window(0, row, side, len(rows)))
+
+
+POLY_CHILD = r"""
+import hashlib, json, sys, time
+import numpy as np, rasterio
+from peak_memory import peak_mib
+from farmannot.predict.polygons import class_band_polygons, largest_first, parcel_polygons
+path, how = sys.argv[1], sys.argv[2]
+t = time.perf_counter()
+if how == "strips":
+    out = class_band_polygons(path, band=2)
+else:
+    with rasterio.open(path) as src:
+        out = largest_first(parcel_polygons(np.nan_to_num(src.read(2), nan=0.0) >= 0.5, src.read(1)))
+print(json.dumps({"peak": peak_mib(), "seconds": time.perf_counter() - t, "n": len(out),
+                  "digest": hashlib.sha256(b"".join(g.wkb for g, _ in out)).hexdigest()}))
+"""
+
+
+def polygons_memory(small: int, large: int) -> None:
+    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
+    print("\n| scene | draft polygons | strips: peak MiB, s | whole bands (reference): peak MiB, s |\n"
+          "| --- | --- | --- | --- |")
+    with tempfile.TemporaryDirectory() as d:
+        for side in (small, large):
+            pred = Path(d) / f"pred{side}.tif"
+            make_prediction(pred, side)
+            res = {}
+            for how in ("strips", "whole"):
+                out = subprocess.run([sys.executable, "-c", POLY_CHILD, str(pred), how], env=env,
+                                     capture_output=True, text=True, check=True)
+                res[how] = json.loads(out.stdout.strip().splitlines()[-1])
+            assert res["strips"]["digest"] == res["whole"]["digest"], "strip and whole-scene polygons differ"
+            s, w = res["strips"], res["whole"]
+            print(f"| {side} x {side} | {s['n']:,} | {s['peak']:.0f}, {s['seconds']:.1f} | "
+                  f"{w['peak']:.0f}, {w['seconds']:.1f} |", flush=True)
+            pred.unlink()
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
-    ap.add_argument("--side", type=int, default=1536)
+    ap.add_argument("--full", action="store_true", help="1,536 px throughput, memory up to 12,000 px")
+    ap.add_argument("--side", type=int, default=None)
     ap.add_argument("--small", type=int, default=2048)
-    ap.add_argument("--large", type=int, default=12000)
+    ap.add_argument("--large", type=int, default=None)
     a = ap.parse_args()
-    throughput(a.side)
-    memory(a.small, a.large)
+    print(f"load average {os.getloadavg()[0]:.1f} at the start")
+    throughput(a.side or (1536 if a.full else 1024))
+    large = a.large or (12000 if a.full else 4096)
+    memory(a.small, large)
+    polygons_memory(a.small, large)
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")

@@ -15,7 +15,10 @@ settings on CUDA:
 
 The best epoch and the best chunk are compared: on a shared machine other jobs only ever slow a chunk down.
 
-Run: ``.venv/bin/python bench/bench_train.py [--device cpu|cuda] [--tiles N] [--size S] [--batch B]``;
+Sizes: ``--quick`` (the default) 32 tiles and 3 epochs (two bare chunks before and after), a few minutes on
+2 busy cores; ``--full`` 64 tiles and 4 epochs.
+
+Run: ``.venv/bin/python bench/bench_train.py [--full] [--device cpu|cuda] [--tiles N] [--size S] [--batch B]``;
 prints a Markdown table and the ratio (target >= 0.90).
 """
 
@@ -96,15 +99,20 @@ def bare_loop(config: dict, steps: int, batch: int, size: int, device, amp_dtype
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--tiles", type=int, default=64)
+    ap.add_argument("--full", action="store_true", help="64 tiles, 4 epochs")
+    ap.add_argument("--tiles", type=int, default=None)
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--epochs", type=int, default=None)
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--model", default="unet")
     ap.add_argument("--encoder", default="resnet18")
     ap.add_argument("--amp", action="store_true")
     args = ap.parse_args()
+    args.tiles = args.tiles or (64 if args.full else 32)
+    args.epochs = args.epochs or (4 if args.full else 3)
+
+    import os
 
     import torch
 
@@ -140,7 +148,8 @@ def main() -> None:
                            device.type == "cuda", chunks=args.epochs - 1)
     bare = max(bare_runs)
     print(f"device {device}, torch threads {torch.get_num_threads()}, model {args.model}/{args.encoder}, "
-          f"{args.tiles} tiles of {args.size} px, batch {args.batch}, {args.epochs} epochs, amp {args.amp}",
+          f"{args.tiles} tiles of {args.size} px, batch {args.batch}, {args.epochs} epochs, amp {args.amp}, "
+          f"load average {os.getloadavg()[0]:.1f} at the end",
           file=sys.stderr)
     print("| path | images/s |\n| --- | --- |")
     print(f"| farmannot train loop, best of epochs 2-{args.epochs} "
