@@ -165,10 +165,10 @@ def check_inputs(records: list[TileRecord], inputs: str, layout: str, dataset: s
     if "dem" in inputs.split("+") and not any(r.dem is not None for r in records):
         raise InputError(
             f"{dataset}: --inputs {inputs} needs DEM tiles, but none of the {len(records)} {layout} training tiles "
-            f"has one (gtpbd-mm/SPLIT/dem/NAME.tif). Build the gtpbd-mm layout with a DEM per scene "
+            f"has one (gtpbd-mm/SPLIT/REGION/dem/NAME.tif). Build the gtpbd-mm layout with a DEM per scene "
             f"(scenes.csv column 'dem' or dems/SCENE.tif, docs/build-dataset.md), or train with --inputs image+text.")
     if "text" in inputs.split("+") and not any(r.text_file is not None for r in records):
-        where = "farmseg-vl/SPLIT/json/NAME.json" if layout == "farmseg-vl" else "gtpbd-mm/SPLIT/text/NAME.txt"
+        where = "farmseg-vl/SPLIT/json/NAME.json" if layout == "farmseg-vl" else "gtpbd-mm/SPLIT/REGION/text/NAME.txt"
         raise InputError(
             f"{dataset}: --inputs {inputs} needs captions, but none of the {len(records)} {layout} training tiles "
             f"has one ({where}). Rebuild with 'farmannot build-dataset' (captions are written for the gtpbd-mm "

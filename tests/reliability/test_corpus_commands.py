@@ -87,7 +87,8 @@ def test_sam_commands_keep_going_and_fail_in_one_line(corpus, tmp_path, tiny_che
     res = run("precompute-embeddings", folder, "--sam-checkpoint", tiny_checkpoint, "--cache-dir", tmp_path / "c",
               "--keep-going", "--no-progress")
     assert_kept_going(res, "cut.tif")
-    assert "1 computed" in res.stderr
+    # good.tif: its propose chip and the annotator's whole picture (one cache key scheme for both)
+    assert "2 computed, 0 already cached, 1 failed" in res.stderr
     res = run("propose", root / "cut.tif", "--sam-checkpoint", tiny_checkpoint, "--cache-dir", tmp_path / "c",
               "--output", tmp_path / "p.json")
     assert_failed_cleanly(res, "cut.tif")

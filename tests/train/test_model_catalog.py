@@ -47,12 +47,14 @@ def test_pspnet_trains_one_epoch_from_the_cli(gtpbd_dataset, tmp_path):
 def test_missing_dem_or_caption_is_an_error_naming_the_layout(tmp_path, gtpbd_dataset):
     fs = write_farmseg(tmp_path / "fs")
     cfg = TrainConfig(dataset=str(fs), inputs="image+text+dem", epochs=1, **TINY)
-    with pytest.raises(InputError, match=r"needs DEM tiles.*gtpbd-mm/SPLIT/dem/NAME\.tif"):
+    with pytest.raises(InputError, match=r"needs DEM tiles.*gtpbd-mm/SPLIT/REGION/dem/NAME\.tif"):
         train(cfg, tmp_path / "run", progress=False)
-    for f in (gtpbd_dataset / "gtpbd-mm" / "train" / "text").iterdir():
+    texts = list((gtpbd_dataset / "gtpbd-mm" / "train").glob("*/text/*.txt"))
+    assert texts
+    for f in texts:
         f.unlink()
     cfg = TrainConfig(dataset=str(gtpbd_dataset), inputs="image+text", epochs=1, **TINY)
-    with pytest.raises(InputError, match=r"needs captions.*gtpbd-mm/SPLIT/text/NAME\.txt"):
+    with pytest.raises(InputError, match=r"needs captions.*gtpbd-mm/SPLIT/REGION/text/NAME\.txt"):
         train(cfg, tmp_path / "run2", progress=False)
     assert not (tmp_path / "run").exists() and not (tmp_path / "run2" / "last.pt").exists()
 
