@@ -28,14 +28,14 @@ from pyproj import Transformer  # noqa: E402
 from shapely.geometry import MultiPolygon, Polygon  # noqa: E402
 
 from farmannot.io.labelme_json import Shape  # noqa: E402
-from farmannot.labels.convention import edges_to_labelme, labelme_to_edges  # noqa: E402
+from farmannot.labels.convention import edges_to_labelme, footprint_pixels  # noqa: E402
+from farmannot.labels.geometry import RepairReport, shape_footprint  # noqa: E402
 from farmannot.vectors.geometry import (  # noqa: E402
     BACKGROUND_LABEL,
     drop_small,
     on_pixel_edges,
     polygon_to_shapes,
     polygonal,
-    shape_polygon,
 )
 from farmannot.vectors.importer import ImportOptions, SceneGrid, vectors_to_shapes  # noqa: E402
 from farmannot.vectors.parcels import AnnotationGeo, build_parcel_table  # noqa: E402
@@ -115,8 +115,9 @@ def reference_import(path: Path, grid: SceneGrid, options: ImportOptions) -> lis
 
 def reference_export(shapes: list[Shape], grid: SceneGrid) -> tuple[list, list, list]:
     """Plain loop: each parcel built on its own; its holes found through a spatial index of background shapes."""
-    # each shape as the pixels labelme fills (pixel squares), then holes subtracted, parts joined
-    polys = [labelme_to_edges(shape_polygon(s), grid.width, grid.height) for s in shapes]
+    # each shape as the pixels the label rasteriser fills (pixel squares), then holes subtracted, parts joined
+    polys = [footprint_pixels([shape_footprint(s, grid.width, grid.height, "bench", RepairReport())],
+                              grid.width, grid.height) for s in shapes]
     bg = [j for j, s in enumerate(shapes) if s.label == BACKGROUND_LABEL]
     tree = shapely.STRtree([polys[j] for j in bg])
     groups: dict = {}
