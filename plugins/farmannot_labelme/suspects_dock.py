@@ -189,7 +189,7 @@ class SuspectsDock(QtWidgets.QDockWidget):
             nav.addWidget(b, i // 2, i % 2)
         nav.setColumnStretch(0, 1)
         nav.setColumnStretch(1, 1)
-        self.info.setSizePolicy(QtWidgets.QSizePolicy.Ignored, QtWidgets.QSizePolicy.Preferred)
+        self.info.setMinimumWidth(60)  # wraps; the buttons above do not depend on it
         lay.addLayout(nav)  # on top: what the list and the text below do never moves the buttons
         lay.addWidget(self.list, 1)
         lay.addWidget(self.info)
