@@ -62,7 +62,7 @@ def test_collar_is_found_and_left_out_of_the_stretch(raw_landsat):
 
 
 def test_product_name_gives_the_band_order_and_the_picture_is_true_colour(raw_landsat):
-    path, data, inside = raw_landsat
+    path, _, inside = raw_landsat
     bmap, how = resolve_band_map(3, (None, None, None), source=str(path))
     assert bmap == {"blue": 1, "green": 2, "red": 3} and "Landsat" in how
     pic = render_picture(path)
