@@ -99,7 +99,9 @@ def main() -> None:
             app.processEvents()
             time.sleep(0.001)
         to_shape.append(time.perf_counter() - t)
-    ms = lambda v: f"{statistics.median(v) * 1000:.0f} ms (max {max(v) * 1000:.0f})"  # noqa: E731
+    def ms(v: list[float]) -> str:
+        return f"{statistics.median(v) * 1000:.0f} ms (max {max(v) * 1000:.0f})"
+
     print(f"picture {side} x {side} px, {args.clicks} clicks, load {os.getloadavg()[0]:.1f}")
     print(f"reference (labelme: on the GUI thread) blocks the window: {ms(sync)}")
     print(f"farmannot (click worker) blocks the window:               {ms(blocked)} at the click, "

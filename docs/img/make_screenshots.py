@@ -1,6 +1,9 @@
 """Screenshots of `farmannot annotate` in its main states, grabbed offscreen (no display needed).
 
-Run from the repository root: ``QT_QPA_PLATFORM=offscreen .venv/bin/python docs/img/make_screenshots.py``.
+Run from the repository root: ``QT_QPA_PLATFORM=offscreen .venv/bin/python docs/img/make_screenshots.py``, or
+under a real X server to see the fonts an annotator sees: ``xvfb-run -s "-screen 0 1920x1080x24"
+.venv/bin/python docs/img/make_screenshots.py`` (with the packages the README lists). ``--only NAME,...`` makes
+only those (``main``, ``suspects``).
 SAM runs with random weights here (no checkpoint can be downloaded on the build machine), so its shapes
 are speckled: with a real checkpoint (sam_vit_b_01ec64.pth) they follow field edges.
 """
@@ -17,7 +20,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 OUT = Path(__file__).resolve().parent
 sys.path.insert(0, str(REPO))
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+if not os.environ.get("DISPLAY"):
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["HOME"] = tempfile.mkdtemp(prefix="farmannot-shots-")
 
 from PyQt5 import QtCore, QtWidgets  # noqa: E402
@@ -56,6 +60,7 @@ def window(folder: Path, session: SamSession | None, path: Path | None = None) -
                               farmannot=AnnotateOptions(session=session))
     win.resize(1680, 1000)
     win._docks.flag_dock.hide()  # no image flags in this project: more room for the caption
+    win.fit_docks()
     win.show()
     pump()
     return win
@@ -138,6 +143,7 @@ def suspects() -> None:
         extra={"suspects": load_suspects(work / "audit")}))
     win.resize(1680, 1000)
     win._docks.flag_dock.hide()
+    win.fit_docks()
     win.show()
     pump()
     win.suspects_dock.raise_()
@@ -147,5 +153,8 @@ def suspects() -> None:
 
 
 if __name__ == "__main__":
-    main()
-    suspects()
+    only = sys.argv[sys.argv.index("--only") + 1].split(",") if "--only" in sys.argv else ["main", "suspects"]
+    if "main" in only:
+        main()
+    if "suspects" in only:
+        suspects()

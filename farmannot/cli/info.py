@@ -58,8 +58,8 @@ def gui_rows() -> list[tuple[str, str]]:
         missing = missing_libraries(res.stdout)
         if missing:
             pkgs = " ".join(dict.fromkeys(XCB_PACKAGES.get(m, m) for m in missing))
-            rows.append(("GUI libraries (Qt xcb)", f"MISSING {', '.join(missing)}: `farmannot annotate` cannot open "
-                         f"a window; on Debian/Ubuntu: sudo apt-get install {pkgs}"))
+            rows.append(("GUI libraries (Qt xcb)", (f"MISSING {', '.join(missing)}: `farmannot annotate` cannot "
+                                                    f"open a window; on Debian/Ubuntu: sudo apt-get install {pkgs}")))
         else:
             rows.append(("GUI libraries (Qt xcb)", "all found"))
     if shutil.which("fc-list") is None:

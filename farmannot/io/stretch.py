@@ -65,8 +65,8 @@ def collar_value(data: np.ndarray) -> float | None:
     """The collar of ``data`` (bands, rows, cols): the value equal in every band on most edge pixels.
 
     Only a fill value counts: zero or below (0, -9999, ...), and the lowest value of the data (a uniform dark
-    or bright background of a synthetic picture is not fill); never one that fills the whole scene. ``None``
-    when there is no collar.
+    or bright background of a synthetic picture is not fill); never one that fills the whole scene or leaves a
+    single value. ``None`` when there is no collar.
     """
     if data.ndim != 3 or min(data.shape[1:]) < 2:
         return None
@@ -79,7 +79,12 @@ def collar_value(data: np.ndarray) -> float | None:
     if counts.max() < COLLAR_EDGE_SHARE * edge.shape[1] or v > 0 or v > np.nanmin(data):
         return None
     filled = np.all(data == v, axis=0)
-    return None if filled.all() else float(v)
+    if filled.all():
+        return None
+    rest = data[:, ~filled]
+    if not np.any(np.nanmax(rest, axis=1) > np.nanmin(rest, axis=1)):
+        return None  # one value left once the fill is out: nothing to stretch, keep the whole range
+    return float(v)
 
 
 def value_valid(data: np.ndarray, value: float) -> np.ndarray:

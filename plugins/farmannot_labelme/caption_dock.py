@@ -90,6 +90,7 @@ class CaptionDock(QtWidgets.QDockWidget):
                 picker = QtWidgets.QComboBox()
                 picker.setSizeAdjustPolicy(QtWidgets.QComboBox.AdjustToMinimumContentsLengthWithIcon)
                 picker.setMinimumContentsLength(6)
+                picker.view().setMinimumWidth(picker.view().sizeHintForColumn(0) + 24)  # the list shows it whole
                 picker.addItem(_UNSET, None)
                 for vid, words in self.vocab.values(key).items():
                     picker.addItem(f"{words['en']} / {words['zh']}", vid)
@@ -240,7 +241,8 @@ class CaptionDock(QtWidgets.QDockWidget):
                 self.badges[key].setText(_badge(kw))
                 tip = self.vocab.keywords[key].get("help", "")
                 ev = _evidence_text(kw)
-                picker.setToolTip(tip + (f"\n\nevidence:\n{ev}" if ev else ""))
+                shown = picker.currentText() if isinstance(picker, QtWidgets.QComboBox) and kw is not None else ""
+                picker.setToolTip((f"{shown}\n\n" if shown else "") + tip + (f"\n\nevidence:\n{ev}" if ev else ""))
                 self.badges[key].setToolTip(ev)
                 font = picker.font()
                 font.setItalic(kw is not None and kw.source != "confirmed")

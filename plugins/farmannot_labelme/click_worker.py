@@ -72,7 +72,7 @@ class ClickWorker(QtCore.QObject):
         self._pending.discard(key)
         try:
             result = future.result()
-        except Exception as exc:  # noqa: BLE001 - shown by the window, never swallowed
+        except Exception as exc:  # shown by the window, never swallowed
             log.exception("SAM click failed")
             result = exc
         else:

@@ -154,7 +154,7 @@ class SuspectsDock(QtWidgets.QDockWidget):
         lay.setContentsMargins(4, 4, 4, 4)
         self.list = QtWidgets.QListWidget()
         self.list.setObjectName("farmannot-suspects-list")
-        self.list.setMinimumHeight(130)
+        self.list.setMinimumHeight(100)
         for s in self.suspects:
             item = QtWidgets.QListWidgetItem(s.label())
             item.setToolTip(f"tile {s.tile_id}; window x {s.window[0]}, y {s.window[1]}, {s.window[2]} x "
@@ -189,14 +189,19 @@ class SuspectsDock(QtWidgets.QDockWidget):
             nav.addWidget(b, i // 2, i % 2)
         nav.setColumnStretch(0, 1)
         nav.setColumnStretch(1, 1)
-        self.info.setSizePolicy(QtWidgets.QSizePolicy.Ignored, QtWidgets.QSizePolicy.Preferred)
+        self.info.setMinimumWidth(60)  # wraps; the buttons above do not depend on it
         lay.addLayout(nav)  # on top: what the list and the text below do never moves the buttons
         lay.addWidget(self.list, 1)
         lay.addWidget(self.info)
         lay.addWidget(self.preview)
         self.marked: set[str] = set()
         self._load_marks()
-        self.setWidget(body)
+        scroll = QtWidgets.QScrollArea()  # a short dock scrolls; its parts never overlap
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarAlwaysOff)
+        scroll.setFrameShape(QtWidgets.QFrame.NoFrame)
+        scroll.setWidget(body)
+        self.setWidget(scroll)
         self.actions_ = []
         for key, slot in (("Alt+Right", lambda: self.step(1)), ("Alt+Left", lambda: self.step(-1)),
                           ("Alt+R", self.mark_right), ("Alt+U", self.unmark)):
@@ -316,7 +321,7 @@ class SuspectsDock(QtWidgets.QDockWidget):
                           "magenta: the out-of-fold model's parcels (not editable). Fix the label and save, or "
                           "mark it right.")
         pix = QtGui.QPixmap(str(s.overlay)) if s.overlay is not None and s.overlay.is_file() else QtGui.QPixmap()
-        self.preview.setPixmap(pix.scaled(160, 160, QtCore.Qt.KeepAspectRatio, QtCore.Qt.SmoothTransformation)
+        self.preview.setPixmap(pix.scaled(130, 130, QtCore.Qt.KeepAspectRatio, QtCore.Qt.SmoothTransformation)
                                if not pix.isNull() else QtGui.QPixmap())
         self._outlines = oof_outline(s.oof, s.window) if s.window else []
         if s.window:

@@ -172,10 +172,12 @@ class FarmannotMainWindow(MainWindow):
         self.fit_docks()
 
     def fit_docks(self) -> None:
-        """Side docks at about a fifth of the window width each (at least what their content needs)."""
-        side = min(max(int(self.width() * 0.19), 200), 380)
+        """Side docks at about a fifth of the window width (the caption a quarter; at least what their content
+        needs)."""
+        side = min(max(int(self.width() * 0.19), 200), 360)
+        caption = min(max(int(self.width() * 0.22), 240), 420)  # its values are long (English / Chinese)
         right = [d for d in (self._docks.file_dock, self._docks.shape_dock) if d.isVisible() or not self.isVisible()]
-        self.resizeDocks([self.caption_dock, *right[:1]], [side, side], QtCore.Qt.Horizontal)
+        self.resizeDocks([self.caption_dock, *right[:1]], [caption, side], QtCore.Qt.Horizontal)
 
     # -- AI model chooser and text prompts ------------------------------------------------------------------
 

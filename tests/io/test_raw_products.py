@@ -62,7 +62,7 @@ def test_collar_is_found_and_left_out_of_the_stretch(raw_landsat):
 
 
 def test_product_name_gives_the_band_order_and_the_picture_is_true_colour(raw_landsat):
-    path, data, inside = raw_landsat
+    path, _, inside = raw_landsat
     bmap, how = resolve_band_map(3, (None, None, None), source=str(path))
     assert bmap == {"blue": 1, "green": 2, "red": 3} and "Landsat" in how
     pic = render_picture(path)
@@ -102,6 +102,12 @@ def test_a_uniform_background_is_not_a_collar():
     data = np.full((3, 40, 40), 40, np.float32)
     data[1, 10:20, 10:20] = 220  # a synthetic picture: grey background, one green field
     assert collar_value(data) is None
-    neg = np.full((3, 40, 40), 500, np.float32)
+    neg = np.random.default_rng(2).integers(300, 700, (3, 40, 40)).astype(np.float32)
     neg[:, :5, :] = neg[:, -5:, :] = neg[:, :, :5] = neg[:, :, -5:] = -9999
     assert collar_value(neg) == -9999.0
+
+
+def test_fill_around_a_single_value_is_not_a_collar():
+    data = np.zeros((3, 40, 40), np.float32)
+    data[:, 10:20, 10:20] = 200  # one bright block on zeros: stretching 200..200 would show it black
+    assert collar_value(data) is None

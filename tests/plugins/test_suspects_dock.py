@@ -313,7 +313,7 @@ def test_buttons_stay_put_and_a_mark_can_be_taken_back(audited, make_window, qtb
     qtbot.waitExposed(win)
     qtbot.wait(100)  # the first layout pass is done
     at_first = places()
-    dock.info.setText("x" * 400)  # a long line of text does not push the buttons around
+    dock.info.setText("a long line of text " * 30)  # it wraps below; the buttons stay where they are
     assert places() == at_first
     assert not dock.unmark_button.isEnabled()
     first = dock.suspects[0]
