@@ -34,7 +34,8 @@ def _primitive(shape: Shape) -> tuple[str, np.ndarray, np.ndarray | None]:
     if t == "mask":
         # labelme: (x1, y1), (x2, y2) = np.asarray(points).astype(int); mask[y1:y2 + 1, x1:x2 + 1] = mask
         corner = np.asarray(shape.points[0], dtype=np.float64).astype(np.int64)[None]
-        return MASK, corner, np.asarray(shape.mask, dtype=bool)
+        mask = np.zeros((0, 0), bool) if shape.mask is None else np.asarray(shape.mask, dtype=bool)
+        return MASK, corner, mask
     if t == "circle":
         (cx, cy), (px, py) = (tuple(p) for p in shape.points[:2])
         d = math.sqrt((cx - px) ** 2 + (cy - py) ** 2)  # labelme's own arithmetic, so the same floats

@@ -117,3 +117,17 @@ def sample_landsat():
 
     return (Path(__file__).resolve().parents[2] / "sample_data" / "annotations"
             / "LC08_L1TP_224078_20200518_20200518_01_RT_subset.json")
+
+
+def test_empty_mask_shape_and_degenerate_rectangle():
+    """A mask shape without pixels paints nothing and is reported dropped; a rectangle one pixel wide paints
+    its pixel column, as labelme's PIL rectangle does."""
+    from labelme.utils.shape import shape_to_mask
+
+    shapes = [Shape(label="farmland", points=[[1, 1], [3, 3]], shape_type="mask", mask=None),
+              Shape(label="farmland", points=[[4.2, 1.5], [4.9, 6.7]], shape_type="rectangle")]
+    plan = plan_labels(shapes, 8, 8)
+    assert [d["shape"] for d in plan.report.dropped] == ["shape 0 ('farmland')"]
+    theirs = shape_to_mask((8, 8), shapes[1].points, "rectangle")
+    assert theirs.sum() == 6
+    np.testing.assert_array_equal(tile_labels(plan, Window(0, 0, 8, 8)).mask == 1, theirs)
