@@ -84,7 +84,8 @@ def main() -> None:
             while not stop.is_set():
                 encoder.compute_embedding(img)
 
-        threading.Thread(target=_embed_forever, daemon=True).start()
+        busy = threading.Thread(target=_embed_forever, daemon=True)
+        busy.start()
         time.sleep(2.0)
 
     print(f"load: {os.getloadavg()[0]:.2f} (1 min), {os.cpu_count()} cores; background encoder: {args.busy}")
@@ -96,6 +97,8 @@ def main() -> None:
             print(f"{what:8s} {rt:6s} {_summary(ms)}")
         print(f"{what:8s} torch/onnx median ratio: {results[(what, 'torch')] / results[(what, 'onnx')]:.2f}x")
     stop.set()
+    if args.busy:
+        busy.join()  # let the embedding in flight finish: torch aborts when the interpreter exits under it
 
 
 if __name__ == "__main__":
