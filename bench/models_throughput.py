@@ -4,12 +4,13 @@ Every model is built through the registry (``farmannot.train.models.build_model`
 would use and trained for a few steps on in-memory random batches (forward, BCE + Dice plus the model's
 auxiliary loss, backward, AdamW step). The models are built first and timed in turns, one chunk of steps
 each per round, so load from other jobs on a shared machine falls on all of them alike; images/s of each
-model's best chunk (other jobs only ever slow a chunk down), peak GPU memory on CUDA. No weights are downloaded: SAM and CLIP parts start
-from random weights of the published shapes (ViT-B SAM, ViT-B-16 CLIP text), frozen as they would be when
-loaded from checkpoints (ETTerra: image and text encoders; tsmnet-text: text encoder).
+model's best chunk (other jobs only ever slow a chunk down), peak GPU memory on CUDA. No weights are
+downloaded: SAM and CLIP parts start from random weights of the published shapes (ViT-B SAM, ViT-B-16 CLIP
+text), frozen as they would be when loaded from checkpoints (ETTerra: image and text encoders; tsmnet-text:
+text encoder).
 
 Run: ``python bench/models_throughput.py [--device cpu|cuda] [--size 256] [--batch 4] [--steps 3]
-[--models unet,pspnet,...]``; prints a Markdown table (results in docs/BENCHMARKS.md).
+[--chunks 2] [--models unet,pspnet,...]``; prints a Markdown table (results in docs/BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ def batch_for(config: dict, batch: int, size: int, device):
     inputs = config.get("inputs", "image")
     if "text" in inputs:
         if config["model"] == "etterra":
-            out["text"] = torch.from_numpy(tokenize(["Terraced parcels on a steep slope with scattered trees."] * batch))
+            caption = "Terraced parcels on a steep slope with scattered trees."
+            out["text"] = torch.from_numpy(tokenize([caption] * batch))
         else:
             out["text"] = torch.nn.functional.normalize(torch.randn(batch, 384, generator=g), dim=1)
             out["clauses"] = torch.randn(batch, 8, 384, generator=g)
