@@ -2,13 +2,15 @@
 
 Every model is built through the registry (``farmannot.train.models.build_model``) with the options a lab
 would use and trained for a few steps on in-memory random batches (forward, BCE + Dice plus the model's
-auxiliary loss, backward, AdamW step): images/s of the best chunk of steps (other jobs on a shared machine
-only ever slow a chunk down), peak GPU memory on CUDA. No weights are downloaded: SAM and CLIP parts start
-from random weights of the published shapes (ViT-B SAM, ViT-B-16 CLIP text), frozen as they would be when
-loaded from checkpoints (ETTerra: image and text encoders; tsmnet-text: text encoder).
+auxiliary loss, backward, AdamW step). The models are built first and timed in turns, one chunk of steps
+each per round, so load from other jobs on a shared machine falls on all of them alike; images/s of each
+model's best chunk (other jobs only ever slow a chunk down), peak GPU memory on CUDA. No weights are
+downloaded: SAM and CLIP parts start from random weights of the published shapes (ViT-B SAM, ViT-B-16 CLIP
+text), frozen as they would be when loaded from checkpoints (ETTerra: image and text encoders; tsmnet-text:
+text encoder).
 
 Run: ``python bench/models_throughput.py [--device cpu|cuda] [--size 256] [--batch 4] [--steps 3]
-[--models unet,pspnet,...]``; prints a Markdown table (results in docs/BENCHMARKS.md).
+[--chunks 2] [--models unet,pspnet,...]``; prints a Markdown table (results in docs/BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ def batch_for(config: dict, batch: int, size: int, device):
     inputs = config.get("inputs", "image")
     if "text" in inputs:
         if config["model"] == "etterra":
-            out["text"] = torch.from_numpy(tokenize(["Terraced parcels on a steep slope with scattered trees."] * batch))
+            caption = "Terraced parcels on a steep slope with scattered trees."
+            out["text"] = torch.from_numpy(tokenize([caption] * batch))
         else:
             out["text"] = torch.nn.functional.normalize(torch.randn(batch, 384, generator=g), dim=1)
             out["clauses"] = torch.randn(batch, 8, 384, generator=g)
@@ -53,48 +56,57 @@ def batch_for(config: dict, batch: int, size: int, device):
     return {k: v.to(device) for k, v in out.items()}
 
 
-def measure(name: str, options: dict, batch: int, size: int, steps: int, chunks: int, device) -> dict:
-    import torch
+class Subject:
+    """One model ready to train on a fixed in-memory batch."""
 
-    from farmannot.train.losses import bce_dice_loss
-    from farmannot.train.models import auxiliary_loss, build_model, prepare_config
-    from farmannot.train.schedule import make_optimizer
+    def __init__(self, name: str, options: dict, batch: int, size: int, device) -> None:
+        import torch
 
-    torch.manual_seed(0)
-    config = prepare_config({"in_channels": 3, "inputs": "image", "sam_image_size": size, **options})
-    model = build_model(config).to(device).train()
-    params = sum(p.numel() for p in model.parameters())
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    opt, sched = make_optimizer(model, 1e-4, 1e-4, 1000, 10)
-    x = batch_for(config, batch, size, device)
-    y = (torch.rand(batch, size, size, device=device) > 0.5).float()
-    valid = torch.ones(batch, size, size, dtype=torch.bool, device=device)
+        from farmannot.train.models import build_model, prepare_config
+        from farmannot.train.schedule import make_optimizer
 
-    def step():
-        loss = bce_dice_loss(model(**x), y, valid)
-        aux = auxiliary_loss(model, y, valid)
+        torch.manual_seed(0)
+        self.name, self.device = name, device
+        self.config = prepare_config({"in_channels": 3, "inputs": "image", "sam_image_size": size, **options})
+        self.model = build_model(self.config).to(device).train()
+        self.params = sum(p.numel() for p in self.model.parameters())
+        self.trainable = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+        self.opt, self.sched = make_optimizer(self.model, 1e-4, 1e-4, 1000, 10)
+        self.x = batch_for(self.config, batch, size, device)
+        self.y = (torch.rand(batch, size, size, device=device) > 0.5).float()
+        self.valid = torch.ones(batch, size, size, dtype=torch.bool, device=device)
+        self.batch = batch
+        self.rates: list[float] = []
+        self.mem = float("nan")
+        self.step()  # warm-up
+
+    def step(self) -> None:
+        from farmannot.train.losses import bce_dice_loss
+        from farmannot.train.models import auxiliary_loss
+
+        loss = bce_dice_loss(self.model(**self.x), self.y, self.valid)
+        aux = auxiliary_loss(self.model, self.y, self.valid)
         if aux is not None:
             loss = loss + aux
-        opt.zero_grad(set_to_none=True)
+        self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        opt.step()
-        sched.step()
+        self.opt.step()
+        self.sched.step()
 
-    step()  # warm-up
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-    rates = []
-    for _ in range(chunks):
+    def chunk(self, steps: int) -> None:
+        import torch
+
+        cuda = self.device.type == "cuda"
+        if cuda:
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
         t0 = time.perf_counter()
         for _ in range(steps):
-            step()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        rates.append(steps * batch / (time.perf_counter() - t0))
-    mem = torch.cuda.max_memory_allocated(device) / 2 ** 30 if device.type == "cuda" else float("nan")
-    return {"model": name, "inputs": config.get("inputs", "image"), "params_m": params / 1e6,
-            "trainable_m": trainable / 1e6, "images_s": max(rates), "mem_gib": mem}
+            self.step()
+        if cuda:
+            torch.cuda.synchronize(self.device)
+            self.mem = torch.cuda.max_memory_allocated(self.device) / 2 ** 30
+        self.rates.append(steps * self.batch / (time.perf_counter() - t0))
 
 
 def main() -> None:
@@ -112,11 +124,16 @@ def main() -> None:
     args = ap.parse_args()
     device = torch.device(args.device)
     names = [m for m in args.models.split(",") if m]
-    rows = [measure(n, MODELS[n], args.batch, args.size, args.steps, args.chunks, device) for n in names]
+    subjects = [Subject(n, MODELS[n], args.batch, args.size, device) for n in names]
+    for _ in range(args.chunks):
+        for sub in subjects:
+            sub.chunk(args.steps)
+    rows = [{"model": s.name, "inputs": s.config.get("inputs", "image"), "params_m": s.params / 1e6,
+             "trainable_m": s.trainable / 1e6, "images_s": max(s.rates), "mem_gib": s.mem} for s in subjects]
     base = next((r["images_s"] for r in rows if r["model"] == "unet"), None)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"device {device}, {torch.get_num_threads()} threads, tiles {args.size} px, batch {args.batch}, "
-          f"best of {args.chunks} x {args.steps} steps, load average {load:.1f}\n")
+          f"best of {args.chunks} rounds x {args.steps} steps, load average at the end {load:.1f}\n")
     print("| model | inputs | parameters (M) | trainable (M) | images/s | vs U-Net | peak GPU memory (GiB) |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:

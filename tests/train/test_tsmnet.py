@@ -36,7 +36,8 @@ def _batch(b=3, s=64, seed=0):
     mask[:, :, 8:40, 16:48] = 1
     return ({"image": torch.randn(b, 3, s, s, generator=g),
              "text": torch.nn.functional.normalize(torch.randn(b, 384, generator=g), dim=1),
-             "clauses": torch.randn(b, 8, 384, generator=g), "clause_mask": torch.tensor([[1] * 3 + [0] * 5] * b).bool()},
+             "clauses": torch.randn(b, 8, 384, generator=g),
+             "clause_mask": torch.tensor([[1] * 3 + [0] * 5] * b).bool()},
             mask, torch.ones(b, 1, s, s, dtype=torch.bool))
 
 
