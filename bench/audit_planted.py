@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import rasterio
+from PIL import Image
 from skimage.measure import label as cc_label
 from skimage.segmentation import find_boundaries
 
@@ -108,8 +109,11 @@ def cleanlab_ranks(audit_dir: Path, dataset: Path, rows: list[dict]) -> dict[str
 
     scores = {}
     for r in rows:
-        prob = np.asarray(Image.open(audit_dir / "oof" / f"{r['tile_id']}.png"), dtype=np.float32) / 255.0
-        mask = np.asarray(Image.open(dataset / "gtpbd-mm" / r["split"] / "mask" / f"{r['tile_id']}.png"))
+        with Image.open(audit_dir / "oof" / f"{r['tile_id']}.png") as im:
+            prob = np.asarray(im, dtype=np.float32) / 255.0
+        base = dataset / "gtpbd-mm" / r["split"] / region_folder(r["region"])
+        with rasterio.open(base / "mask_labels" / f"{r['tile_id']}.tif") as src:
+            mask = src.read(1)
         label = np.where(mask == IGNORE, prob >= 0.5, mask == 1).astype(np.int64)
         pred_probs = np.stack([1.0 - prob, prob])[None]
         image_scores, _ = get_label_quality_scores(label[None], pred_probs, method="softmin", verbose=False)

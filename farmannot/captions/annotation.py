@@ -76,8 +76,14 @@ def annotation_masks(ann: Annotation, height: int, width: int,
     Returns:
         ``(farmland, parcels, other_masks)``: bool, uint32 ids (0 none), ``{label: bool}``.
     """
-    from farmannot.labels.rasterize import (BACKGROUND_LABEL, IGNORE_LABEL, class_raster, plan_labels,
-                                            rasterize_mask, rasterize_parcels)
+    from farmannot.labels.rasterize import (
+        BACKGROUND_LABEL,
+        IGNORE_LABEL,
+        class_raster,
+        plan_labels,
+        rasterize_mask,
+        rasterize_parcels,
+    )
 
     farm = set(farmland_labels)
     keep = [s for s in ann.shapes if s.label in farm | {IGNORE_LABEL, BACKGROUND_LABEL}]
@@ -194,9 +200,10 @@ def _suggest_from_scene(ann: Annotation, scene_path: Path, meta: SceneMetadata, 
         px = float(np.sqrt(abs(xs * ys)))
     dem = None
     if dem_path is not None:
+        from affine import Affine
+
         from farmannot.terrain.align import align_dem
         from farmannot.terrain.derive import vertical_scale_to_m
-        from affine import Affine
 
         if not meta.crs:
             raise InputError(f"{scene_path}: the scene has no CRS, so the DEM cannot be aligned to it.")

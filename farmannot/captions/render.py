@@ -13,8 +13,7 @@ from collections.abc import Mapping
 
 import jinja2
 
-from farmannot.captions.schema import Keyword, Lang, LANGS, format_location, load_vocabulary, parse_location
-from farmannot.captions.schema import season_of
+from farmannot.captions.schema import LANGS, Keyword, Lang, format_location, load_vocabulary, parse_location, season_of
 from farmannot.errors import FarmannotError
 from farmannot.resources import templates_dir
 

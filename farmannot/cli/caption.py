@@ -9,8 +9,14 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from farmannot.cli.options import (Failures, bands_option, keep_going_option, parse_band_map, progress_option,
-                                   sensor_option)
+from farmannot.cli.options import (
+    Failures,
+    bands_option,
+    keep_going_option,
+    parse_band_map,
+    progress_option,
+    sensor_option,
+)
 from farmannot.errors import FarmannotError
 
 

@@ -4,8 +4,8 @@ not fatal."""
 
 from __future__ import annotations
 
-import importlib.util
 import importlib.metadata
+import importlib.util
 import os
 import platform
 import sys

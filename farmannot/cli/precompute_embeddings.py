@@ -7,8 +7,16 @@ import sys
 import click
 from tqdm import tqdm
 
-from farmannot.cli.options import (RASTER_SUFFIXES, Failures, bands_option, expand_inputs, keep_going_option,
-                                   parse_band_map, progress_option, sensor_option)
+from farmannot.cli.options import (
+    RASTER_SUFFIXES,
+    Failures,
+    bands_option,
+    expand_inputs,
+    keep_going_option,
+    parse_band_map,
+    progress_option,
+    sensor_option,
+)
 from farmannot.errors import FarmannotError
 from farmannot.sam.registry import MODEL_NAMES
 

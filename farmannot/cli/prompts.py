@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import click
 from tqdm import tqdm
 
-from farmannot.cli.options import (Failures, bands_option, expand_inputs, keep_going_option, parse_band_map,
-                                   sensor_option, tile_size_option)
+from farmannot.cli.options import (
+    Failures,
+    bands_option,
+    expand_inputs,
+    keep_going_option,
+    parse_band_map,
+    sensor_option,
+    tile_size_option,
+)
 from farmannot.errors import FarmannotError
 from farmannot.io.atomic import atomic_open
 from farmannot.spectral.scene import ALL_CATEGORIES, scene_prompt_records

@@ -10,6 +10,7 @@ from farmannot.cli.locking import locks_output
 from farmannot.cli.options import progress_option
 from farmannot.train.models.catalog import INPUT_SETTINGS as INPUT_NAMES
 from farmannot.train.models.catalog import MODEL_NAMES
+
 UNET_DECODER = (256, 128, 64, 32, 16)
 
 

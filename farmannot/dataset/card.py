@@ -9,8 +9,14 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from farmannot import __version__
-from farmannot.dataset.card_plots import (plot_distribution_shape, plot_keywords, plot_samples, plot_season,
-                                          plot_split, plot_split_map)
+from farmannot.dataset.card_plots import (
+    plot_distribution_shape,
+    plot_keywords,
+    plot_samples,
+    plot_season,
+    plot_split,
+    plot_split_map,
+)
 from farmannot.dataset.split import SPLITS
 from farmannot.io.atomic import write_text
 

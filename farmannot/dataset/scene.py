@@ -30,9 +30,8 @@ from farmannot.dataset.config import BuildConfig
 from farmannot.dataset.layouts import SpieSample, Tile, file_sha256, layout_files, write_checked
 from farmannot.dataset.layouts.spie import records as spie_records
 from farmannot.dataset.project import SceneJob
-from farmannot.dataset.tile_text import (scene_date, scene_keywords, season, tile_captions, tile_keywords,
-                                         tile_presence)
-from farmannot.errors import FarmannotError, InputError
+from farmannot.dataset.tile_text import scene_date, scene_keywords, season, tile_captions, tile_keywords, tile_presence
+from farmannot.errors import InputError
 from farmannot.io.atomic import write_json
 from farmannot.io.labelme_json import load_annotation
 from farmannot.io.metadata import centre_lonlat

@@ -37,9 +37,8 @@ from farmannot.io.raster import open_raster
 from farmannot.io.stretch import scene_stretch
 from farmannot.io.windows import tile_windows
 from farmannot.labels.polygonize import DEFAULT_SIMPLIFY_PX, Rings, mask_to_polygons, rings_to_mask
-from farmannot.sam.chip_embed import (ChipDisplay, ChipEmbedding, all_valid, chip_display, chip_for_sam,
-                                      window_list)
-from farmannot.sam.chips import ChipChoice, choose_chip, chip_grid, prompts_extent
+from farmannot.sam.chip_embed import ChipDisplay, ChipEmbedding, all_valid, chip_display, chip_for_sam, window_list
+from farmannot.sam.chips import ChipChoice, chip_grid, choose_chip, prompts_extent
 
 #: Default view size, overlap and largest side shown (scene px).
 VIEW_PX = 4096

@@ -9,8 +9,15 @@ import torch
 from torch.utils.data import Dataset
 
 from farmannot.train.augment import augmentation_rng, flip_rotate
-from farmannot.train.data import (TileRecord, encode_dem, normalize_image, read_dem, read_image, read_label,
-                                  target_from_label)
+from farmannot.train.data import (
+    TileRecord,
+    encode_dem,
+    normalize_image,
+    read_dem,
+    read_image,
+    read_label,
+    target_from_label,
+)
 from farmannot.train.text import CaptionTable
 
 Inputs = Literal["image", "image+text", "image+text+dem"]

@@ -23,8 +23,14 @@ from farmannot.errors import InputError
 from farmannot.io.labelme_json import Annotation, Shape, load_annotation, save_annotation
 from farmannot.io.raster import open_raster
 from farmannot.labels.convention import edges_to_labelme
-from farmannot.vectors.geometry import (drop_small, features_to_shapes, on_pixel_edges, parse_description, polygonal,
-                                        world_to_pixel)
+from farmannot.vectors.geometry import (
+    drop_small,
+    features_to_shapes,
+    on_pixel_edges,
+    parse_description,
+    polygonal,
+    world_to_pixel,
+)
 from farmannot.vectors.reader import VectorTable, parse_crs, read_vectors
 
 DEFAULT_LABEL = "farmland"

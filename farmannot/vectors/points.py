@@ -17,8 +17,16 @@ import shapely
 
 from farmannot.errors import InputError
 from farmannot.vectors.geometry import world_to_pixel
-from farmannot.vectors.importer import (_TYPE_NAMES, ImportOptions, SceneGrid, _jsonable, _reproject, _source_ids,
-                                        _transformer, feature_labels)
+from farmannot.vectors.importer import (
+    _TYPE_NAMES,
+    ImportOptions,
+    SceneGrid,
+    _jsonable,
+    _reproject,
+    _source_ids,
+    _transformer,
+    feature_labels,
+)
 from farmannot.vectors.reader import VectorTable
 
 

@@ -24,7 +24,6 @@ from farmannot.sam.prompts import prompt_from_labelme
 from farmannot_labelme.qimage import qimage_to_rgb
 from farmannot_labelme.sam_bridge import MODEL_NAME, SamBridge, full_mask
 
-
 NOT_A_FIELD = ("_background_", "__ignore__")  # labelme's (and farmannot.labels') special labels
 
 

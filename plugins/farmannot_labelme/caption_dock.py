@@ -8,7 +8,6 @@ evidence in the tooltip, to be confirmed) or ``confirmed`` (chosen or accepted b
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 from PyQt5 import QtCore, QtWidgets

@@ -14,7 +14,6 @@ from PyQt5 import QtCore, QtGui, QtWidgets
 
 from farmannot.predict.drafts import PROPOSAL_FLAG
 
-
 #: Outline colour of drafts on the canvas (accepted shapes get their label's colour back).
 DRAFT_RGB = (255, 170, 0)
 

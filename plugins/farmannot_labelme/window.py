@@ -34,8 +34,8 @@ from farmannot.sam import annotation_time
 from farmannot.sam.imagery import Picture, band_labels, is_raster_path, render_picture
 from farmannot.sam.session import SamSession
 from farmannot_labelme.annotation_home import AnnotationHome, is_project
-from farmannot_labelme.caption_dock import CaptionDock
 from farmannot_labelme.canvas import FarmannotCanvas
+from farmannot_labelme.caption_dock import CaptionDock
 from farmannot_labelme.display_dock import DisplayDock
 from farmannot_labelme.qimage import png_bytes, qimage_to_rgb
 from farmannot_labelme.sam_bridge import MODEL_LABEL, MODEL_NAME, SamBridge, register_model_type

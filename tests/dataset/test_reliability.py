@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import rasterio
 from click.testing import CliRunner
-
 from projectgen import SHAPES, make_project, write_annotation
+
 from farmannot.cli.main import cli
 from farmannot.dataset import scene as scene_mod
 from farmannot.dataset.build import build_dataset
@@ -255,7 +255,6 @@ def test_overlap_and_tile_filters(tmp_path):
 
 def test_png_scene_without_georeferencing_uses_scenes_csv_place(tmp_path):
     from PIL import Image
-
     from projectgen import scene_pixels
 
     project = make_project(tmp_path / "p", scenes=[("a1", "north")], dem_for=None)

@@ -8,8 +8,12 @@ from rasterio.transform import Affine
 from shapely.geometry import Polygon, box
 
 from farmannot.io.labelme_json import Shape
-from farmannot.labels.convention import (edge_polygon_to_labelme, edges_to_labelme, labelme_polygon_to_edges,
-                                         labelme_to_edges)
+from farmannot.labels.convention import (
+    edge_polygon_to_labelme,
+    edges_to_labelme,
+    labelme_polygon_to_edges,
+    labelme_to_edges,
+)
 from farmannot.labels.rasterize import class_raster
 
 

@@ -8,8 +8,14 @@ from rasterio.windows import Window
 
 from farmannot.errors import InputError
 from farmannot.io.labelme_json import Shape, load_annotation
-from farmannot.labels.rasterize import (class_raster, parcel_boundaries, plan_labels, rasterize_mask,
-                                        rasterize_parcels, tile_labels)
+from farmannot.labels.rasterize import (
+    class_raster,
+    parcel_boundaries,
+    plan_labels,
+    rasterize_mask,
+    rasterize_parcels,
+    tile_labels,
+)
 
 STEMS = ("2011_000003", "2011_000006", "2011_000025")
 

@@ -261,6 +261,7 @@ def test_field_holes_become_background_shapes_after_the_field(make_window, image
     label = images / "b_field.json"
     assert win.save_labels(str(label))
     from labelme.utils import shape_to_mask
+
     from farmannot.io.labelme_json import load_annotation
 
     ann = load_annotation(label)

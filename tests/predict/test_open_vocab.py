@@ -9,8 +9,7 @@ from rasterio.transform import from_origin
 
 from farmannot.cli.main import cli
 from farmannot.errors import InputError
-from farmannot.train.models.open_vocab import (OpenVocabularySegmenter, interpolate_positions, load_clip,
-                                               vild_templates)
+from farmannot.train.models.open_vocab import OpenVocabularySegmenter, interpolate_positions, load_clip, vild_templates
 
 
 @pytest.fixture(scope="module")

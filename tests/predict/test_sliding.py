@@ -3,7 +3,7 @@ import pytest
 import rasterio
 from rasterio.transform import from_origin
 
-from farmannot.predict.blend import blend_weights, ramp
+from farmannot.predict.blend import ramp
 from farmannot.predict.scene import predict_scene
 from farmannot.predict.sliding import SlidingPlan, sliding_predict
 

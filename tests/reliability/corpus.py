@@ -14,9 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
-from rasterio.transform import from_origin
-
 from projectgen import KEYWORDS, SHAPES, write_annotation, write_scene
+from rasterio.transform import from_origin
 
 
 def nested_json(path: Path, depth: int = 200_000) -> Path:

@@ -7,9 +7,13 @@ import importlib.util
 import json
 
 import pytest
-
-from clirun import error_logs  # noqa: F401 - an autouse fixture
-from clirun import REPO, assert_failed_cleanly, assert_kept_going, run
+from clirun import (
+    REPO,
+    assert_failed_cleanly,
+    assert_kept_going,
+    error_logs,  # noqa: F401 - an autouse fixture
+    run,
+)
 from corpus import nested_json, truncated_tif
 from projectgen import make_project, write_scene
 

@@ -8,9 +8,13 @@ import os
 
 import pandas as pd
 import pytest
-
-from clirun import error_logs  # noqa: F401 - an autouse fixture
-from clirun import assert_failed_cleanly, assert_kept_going, run, run_process
+from clirun import (
+    assert_failed_cleanly,
+    assert_kept_going,
+    error_logs,  # noqa: F401 - an autouse fixture
+    run,
+    run_process,
+)
 from corpus import mask_bomb_annotation, nan_vertex_annotation, nested_json, truncated_tif
 from projectgen import make_project, write_scene
 

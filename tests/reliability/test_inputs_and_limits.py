@@ -7,14 +7,17 @@ import shutil
 
 import pandas as pd
 import pytest
-from PIL import Image
-
-from clirun import error_logs  # noqa: F401 - an autouse fixture
-from clirun import assert_failed_cleanly, run
+from clirun import (
+    assert_failed_cleanly,
+    error_logs,  # noqa: F401 - an autouse fixture
+    run,
+)
 from corpus import bad_keyword_annotation, float_scene, mask_bomb_annotation, plain_png
+from PIL import Image
+from projectgen import make_project, write_annotation
+
 from farmannot.errors import InputError
 from farmannot.io.labelme_json import load_annotation
-from projectgen import make_project, write_annotation
 
 ONE = [("a1", "north")]
 

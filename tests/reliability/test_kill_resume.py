@@ -9,11 +9,14 @@ import subprocess
 import sys
 
 import pytest
-
-from clirun import error_logs  # noqa: F401 - an autouse fixture
-from clirun import REPO, run
-from farmannot.io.atomic import is_temporary
+from clirun import (
+    REPO,
+    error_logs,  # noqa: F401 - an autouse fixture
+    run,
+)
 from projectgen import make_project
+
+from farmannot.io.atomic import is_temporary
 
 # Kill this process with SIGKILL inside the atomic write of the file named argv[1] (after its temporary file
 # exists), then run `farmannot argv[2:]`.

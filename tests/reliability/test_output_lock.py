@@ -11,13 +11,18 @@ import sys
 
 import pandas as pd
 import pytest
+from clirun import (
+    REPO,
+    assert_failed_cleanly,
+    error_logs,  # noqa: F401 - an autouse fixture
+    run,
+    run_process,
+)
+from projectgen import make_project
 
-from clirun import error_logs  # noqa: F401 - an autouse fixture
-from clirun import REPO, assert_failed_cleanly, run, run_process
 from farmannot.errors import FarmannotError
 from farmannot.io.atomic import is_temporary
 from farmannot.io.lock import LOCK_NAME, lock_path, output_lock
-from projectgen import make_project
 
 HOLDER = """
 import sys

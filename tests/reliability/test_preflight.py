@@ -5,8 +5,11 @@ from __future__ import annotations
 import shutil
 from collections import namedtuple
 
-from clirun import error_logs  # noqa: F401 - an autouse fixture
-from clirun import assert_failed_cleanly, run
+from clirun import (
+    assert_failed_cleanly,
+    error_logs,  # noqa: F401 - an autouse fixture
+    run,
+)
 from projectgen import make_project, write_scene
 
 

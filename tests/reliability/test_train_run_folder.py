@@ -5,9 +5,13 @@ from __future__ import annotations
 import importlib.util
 
 import pytest
+from clirun import (
+    REPO,
+    assert_failed_cleanly,
+    error_logs,  # noqa: F401 - an autouse fixture
+    run,
+)
 
-from clirun import error_logs  # noqa: F401 - an autouse fixture
-from clirun import REPO, assert_failed_cleanly, run
 from farmannot.io.atomic import is_temporary
 from farmannot.train.checkpoint import load_checkpoint
 

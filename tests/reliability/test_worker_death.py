@@ -8,12 +8,15 @@ import signal
 
 import pandas as pd
 import pytest
+from clirun import (
+    assert_kept_going,
+    error_logs,  # noqa: F401 - an autouse fixture
+    run,
+)
+from projectgen import make_project
 
-from clirun import error_logs  # noqa: F401 - an autouse fixture
-from clirun import assert_kept_going, run
 from farmannot.dataset import build as build_mod
 from farmannot.dataset import scene as scene_mod
-from projectgen import make_project
 
 _real_build_scene = scene_mod.build_scene
 

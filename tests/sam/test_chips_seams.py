@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-import shapely
 from shapely.geometry import box
 
 from farmannot.sam.chips import chip_grid, choose_chip, prompts_extent

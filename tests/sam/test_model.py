@@ -8,7 +8,16 @@ import pytest
 import torch
 
 from farmannot.errors import InputError
-from farmannot.sam.model import PRESETS, TINY, SamConfig, build_sam, checkpoint_id, infer_config, load_sam, save_checkpoint
+from farmannot.sam.model import (
+    PRESETS,
+    TINY,
+    SamConfig,
+    build_sam,
+    checkpoint_id,
+    infer_config,
+    load_sam,
+    save_checkpoint,
+)
 
 
 def test_tiny_checkpoint_roundtrip(tiny_sam, tiny_checkpoint):

@@ -11,7 +11,14 @@ from rasterio.transform import from_origin
 from farmannot.errors import InputError
 from farmannot.sam.cache import EmbeddingCache
 from farmannot.sam.registry import MODEL_NAMES, family_of_state, find_checkpoints, load_model
-from farmannot.sam.sam2_model import PRESETS, TINY, build_sam2_model, infer_sam2_config, random_sam2, save_sam2_checkpoint
+from farmannot.sam.sam2_model import (
+    PRESETS,
+    TINY,
+    build_sam2_model,
+    infer_sam2_config,
+    random_sam2,
+    save_sam2_checkpoint,
+)
 from farmannot.sam.session import SamSession
 
 

@@ -16,8 +16,15 @@ from skimage.measure import label as cc_label
 
 from farmannot.sam.cache import EmbeddingCache, cache_key, image_digest
 from farmannot.sam.chip_embed import precompute_chips
-from farmannot.sam.scene_views import (LargeScene, SceneView, shape_in_view, shape_to_scene, shape_to_view,
-                                       split_shapes, view_grid)
+from farmannot.sam.scene_views import (
+    LargeScene,
+    SceneView,
+    shape_in_view,
+    shape_to_scene,
+    shape_to_view,
+    split_shapes,
+    view_grid,
+)
 from farmannot.sam.session import SamSession
 
 

@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 from farmannot.spectral.prompt import category_prompt, instruction_text, spectral_prompt_text
-from farmannot.spectral.regions import (SIZE_EDGES, SIZE_NAMES, location, order_corners, region_attributes,
-                                        size_bin)
+from farmannot.spectral.regions import SIZE_EDGES, SIZE_NAMES, location, order_corners, region_attributes, size_bin
 
 # SPEX eq. 3: (0, .0305] very tiny, ..., > .6104 huge; upper edges inclusive.
 PAPER_BINS = [(0.0305, "very tiny"), (0.0610, "small"), (0.1221, "somewhat large"), (0.2441, "medium"),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from terrain_synthetic import image_grid, write_geographic_dem  # noqa: E402  (tests/terrain is on sys.path)
 
 

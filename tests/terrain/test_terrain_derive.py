@@ -9,8 +9,15 @@ import pytest
 from affine import Affine
 from pyproj import Geod
 
-from farmannot.terrain.derive import (aspect_degrees, hillshade, local_relief, pixel_size_m, pixel_size_m_rows,
-                                      slope_degrees, vertical_scale_to_m)
+from farmannot.terrain.derive import (
+    aspect_degrees,
+    hillshade,
+    local_relief,
+    pixel_size_m,
+    pixel_size_m_rows,
+    slope_degrees,
+    vertical_scale_to_m,
+)
 
 
 def plane(rows, cols, gx, gy, xres, yres):

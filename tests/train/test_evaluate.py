@@ -31,7 +31,6 @@ def test_evaluate_run_writes_report(gtpbd_dataset, tmp_path):
 
 
 def test_evaluate_pred_gt_folders_matches_metric_functions(tmp_path):
-    rng = np.random.default_rng(3)
     pred_dir, gt_dir = tmp_path / "pred", tmp_path / "gt"
     pred_dir.mkdir()
     gt_dir.mkdir()

@@ -6,9 +6,16 @@ from pathlib import Path
 
 import pytest
 from shapely.geometry import LineString, Point
-
-from vector_fixtures import (BOWTIE, EDGE_FIELD, FIELD_WITH_HOLE, OUTSIDE_FIELD, TWO_PART_FIELD, pixel_to_lonlat,
-                             write_scene, write_vectors)
+from vector_fixtures import (
+    BOWTIE,
+    EDGE_FIELD,
+    FIELD_WITH_HOLE,
+    OUTSIDE_FIELD,
+    TWO_PART_FIELD,
+    pixel_to_lonlat,
+    write_scene,
+    write_vectors,
+)
 
 
 @pytest.fixture()

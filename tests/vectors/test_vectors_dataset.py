@@ -9,13 +9,12 @@ import pytest
 import shapely
 from click.testing import CliRunner
 from pyproj import CRS
+from vector_fixtures import HAND_PARCELS, SCENE_CRS, SCENE_TRANSFORM, hand_annotation, write_scene
 
 from farmannot.cli.main import cli
 from farmannot.errors import InputError
 from farmannot.io.labelme_json import save_annotation
 from farmannot.vectors.exporter import ExportOptions, export_vectors
-
-from vector_fixtures import HAND_PARCELS, SCENE_CRS, SCENE_TRANSFORM, hand_annotation, write_scene
 
 KEYWORDS = {"shape": "blocky", "boundary": "straight", "sowing": "fully_covered",
             "distribution": "concentrated_contiguous", "terrain": "flat", "landscape": "plain",

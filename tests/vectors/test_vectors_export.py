@@ -11,16 +11,14 @@ import pyogrio.raw
 import pytest
 import shapely
 from pyproj import CRS
+from rasterio.windows import Window
+from vector_fixtures import HAND_PARCELS, SCENE_CRS, SCENE_SIZE, hand_annotation, write_scene
 
 from farmannot.errors import InputError
-from rasterio.windows import Window
-
 from farmannot.io.labelme_json import Shape, load_annotation, save_annotation
 from farmannot.labels.rasterize import plan_labels, rasterize_mask, rasterize_parcels
 from farmannot.vectors.exporter import ExportOptions, export_vectors
 from farmannot.vectors.importer import ImportOptions, import_vectors
-
-from vector_fixtures import HAND_PARCELS, SCENE_CRS, SCENE_SIZE, hand_annotation, write_scene
 
 PARCEL_FIELDS = ["parcel_id", "label", "group_id", "area_m2", "perim_m", "scene", "date", "annotation",
                  "source_id", "attributes", "caption_en", "caption_zh", "kw_month", "kw_water"]
@@ -188,7 +186,7 @@ def test_round_trip_of_drawn_polygons(utm_scene, tmp_path):
     # farmannot's rasteriser matches labelme on the drawn shapes; on the re-imported ones it misses the
     # one-pixel-wide tips at acute corners (their truncated outline has no area, and labels.geometry's repair
     # drops it, where labelme draws the outline): 8 of 2,175 pixels here
-    (m0, p0), (m1, p1) = _labels(src), _labels(back)
+    (m0, p0), (m1, _) = _labels(src), _labels(back)
     assert (m0 == l0).all()
     assert ((m0 == 1) & (m1 == 0)).sum() + ((m0 == 0) & (m1 == 1)).sum() <= 0.005 * m0.sum()
     # the exported areas are the pixel counts labelme fills (10 m pixels: 100 m2 each), parcel by parcel
@@ -200,9 +198,9 @@ def test_export_is_the_label_raster_for_random_drawn_shapes(tmp_path):
     """40 random fractional polygons (overlapping, some self-intersecting) and background shapes: each exported
     parcel is exactly the pixels the project's labelme-exact rasteriser fills for it after later backgrounds."""
     from rasterio import features
+    from vector_fixtures import SCENE_TRANSFORM
 
     from farmannot.labels.rasterize import class_raster
-    from vector_fixtures import SCENE_TRANSFORM
 
     rng = np.random.default_rng(7)
     shapes = []
@@ -253,11 +251,9 @@ def test_gis_round_trip_on_pixel_edges(utm_scene, lonlat_parcels, tmp_path):
 
 def test_geographic_scene_measures_in_metres(sample_data, tmp_path):
     """A scene in EPSG:4326 (real RMNP image): areas are geodesic, checked against shapely in UTM 13N."""
-    from pyproj import Transformer
-
-    from vector_fixtures import write_vectors
-
     import rasterio
+    from pyproj import Transformer
+    from vector_fixtures import write_vectors
 
     scene = sample_data / "scenes" / "rmnp-rgb.tif"
     with rasterio.open(scene) as src:

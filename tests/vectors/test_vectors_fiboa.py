@@ -15,14 +15,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import shapely
+from fiboa_judge import fiboa_validate
 from pyproj import CRS
+from vector_fixtures import HAND_PARCELS, hand_annotation, write_scene
 
 from farmannot.errors import InputError
 from farmannot.io.labelme_json import load_annotation, save_annotation
 from farmannot.vectors.exporter import ExportOptions, export_vectors
-
-from fiboa_judge import fiboa_validate
-from vector_fixtures import HAND_PARCELS, hand_annotation, write_scene
 
 PARQUET_TYPES = {"id": pa.string(), "collection": pa.string(), "geometry": pa.binary(),
                  "metrics:area": pa.float32(), "metrics:perimeter": pa.float32(),

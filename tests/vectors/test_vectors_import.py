@@ -10,15 +10,20 @@ import rasterio
 import rasterio.features
 import shapely
 from shapely.geometry import Polygon, box
+from vector_fixtures import (
+    EDGE_FIELD_CLIPPED,
+    FIELD_WITH_HOLE,
+    TWO_PART_FIELD,
+    pixel_to_lonlat,
+    write_scene,
+    write_vectors,
+)
 
 from farmannot.errors import InputError
 from farmannot.io.labelme_json import Shape, load_annotation
 from farmannot.labels.rasterize import class_raster
 from farmannot.vectors.geometry import parse_description
 from farmannot.vectors.importer import ImportOptions, import_vectors, parse_label_map
-
-from vector_fixtures import (BOWTIE, EDGE_FIELD_CLIPPED, FIELD_WITH_HOLE, TWO_PART_FIELD, pixel_to_lonlat, write_scene,
-                      write_vectors)
 
 ITAIPU = "real-scenes/landsat8-itaipu"
 

@@ -10,7 +10,7 @@ returns plain floats, so the metrics can score any model's saved predictions.
 """
 
 from farmannot.train.metrics.accumulate import MetricAccumulator
-from farmannot.train.metrics.edge import (bsds_counts, bsds_summary, gtpbd_edge_scores, mask_boundary)
+from farmannot.train.metrics.edge import bsds_counts, bsds_summary, gtpbd_edge_scores, mask_boundary
 from farmannot.train.metrics.object import object_scores
 from farmannot.train.metrics.pixel import PixelCounts, pixel_counts, pixel_scores
 

@@ -22,8 +22,15 @@ from torch import nn
 
 from farmannot.errors import InputError
 from farmannot.train.models.clip_text import build_text_tower, clip_spec_for_run, load_text_tower
-from farmannot.train.models.sam_parts import (PATCH, PROMPT_DIM, SAM_PRESETS, build_sam_parts, load_sam_parts,
-                                              read_state_dict, sam_spec_from_state)
+from farmannot.train.models.sam_parts import (
+    PATCH,
+    PROMPT_DIM,
+    SAM_PRESETS,
+    build_sam_parts,
+    load_sam_parts,
+    read_state_dict,
+    sam_spec_from_state,
+)
 
 FREEZABLE = ("image-encoder", "text-encoder", "prompt-encoder", "mask-decoder")
 DEFAULT_PROMPTS = 4

@@ -1,9 +1,10 @@
 import os
+
 import numpy as np
-from skimage import io, measure, segmentation
-from scipy.ndimage import distance_transform_edt
-from tqdm import tqdm
 import rasterio
+from scipy.ndimage import distance_transform_edt
+from skimage import measure, segmentation
+from tqdm import tqdm
 
 # ================================= 路径配置 =================================
 pred_path = "work_dirs/local-basic/260203_2009_gtaHR2csHR_mic_hrda_s2_ff667/SW_to_EC_maskradio_04_fuse"
