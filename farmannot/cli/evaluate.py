@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from farmannot.cli.locking import locks_output
-from farmannot.cli.options import progress_option
+from farmannot.cli.options import Failures, progress_option
 from farmannot.errors import FarmannotError
 
 
@@ -30,10 +30,13 @@ from farmannot.errors import FarmannotError
 @click.option("--output", "-o", required=True, type=click.Path(file_okay=False), help="Report folder.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--batch-size", type=click.IntRange(1, None), default=8, show_default=True)
+@click.option("--keep-going", is_flag=True,
+              help="With --pred: leave out a pair that cannot be read, score the rest, list the failures at the end "
+                   "and in OUTPUT/errors.json.")
 @progress_option
 @locks_output("evaluate")
 def command(run, dataset, split, pred_dir, gt_dir, ignore_value, manifest, images_dir, protocol, bsds_levels,
-            output, device, batch_size, progress):
+            output, device, batch_size, keep_going, progress):
     """Evaluate RUN (a run folder or checkpoint) on --dataset, or --pred DIR against --gt DIR.
 
     Writes OUTPUT/metrics.json, OUTPUT/report.md (overall and per-region tables), plots and overlays.
@@ -41,10 +44,19 @@ def command(run, dataset, split, pred_dir, gt_dir, ignore_value, manifest, image
     if pred_dir or gt_dir:
         if not (pred_dir and gt_dir) or run:
             raise FarmannotError("give --pred and --gt together, without a RUN.")
+        from pathlib import Path
+
         from farmannot.train.evaluate import evaluate_folders
 
+        failures = Failures(keep_going, "evaluate")
         result = evaluate_folders(pred_dir, gt_dir, output, protocol, ignore_value, manifest, images_dir,
-                                  bsds_levels, progress)
+                                  bsds_levels, progress, on_error=failures.record)
+        failures.write(Path(output) / "errors.json")
+        if failures:
+            from farmannot.train.report import summary_line
+
+            click.echo(f"{summary_line(result)} -> {output}/report.md")
+            failures.report(len(failures) + result["meta"]["pairs"], "mask pair(s)")
     else:
         if not run or not dataset:
             raise FarmannotError("give RUN and --dataset (or --pred and --gt).")

@@ -76,13 +76,16 @@ def _read_score(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
 def evaluate_folders(pred_dir: str | Path, gt_dir: str | Path, output: str | Path, protocol: str = "gtpbd",
                      ignore_value: int | None = None, manifest: str | Path | None = None,
                      images_dir: str | Path | None = None, bsds_levels: int = 99, progress: bool = True,
-                     overlays: int = 8) -> dict:
+                     overlays: int = 8, on_error=None) -> dict:
     """Score saved predictions against GT masks, paired by file name (stem).
 
     Masks are PNG or GeoTIFF; non-zero = parcel (the GTPBD script counts only value 1 as parcel; we map
     every non-zero value to 1 first). ``ignore_value`` pixels of the GT leave the pixel metrics and count as
     background for edge and object metrics. A prediction without GT is skipped, as the script does; a GT
     without prediction is reported and skipped.
+
+    ``on_error(path, exc)``: called for a pair that cannot be read or does not match (``--keep-going``: the
+    pair is left out and the rest scored); without it the first bad pair raises.
     """
     pred_dir, gt_dir = Path(pred_dir), Path(gt_dir)
     for d in (pred_dir, gt_dir):
@@ -98,15 +101,26 @@ def evaluate_folders(pred_dir: str | Path, gt_dir: str | Path, output: str | Pat
         mpath = Path(manifest)
         regions = {k: v["region"] for k, v in read_manifest(mpath.parent if mpath.is_file() else mpath).items()}
     acc = MetricAccumulator(protocol, bsds_levels)
+    scored, failed = [], []
     for name in tqdm(names, desc="evaluate", unit="mask", disable=not progress, file=sys.stderr):
-        pred, score = _read_score(preds[name])
-        g = read_label(gts[name])
-        if pred.shape != g.shape:
-            raise InputError(f"{preds[name]}: shape {pred.shape} differs from {gts[name]} {g.shape}.")
+        try:
+            pred, score = _read_score(preds[name])
+            g = read_label(gts[name])
+            if pred.shape != g.shape:
+                raise InputError(f"{preds[name]}: shape {pred.shape} differs from {gts[name]} {g.shape}.")
+        except Exception as exc:  # noqa: BLE001 - one pair's failure, isolated when the caller asks for it
+            if on_error is None:
+                raise
+            on_error(preds[name], exc)
+            failed.append(name)
+            continue
         valid = None if ignore_value is None else g != ignore_value
         gt = ((g != 0) & (valid if valid is not None else True)).astype(np.uint8)
         acc.add(name, pred, gt, region=regions.get(name, "all"), valid=valid, score=score)
-    meta = {"pred": str(pred_dir), "gt": str(gt_dir), "pairs": len(names),
+        scored.append(name)
+    if not scored:
+        raise InputError(f"{pred_dir}: none of the {len(names)} prediction/ground-truth pairs could be scored.")
+    meta = {"pred": str(pred_dir), "gt": str(gt_dir), "pairs": len(scored), "failed": failed,
             "predictions_without_gt": len(set(preds) - set(gts)), "gt_without_prediction": len(set(gts) - set(preds))}
 
     def load(name):

@@ -1,0 +1,41 @@
+"""`evaluate --pred --gt` over folders: a bad pair is one line, and with --keep-going the rest is scored."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from clirun import assert_failed_cleanly, assert_kept_going, error_logs, run  # noqa: F401
+from PIL import Image
+
+
+def _pairs(tmp_path):
+    pred, gt = tmp_path / "pred", tmp_path / "gt"
+    pred.mkdir()
+    gt.mkdir()
+    for i in range(3):
+        m = np.zeros((32, 32), np.uint8)
+        m[4 + i:20, 6:24 - i] = 1
+        Image.fromarray(m).save(gt / f"t{i}.png")
+        Image.fromarray(m).save(pred / f"t{i}.png")  # a perfect prediction
+    (pred / "t1.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")  # the broken one
+    return pred, gt
+
+
+def test_a_broken_prediction_is_one_line(tmp_path):
+    pred, gt = _pairs(tmp_path)
+    res = run("evaluate", "--pred", pred, "--gt", gt, "--output", tmp_path / "out", "--no-progress")
+    assert_failed_cleanly(res, "t1.png")
+
+
+def test_keep_going_scores_the_other_pairs(tmp_path):
+    pred, gt = _pairs(tmp_path)
+    out = tmp_path / "out"
+    res = run("evaluate", "--pred", pred, "--gt", gt, "--output", out, "--no-progress", "--keep-going")
+    assert_kept_going(res, "t1.png")
+    assert "1 of 3 mask pair(s) failed" in res.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["meta"]["pairs"] == 2 and metrics["meta"]["failed"] == ["t1"]
+    assert metrics["overall"]["IoU"] == pytest.approx(1.0)  # the two readable pairs are perfect
+    assert [e["file"].endswith("t1.png") for e in json.loads((out / "errors.json").read_text())] == [True]
