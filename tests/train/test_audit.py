@@ -45,6 +45,7 @@ def test_planted_label_errors_rank_first(tmp_path):
         assert s["score"] == pytest.approx(r["score"], abs=1e-6) and (out / s["oof"]).is_file()
 
 
+@pytest.mark.slow
 def test_rerun_after_a_fix_retrains_only_the_folds_that_learn_from_it(tmp_path):
     import shutil
 
@@ -70,6 +71,7 @@ def test_rerun_after_a_fix_retrains_only_the_folds_that_learn_from_it(tmp_path):
     assert all((out / "folds" / f"fold{k}" / "last.pt").stat().st_mtime_ns == stamps[k] for k in range(3))
 
 
+@pytest.mark.slow
 def test_a_suspect_found_right_stays_out_of_the_top_while_its_label_is_unchanged(tmp_path):
     import os
 

@@ -104,6 +104,7 @@ def test_cli_train_on_farmseg_and_cross_attention(farmseg_dataset, tmp_path, mon
     assert r.exit_code != 0 and "no gtpbd-mm/ or farmseg-vl/ layout" in r.output
 
 
+@pytest.mark.slow
 def test_ddp_two_processes_gloo(gtpbd_dataset, tmp_path):
     out = tmp_path / "ddp"
     env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", PYTHONPATH=str(REPO))
