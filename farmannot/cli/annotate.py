@@ -42,6 +42,9 @@ def times_report(folder: str) -> str:
     lines = [per.to_string(index=False, formatters={"active_s": "{:.1f}".format}), "",
              f"images: {overall['images']}, active time: {overall['total_s'] / 60:.1f} min, "
              f"median per image: {overall['median_s_per_image']:.1f} s"]
+    viewed = int((per["mode"] == "viewed").sum())
+    if viewed:
+        lines.append(f"{viewed} image(s) only viewed (never saved with a shape): left out of the comparison")
     if "speedup" in overall:
         lines.append(f"median with SAM: {overall['median_s_sam']:.1f} s, without: {overall['median_s_manual']:.1f} s, "
                      f"speed-up {overall['speedup']:.2f}x (FarmSeg-VL reports about 1.5x)")

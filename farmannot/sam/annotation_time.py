@@ -101,6 +101,10 @@ def summarize(records: list[dict]):
         ``(per_image, overall)``: a pandas DataFrame (image, visits, active_s, shapes, sam_shapes, mode) and a
         dict with images, total_s, median_s_per_image, and ``median_s_sam`` / ``median_s_manual`` /
         ``speedup`` (manual over SAM-assisted median time) when both kinds are present.
+
+    ``mode``: ``sam`` (a SAM shape was made), ``manual`` (saved with shapes, none by SAM), or ``viewed``
+    (opened and looked at, never saved with a shape: flipping through images is not manual annotation, so
+    these stay out of the SAM vs manual comparison).
     """
     import pandas as pd
 
@@ -108,10 +112,14 @@ def summarize(records: list[dict]):
     if not records:
         return pd.DataFrame(columns=cols), {"images": 0, "total_s": 0.0}
     df = pd.DataFrame(records)
+    if "saved" not in df:
+        df["saved"] = True  # logs written before the flag was read count as saved
     per = df.groupby("image", sort=True).agg(visits=("active_s", "size"), active_s=("active_s", "sum"),
-                                             shapes=("shapes", "max"), sam_shapes=("sam_shapes", "sum"))
+                                             shapes=("shapes", "max"), sam_shapes=("sam_shapes", "sum"),
+                                             saved=("saved", "any"))
     per = per.reset_index()
-    per["mode"] = ["sam" if s > 0 else "manual" for s in per["sam_shapes"]]
+    per["mode"] = ["sam" if s > 0 else ("manual" if saved and n > 0 else "viewed")
+                   for s, saved, n in zip(per["sam_shapes"], per["saved"], per["shapes"])]
     overall = {"images": int(len(per)), "total_s": float(per["active_s"].sum()),
                "median_s_per_image": float(per["active_s"].median())}
     by_mode = per.groupby("mode")["active_s"].median()

@@ -27,3 +27,17 @@ def test_log_and_summary(tmp_path):
     assert overall["median_s_sam"] == 90 and overall["median_s_manual"] == 240
     assert overall["speedup"] == pytest.approx(240 / 90)
     assert overall["total_s"] == 420
+
+
+def test_images_only_opened_are_not_manual_annotation(tmp_path):
+    """An image flipped past (never saved, or saved without a shape) is 'viewed' and stays out of the comparison."""
+    recs = [("a.png", 100, 5, 5, True), ("c.png", 240, 3, 0, True), ("d.png", 4, 7, 0, False),
+            ("e.png", 2, 0, 0, True)]
+    for image, secs, shapes, sam, saved in recs:
+        append_record(tmp_path, new_record(image, secs, shapes, sam, saved=saved))
+    per, overall = summarize(read_records(tmp_path))
+    assert list(per["mode"]) == ["sam", "manual", "viewed", "viewed"]
+    # only c.png is a manual annotation: the two quick looks would have pulled the manual median to 4 s
+    assert overall["median_s_manual"] == 240 and overall["median_s_sam"] == 100
+    assert overall["speedup"] == pytest.approx(2.4)
+    assert overall["images"] == 4 and overall["total_s"] == 346
