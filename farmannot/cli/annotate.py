@@ -64,6 +64,9 @@ def times_report(folder: str) -> str:
               help="Polygon vertex tolerance for SAM masks, in pixels.")
 @click.option("--farmland-labels", default="farmland", show_default=True,
               help="Comma-separated labels that count as farmland for caption suggestions.")
+@click.option("--dem", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="DEM for the terrain and landscape suggestions of every image (default: a project scene's "
+                   "own DEM, as build-dataset finds it: scenes.csv column 'dem' or dems/SCENE.tif).")
 @click.option("--overlap/--keep-apart", default=False, show_default=True,
               help="Let a new SAM field overlap fields already drawn, or cut it back (default).")
 @click.option("--log-times/--no-log-times", default=True, show_default=True,
@@ -77,7 +80,7 @@ def times_report(folder: str) -> str:
               help="Summarise the annotation times logged under DIR and exit (no window).")
 @click.pass_context
 def command(ctx, sam_checkpoint, sam_model, device, cache_dir, sensor, display_bands, stretch, nodata, percentiles,
-            simplify_px, farmland_labels, overlap, log_times, suspects, project, report_times):
+            simplify_px, farmland_labels, dem, overlap, log_times, suspects, project, report_times):
     """Open labelme 6.3 with farmannot's additions on [FILE|DIR|PROJECT].
 
     A project folder (scenes/, annotations/, scenes.csv) opens its scenes with their annotations from
@@ -113,7 +116,7 @@ def command(ctx, sam_checkpoint, sam_model, device, cache_dir, sensor, display_b
     from farmannot_labelme.window import AnnotateOptions
 
     options = AnnotateOptions(session=session, bands=bands, stretch=stretch, sensor=sensor, nodata=nodata_value,
-                              percentiles=pct, simplify_px=simplify_px,
+                              percentiles=pct, simplify_px=simplify_px, dem=dem,
                               keep_apart=not overlap, log_times=log_times, extra=extra,
                               farmland_labels=tuple(s.strip() for s in farmland_labels.split(",") if s.strip()))
     launch(list(ctx.args), options)

@@ -122,6 +122,40 @@ def discover_scenes(project: str | os.PathLike, cfg: BuildConfig) -> tuple[list[
     return jobs, errors
 
 
+def _row_dem(project: Path, image: Path, row: dict | None, where: str) -> Path | None:
+    """A scene's DEM: the ``dem`` column of its scenes.csv row (in ``dems/`` or the project), else
+    ``dems/SCENE.tif`` when it exists, else ``None``."""
+    dem = _opt(row, "dem") if row is not None else None
+    if dem is None:
+        auto = project / "dems" / f"{image.stem}.tif"
+        return auto if auto.exists() else None
+    cand = [project / "dems" / dem, project / dem]
+    dem_path = next((c for c in cand if c.exists()), None)
+    if dem_path is None:
+        raise InputError(f"{where}: DEM {dem!r} not found in {project / 'dems'}.")
+    if not dem_path.resolve().is_relative_to(project.resolve()):
+        raise InputError(f"{where}: DEM {dem!r} lies outside the project folder.")
+    return dem_path
+
+
+def scene_dem(project: str | os.PathLike, image: str | os.PathLike) -> Path | None:
+    """The DEM ``build-dataset`` uses for the project scene ``image`` (the annotator's terrain suggestions
+    use the same one).
+
+    Raises:
+        InputError: scenes.csv names a DEM that is missing or lies outside the project.
+    """
+    project, image = Path(project), Path(image)
+    row = None
+    if (project / "scenes.csv").exists():
+        rows = {}
+        for rec in read_scenes_table(project).to_dict("records"):
+            rows[rec["scene"]] = rec
+            rows.setdefault(Path(rec["scene"]).stem, rec)
+        row = rows.get(image.name) or rows.get(image.stem)
+    return _row_dem(project, image, row, f"{project / 'scenes.csv'} row {image.name!r}")
+
+
 def _scene_job(project: Path, f: Path, rows: dict, cfg: BuildConfig) -> SceneJob:
     ann = load_annotation(f, project_dir=project)
     image = resolve_image_path(ann, f, project_dir=project)
@@ -132,18 +166,7 @@ def _scene_job(project: Path, f: Path, rows: dict, cfg: BuildConfig) -> SceneJob
     if row is None:
         raise InputError(f"{f}: scene {image.name} has no row in {project / 'scenes.csv'}; add scene,region.")
     where = f"{project / 'scenes.csv'} row {row['scene']!r}"
-    dem = _opt(row, "dem")
-    dem_path = None
-    if dem is not None:
-        cand = [project / "dems" / dem, project / dem]
-        dem_path = next((c for c in cand if c.exists()), None)
-        if dem_path is None:
-            raise InputError(f"{where}: DEM {dem!r} not found in {project / 'dems'}.")
-        if not dem_path.resolve().is_relative_to(project.resolve()):
-            raise InputError(f"{where}: DEM {dem!r} lies outside the project folder.")
-    else:
-        auto = project / "dems" / f"{image.stem}.tif"
-        dem_path = auto if auto.exists() else None
+    dem_path = _row_dem(project, image, row, where)
     with open_raster(image) as src:
         windows = tile_windows(src.width, src.height, cfg.tile_size, cfg.overlap)
     blocks: tuple[str, ...] = ()

@@ -58,6 +58,7 @@ class AnnotateOptions:
     min_area_px: float = 16.0
     keep_apart: bool = True
     farmland_labels: tuple[str, ...] = ("farmland",)
+    dem: str | None = None  # terrain suggestions for every image; else a project scene's own DEM
     log_times: bool = True
     idle_after_s: float = 60.0
     install_excepthook: bool = False
@@ -476,6 +477,19 @@ class FarmannotMainWindow(MainWindow):
             out.append(d)
         return out
 
+    def farmannot_dem(self, image: str) -> str | None:
+        """The DEM of the terrain suggestions: ``--dem``, else the project scene's DEM (as build-dataset finds
+        it), else none."""
+        if self._fa.dem:
+            return self._fa.dem
+        project = self._fa_home.project_of(image)
+        if project is None:
+            return None
+        from farmannot.dataset.project import scene_dem
+
+        found = scene_dem(project, image)
+        return str(found) if found else None
+
     def _fa_suggest(self, keywords: dict) -> dict | None:
         """Suggestions from the image and the shapes drawn so far, merged under the annotator's choices."""
         from farmannot.captions.annotation import caption_annotation
@@ -492,6 +506,7 @@ class FarmannotMainWindow(MainWindow):
                 json_path = Path(tmp) / "current.json"
                 save_annotation(annotation_from_dict(raw, source="current annotation"), json_path)
                 _, result = caption_annotation(json_path, scene=self._image_path, suggest=True,
+                                               dem=self.farmannot_dem(self._image_path),
                                                farmland_labels=self._fa.farmland_labels, sensor=self._fa.sensor)
         except FarmannotError as exc:
             self.show_farmannot_error("Cannot suggest keywords", str(exc))

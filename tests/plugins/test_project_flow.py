@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from PyQt5 import QtWidgets
 
+from farmannot.errors import InputError
 from farmannot_labelme.annotation_home import AnnotationHome, is_project
 
 SCENE = "rgbn-cul-de-sac-suba"
@@ -179,3 +180,36 @@ def test_new_scene_of_a_project_is_saved_in_annotations(project, make_window, qt
     assert saved.is_file()
     assert json.loads(saved.read_text(encoding="utf-8"))["imagePath"] == "../scenes/zz_new.tif"
     assert sorted(p.suffix for p in (project / "scenes").iterdir()) == [".tif", ".tif"]
+
+
+def test_terrain_suggestions_use_the_scene_dem_build_dataset_uses(tmp_path, sample_data, make_window, qtbot):
+    """A project scene's DEM (scenes.csv column 'dem', in dems/) reaches the caption dock's suggestions."""
+    from farmannot.dataset.project import scene_dem
+
+    proj = tmp_path / "colorado"
+    for sub in ("scenes", "annotations", "dems"):
+        (proj / sub).mkdir(parents=True)
+    shutil.copy(sample_data / "scenes" / "rmnp-rgb.tif", proj / "scenes")
+    shutil.copy(sample_data / "annotations" / "rmnp-rgb.json", proj / "annotations")
+    shutil.copy(sample_data / "dems" / "rmnp-dem.tif", proj / "dems")
+    (proj / "scenes.csv").write_text("scene,region,dem\nrmnp-rgb.tif,Colorado,rmnp-dem.tif\n", encoding="utf-8")
+    image = proj / "scenes" / "rmnp-rgb.tif"
+    assert scene_dem(proj, image) == proj / "dems" / "rmnp-dem.tif"
+    (proj / "scenes.csv").write_text("scene,region,dem\nrmnp-rgb.tif,Colorado,missing.tif\n", encoding="utf-8")
+    with pytest.raises(InputError, match="missing.tif"):
+        scene_dem(proj, image)
+    (proj / "scenes.csv").write_text("scene,region\nrmnp-rgb.tif,Colorado\n", encoding="utf-8")
+    assert scene_dem(proj, image) is None  # no column and no dems/rmnp-rgb.tif
+
+    (proj / "scenes.csv").write_text("scene,region,dem\nrmnp-rgb.tif,Colorado,rmnp-dem.tif\n", encoding="utf-8")
+    win = make_window(proj)
+    qtbot.waitUntil(lambda: win._image_path is not None, timeout=10000)
+    assert win.farmannot_dem(win._image_path) == str(proj / "dems" / "rmnp-dem.tif")
+    keywords = win._fa_suggest({})
+    # the terrain keyword is suggested from the DEM's slope and relief (the image alone cannot say)
+    assert keywords["terrain"].source == "suggested"
+    assert "slope_median" in keywords["terrain"].evidence
+    (proj / "scenes.csv").write_text("scene,region\nrmnp-rgb.tif,Colorado\n", encoding="utf-8")
+    (proj / "dems" / "rmnp-dem.tif").unlink()
+    assert win.farmannot_dem(win._image_path) is None
+    assert "terrain" not in (win._fa_suggest({}) or {})  # no DEM: no terrain guess from the image
