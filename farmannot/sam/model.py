@@ -95,13 +95,18 @@ def build_sam(config: SamConfig):
     return sam
 
 
-def random_sam(config: SamConfig = TINY, seed: int = 0):
-    """A randomly initialised SAM (deterministic for a seed): for tests, benchmarks and the demo."""
+def seeded(build, config, seed: int):
+    """``build(config)`` with torch's generator seeded, leaving the caller's random state as it was."""
     import torch
 
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        return build_sam(config)
+        return build(config)
+
+
+def random_sam(config: SamConfig = TINY, seed: int = 0):
+    """A randomly initialised SAM (deterministic for a seed): for tests, benchmarks and the demo."""
+    return seeded(build_sam, config, seed)
 
 
 def infer_config(state_dict: dict) -> SamConfig:

@@ -88,11 +88,9 @@ def build_sam2_model(config: Sam2Config):
 
 def random_sam2(config: Sam2Config = TINY, seed: int = 0):
     """A randomly initialised SAM 2 (deterministic for a seed): tests and benchmarks."""
-    import torch
+    from farmannot.sam.model import seeded
 
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        return build_sam2_model(config)
+    return seeded(build_sam2_model, config, seed)
 
 
 def is_sam2_state(state: dict) -> bool:
