@@ -14,11 +14,9 @@ What it overrides or touches in labelme 6.3.1 (checked by ``tests/plugins/test_l
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import sys
-import tempfile
 import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -28,7 +26,7 @@ from labelme.app import MainWindow
 from PyQt5 import QtCore, QtGui, QtWidgets
 
 from farmannot.errors import FarmannotError
-from farmannot.io.atomic import file_mode
+from farmannot.io.atomic import atomic_path
 from farmannot.labels.polygonize import DEFAULT_SIMPLIFY_PX
 from farmannot.sam import annotation_time
 from farmannot.sam.imagery import Picture, band_labels, is_raster_path, render_picture
@@ -39,9 +37,14 @@ from farmannot_labelme.caption_dock import CaptionDock
 from farmannot_labelme.display_dock import DisplayDock
 from farmannot_labelme.qimage import png_bytes, qimage_to_rgb
 from farmannot_labelme.sam_bridge import MODEL_LABEL, MODEL_NAME, SamBridge, register_model_type
+from farmannot_labelme.window_captions import CaptionMixin
 
 log = logging.getLogger(__name__)
 _AI_MODES = ("ai_points_to_shape", "ai_box_to_shape")
+
+
+class _NotSaved(Exception):
+    """labelme's save reported failure (and showed it): the temporary file is dropped."""
 
 
 @dataclass
@@ -81,7 +84,7 @@ class _Activity(QtCore.QObject):
         return False
 
 
-class FarmannotMainWindow(MainWindow):
+class FarmannotMainWindow(CaptionMixin, MainWindow):
     """labelme's main window with SAM, the caption and display docks, GeoTIFF rendering and timing."""
 
     def __init__(self, config_file=None, config_overrides=None, file_or_dir=None, output_dir=None,
@@ -388,26 +391,6 @@ class FarmannotMainWindow(MainWindow):
         self._fa_visit = {"image": path, "timer": annotation_time.ActiveTimer(self._fa.idle_after_s),
                           "sam_shapes": 0, "saved": False, "started": datetime.now(timezone.utc)}
 
-    def _fa_initial_keywords(self, path: str) -> dict:
-        from farmannot.captions.annotation import merge_keywords
-        from farmannot.captions.autofill import scene_autofill
-        from farmannot.captions.schema import Keyword
-
-        block = ((self._other_data or {}).get("farmannot") or {})
-        stored: dict = {}
-        for key, raw in ((block.get("caption") or {}).get("keywords") or {}).items():
-            try:
-                stored[key] = Keyword.from_dict(raw, f"keyword {key!r}")
-            except FarmannotError as exc:
-                self.show_farmannot_error("Caption keyword not understood", f"{path}: {exc}")
-        auto = {}
-        if Path(path).is_file():
-            try:
-                auto = scene_autofill(path, date_override=(block.get("scene") or {}).get("date"))
-            except (FarmannotError, OSError, ValueError) as exc:
-                self.show_status_message(f"No month/location from {Path(path).name}: {exc}", 8000)
-        return merge_keywords(stored, auto=auto)
-
     # -- SAM ------------------------------------------------------------------------------------------------
 
     def _fa_set_sam_status(self, text: str) -> None:
@@ -460,78 +443,6 @@ class FarmannotMainWindow(MainWindow):
         self.sam_bridge.prepare(pic.rgb, Path(self._image_path).name, self._fa_next_path())
         self.mark_dirty()
 
-    # -- captions --------------------------------------------------------------------------------------------
-
-    def _fa_shape_dicts(self) -> list[dict]:
-        from farmannot.io.labelme_json import encode_mask
-
-        out = []
-        for item in self._docks.label_list:
-            s = item.shape()
-            if s is None or not s.label:
-                continue
-            d = dict(s.other_data)
-            d.update(label=s.label, points=[[p.x(), p.y()] for p in s.points], group_id=s.group_id,
-                     description=s.description or "", shape_type=s.shape_type, flags=s.flags or {},
-                     mask=None if s.mask is None else encode_mask(s.mask))
-            out.append(d)
-        return out
-
-    def farmannot_dem(self, image: str) -> str | None:
-        """The DEM of the terrain suggestions: ``--dem``, else the project scene's DEM (as build-dataset finds
-        it), else none."""
-        if self._fa.dem:
-            return self._fa.dem
-        project = self._fa_home.project_of(image)
-        if project is None:
-            return None
-        from farmannot.dataset.project import scene_dem
-
-        found = scene_dem(project, image)
-        return str(found) if found else None
-
-    def _fa_suggest(self, keywords: dict) -> dict | None:
-        """Suggestions from the image and the shapes drawn so far, merged under the annotator's choices."""
-        from farmannot.captions.annotation import caption_annotation
-        from farmannot.io.labelme_json import annotation_from_dict, save_annotation
-
-        if not self._image_path or not Path(self._image_path).is_file():
-            self.show_farmannot_error("Cannot suggest", "Open an image file first.")
-            return None
-        raw = {"shapes": self._fa_shape_dicts(), "imagePath": Path(self._image_path).name, "imageHeight": self._image.height(),
-               "imageWidth": self._image.width(),
-               "farmannot": {"caption": {"keywords": {k: v.to_dict() for k, v in keywords.items()}}}}
-        try:
-            with tempfile.TemporaryDirectory(prefix="farmannot-suggest-") as tmp:
-                json_path = Path(tmp) / "current.json"
-                save_annotation(annotation_from_dict(raw, source="current annotation"), json_path)
-                _, result = caption_annotation(json_path, scene=self._image_path, suggest=True,
-                                               dem=self.farmannot_dem(self._image_path),
-                                               farmland_labels=self._fa.farmland_labels, sensor=self._fa.sensor)
-        except FarmannotError as exc:
-            self.show_farmannot_error("Cannot suggest keywords", str(exc))
-            return None
-        return result.keywords
-
-    def farmannot_block(self, label_path: str) -> dict:
-        """What farmannot saves under the annotation's ``"farmannot"`` key (other parts kept)."""
-        block = dict((self._other_data or {}).get("farmannot") or {})
-        block["schema"] = 1
-        block["caption"] = self.caption_dock.caption_block()
-        pic = self._fa_picture
-        if pic is not None and self._image_path:
-            scene = dict(block.get("scene") or {})
-            scene["path"] = os.path.relpath(self._image_path, Path(label_path).parent).replace(os.sep, "/")
-            scene.update(width=int(pic.rgb.shape[1]), height=int(pic.rgb.shape[0]))
-            if pic.georef:
-                scene.update(crs=pic.georef["crs"], transform=[float(v) for v in pic.georef["transform"]])
-            month = self.caption_dock.keywords.get("month")
-            if month is not None and month.source == "auto" and "date" in month.evidence:
-                scene["date"] = month.evidence["date"]
-            block["scene"] = scene
-            block["display"] = {"bands": pic.bands, "band_names": pic.band_names, "stretch": pic.stretch}
-        return block
-
     # -- saving -----------------------------------------------------------------------------------------------
 
     def save_labels(self, label_path: str) -> bool:
@@ -539,21 +450,18 @@ class FarmannotMainWindow(MainWindow):
         other["farmannot"] = self.farmannot_block(label_path)
         self._other_data = other
         target = Path(label_path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".tmp.json", dir=target.parent)
-        os.close(fd)
         try:
-            ok = super().save_labels(tmp)
-            if ok:
-                os.chmod(tmp, file_mode())  # labelme's own save gives the umask's mode, so does ours
-                os.replace(tmp, target)
-                self._label_file_path = str(target)
+            # farmannot's atomic writer: temporary name beside the file, the umask's mode, then renamed
+            with atomic_path(target) as tmp:
+                if not super().save_labels(str(tmp)):
+                    raise _NotSaved  # labelme said why; the old file stays
+            ok = True
+            self._label_file_path = str(target)
+        except _NotSaved:
+            ok = False
         except OSError as exc:
             self.show_farmannot_error("Error saving annotation", f"{target}: {exc}")
             ok = False
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
         if ok and self._fa_visit is not None:
             self._fa_visit["saved"] = True
         return ok
