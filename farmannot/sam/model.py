@@ -179,12 +179,17 @@ def sam_from_state(path: Path, state: dict, model_type: str | None = None, devic
         if PRESETS[model_type] != config:
             raise InputError(f"{path}: holds a {config.name} encoder, not {model_type}; drop --sam-model or "
                              "give the matching checkpoint.")
-    sam = build_sam(config)
-    missing, unexpected = sam.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise InputError(f"{path}: weights do not fit a {config.name} SAM (missing {len(missing)}, "
-                         f"unexpected {len(unexpected)} tensors, e.g. {(missing or unexpected)[0]}).")
+    sam = load_weights(build_sam(config), state, path, f"a {config.name} SAM")
     return sam.to(_torch_device(device)), config
+
+
+def load_weights(module, state: dict, path, what: str):
+    """``module`` with ``state`` loaded; a tensor missing or left over is one clear error naming ``path``."""
+    missing, unexpected = module.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise InputError(f"{path}: weights do not fit {what} (missing {len(missing)}, unexpected "
+                         f"{len(unexpected)} tensors, e.g. {(missing or unexpected)[0]}).")
+    return module
 
 
 def _torch_device(device: str):

@@ -122,12 +122,9 @@ def load_sam2(path: Path, obj: dict, model_name: str | None = None, device: str 
     if model_name is not None and model_name != config.name:
         raise InputError(f"{path}: holds {config.name}, not {model_name}; drop --sam-model or give the matching "
                          "checkpoint.")
-    model = build_sam2_model(config)
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise InputError(f"{path}: weights do not fit {config.name} (missing {len(missing)}, unexpected "
-                         f"{len(unexpected)} tensors, e.g. {(missing or unexpected)[0]}).")
-    return model.to(device), config
+    from farmannot.sam.model import load_weights
+
+    return load_weights(build_sam2_model(config), state, path, config.name).to(device), config
 
 
 def save_sam2_checkpoint(model, config: Sam2Config, path: str | os.PathLike) -> Path:
