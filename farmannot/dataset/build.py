@@ -23,7 +23,7 @@ from typing import Any
 from tqdm import tqdm
 
 from farmannot.dataset.config import BuildConfig
-from farmannot.dataset.manifest import write_coco, write_manifest, write_spie
+from farmannot.dataset.manifest import BUILD_REPORT, write_coco, write_manifest, write_spie
 from farmannot.dataset.project import SceneJob, discover_scenes
 from farmannot.dataset.scene import SceneResult, build_scene
 from farmannot.dataset.split import assign_blocks, assign_splits, buffer_train
@@ -33,7 +33,6 @@ from farmannot.io.lock import output_lock
 from farmannot.io.space import check_free_space
 
 ERRORS = "errors.json"
-REPORT = "build_report.json"
 
 
 @dataclass
@@ -241,7 +240,7 @@ def _build_dataset(project: str | Path, out: Path, cfg: BuildConfig, progress: b
         write_coco(out, rows)
     errors.sort(key=lambda e: e["scene"])
     summary.errors = errors
-    write_json(out / REPORT, {
+    write_json(out / BUILD_REPORT, {
         "project": str(Path(project).resolve()), "options": cfg.fingerprint(),
         "split": {"assignment": dict(sorted(assignment.items())), "achieved_share": summary.achieved},
         "scenes": [r.report for r in results], "dropped_tiles": summary.dropped,

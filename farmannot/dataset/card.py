@@ -17,6 +17,7 @@ from farmannot.dataset.card_plots import (
     plot_split,
     plot_split_map,
 )
+from farmannot.dataset.manifest import read_build_report
 from farmannot.dataset.split import SPLITS
 from farmannot.io.atomic import write_text
 
@@ -85,7 +86,7 @@ def write_card(out: Path, df: pd.DataFrame, cfg: "BuildConfig", summary: "BuildS
     plot_distribution_shape(df, plots / "distribution_shape_by_region.png")
     plot_keywords(df, plots / "keyword_frequencies.png")
     n_samples = plot_samples(out, df, plots / "sample_tiles.png")
-    report = json.loads((out / "build_report.json").read_text(encoding="utf-8"))
+    report = read_build_report(out)
     scene_parcels = {s["scene"]: s.get("parcels", 0) for s in report["scenes"]}
     regions = df.groupby("region").agg(
         scenes=("scene", "nunique"), tiles=("tile_id", "count"), split=("split", _splits_of),

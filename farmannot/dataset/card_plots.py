@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from farmannot.dataset.layouts import PREVIEW_FOLDERS
 from farmannot.dataset.split import SPLITS
 from farmannot.io.atomic import atomic_path
 
@@ -139,9 +140,9 @@ def _tile_arrays(out: Path, row: pd.Series) -> tuple[np.ndarray | None, np.ndarr
 
     paths = json.loads(row["paths"])
     img = lbl = None
-    for layout, (ik, mk) in (("gtpbd-mm", ("/images/", "/mask_labels/")), ("farmseg-vl", ("/img/", "/lbl/")),
-                             ("spie", ("/img/", None)), ("coco", ("/images/", None))):
+    for layout, (image_dir, label_dir) in PREVIEW_FOLDERS.items():
         files = paths.get(layout, [])
+        ik, mk = f"/{image_dir}/", label_dir and f"/{label_dir}/"
         ims = [p for p in files if ik in p and p.endswith(".png")]
         if not ims:
             continue

@@ -10,9 +10,10 @@ from typing import Any
 
 import yaml
 
+from farmannot.dataset.layouts import NAMES
 from farmannot.errors import FarmannotError, InputError
 
-LAYOUTS = ("farmseg-vl", "gtpbd-mm", "spie", "coco")
+LAYOUTS = NAMES
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""The manifest (one row per tile, Parquet) and the per-split SPIE and COCO files built from it."""
+"""The dataset's index files: the manifest (one row per tile, Parquet), the build report, and the per-split
+SPIE and COCO files built from the manifest rows. Every reader of a built dataset finds them through here."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from farmannot.dataset.split import SPLITS
 from farmannot.io.atomic import atomic_path, write_json, write_text
 
 MANIFEST = "manifest.parquet"
+#: what build-dataset read and wrote: options, per-scene annotation paths, parcels, warnings
+BUILD_REPORT = "build_report.json"
 
 
 def manifest_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
@@ -37,6 +40,15 @@ def write_manifest(out: Path, rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
 
 def read_manifest(out: str | Path) -> pd.DataFrame:
     return pd.read_parquet(Path(out) / MANIFEST)
+
+
+def read_build_report(out: str | Path) -> dict[str, Any]:
+    """``build_report.json`` of a dataset as a dict.
+
+    Raises:
+        OSError: the file is missing or unreadable; ValueError: it is not JSON.
+    """
+    return json.loads((Path(out) / BUILD_REPORT).read_text(encoding="utf-8"))
 
 
 def _ordered(rows: Sequence[dict[str, Any]], split: str) -> list[dict[str, Any]]:

@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from farmannot.dataset.manifest import read_build_report
 from farmannot.errors import InputError
 from farmannot.io.atomic import atomic_path, write_json, write_text
 from farmannot.io.windows import window_block
@@ -260,7 +261,7 @@ def suspects_document(dataset: str | Path, worst: list[dict]) -> dict:
     root = resolve_dataset(dataset)[2]
     report: dict = {}
     try:
-        report = json.loads((root / "build_report.json").read_text(encoding="utf-8"))
+        report = read_build_report(root)
     except (OSError, ValueError):
         pass  # a dataset not made by build-dataset: tiles without annotations
     annotation = {s.get("scene"): s.get("annotation") for s in report.get("scenes") or [] if isinstance(s, dict)}

@@ -24,16 +24,13 @@ from typing import Any
 
 import numpy as np
 
+from farmannot.dataset.layouts import READERS, farmseg_vl
+from farmannot.dataset.manifest import MANIFEST
+from farmannot.dataset.split import SPLITS
 from farmannot.errors import InputError
 
-LAYOUTS = ("gtpbd-mm", "farmseg-vl")
-SPLITS = ("train", "val", "test")
-IGNORE = 255
-_KINDS = {
-    "gtpbd-mm": {"image": "images", "mask": "mask_labels", "boundary": "boundary_labels", "dem": "dem",
-                 "text": "text"},
-    "farmseg-vl": {"image": "img", "mask": "lbl", "text": "json"},
-}
+#: the layouts training reads (their folders and label values are the layout modules')
+LAYOUTS = tuple(READERS)
 _IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg")
 
 
@@ -78,7 +75,7 @@ def resolve_dataset(path: str | Path) -> tuple[str, Path, Path]:
 
 def read_manifest(root: Path) -> dict[str, dict[str, str]]:
     """``tile_id -> {'scene', 'region', 'split'}`` from ``manifest.parquet`` (empty when absent)."""
-    f = root / "manifest.parquet"
+    f = root / MANIFEST
     if not f.exists():
         return {}
     import pandas as pd
@@ -120,7 +117,8 @@ def list_tiles(dataset: str | Path, splits: str | tuple[str, ...] = "train") -> 
         InputError: when a split folder is missing or a tile has no label.
     """
     layout, folder, root = resolve_dataset(dataset)
-    kinds = _KINDS[layout]
+    reader = READERS[layout]
+    kinds = reader.READ_KINDS
     manifest = read_manifest(root)
     wanted = SPLITS if splits == "all" else ((splits,) if isinstance(splits, str) else tuple(splits))
     records: list[TileRecord] = []
@@ -130,8 +128,7 @@ def list_tiles(dataset: str | Path, splits: str | tuple[str, ...] = "train") -> 
             if splits == "all":
                 continue
             raise InputError(f"{sdir}: split folder missing; choose one of the splits the dataset has.")
-        # gtpbd-mm nests a folder per region inside each split
-        tile_dirs = sorted(d for d in sdir.iterdir() if d.is_dir()) if layout == "gtpbd-mm" else [sdir]
+        tile_dirs = reader.tile_folders(sdir)  # gtpbd-mm nests a folder per region inside each split
         images = sorted((f for d in tile_dirs for f in (d / kinds["image"]).glob("*")
                          if f.suffix.lower() in _IMAGE_SUFFIXES), key=lambda f: f.stem)
         for img in images:
@@ -144,12 +141,11 @@ def list_tiles(dataset: str | Path, splits: str | tuple[str, ...] = "train") -> 
             rec = TileRecord(name=name, split=split, image=img, mask=mask, scene=meta.get("scene", "unknown"),
                              region=meta.get("region", "unknown"),
                              extra={k: meta[k] for k in ("row_off", "col_off", "width", "height") if k in meta})
-            if layout == "gtpbd-mm":
+            if "boundary" in kinds:
                 rec.boundary = _find(tdir / kinds["boundary"], name, (".tif", ".png"))
+            if "dem" in kinds:
                 rec.dem = _find(tdir / kinds["dem"], name, (".tif", ".tiff"))
-                rec.text_file = _find(tdir / kinds["text"], name, (".txt",))
-            else:
-                rec.text_file = _find(tdir / "json", name, (".json",))
+            rec.text_file = _find(tdir / kinds["text"], name, (".txt", ".json"))
             records.append(rec)
     if not records:
         raise InputError(f"{folder}: no tiles in split(s) {', '.join(wanted)}.")
@@ -182,7 +178,7 @@ def read_caption(rec: TileRecord) -> str:
         return ""
     if f.suffix == ".json":
         try:
-            return str(json.loads(f.read_text(encoding="utf-8")).get("img_description_eg", ""))
+            return str(json.loads(f.read_text(encoding="utf-8")).get(farmseg_vl.CAPTION_EN, ""))
         except json.JSONDecodeError as exc:
             raise InputError(f"{f}: not valid JSON ({exc}); rebuild the dataset.") from exc
     return f.read_text(encoding="utf-8").strip()
@@ -237,11 +233,9 @@ def read_dem(path: Path | None, shape: tuple[int, int]) -> np.ndarray:
 
 
 def target_from_label(label: np.ndarray, layout: str) -> tuple[np.ndarray, np.ndarray]:
-    """``(mask 0/1 uint8, valid bool)``: gtpbd-mm 255 = ignore; farmseg-vl non-zero = farmland."""
-    if layout == "gtpbd-mm":
-        valid = label != IGNORE
-        return ((label == 1) & valid).astype(np.uint8), valid
-    return (label != 0).astype(np.uint8), np.ones(label.shape, bool)
+    """``(mask 0/1 uint8, valid bool)`` as the layout defines its labels (gtpbd-mm: 255 = ignore; farmseg-vl:
+    non-zero = farmland)."""
+    return READERS[layout].target(label)
 
 
 @dataclass

@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 import shapely
 from pyproj import CRS
 
+from farmannot.dataset.manifest import BUILD_REPORT, MANIFEST
 from farmannot.errors import FarmannotError, InputError
 from farmannot.vectors.geometry import as_affine6, pixel_to_world
 from farmannot.vectors.parcels import ParcelTable, build_parcel_table, crs_text, georeference
@@ -26,8 +27,6 @@ from farmannot.vectors.writers import Layer
 if TYPE_CHECKING:
     from farmannot.vectors.exporter import ExportOptions, ExportReport
 
-MANIFEST_NAME = "manifest.parquet"
-BUILD_REPORT = "build_report.json"
 #: Manifest columns copied onto the tiles layer (when present), caption keywords ``kw_*`` after them.
 TILE_COLUMNS = ("tile_id", "scene", "region", "split", "row_off", "col_off", "width", "height", "date",
                 "farmland_fraction", "parcel_count", "caption_en", "caption_zh")
@@ -46,7 +45,7 @@ def tiles_layer(dataset: Path, crs: str | None) -> Layer:
     Raises:
         InputError: an unreadable manifest or one without the window and georeferencing columns.
     """
-    path = dataset / MANIFEST_NAME
+    path = dataset / MANIFEST
     try:
         rows = pq.read_table(path).to_pylist()
     except (OSError, ValueError) as exc:

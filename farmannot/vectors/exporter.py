@@ -7,13 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from farmannot.dataset.manifest import MANIFEST
 from farmannot.errors import InputError, note_input, one_line
 from farmannot.io.atomic import is_temporary
 from farmannot.vectors.parcels import AnnotationGeo, ParcelTable, build_parcel_table, crs_text, georeference
 from farmannot.vectors.reader import parse_crs
 from farmannot.vectors.writers import FORMATS, Layer, write_layers
-
-MANIFEST_NAME = "manifest.parquet"
 
 
 @dataclass
@@ -142,7 +141,7 @@ def export_vectors(source: str | os.PathLike, output: str | os.PathLike,
     if options.crs is not None:
         options = replace(options, crs=crs_text(parse_crs(options.crs, "--crs")))
     report = ExportReport()
-    if source.is_dir() and (source / MANIFEST_NAME).exists():
+    if source.is_dir() and (source / MANIFEST).exists():
         from farmannot.vectors.dataset import export_dataset
 
         return export_dataset(source, output, options, report, progress)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from farmannot.dataset.layouts.tile import Tile, with_stem
 
 NAME = "coco"
+IMAGES = "images"
 
 
 def files(tile: Tile) -> dict[str, bytes]:
-    return with_stem(tile.rgb_png, f"{NAME}/{tile.split}/images/{tile.name}")
+    return with_stem(tile.rgb_png, f"{NAME}/{tile.split}/{IMAGES}/{tile.name}")

@@ -8,20 +8,35 @@ readers ignore and GIS readers use.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 
 from farmannot.dataset.layouts.tile import Tile, with_stem
 
 NAME = "farmseg-vl"
+IMAGES, LABELS, TEXT = "img", "lbl", "json"
+#: the English caption's key in ``json/NAME.json`` (FarmSeg-VL's own)
+CAPTION_EN, CAPTION_ZH = "img_description_eg", "img_description_cn"
+#: what a reader takes from each tile: kind -> folder (``farmannot train`` reads this layout)
+READ_KINDS = {"image": IMAGES, "mask": LABELS, "text": TEXT}
 
 
 def files(tile: Tile) -> dict[str, bytes]:
     b = f"{NAME}/{tile.split}"
     cap = tile.captions["farmseg"]
-    text = json.dumps({"img_description_eg": cap["en"], "img_description_cn": cap["zh"]},
-                      ensure_ascii=False, indent=2) + "\n"
-    out = with_stem(tile.rgb_png, f"{b}/img/{tile.name}")
-    out.update(with_stem(tile.label_png(tile.farmland.astype(np.uint8)), f"{b}/lbl/{tile.name}"))
-    out[f"{b}/json/{tile.name}.json"] = text.encode("utf-8")
+    text = json.dumps({CAPTION_EN: cap["en"], CAPTION_ZH: cap["zh"]}, ensure_ascii=False, indent=2) + "\n"
+    out = with_stem(tile.rgb_png, f"{b}/{IMAGES}/{tile.name}")
+    out.update(with_stem(tile.label_png(tile.farmland.astype(np.uint8)), f"{b}/{LABELS}/{tile.name}"))
+    out[f"{b}/{TEXT}/{tile.name}.json"] = text.encode("utf-8")
     return out
+
+
+def tile_folders(split_dir: Path) -> list[Path]:
+    """The folders of one split that hold the kind folders: the split folder itself."""
+    return [split_dir]
+
+
+def target(label: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(mask 0/1 uint8, valid bool)`` of an ``lbl`` tile: non-zero = farmland, every pixel decided."""
+    return (label != 0).astype(np.uint8), np.ones(label.shape, bool)

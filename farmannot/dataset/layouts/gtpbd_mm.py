@@ -19,6 +19,8 @@ The labels are GeoTIFFs on the tile's grid, so rasterio, torchgeo and QGIS place
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from farmannot.dataset.layouts.encode import geotiff_bytes
@@ -27,6 +29,10 @@ from farmannot.dataset.layouts.tile import Tile, region_folder, with_stem
 NAME = "gtpbd-mm"
 IMAGES, MASKS, BOUNDARIES, PARCELS, DEM, TEXT, IMAGE_TIF = ("images", "mask_labels", "boundary_labels",
                                                             "parcel_labels", "dem", "text", "image_tif")
+#: ``mask_labels`` value of pixels no label decides (``__ignore__`` shapes)
+IGNORE = 255
+#: what a reader takes from each tile: kind -> folder (``farmannot train`` reads this layout)
+READ_KINDS = {"image": IMAGES, "mask": MASKS, "boundary": BOUNDARIES, "dem": DEM, "text": TEXT}
 
 
 def parcel_interiors(parcel: np.ndarray, boundary: np.ndarray) -> np.ndarray:
@@ -52,3 +58,14 @@ def files(tile: Tile) -> dict[str, bytes]:
     if tile.geotiff:
         out[f"{b}/{IMAGE_TIF}/{tile.name}.tif"] = tile.bands_tif
     return out
+
+
+def tile_folders(split_dir: Path) -> list[Path]:
+    """The folders of one split that hold the kind folders: one per region."""
+    return sorted(d for d in split_dir.iterdir() if d.is_dir())
+
+
+def target(label: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(mask 0/1 uint8, valid bool)`` of a ``mask_labels`` tile: 1 = farmland, :data:`IGNORE` = not decided."""
+    valid = label != IGNORE
+    return ((label == 1) & valid).astype(np.uint8), valid
