@@ -70,3 +70,12 @@ def tiny_checkpoint(tmp_path_factory, tiny_sam):
     from farmannot.sam.model import save_checkpoint
 
     return save_checkpoint(tiny_sam, tmp_path_factory.mktemp("ckpt") / "tiny-sam.pth")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test under ``tests/plugins/`` drives Qt and labelme: marked ``gui`` (``-m "not gui"`` skips them
+    on a machine without the Qt system libraries)."""
+    plugins = Path(__file__).parent / "plugins"
+    for item in items:
+        if plugins in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.gui)
