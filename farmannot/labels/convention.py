@@ -1,4 +1,13 @@
-"""Two pixel conventions and the conversion between them.
+"""The pixel contract: labelme vertices <-> pixel edges <-> map geometry, in one place.
+
+Every path that writes or reads shape vertices goes through this module: SAM clicks (the plugin canvas,
+``sam.scene_views``), proposals and predictions (``predict.drafts``), vector imports (``vectors.importer``),
+exports (``vectors.footprints`` traces the painted pixels with :func:`pixels_to_edges`) and the label
+rasters (``labels.geometry`` grows shapes with :func:`labelme_footprint`; ``labels.paint`` draws them as
+labelme does). Map geometry is the pixel-edge geometry moved by the scene's affine
+(``vectors.geometry.pixel_to_world`` / ``world_to_pixel``).
+
+Two pixel conventions:
 
 * **Pixel edges** (GIS, rasterio, ``farmannot.labels.polygonize`` output): pixel ``(row, col)`` covers the
   square ``[col, col + 1] x [row, row + 1]``; a polygon holds the pixels whose centres it contains.
@@ -9,7 +18,7 @@
 A polygon copied from one convention to the other unchanged grows by about one pixel on its right and
 bottom edges once rasterised (measured on the Itaipu parcels: 13 % more pixels). So:
 
-* :func:`edges_to_labelme` (imports, SAM proposals, predictions) shrinks a pixel-edge polygon by
+* :func:`edges_to_labelme` (SAM clicks, imports, proposals, predictions) shrinks a pixel-edge polygon by
   :data:`SHRINK_PX` so that labelme fills the pixels the polygon covers: exactly for outlines on pixel edges,
   about as well as a vertex polygon can for slanted ones. A hole is converted as the region it is (labelme
   paints it as a later ``_background_`` shape), so it shrinks too.
@@ -17,6 +26,13 @@ bottom edges once rasterised (measured on the Itaipu parcels: 13 % more pixels).
   squares: its area is the mask's pixel count, its perimeter the mask's outline, and rasterio fills the same
   pixels from it. Feeding that outline back to :func:`edges_to_labelme` gives vertices labelme fills with the
   same pixels again (one-pixel-wide strips excepted: their truncated outline has no area).
+* :func:`to_labelme_rings` / :func:`from_labelme_rings` are the same two conversions for
+  :class:`farmannot.labels.polygonize.Rings` (a traced mask part and its holes), as the click path uses them.
+
+Which shrink wins was measured (``bench/pixel_convention.py``: traced masks of rotated fields and the Itaipu
+parcels, the written vertices rasterised by ``labelme.utils.shape_to_mask``): 0.35 px fills exactly the
+traced pixels and, on simplified outlines, about half the wrong pixels of eroding by 0.5 px and moving the
+vertices back by 0.5 px (which puts them exactly on the truncation boundary, where rounding can drop a row).
 """
 
 from __future__ import annotations
@@ -25,10 +41,13 @@ import math
 
 import numpy as np
 import shapely
+import shapely.affinity
 from rasterio import features
 from rasterio.transform import Affine
-from shapely.geometry import MultiPolygon, Polygon
+from shapely.geometry import LineString, MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
+
+from farmannot.labels.polygonize import Rings
 
 # labelme truncates vertex coordinates to integers and then fills every pixel whose centre is inside the
 # polygon or on its outline (see farmannot.labels.geometry). A pixel-edge polygon shrunk by d px, 0 < d < 1,
@@ -37,6 +56,41 @@ from shapely.geometry.base import BaseGeometry
 # fewest wrong pixels (rotated fields: 82 against 141 unconverted; Itaipu parcels: 39 against 88 of 683).
 SHRINK_PX = 0.35
 _BUFFER = {"join_style": "mitre", "mitre_limit": 2.0}
+# labelme_footprint: half-width of the horizontal segment, a hair under 0.5 so ties fall as PIL's rounding
+# does; the vertical hair (so the first and last rows count, as PIL's closed scanline range does) is far
+# thinner, so that even along an edge 100 px wide per row it moves the boundary by less than the horizontal hair.
+_HALF = 0.5 - 1e-6
+_EPS = 1e-9
+
+
+def labelme_footprint(geom: BaseGeometry) -> BaseGeometry:
+    """Grow a geometry in labelme's integer grid into the region whose pixel centres labelme fills.
+
+    labelme (PIL) truncates each vertex to an integer pixel index and fills, on each pixel row, every pixel
+    whose centre lies within half a pixel of the polygon's span on that row. The result lives in rasterio
+    pixel coordinates (pixel ``(r, c)`` covers ``[c, c+1] x [r, r+1]``): the Minkowski sum with a horizontal
+    segment of half-width just under 0.5 px (and a hair vertically, so the polygon's top and bottom rows
+    count as PIL counts them), shifted by half a pixel; rasterio's centre-sampling rasteriser fills labelme's
+    pixels from it.
+    """
+    if geom.is_empty:
+        return geom
+    segs = []
+    for part in shapely.get_parts(geom):
+        rings = [part.exterior, *part.interiors] if isinstance(part, Polygon) else [part]
+        for ring in rings:
+            c = shapely.get_coordinates(ring)
+            if len(c) >= 2:
+                segs.append(np.stack([c[:-1], c[1:]], axis=1))
+    corners = np.array([[-_HALF, -_EPS], [_HALF, -_EPS], [_HALF, _EPS], [-_HALF, _EPS]])
+    if segs:
+        s = np.concatenate(segs)  # (n, 2 ends, 2)
+        pts = (s[:, :, None, :] + corners[None, None]).reshape(len(s), 8, 2)
+        hulls = shapely.convex_hull(shapely.multipoints(pts))
+        grown = shapely.union_all(np.concatenate([hulls, [geom]]))
+    else:
+        grown = geom
+    return shapely.affinity.translate(grown, 0.5, 0.5)
 
 
 def _shrink(arr: np.ndarray) -> np.ndarray:
@@ -85,7 +139,7 @@ def footprint_pixels(footprints, width: int | None = None, height: int | None = 
     """The pixels rasterio fills from footprints painted in order (later over earlier), as pixel squares.
 
     Args:
-        footprints: Geometries in rasterio pixel coordinates (e.g. :func:`farmannot.labels.geometry.labelme_footprint`).
+        footprints: Geometries in rasterio pixel coordinates (e.g. :func:`labelme_footprint`).
         width, height: The image size; pixels outside it are left out (None: no limit).
         values: 1 (fill) or 0 (carve) per footprint; default all 1.
 
@@ -108,16 +162,16 @@ def footprint_pixels(footprints, width: int | None = None, height: int | None = 
     tr = Affine.translation(c0, r0)
     pairs = [(g, v) for g, v in zip(feet, vals) if g is not None and not g.is_empty]
     grid = features.rasterize(pairs, out_shape=(r1 - r0, c1 - c0), transform=tr, fill=0, dtype="uint8")
-    polys = [shapely.geometry.shape(g) for g, v in features.shapes(grid, mask=grid == 1, transform=tr) if v == 1]
-    if not polys:
+    polys, _ = pixels_to_edges(grid, (c0, r0))
+    if not len(polys):
         return Polygon()
-    return polys[0] if len(polys) == 1 else MultiPolygon(polys)
+    return polys[0] if len(polys) == 1 else MultiPolygon(list(polys))
 
 
 def labelme_to_edges(geoms, width: int | None = None, height: int | None = None):
     """labelme vertices -> the pixel-edge polygon(s) made of the pixels labelme fills (pixel squares).
 
-    Built from the footprint geometry of :func:`farmannot.labels.geometry.labelme_footprint`, which can miss
+    Built from the footprint geometry of :func:`labelme_footprint`, which can miss
     a pixel where a slanted edge passes exactly half a pixel from a pixel centre, and keeps only the
     ``make_valid`` area of a polygon that truncation makes self-crossing. Where exact pixels matter (labels,
     exports) the shapes are drawn as labelme draws them, by :mod:`farmannot.labels.paint`.
@@ -126,8 +180,6 @@ def labelme_to_edges(geoms, width: int | None = None, height: int | None = None)
         geoms: Polygon(s) with labelme vertices (holes fill as labelme fills a polygon's rings).
         width, height: The image size, to leave out pixels beyond it (None: no limit).
     """
-    from farmannot.labels.geometry import labelme_footprint
-
     single = not isinstance(geoms, (list, tuple, np.ndarray))
     arr = shapely.transform(np.asarray([geoms] if single else geoms, dtype=object), np.trunc)
     bad = ~shapely.is_valid(arr)
@@ -140,6 +192,71 @@ def labelme_to_edges(geoms, width: int | None = None, height: int | None = None)
 def _areal(geom: BaseGeometry) -> BaseGeometry:
     polys = [p for p in shapely.get_parts(geom) if isinstance(p, Polygon)]
     return shapely.union_all(polys) if polys else Polygon()
+
+
+def pixels_to_edges(pixels: np.ndarray, origin: tuple[float, float] = (0, 0)) -> tuple[np.ndarray, np.ndarray]:
+    """The non-zero pixels of an integer image as pixel squares: one polygon (holes included) per
+    4-connected region of equal value (rasterio's tracing), vertices on pixel corners.
+
+    Args:
+        pixels: 2-D integer or boolean array; 0 is nothing.
+        origin: Column and row of ``pixels[0, 0]`` (the polygons are in those pixel coordinates).
+
+    Returns:
+        ``(polygons, values)`` as arrays, in rasterio's order.
+    """
+    arr = np.asarray(pixels)
+    if arr.dtype == bool:
+        arr = arr.astype(np.uint8)
+    polys, values = [], []
+    for g, v in features.shapes(arr, mask=arr != 0, transform=Affine.translation(*origin)):
+        rings = [np.asarray(r, dtype=np.float64) for r in g["coordinates"]]
+        polys.append(shapely.polygons(rings[0], holes=rings[1:] or None))
+        values.append(v)
+    return np.asarray(polys, dtype=object), np.asarray(values, dtype=arr.dtype)
+
+
+def _open_ring(coords) -> np.ndarray:
+    arr = np.asarray(coords, dtype=np.float64)
+    if len(arr) > 1 and np.array_equal(arr[0], arr[-1]):
+        arr = arr[:-1]
+    return arr
+
+
+def to_labelme_rings(rings: Rings) -> list[Rings]:
+    """Pixel-edge rings (a traced mask part and its holes) -> labelme vertices, by :func:`edges_to_labelme`.
+
+    The holes come back as the labelme vertices of each hole as a region of its own (written as later
+    ``_background_`` shapes). A part with a one-pixel neck may come back as several parts.
+    """
+    out: list[Rings] = []
+    for part in shapely.get_parts(edges_to_labelme(rings.to_shapely())):
+        if part.is_empty:
+            continue
+        part = shapely.geometry.polygon.orient(part, 1.0)
+        out.append(Rings(_open_ring(part.exterior.coords), [_open_ring(h.coords) for h in part.interiors]))
+    return out
+
+
+def from_labelme_rings(exterior, holes=()) -> Rings:
+    """labelme vertices (a field and its ``_background_`` holes) -> rings in pixel coordinates whose
+    pixel-centre rasterisation (``polygonize.rings_to_mask``) is the pixels labelme fills: each ring is the
+    :func:`labelme_footprint` of the truncated vertices (fill and outline, as PIL draws a self-crossing
+    outline too); the largest part when it falls apart."""
+    def grow(points) -> Polygon:
+        pts = np.trunc(np.asarray(points, dtype=np.float64))
+        poly = Polygon(pts)
+        if poly.is_valid:
+            foot = labelme_footprint(poly)
+        else:  # PIL fills the areal part and draws the whole outline
+            outline = labelme_footprint(LineString(np.vstack([pts, pts[:1]])))
+            foot = shapely.union_all([outline, shapely.affinity.translate(_areal(shapely.make_valid(poly)), .5, .5)])
+        parts = [p for p in shapely.get_parts(foot) if isinstance(p, Polygon) and p.area > 0]
+        return max(parts, key=lambda p: p.area) if parts else Polygon()
+
+    ext = grow(exterior)
+    return Rings(_open_ring(ext.exterior.coords) if not ext.is_empty else np.zeros((0, 2)),
+                 [_open_ring(g.exterior.coords) for h in holes if not (g := grow(h)).is_empty])
 
 
 def edge_polygon_to_labelme(geom: BaseGeometry) -> BaseGeometry:

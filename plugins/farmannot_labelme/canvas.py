@@ -7,7 +7,8 @@ simplified at ~1.5 px, every part, holes handed on under ``"farmannot": {"holes"
 fields are already drawn). When labelme labels the new shapes (:meth:`set_last_label`), the holes become
 ``_background_`` shapes right after their field, in the same undo step (one Undo takes the field and its holes
 away) and without the per-shape ``"farmannot"`` key;
-written in labelme's vertex convention so labelme's own rasteriser gives the mask back. Other output formats (mask, rectangle, circle) use labelme's builders.
+written in labelme's vertex convention (:mod:`farmannot.labels.convention`, as imports and drafts are) so
+labelme's own rasteriser gives the mask back. Other output formats (mask, rectangle, circle) use labelme's builders.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from labelme.widgets import Canvas
 from PyQt5 import QtCore, QtGui
 from PyQt5.QtCore import QPointF
 
-from farmannot.labels.polygonize import Rings, from_labelme_rings, to_labelme_rings
+from farmannot.labels.convention import from_labelme_rings, to_labelme_rings
+from farmannot.labels.polygonize import Rings
 from farmannot.sam.prompts import prompt_from_labelme
 from farmannot_labelme.qimage import qimage_to_rgb
 from farmannot_labelme.sam_bridge import MODEL_NAME, SamBridge, full_mask

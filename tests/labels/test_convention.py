@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import shapely
+import shapely.affinity
 from rasterio import features
 from rasterio.transform import Affine
 from shapely.geometry import Polygon, box
@@ -105,3 +106,79 @@ def test_holes_shrink_as_regions():
     # as a MultiPolygon part too
     multi = edges_to_labelme(shapely.MultiPolygon([donut]))
     assert [r.bounds for p in shapely.get_parts(multi) for r in p.interiors] == [pytest.approx((4.35, 4.35, 7.65, 7.65))]
+
+
+# ------------------------------------------------------------------ Rings (the SAM click path) ----------
+def _labelme_fill(parts, shape_hw):
+    """labelme's own converter: each part's exterior filled, its holes painted over as later shapes."""
+    from labelme.utils import shape_to_mask
+
+    out = np.zeros(shape_hw, bool)
+    for r in parts:
+        out |= shape_to_mask(shape_hw, r.exterior.tolist(), "polygon")
+        for h in r.holes:
+            out &= ~shape_to_mask(shape_hw, h.tolist(), "polygon")
+    return out
+
+
+def test_click_mask_to_labelme_vertices_gives_the_mask_back():
+    """A SAM mask (a rotated field with a hole) traced and written as labelme vertices: labelme's own
+    ``shape_to_mask`` fills exactly the mask's pixels."""
+    from farmannot.labels.convention import to_labelme_rings
+    from farmannot.labels.polygonize import mask_to_polygons
+
+    field = shapely.affinity.rotate(box(20.3, 20.1, 75.2, 52.6), 27, origin="center")
+    mask = features.rasterize([(field, 1)], out_shape=(96, 96), transform=Affine.identity()) == 1
+    mask[38:44, 40:51] = False  # a hole
+    rings = mask_to_polygons(mask, simplify_px=0)
+    parts = [p for r in rings for p in to_labelme_rings(r)]
+    assert len(parts) == 1 and len(parts[0].holes) == 1
+    assert (_labelme_fill(parts, mask.shape) == mask).all()
+    # the vertices truncate onto the border pixels: the rectangle hole's corners are its corner pixels
+    hole = np.trunc(parts[0].holes[0])
+    assert (hole[:, 0].min(), hole[:, 0].max(), hole[:, 1].min(), hole[:, 1].max()) == (40, 50, 38, 43)
+
+
+def test_click_vertices_are_the_draft_vertices():
+    """A clicked field and a proposed draft of the same mask get the same vertices (one convention)."""
+    from farmannot.labels.convention import to_labelme_rings
+    from farmannot.labels.polygonize import mask_to_polygons
+
+    yy, xx = np.mgrid[:80, :80]
+    mask = (yy - 40) ** 2 + (xx - 38) ** 2 < 25 ** 2
+    (rings,) = mask_to_polygons(mask, simplify_px=1.5)
+    (clicked,) = to_labelme_rings(rings)
+    drafted = edges_to_labelme(rings.to_shapely())
+    assert Polygon(clicked.exterior).equals(drafted)
+    # simplification moves the outline by at most 1.5 px: fewer than half the border pixels change
+    assert (_labelme_fill([clicked], mask.shape) != mask).sum() < 0.5 * 2 * np.pi * 25
+
+
+def test_drawn_shapes_back_to_the_pixels_labelme_fills():
+    """labelme vertices (fractional, a self-crossing one, a field with a hole) -> rings whose pixel-centre
+    rasterisation is exactly what labelme's ``shape_to_mask`` fills (what a new click is cut back by)."""
+    from labelme.utils import shape_to_mask
+
+    from farmannot.labels.convention import from_labelme_rings
+    from farmannot.labels.polygonize import rings_to_mask
+
+    hw = (60, 60)
+    drawn = [[(5.3, 5.2), (45.7, 9.1), (38.2, 52.9), (8.4, 40.3)],
+             [(10.5, 10.2), (40.9, 45.3), (40.2, 10.7), (10.1, 45.6)]]  # a bow tie
+    for pts in drawn:
+        want = shape_to_mask(hw, pts, "polygon")
+        assert (rings_to_mask([from_labelme_rings(pts)], hw) == want).all()
+    ext, hole = [(4.6, 4.2), (50.3, 4.9), (50.8, 50.1), (4.1, 50.5)], [(20.7, 20.2), (30.1, 20.9), (25.3, 31.8)]
+    want = shape_to_mask(hw, ext, "polygon") & ~shape_to_mask(hw, hole, "polygon")
+    assert (rings_to_mask([from_labelme_rings(ext, [hole])], hw) == want).all()
+
+
+def test_pixels_to_edges_are_pixel_squares():
+    from farmannot.labels.convention import pixels_to_edges
+
+    img = np.zeros((10, 12), np.int32)
+    img[2:5, 3:7] = 4
+    img[6:8, 1:3] = 9
+    polys, values = pixels_to_edges(img, origin=(100, 50))
+    got = {int(v): p for p, v in zip(polys, values)}
+    assert got[4].equals(box(103, 52, 107, 55)) and got[9].equals(box(101, 56, 103, 58))
