@@ -39,7 +39,7 @@ def scene_autofill(scene: str | os.PathLike | SceneGrid | tuple,
     if meta.crs:
         lon, lat = centre_lonlat(meta.crs, meta.transform, meta.width, meta.height)
         out["location"] = Keyword(
-            value=format_location(lat, lon),
+            value=format_location(lon=lon, lat=lat),
             source="auto",
             evidence={"lat": round(lat, 6), "lon": round(lon, 6), "crs": meta.crs, "from": "grid centre"},
             confidence=1.0,
