@@ -22,22 +22,20 @@ bottom edges once rasterised (measured on the Itaipu parcels: 13 % more pixels).
   :data:`SHRINK_PX` so that labelme fills the pixels the polygon covers: exactly for outlines on pixel edges,
   about as well as a vertex polygon can for slanted ones. A hole is converted as the region it is (labelme
   paints it as a later ``_background_`` shape), so it shrinks too.
-* :func:`labelme_to_edges` (exports) returns exactly the pixels labelme fills, as the union of their pixel
-  squares: its area is the mask's pixel count, its perimeter the mask's outline, and rasterio fills the same
-  pixels from it. Feeding that outline back to :func:`edges_to_labelme` gives vertices labelme fills with the
-  same pixels again (one-pixel-wide strips excepted: their truncated outline has no area).
+* :func:`labelme_to_edges` returns exactly the pixels labelme fills (drawn by ``labels.paint``, labelme's own
+  drawing, as the exports draw them), as the union of their pixel squares: its area is the mask's pixel
+  count, its perimeter the mask's outline, and rasterio fills the same pixels from it. Feeding that outline
+  back to :func:`edges_to_labelme` gives vertices labelme fills with the same pixels again.
 * :func:`to_labelme_rings` / :func:`from_labelme_rings` are the same two conversions for
   :class:`farmannot.labels.polygonize.Rings` (a traced mask part and its holes), as the click path uses them.
 
-Which shrink wins was measured (``bench/pixel_convention.py``: traced masks of rotated fields and the Itaipu
-parcels, the written vertices rasterised by ``labelme.utils.shape_to_mask``): 0.35 px fills exactly the
+Which shrink wins was measured (``bench/pixel_convention.py``: rotated fields, the sample Landsat fields and
+the Itaipu parcels, the written vertices filled by ``labelme.utils.shape_to_mask``; docs/BENCHMARKS.md): 0.35 px fills exactly the
 traced pixels and, on simplified outlines, about half the wrong pixels of eroding by 0.5 px and moving the
 vertices back by 0.5 px (which puts them exactly on the truncation boundary, where rounding can drop a row).
 """
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import shapely
@@ -134,59 +132,53 @@ def edges_to_labelme(geoms):
     return out[0] if single else out
 
 
-def footprint_pixels(footprints, width: int | None = None, height: int | None = None,
-                     values=None) -> BaseGeometry:
-    """The pixels rasterio fills from footprints painted in order (later over earlier), as pixel squares.
-
-    Args:
-        footprints: Geometries in rasterio pixel coordinates (e.g. :func:`labelme_footprint`).
-        width, height: The image size; pixels outside it are left out (None: no limit).
-        values: 1 (fill) or 0 (carve) per footprint; default all 1.
-
-    Returns:
-        Polygon or MultiPolygon whose vertices sit on pixel corners (empty when nothing is filled).
-    """
-    feet = [g for g in footprints]
-    vals = [1] * len(feet) if values is None else list(values)
-    fill = [g for g, v in zip(feet, vals) if v and g is not None and not g.is_empty]
-    if not fill:
-        return Polygon()
-    x0, y0, x1, y1 = shapely.total_bounds(np.asarray(fill, dtype=object))
-    c0, r0, c1, r1 = math.floor(x0), math.floor(y0), math.ceil(x1), math.ceil(y1)
-    if width is not None:
-        c0, c1 = max(c0, 0), min(c1, int(width))
-    if height is not None:
-        r0, r1 = max(r0, 0), min(r1, int(height))
-    if c1 <= c0 or r1 <= r0:
-        return Polygon()
-    tr = Affine.translation(c0, r0)
-    pairs = [(g, v) for g, v in zip(feet, vals) if g is not None and not g.is_empty]
-    grid = features.rasterize(pairs, out_shape=(r1 - r0, c1 - c0), transform=tr, fill=0, dtype="uint8")
-    polys, _ = pixels_to_edges(grid, (c0, r0))
-    if not len(polys):
-        return Polygon()
-    return polys[0] if len(polys) == 1 else MultiPolygon(list(polys))
-
-
 def labelme_to_edges(geoms, width: int | None = None, height: int | None = None):
     """labelme vertices -> the pixel-edge polygon(s) made of the pixels labelme fills (pixel squares).
 
-    Built from the footprint geometry of :func:`labelme_footprint`, which can miss
-    a pixel where a slanted edge passes exactly half a pixel from a pixel centre, and keeps only the
-    ``make_valid`` area of a polygon that truncation makes self-crossing. Where exact pixels matter (labels,
-    exports) the shapes are drawn as labelme draws them, by :mod:`farmannot.labels.paint`.
+    Each polygon part is drawn as labelme draws a polygon shape and each of its holes carved as a later
+    ``_background_`` shape (as :func:`edges_to_labelme` writes them), by :mod:`farmannot.labels.paint`
+    (labelme's own PIL drawing, truncation included); the pixels become squares by :func:`pixels_to_edges`,
+    as exports do (``vectors.footprints``). Its area is the pixel count and rasterio fills the same pixels.
 
     Args:
-        geoms: Polygon(s) with labelme vertices (holes fill as labelme fills a polygon's rings).
+        geoms: Polygon(s) with labelme vertices; one geometry or an array.
         width, height: The image size, to leave out pixels beyond it (None: no limit).
     """
     single = not isinstance(geoms, (list, tuple, np.ndarray))
-    arr = shapely.transform(np.asarray([geoms] if single else geoms, dtype=object), np.trunc)
-    bad = ~shapely.is_valid(arr)
-    if bad.any():  # truncation can fold a valid outline; keep the areal part, as labels.geometry.repair does
-        arr[bad] = [_areal(g) for g in shapely.make_valid(arr[bad])]
-    out = np.asarray([footprint_pixels([labelme_footprint(g)], width, height) for g in arr], dtype=object)
+    arr = np.asarray([geoms] if single else geoms, dtype=object)
+    out = np.asarray([_painted_edges(g, width, height) for g in arr], dtype=object)
     return out[0] if single else out
+
+
+def _painted_edges(geom: BaseGeometry, width: int | None, height: int | None) -> BaseGeometry:
+    from farmannot.io.labelme_json import Shape
+    from farmannot.labels.paint import Drawing
+
+    shapes, carve = [], []
+    for part in shapely.get_parts(geom):
+        if not isinstance(part, Polygon) or part.is_empty:
+            continue
+        for k, ring in enumerate([part.exterior, *part.interiors]):
+            shapes.append(Shape("_background_" if k else "field", np.asarray(ring.coords)[:-1].tolist()))
+            carve.append(k > 0)
+    if not shapes:
+        return Polygon()
+    drawing = Drawing.of(shapes)
+    c0, r0 = drawing.bounds[:, :2].min(axis=0).tolist()
+    c1, r1 = (drawing.bounds[:, 2:].max(axis=0) + 1).tolist()
+    c0, r0 = max(c0, 0), max(r0, 0)
+    if width is not None:
+        c1 = min(c1, int(width))
+    if height is not None:
+        r1 = min(r1, int(height))
+    if c1 <= c0 or r1 <= r0:
+        return Polygon()
+    which = drawing.paint(list(range(len(shapes))), c0, r0, c1 - c0, r1 - r0)
+    filled = np.asarray([False, *[not c for c in carve]])[which]
+    polys, _ = pixels_to_edges(filled, (c0, r0))
+    if not len(polys):
+        return Polygon()
+    return polys[0] if len(polys) == 1 else MultiPolygon(list(polys))
 
 
 def _areal(geom: BaseGeometry) -> BaseGeometry:

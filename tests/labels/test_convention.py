@@ -182,3 +182,25 @@ def test_pixels_to_edges_are_pixel_squares():
     polys, values = pixels_to_edges(img, origin=(100, 50))
     got = {int(v): p for p, v in zip(polys, values)}
     assert got[4].equals(box(103, 52, 107, 55)) and got[9].equals(box(101, 56, 103, 58))
+
+
+def test_labelme_to_edges_paints_as_labelme_and_carves_holes():
+    """Self-crossing vertices and a hole (a later _background_ shape): rasterio on the returned squares fills
+    what labelme's ``shape_to_mask`` fills, field minus hole."""
+    from labelme.utils import shape_to_mask
+
+    bowtie = [(5.5, 5.2), (30.9, 34.3), (30.2, 5.7), (5.1, 34.6)]
+    got = labelme_to_edges(Polygon(bowtie))
+    assert (edge_raster(got) == shape_to_mask((40, 40), bowtie, "polygon")).all()
+    ext, hole = [(3.6, 3.2), (36.3, 3.9), (36.8, 36.1), (3.1, 36.5)], [(12.7, 12.2), (24.1, 12.9), (18.3, 25.8)]
+    want = shape_to_mask((40, 40), ext, "polygon") & ~shape_to_mask((40, 40), hole, "polygon")
+    got = labelme_to_edges(Polygon(ext, [hole]))
+    assert (edge_raster(got) == want).all() and got.area == want.sum()
+    # and back: edges_to_labelme of those squares gives labelme the same pixels again
+    lm = edges_to_labelme(got)
+    back = np.zeros((40, 40), bool)
+    for p in shapely.get_parts(lm):
+        back |= shape_to_mask((40, 40), np.asarray(p.exterior.coords)[:-1].tolist(), "polygon")
+        for r in p.interiors:
+            back &= ~shape_to_mask((40, 40), np.asarray(r.coords)[:-1].tolist(), "polygon")
+    assert (back == want).all()
