@@ -31,11 +31,10 @@ from shapely.geometry import MultiPolygon, Polygon  # noqa: E402
 
 from farmannot.io.grid import SceneGrid  # noqa: E402
 from farmannot.io.labelme_json import Shape  # noqa: E402
-from farmannot.labels.convention import edges_to_labelme  # noqa: E402
+from farmannot.labels.convention import edges_to_labelme, on_pixel_edges  # noqa: E402
 from farmannot.vectors.geometry import (  # noqa: E402
     BACKGROUND_LABEL,
     drop_small,
-    on_pixel_edges,
     polygon_to_shapes,
     polygonal,
 )

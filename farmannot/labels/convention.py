@@ -4,8 +4,8 @@ Every path that writes or reads shape vertices goes through this module: SAM cli
 ``sam.scene_views``), proposals and predictions (``predict.drafts``), vector imports (``vectors.importer``),
 exports (``vectors.footprints`` traces the painted pixels with :func:`pixels_to_edges`) and the label
 rasters (``labels.geometry`` grows shapes with :func:`labelme_footprint`; ``labels.paint`` draws them as
-labelme does). Map geometry is the pixel-edge geometry moved by the scene's affine
-(``vectors.geometry.pixel_to_world`` / ``world_to_pixel``).
+labelme does). Map geometry is the pixel-edge geometry moved by the scene's affine (:func:`pixel_to_world`
+/ :func:`world_to_pixel`, rasterio's ``(col, row) = ~transform * (x, y)``).
 
 Two pixel conventions:
 
@@ -36,6 +36,9 @@ vertices back by 0.5 px (which puts them exactly on the truncation boundary, whe
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import shapely
@@ -259,3 +262,48 @@ def edge_polygon_to_labelme(geom: BaseGeometry) -> BaseGeometry:
 def labelme_polygon_to_edges(geom: BaseGeometry) -> BaseGeometry:
     """One geometry, labelme vertices -> pixel edges."""
     return labelme_to_edges(geom)
+
+
+# -- map geometry <-> pixel edges (the scene's affine, vectorised over arrays of geometries) ----------------
+def as_affine6(transform: Sequence[float]) -> tuple[float, float, float, float, float, float]:
+    """``(a, b, c, d, e, f)`` of an affine transform given as 6 or 9 numbers (rasterio order) or an Affine."""
+    vals = tuple(float(v) for v in tuple(transform)[:6])
+    if len(vals) != 6:
+        raise ValueError(f"an affine transform needs 6 numbers, got {transform!r}")
+    return vals  # type: ignore[return-value]
+
+
+def _apply_affine(geoms: Any, m: tuple[float, float, float, float, float, float]) -> Any:
+    a, b, c, d, e, f = m
+
+    def fn(xy: np.ndarray) -> np.ndarray:
+        x, y = xy[:, 0], xy[:, 1]
+        return np.column_stack([a * x + b * y + c, d * x + e * y + f])
+
+    return shapely.transform(geoms, fn)
+
+
+def _invert(m: tuple[float, ...]) -> tuple[float, float, float, float, float, float]:
+    a, b, c, d, e, f = m
+    det = a * e - b * d
+    if det == 0:
+        raise ValueError("the scene transform is not invertible")
+    ia, ib, id_, ie = e / det, -b / det, -d / det, a / det
+    return ia, ib, -(ia * c + ib * f), id_, ie, -(id_ * c + ie * f)
+
+
+def world_to_pixel(geoms: Any, transform: Sequence[float]) -> Any:
+    """Map coordinates (scene CRS) to pixel coordinates, vectorised over an array of geometries."""
+    return _apply_affine(geoms, _invert(as_affine6(transform)))
+
+
+def pixel_to_world(geoms: Any, transform: Sequence[float]) -> Any:
+    """Pixel coordinates to map coordinates in the scene CRS, vectorised over an array of geometries."""
+    return _apply_affine(geoms, as_affine6(transform))
+
+
+def on_pixel_edges(geoms: np.ndarray, tol: float = 0.01) -> np.ndarray:
+    """Whether every vertex of each geometry lies within ``tol`` px of a pixel corner."""
+    xy, i = shapely.get_coordinates(geoms, return_index=True)
+    off = np.abs(xy - np.round(xy)).max(axis=1) > tol if len(xy) else np.zeros(0, bool)
+    return np.bincount(i[off], minlength=len(geoms)) == 0

@@ -19,7 +19,7 @@ from pyproj import CRS
 
 from farmannot.errors import FarmannotError, InputError
 from farmannot.io.grid import crs_transformer, reproject
-from farmannot.vectors.geometry import as_affine6, pixel_to_world
+from farmannot.labels.convention import as_affine6, pixel_to_world
 from farmannot.vectors.parcels import ParcelTable, build_parcel_table, crs_text, georeference
 from farmannot.vectors.writers import Layer
 

@@ -23,15 +23,8 @@ from farmannot.errors import InputError
 from farmannot.io.grid import SceneGrid, crs_transformer, reproject
 from farmannot.io.labelme_json import Annotation, Shape, load_annotation, save_annotation
 from farmannot.io.raster import open_raster
-from farmannot.labels.convention import edges_to_labelme
-from farmannot.vectors.geometry import (
-    drop_small,
-    features_to_shapes,
-    on_pixel_edges,
-    parse_description,
-    polygonal,
-    world_to_pixel,
-)
+from farmannot.labels.convention import edges_to_labelme, on_pixel_edges, world_to_pixel
+from farmannot.vectors.geometry import drop_small, features_to_shapes, parse_description, polygonal
 from farmannot.vectors.reader import VectorTable, parse_crs, read_vectors
 
 DEFAULT_LABEL = "farmland"

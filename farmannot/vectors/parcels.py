@@ -20,14 +20,9 @@ from farmannot.errors import InputError
 from farmannot.io.grid import crs_transformer, reproject
 from farmannot.io.labelme_json import Annotation, load_annotation, resolve_image_path
 from farmannot.io.raster import open_raster
+from farmannot.labels.convention import as_affine6, pixel_to_world
 from farmannot.vectors.footprints import parcel_pixels
-from farmannot.vectors.geometry import (
-    area_perimeter_m,
-    as_affine6,
-    parse_description,
-    pixel_to_world,
-    shapes_to_parcels,
-)
+from farmannot.vectors.geometry import area_perimeter_m, parse_description, shapes_to_parcels
 
 #: Fixed parcel columns, in the order the files carry them (caption keywords ``kw_<key>`` follow).
 PARCEL_COLUMNS = ("parcel_id", "label", "group_id", "area_m2", "perim_m", "scene", "date", "annotation",

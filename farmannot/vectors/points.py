@@ -17,7 +17,7 @@ import shapely
 
 from farmannot.errors import InputError
 from farmannot.io.grid import SceneGrid, reproject
-from farmannot.vectors.geometry import world_to_pixel
+from farmannot.labels.convention import world_to_pixel
 from farmannot.vectors.importer import (
     _TYPE_NAMES,
     ImportOptions,
