@@ -50,9 +50,19 @@ def outline_rings(pts: list[tuple[float, float]], shape_type: str, holes: list) 
     return rings if len(rings.exterior) >= 3 else None
 
 
-def rings_to_shapes(edge_rings: Rings) -> list[Shape]:
-    """Pixel-edge rings -> labelme polygon shapes (labelme's vertex convention; holes kept aside)."""
-    return [_shape(r) for r in to_labelme_rings(edge_rings) if len(r.exterior) >= 3]
+def rings_to_shapes(edge_rings: Rings, move=None) -> list[Shape]:
+    """Pixel-edge rings -> labelme polygon shapes (labelme's vertex convention; holes kept aside).
+
+    ``move``: a function applied to the labelme vertices after the conversion (the scene grid converts in
+    scene pixels, where the mask is, and moves the vertices into a view's coordinates).
+    """
+    out = []
+    for r in to_labelme_rings(edge_rings):
+        if move is not None:
+            r = Rings(move(r.exterior), [move(h) for h in r.holes])
+        if len(r.exterior) >= 3:
+            out.append(_shape(r))
+    return out
 
 
 def _shape(rings: Rings) -> Shape:
