@@ -13,6 +13,8 @@ labelme's own rasteriser gives the mask back. Other output formats (mask, rectan
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from labelme import _automation
 from labelme._shape import Shape
@@ -41,12 +43,24 @@ def shape_outline(shape: Shape) -> tuple[list[tuple[float, float]], str, list]:
 
 
 def outline_rings(pts: list[tuple[float, float]], shape_type: str, holes: list) -> Rings | None:
+    """A drawn outline (:func:`shape_outline`) as rings whose pixel-centre raster is what labelme fills.
+
+    Cached by the outline's points: every click reads all fields drawn so far, which rarely change between
+    clicks, and labelme's footprint costs about a millisecond per field.
+    """
+    return _outline_rings(tuple(map(tuple, pts)), shape_type, tuple(tuple(map(tuple, h)) for h in holes))
+
+
+@functools.lru_cache(maxsize=8192)
+def _outline_rings(pts: tuple, shape_type: str, holes: tuple) -> Rings | None:
     if shape_type == "rectangle" and len(pts) == 2:
         (x0, y0), (x1, y1) = pts
         pts = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
     elif shape_type != "polygon" or len(pts) < 3:
         return None
     rings = from_labelme_rings(pts, [h for h in holes if len(h) >= 3])
+    for a in (rings.exterior, *rings.holes):  # shared through the cache: read-only
+        a.setflags(write=False)
     return rings if len(rings.exterior) >= 3 else None
 
 
