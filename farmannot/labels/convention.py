@@ -255,16 +255,6 @@ def from_labelme_rings(exterior, holes=()) -> Rings:
                  [_open_ring(g.exterior.coords) for h in holes if not (g := grow(h)).is_empty])
 
 
-def edge_polygon_to_labelme(geom: BaseGeometry) -> BaseGeometry:
-    """One geometry, pixel edges -> labelme vertices."""
-    return edges_to_labelme(geom)
-
-
-def labelme_polygon_to_edges(geom: BaseGeometry) -> BaseGeometry:
-    """One geometry, labelme vertices -> pixel edges."""
-    return labelme_to_edges(geom)
-
-
 # -- map geometry <-> pixel edges (the scene's affine, vectorised over arrays of geometries) ----------------
 def as_affine6(transform: Sequence[float]) -> tuple[float, float, float, float, float, float]:
     """``(a, b, c, d, e, f)`` of an affine transform given as 6 or 9 numbers (rasterio order) or an Affine."""

@@ -9,12 +9,7 @@ from rasterio.transform import Affine
 from shapely.geometry import Polygon, box
 
 from farmannot.io.labelme_json import Shape
-from farmannot.labels.convention import (
-    edge_polygon_to_labelme,
-    edges_to_labelme,
-    labelme_polygon_to_edges,
-    labelme_to_edges,
-)
+from farmannot.labels.convention import edges_to_labelme, labelme_to_edges
 from farmannot.labels.rasterize import class_raster
 
 
@@ -34,7 +29,7 @@ def test_pixel_aligned_rectangle_is_exact():
     assert (edge_raster(edges) == want).all()
     # unconverted, labelme's rules fill one more row and column
     assert labelme_raster(edges).sum() == 6 * 9
-    assert (labelme_raster(edge_polygon_to_labelme(edges)) == want).all()
+    assert (labelme_raster(edges_to_labelme(edges)) == want).all()
 
 
 def test_rotated_fields_agree_better_with_the_pixel_centre_rule():
@@ -43,7 +38,7 @@ def test_rotated_fields_agree_better_with_the_pixel_centre_rule():
         field = shapely.affinity.rotate(box(8.3, 12.1, 30.6, 24.2), angle, origin="center")
         ref = edge_raster(field)
         raw = labelme_raster(field)
-        conv = labelme_raster(edge_polygon_to_labelme(field))
+        conv = labelme_raster(edges_to_labelme(field))
         err_raw += (raw != ref).sum()
         err_conv += (conv != ref).sum()
         bias_raw += raw.sum() - ref.sum()
@@ -54,19 +49,19 @@ def test_rotated_fields_agree_better_with_the_pixel_centre_rule():
 
 def test_export_gives_exactly_the_pixels_labelme_fills():
     drawn = Polygon([(5.3, 5.2), (25.7, 7.1), (22.2, 30.9), (6.4, 26.3)])  # fractional, as a person draws
-    assert (edge_raster(labelme_polygon_to_edges(drawn)) == labelme_raster(drawn)).all()
+    assert (edge_raster(labelme_to_edges(drawn)) == labelme_raster(drawn)).all()
 
 
 def test_export_outline_is_the_pixel_squares():
     """The exported outline is made of whole pixels: its area is the pixel count, its vertices pixel corners."""
     drawn = Polygon([(5.3, 5.2), (25.7, 7.1), (22.2, 30.9), (6.4, 26.3)])
-    edges = labelme_polygon_to_edges(drawn)
+    edges = labelme_to_edges(drawn)
     mask = labelme_raster(drawn)
     assert edges.area == mask.sum()
     xy = shapely.get_coordinates(edges)
     assert (xy == np.round(xy)).all()
     # a box with vertices 2 and 9 fills pixels 2..9 (labelme counts the outline): squares span 2..10
-    assert labelme_polygon_to_edges(box(2, 3, 9, 7)).equals(box(2, 3, 10, 8))
+    assert labelme_to_edges(box(2, 3, 9, 7)).equals(box(2, 3, 10, 8))
     # pixels beyond the image are left out when its size is given
     assert labelme_to_edges(box(30, 30, 45, 45), width=40, height=40).equals(box(30, 30, 40, 40))
 
@@ -86,12 +81,12 @@ def test_pixel_sets_go_round_exactly():
     got = np.zeros((40, 40), bool)
     theirs = np.zeros((40, 40), bool)
     for p in polys:
-        lm = edge_polygon_to_labelme(Polygon(p.exterior))
+        lm = edges_to_labelme(Polygon(p.exterior))
         for part in shapely.get_parts(lm):
             got |= labelme_raster(part)
             theirs |= shape_to_mask((40, 40), np.asarray(part.exterior.coords)[:-1].tolist(), "polygon")
         for ring in p.interiors:  # holes: later _background_ shapes
-            hole = edge_polygon_to_labelme(Polygon(ring))
+            hole = edges_to_labelme(Polygon(ring))
             got &= ~labelme_raster(hole)
             theirs &= ~shape_to_mask((40, 40), np.asarray(hole.exterior.coords)[:-1].tolist(), "polygon")
     assert (theirs == (blob == 1)).all() and (got == (blob == 1)).all()
@@ -100,7 +95,7 @@ def test_pixel_sets_go_round_exactly():
 def test_holes_shrink_as_regions():
     """A hole is painted by a later _background_ shape, so it shrinks like any region: edges 4..8 -> 4.35..7.65."""
     donut = Polygon([(2, 2), (12, 2), (12, 12), (2, 12)], [[(4, 4), (8, 4), (8, 8), (4, 8)]])
-    lm = edge_polygon_to_labelme(donut)
+    lm = edges_to_labelme(donut)
     assert lm.exterior.bounds == pytest.approx((2.35, 2.35, 11.65, 11.65))
     assert [r.bounds for r in lm.interiors] == [pytest.approx((4.35, 4.35, 7.65, 7.65))]
     # as a MultiPolygon part too
