@@ -37,7 +37,8 @@ import cv2
 import numpy as np
 import torch
 
-from farmannot.labels.polygonize import mask_to_polygons, to_labelme_rings
+from farmannot.labels.convention import to_labelme_rings
+from farmannot.labels.polygonize import mask_to_polygons
 from farmannot.sam import model as sam1
 from farmannot.sam import sam2_model
 from farmannot.sam.cache import EmbeddingCache

@@ -29,16 +29,16 @@ import shapely  # noqa: E402
 from pyproj import Transformer  # noqa: E402
 from shapely.geometry import MultiPolygon, Polygon  # noqa: E402
 
+from farmannot.io.grid import SceneGrid  # noqa: E402
 from farmannot.io.labelme_json import Shape  # noqa: E402
-from farmannot.labels.convention import edges_to_labelme  # noqa: E402
+from farmannot.labels.convention import edges_to_labelme, on_pixel_edges  # noqa: E402
 from farmannot.vectors.geometry import (  # noqa: E402
     BACKGROUND_LABEL,
     drop_small,
-    on_pixel_edges,
     polygon_to_shapes,
     polygonal,
 )
-from farmannot.vectors.importer import ImportOptions, SceneGrid, vectors_to_shapes  # noqa: E402
+from farmannot.vectors.importer import ImportOptions, vectors_to_shapes  # noqa: E402
 from farmannot.vectors.parcels import AnnotationGeo, build_parcel_table  # noqa: E402
 from farmannot.vectors.reader import read_vectors  # noqa: E402
 from farmannot.vectors.writers import Layer, write_layers  # noqa: E402

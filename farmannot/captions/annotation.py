@@ -8,6 +8,7 @@ and stores everything under the annotation's ``"farmannot"`` key (layout in ``do
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -24,8 +25,9 @@ from farmannot.captions.render import missing_keywords, render_caption
 from farmannot.captions.schema import LANGS, Keyword, load_vocabulary
 from farmannot.captions.suggest import load_thresholds, suggest_keywords
 from farmannot.errors import FarmannotError, InputError
+from farmannot.io.grid import SceneGrid
 from farmannot.io.labelme_json import Annotation, load_annotation, resolve_image_path
-from farmannot.io.metadata import SceneMetadata, read_scene_metadata
+from farmannot.io.metadata import read_scene_metadata
 
 DEFAULT_FARMLAND_LABELS: tuple[str, ...] = ("farmland",)
 
@@ -109,7 +111,7 @@ class CaptionResult:
     scene: dict[str, Any] = field(default_factory=dict)
 
 
-def _scene_block(meta: SceneMetadata, path: Path | None, json_path: Path, date: str | None) -> dict[str, Any]:
+def _scene_block(meta: SceneGrid, path: Path | None, json_path: Path, date: str | None) -> dict[str, Any]:
     out: dict[str, Any] = {"crs": meta.crs, "transform": [float(v) for v in meta.transform[:6]],
                            "width": meta.width, "height": meta.height}
     if path is not None:
@@ -174,7 +176,7 @@ def scene_nir_factor(src, info, thresholds: Mapping[str, Any] | None = None) -> 
     return cal.nir_factor if cal is not None and cal.soil_found else None
 
 
-def _suggest_from_scene(ann: Annotation, scene_path: Path, meta: SceneMetadata, dem_path: Path | None,
+def _suggest_from_scene(ann: Annotation, scene_path: Path, meta: SceneGrid, dem_path: Path | None,
                         farmland_labels: Iterable[str], sensor: str | None, band_map: dict[str, int] | None,
                         json_path: Path) -> dict[str, Keyword]:
     from farmannot.io.raster import open_raster, scene_info
@@ -237,7 +239,7 @@ def caption_annotation(
     stored = stored_keywords(ann)
     scene_path = Path(scene) if scene else resolve_image_path(ann, json_path, project_dir=project_dir,
                                                                allow_outside=allow_outside)
-    meta: SceneMetadata | None = None
+    meta: SceneGrid | None = None
     if scene_path.exists():
         meta = read_scene_metadata(scene_path)
     elif scene:
@@ -246,8 +248,7 @@ def caption_annotation(
         raise InputError(f"{json_path}: image {scene_path} not found; give --scene.")
     if meta is not None and not meta.crs and (ann.farmannot or {}).get("scene", {}).get("crs"):
         s = ann.farmannot["scene"]  # a tile written by farmannot keeps its georeferencing here
-        meta = SceneMetadata(s["crs"], tuple(s["transform"]), meta.width, meta.height, meta.tags,
-                             meta.filename, meta.mtl_text)
+        meta = dataclasses.replace(meta, crs=s["crs"], transform=tuple(s["transform"]))
     stored_date = (ann.farmannot or {}).get("scene", {}).get("date")
     auto = scene_autofill(meta, date_override=date) if meta is not None else {}
     if meta is not None and "month" not in auto and stored_date:

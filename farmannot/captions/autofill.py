@@ -13,15 +13,16 @@ import os
 from pathlib import Path
 
 from farmannot.captions.schema import Keyword, format_location, month_id, season_of
-from farmannot.io.metadata import SceneMetadata, acquisition_date, centre_lonlat, read_scene_metadata
+from farmannot.io.grid import SceneGrid
+from farmannot.io.metadata import acquisition_date, centre_lonlat, read_scene_metadata
 
 
-def scene_autofill(scene: str | os.PathLike | SceneMetadata | tuple,
+def scene_autofill(scene: str | os.PathLike | SceneGrid | tuple,
                    date_override: str | dt.date | None = None) -> dict[str, Keyword]:
     """``month`` and ``location`` keywords of a scene or tile.
 
     Args:
-        scene: A raster path, or a :class:`SceneMetadata` built for a tile (its own transform, width, height;
+        scene: A raster path, or a :class:`farmannot.io.grid.SceneGrid` built for a tile (its own transform, width, height;
             the scene's tags, file name and MTL text), or the tuple ``(crs, transform, width, height, tags,
             filename)`` of the same fields.
         date_override: A date (``YYYY-MM-DD``) from the scenes table or the command line; wins over the file.
@@ -31,14 +32,14 @@ def scene_autofill(scene: str | os.PathLike | SceneMetadata | tuple,
         date anywhere): the caller reports it as missing.
     """
     if isinstance(scene, tuple):  # (crs, transform, width, height, tags, filename[, mtl_text])
-        scene = SceneMetadata(*scene)
-    meta = scene if isinstance(scene, SceneMetadata) else read_scene_metadata(Path(scene))
+        scene = SceneGrid(*scene)
+    meta = scene if isinstance(scene, SceneGrid) else read_scene_metadata(Path(scene))
     out: dict[str, Keyword] = {}
     lat = None
     if meta.crs:
         lon, lat = centre_lonlat(meta.crs, meta.transform, meta.width, meta.height)
         out["location"] = Keyword(
-            value=format_location(lat, lon),
+            value=format_location(lon=lon, lat=lat),
             source="auto",
             evidence={"lat": round(lat, 6), "lon": round(lon, 6), "crs": meta.crs, "from": "grid centre"},
             confidence=1.0,
@@ -54,10 +55,6 @@ def scene_autofill(scene: str | os.PathLike | SceneMetadata | tuple,
     return out
 
 
-def tile_metadata(scene: SceneMetadata, col_off: int, row_off: int, width: int, height: int) -> SceneMetadata:
+def tile_metadata(scene: SceneGrid, col_off: int, row_off: int, width: int, height: int) -> SceneGrid:
     """The metadata of a window of ``scene`` (same tags and name, the window's own transform and size)."""
-    from affine import Affine
-
-    aff = Affine(*scene.transform[:6]) @ Affine.translation(col_off, row_off)
-    return SceneMetadata(crs=scene.crs, transform=tuple(aff)[:6], width=width, height=height, tags=scene.tags,
-                         filename=scene.filename, mtl_text=scene.mtl_text)
+    return scene.window(col_off, row_off, width, height)

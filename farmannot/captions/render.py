@@ -94,9 +94,9 @@ def render_caption(keywords: Mapping[str, str | Keyword], lang: Lang = "en", fam
     for key, val in values.items():
         ctx["kw"][key] = vocab.word(key, val, lang)
     if "location" in values:
-        lat, lon = parse_location(values["location"])
+        lon, lat = parse_location(values["location"])
         ctx.update(lat=lat, lon=lon)
-        ctx["kw"]["location"] = format_location(lat, lon, lang)
+        ctx["kw"]["location"] = format_location(lon=lon, lat=lat, lang=lang)
         if "month" in values:
             ctx["season"] = vocab.season_words[season_of(values["month"], lat)][lang]
     name = f"{family}.{lang}.j2"

@@ -161,8 +161,9 @@ def season_of(month: int | str, latitude: float) -> str:
     return load_vocabulary().seasons_north[m]
 
 
-def format_location(lat: float, lon: float, lang: Lang = "en", decimals: int = 2) -> str:
-    """``'25.34°S, 54.53°W'`` (en) or ``'南纬25.34°，西经54.53°'`` (zh)."""
+def format_location(*, lon: float, lat: float, lang: Lang = "en", decimals: int = 2) -> str:
+    """``'25.34°S, 54.53°W'`` (en) or ``'南纬25.34°，西经54.53°'`` (zh): the text puts latitude first, the
+    arguments are named so that no caller can swap them (the project's order is ``(lon, lat)``)."""
     ns, ew = ("N" if lat >= 0 else "S"), ("E" if lon >= 0 else "W")
     la, lo = f"{abs(lat):.{decimals}f}", f"{abs(lon):.{decimals}f}"
     if lang == "zh":
@@ -174,7 +175,8 @@ _LOC_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*°?\s*([NS])\s*[,;，]?\s*(\d+(?:\.
 
 
 def parse_location(text: str) -> tuple[float, float]:
-    """``'25.34°S, 54.53°W'`` -> ``(-25.34, -54.53)``; raises :class:`FarmannotError` on anything else."""
+    """``'25.34°S, 54.53°W'`` -> ``(lon, lat)`` = ``(-54.53, -25.34)``, the project's one order (as
+    ``farmannot.io.metadata.centre_lonlat``); raises :class:`FarmannotError` on anything else."""
     m = _LOC_RE.match(text or "")
     if not m:
         raise FarmannotError(f"location {text!r} must look like '25.34°S, 54.53°W' (latitude first).")
@@ -182,4 +184,4 @@ def parse_location(text: str) -> tuple[float, float]:
     lon = float(m.group(3)) * (1 if m.group(4).upper() == "E" else -1)
     if abs(lat) > 90 or abs(lon) > 180:
         raise FarmannotError(f"location {text!r} is out of range (|lat| <= 90, |lon| <= 180).")
-    return lat, lon
+    return lon, lat

@@ -279,7 +279,7 @@ def _tile(job, cfg, out, src, info, plan, win: Window, tr, crs, vrt, disp, stret
     if lat is None:
         lat, lon = job.lat, job.lon
     checks = tile_presence(bands, farmland, pixel_m, nir_factor)
-    kw = tile_keywords(scene_kw, lat, lon, when, checks)
+    kw = tile_keywords(scene_kw, when, checks, lon=lon, lat=lat)
     captions = {"farmseg": tile_captions(kw, job.annotation)}
     if kw.get("layout"):  # a terraced scene: GTPBD-MM's text is the terraced family
         captions["terraced"] = tile_captions(kw, job.annotation, "terraced")

@@ -63,14 +63,14 @@ def tile_presence(bands: Mapping[str, np.ndarray], farmland: np.ndarray, pixel_s
     return {k: kw.value for k, kw in presence(bands, farmland, None, pixel_size_m, nir_factor=nir_factor).items()}
 
 
-def tile_keywords(scene_kw: Mapping[str, str], lat: float | None, lon: float | None, when: dt.date | None,
-                  checks: Mapping[str, str]) -> dict[str, str]:
+def tile_keywords(scene_kw: Mapping[str, str], when: dt.date | None, checks: Mapping[str, str], *,
+                  lon: float | None = None, lat: float | None = None) -> dict[str, str]:
     """The tile's keyword values: scene values with month, location and checked surroundings replaced."""
     kw = dict(scene_kw)
     if when is not None:
         kw["month"] = month_id(when.month)
     if lat is not None and lon is not None:
-        kw["location"] = format_location(lat, lon, "en")
+        kw["location"] = format_location(lon=lon, lat=lat, lang="en")
     for cover in SURROUNDINGS:
         found = checks.get(cover)
         if found is None:

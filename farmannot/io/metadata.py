@@ -10,11 +10,12 @@ The centre is computed with pyproj from the grid (CRS, affine transform, size), 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from affine import Affine
@@ -22,6 +23,7 @@ from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 
 from farmannot.errors import InputError
+from farmannot.io.grid import SceneGrid
 
 
 @dataclass(frozen=True)
@@ -40,19 +42,6 @@ class DateFound:
     source: str
     detail: str
     confidence: float = 1.0
-
-
-@dataclass(frozen=True)
-class SceneMetadata:
-    """The header facts auto-fill needs (from a file by :func:`read_scene_metadata`, or built for a tile)."""
-
-    crs: str | None
-    transform: tuple[float, ...]
-    width: int
-    height: int
-    tags: dict[str, str] = field(default_factory=dict)
-    filename: str = ""
-    mtl_text: str | None = None
 
 
 # Acquisition-date tags seen in GeoTIFFs written by GDAL drivers, vendors and processing chains (upper case).
@@ -193,7 +182,7 @@ def centre_lonlat(crs: str | CRS | None, transform: Affine | tuple[float, ...], 
     return float(lon), float(lat)
 
 
-def read_scene_metadata(path: str | os.PathLike) -> SceneMetadata:
+def read_scene_metadata(path: str | os.PathLike) -> SceneGrid:
     """Header facts of a raster file: CRS, transform, size, tags (default and IMAGERY domains), MTL text."""
     from farmannot.io.raster import open_raster
 
@@ -203,7 +192,7 @@ def read_scene_metadata(path: str | os.PathLike) -> SceneMetadata:
             tags.update(src.tags(ns="IMAGERY"))
         except Exception:  # noqa: BLE001 - a driver without that domain
             pass
-        meta = SceneMetadata(
+        meta = SceneGrid(
             crs=src.crs.to_string() if src.crs else None,
             transform=tuple(src.transform)[:6],
             width=src.width,
@@ -213,5 +202,5 @@ def read_scene_metadata(path: str | os.PathLike) -> SceneMetadata:
         )
     mtl = find_mtl(path)
     if mtl is not None:
-        meta = SceneMetadata(**{**meta.__dict__, "mtl_text": mtl.read_text(encoding="utf-8", errors="replace")})
+        meta = dataclasses.replace(meta, mtl_text=mtl.read_text(encoding="utf-8", errors="replace"))
     return meta

@@ -9,7 +9,6 @@ import contextlib
 import os
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ from rasterio.windows import Window
 
 from farmannot.errors import InputError
 from farmannot.io.bands import SENSOR_PRESETS, resolve_band_map
+from farmannot.io.grid import SceneGrid
 
 
 @contextlib.contextmanager
@@ -41,38 +41,15 @@ def open_raster(path: str | os.PathLike) -> Iterator[rasterio.io.DatasetReader]:
         yield src
 
 
-@dataclass(frozen=True)
-class SceneInfo:
-    """What farmannot needs to know about a scene, read once from its header."""
-
-    path: Path
-    width: int
-    height: int
-    count: int
-    dtype: str
-    crs: str | None
-    transform: tuple[float, ...]
-    nodata: float | None
-    descriptions: tuple[str | None, ...]
-    band_map: dict[str, int]
-    band_map_source: str
-    scale: float | None = None
-    offset: float = 0.0
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return self.height, self.width
-
-
 def scene_info(
     src: rasterio.io.DatasetReader,
     sensor: str | None = None,
     bands: dict[str, int] | None = None,
-) -> SceneInfo:
-    """Header facts and the resolved band map of an open raster."""
+) -> SceneGrid:
+    """Header facts and the resolved band map of an open raster, as a :class:`farmannot.io.grid.SceneGrid`."""
     bmap, how = resolve_band_map(src.count, src.descriptions, sensor=sensor, bands=bands, source=str(src.name))
     preset = SENSOR_PRESETS.get(sensor) if sensor else None
-    return SceneInfo(
+    return SceneGrid(
         path=Path(src.name),
         width=src.width,
         height=src.height,
@@ -91,7 +68,7 @@ def scene_info(
 
 def read_bands(
     src: rasterio.io.DatasetReader,
-    info: SceneInfo,
+    info: SceneGrid,
     names: Sequence[str],
     window: Window | None = None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:

@@ -2,8 +2,9 @@
 
 Pixel convention (labelme's own converter, ``labelme.utils.shape_to_mask``): PIL truncates each vertex to
 an integer pixel index and fills, on each pixel row, every pixel whose centre lies within half a pixel of
-the polygon's span on that row. :func:`labelme_footprint` builds that footprint as a geometry (the vertices
-truncated, then a Minkowski sum with a horizontal segment of one pixel), so rasterio's centre-sampling
+the polygon's span on that row. ``farmannot.labels.convention.labelme_footprint`` (the pixel contract's
+owner) builds that footprint as a geometry (the vertices truncated, then a Minkowski sum with a horizontal
+segment of one pixel), so rasterio's centre-sampling
 rasteriser reproduces labelme's masks: labelme 6.3.1's ``shapes_to_label`` exactly on its semantic-segmentation
 examples, and its polygon, rectangle and mask primitives exactly; circles differ by a few rim pixels (PIL's
 integer ellipse).
@@ -25,14 +26,10 @@ from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity, make_valid
 
 from farmannot.io.labelme_json import Shape
+from farmannot.labels.convention import labelme_footprint
 
 #: Shape types that describe an area and so take part in the label rasters.
 AREA_TYPES = ("polygon", "rectangle", "oriented_rectangle", "circle", "mask")
-# Half-width of the horizontal segment, a hair under 0.5 so ties fall as PIL's rounding does; the vertical
-# hair (so the first and last rows count, as PIL's closed scanline range does) is far thinner, so that even
-# along an edge 100 px wide per row it moves the boundary by less than the horizontal hair.
-_HALF = 0.5 - 1e-6
-_EPS = 1e-9
 
 
 @dataclass
@@ -124,33 +121,6 @@ def _areal(geom: BaseGeometry) -> BaseGeometry:
         polys = [g for g in shapely.get_parts(geom) if isinstance(g, (Polygon, MultiPolygon))]
         return shapely.union_all(polys) if polys else Polygon()
     return Polygon()
-
-
-def labelme_footprint(geom: BaseGeometry) -> BaseGeometry:
-    """Grow a geometry in labelme's integer grid into the region whose pixel centres labelme fills.
-
-    The result lives in rasterio pixel coordinates (pixel ``(r, c)`` covers ``[c, c+1] x [r, r+1]``): the
-    Minkowski sum with a horizontal segment of half-width just under 0.5 px (and a hair vertically, so the
-    polygon's top and bottom rows count as PIL counts them), shifted by half a pixel.
-    """
-    if geom.is_empty:
-        return geom
-    segs = []
-    for part in shapely.get_parts(geom):
-        rings = [part.exterior, *part.interiors] if isinstance(part, Polygon) else [part]
-        for ring in rings:
-            c = shapely.get_coordinates(ring)
-            if len(c) >= 2:
-                segs.append(np.stack([c[:-1], c[1:]], axis=1))
-    corners = np.array([[-_HALF, -_EPS], [_HALF, -_EPS], [_HALF, _EPS], [-_HALF, _EPS]])
-    if segs:
-        s = np.concatenate(segs)  # (n, 2 ends, 2)
-        pts = (s[:, :, None, :] + corners[None, None]).reshape(len(s), 8, 2)
-        hulls = shapely.convex_hull(shapely.multipoints(pts))
-        grown = shapely.union_all(np.concatenate([hulls, [geom]]))
-    else:
-        grown = geom
-    return shapely.affinity.translate(grown, 0.5, 0.5)
 
 
 def pixel_footprint(geom: BaseGeometry, exact: bool) -> BaseGeometry:

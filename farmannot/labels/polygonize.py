@@ -6,8 +6,9 @@ returned rings with the pixel-centre rule (``rasterio.features.rasterize``) give
 
 labelme's own rasteriser (``labelme.utils.shape_to_mask``, and ``farmannot.labels`` which reproduces it)
 reads a vertex ``(x, y)`` as the pixel at column ``x``, row ``y``, filling every pixel the outline touches.
-Shapes written into labelme files therefore go through :func:`to_labelme_rings` (the outline through the
-centres of the border pixels), and shapes read back for geometry through :func:`from_labelme_rings`.
+Shapes written into labelme files therefore go through ``farmannot.labels.convention`` (the one owner of
+the vertex convention: ``to_labelme_rings`` / ``from_labelme_rings`` for :class:`Rings`); this module only
+traces and simplifies.
 
 Tracing is rasterio's (``rasterio.features.shapes``, 4-connected, so parts touching only at a corner come
 out as separate polygons and every ring is valid); simplification is shapely's. In the labelled variant the
@@ -22,7 +23,6 @@ from typing import NamedTuple
 import numpy as np
 import rasterio.features
 import shapely
-import shapely.affinity
 from affine import Affine
 from shapely.geometry import Polygon, shape
 
@@ -251,41 +251,6 @@ def labels_to_polygons(labels: np.ndarray, simplify_px: float = DEFAULT_SIMPLIFY
             if rings is not None:
                 out.setdefault(value, []).append(rings)
     return {k: sorted(v, key=lambda r: -r.area) for k, v in sorted(out.items())}
-
-
-def _erode_half(poly: Polygon) -> list[Polygon]:
-    inner = poly.buffer(-0.5, join_style="mitre", mitre_limit=2.0)
-    return [shapely.affinity.translate(p, -0.5, -0.5) for p in _polygons_of(inner) if p.area > 0]
-
-
-def to_labelme_rings(rings: Rings) -> list[Rings]:
-    """Pixel-edge rings -> labelme vertices (the outline through the centres of the border pixels).
-
-    labelme fills every pixel a polygon's outline passes through, so these vertices give back the traced
-    pixels under labelme's rasteriser. Parts thinner than a pixel vanish; a part with a one-pixel neck may
-    come back as several parts. Holes are converted the same way, each as the ring through its own border
-    pixels.
-    """
-    out: list[Rings] = []
-    holes = [np.asarray(h.exterior.coords)[:-1] for hp in rings.holes
-             for h in _erode_half(Polygon(hp))]
-    for part in _erode_half(Polygon(rings.exterior)):
-        inside = [h for h in holes if part.contains(shapely.Point(h.mean(axis=0)))]
-        out.append(Rings(_open_ring(shapely.geometry.polygon.orient(part, 1.0).exterior.coords), inside))
-    return out
-
-
-def from_labelme_rings(exterior, holes=()) -> Rings:
-    """labelme vertices -> pixel-edge rings covering the pixels labelme fills (inverse of :func:`to_labelme_rings`)."""
-    def grow(points) -> Polygon:
-        poly = Polygon(np.asarray(points, dtype=np.float64) + 0.5)
-        grown = shapely.make_valid(poly) if not poly.is_valid else poly
-        parts = _polygons_of(grown.buffer(0.5, join_style="mitre", mitre_limit=2.0))
-        return max(parts, key=lambda p: p.area) if parts else Polygon()
-
-    ext = grow(exterior)
-    return Rings(_open_ring(ext.exterior.coords) if not ext.is_empty else np.zeros((0, 2)),
-                 [_open_ring(g.exterior.coords) for h in holes if not (g := grow(h)).is_empty])
 
 
 def rings_to_mask(rings: list[Rings], shape_hw: tuple[int, int]) -> np.ndarray:

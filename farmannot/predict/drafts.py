@@ -16,7 +16,7 @@ from shapely.geometry.base import BaseGeometry
 from farmannot import __version__
 from farmannot.io.labelme_json import Annotation, save_annotation
 from farmannot.io.raster import open_raster
-from farmannot.labels.convention import edge_polygon_to_labelme
+from farmannot.labels.convention import edges_to_labelme
 from farmannot.vectors.geometry import polygon_to_shapes
 
 PROPOSAL_FLAG = "proposal"
@@ -49,7 +49,7 @@ def draft_annotation(scene: str | os.PathLike, output: str | os.PathLike,
     for k, (geom, score) in enumerate(drafts, start=1):
         # masks are traced on pixel edges; labelme's rasteriser wants its own vertex convention
         extra = dict(attributes[k - 1]) if attributes is not None else {}
-        parts = polygon_to_shapes(edge_polygon_to_labelme(geom), labels[k - 1] if labels is not None else label,
+        parts = polygon_to_shapes(edges_to_labelme(geom), labels[k - 1] if labels is not None else label,
                                   group_id=next_group, min_area_px=0.0,
                                   source_id=source_ids[k - 1] if source_ids is not None else f"{method}-{k}",
                                   attributes={"score": round(float(score), 4), **extra})

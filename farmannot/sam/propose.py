@@ -29,6 +29,7 @@ from farmannot.sam.chips import chip_grid
 from farmannot.sam.seams import Proposal, merge_proposals, touches_inner_edge
 from farmannot.sam.session import SamSession
 from farmannot.spectral.indices import ndvi
+from farmannot.terrain.derive import pixel_area_m2
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ def propose_scene(scene: str | os.PathLike, session: SamSession, opts: ProposeOp
     with open_raster(scene) as src:
         info = scene_info(src, sensor=sensor, bands=bands)
         display = chip_display(src, info.band_map)
-        px_area = abs(src.transform.a * src.transform.e - src.transform.b * src.transform.d) if src.crs else 1.0
+        px_area = pixel_area_m2(src.crs, src.transform, src.height) if src.crs else 1.0  # m2 for degrees too
         veg_names = [n for n in ("red", "green", "blue", "nir") if n in info.band_map]
         grid = chip_grid(src.width, src.height, opts.chip, opts.overlap)
         proposals: list[Proposal] = []

@@ -13,7 +13,8 @@ A SAM click in a view is taken to scene coordinates, the chip that holds the obj
 in scene coordinates: a field across a chip or view edge is segmented whole.
 
 Coordinates: *edge* coordinates put pixel ``(row, col)`` on ``[col, col + 1] x [row, row + 1]`` (clicks,
-traced polygons); labelme shape vertices are pixel *centres* (see :mod:`farmannot.labels.polygonize`). With
+traced polygons); labelme shape vertices name the pixel they truncate to and are moved as that pixel's
+*centre* (the vertex convention is :mod:`farmannot.labels.convention`'s, for clicks as for drafts). With
 a display factor ``f`` (scene px per view px, 1 for full-resolution views) ``edge_scene = edge_view * f +
 offset`` and ``centre_scene = (centre_view + 0.5) * f - 0.5 + offset``.
 """

@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 from rasterio.windows import Window
 
-from farmannot.io.raster import SceneInfo, open_raster, read_bands, scene_info
+from farmannot.io.grid import SceneGrid
+from farmannot.io.raster import open_raster, read_bands, scene_info
 from farmannot.io.windows import tile_windows
 from farmannot.spectral.indices import CATEGORIES, normalized_difference
 from farmannot.spectral.prompt import PromptFormat, category_prompt
@@ -21,7 +22,7 @@ log = logging.getLogger(__name__)
 ALL_CATEGORIES = ("vegetation", "water", "building")
 
 
-def available_categories(info: SceneInfo, categories: Sequence[str]) -> tuple[list[str], dict[str, str]]:
+def available_categories(info: SceneGrid, categories: Sequence[str]) -> tuple[list[str], dict[str, str]]:
     """Split ``categories`` into those the band map allows and the skipped ones with the reason."""
     ok, skipped = [], {}
     for cat in categories:

@@ -55,6 +55,18 @@ def pixel_size_m(crs, transform: Affine, height: int) -> tuple[float, float]:
     return float(xs[0]), float(ys[0])
 
 
+def pixel_area_m2(crs, transform: Affine, height: int) -> float:
+    """Ground area of one pixel in square metres: :func:`pixel_size_m`'s sides multiplied (at the grid's
+    centre latitude for a geographic CRS). A rotated projected grid uses the transform's determinant."""
+    if transform.b != 0 or transform.d != 0:
+        pcrs = ProjCRS.from_user_input(crs.to_wkt() if hasattr(crs, "to_wkt") else crs)
+        if not pcrs.is_geographic:
+            factor = pcrs.axis_info[0].unit_conversion_factor if pcrs.axis_info else 1.0
+            return abs(transform.a * transform.e - transform.b * transform.d) * factor * factor
+    xs, ys = pixel_size_m(crs, transform, height)
+    return xs * ys
+
+
 def pixel_size_m_rows(crs, transform: Affine, height: int) -> tuple[np.ndarray, np.ndarray]:
     """Per-row ``(xres_m, yres_m)``, each of shape ``(height, 1)`` (broadcast over columns).
 

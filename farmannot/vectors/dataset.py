@@ -19,9 +19,9 @@ from pyproj import CRS
 
 from farmannot.dataset.manifest import BUILD_REPORT, MANIFEST
 from farmannot.errors import FarmannotError, InputError
-from farmannot.vectors.geometry import as_affine6, pixel_to_world
+from farmannot.io.grid import crs_transformer, reproject
+from farmannot.labels.convention import as_affine6, pixel_to_world
 from farmannot.vectors.parcels import ParcelTable, build_parcel_table, crs_text, georeference
-from farmannot.vectors.parcels import _reproject as reproject
 from farmannot.vectors.writers import Layer
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ def tiles_layer(dataset: Path, crs: str | None) -> Layer:
     for r in rows:
         footprint = shapely.box(0, 0, float(r["width"]), float(r["height"]))
         world = pixel_to_world(np.asarray([footprint], dtype=object), as_affine6(r["transform"]))
-        geoms.append(reproject(world, r["crs"], target)[0])
+        geoms.append(reproject(world, crs_transformer(r["crs"], target))[0])
     kw_cols = sorted(k for k in rows[0] if k.startswith("kw_"))
     cols: dict[str, np.ndarray] = {}
     for name in (*TILE_COLUMNS, *kw_cols):

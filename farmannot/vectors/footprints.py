@@ -4,7 +4,8 @@ labelme (and ``farmannot.labels.rasterize``, which draws as it does) truncates a
 with PIL, fill and outline; later ``_background_`` shapes paint over earlier ones. A parcel is exported as
 exactly the pixels its shapes fill after that painting, as the union of their pixel squares (vertices on
 pixel corners), so the exported area is the mask's pixel count times the pixel area and rasterio fills the
-same pixels from the exported polygon. The pixels come from ``farmannot.labels.paint``, labelme's own drawing.
+same pixels from the exported polygon. The pixels come from ``farmannot.labels.paint``, labelme's own drawing,
+and become pixel squares through ``farmannot.labels.convention.pixels_to_edges`` (the pixel contract).
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import shapely
-from rasterio import features
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from farmannot.io.labelme_json import Shape
+from farmannot.labels.convention import pixels_to_edges
 from farmannot.labels.geometry import AREA_TYPES, RepairReport, shapes_in_image
 from farmannot.labels.paint import Drawing
 from farmannot.vectors.geometry import BACKGROUND_LABEL, Parcel
@@ -114,17 +115,13 @@ def _rasterise_batch(batch: list, drawing: Drawing, at: np.ndarray) -> list[tupl
         which = drawing.paint(at[order].tolist(), c0, r0, c1 - c0, r1 - r0)  # painting order within the window
         lut = np.array([0] + [0 if i in carve else n for i in order], dtype=np.int32)
         canvas[oy:oy + r1 - r0, ox:ox + c1 - c0] = lut[which]  # the windows' slots never overlap
-    polys, owner = [], []
-    for g, v in features.shapes(canvas, mask=canvas > 0):
-        rings = [np.asarray(r, dtype=np.float64) for r in g["coordinates"]]
-        polys.append(shapely.polygons(rings[0], holes=rings[1:] or None))
-        owner.append(int(v) - 1)
-    if not polys:
+    polys, values = pixels_to_edges(canvas)
+    if not len(polys):
         return []
-    own = np.asarray(owner)
+    own = values.astype(np.int64) - 1
     back = np.asarray([(job[1][0] - ox, job[1][1] - oy) for job, (ox, oy) in batch], dtype=np.float64)
-    moved = _shift(np.asarray(polys, dtype=object), back[own, 0], back[own, 1])
+    moved = _shift(polys, back[own, 0], back[own, 1])
     parts: dict[int, list] = {}
-    for v, g in zip(owner, moved):
+    for v, g in zip(own.tolist(), moved):
         parts.setdefault(v, []).append(g)
     return [(batch[v][0][0], ps[0] if len(ps) == 1 else MultiPolygon(ps)) for v, ps in parts.items()]

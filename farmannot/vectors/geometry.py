@@ -1,7 +1,8 @@
-"""Pure geometry: map coordinates <-> pixel coordinates, polygons <-> labelme shapes, areas in metres.
+"""Pure geometry: polygons <-> labelme shapes, areas in metres.
 
-Pixel coordinates follow the labelme codec and rasterio: ``(col, row) = ~transform * (x, y)``, so the top-left
-corner of the scene is ``(0, 0)`` and pixel centres sit at ``i + 0.5``.
+Map coordinates <-> pixel coordinates (``world_to_pixel`` / ``pixel_to_world``) belong to the pixel contract,
+``farmannot.labels.convention``: ``(col, row) = ~transform * (x, y)``, so the top-left corner of the scene is
+``(0, 0)`` and pixel centres sit at ``i + 0.5``.
 
 labelme polygons have no holes and labelme's rasterising lets later shapes paint over earlier ones. So a
 polygon with holes becomes its exterior followed by one ``_background_`` shape per hole, and the way back
@@ -34,43 +35,6 @@ PIXEL_DECIMALS = 3
 _POLYGON, _MULTIPOLYGON, _COLLECTION = 3, 6, 7
 
 
-def as_affine6(transform: Sequence[float]) -> tuple[float, float, float, float, float, float]:
-    """``(a, b, c, d, e, f)`` of an affine transform given as 6 or 9 numbers (rasterio order) or an Affine."""
-    vals = tuple(float(v) for v in tuple(transform)[:6])
-    if len(vals) != 6:
-        raise ValueError(f"an affine transform needs 6 numbers, got {transform!r}")
-    return vals  # type: ignore[return-value]
-
-
-def _apply_affine(geoms: Any, m: tuple[float, float, float, float, float, float]) -> Any:
-    a, b, c, d, e, f = m
-
-    def fn(xy: np.ndarray) -> np.ndarray:
-        x, y = xy[:, 0], xy[:, 1]
-        return np.column_stack([a * x + b * y + c, d * x + e * y + f])
-
-    return shapely.transform(geoms, fn)
-
-
-def _invert(m: tuple[float, ...]) -> tuple[float, float, float, float, float, float]:
-    a, b, c, d, e, f = m
-    det = a * e - b * d
-    if det == 0:
-        raise ValueError("the scene transform is not invertible")
-    ia, ib, id_, ie = e / det, -b / det, -d / det, a / det
-    return ia, ib, -(ia * c + ib * f), id_, ie, -(id_ * c + ie * f)
-
-
-def world_to_pixel(geoms: Any, transform: Sequence[float]) -> Any:
-    """Map coordinates (scene CRS) to pixel coordinates, vectorised over an array of geometries."""
-    return _apply_affine(geoms, _invert(as_affine6(transform)))
-
-
-def pixel_to_world(geoms: Any, transform: Sequence[float]) -> Any:
-    """Pixel coordinates to map coordinates in the scene CRS, vectorised over an array of geometries."""
-    return _apply_affine(geoms, as_affine6(transform))
-
-
 def polygonal(geom: BaseGeometry | None) -> BaseGeometry | None:
     """The polygonal part of ``geom`` (``make_valid`` may return lines and points beside polygons), or None."""
     if geom is None or geom.is_empty:
@@ -83,13 +47,6 @@ def polygonal(geom: BaseGeometry | None) -> BaseGeometry | None:
         if parts:
             return shapely.union_all(parts)
     return None
-
-
-def on_pixel_edges(geoms: np.ndarray, tol: float = 0.01) -> np.ndarray:
-    """Whether every vertex of each geometry lies within ``tol`` px of a pixel corner."""
-    xy, i = shapely.get_coordinates(geoms, return_index=True)
-    off = np.abs(xy - np.round(xy)).max(axis=1) > tol if len(xy) else np.zeros(0, bool)
-    return np.bincount(i[off], minlength=len(geoms)) == 0
 
 
 def drop_small(geoms: np.ndarray, min_area_px: float) -> np.ndarray:

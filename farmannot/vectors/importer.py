@@ -20,17 +20,11 @@ from pyproj import CRS, Transformer
 from shapely.geometry import Polygon
 
 from farmannot.errors import InputError
+from farmannot.io.grid import SceneGrid, crs_transformer, reproject
 from farmannot.io.labelme_json import Annotation, Shape, load_annotation, save_annotation
 from farmannot.io.raster import open_raster
-from farmannot.labels.convention import edges_to_labelme
-from farmannot.vectors.geometry import (
-    drop_small,
-    features_to_shapes,
-    on_pixel_edges,
-    parse_description,
-    polygonal,
-    world_to_pixel,
-)
+from farmannot.labels.convention import edges_to_labelme, on_pixel_edges, world_to_pixel
+from farmannot.vectors.geometry import drop_small, features_to_shapes, parse_description, polygonal
 from farmannot.vectors.reader import VectorTable, parse_crs, read_vectors
 
 DEFAULT_LABEL = "farmland"
@@ -96,17 +90,6 @@ class ImportReport:
             kinds = ", ".join(f"{n} {k}" for k, n in sorted(self.not_polygon.items()))
             parts.append(f"skipped points/lines: {kinds}")
         return "; ".join(parts)
-
-
-@dataclass(frozen=True)
-class SceneGrid:
-    """The pixel grid features are mapped onto."""
-
-    crs: str
-    transform: tuple[float, ...]
-    width: int
-    height: int
-    date: str | None = None
 
 
 def parse_label_map(text: str | None) -> dict[str, str]:
@@ -178,10 +161,7 @@ def _transformer(src: str | None, dst: str, table: VectorTable, options: ImportO
                                  f"{src_crs.to_string()} (GeoJSON always is); pass --assume-crs EPSG:CODE with the "
                                  "CRS they are in (e.g. a UTM zone), or reproject the file.")
             src_crs = parse_crs(options.assume_crs, "--assume-crs")
-    dst_crs = CRS.from_user_input(dst)
-    if src_crs == dst_crs:
-        return None
-    return Transformer.from_crs(src_crs, dst_crs, always_xy=True)
+    return crs_transformer(src_crs, dst)
 
 
 def _degrees(geoms: np.ndarray) -> bool:
@@ -191,17 +171,6 @@ def _degrees(geoms: np.ndarray) -> bool:
         return True
     x0, y0, x1, y1 = shapely.total_bounds(present)
     return bool(-180.0 <= x0 and x1 <= 180.0 and -90.0 <= y0 and y1 <= 90.0) or not np.isfinite([x0, x1]).all()
-
-
-def _reproject(geoms: np.ndarray, tr: Transformer | None) -> np.ndarray:
-    if tr is None:
-        return geoms
-
-    def fn(xy: np.ndarray) -> np.ndarray:
-        x, y = tr.transform(xy[:, 0], xy[:, 1])
-        return np.column_stack([x, y])
-
-    return shapely.transform(geoms, fn)
 
 
 def island_order(geoms: np.ndarray) -> np.ndarray:
@@ -245,7 +214,7 @@ def vectors_to_shapes(table: VectorTable, grid: SceneGrid, options: ImportOption
         name = _TYPE_NAMES.get(int(t), str(t))
         report.not_polygon[name] = report.not_polygon.get(name, 0) + 1
     idx = np.flatnonzero(present & is_poly)
-    world = _reproject(geoms[idx], tr)
+    world = reproject(geoms[idx], tr)
     pix = world_to_pixel(world, grid.transform)
     # outlines on pixel edges (as export-vectors and rasterio's polygonize write them) are exact: the float
     # error of the transforms (and of a round trip through longitude/latitude) is snapped back onto the
@@ -338,7 +307,7 @@ def scene_grid(scene: str | os.PathLike) -> SceneGrid:
         crs = f"{auth[0]}:{auth[1]}" if auth else src.crs.to_wkt()
         found = acquisition_date(src.tags(), Path(scene).name)
         date = found.date.isoformat() if found is not None and found.confidence >= 0.9 else None
-        return SceneGrid(crs, tuple(src.transform)[:6], src.width, src.height, date)
+        return SceneGrid(crs, tuple(src.transform)[:6], src.width, src.height, date=date)
 
 
 def _shape_keys(shape: Shape) -> tuple[tuple, tuple | None]:

@@ -14,20 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import shapely
-from pyproj import CRS, Transformer
+from pyproj import CRS
 
 from farmannot.errors import InputError
+from farmannot.io.grid import crs_transformer, reproject
 from farmannot.io.labelme_json import Annotation, load_annotation, resolve_image_path
 from farmannot.io.raster import open_raster
+from farmannot.labels.convention import as_affine6, pixel_to_world
 from farmannot.vectors.footprints import parcel_pixels
-from farmannot.vectors.geometry import (
-    area_perimeter_m,
-    as_affine6,
-    parse_description,
-    pixel_to_world,
-    shapes_to_parcels,
-)
+from farmannot.vectors.geometry import area_perimeter_m, parse_description, shapes_to_parcels
 
 #: Fixed parcel columns, in the order the files carry them (caption keywords ``kw_<key>`` follow).
 PARCEL_COLUMNS = ("parcel_id", "label", "group_id", "area_m2", "perim_m", "scene", "date", "annotation",
@@ -103,18 +98,6 @@ def georeference(path: str | os.PathLike, *, project_dir: str | os.PathLike | No
             raise InputError(f"{path}: neither the annotation (farmannot.scene) nor its image {image} has a CRS; "
                              "parcels cannot be placed on the map. Georeference the image first.")
         return AnnotationGeo(path, ann, crs_text(src.crs), tuple(src.transform)[:6], name, date)
-
-
-def _reproject(geoms: np.ndarray, src: str, dst: str) -> np.ndarray:
-    if CRS.from_user_input(src) == CRS.from_user_input(dst):
-        return geoms
-    tr = Transformer.from_crs(CRS.from_user_input(src), CRS.from_user_input(dst), always_xy=True)
-
-    def fn(xy: np.ndarray) -> np.ndarray:
-        x, y = tr.transform(xy[:, 0], xy[:, 1])
-        return np.column_stack([x, y])
-
-    return shapely.transform(geoms, fn)
 
 
 def _keyword_text(v: Any) -> str:
@@ -224,7 +207,7 @@ def build_parcel_table(geos: list[AnnotationGeo], *, crs: str | None = None, lab
         for k, n in sk.items():
             skipped[k] = skipped.get(k, 0) + n
         parts.append((c, len(w)))
-        geoms.extend(_reproject(w, g.crs, crs) if len(w) else [])
+        geoms.extend(reproject(w, crs_transformer(g.crs, crs)) if len(w) else [])
     kw_cols = sorted({k for c, _ in parts for k in c if k.startswith("kw_")})
     cols: dict[str, np.ndarray] = {}
     for name in (*PARCEL_COLUMNS, *kw_cols, "_method", "_datetime"):

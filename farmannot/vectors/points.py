@@ -16,13 +16,12 @@ import numpy as np
 import shapely
 
 from farmannot.errors import InputError
-from farmannot.vectors.geometry import world_to_pixel
+from farmannot.io.grid import SceneGrid, reproject
+from farmannot.labels.convention import world_to_pixel
 from farmannot.vectors.importer import (
     _TYPE_NAMES,
     ImportOptions,
-    SceneGrid,
     _jsonable,
-    _reproject,
     _source_ids,
     _transformer,
     feature_labels,
@@ -76,7 +75,7 @@ def points_on_scene(table: VectorTable, grid: SceneGrid, options: ImportOptions 
         kinds = ", ".join(f"{v} {k}" for k, v in sorted(not_points.items())) or "no geometries"
         raise InputError(f"{table.path}: no point features ({kinds}); give a layer of points (--layer).")
     parts, owner = shapely.get_parts(geoms[idx], return_index=True)
-    world = _reproject(parts, _transformer(table.crs, grid.crs, table, options))
+    world = reproject(parts, _transformer(table.crs, grid.crs, table, options))
     xy = shapely.get_coordinates(world_to_pixel(world, grid.transform))
     inside = (xy[:, 0] >= 0) & (xy[:, 0] < grid.width) & (xy[:, 1] >= 0) & (xy[:, 1] < grid.height)
     feat = idx[owner]

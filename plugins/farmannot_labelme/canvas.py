@@ -7,10 +7,13 @@ simplified at ~1.5 px, every part, holes handed on under ``"farmannot": {"holes"
 fields are already drawn). When labelme labels the new shapes (:meth:`set_last_label`), the holes become
 ``_background_`` shapes right after their field, in the same undo step (one Undo takes the field and its holes
 away) and without the per-shape ``"farmannot"`` key;
-written in labelme's vertex convention so labelme's own rasteriser gives the mask back. Other output formats (mask, rectangle, circle) use labelme's builders.
+written in labelme's vertex convention (:mod:`farmannot.labels.convention`, as imports and drafts are) so
+labelme's own rasteriser gives the mask back. Other output formats (mask, rectangle, circle) use labelme's builders.
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 from labelme import _automation
@@ -19,7 +22,8 @@ from labelme.widgets import Canvas
 from PyQt5 import QtCore, QtGui
 from PyQt5.QtCore import QPointF
 
-from farmannot.labels.polygonize import Rings, from_labelme_rings, to_labelme_rings
+from farmannot.labels.convention import from_labelme_rings, to_labelme_rings
+from farmannot.labels.polygonize import Rings
 from farmannot.sam.prompts import prompt_from_labelme
 from farmannot_labelme.qimage import qimage_to_rgb
 from farmannot_labelme.sam_bridge import MODEL_NAME, SamBridge, full_mask
@@ -39,18 +43,40 @@ def shape_outline(shape: Shape) -> tuple[list[tuple[float, float]], str, list]:
 
 
 def outline_rings(pts: list[tuple[float, float]], shape_type: str, holes: list) -> Rings | None:
+    """A drawn outline (:func:`shape_outline`) as rings whose pixel-centre raster is what labelme fills.
+
+    Cached by the outline's points: every click reads all fields drawn so far, which rarely change between
+    clicks, and labelme's footprint costs about a millisecond per field.
+    """
+    return _outline_rings(tuple(map(tuple, pts)), shape_type, tuple(tuple(map(tuple, h)) for h in holes))
+
+
+@functools.lru_cache(maxsize=8192)
+def _outline_rings(pts: tuple, shape_type: str, holes: tuple) -> Rings | None:
     if shape_type == "rectangle" and len(pts) == 2:
         (x0, y0), (x1, y1) = pts
         pts = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
     elif shape_type != "polygon" or len(pts) < 3:
         return None
     rings = from_labelme_rings(pts, [h for h in holes if len(h) >= 3])
+    for a in (rings.exterior, *rings.holes):  # shared through the cache: read-only
+        a.setflags(write=False)
     return rings if len(rings.exterior) >= 3 else None
 
 
-def rings_to_shapes(edge_rings: Rings) -> list[Shape]:
-    """Pixel-edge rings -> labelme polygon shapes (labelme's vertex convention; holes kept aside)."""
-    return [_shape(r) for r in to_labelme_rings(edge_rings) if len(r.exterior) >= 3]
+def rings_to_shapes(edge_rings: Rings, move=None) -> list[Shape]:
+    """Pixel-edge rings -> labelme polygon shapes (labelme's vertex convention; holes kept aside).
+
+    ``move``: a function applied to the labelme vertices after the conversion (the scene grid converts in
+    scene pixels, where the mask is, and moves the vertices into a view's coordinates).
+    """
+    out = []
+    for r in to_labelme_rings(edge_rings):
+        if move is not None:
+            r = Rings(move(r.exterior), [move(h) for h in r.holes])
+        if len(r.exterior) >= 3:
+            out.append(_shape(r))
+    return out
 
 
 def _shape(rings: Rings) -> Shape:

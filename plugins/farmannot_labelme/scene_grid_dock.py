@@ -34,12 +34,11 @@ from PyQt5 import QtCore, QtGui, QtWidgets
 
 from farmannot.errors import FarmannotError
 from farmannot.io.atomic import write_json
-from farmannot.labels.polygonize import Rings
 from farmannot.predict.drafts import PROPOSAL_FLAG
 from farmannot.sam.chip_embed import LARGE_SCENE_PX, is_large
 from farmannot.sam.imagery import Picture, is_raster_path
-from farmannot.sam.scene_views import LargeScene, SceneView, rings_to_view, shape_to_scene, split_shapes
-from farmannot_labelme.canvas import rings_to_shapes, shape_rings
+from farmannot.sam.scene_views import LargeScene, SceneView, shape_to_scene, split_shapes
+from farmannot_labelme.canvas import outline_rings, rings_to_shapes, shape_outline
 from farmannot_labelme.drafts_dock import DraftsDock
 from farmannot_labelme.qimage import png_bytes, rgb_to_qimage
 from farmannot_labelme.sam_bridge import MODEL_NAME
@@ -378,10 +377,12 @@ class SceneGridDock(QtWidgets.QDockWidget):
         pts = view.to_scene([[p.x(), p.y()] for p in points])
         existing = []
         if bridge.keep_apart:
-            for s in canvas.shapes:
-                r = shape_rings(s)
+            for s in canvas.shapes:  # their labelme vertices moved to scene pixels first, then read as labelme reads them
+                pts, kind, holes = shape_outline(s)
+                r = outline_rings(view.to_scene(pts, centres=True).tolist(), kind,
+                                  [view.to_scene(h, centres=True).tolist() for h in holes])
                 if r is not None:
-                    existing.append(Rings(view.to_scene(r.exterior), [view.to_scene(h) for h in r.holes]))
+                    existing.append(r)
         res = self.scene.segment(bridge.session, pts, list(point_labels), existing, compute=False,
                                  simplify_px=bridge.simplify_px, min_area_px=bridge.min_area_px)
         if res is None:
@@ -392,7 +393,9 @@ class SceneGridDock(QtWidgets.QDockWidget):
                                "click again when the status bar says ready")
             return []
         bridge.status.emit(res.message())
-        return [s for r in res.polygons for s in rings_to_shapes(rings_to_view(r, view))]
+        # labelme vertices made in scene pixels (where the mask is), then moved into the view as pixel centres,
+        # so that saving (view -> scene) gives back exactly the scene's vertices in a decimated view too
+        return [s for r in res.polygons for s in rings_to_shapes(r, move=lambda xy: view.to_view(xy, centres=True))]
 
 
 def install_scene_docks(window) -> tuple[SceneGridDock, DraftsDock]:

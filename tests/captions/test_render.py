@@ -49,10 +49,10 @@ def test_hemispheres_are_opposite_every_month():
 
 
 def test_location_round_trip_and_languages():
-    assert format_location(-25.3401, -54.5364) == "25.34°S, 54.54°W"
-    assert format_location(40.34, 105.69, "zh") == "北纬40.34°，东经105.69°"
-    assert parse_location("25.34°S, 54.54°W") == (-25.34, -54.54)
-    assert parse_location("40.3 N 105.7 E") == (40.3, 105.7)
+    assert format_location(lon=-54.5364, lat=-25.3401) == "25.34°S, 54.54°W"
+    assert format_location(lon=105.69, lat=40.34, lang="zh") == "北纬40.34°，东经105.69°"
+    assert parse_location("25.34°S, 54.54°W") == (-54.54, -25.34)  # (lon, lat), the project's one order
+    assert parse_location("40.3 N 105.7 E") == (105.7, 40.3)
     for bad in ("54.5°W, 25.3°S", "95°N, 10°E", "somewhere"):
         with pytest.raises(FarmannotError):
             parse_location(bad)

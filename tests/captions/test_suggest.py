@@ -11,7 +11,7 @@ from rasterio.transform import from_origin
 from farmannot.captions import measures as ms
 from farmannot.captions.autofill import scene_autofill, tile_metadata
 from farmannot.captions.suggest import load_thresholds, presence, suggest_keywords
-from farmannot.io.metadata import SceneMetadata
+from farmannot.io.grid import SceneGrid
 
 N = 200  # tile edge in pixels
 PX = 2.0  # metres per pixel
@@ -248,7 +248,7 @@ def test_thresholds_come_from_the_config_file():
 
 
 def test_scene_autofill_from_a_tile():
-    meta = SceneMetadata(crs="EPSG:32650", transform=tuple(from_origin(400000.0, 4400000.0, 1.0, 1.0))[:6],
+    meta = SceneGrid(crs="EPSG:32650", transform=tuple(from_origin(400000.0, 4400000.0, 1.0, 1.0))[:6],
                          width=4096, height=4096, tags={}, filename="GF2_PMS1_E117.0_N39.7_20190612_L1A0004.tif")
     whole = scene_autofill(meta)
     assert whole["month"].value == "june" and whole["month"].source == "auto"
@@ -261,5 +261,5 @@ def test_scene_autofill_from_a_tile():
     assert scene_autofill(meta, date_override="2019-12-01")["month"].value == "december"
     as_tuple = (meta.crs, meta.transform, meta.width, meta.height, meta.tags, meta.filename)
     assert scene_autofill(as_tuple) == whole
-    no_crs = SceneMetadata(crs=None, transform=(1, 0, 0, 0, -1, 0), width=8, height=8, filename="rgbn.tif")
+    no_crs = SceneGrid(crs=None, transform=(1, 0, 0, 0, -1, 0), width=8, height=8, filename="rgbn.tif")
     assert scene_autofill(no_crs) == {}

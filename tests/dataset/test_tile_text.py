@@ -16,14 +16,14 @@ SCENE = {"shape": "blocky", "boundary": "straight", "sowing": "fully_covered",
 
 
 def test_tile_place_and_date_replace_the_scene_values():
-    kw = tile_keywords(SCENE, -25.3, -54.5, dt.date(2020, 5, 18), {})
+    kw = tile_keywords(SCENE, dt.date(2020, 5, 18), {}, lon=-54.5, lat=-25.3)
     assert kw["month"] == "may" and kw["location"] == "25.30°S, 54.50°W"
     assert kw["vegetation"] == "forest"          # nothing checked: the person's value stays
 
 
 def test_checks_set_absent_and_fill_a_scene_absent():
-    kw = tile_keywords(SCENE, None, None, None, {"vegetation": "absent", "water": "scattered_ponds",
-                                                 "buildings": "concentrated"})
+    kw = tile_keywords(SCENE, None, {"vegetation": "absent", "water": "scattered_ponds",
+                                     "buildings": "concentrated"})
     assert kw["vegetation"] == "absent"          # not on this tile
     assert kw["water"] == "scattered_ponds"      # scene said absent, the tile has some
     assert kw["buildings"] == "scattered"        # present on both: the person's wording wins

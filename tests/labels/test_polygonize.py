@@ -103,44 +103,6 @@ def test_labels_exact_roundtrip_per_instance():
         np.testing.assert_array_equal(rings_to_mask(polys[k], labels.shape), labels == k)
 
 
-def _labelme_mask(points, shape_hw):
-    from labelme.utils import shape_to_mask
-
-    return shape_to_mask(shape_hw, [tuple(p) for p in points], shape_type="polygon")
-
-
-def test_labelme_vertices_reproduce_mask_under_labelmes_rasteriser():
-    from farmannot.labels.polygonize import to_labelme_rings
-
-    rect = np.zeros((30, 40), bool)
-    rect[5:20, 8:30] = True
-    (rings,) = mask_to_polygons(rect, simplify_px=0)
-    (lm,) = to_labelme_rings(rings)
-    assert (lm.exterior[:, 0].min(), lm.exterior[:, 0].max()) == (8, 29)  # centres of the border pixels
-    np.testing.assert_array_equal(_labelme_mask(lm.exterior, rect.shape), rect)
-    yy, xx = np.mgrid[:80, :80]
-    disk = (yy - 40) ** 2 + (xx - 38) ** 2 < 25 ** 2
-    (lm,) = to_labelme_rings(mask_to_polygons(disk, simplify_px=0)[0])
-    assert (_labelme_mask(lm.exterior, disk.shape) != disk).sum() == 0
-    (lm,) = to_labelme_rings(mask_to_polygons(disk, simplify_px=1.5)[0])
-    # simplification moves the outline by at most 1.5 px: fewer than half the border pixels change
-    assert (_labelme_mask(lm.exterior, disk.shape) != disk).sum() < 0.5 * 2 * np.pi * 25
-
-
-def test_labelme_holes_and_back():
-    from farmannot.labels.polygonize import from_labelme_rings, to_labelme_rings
-
-    mask = np.zeros((40, 40), bool)
-    mask[5:35, 5:35] = True
-    mask[15:20, 12:22] = False
-    (rings,) = mask_to_polygons(mask, simplify_px=0)
-    (lm,) = to_labelme_rings(rings)
-    (hole,) = lm.holes
-    assert (hole[:, 0].min(), hole[:, 0].max(), hole[:, 1].min(), hole[:, 1].max()) == (12, 21, 15, 19)
-    back = from_labelme_rings(lm.exterior, lm.holes)
-    np.testing.assert_array_equal(rings_to_mask([back], mask.shape), mask)
-
-
 def test_small_region_removal_keeps_border_bays():
     from farmannot.labels.polygonize import drop_small_regions
 

@@ -138,3 +138,30 @@ def test_accept_all_reaches_drafts_in_other_views(make_window, big_annotation, q
     out = tmp_path / "accepted.json"
     assert win.save_labels(str(out))
     assert [s["flags"] for s in json.loads(out.read_text())["shapes"]] == [{}, {}]
+
+
+def test_click_polygons_in_a_decimated_view_give_the_scene_mask_back(qtbot):
+    """A chip mask's polygons shown in a view at 2 scene px per view px: converted to labelme vertices in scene
+    pixels, moved into the view, then saved back to the scene (``shape_to_scene``), labelme's own
+    ``shape_to_mask`` fills exactly the mask (converting in view pixels, as before, got 293 of 8,606 wrong)."""
+    import shapely.affinity
+    from labelme.utils import shape_to_mask
+    from rasterio import features
+    from rasterio.windows import Window
+
+    from farmannot.labels.polygonize import mask_to_polygons
+    from farmannot.sam.scene_views import SceneView, shape_to_scene
+    from farmannot_labelme.canvas import rings_to_shapes
+
+    hw = (300, 300)
+    field = shapely.affinity.rotate(box(80.3, 70.1, 190.2, 150.7), 33, origin="center")
+    mask = features.rasterize([(field, 1)], out_shape=hw) == 1
+    mask[100:112, 120:141] = False  # a hole
+    view = SceneView(0, 0, 0, Window(40, 20, 250, 260), 2.0)
+    shapes = [s for r in mask_to_polygons(mask, simplify_px=0)
+              for s in rings_to_shapes(r, move=lambda xy: view.to_view(xy, centres=True))]
+    assert len(shapes) == 1
+    saved = shape_to_scene({"points": _points(shapes[0]).tolist(), **shapes[0].other_data}, view)
+    (hole,) = saved["farmannot"]["holes"]
+    got = shape_to_mask(hw, saved["points"], "polygon") & ~shape_to_mask(hw, hole, "polygon")
+    assert (got == mask).all()

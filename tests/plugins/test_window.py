@@ -48,13 +48,22 @@ def test_geotiff_loads_as_rendered_picture(make_window, images, qtbot):
     assert win.caption_dock.keywords["location"].source == "auto"  # lat/lon from the GeoTIFF
 
 
-def test_sam_click_makes_polygons_through_labelmes_tool(make_window, images, session, qtbot, wait_ready):
+def test_sam_click_makes_polygons_through_labelmes_tool(make_window, images, session, qtbot, wait_ready,
+                                                         monkeypatch):
     # exact outlines (no simplification, no speck removal) so labelme's rasteriser can be compared pixel-wise
     win = make_window(images / "b_field.png", session=session, simplify_px=0.0, min_area_px=0.0)
     win.show()
     qtbot.waitExposed(win)
     wait_ready(win)
     assert "ready" in win.sam_status.text()
+    masks = []
+    orig = win.sam_bridge.polygons
+
+    def polygons(mask, *args, **kwargs):  # the mask the click path turned into polygons
+        masks.append(mask.copy())
+        return orig(mask, *args, **kwargs)
+
+    monkeypatch.setattr(win.sam_bridge, "polygons", polygons)
     win._switch_canvas_mode(edit=False, create_mode="ai_points_to_shape")
     _select_label(win, "farmland")
     _click(qtbot, win, 45, 30)  # Ctrl+click: one point, finished at once
@@ -63,6 +72,18 @@ def test_sam_click_makes_polygons_through_labelmes_tool(make_window, images, ses
     assert {s.label for s in shapes} <= {"farmland", "_background_"}  # fields, and holes cut after them
     assert shapes[0].label == "farmland"
     assert all(s.shape_type == "polygon" and len(s.points) >= 3 for s in shapes)
+    # the click's vertices (labels.convention, as drafts and imports): each part filled by labelme's own
+    # shape_to_mask, less its own holes (the _background_ shapes after it), gives exactly the click's mask back
+    (clicked,) = {m.tobytes(): m for m in masks}.values()
+    parts, part = np.zeros_like(clicked), None
+    for s in [*shapes, None]:
+        painted = None if s is None else shape_to_mask(clicked.shape, [(p.x(), p.y()) for p in s.points], "polygon")
+        if s is None or s.label == "farmland":
+            parts |= part if part is not None else False
+            part = painted
+        else:
+            part &= ~painted
+    assert clicked.sum() > 100 and (parts == clicked).all()
     # independent reference: segment-anything's predictor on the same embedding, rasterised by labelme itself
     emb, hit = session.embed(render_picture(images / "b_field.png").rgb)
     assert hit
@@ -72,7 +93,7 @@ def test_sam_click_makes_polygons_through_labelmes_tool(make_window, images, ses
         painted = shape_to_mask(mask.shape, [(p.x(), p.y()) for p in s.points], "polygon")
         drawn = drawn | painted if s.label == "farmland" else drawn & ~painted
     iou = (drawn & mask).sum() / (drawn | mask).sum()
-    assert iou > 0.8
+    assert iou > 0.99  # the tiny random model's near-zero logits: a few pixels differ between decoders
     assert win._fa_visit["sam_shapes"] >= 1
 
 

@@ -95,6 +95,20 @@ def test_pixel_size_in_geographic_degrees_matches_geodesic_distances():
     assert rows[0, 0] == pytest.approx(dx_top, rel=1e-4)
 
 
+def test_pixel_area_is_geodesic_for_degrees_and_planar_when_projected():
+    """The area propose filters by: a 0.001 deg pixel at 40.4 N against pyproj's geodesic polygon area."""
+    from farmannot.terrain.derive import pixel_area_m2
+
+    geod = Geod(ellps="WGS84")
+    tr = Affine(0.001, 0, -105.6, 0, -0.001, 40.5)
+    lons, lats = [-105.6, -105.599, -105.599, -105.6], [40.4005, 40.4005, 40.3995, 40.3995]
+    area, _ = geod.polygon_area_perimeter(lons, lats)
+    assert pixel_area_m2("EPSG:4326", tr, 200) == pytest.approx(abs(area), rel=1e-4)
+    assert pixel_area_m2("EPSG:32613", Affine(2.0, 0, 450000, 0, -2.0, 4450000), 10) == 4.0
+    rotated = Affine.translation(450000, 4450000) * Affine.rotation(30) * Affine.scale(3.0, -3.0)
+    assert pixel_area_m2("EPSG:32613", rotated, 10) == pytest.approx(9.0)
+
+
 def test_pixel_size_projected_in_metres_and_us_feet():
     tr = Affine(2.0, 0, 450000, 0, -2.0, 4450000)
     assert pixel_size_m("EPSG:32613", tr, 10) == (2.0, 2.0)

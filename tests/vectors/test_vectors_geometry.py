@@ -8,13 +8,12 @@ import shapely
 from shapely.geometry import MultiPolygon, Polygon, box
 
 from farmannot.io.labelme_json import Shape
+from farmannot.labels.convention import pixel_to_world, world_to_pixel
 from farmannot.vectors.geometry import (
     area_perimeter_m,
     parse_description,
-    pixel_to_world,
     polygon_to_shapes,
     shapes_to_parcels,
-    world_to_pixel,
 )
 
 TRANSFORM = (30.0, 0.0, 717_345.0, 0.0, -30.0, -2_776_995.0)  # the Itaipu Landsat scene
