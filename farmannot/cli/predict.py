@@ -7,18 +7,20 @@ from pathlib import Path
 import click
 
 from farmannot.cli.locking import locks_output
+from farmannot.cli.options import batch_size_option, progress_option, torch_device_option
 from farmannot.errors import FarmannotError
 from farmannot.io.space import check_free_space, check_writable
+from farmannot.predict.scene import PATCH, PATCH_OVERLAP
 
 
 @click.command("predict")
 @click.argument("run", metavar="RUN_DIR|CHECKPOINT", type=click.Path(exists=True))
 @click.argument("scene", type=click.Path(dir_okay=False))
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="Prediction GeoTIFF.")
-@click.option("--patch", type=click.IntRange(32, None), default=1024, show_default=True)
-@click.option("--overlap", type=click.IntRange(0, None), default=64, show_default=True)
-@click.option("--batch-size", type=click.IntRange(1, None), default=4, show_default=True)
-@click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
+@click.option("--patch", type=click.IntRange(32, None), default=PATCH, show_default=True)
+@click.option("--overlap", type=click.IntRange(0, None), default=PATCH_OVERLAP, show_default=True)
+@batch_size_option(default=4)
+@torch_device_option
 @click.option("--amp", is_flag=True, help="Mixed precision (CUDA).")
 @click.option("--caption", default=None, help="Caption for image+text models (default: a generic one).")
 @click.option("--dem", type=click.Path(dir_okay=False), default=None, help="DEM for image+text+dem models.")
@@ -29,7 +31,7 @@ from farmannot.io.space import check_free_space, check_writable
               help="Open vocabulary: comma-separated class names (e.g. 'farmland,terrace,water'); RUN is then a "
                    "CLIP state dict, used frozen; one probability band per class.")
 @click.option("--clip-quick-gelu", is_flag=True, help="With --classes: the CLIP weights use QuickGELU (OpenAI's).")
-@click.option("--progress/--no-progress", default=True)
+@progress_option(help=None)
 @locks_output("predict", folder=False)
 def command(run, scene, output, patch, overlap, batch_size, device, amp, caption, dem, polygons, min_area_px,
             classes, clip_quick_gelu, progress):
