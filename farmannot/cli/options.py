@@ -9,6 +9,7 @@ import click
 
 from farmannot.errors import FarmannotError
 from farmannot.io.atomic import is_temporary
+from farmannot.io.windows import TILE_SIZE
 
 
 def parse_band_map(text: str | None) -> dict[str, int] | None:
@@ -53,7 +54,7 @@ def bands_option(f):
     )(f)
 
 
-def tile_size_option(default: int = 512):
+def tile_size_option(default: int = TILE_SIZE):
     return click.option(
         "--tile-size", type=click.IntRange(16, None), default=default, show_default=True,
         help="Tile edge in pixels.",

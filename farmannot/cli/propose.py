@@ -21,7 +21,9 @@ from farmannot.cli.options import (
     torch_device_option,
 )
 from farmannot.io.raster import open_raster
-from farmannot.sam.propose import VegFilter
+from farmannot.sam.propose import ProposeOptions, VegFilter
+
+DEFAULTS = ProposeOptions()
 
 
 @click.command("propose")
@@ -32,17 +34,17 @@ from farmannot.sam.propose import VegFilter
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="labelme JSON to write.")
 @chip_option
 @chip_overlap_option
-@click.option("--points-per-side", type=click.IntRange(1, None), default=32, show_default=True)
+@click.option("--points-per-side", type=click.IntRange(1, None), default=DEFAULTS.points_per_side, show_default=True)
 @click.option("--points-per-batch", type=click.IntRange(1, None), default=None,
               help="Point prompts decoded at once [16 on a CPU, 64 on a GPU].")
 @click.option("--text", default=None, metavar="PROMPT",
               help="Concept prompt such as 'farmland parcel' instead of the point grid: every instance on every "
                    "chip, merged across seams (needs a SAM 3 model; see docs/annotate.md).")
-@click.option("--pred-iou-thresh", type=float, default=0.88, show_default=True)
-@click.option("--stability-thresh", type=float, default=0.95, show_default=True)
-@click.option("--min-area-m2", type=float, default=0.0, show_default=True,
+@click.option("--pred-iou-thresh", type=float, default=DEFAULTS.pred_iou_thresh, show_default=True)
+@click.option("--stability-thresh", type=float, default=DEFAULTS.stability_score_thresh, show_default=True)
+@click.option("--min-area-m2", type=float, default=DEFAULTS.min_area_m2, show_default=True,
               help="Drop proposals smaller than this (square metres; pixels^2 without a CRS).")
-@click.option("--filter", "veg_filter", type=click.Choice(get_args(VegFilter)), default="ndvi",
+@click.option("--filter", "veg_filter", type=click.Choice(get_args(VegFilter)), default=DEFAULTS.veg_filter,
               show_default=True, help="Keep proposals whose mean vegetation index passes (NDVI needs NIR; "
                                       "falls back to greenness).")
 @torch_device_option

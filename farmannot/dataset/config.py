@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from farmannot.errors import FarmannotError, InputError
+from farmannot.io.windows import TILE_SIZE
 
 LAYOUTS = ("farmseg-vl", "gtpbd-mm", "spie", "coco")
 
@@ -52,7 +53,7 @@ class BuildConfig:
         card: Write DATASET_CARD.md with plots.
     """
 
-    tile_size: int = 512
+    tile_size: int = TILE_SIZE
     overlap: int = 0
     layouts: tuple[str, ...] = LAYOUTS
     split: tuple[float, float, float] = (7.0, 2.0, 1.0)
