@@ -9,14 +9,16 @@ from farmannot.cli.options import (
     amp_option,
     batch_size_option,
     encoder_depth_option,
+    encoder_option,
     inputs_option,
+    lr_option,
     model_option,
     progress_option,
     seed_option,
     train_device_option,
     workers_option,
 )
-from farmannot.cli.train import DEFAULTS, arch_options
+from farmannot.cli.train import arch_options
 from farmannot.train.audit import BLOCK_TILES, FOLD_BY, FOLD_EPOCHS, FOLDS, TOP
 
 
@@ -31,12 +33,12 @@ from farmannot.train.audit import BLOCK_TILES, FOLD_BY, FOLD_EPOCHS, FOLDS, TOP
 @click.option("--block-tiles", type=click.IntRange(1, None), default=BLOCK_TILES, show_default=True,
               help="Block edge in tiles with --fold-by block.")
 @model_option
-@click.option("--encoder", default=None, help="Encoder name (default as in 'farmannot train').")
+@encoder_option(help="Encoder name (default as in 'farmannot train').")
 @encoder_depth_option
 @inputs_option
 @click.option("--epochs", type=click.IntRange(1, None), default=FOLD_EPOCHS, show_default=True, help="Epochs per fold.")
 @batch_size_option
-@click.option("--lr", type=float, default=DEFAULTS.lr, show_default=True)
+@lr_option
 @seed_option
 @train_device_option
 @amp_option

@@ -111,6 +111,17 @@ def inputs_option(help=None):
 
 
 @_flag
+def encoder_option(help=None):
+    """``--encoder`` (default: the model's own in the catalog)."""
+    return click.option("--encoder", default=None, help=help)
+
+
+@_flag
+def lr_option(help=None):
+    return click.option("--lr", type=float, default=_train_defaults().lr, show_default=True, help=help)
+
+
+@_flag
 def encoder_depth_option(help=None):
     return click.option("--encoder-depth", type=click.IntRange(3, 5), default=None, help=help)
 

@@ -11,7 +11,9 @@ from farmannot.cli.options import (
     amp_option,
     batch_size_option,
     encoder_depth_option,
+    encoder_option,
     inputs_option,
+    lr_option,
     model_option,
     progress_option,
     seed_option,
@@ -40,9 +42,8 @@ def arch_options(model: str, encoder_depth: int | None) -> dict:
 @click.option("--output", "-o", "output", required=True, type=click.Path(file_okay=False),
               help="Run folder: config.json, best.pt, last.pt, train_log.csv, loss.png.")
 @model_option
-@click.option("--encoder", default=None,
-              help="Encoder name (smp / timm 'tu-*'); default resnet18, mit_b0 for segformer, resnet50 for fcn; "
-                   "etterra: the SAM image encoder (vit_b, vit_l, vit_h, or the size of --sam-checkpoint).")
+@encoder_option(help="Encoder name (smp / timm 'tu-*'); default resnet18, mit_b0 for segformer, resnet50 for fcn; "
+                     "etterra: the SAM image encoder (vit_b, vit_l, vit_h, or the size of --sam-checkpoint).")
 @click.option("--encoder-weights", default=None, help="Pretrained encoder weights for smp (default none: no download).")
 @encoder_depth_option(help="smp encoder depth (smaller = faster).")
 @inputs_option(help="Model inputs: image only, + caption embedding, + DEM.")
@@ -50,7 +51,7 @@ def arch_options(model: str, encoder_depth: int | None) -> dict:
               help="How the caption conditions the decoder.")
 @click.option("--epochs", type=click.IntRange(1, None), default=DEFAULTS.epochs, show_default=True)
 @batch_size_option
-@click.option("--lr", type=float, default=DEFAULTS.lr, show_default=True, help="Peak learning rate (AdamW).")
+@lr_option(help="Peak learning rate (AdamW).")
 @click.option("--weight-decay", type=float, default=DEFAULTS.weight_decay, show_default=True)
 @click.option("--warmup", type=click.FloatRange(0, 1), default=DEFAULTS.warmup, show_default=True,
               help="Warm-up fraction of all steps before the cosine decay.")
