@@ -68,6 +68,8 @@ def command(run, scene, output, patch, overlap, batch_size, device, amp, caption
     with open_raster(scene) as src:
         scene_prep = preprocess.for_scene(src, str(scene))
         crs, width, height = src.crs, src.width, src.height
+    if scene_prep.note:
+        click.echo(f"note: {scene_prep.note}", err=True)
     check_free_space(output, width * height * 2, f"a {width} x {height} px prediction")  # >= 2 bands of a byte
 
     predict = model_predict_fn(model, config, device, caption, amp)

@@ -121,7 +121,11 @@ class Preprocess:
         name = name or str(src.name)
         if self.bands == DISPLAY:
             bands = display_bands(src.count, src.descriptions, scene_info(src).band_map)
-            return ScenePreprocess(self, tuple(bands), scene_stretch(src, bands, percentiles=self.percentiles))
+            note = None
+            if len(set(bands)) == 1:
+                note = (f"{name}: {src.count} band(s) and no red, green, blue; band {bands[0]} goes to the model "
+                        f"as gray in all three channels, as build-dataset tiles such a scene.")
+            return ScenePreprocess(self, tuple(bands), scene_stretch(src, bands, percentiles=self.percentiles), note)
         if self.channels > src.count:
             raise InputError(f"{name}: the model needs {self.channels} band(s), the scene has {src.count}; give "
                              f"a scene with the bands the model was trained on.")
@@ -135,6 +139,7 @@ class ScenePreprocess:
     preprocess: Preprocess
     band_indexes: tuple[int, ...]
     stretch: Stretch | None
+    note: str | None = None  # how a scene unlike the training scenes is handled (one line for the user)
 
     def picture(self, data: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
         """Raw ``(C, H, W)`` values of ``band_indexes`` (float32) -> the picture the training tiles hold."""

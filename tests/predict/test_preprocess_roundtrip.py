@@ -108,6 +108,34 @@ def test_predict_refuses_a_scene_with_too_few_bands_in_one_line(tmp_path):
     assert len(lines) == 1 and "rgb.tif" in lines[0] and "needs 4 band(s), the scene has 3" in lines[0], res.output
 
 
+def test_a_one_band_scene_goes_to_a_display_model_as_gray_with_one_note(tmp_path):
+    import torch
+
+    from farmannot.train.models import build_model
+
+    run = tmp_path / "run"
+    run.mkdir()
+    config = {"model": "unet", "encoder": "resnet18", "in_channels": 3, "inputs": "image",
+              "arch_kwargs": {"encoder_depth": 3, "decoder_channels": [32, 16, 8]},
+              "preprocess": Preprocess("display", (100.0,) * 3, (50.0,) * 3).to_dict()}
+    write_config(run, config)
+    torch.save({"model": build_model(config).state_dict()}, run / BEST)
+    scene = tmp_path / "gray.tif"
+    gray = np.arange(32 * 32, dtype=np.uint16).reshape(1, 32, 32)
+    with rasterio.open(scene, "w", driver="GTiff", width=32, height=32, count=1, dtype="uint16") as dst:
+        dst.write(gray)
+    res = CliRunner().invoke(cli, ["predict", str(run), str(scene), "-o", str(tmp_path / "p.tif"), "--patch", "32",
+                                   "--overlap", "0", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    notes = [ln for ln in res.output.splitlines() if ln.startswith("note:")]
+    assert len(notes) == 1 and "gray.tif" in notes[0] and "gray in all three channels" in notes[0]
+    with rasterio.open(scene) as src:
+        sp = Preprocess.from_config(config).for_scene(src)
+    assert sp.band_indexes == (1, 1, 1)
+    x = sp.apply(gray.repeat(3, axis=0).astype(np.float32), np.ones((32, 32), bool))
+    np.testing.assert_array_equal(x[0], x[2])  # the same picture in every channel
+
+
 def test_a_run_without_preprocess_reads_its_stats_as_predict_always_did():
     old = {"in_channels": 3, "stats": {"mean": [1, 2, 3], "std": [4, 5, 6], "dem_scale": 7}}
     prep = Preprocess.from_config(old)
