@@ -63,7 +63,7 @@ def throughput(side: int) -> None:
     with tempfile.TemporaryDirectory() as d:
         scene = Path(d) / "scene.tif"
         make_scene(scene, side)
-        norm = lambda x: (x - 127.0) / 50.0  # noqa: E731
+        norm = lambda x, valid=None: (x - 127.0) / 50.0  # noqa: E731
         patch = 512
         t0 = time.perf_counter()
         predict_scene(scene, Path(d) / "pred.tif", predict, ["parcel_probability"], band_indexes=[1, 2, 3],
@@ -94,7 +94,7 @@ from peak_memory import peak_mib
 from farmannot.predict.scene import predict_scene
 scene, out = sys.argv[1], sys.argv[2]
 predict_scene(scene, out, lambda x: 1 / (1 + np.exp(-x[:, :1])), ["parcel_probability"], band_indexes=[1, 2, 3],
-              normalise=lambda x: (x - 127.0) / 50.0, patch=1024, overlap=64, progress=False)
+              normalise=lambda x, valid: (x - 127.0) / 50.0, patch=1024, overlap=64, progress=False)
 print(peak_mib())
 """
 

@@ -6,7 +6,8 @@ import click
 
 from farmannot.cli.options import progress_option
 from farmannot.io.atomic import write_json
-from farmannot.terrain.scene import DERIVED, parse_derive, write_aligned_dem
+from farmannot.terrain.align import RESAMPLING, WINDOW_PX
+from farmannot.terrain.scene import BLOCK_PX, DERIVED, parse_derive, write_aligned_dem
 
 
 @click.command("align-dem")
@@ -14,7 +15,7 @@ from farmannot.terrain.scene import DERIVED, parse_derive, write_aligned_dem
 @click.option("--to", "target", required=True, type=click.Path(dir_okay=False),
               help="Target raster (the image): the output takes its CRS, transform, width and height.")
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="GeoTIFF to write.")
-@click.option("--resampling", type=click.Choice(["bilinear", "cubic", "nearest"]), default="bilinear",
+@click.option("--resampling", type=click.Choice(tuple(RESAMPLING)), default="bilinear",
               show_default=True, help="Resampling of the DEM onto the target grid.")
 @click.option("--register/--no-register", default=True, show_default=True,
               help="Estimate the residual DEM-to-image offset; apply it only when confident and better.")
@@ -24,7 +25,7 @@ from farmannot.terrain.scene import DERIVED, parse_derive, write_aligned_dem
               help=f"Extra bands derived from the aligned DEM: {','.join(DERIVED)}.")
 @click.option("--relief-radius", type=click.FloatRange(0, None, min_open=True), default=50.0,
               show_default=True, help="Local relief window radius, metres.")
-@click.option("--window-size", type=click.IntRange(256, None), default=1024, show_default=True,
+@click.option("--window-size", type=click.IntRange(BLOCK_PX, None), default=WINDOW_PX, show_default=True,
               help="Pixels per warped window (memory per window, not per scene).")
 @click.option("--report", type=click.Path(dir_okay=False), default=None,
               help="JSON report: coverage, vertical units, registration stages, confidence, applied shift.")

@@ -5,8 +5,21 @@ from __future__ import annotations
 import click
 
 from farmannot.cli.locking import locks_output
-from farmannot.cli.options import progress_option
-from farmannot.cli.train import INPUT_NAMES, MODEL_NAMES, arch_options
+from farmannot.cli.options import (
+    amp_option,
+    batch_size_option,
+    encoder_depth_option,
+    encoder_option,
+    inputs_option,
+    lr_option,
+    model_option,
+    progress_option,
+    seed_option,
+    train_device_option,
+    workers_option,
+)
+from farmannot.cli.train import arch_options
+from farmannot.train.audit import BLOCK_TILES, FOLD_BY, FOLD_EPOCHS, FOLDS, TOP
 
 
 @click.command("audit")
@@ -14,23 +27,23 @@ from farmannot.cli.train import INPUT_NAMES, MODEL_NAMES, arch_options
 @click.option("--output", "-o", required=True, type=click.Path(file_okay=False),
               help="Audit folder: audit.csv, audit.md, plots/, overlays/, suspects.txt, suspects.json, oof/, "
                    "folds/, reviewed.json.")
-@click.option("--folds", type=click.IntRange(2, None), default=5, show_default=True)
-@click.option("--fold-by", type=click.Choice(["block", "scene", "tile"]), default="block", show_default=True,
+@click.option("--folds", type=click.IntRange(2, None), default=FOLDS, show_default=True)
+@click.option("--fold-by", type=click.Choice(FOLD_BY), default=FOLD_BY[0], show_default=True,
               help="block: each scene's spatial blocks dealt over the folds; scene: whole scenes per fold.")
-@click.option("--block-tiles", type=click.IntRange(1, None), default=2, show_default=True,
+@click.option("--block-tiles", type=click.IntRange(1, None), default=BLOCK_TILES, show_default=True,
               help="Block edge in tiles with --fold-by block.")
-@click.option("--model", type=click.Choice(MODEL_NAMES), default="unet", show_default=True)
-@click.option("--encoder", default=None, help="Encoder name (default as in 'farmannot train').")
-@click.option("--encoder-depth", type=click.IntRange(3, 5), default=None)
-@click.option("--inputs", type=click.Choice(INPUT_NAMES), default="image", show_default=True)
-@click.option("--epochs", type=click.IntRange(1, None), default=10, show_default=True, help="Epochs per fold.")
-@click.option("--batch-size", type=click.IntRange(1, None), default=8, show_default=True)
-@click.option("--lr", type=float, default=1e-3, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--amp", is_flag=True, help="Mixed precision (CUDA only).")
-@click.option("--workers", type=click.IntRange(0, None), default=None)
-@click.option("--top", type=click.IntRange(1, None), default=20, show_default=True,
+@model_option
+@encoder_option(help="Encoder name (default as in 'farmannot train').")
+@encoder_depth_option
+@inputs_option
+@click.option("--epochs", type=click.IntRange(1, None), default=FOLD_EPOCHS, show_default=True, help="Epochs per fold.")
+@batch_size_option
+@lr_option
+@seed_option
+@train_device_option
+@amp_option
+@workers_option
+@click.option("--top", type=click.IntRange(1, None), default=TOP, show_default=True,
               help="How many of the worst tiles get overlays and go to suspects.txt.")
 @progress_option
 @locks_output("audit")

@@ -6,6 +6,7 @@ import click
 
 from farmannot.cli.options import keep_going_option, progress_option
 from farmannot.dataset.config import LAYOUTS, load_config
+from farmannot.io.windows import TILE_SIZE
 
 
 @click.command("build-dataset")
@@ -14,7 +15,7 @@ from farmannot.dataset.config import LAYOUTS, load_config
               help="Dataset folder to write (created; re-runs resume and skip finished scenes).")
 @click.option("--config", "config", type=click.Path(dir_okay=False), default=None,
               help="YAML file with any option below (and label_map, boundary_width, max_nodata, ...); flags win.")
-@click.option("--tile-size", type=click.IntRange(16, None), default=None, help="Tile edge in pixels [512].")
+@click.option("--tile-size", type=click.IntRange(16, None), default=None, help=f"Tile edge in pixels [{TILE_SIZE}].")
 @click.option("--overlap", type=click.IntRange(0, None), default=None, help="Pixels shared by neighbouring tiles [0].")
 @click.option("--layout", "layouts", default=None, metavar="NAME,...",
               help=f"Layouts to write, comma-separated: {', '.join(LAYOUTS)} [all].")

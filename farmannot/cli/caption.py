@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
+from farmannot.captions.schema import LANGS, load_vocabulary
 from farmannot.cli.options import (
     Failures,
     bands_option,
@@ -54,9 +55,9 @@ def _show(result, langs: list[str]) -> str:
               help="Georeferenced scene raster (default: the annotation's own image).")
 @click.option("--dem", type=click.Path(exists=True, dir_okay=False), default=None,
               help="DEM; aligned to the scene grid for terrain and landscape suggestions.")
-@click.option("--lang", type=click.Choice(["en", "zh", "both"]), default="both", show_default=True,
+@click.option("--lang", type=click.Choice([*LANGS, "both"]), default="both", show_default=True,
               help="Caption language(s) to print.")
-@click.option("--family", type=click.Choice(["farmseg", "terraced"]), default="farmseg", show_default=True,
+@click.option("--family", type=click.Choice(tuple(load_vocabulary().families)), default="farmseg", show_default=True,
               help="Template family: FarmSeg-VL (11 keywords) or GTPBD-MM style terraced parcels.")
 @click.option("--suggest", is_flag=True, help="Suggest keywords from the mask, bands and DEM (with evidence).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",

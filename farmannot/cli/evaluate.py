@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 import click
 
 from farmannot.cli.locking import locks_output
-from farmannot.cli.options import Failures, progress_option
+from farmannot.cli.options import Failures, batch_size_option, keep_going_option, progress_option, train_device_option
 from farmannot.errors import FarmannotError
+from farmannot.train.data import SPLITS
+from farmannot.train.metrics.accumulate import Protocol
 
 
 @click.command("evaluate")
 @click.argument("run", required=False, type=click.Path(exists=True))
 @click.option("--dataset", type=click.Path(exists=True, file_okay=False), default=None,
               help="Dataset root or layout folder (with RUN).")
-@click.option("--split", type=click.Choice(["train", "val", "test"]), default="test", show_default=True)
+@click.option("--split", type=click.Choice(SPLITS), default="test", show_default=True)
 @click.option("--pred", "pred_dir", type=click.Path(exists=True, file_okay=False), default=None,
               help="Folder of saved predictions (PNG/GeoTIFF, non-zero = parcel; float scores in [0, 1]).")
 @click.option("--gt", "gt_dir", type=click.Path(exists=True, file_okay=False), default=None,
@@ -23,15 +27,14 @@ from farmannot.errors import FarmannotError
               help="manifest.parquet giving each file's region (with --pred).")
 @click.option("--images", "images_dir", type=click.Path(exists=True, file_okay=False), default=None,
               help="Tile images for the overlays (with --pred).")
-@click.option("--protocol", type=click.Choice(["gtpbd", "bsds"]), default="gtpbd", show_default=True,
+@click.option("--protocol", type=click.Choice(get_args(Protocol)), default="gtpbd", show_default=True,
               help="Edge metric protocol.")
 @click.option("--bsds-levels", type=click.IntRange(1, 999), default=99, show_default=True,
               help="Score thresholds of the bsds sweep.")
 @click.option("--output", "-o", required=True, type=click.Path(file_okay=False), help="Report folder.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--batch-size", type=click.IntRange(1, None), default=8, show_default=True)
-@click.option("--keep-going", is_flag=True,
-              help="With --pred: leave out a pair that cannot be read, score the rest, list the failures at the end "
+@train_device_option
+@batch_size_option
+@keep_going_option(help="With --pred: leave out a pair that cannot be read, score the rest, list the failures at the end "
                    "and in OUTPUT/errors.json.")
 @progress_option
 @locks_output("evaluate")

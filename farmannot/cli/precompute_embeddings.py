@@ -11,51 +11,19 @@ from farmannot.cli.options import (
     RASTER_SUFFIXES,
     Failures,
     bands_option,
+    chip_option,
+    chip_overlap_option,
+    display_options,
     expand_inputs,
     keep_going_option,
     parse_band_map,
+    parse_display_bands,
     progress_option,
-    sensor_option,
+    sam_options,
 )
 from farmannot.errors import FarmannotError
-from farmannot.sam.registry import MODEL_NAMES
 
 IMAGE_SUFFIXES = tuple(sorted(set(RASTER_SUFFIXES) | {".png", ".jpg", ".jpeg", ".bmp"}))
-
-
-def parse_display_bands(text: str | None) -> list[int] | None:
-    """``"4,3,2"`` -> ``[4, 3, 2]``; one number shows that band as gray."""
-    if not text:
-        return None
-    try:
-        bands = [int(p) for p in text.split(",") if p.strip()]
-    except ValueError:
-        raise FarmannotError(f"--display-bands: expected band numbers like 3,2,1, got {text!r}") from None
-    if len(bands) not in (1, 3) or min(bands) < 1:
-        raise FarmannotError(f"--display-bands: give 1 or 3 band numbers (1-based), got {text!r}")
-    return bands
-
-
-def sam_options(f):
-    """The SAM flags ``annotate`` and ``precompute-embeddings`` share."""
-    f = click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
-                     help="Embedding cache folder (default $FARMANNOT_SAM_CACHE or ~/.cache/farmannot/sam-embeddings).")(f)
-    f = click.option("--device", default="cpu", show_default=True, help="Torch device: cpu, cuda, cuda:1 ...")(f)
-    f = click.option("--sam-model", type=click.Choice(MODEL_NAMES), default=None,
-                     help="Check the checkpoint is this model (default: read off the weights).")(f)
-    f = click.option("--sam-checkpoint", type=click.Path(dir_okay=False), default=None,
-                     help="SAM 2.1 or SAM checkpoint, e.g. sam2.1_hiera_tiny.pt (fast on a CPU) or "
-                          "sam_vit_b_01ec64.pth (default $FARMANNOT_SAM_CHECKPOINT).")(f)
-    return f
-
-
-def display_options(f):
-    """How rasters are rendered for the annotator and SAM (must match between the two commands)."""
-    f = click.option("--stretch", type=click.Choice(["auto", "scene", "none"]), default="auto", show_default=True,
-                     help="auto: scene-wide 2-98 % stretch except for 8-bit rasters.")(f)
-    f = click.option("--display-bands", default=None, metavar="R,G,B",
-                     help="1-based bands shown as red, green, blue (default: true colour from the band map).")(f)
-    return sensor_option(f)
 
 
 @click.command("precompute-embeddings")
@@ -64,10 +32,8 @@ def display_options(f):
 @display_options
 @keep_going_option
 @progress_option
-@click.option("--chip", type=click.IntRange(64, None), default=1024, show_default=True,
-              help="Large scenes: chip size in scene pixels (native resolution), as `farmannot propose` uses.")
-@click.option("--overlap", type=click.IntRange(0, None), default=256, show_default=True,
-              help="Large scenes: chip overlap in pixels.")
+@chip_option(help="Large scenes: chip size in scene pixels (native resolution), as `farmannot propose` uses.")
+@chip_overlap_option(help="Large scenes: chip overlap in pixels.")
 @click.option("--chip-above", type=click.IntRange(1, None), default=None, metavar="PX",
               help="The annotator shows rasters with a side longer than PX as chips (default 8192, as its grid).")
 @click.option("--for", "target", type=click.Choice(["all", "annotate", "propose"]), default="all", show_default=True,

@@ -5,21 +5,22 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-import numpy as np
 
 from farmannot.cli.locking import locks_output
+from farmannot.cli.options import batch_size_option, progress_option, torch_device_option
 from farmannot.errors import FarmannotError
 from farmannot.io.space import check_free_space, check_writable
+from farmannot.predict.scene import PATCH, PATCH_OVERLAP
 
 
 @click.command("predict")
 @click.argument("run", metavar="RUN_DIR|CHECKPOINT", type=click.Path(exists=True))
 @click.argument("scene", type=click.Path(dir_okay=False))
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="Prediction GeoTIFF.")
-@click.option("--patch", type=click.IntRange(32, None), default=1024, show_default=True)
-@click.option("--overlap", type=click.IntRange(0, None), default=64, show_default=True)
-@click.option("--batch-size", type=click.IntRange(1, None), default=4, show_default=True)
-@click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
+@click.option("--patch", type=click.IntRange(32, None), default=PATCH, show_default=True)
+@click.option("--overlap", type=click.IntRange(0, None), default=PATCH_OVERLAP, show_default=True)
+@batch_size_option(default=4)
+@torch_device_option
 @click.option("--amp", is_flag=True, help="Mixed precision (CUDA).")
 @click.option("--caption", default=None, help="Caption for image+text models (default: a generic one).")
 @click.option("--dem", type=click.Path(dir_okay=False), default=None, help="DEM for image+text+dem models.")
@@ -30,7 +31,7 @@ from farmannot.io.space import check_free_space, check_writable
               help="Open vocabulary: comma-separated class names (e.g. 'farmland,terrace,water'); RUN is then a "
                    "CLIP state dict, used frozen; one probability band per class.")
 @click.option("--clip-quick-gelu", is_flag=True, help="With --classes: the CLIP weights use QuickGELU (OpenAI's).")
-@click.option("--progress/--no-progress", default=True)
+@progress_option(help=None)
 @locks_output("predict", folder=False)
 def command(run, scene, output, patch, overlap, batch_size, device, amp, caption, dem, polygons, min_area_px,
             classes, clip_quick_gelu, progress):
@@ -39,14 +40,13 @@ def command(run, scene, output, patch, overlap, batch_size, device, amp, caption
     With --classes, RUN is a CLIP checkpoint and the output holds one probability band per class name
     (HG-RSOVSSeg's templates and position interpolation on a frozen CLIP) and a class band (1-based).
     """
-    from farmannot.io.raster import open_raster, scene_info
-    from farmannot.io.stretch import scene_stretch
+    from farmannot.io.raster import open_raster
     from farmannot.predict.drafts import draft_annotation
     from farmannot.predict.model_fn import model_predict_fn
     from farmannot.predict.polygons import class_band_polygons
     from farmannot.predict.scene import predict_scene
-    from farmannot.sam.imagery import display_bands
     from farmannot.train.checkpoint import load_model
+    from farmannot.train.preprocess import Preprocess
 
     if overlap >= patch:
         raise click.BadParameter("--overlap must be smaller than --patch")
@@ -64,39 +64,24 @@ def command(run, scene, output, patch, overlap, batch_size, device, amp, caption
     model, config = load_model(run, device)
     if "dem" in config.get("inputs", "image") and not dem:
         raise FarmannotError(f"{run}: the model was trained with a DEM (inputs {config['inputs']}); give --dem.")
-    stats = config["stats"]
-    mean = np.asarray(stats["mean"], np.float32)[:, None, None]
-    std = np.asarray(stats["std"], np.float32)[:, None, None]
-    n_img = int(config.get("in_channels", len(mean)))
+    preprocess = Preprocess.from_config(config, str(run))
     with open_raster(scene) as src:
-        info = scene_info(src)
-        if n_img == 3:
-            bands = display_bands(src.count, src.descriptions, info.band_map)
-            stretch = scene_stretch(src, bands)
-        elif n_img <= src.count:
-            bands, stretch = list(range(1, n_img + 1)), None
-        else:
-            raise FarmannotError(f"{scene}: the model needs {n_img} bands, the scene has {src.count}.")
+        scene_prep = preprocess.for_scene(src, str(scene))
         crs, width, height = src.crs, src.width, src.height
+    if scene_prep.note:
+        click.echo(f"note: {scene_prep.note}", err=True)
     check_free_space(output, width * height * 2, f"a {width} x {height} px prediction")  # >= 2 bands of a byte
-
-    def normalise(x: np.ndarray) -> np.ndarray:
-        if stretch is not None:
-            x = stretch.apply(x).astype(np.float32)
-        return (x - mean) / std
 
     predict = model_predict_fn(model, config, device, caption, amp)
     read_extra = None
     if dem:
         from farmannot.terrain.align import align_dem
-        from farmannot.train.data import encode_dem
-
-        scale = float(stats.get("dem_scale", 1.0))
 
         def read_extra(window_transform, w, h):
-            return encode_dem(align_dem(dem, crs, window_transform, w, h).elevation, scale)
+            return preprocess.dem(align_dem(dem, crs, window_transform, w, h).elevation)
 
-    rep = predict_scene(scene, output, predict, ["parcel_probability"], band_indexes=bands, normalise=normalise,
+    rep = predict_scene(scene, output, predict, ["parcel_probability"], band_indexes=scene_prep.band_indexes,
+                        normalise=scene_prep.apply,
                         patch=patch, overlap=overlap, batch_size=batch_size,
                         threshold=float(config.get("threshold", 0.5)), progress=progress, extra=read_extra)
     click.echo(f"{rep.patches} patch(es), {width} x {height} px, parcel fraction {rep.parcel_fraction:.3f} "

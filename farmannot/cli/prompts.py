@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import get_args
 
 import click
 from tqdm import tqdm
@@ -19,6 +20,9 @@ from farmannot.cli.options import (
 )
 from farmannot.errors import FarmannotError
 from farmannot.io.atomic import atomic_open
+from farmannot.spectral.indices import CATEGORIES
+from farmannot.spectral.prompt import PromptFormat
+from farmannot.spectral.regions import BBoxMode
 from farmannot.spectral.scene import ALL_CATEGORIES, scene_prompt_records
 
 
@@ -26,11 +30,11 @@ from farmannot.spectral.scene import ALL_CATEGORIES, scene_prompt_records
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
 @sensor_option
 @bands_option
-@click.option("--category", type=click.Choice(["vegetation", "water", "building", "all"]), default="all",
+@click.option("--category", type=click.Choice([*CATEGORIES, "all"]), default="all",
               show_default=True, help="Which land cover to describe.")
-@click.option("--bbox", type=click.Choice(["axis", "rotated"]), default="axis", show_default=True,
+@click.option("--bbox", type=click.Choice(get_args(BBoxMode)), default="axis", show_default=True,
               help="Axis-aligned box (paper) or rotated minimum-area rectangle (released demo).")
-@click.option("--format", "fmt", type=click.Choice(["spex", "json"]), default="spex", show_default=True,
+@click.option("--format", "fmt", type=click.Choice(get_args(PromptFormat)), default="spex", show_default=True,
               help="spex: the released demo's Python-literal list; json: full precision with pixel values.")
 @tile_size_option()
 @click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,

@@ -3,42 +3,52 @@
 from __future__ import annotations
 
 import sys
+from typing import get_args
 
 import click
 from tqdm import tqdm
 
 from farmannot.cli.locking import locks_output
-from farmannot.cli.options import bands_option, parse_band_map, sensor_option
+from farmannot.cli.options import (
+    bands_option,
+    cache_dir_option,
+    chip_option,
+    chip_overlap_option,
+    parse_band_map,
+    sam_checkpoint_option,
+    sam_model_option,
+    sensor_option,
+    torch_device_option,
+)
 from farmannot.io.raster import open_raster
-from farmannot.sam.registry import MODEL_NAMES
+from farmannot.sam.propose import ProposeOptions, VegFilter
+
+DEFAULTS = ProposeOptions()
 
 
 @click.command("propose")
 @click.argument("scene", type=click.Path(dir_okay=False))
-@click.option("--sam-checkpoint", type=click.Path(dir_okay=False), default=None,
-              help="SAM 2.1 or SAM checkpoint (sam2.1_hiera_tiny.pt, sam_vit_b_01ec64.pth ...); or set "
-                   "FARMANNOT_SAM_CHECKPOINT.")
-@click.option("--sam-model", type=click.Choice(MODEL_NAMES), default=None,
-              help="Model to check the checkpoint against (read off the weights when omitted).")
+@sam_checkpoint_option(help="SAM 2.1 or SAM checkpoint (sam2.1_hiera_tiny.pt, sam_vit_b_01ec64.pth ...); or set "
+                            "FARMANNOT_SAM_CHECKPOINT.")
+@sam_model_option(help="Model to check the checkpoint against (read off the weights when omitted).")
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="labelme JSON to write.")
-@click.option("--chip", type=click.IntRange(64, None), default=1024, show_default=True,
-              help="Chip size in scene pixels (native resolution).")
-@click.option("--overlap", type=click.IntRange(0, None), default=256, show_default=True)
-@click.option("--points-per-side", type=click.IntRange(1, None), default=32, show_default=True)
+@chip_option
+@chip_overlap_option
+@click.option("--points-per-side", type=click.IntRange(1, None), default=DEFAULTS.points_per_side, show_default=True)
 @click.option("--points-per-batch", type=click.IntRange(1, None), default=None,
               help="Point prompts decoded at once [16 on a CPU, 64 on a GPU].")
 @click.option("--text", default=None, metavar="PROMPT",
               help="Concept prompt such as 'farmland parcel' instead of the point grid: every instance on every "
                    "chip, merged across seams (needs a SAM 3 model; see docs/annotate.md).")
-@click.option("--pred-iou-thresh", type=float, default=0.88, show_default=True)
-@click.option("--stability-thresh", type=float, default=0.95, show_default=True)
-@click.option("--min-area-m2", type=float, default=0.0, show_default=True,
+@click.option("--pred-iou-thresh", type=float, default=DEFAULTS.pred_iou_thresh, show_default=True)
+@click.option("--stability-thresh", type=float, default=DEFAULTS.stability_score_thresh, show_default=True)
+@click.option("--min-area-m2", type=float, default=DEFAULTS.min_area_m2, show_default=True,
               help="Drop proposals smaller than this (square metres; pixels^2 without a CRS).")
-@click.option("--filter", "veg_filter", type=click.Choice(["ndvi", "greenness", "none"]), default="ndvi",
+@click.option("--filter", "veg_filter", type=click.Choice(get_args(VegFilter)), default=DEFAULTS.veg_filter,
               show_default=True, help="Keep proposals whose mean vegetation index passes (NDVI needs NIR; "
                                       "falls back to greenness).")
-@click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
-@click.option("--cache-dir", type=click.Path(file_okay=False), default=None, help="Embedding cache folder.")
+@torch_device_option
+@cache_dir_option(help="Embedding cache folder.")
 @click.option("--points", "points_file", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Survey points (GeoPackage, Shapefile, GeoJSON, ...): one parcel per point, SAM prompted "
                    "with the point, instead of whole-scene proposals.")

@@ -7,10 +7,23 @@ import os
 import click
 
 from farmannot.cli.locking import locks_output
-from farmannot.cli.options import progress_option
-from farmannot.train.models.catalog import INPUT_SETTINGS as INPUT_NAMES
-from farmannot.train.models.catalog import MODEL_NAMES
+from farmannot.cli.options import (
+    amp_option,
+    batch_size_option,
+    encoder_depth_option,
+    encoder_option,
+    inputs_option,
+    lr_option,
+    model_option,
+    progress_option,
+    seed_option,
+    train_device_option,
+    workers_option,
+)
+from farmannot.train.config import TrainConfig
+from farmannot.train.models.catalog import FREEZABLE, TEXT_FUSIONS
 
+DEFAULTS = TrainConfig()
 UNET_DECODER = (256, 128, 64, 32, 16)
 
 
@@ -28,27 +41,25 @@ def arch_options(model: str, encoder_depth: int | None) -> dict:
 @click.argument("dataset_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--output", "-o", "output", required=True, type=click.Path(file_okay=False),
               help="Run folder: config.json, best.pt, last.pt, train_log.csv, loss.png.")
-@click.option("--model", type=click.Choice(MODEL_NAMES), default="unet", show_default=True)
-@click.option("--encoder", default=None,
-              help="Encoder name (smp / timm 'tu-*'); default resnet18, mit_b0 for segformer, resnet50 for fcn; "
-                   "etterra: the SAM image encoder (vit_b, vit_l, vit_h, or the size of --sam-checkpoint).")
+@model_option
+@encoder_option(help="Encoder name (smp / timm 'tu-*'); default resnet18, mit_b0 for segformer, resnet50 for fcn; "
+                     "etterra: the SAM image encoder (vit_b, vit_l, vit_h, or the size of --sam-checkpoint).")
 @click.option("--encoder-weights", default=None, help="Pretrained encoder weights for smp (default none: no download).")
-@click.option("--encoder-depth", type=click.IntRange(3, 5), default=None, help="smp encoder depth (smaller = faster).")
-@click.option("--inputs", type=click.Choice(INPUT_NAMES), default="image", show_default=True,
-              help="Model inputs: image only, + caption embedding, + DEM.")
-@click.option("--text-fusion", type=click.Choice(["film", "cross-attention"]), default="film", show_default=True,
+@encoder_depth_option(help="smp encoder depth (smaller = faster).")
+@inputs_option(help="Model inputs: image only, + caption embedding, + DEM.")
+@click.option("--text-fusion", type=click.Choice(TEXT_FUSIONS), default=DEFAULTS.text_fusion, show_default=True,
               help="How the caption conditions the decoder.")
-@click.option("--epochs", type=click.IntRange(1, None), default=20, show_default=True)
-@click.option("--batch-size", type=click.IntRange(1, None), default=8, show_default=True)
-@click.option("--lr", type=float, default=1e-3, show_default=True, help="Peak learning rate (AdamW).")
-@click.option("--weight-decay", type=float, default=1e-4, show_default=True)
-@click.option("--warmup", type=click.FloatRange(0, 1), default=0.05, show_default=True,
+@click.option("--epochs", type=click.IntRange(1, None), default=DEFAULTS.epochs, show_default=True)
+@batch_size_option
+@lr_option(help="Peak learning rate (AdamW).")
+@click.option("--weight-decay", type=float, default=DEFAULTS.weight_decay, show_default=True)
+@click.option("--warmup", type=click.FloatRange(0, 1), default=DEFAULTS.warmup, show_default=True,
               help="Warm-up fraction of all steps before the cosine decay.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--amp", is_flag=True, help="Mixed precision (CUDA only).")
-@click.option("--workers", type=click.IntRange(0, None), default=None, help="Data-loading processes.")
-@click.option("--augment/--no-augment", default=True, show_default=True, help="Random flips and rotations.")
+@seed_option
+@train_device_option
+@amp_option
+@workers_option(help="Data-loading processes.")
+@click.option("--augment/--no-augment", default=DEFAULTS.augment, show_default=True, help="Random flips and rotations.")
 @click.option("--resume", is_flag=True, help="Continue from OUTPUT/last.pt (same result as an uninterrupted run).")
 @click.option("--sam-checkpoint", type=click.Path(dir_okay=False), default=None,
               help="etterra: segment-anything checkpoint (e.g. sam_vit_b_01ec64.pth) for the encoder and decoder.")
@@ -59,8 +70,7 @@ def arch_options(model: str, encoder_depth: int | None) -> dict:
 @click.option("--clip-quick-gelu", is_flag=True, help="etterra: the CLIP weights use QuickGELU (OpenAI's originals).")
 @click.option("--sam-image-size", type=click.IntRange(32, 1024), default=None,
               help="etterra: SAM input size, a multiple of 16 (default the checkpoint's; position tables resized).")
-@click.option("--freeze", multiple=True, type=click.Choice(["image-encoder", "text-encoder", "prompt-encoder",
-              "mask-decoder", "none"]), help="etterra: parts kept fixed (repeat; default the encoders loaded "
+@click.option("--freeze", multiple=True, type=click.Choice([*FREEZABLE, "none"]), help="etterra: parts kept fixed (repeat; default the encoders loaded "
               "from a checkpoint; 'none' trains all); tsmnet-text: text-encoder (the default) or none.")
 @click.option("--class-names", default=None, help="tsmnet-text: the two class names, background first "
               "(default 'background,farmland').")
@@ -71,7 +81,6 @@ def command(dataset_dir, output, model, encoder, encoder_weights, encoder_depth,
             batch_size, lr, weight_decay, warmup, seed, device, amp, workers, augment, resume, sam_checkpoint,
             clip_checkpoint, clip_model, clip_quick_gelu, sam_image_size, freeze, class_names, overwrite, progress):
     """Train on DATASET_DIR (dataset root or a gtpbd-mm / farmseg-vl folder). Multi-GPU: torchrun."""
-    from farmannot.train.config import TrainConfig
     from farmannot.train.data import resolve_dataset
     from farmannot.train.run_folder import prepare_run_folder
     from farmannot.train.trainer import train

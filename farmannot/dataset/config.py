@@ -12,6 +12,7 @@ import yaml
 
 from farmannot.dataset.layouts import NAMES
 from farmannot.errors import FarmannotError, InputError
+from farmannot.io.windows import TILE_SIZE
 
 LAYOUTS = NAMES
 
@@ -53,7 +54,7 @@ class BuildConfig:
         card: Write DATASET_CARD.md with plots.
     """
 
-    tile_size: int = 512
+    tile_size: int = TILE_SIZE
     overlap: int = 0
     layouts: tuple[str, ...] = LAYOUTS
     split: tuple[float, float, float] = (7.0, 2.0, 1.0)

@@ -57,6 +57,9 @@ def percentile_stretch(data: np.ndarray, valid: np.ndarray | None = None,
     return Stretch(tuple(lows), tuple(highs))
 
 
+#: Longest side of the decimated whole-scene read the stretch statistics come from.
+STRETCH_SIDE_PX = 1024
+
 #: Share of the scene's edge pixels one constant value must fill to count as a collar.
 COLLAR_EDGE_SHARE = 0.5
 
@@ -92,7 +95,7 @@ def value_valid(data: np.ndarray, value: float) -> np.ndarray:
     return ~np.all(data == np.float32(value), axis=0) & np.all(np.isfinite(data), axis=0)
 
 
-def scene_stretch(src: rasterio.io.DatasetReader, indexes: list[int], max_side: int = 1024,
+def scene_stretch(src: rasterio.io.DatasetReader, indexes: list[int], max_side: int = STRETCH_SIDE_PX,
                   percentiles: tuple[float, float] = (2.0, 98.0), nodata: float | str | None = "auto") -> Stretch:
     """Scene-wide stretch of bands ``indexes`` (1-based) from a decimated read of the whole scene.
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from rasterio.windows import Window
 
+#: Default tile edge in pixels of a dataset and of per-tile outputs (``build-dataset``, ``prompts``).
+TILE_SIZE = 512
+
 
 def tile_offsets(length: int, tile: int, overlap: int = 0) -> list[int]:
     """Start offsets of tiles of ``tile`` px with ``overlap`` px over a line of ``length`` px.

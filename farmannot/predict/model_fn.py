@@ -1,9 +1,10 @@
 """A trained farmannot model as a patch function for :func:`farmannot.predict.sliding.sliding_predict`.
 
-The model sees what it saw in training: the scene's display bands (red, green, blue) with the scene-wide
-stretch as 8-bit values, normalised with the run's statistics; for ``image+text`` runs one caption
-(``--caption``) embedded with the same offline sentence model (ETTerra: CLIP token ids); for
-``image+text+dem`` runs the DEM aligned to each patch through the terrain module, encoded as in training.
+The model sees what it saw in training: patches prepared by the run's
+:class:`farmannot.train.preprocess.Preprocess` (bands, scene-wide stretch, nodata, normalisation); for
+``image+text`` runs one caption (``--caption``) embedded with the same offline sentence model (ETTerra: CLIP
+token ids); for ``image+text+dem`` runs the DEM aligned to each patch through the terrain module, encoded by
+the same ``Preprocess``.
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ def predict_classes(clip_checkpoint: str | os.PathLike, scene: str | os.PathLike
     mean = np.asarray(OPENAI_DATASET_MEAN, np.float32)[:, None, None]
     std = np.asarray(OPENAI_DATASET_STD, np.float32)[:, None, None]
 
-    def normalise(x: np.ndarray) -> np.ndarray:
+    def normalise(x: np.ndarray, valid: np.ndarray) -> np.ndarray:  # nodata as the stretch maps it, as before
         return (stretch.apply(x).astype(np.float32) / 255.0 - mean) / std
 
     def predict(x: np.ndarray) -> np.ndarray:

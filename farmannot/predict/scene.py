@@ -13,13 +13,17 @@ from rasterio.windows import Window
 from tqdm import tqdm
 
 from farmannot.io.atomic import atomic_path
-from farmannot.io.raster import open_raster
+from farmannot.io.raster import open_raster, read_window_all
 from farmannot.predict.sliding import PredictFn, SlidingPlan, sliding_predict
 
-# Input normalisation applied to each patch read: (C, h, w) raw float32 -> (C, h, w) model input.
 GDAL_CACHE_MB = 128
+#: Default edge and overlap of the prediction patches (pixels).
+PATCH = 1024
+PATCH_OVERLAP = 64
 
-Normalise = Callable[[np.ndarray], np.ndarray]
+# Input preparation of each patch read: raw (C, h, w) float32 (NaN as 0) and the valid-pixel mask as
+# build-dataset's tiles have it -> (C, h, w) model input.
+Normalise = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 @dataclass
@@ -40,8 +44,8 @@ def predict_scene(
     *,
     band_indexes: Sequence[int],
     normalise: Normalise,
-    patch: int = 1024,
-    overlap: int = 64,
+    patch: int = PATCH,
+    overlap: int = PATCH_OVERLAP,
     batch_size: int = 4,
     threshold: float = 0.5,
     progress: bool = True,
@@ -52,6 +56,9 @@ def predict_scene(
 
     Args:
         scene: input raster; ``band_indexes`` (1-based) are the model's input bands in order.
+        normalise: ``normalise(data, valid)``: raw values of ``band_indexes`` (NaN as 0) and the pixels
+            ``build-dataset`` counts as valid (the dataset mask, every band finite) -> model input, e.g.
+            :meth:`farmannot.train.preprocess.ScenePreprocess.apply`.
         predict: batch of normalised patches -> probabilities ``(N, K, h, w)``; output 0 is the parcel class.
         output_names: names of the K outputs, used as band descriptions (e.g. ``parcel_probability``).
         threshold: parcel probability at or above which ``class`` is 1.
@@ -75,9 +82,10 @@ def predict_scene(
         idx = list(band_indexes)
 
         def read(win: Window) -> tuple[np.ndarray, np.ndarray]:
-            data = src.read(idx, window=win, out_dtype="float32")
+            every, input_valid = read_window_all(src, win)  # the validity rule of the dataset's tiles
+            data = every[[i - 1 for i in idx]].astype(np.float32)
             valid = np.all(src.read_masks(idx, window=win) > 0, axis=0) & np.all(np.isfinite(data), axis=0)
-            x = normalise(np.nan_to_num(data, nan=0.0)).astype(np.float32, copy=False)
+            x = normalise(np.nan_to_num(data, nan=0.0), input_valid).astype(np.float32, copy=False)
             if extra is not None:
                 more = extra(src.window_transform(win), int(win.width), int(win.height))
                 x = np.concatenate([x, more.astype(np.float32)], axis=0)

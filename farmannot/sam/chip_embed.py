@@ -21,8 +21,9 @@ import rasterio
 from rasterio.enums import MaskFlags
 from rasterio.windows import Window
 
-from farmannot.io.stretch import Stretch, percentile_stretch, scene_stretch, scene_valid
+from farmannot.io.stretch import STRETCH_SIDE_PX, Stretch, percentile_stretch, scene_stretch, scene_valid
 from farmannot.sam.cache import Embedding
+from farmannot.sam.chips import CHIP_OVERLAP, CHIP_SIZE
 from farmannot.sam.imagery import display_bands
 from farmannot.sam.session import SamSession
 
@@ -49,7 +50,7 @@ def all_valid(src: rasterio.io.DatasetReader) -> bool:
     return all(MaskFlags.all_valid in flags for flags in src.mask_flag_enums)
 
 
-def display_stretch(src: rasterio.io.DatasetReader, bands: list[int], max_side: int = 1024) -> Stretch:
+def display_stretch(src: rasterio.io.DatasetReader, bands: list[int], max_side: int = STRETCH_SIDE_PX) -> Stretch:
     """:func:`farmannot.io.stretch.scene_stretch` of ``bands``, the same numbers.
 
     For a raster without nodata or mask every pixel is valid, so the decimated read alone gives the
@@ -128,7 +129,7 @@ def embed_chip(session: SamSession, chip: ChipEmbedding) -> tuple[Embedding, boo
     return session.embed(chip.rgb, key=chip.key, parts=chip.parts)
 
 
-def precompute_chips(scene: str | os.PathLike, session: SamSession, chip: int = 1024, overlap: int = 256,
+def precompute_chips(scene: str | os.PathLike, session: SamSession, chip: int = CHIP_SIZE, overlap: int = CHIP_OVERLAP,
                      sensor: str | None = None, band_map: dict[str, int] | None = None,
                      on_chip: Callable[[bool], None] | None = None) -> tuple[int, int]:
     """Fill the cache with every chip of ``scene`` (the grid ``propose`` uses); ``(computed, hits)``."""

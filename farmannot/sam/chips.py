@@ -16,6 +16,11 @@ from rasterio.windows import Window
 
 from farmannot.io.windows import tile_windows
 
+#: SAM's input size: the chip edge in scene pixels (native resolution) of every chip grid.
+CHIP_SIZE = 1024
+#: Pixels shared by neighbouring chips, so a field cut by one chip's edge lies whole in another.
+CHIP_OVERLAP = 256
+
 
 @dataclass(frozen=True)
 class ChipChoice:
@@ -40,7 +45,7 @@ class ChipChoice:
         return xy / self.scale + [self.window.col_off, self.window.row_off]
 
 
-def chip_grid(width: int, height: int, chip: int = 1024, overlap: int = 256) -> list[Window]:
+def chip_grid(width: int, height: int, chip: int = CHIP_SIZE, overlap: int = CHIP_OVERLAP) -> list[Window]:
     """Overlapping chips at native resolution covering the scene (row-major)."""
     return tile_windows(width, height, chip, overlap)
 
@@ -61,7 +66,7 @@ def prompts_extent(points: Sequence[Sequence[float]] = (), boxes: Sequence[Seque
 
 
 def choose_chip(extent: tuple[float, float, float, float], grid: Sequence[Window], width: int, height: int,
-                chip: int = 1024, margin: float = 0.25) -> ChipChoice:
+                chip: int = CHIP_SIZE, margin: float = 0.25) -> ChipChoice:
     """The grid chip holding ``extent`` with the most room on its tightest side.
 
     When no grid chip holds the extent, or the extent fills more than ``1 - 2 * margin`` of a chip (the

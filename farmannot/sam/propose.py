@@ -25,7 +25,7 @@ from farmannot.captions.measures import green_leaf_index
 from farmannot.io.raster import open_raster, scene_info
 from farmannot.labels.polygonize import mask_to_polygons
 from farmannot.sam.chip_embed import chip_display, chip_for_sam
-from farmannot.sam.chips import chip_grid
+from farmannot.sam.chips import CHIP_OVERLAP, CHIP_SIZE, chip_grid
 from farmannot.sam.seams import Proposal, merge_proposals, touches_inner_edge
 from farmannot.sam.session import SamSession
 from farmannot.spectral.indices import ndvi
@@ -43,8 +43,8 @@ CPU_POINTS_PER_BATCH = 16
 
 @dataclass
 class ProposeOptions:
-    chip: int = 1024
-    overlap: int = 256
+    chip: int = CHIP_SIZE
+    overlap: int = CHIP_OVERLAP
     points_per_side: int = 32
     points_per_batch: int | None = None  # None: CPU_POINTS_PER_BATCH on a CPU, segment-anything's 64 on a GPU
     pred_iou_thresh: float = 0.88

@@ -39,7 +39,7 @@ from farmannot.io.stretch import scene_stretch
 from farmannot.io.windows import tile_windows
 from farmannot.labels.polygonize import DEFAULT_SIMPLIFY_PX, Rings, mask_to_polygons, rings_to_mask
 from farmannot.sam.chip_embed import ChipDisplay, ChipEmbedding, all_valid, chip_display, chip_for_sam, window_list
-from farmannot.sam.chips import ChipChoice, chip_grid, choose_chip, prompts_extent
+from farmannot.sam.chips import CHIP_OVERLAP, CHIP_SIZE, ChipChoice, chip_grid, choose_chip, prompts_extent
 
 #: Default view size, overlap and largest side shown (scene px).
 VIEW_PX = 4096
@@ -211,8 +211,8 @@ class LargeScene:
     """
 
     def __init__(self, path: str | os.PathLike, band_map: dict[str, int] | None = None, view: int = VIEW_PX,
-                 overlap: int = VIEW_OVERLAP, max_display: int = MAX_DISPLAY_PX, chip: int = 1024,
-                 chip_overlap: int = 256) -> None:
+                 overlap: int = VIEW_OVERLAP, max_display: int = MAX_DISPLAY_PX, chip: int = CHIP_SIZE,
+                 chip_overlap: int = CHIP_OVERLAP) -> None:
         self.path = Path(path)
         self.band_map = dict(band_map or {})
         self._chips_seen: OrderedDict[tuple, ChipEmbedding] = OrderedDict()

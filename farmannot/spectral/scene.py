@@ -12,7 +12,7 @@ from rasterio.windows import Window
 
 from farmannot.io.grid import SceneGrid
 from farmannot.io.raster import open_raster, read_bands, scene_info
-from farmannot.io.windows import tile_windows
+from farmannot.io.windows import TILE_SIZE, tile_windows
 from farmannot.spectral.indices import CATEGORIES, normalized_difference
 from farmannot.spectral.prompt import PromptFormat, category_prompt
 from farmannot.spectral.regions import BBoxMode
@@ -52,7 +52,7 @@ def scene_prompt_records(
     categories: Sequence[str] = ALL_CATEGORIES,
     sensor: str | None = None,
     band_overrides: dict[str, int] | None = None,
-    tile_size: int = 512,
+    tile_size: int = TILE_SIZE,
     bbox: BBoxMode = "axis",
     fmt: PromptFormat = "spex",
     on_skip=None,

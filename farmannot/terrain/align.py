@@ -31,6 +31,9 @@ from rasterio.windows import Window
 from farmannot.errors import InputError
 from farmannot.io.raster import open_raster
 
+#: Edge of the windows a DEM is aligned in (pixels of the target grid); memory follows it.
+WINDOW_PX = 1024
+
 ResamplingName = Literal["bilinear", "cubic", "nearest"]
 RESAMPLING: dict[str, Resampling] = {
     "bilinear": Resampling.bilinear,
@@ -224,7 +227,7 @@ def iter_aligned_windows(
     dst_height: int,
     *,
     resampling: ResamplingName = "bilinear",
-    window_size: int = 1024,
+    window_size: int = WINDOW_PX,
     offset_px: tuple[float, float] = (0.0, 0.0),
     allow_empty: bool = False,
 ) -> Iterator[tuple[Window, np.ndarray]]:
@@ -261,7 +264,7 @@ def align_dem(
     dst_height: int,
     *,
     resampling: ResamplingName = "bilinear",
-    window_size: int = 1024,
+    window_size: int = WINDOW_PX,
     offset_px: tuple[float, float] = (0.0, 0.0),
     allow_empty: bool = False,
 ) -> AlignedDEM:

@@ -24,13 +24,15 @@ from farmannot.errors import InputError
 from farmannot.io.atomic import atomic_path
 from farmannot.io.raster import open_raster
 from farmannot.terrain import derive
-from farmannot.terrain.align import _as_crs, _grid_windows, align_dem, read_aligned, warped_dem
+from farmannot.terrain.align import WINDOW_PX, _as_crs, _grid_windows, align_dem, read_aligned, warped_dem
 from farmannot.terrain.register import Registration, estimate_offset
 
 DERIVED = ("slope", "aspect", "hillshade", "relief")
 DESCRIPTIONS = {"slope": "slope_deg", "aspect": "aspect_deg", "hillshade": "hillshade", "relief": "relief_m"}
 UNITS = {"slope": "degree", "aspect": "degree", "hillshade": "", "relief": "metre"}
 REGISTRATION_GRID_PX = 1024
+#: Block edge of the written GeoTIFF; the alignment windows are a multiple of it.
+BLOCK_PX = 256
 
 
 def parse_derive(text: str | None) -> tuple[str, ...]:
@@ -177,7 +179,7 @@ def write_aligned_dem(
     derive_layers: Sequence[str] = (),
     relief_radius_m: float = 50.0,
     max_shift_px: float = 3.0,
-    window_size: int = 1024,
+    window_size: int = WINDOW_PX,
     progress: bool = False,
 ) -> dict:
     """Align the DEM to the target raster's grid, optionally register and derive, and write ``output``.
@@ -185,7 +187,7 @@ def write_aligned_dem(
     Returns the report (a JSON-ready dict): coverage, vertical units, the registration (both stages, the
     confidence, whether applied), the bands written.
     """
-    window_size = max(256, (window_size // 256) * 256)
+    window_size = max(BLOCK_PX, (window_size // BLOCK_PX) * BLOCK_PX)
     out_abs = Path(output).resolve()
     if out_abs in (Path(dem_path).resolve(), Path(target_path).resolve()):
         raise InputError(f"{output}: the output would overwrite an input; choose another --output path.")
@@ -202,8 +204,8 @@ def write_aligned_dem(
     profile = dict(driver="GTiff", width=width, height=height, count=1 + len(derive_layers), dtype="float32",
                    crs=crs, transform=transform, nodata=float("nan"), compress="deflate", predictor=3,
                    BIGTIFF="IF_SAFER")
-    if width >= 256 and height >= 256:
-        profile.update(tiled=True, blockxsize=256, blockysize=256)
+    if width >= BLOCK_PX and height >= BLOCK_PX:
+        profile.update(tiled=True, blockxsize=BLOCK_PX, blockysize=BLOCK_PX)
     n_valid = 0
     units = None
     with warped_dem(dem_path, crs, transform, width, height, resampling=resampling, offset_px=offset) as (vrt, dem):

@@ -51,6 +51,11 @@ FIELDS = ("rank", "tile_id", "split", "scene", "region", "score", "region_disagr
 
 
 FOLD_BY = ("block", "scene", "tile")
+#: Defaults of ``farmannot audit``: folds, block edge in tiles, epochs per fold model, suspects listed.
+FOLDS = 5
+BLOCK_TILES = 2
+FOLD_EPOCHS = 10
+TOP = 20
 SMOOTHING = 0.05
 
 
@@ -68,7 +73,7 @@ def _deal(groups: dict[str, int], load: np.ndarray, rng: np.random.Generator) ->
 
 
 def assign_folds(records: list[TileRecord], k: int, seed: int = 0, by: str = "block",
-                 block_tiles: int = 2) -> list[int]:
+                 block_tiles: int = BLOCK_TILES) -> list[int]:
     """Fold of each tile.
 
     - ``block``: spatial blocks of ``block_tiles`` x ``block_tiles`` tiles (from the manifest's window
@@ -177,9 +182,9 @@ def _read_fingerprint(fold_dir: Path) -> str | None:
         return None
 
 
-def run_audit(dataset: str | Path, output: str | Path, cfg: TrainConfig, folds: int = 5, top: int = 20,
+def run_audit(dataset: str | Path, output: str | Path, cfg: TrainConfig, folds: int = FOLDS, top: int = TOP,
               progress: bool = True, embedder: Embedder | None = None, fold_by: str = "block",
-              block_tiles: int = 2) -> list[dict]:
+              block_tiles: int = BLOCK_TILES) -> list[dict]:
     """Out-of-fold predictions, scores and the audit report for every tile of every split.
 
     Writes ``audit.csv`` (all tiles ranked, with each tile's window in its scene when the manifest has it,

@@ -1,7 +1,7 @@
 """Run folders and checkpoints.
 
-A run folder holds ``config.json`` (model, encoder, inputs, in_channels, text fusion, normalisation
-statistics, training options), ``last.pt`` (after every epoch: model, optimizer, scheduler, scaler, epoch,
+A run folder holds ``config.json`` (model, encoder, inputs, in_channels, text fusion, the input
+preprocessing (:mod:`farmannot.train.preprocess`), training options), ``last.pt`` (after every epoch: model, optimizer, scheduler, scaler, epoch,
 best score, history) and ``best.pt`` (the best validation epoch). Checkpoints are written atomically and
 read with ``torch.load(weights_only=True)``: they hold only tensors and plain Python values.
 """
@@ -91,10 +91,10 @@ def load_model(run_dir_or_checkpoint: str | Path, device: str | torch.device = "
 
     Returns:
         ``(model in eval mode, config)``. The config holds ``model``, ``encoder``, ``inputs``,
-        ``in_channels``, ``stats`` (``mean``, ``std``, ``dem_scale``), ``tile_size``, ``threshold``. Call the
-        model as ``model(image, text=..., clauses=..., clause_mask=..., dem=...)`` with inputs prepared by
-        :func:`farmannot.train.data.normalize_image` / :func:`farmannot.train.data.encode_dem`; it returns
-        parcel logits ``B x 1 x H x W``.
+        ``in_channels``, ``preprocess`` (read it with
+        :meth:`farmannot.train.preprocess.Preprocess.from_config`; runs written before it hold ``stats``),
+        ``tile_size``, ``threshold``. Call the model as ``model(image, text=..., clauses=..., clause_mask=...,
+        dem=...)`` with inputs prepared by that ``Preprocess``; it returns parcel logits ``B x 1 x H x W``.
     """
     from farmannot.train.models import build_model
 

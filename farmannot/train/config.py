@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+#: ``--device`` choices of training and evaluation (``auto``: CUDA when available, else CPU).
+DEVICES = ("auto", "cpu", "cuda")
+
 
 @dataclass
 class TrainConfig:

@@ -28,6 +28,7 @@ from farmannot.dataset.layouts import READERS, farmseg_vl
 from farmannot.dataset.manifest import MANIFEST
 from farmannot.dataset.split import SPLITS
 from farmannot.errors import InputError
+from farmannot.train.preprocess import Preprocess
 
 #: the layouts training reads (their folders and label values are the layout modules')
 LAYOUTS = tuple(READERS)
@@ -238,20 +239,9 @@ def target_from_label(label: np.ndarray, layout: str) -> tuple[np.ndarray, np.nd
     return READERS[layout].target(label)
 
 
-@dataclass
-class NormStats:
-    """Per-channel image mean/std (stored value range) and the DEM relief scale (metres)."""
-
-    mean: list[float]
-    std: list[float]
-    dem_scale: float = 1.0
-
-    def to_dict(self) -> dict:
-        return {"mean": self.mean, "std": self.std, "dem_scale": self.dem_scale}
-
-
-def compute_stats(records: list[TileRecord], max_tiles: int = 64) -> NormStats:
-    """Normalisation statistics from (at most ``max_tiles``, evenly spread) training tiles."""
+def compute_preprocess(records: list[TileRecord], max_tiles: int = 64) -> Preprocess:
+    """The run's preprocessing from (at most ``max_tiles``, evenly spread) training tiles: per-channel image
+    mean/std (stored value range) and the DEM relief scale (metres)."""
     step = max(1, len(records) // max_tiles)
     sums = sq = None
     n = 0
@@ -269,22 +259,5 @@ def compute_stats(records: list[TileRecord], max_tiles: int = 64) -> NormStats:
     mean = sums / n
     std = np.sqrt(np.maximum(sq / n - mean ** 2, 1e-12))
     dem_scale = float(np.std(np.concatenate(rel))) if rel else 1.0
-    return NormStats([float(x) for x in mean], [float(max(x, 1e-6)) for x in std], max(dem_scale, 1e-3))
-
-
-def normalize_image(image: np.ndarray, stats: dict) -> np.ndarray:
-    """``H x W x C`` stored values -> ``C x H x W`` float32 normalised with the run's statistics."""
-    mean = np.asarray(stats["mean"], np.float32)
-    std = np.asarray(stats["std"], np.float32)
-    if image.shape[-1] != len(mean):
-        raise InputError(f"image has {image.shape[-1]} band(s), the model was trained on {len(mean)}.")
-    return np.ascontiguousarray(np.moveaxis((image - mean) / std, -1, 0), dtype=np.float32)
-
-
-def encode_dem(dem: np.ndarray, dem_scale: float) -> np.ndarray:
-    """DEM -> ``2 x H x W``: elevation relative to the tile mean over ``dem_scale``, and a valid flag."""
-    ok = np.isfinite(dem)
-    rel = np.zeros(dem.shape, np.float32)
-    if ok.any():
-        rel[ok] = (dem[ok] - dem[ok].mean()) / dem_scale
-    return np.stack([rel, ok.astype(np.float32)])
+    return Preprocess.from_stats({"mean": [float(x) for x in mean], "std": [float(max(x, 1e-6)) for x in std],
+                                  "dem_scale": max(dem_scale, 1e-3)})

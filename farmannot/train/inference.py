@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from farmannot.train.data import TileRecord
 from farmannot.train.models.segmenter import model_inputs
+from farmannot.train.preprocess import Preprocess
 from farmannot.train.samples import TileDataset
 from farmannot.train.text import CaptionTable
 
@@ -22,7 +23,8 @@ def predict_tiles(model: torch.nn.Module, config: dict, records: list[TileRecord
                   progress: bool = False, amp: bool = False) -> Iterator[tuple[TileRecord, np.ndarray]]:
     """Yield ``(record, parcel probability H x W float32)`` for every tile, in order."""
     device = torch.device(device)
-    ds = TileDataset(records, layout, config["stats"], config.get("inputs", "image"), captions, augment=False)
+    ds = TileDataset(records, layout, Preprocess.from_config(config), config.get("inputs", "image"), captions,
+                     augment=False)
     dl = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=0)
     model.eval()
     dtype = torch.bfloat16 if amp and device.type == "cuda" else None

@@ -9,15 +9,8 @@ import torch
 from torch.utils.data import Dataset
 
 from farmannot.train.augment import augmentation_rng, flip_rotate
-from farmannot.train.data import (
-    TileRecord,
-    encode_dem,
-    normalize_image,
-    read_dem,
-    read_image,
-    read_label,
-    target_from_label,
-)
+from farmannot.train.data import TileRecord, read_dem, read_image, read_label, target_from_label
+from farmannot.train.preprocess import Preprocess
 from farmannot.train.text import CaptionTable
 
 Inputs = Literal["image", "image+text", "image+text+dem"]
@@ -30,14 +23,14 @@ class TileDataset(Dataset):
     Args:
         records: the tiles.
         layout: ``gtpbd-mm`` or ``farmseg-vl`` (decides how labels are read).
-        stats: normalisation statistics (``NormStats.to_dict()``).
+        preprocess: the run's input preprocessing (:class:`~farmannot.train.preprocess.Preprocess`).
         inputs: which inputs the model takes.
         captions: caption embeddings (needed for text inputs).
         augment: apply random flips and rotations.
         seed: seed of the augmentation draws (with the epoch and the index).
     """
 
-    def __init__(self, records: list[TileRecord], layout: str, stats: dict, inputs: str = "image",
+    def __init__(self, records: list[TileRecord], layout: str, preprocess: Preprocess, inputs: str = "image",
                  captions: CaptionTable | None = None, augment: bool = False, seed: int = 0) -> None:
         if inputs not in INPUTS:
             raise ValueError(f"inputs must be one of {INPUTS}, got {inputs!r}")
@@ -45,7 +38,7 @@ class TileDataset(Dataset):
             raise ValueError("text inputs need caption embeddings")
         self.records = records
         self.layout = layout
-        self.stats = stats
+        self.preprocess = preprocess
         self.inputs = inputs
         self.captions = captions
         self.augment = augment
@@ -62,11 +55,11 @@ class TileDataset(Dataset):
     def __getitem__(self, key: int | tuple[int, int]) -> dict[str, torch.Tensor]:
         epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
         rec = self.records[index]
-        image = normalize_image(read_image(rec.image), self.stats)
+        image = self.preprocess.tile(read_image(rec.image))
         mask, valid = target_from_label(read_label(rec.mask), self.layout)
         arrays = {"image": image, "mask": mask.astype(np.float32), "valid": valid}
         if self.inputs == "image+text+dem":
-            arrays["dem"] = encode_dem(read_dem(rec.dem, mask.shape), float(self.stats.get("dem_scale", 1.0)))
+            arrays["dem"] = self.preprocess.dem(read_dem(rec.dem, mask.shape))
         if self.augment:
             arrays = flip_rotate(arrays, augmentation_rng(self.seed, epoch, index))
         sample = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}

@@ -26,7 +26,7 @@ from tqdm import tqdm
 from farmannot.errors import FarmannotError
 from farmannot.train.checkpoint import BEST, LAST, load_checkpoint, save_checkpoint, unwrap, write_config
 from farmannot.train.config import TrainConfig
-from farmannot.train.data import check_inputs, compute_stats, list_tiles, read_caption, resolve_dataset
+from farmannot.train.data import check_inputs, compute_preprocess, list_tiles, read_caption, resolve_dataset
 from farmannot.train.history import plot_history, write_log
 from farmannot.train.losses import bce_dice_loss
 from farmannot.train.metrics.pixel import PixelCounts, pixel_scores
@@ -34,6 +34,8 @@ from farmannot.train.models import auxiliary_loss, build_model, prepare_config
 from farmannot.train.models.catalog import text_encoder
 from farmannot.train.models.clip_text import CaptionTokens
 from farmannot.train.models.segmenter import model_inputs
+from farmannot.train.preprocess import KEY as PREPROCESS
+from farmannot.train.preprocess import Preprocess
 from farmannot.train.samples import TileDataset
 from farmannot.train.schedule import make_optimizer
 from farmannot.train.text import TEXT_DIM, TEXT_MODEL, CaptionTable, Embedder
@@ -231,14 +233,14 @@ def _train(cfg, run_dir, resume, progress, embedder, stop_after, rank, world, de
         epochs = cfg.epochs
         cfg = TrainConfig(**{k: v for k, v in saved.items() if k in TrainConfig.__dataclass_fields__})
         cfg.epochs = epochs
-        stats = saved["stats"]
+        preprocess = Preprocess.from_config(saved, str(run_dir / LAST))
     elif resume and main:
         log.warning("%s: no last.pt to resume from; starting a new run", run_dir)
     if state is None:
         check_inputs(train_recs, cfg.inputs, layout, cfg.dataset)
-        stats = compute_stats(train_recs).to_dict()
-    in_channels = len(stats["mean"])
-    config = cfg.to_dict() | {"layout": layout, "in_channels": in_channels, "stats": stats, "text_dim": TEXT_DIM,
+        preprocess = compute_preprocess(train_recs)
+    config = cfg.to_dict() | {"layout": layout, "in_channels": preprocess.channels,
+                              PREPROCESS: preprocess.to_dict(), "text_dim": TEXT_DIM,
                               "text_model": TEXT_MODEL, "world_size": world,
                               "tile_size": _tile_size(train_recs[0])}
     config = prepare_config(config, saved if state is not None else None)
@@ -263,12 +265,12 @@ def _train(cfg, run_dir, resume, progress, embedder, stop_after, rank, world, de
         model = model.to(memory_format=torch.channels_last)
     workers = default_workers(device) if cfg.workers is None else cfg.workers
     pin = device.type == "cuda"
-    train_ds = TileDataset(train_recs, layout, stats, cfg.inputs, captions, cfg.augment, cfg.seed)
+    train_ds = TileDataset(train_recs, layout, preprocess, cfg.inputs, captions, cfg.augment, cfg.seed)
     train_dl = make_loader(train_ds, cfg.batch_size, True, cfg.seed, rank, world, workers, pin,
                            drop_last=len(train_recs) >= cfg.batch_size * world)  # no batch of 1 (BatchNorm)
     val_dl = None
     if val_recs and main:
-        val_ds = TileDataset(val_recs, layout, stats, cfg.inputs, captions, False, cfg.seed)
+        val_ds = TileDataset(val_recs, layout, preprocess, cfg.inputs, captions, False, cfg.seed)
         val_dl = make_loader(val_ds, cfg.batch_size, False, cfg.seed, 0, 1, 0, pin)
     steps = len(train_dl) * cfg.epochs
     optimizer, scheduler = make_optimizer(model, cfg.lr, cfg.weight_decay, steps, int(cfg.warmup * steps))

@@ -80,7 +80,7 @@ def test_predict_scene_writes_a_georeferenced_probability_raster(tmp_path):
         dst.write(data)
     out = tmp_path / "pred.tif"
     rep = predict_scene(src_path, out, lambda x: x[:, :1] / 200.0, ["parcel_probability"], band_indexes=[1, 2],
-                        normalise=lambda x: x, patch=32, overlap=8, progress=False)
+                        normalise=lambda x, valid: x, patch=32, overlap=8, progress=False)
     with rasterio.open(out) as p:
         assert p.crs.to_epsg() == 32633 and p.transform == tr and (p.width, p.height) == (70, 50)
         assert p.descriptions == ("parcel_probability", "class")

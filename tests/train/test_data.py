@@ -6,7 +6,7 @@ import torch
 
 from farmannot.errors import InputError
 from farmannot.train.augment import flip_rotate
-from farmannot.train.data import compute_stats, list_tiles, resolve_dataset
+from farmannot.train.data import compute_preprocess, list_tiles, resolve_dataset
 from farmannot.train.samples import TileDataset
 from farmannot.train.text import CaptionTable, caption_clauses
 
@@ -25,7 +25,7 @@ def test_resolve_and_list_gtpbd(gtpbd_dataset):
 
 def test_samples_ignore_and_farmseg_nonzero(gtpbd_dataset, farmseg_dataset, embedder):
     layout, recs = list_tiles(gtpbd_dataset, "train")
-    stats = compute_stats(recs).to_dict()
+    stats = compute_preprocess(recs)
     cap = CaptionTable({r.name: "Blocky farmland." for r in recs}, None, embedder)
     s = TileDataset(recs, layout, stats, "image+text+dem", cap)[0]
     assert s["image"].shape == (3, 32, 32) and abs(float(s["image"].mean())) < 1.0
@@ -34,7 +34,7 @@ def test_samples_ignore_and_farmseg_nonzero(gtpbd_dataset, farmseg_dataset, embe
     assert s["dem"].shape == (2, 32, 32) and s["dem"][1, 0, 0] == 0 and s["dem"][1, 5, 5] == 1
     assert s["text"].shape == (384,) and s["clause_mask"].sum() == 2  # sentence + its one clause
     fl, frecs = list_tiles(farmseg_dataset, "train")
-    fs = TileDataset(frecs, fl, compute_stats(frecs).to_dict())[0]
+    fs = TileDataset(frecs, fl, compute_preprocess(frecs))[0]
     assert fl == "farmseg-vl" and fs["mask"].max() == 1 and fs["valid"].all()  # lbl 255 = farmland here
 
 

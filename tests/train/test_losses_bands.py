@@ -7,7 +7,7 @@ import pytest
 import rasterio
 import torch
 
-from farmannot.train.data import compute_stats, list_tiles
+from farmannot.train.data import compute_preprocess, list_tiles
 from farmannot.train.losses import bce_dice_loss
 from farmannot.train.samples import TileDataset
 from farmannot.train.schedule import warmup_cosine
@@ -44,7 +44,7 @@ def test_multiband_geotiff_tiles_give_extra_channels(gtpbd_dataset):
             ds.write(rng.integers(0, 10000, (5, 32, 32)).astype(np.uint16))
     layout, recs = list_tiles(gtpbd_dataset, "val")
     assert all(r.image.suffix == ".tif" for r in recs)
-    stats = compute_stats(recs).to_dict()
-    assert len(stats["mean"]) == 5 and 4000 < stats["mean"][0] < 6000
-    sample = TileDataset(recs, layout, stats)[0]
+    prep = compute_preprocess(recs)
+    assert prep.channels == 5 and prep.bands == "stored" and 4000 < prep.mean[0] < 6000
+    sample = TileDataset(recs, layout, prep)[0]
     assert sample["image"].shape == (5, 32, 32) and abs(float(sample["image"].mean())) < 0.5

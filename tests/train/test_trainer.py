@@ -15,7 +15,8 @@ from conftest import fake_embedder as conftest_fake_embedder
 from farmannot.cli.main import cli
 from farmannot.train.checkpoint import load_checkpoint, load_model
 from farmannot.train.config import TrainConfig
-from farmannot.train.data import encode_dem, list_tiles, normalize_image, read_dem, read_image
+from farmannot.train.data import list_tiles, read_dem, read_image
+from farmannot.train.preprocess import Preprocess
 from farmannot.train.trainer import train
 
 REPO = Path(__file__).resolve().parents[2]
@@ -50,10 +51,12 @@ def test_load_model_predicts_like_the_trained_weights(gtpbd_dataset, tmp_path):
         rows = list(csv.DictReader(fh))
     assert [int(r["epoch"]) for r in rows] == [1, 2] and float(rows[0]["train_loss"]) > 0
     model, config = load_model(run, "cpu")
-    assert config["in_channels"] == 3 and config["inputs"] == "image" and len(config["stats"]["mean"]) == 3
+    assert config["in_channels"] == 3 and config["inputs"] == "image" and "stats" not in config
+    prep = Preprocess.from_config(config)
+    assert prep.bands == "display" and prep.channels == 3
     assert not model.training
     _, recs = list_tiles(gtpbd_dataset, "val")
-    x = torch.from_numpy(normalize_image(read_image(recs[0].image), config["stats"]))[None]
+    x = torch.from_numpy(prep.tile(read_image(recs[0].image)))[None]
     with torch.no_grad():
         y = model(x)
     assert y.shape == (1, 1, 32, 32) and torch.isfinite(y).all()
@@ -79,11 +82,11 @@ def test_dem_encoding_handles_nan_and_missing():
     import numpy as np
 
     dem = np.array([[np.nan, 1.0], [3.0, 5.0]], np.float32)
-    enc = encode_dem(dem, dem_scale=2.0)
+    enc = Preprocess("display", (0.0,) * 3, (1.0,) * 3, dem_scale=2.0).dem(dem)
     assert enc.shape == (2, 2, 2) and np.isfinite(enc).all()
     assert enc[0, 0, 0] == 0 and enc[1, 0, 0] == 0 and enc[0, 1, 1] == pytest.approx((5 - 3) / 2)
     assert np.isnan(read_dem(None, (4, 4))).all()
-    assert not encode_dem(read_dem(None, (4, 4)), 1.0).any()
+    assert not Preprocess("display", (0.0,) * 3, (1.0,) * 3).dem(read_dem(None, (4, 4))).any()
 
 
 def test_cli_train_on_farmseg_and_cross_attention(farmseg_dataset, tmp_path, monkeypatch):

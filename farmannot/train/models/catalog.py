@@ -10,6 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 INPUT_SETTINGS = ("image", "image+text", "image+text+dem")
+#: How a caption conditions the decoder (``--text-fusion``): :mod:`farmannot.train.models.conditioning`.
+TEXT_FUSIONS = ("film", "cross-attention")
+#: ETTerra's parts ``--freeze`` can keep fixed.
+FREEZABLE = ("image-encoder", "text-encoder", "prompt-encoder", "mask-decoder")
 
 
 @dataclass(frozen=True)

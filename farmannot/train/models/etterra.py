@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from farmannot.errors import InputError
+from farmannot.train.models.catalog import FREEZABLE
 from farmannot.train.models.clip_text import build_text_tower, clip_spec_for_run, load_text_tower
 from farmannot.train.models.sam_parts import (
     PATCH,
@@ -32,7 +33,6 @@ from farmannot.train.models.sam_parts import (
     sam_spec_from_state,
 )
 
-FREEZABLE = ("image-encoder", "text-encoder", "prompt-encoder", "mask-decoder")
 DEFAULT_PROMPTS = 4
 
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from farmannot.train.models.catalog import TEXT_FUSIONS
 from farmannot.train.models.conditioning import (
     DemModulation,
     TextCrossAttention,
     TextFiLM,
 )
 from farmannot.train.models.registry import build_backbone
-
-TEXT_FUSIONS = ("film", "cross-attention")
 
 
 class Segmenter(nn.Module):

@@ -1,0 +1,149 @@
+"""One preprocessing from training to prediction: a model trained on a dataset built from scenes feeds
+``predict`` the same normalised input, pixel for pixel, as the training loader gave it for those pixels."""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from click.testing import CliRunner
+
+from farmannot.cli.main import cli
+from farmannot.train.checkpoint import BEST, load_checkpoint, write_config
+from farmannot.train.data import list_tiles
+from farmannot.train.preprocess import Preprocess
+from farmannot.train.samples import TileDataset
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "dataset"))
+from projectgen import make_project, scene_pixels  # noqa: E402
+
+TINY = ["--model", "unet", "--encoder", "tu-mobilenetv3_small_050", "--encoder-depth", "3"]
+
+
+def _nodata_scene(path: Path) -> np.ndarray:
+    """Scene a1 again with nodata 255: a corner where every band is 255, one pixel where only blue is."""
+    data = scene_pixels(0)
+    data[:, :6, :6] = 255  # stretched it would be 255; as nodata the dataset's picture holds 0
+    data[2, 40, 10] = 255  # still a valid pixel for the dataset mask; red and green keep their values
+    with rasterio.open(path, "r+") as dst:
+        dst.nodata = 255
+        dst.write(data)
+    return data
+
+
+@pytest.mark.slow
+def test_predict_feeds_the_model_what_the_training_loader_fed_it(tmp_path, monkeypatch):
+    project = make_project(tmp_path / "project", dem_for=None)
+    scene = project / "scenes" / "a1.tif"
+    data = _nodata_scene(scene)
+    runner = CliRunner()
+    res = runner.invoke(cli, ["build-dataset", str(project), "-o", str(tmp_path / "ds"), "--tile-size", "32",
+                              "--layout", "gtpbd-mm", "--no-progress"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(cli, ["train", str(tmp_path / "ds"), "-o", str(tmp_path / "run"), *TINY, "--epochs", "1",
+                              "--batch-size", "4", "--workers", "0", "--no-progress"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    saved = json.loads(load_checkpoint(tmp_path / "run" / BEST)["config"])
+    prep = Preprocess.from_config(saved)
+    assert prep.bands == "display" and prep.channels == 3 and "stats" not in saved
+
+    # record every patch predict reads (its window) and the model input it makes of it
+    import farmannot.predict.scene as scene_mod
+    from farmannot.train.preprocess import ScenePreprocess
+
+    windows, inputs = [], []
+    read_all, apply = scene_mod.read_window_all, ScenePreprocess.apply
+
+    def record_read(src, win):
+        windows.append((int(win.row_off), int(win.col_off)))
+        return read_all(src, win)
+
+    def record_apply(self, x, valid):
+        inputs.append(apply(self, x, valid))
+        return inputs[-1]
+
+    monkeypatch.setattr(scene_mod, "read_window_all", record_read)
+    monkeypatch.setattr(ScenePreprocess, "apply", record_apply)
+    res = runner.invoke(cli, ["predict", str(tmp_path / "run"), str(scene), "-o", str(tmp_path / "p.tif"),
+                              "--patch", "32", "--overlap", "0", "--no-progress"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    got = dict(zip(windows, inputs))
+    assert sorted(got) == [(0, 0), (0, 32), (32, 0), (32, 32)]
+
+    layout, recs = list_tiles(tmp_path / "ds", "all")
+    mine = [r for r in recs if r.scene == "a1"]
+    assert mine, [r.scene for r in recs]
+    loader = TileDataset(mine, layout, prep)
+    for i, rec in enumerate(mine):
+        want = loader[i]["image"].numpy()
+        pos = (int(rec.extra["row_off"]), int(rec.extra["col_off"]))
+        np.testing.assert_array_equal(got[pos], want, err_msg=rec.name)
+    # the nodata corner is 0 in the picture (both sides), the pixel with only blue = 255 keeps red and green
+    expect_corner = (0.0 - np.float32(prep.mean[0])) / np.float32(prep.std[0])
+    assert got[(0, 0)][0, 0, 0] == pytest.approx(expect_corner)
+    assert data[0, 40, 10] < 255 and got[(32, 0)][0, 8, 10] > expect_corner
+
+
+def test_predict_refuses_a_scene_with_too_few_bands_in_one_line(tmp_path):
+    import torch
+
+    from farmannot.train.models import build_model
+
+    run = tmp_path / "run"
+    run.mkdir()
+    config = {"model": "unet", "encoder": "resnet18", "in_channels": 4, "inputs": "image",
+              "arch_kwargs": {"encoder_depth": 3, "decoder_channels": [32, 16, 8]},
+              "preprocess": Preprocess("stored", (1.0,) * 4, (2.0,) * 4).to_dict()}
+    write_config(run, config)
+    torch.save({"model": build_model(config).state_dict()}, run / BEST)
+    scene = tmp_path / "rgb.tif"
+    with rasterio.open(scene, "w", driver="GTiff", width=16, height=16, count=3, dtype="uint8") as dst:
+        dst.write(np.ones((3, 16, 16), np.uint8))
+    res = CliRunner().invoke(cli, ["predict", str(run), str(scene), "-o", str(tmp_path / "p.tif"), "--patch", "32",
+                                   "--overlap", "0", "--no-progress"])
+    assert res.exit_code != 0 and not (tmp_path / "p.tif").exists()
+    lines = [ln for ln in res.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "rgb.tif" in lines[0] and "needs 4 band(s), the scene has 3" in lines[0], res.output
+
+
+def test_a_one_band_scene_goes_to_a_display_model_as_gray_with_one_note(tmp_path):
+    import torch
+
+    from farmannot.train.models import build_model
+
+    run = tmp_path / "run"
+    run.mkdir()
+    config = {"model": "unet", "encoder": "resnet18", "in_channels": 3, "inputs": "image",
+              "arch_kwargs": {"encoder_depth": 3, "decoder_channels": [32, 16, 8]},
+              "preprocess": Preprocess("display", (100.0,) * 3, (50.0,) * 3).to_dict()}
+    write_config(run, config)
+    torch.save({"model": build_model(config).state_dict()}, run / BEST)
+    scene = tmp_path / "gray.tif"
+    gray = np.arange(32 * 32, dtype=np.uint16).reshape(1, 32, 32)
+    with rasterio.open(scene, "w", driver="GTiff", width=32, height=32, count=1, dtype="uint16") as dst:
+        dst.write(gray)
+    res = CliRunner().invoke(cli, ["predict", str(run), str(scene), "-o", str(tmp_path / "p.tif"), "--patch", "32",
+                                   "--overlap", "0", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    notes = [ln for ln in res.output.splitlines() if ln.startswith("note:")]
+    assert len(notes) == 1 and "gray.tif" in notes[0] and "gray in all three channels" in notes[0]
+    with rasterio.open(scene) as src:
+        sp = Preprocess.from_config(config).for_scene(src)
+    assert sp.band_indexes == (1, 1, 1)
+    x = sp.apply(gray.repeat(3, axis=0).astype(np.float32), np.ones((32, 32), bool))
+    np.testing.assert_array_equal(x[0], x[2])  # the same picture in every channel
+
+
+def test_a_run_without_preprocess_reads_its_stats_as_predict_always_did():
+    old = {"in_channels": 3, "stats": {"mean": [1, 2, 3], "std": [4, 5, 6], "dem_scale": 7}}
+    prep = Preprocess.from_config(old)
+    assert prep == Preprocess("display", (1.0, 2.0, 3.0), (4.0, 5.0, 6.0), 7.0)
+    assert Preprocess.from_config({"stats": {"mean": [0.0] * 4, "std": [1.0] * 4}}).bands == "stored"
+    assert Preprocess.from_dict(prep.to_dict()) == prep
+    x = np.arange(3 * 2 * 2, dtype=np.float32).reshape(3, 2, 2)
+    np.testing.assert_allclose(prep.apply(x), (x - np.array([1, 2, 3])[:, None, None]) / np.array([4, 5, 6])[:, None, None],
+                               rtol=1e-6)
+    with pytest.raises(Exception, match="records no input preprocessing"):
+        Preprocess.from_config({"model": "unet"})
