@@ -34,7 +34,7 @@ from rasterio.windows import Window
 
 from farmannot.errors import InputError
 from farmannot.io.raster import open_raster
-from farmannot.io.stretch import scene_stretch
+from farmannot.io.stretch import DisplaySettings
 from farmannot.io.windows import tile_windows
 from farmannot.labels.polygonize import DEFAULT_SIMPLIFY_PX, Rings, mask_to_polygons, rings_to_mask
 from farmannot.sam.chip_embed import ChipDisplay, ChipEmbedding, all_valid, chip_display, chip_for_sam, window_list
@@ -207,17 +207,20 @@ class LargeScene:
         band_map: Resolved band map (true-colour display bands come from it).
         view, overlap, max_display: The view grid (:func:`view_grid`).
         chip, chip_overlap: The SAM chip grid (as ``farmannot propose`` and ``precompute-embeddings``).
+        settings: The annotator's display choice (bands, stretch mode, nodata rule, percentiles), the value
+            the whole-picture canvas uses too; default: true colour, the scene's 2-98 % stretch.
     """
 
     def __init__(self, path: str | os.PathLike, band_map: dict[str, int] | None = None, view: int = VIEW_PX,
                  overlap: int = VIEW_OVERLAP, max_display: int = MAX_DISPLAY_PX, chip: int = 1024,
-                 chip_overlap: int = 256) -> None:
+                 chip_overlap: int = 256, settings: DisplaySettings | None = None) -> None:
         self.path = Path(path)
         self.band_map = dict(band_map or {})
         self._chips_seen: OrderedDict[tuple, ChipEmbedding] = OrderedDict()
         with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), open_raster(self.path) as src:
             self.width, self.height, self.count = src.width, src.height, src.count
-            self.display: ChipDisplay = chip_display(src, band_map)
+            self.settings = self._checked(src, settings)
+            self.display: ChipDisplay = chip_display(src, band_map, self.settings)
             self.georef = None
             if src.crs is not None or not src.transform.is_identity:
                 self.georef = {"crs": src.crs.to_string() if src.crs else None,
@@ -228,17 +231,19 @@ class LargeScene:
 
     # -- display --
 
-    def set_bands(self, bands: Sequence[int] | None) -> None:
-        """Show (and give SAM) these 1-based bands as R, G, B (one band as gray); ``None``: true colour."""
+    def _checked(self, src: rasterio.io.DatasetReader, settings: DisplaySettings | None) -> DisplaySettings | None:
+        bands = settings.bands if settings is not None else None
+        if bands and (len(bands) not in (1, 3) or not all(1 <= b <= src.count for b in bands)):
+            raise InputError(f"{self.path}: display bands {list(bands)} invalid; give 1 or 3 band numbers in "
+                             f"1..{src.count}.")
+        return settings
+
+    def set_display(self, settings: DisplaySettings | None) -> None:
+        """Show (and give SAM) the scene as ``settings`` say: bands, stretch mode, nodata rule, percentiles
+        (``None``: true colour, the default stretch)."""
         with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), open_raster(self.path) as src:
-            if not bands:
-                self.display = chip_display(src, self.band_map)
-            else:
-                bands = list(bands) * 3 if len(bands) == 1 else list(bands)
-                if len(bands) != 3 or not all(1 <= b <= src.count for b in bands):
-                    raise InputError(f"{self.path}: display bands {bands} invalid; give 1 or 3 band numbers in "
-                                     f"1..{src.count}.")
-                self.display = ChipDisplay(self.path.name, bands, scene_stretch(src, bands))
+            self.settings = self._checked(src, settings)
+            self.display = chip_display(src, self.band_map, self.settings)
         self._chips_seen.clear()
 
     def _read(self, window: Window, shape: tuple[int, int]) -> np.ndarray:
@@ -246,6 +251,9 @@ class LargeScene:
             data = src.read(self.display.bands, window=window, out_shape=(3, *shape),
                             resampling=rasterio.enums.Resampling.average)
             valid = _valid(src, data, window, shape)
+            forced = self.settings.value_valid(data) if self.settings is not None else None
+            if forced is not None:  # a nodata value the annotator set: shown black, as on the canvas
+                valid &= forced
         out = np.empty((*shape, 3), np.uint8)
         for r in range(0, shape[0], _STRIP):  # the stretch works in float32: a strip at a time bounds it
             out[r:r + _STRIP] = np.moveaxis(self.display.stretch.apply(data[:, r:r + _STRIP], valid[r:r + _STRIP]),

@@ -7,6 +7,8 @@ from collections.abc import Callable
 
 from PyQt5 import QtWidgets
 
+from farmannot.io.stretch import DisplaySettings
+
 STRETCH_CHOICES = (("auto", "auto (stretch unless 8-bit)"), ("scene", "scene 2-98 %"), ("none", "as stored"))
 
 
@@ -14,10 +16,11 @@ class DisplayDock(QtWidgets.QDockWidget):
     """Band and stretch choice for rasters; disabled for PNG/JPEG.
 
     Args:
-        on_apply: Called with ``(bands or None, stretch)`` when the annotator applies a choice.
+        on_apply: Called with the chosen :class:`farmannot.io.stretch.DisplaySettings` when the annotator
+            applies a choice (the canvas and the large-scene views both render with it).
     """
 
-    def __init__(self, on_apply: Callable[[list[int] | None, str], None], parent=None) -> None:
+    def __init__(self, on_apply: Callable[[DisplaySettings], None], parent=None) -> None:
         super().__init__("Scene display", parent)
         self.setObjectName("farmannot-display")
         self._on_apply = on_apply
@@ -108,19 +111,25 @@ class DisplayDock(QtWidgets.QDockWidget):
     def percentiles(self) -> tuple[float, float]:
         return float(self.low.value()), float(self.high.value())
 
-    def _apply(self) -> None:
+    def settings(self) -> DisplaySettings | None:
+        """The choice in the dock as one value; ``None`` (the reason in the info line) when it is not valid."""
         bands = [c.currentData() for c in self.combos]
         if any(b is None for b in bands):
-            return
+            return None
         try:
-            self.nodata_value()
+            nodata = self.nodata_value()
         except ValueError:
             self.info.setText(f"nodata {self.nodata.text()!r} not understood: give auto, none or a number.")
-            return
+            return None
         lo, hi = self.percentiles()
         if lo >= hi:
             self.info.setText(f"Percentiles {lo:g} % / {hi:g} %: the low one must be below the high one.")
-            return
-        self._on_apply(bands, self.stretch.currentData())
+            return None
+        return DisplaySettings(tuple(bands), self.stretch.currentData(), nodata, (lo, hi))
+
+    def _apply(self) -> None:
+        settings = self.settings()
+        if settings is not None:
+            self._on_apply(settings)
 
 

@@ -34,6 +34,7 @@ from PyQt5 import QtCore, QtGui, QtWidgets
 
 from farmannot.errors import FarmannotError
 from farmannot.io.atomic import write_json
+from farmannot.io.stretch import DisplaySettings
 from farmannot.labels.polygonize import Rings
 from farmannot.predict.drafts import PROPOSAL_FLAG
 from farmannot.sam.chip_embed import LARGE_SCENE_PX, is_large
@@ -140,9 +141,7 @@ class SceneGridDock(QtWidgets.QDockWidget):
         self.scene = LargeScene(image_path, band_map=_band_map(Path(image_path), fa.sensor),
                                 view=int(s.get("view", 4096)), overlap=int(s.get("overlap", 256)),
                                 max_display=int(s.get("max_display", 4096)), chip=int(s.get("chip", 1024)),
-                                chip_overlap=int(s.get("chip_overlap", 256)))
-        if fa.bands:
-            self.scene.set_bands(fa.bands)
+                                chip_overlap=int(s.get("chip_overlap", 256)), settings=fa.display)
         view = self.scene.views[0]
         inside, self.store = split_shapes(shapes, view)
         self.current = view
@@ -322,20 +321,22 @@ class SceneGridDock(QtWidgets.QDockWidget):
         w._label_file_path = str(target)
         return True
 
-    def apply_display(self, orig, bands, stretch) -> None:
+    def apply_display(self, orig, settings: DisplaySettings) -> None:
+        """The Scene display dock's choice (the same value the canvas uses): the view re-read with it."""
         if self.scene is None or self.current is None:
-            return orig(bands, stretch)
+            return orig(settings)
         w = self._window
-        w._fa.bands, w._fa.stretch = bands, stretch
-        w.sam_bridge.render_options.update(bands=bands, stretch=stretch)
         try:
-            self.scene.set_bands(bands)
+            self.scene.set_display(settings)
         except FarmannotError as exc:
             w.show_farmannot_error("Cannot show bands", str(exc))
             return None
+        w._fa.display = settings
+        w.sam_bridge.render_options.update(settings.render_options())
         index = self.current.index
         self.current = SceneView(-1, 0, 0, self.current.window, self.current.factor)  # force a reload
         self.show_view(index)
+        w._fa_show_display(str(self.scene.path))
 
     def prepare_sam(self, orig, rgb, name, next_path=None) -> None:
         """In grid mode SAM works on chips, not on the shown view: no whole-view embedding, no prefetch of
