@@ -23,7 +23,7 @@ class DisplayDock(QtWidgets.QDockWidget):
     def __init__(self, on_apply: Callable[[DisplaySettings], None], parent=None) -> None:
         super().__init__("Scene display", parent)
         self.setObjectName("farmannot-display")
-        self._on_apply = on_apply
+        self.on_apply = on_apply
         body = QtWidgets.QWidget()
         form = QtWidgets.QFormLayout(body)
         form.setContentsMargins(4, 4, 4, 4)
@@ -130,6 +130,6 @@ class DisplayDock(QtWidgets.QDockWidget):
     def _apply(self) -> None:
         settings = self.settings()
         if settings is not None:
-            self._on_apply(settings)
+            self.on_apply(settings)
 
 

@@ -416,6 +416,7 @@ def install_scene_docks(window) -> tuple[SceneGridDock, DraftsDock]:
     wrap(window, "_open_label_file_into_state", grid.open_label_file)
     wrap(window, "save_labels", grid.save_labels)
     wrap(window, "_fa_apply_display", grid.apply_display)
+    window.display_dock.on_apply = window._fa_apply_display  # the dock was made with the unwrapped method
     wrap(window._canvas_widgets.canvas, "_shapes_from_ai_points", grid.ai_points)
     window._canvas_widgets.canvas.farmannot_grid_active = lambda: grid.scene is not None  # clicks go to chips
     wrap(window.sam_bridge, "prepare", grid.prepare_sam)
