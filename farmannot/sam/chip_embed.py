@@ -145,7 +145,8 @@ def precompute_chips(scene: str | os.PathLike, session: SamSession, chip: int = 
     from farmannot.sam.chips import chip_grid
 
     computed = hits = 0
-    with rasterio.Env(GDAL_CACHEMAX=128), open_raster(scene) as src:  # GDAL's default cache: 5 % of RAM
+    # GDAL's default cache is 5 % of RAM; 128 MB, given in bytes (rasterio's integer goes to GDALSetCacheMax64)
+    with rasterio.Env(GDAL_CACHEMAX=128 * 1024 * 1024), open_raster(scene) as src:
         display = chip_display(src, scene_info(src, sensor=sensor, bands=band_map).band_map)
         for win in chip_grid(src.width, src.height, chip, overlap):
             _, hit = embed_chip(session, chip_for_sam(session, src, display, win))
