@@ -66,7 +66,7 @@ def shot(win: QtWidgets.QWidget, name: str) -> None:
 def window(folder: Path, session: SamSession | None, path: Path | None = None) -> FarmannotMainWindow:
     win = FarmannotMainWindow(config_overrides=dict(CONFIG), file_or_dir=str(path or folder),
                               farmannot=AnnotateOptions(session=session))
-    win.resize(1680, 1000)
+    win.resize(1440, 900)
     win._docks.flag_dock.hide()  # no image flags in this project: more room for the caption
     win.fit_docks()
     win.show()
@@ -152,7 +152,7 @@ def grid() -> None:
     out.write_text(json.dumps(raw))
     win = FarmannotMainWindow(config_overrides=dict(CONFIG), file_or_dir=str(out), farmannot=AnnotateOptions(
         extra={"scene_grid": {"threshold": 512, "view": 320, "overlap": 64, "thumbnail": 240}}))
-    win.resize(1680, 1000)
+    win.resize(1440, 900)
     win._docks.flag_dock.hide()
     win.fit_docks()
     win.show()
@@ -194,7 +194,7 @@ def suspects() -> None:
               progress=False)
     win = FarmannotMainWindow(config_overrides=dict(CONFIG), farmannot=AnnotateOptions(
         extra={"suspects": load_suspects(work / "audit")}))
-    win.resize(1680, 1000)
+    win.resize(1440, 900)
     win._docks.flag_dock.hide()
     win.fit_docks()
     win.show()

@@ -156,7 +156,9 @@ class FarmannotMainWindow(CaptionMixin, LoadingMixin, TimingMixin, MainWindow):
     def _fa_first_layout(self) -> None:
         """First start (labelme has no saved layout): a window that fills the screen's free area and side docks
         of about a fifth of it each, so the image gets most of the width. Later starts keep the annotator's
-        layout (labelme saves it on close)."""
+        layout (labelme saves it on close); dock tabs on the right run down the edge at any size, so their names
+        are never cut (three or four tabs side by side need more than a side column's width)."""
+        self.setTabPosition(QtCore.Qt.RightDockWidgetArea, QtWidgets.QTabWidget.East)
         if self.settings.contains("window/state"):
             return
         screen = QtWidgets.QApplication.primaryScreen()

@@ -87,3 +87,26 @@ def test_no_model_that_would_download_and_no_text_box_without_a_text_model(make_
     win._ai_text._model_combo.setCurrentIndex(0)
     win._submit_ai_prompt(False)
     assert downloads == [] and "never downloads" in win.statusBar().currentMessage()
+
+
+def test_dock_tab_names_are_not_cut(make_window, qtbot):
+    """The right column's tabs (file list, scene display, scene views) run down its edge, so every name shows
+    whole at the tests' window size (side by side they need more than the column's width)."""
+    from PyQt5 import QtCore, QtWidgets
+
+    win = make_window()
+    # the offscreen screen is 800 x 600, so the first layout tabbed the caption on the right (a small screen);
+    # a screen of 1200 px or more keeps it on the left, as here
+    win.addDockWidget(QtCore.Qt.LeftDockWidgetArea, win.caption_dock)
+    win.fit_docks()
+    win.show()
+    qtbot.waitExposed(win)
+    QtWidgets.QApplication.processEvents()
+    bars = [b for b in win.findChildren(QtWidgets.QTabBar) if b.isVisible()
+            and "Scene display" in [b.tabText(i) for i in range(b.count())]]
+    assert len(bars) == 1
+    bar = bars[0]
+    assert bar.shape() in (QtWidgets.QTabBar.RoundedEast, QtWidgets.QTabBar.TriangularEast)
+    for i in range(bar.count()):
+        text = bar.tabText(i)
+        assert bar.tabRect(i).height() >= bar.fontMetrics().horizontalAdvance(text), text  # length along the edge
