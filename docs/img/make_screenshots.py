@@ -151,7 +151,7 @@ def grid() -> None:
         s["flags"] = {k: v for k, v in s["flags"].items() if k != PROPOSAL_FLAG}
     out.write_text(json.dumps(raw))
     win = FarmannotMainWindow(config_overrides=dict(CONFIG), file_or_dir=str(out), farmannot=AnnotateOptions(
-        extra={"scene_grid": {"threshold": 512, "view": 320, "overlap": 64, "thumbnail": 240}}))
+        extra={"scene_grid": {"threshold": 512, "view": 320, "overlap": 64, "thumbnail": 200}}))
     win.resize(1440, 900)
     win._docks.flag_dock.hide()
     win.fit_docks()
@@ -160,6 +160,8 @@ def grid() -> None:
     grid_dock = win.scene_grid_dock
     grid_dock.show_view(4)  # the centre view
     grid_dock.raise_()
+    pump()
+    win.fit_docks()  # again, now that the grid's thumbnail is in its dock
     pump()
     shot(win, "scene_grid.png")
     shot(grid_dock, "scene_grid_dock.png")

@@ -9,7 +9,7 @@ every band (DN 0 around a Landsat L1/L2 scene, whose GeoTIFFs often carry no nod
 nodata; ``None`` counts every pixel.
 
 :class:`DisplaySettings` is the one value that says how a raster is shown (bands, stretch mode, nodata rule,
-percentiles): the annotator's Scene display dock sets it, and the whole-picture canvas
+percentiles): the annotator's Display dock sets it, and the whole-picture canvas
 (:func:`farmannot.sam.imagery.render_picture`) and the large-scene views (:mod:`farmannot.sam.scene_views`)
 both read it.
 """

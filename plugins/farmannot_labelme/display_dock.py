@@ -1,4 +1,4 @@
-"""The "Scene display" dock: which bands show as red, green, blue, the scene-wide stretch, its percentiles
+"""The "Display" dock: which bands show as red, green, blue, the scene-wide stretch, its percentiles
 and the nodata rule (auto: the file's nodata, else a detected constant collar; a value; or none)."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ class DisplayDock(QtWidgets.QDockWidget):
     """
 
     def __init__(self, on_apply: Callable[[DisplaySettings], None], parent=None) -> None:
-        super().__init__("Scene display", parent)
+        super().__init__("Display", parent)
         self.setObjectName("farmannot-display")
         self.on_apply = on_apply
         body = QtWidgets.QWidget()

@@ -78,7 +78,7 @@ class SceneGridDock(QtWidgets.QDockWidget):
     view_changed = QtCore.pyqtSignal(int)
 
     def __init__(self, window, settings: dict | None = None) -> None:
-        super().__init__("Scene views", window)
+        super().__init__("Views", window)
         self.setObjectName("farmannot-scene-grid-dock")
         self._window = window
         self.settings = dict(settings or {})
@@ -232,7 +232,8 @@ class SceneGridDock(QtWidgets.QDockWidget):
     def _show_current(self) -> None:
         scene, view = self.scene, self.current
         self.views_combo.setCurrentIndex(view.index)
-        self.info.setText(f"{Path(scene.path).name}: {scene.width} x {scene.height} px in {len(scene.views)} "
+        name = Path(scene.path).name.replace("_", "_\u200b")  # a long product name may wrap: a narrow dock
+        self.info.setText(f"{name}: {scene.width} x {scene.height} px in {len(scene.views)} "
                           f"views. Showing {view.label()}; {len(self.store)} shape(s) in other views.")
         if self._thumb_rgb is None:
             return
@@ -322,7 +323,7 @@ class SceneGridDock(QtWidgets.QDockWidget):
         return True
 
     def apply_display(self, orig, settings: DisplaySettings) -> None:
-        """The Scene display dock's choice (the same value the canvas uses): the view re-read with it."""
+        """The Display dock's choice (the same value the canvas uses): the view re-read with it."""
         if self.scene is None or self.current is None:
             return orig(settings)
         w = self._window

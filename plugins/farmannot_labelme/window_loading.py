@@ -172,7 +172,7 @@ class LoadingMixin:
                                        pic.stretch if pic else None)
 
     def _fa_apply_display(self, settings: DisplaySettings) -> None:
-        """The Scene display dock's choice: re-render the open raster, and every next one, with it."""
+        """The Display dock's choice: re-render the open raster, and every next one, with it."""
         self._fa.display = settings
         self.sam_bridge.render_options.update(settings.render_options())
         if not self._image_path or self._fa_picture is None:

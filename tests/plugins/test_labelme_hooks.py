@@ -37,7 +37,7 @@ def test_labelme_version_and_hooks():
 def test_window_opens_with_docks_and_model(make_window):
     win = make_window()
     assert win.caption_dock.windowTitle() == "Caption"
-    assert win.display_dock.windowTitle() == "Scene display"
+    assert win.display_dock.windowTitle() == "Display"
     assert win._canvas_widgets.canvas.get_ai_model_name() == MODEL_NAME
     assert osam.apis.get_model_type_by_name(MODEL_NAME).get_size() == 0  # labelme's download check passes
     assert "--sam-checkpoint" in win.sam_status.text()  # no checkpoint: says how to add one
@@ -67,6 +67,11 @@ def test_first_window_gives_the_image_most_of_the_width(qtbot, qt_home, sample_d
     assert win.centralWidget().width() >= 0.5 * win.width(), (win.centralWidget().width(), win.width())
     for dock in (win.caption_dock, win.display_dock, win.drafts_dock, win.scene_grid_dock):
         assert dock.minimumSizeHint().width() <= 240, dock.windowTitle()  # no dock demands a wide column
+    # the caption is a fourth tab on the right here: the names still show whole down the column's edge
+    (bar,) = [b for b in win.findChildren(QtWidgets.QTabBar) if b.isVisible() and b.count() == 4]
+    assert {bar.tabText(i) for i in range(4)} == {"File List", "Display", "Views", "Caption"}
+    for i in range(4):
+        assert bar.tabRect(i).height() >= bar.fontMetrics().horizontalAdvance(bar.tabText(i)), bar.tabText(i)
     win.close()
 
 
@@ -90,20 +95,17 @@ def test_no_model_that_would_download_and_no_text_box_without_a_text_model(make_
 
 
 def test_dock_tab_names_are_not_cut(make_window, qtbot):
-    """The right column's tabs (file list, scene display, scene views) run down its edge, so every name shows
-    whole at the tests' window size (side by side they need more than the column's width)."""
-    from PyQt5 import QtCore, QtWidgets
+    """The right column's tabs (file list, display, views and, on a small screen, the caption) run down its
+    edge, so every name shows whole (side by side they need more than the column's width)."""
+    from PyQt5 import QtWidgets
 
     win = make_window()
-    # the offscreen screen is 800 x 600, so the first layout tabbed the caption on the right (a small screen);
-    # a screen of 1200 px or more keeps it on the left, as here
-    win.addDockWidget(QtCore.Qt.LeftDockWidgetArea, win.caption_dock)
     win.fit_docks()
     win.show()
     qtbot.waitExposed(win)
     QtWidgets.QApplication.processEvents()
     bars = [b for b in win.findChildren(QtWidgets.QTabBar) if b.isVisible()
-            and "Scene display" in [b.tabText(i) for i in range(b.count())]]
+            and "Display" in [b.tabText(i) for i in range(b.count())]]
     assert len(bars) == 1
     bar = bars[0]
     assert bar.shape() in (QtWidgets.QTabBar.RoundedEast, QtWidgets.QTabBar.TriangularEast)

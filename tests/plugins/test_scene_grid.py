@@ -140,7 +140,7 @@ def test_accept_all_reaches_drafts_in_other_views(make_window, big_annotation, q
     assert [s["flags"] for s in json.loads(out.read_text())["shapes"]] == [{}, {}]
 
 
-# -- the Scene display dock's settings reach the grid view ---------------------------------------------------
+# -- the Display dock's settings reach the grid view ---------------------------------------------------
 
 #: A Landsat 8 product's size (L1TP scenes are about 7,600-7,800 px on a side) opened as a grid: views decimated
 #: to 1024 px so the test reads little.
