@@ -24,8 +24,8 @@ _BADGE_COLOURS = {"auto": "#1f6feb", "suggested": "#b35900", "confirmed": "#1a7f
 def _badge(kw: Keyword | None) -> str:
     if kw is None:
         return "<span style='color:#888'>missing</span>"
-    text = kw.source if kw.source != "suggested" else f"suggested {kw.confidence:.0%}"
-    return f"<span style='color:{_BADGE_COLOURS[kw.source]}'>{text}</span>"
+    # the confidence of a suggestion is in the tooltip: a longer badge would squeeze the value beside it
+    return f"<span style='color:{_BADGE_COLOURS[kw.source]}'>{kw.source}</span>"
 
 
 def _evidence_text(kw: Keyword | None) -> str:
@@ -268,7 +268,8 @@ class CaptionDock(QtWidgets.QDockWidget):
                 ev = _evidence_text(kw)
                 shown = picker.currentText() if isinstance(picker, QtWidgets.QComboBox) and kw is not None else ""
                 picker.setToolTip((f"{shown}\n\n" if shown else "") + tip + (f"\n\nevidence:\n{ev}" if ev else ""))
-                self.badges[key].setToolTip(ev)
+                sure = f"confidence: {kw.confidence:.0%}\n" if kw is not None and kw.source == "suggested" else ""
+                self.badges[key].setToolTip(sure + ev)
                 font = picker.font()
                 font.setItalic(kw is not None and kw.source != "confirmed")
                 picker.setFont(font)

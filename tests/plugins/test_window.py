@@ -162,12 +162,14 @@ def test_evidence_tooltips_are_readable_lines(make_window, images):
     tip = dock.badges[key].toolTip()
     assert "{" not in tip and "'" not in tip and "\"" not in tip
     lines = tip.splitlines()
+    assert lines.pop(0) == f"confidence: {dock.keywords[key].confidence:.0%}"  # the badge says "suggested"
+    assert dock.badges[key].text().endswith(">suggested</span>")
     assert len(lines) == len(evidence)
     for line, (name, value) in zip(lines, evidence.items()):
         assert line.startswith(f"{str(name).replace('_', ' ')}: ")
         if isinstance(value, float):
             assert line.endswith(f"{value:.3g}")
-    assert f"evidence:\n{tip}" in dock.pickers[key].toolTip()
+    assert "evidence:\n" + "\n".join(lines) in dock.pickers[key].toolTip()
 
 
 def test_caption_values_are_never_cut_silently(make_window, images, qtbot):
