@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PyQt5 import QtWidgets
+from PyQt5 import QtCore, QtWidgets
 
 from farmannot.io.stretch import DisplaySettings
 
@@ -68,7 +68,12 @@ class DisplayDock(QtWidgets.QDockWidget):
         self.apply_button.setToolTip("Show this and the next images with these bands, stretch and nodata")
         self.apply_button.clicked.connect(self._apply)
         form.addRow(self.apply_button)
-        self.setWidget(body)
+        scroll = QtWidgets.QScrollArea()  # a short tab group scrolls instead of overlapping the rows
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarAlwaysOff)
+        scroll.setFrameShape(QtWidgets.QFrame.NoFrame)
+        scroll.setWidget(body)
+        self.setWidget(scroll)
 
     def show_picture(self, band_labels: list[str], bands: list[int], stretch_mode: str, stretch: dict | None) -> None:
         """Reflect the picture on screen (``band_labels`` empty for PNG/JPEG)."""

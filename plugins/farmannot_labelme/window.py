@@ -159,6 +159,9 @@ class FarmannotMainWindow(CaptionMixin, LoadingMixin, TimingMixin, MainWindow):
         layout (labelme saves it on close); dock tabs on the right run down the edge at any size, so their names
         are never cut (three or four tabs side by side need more than a side column's width)."""
         self.setTabPosition(QtCore.Qt.RightDockWidgetArea, QtWidgets.QTabWidget.East)
+        for bar in self.findChildren(QtWidgets.QTabBar):  # whole names: the group keeps the height they need
+            bar.setElideMode(QtCore.Qt.ElideNone)
+            bar.setUsesScrollButtons(False)
         if self.settings.contains("window/state"):
             return
         screen = QtWidgets.QApplication.primaryScreen()

@@ -112,3 +112,20 @@ def test_dock_tab_names_are_not_cut(make_window, qtbot):
     for i in range(bar.count()):
         text = bar.tabText(i)
         assert bar.tabRect(i).height() >= bar.fontMetrics().horizontalAdvance(text), text  # length along the edge
+
+
+def test_display_dock_rows_never_overlap(make_window, qtbot, sample_data):
+    """A short tab group scrolls the Display dock; its stretch line and Apply button keep their own rows."""
+    from PyQt5 import QtCore, QtWidgets
+
+    win = make_window(sample_data / "scenes" / "LC08_L1TP_224078_20200518_20200518_01_RT_subset.tif", log_times=False)
+    win.show()
+    qtbot.waitExposed(win)
+    dock = win.display_dock
+    dock.raise_()
+    win.resizeDocks([dock], [150], QtCore.Qt.Vertical)
+    QtWidgets.QApplication.processEvents()
+    assert "Scene-wide stretch" in dock.info.text()
+    info, apply = dock.info.geometry(), dock.apply_button.geometry()
+    assert info.height() >= dock.info.heightForWidth(info.width()) - 1  # the whole text has room
+    assert info.bottom() < apply.top()
