@@ -3,7 +3,7 @@
 Run from the repository root: ``QT_QPA_PLATFORM=offscreen .venv/bin/python docs/img/make_screenshots.py``, or
 under a real X server to see the fonts an annotator sees: ``xvfb-run -s "-screen 0 1920x1080x24"
 .venv/bin/python docs/img/make_screenshots.py`` (with the packages the README lists). ``--only NAME,...`` makes
-only those (``main``, ``suspects``).
+only those (``main``, ``grid``, ``suspects``). Each PNG is kept under 300 KB (256 colours, then fewer).
 SAM runs with random weights here (no checkpoint can be downloaded on the build machine), so its shapes
 are speckled: with a real checkpoint (sam_vit_b_01ec64.pth) they follow field edges.
 """
@@ -43,22 +43,30 @@ def pump(seconds: float = 0.3) -> None:
         time.sleep(0.01)
 
 
-def shot(win: FarmannotMainWindow, name: str) -> None:
+MAX_BYTES = 300_000
+
+
+def shot(win: QtWidgets.QWidget, name: str) -> None:
+    """Grab ``win`` into ``docs/img/NAME``: 256 colours (text stays sharp), fewer until under 300 KB."""
     from PIL import Image
 
     pump()
     path = OUT / name
     win.grab().save(str(path))
-    with Image.open(path) as im:  # 256 colours: a fifth of the bytes, text still sharp
-        small = im.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
-    small.save(path, optimize=True)
-    print("wrote", path)
+    with Image.open(path) as im:
+        rgb = im.convert("RGB")
+    for colours in (256, 128, 64, 32):
+        small = rgb.quantize(colors=colours, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+        small.save(path, optimize=True)
+        if path.stat().st_size < MAX_BYTES:
+            break
+    print("wrote", path, f"{path.stat().st_size // 1000} KB, {colours} colours")
 
 
 def window(folder: Path, session: SamSession | None, path: Path | None = None) -> FarmannotMainWindow:
     win = FarmannotMainWindow(config_overrides=dict(CONFIG), file_or_dir=str(path or folder),
                               farmannot=AnnotateOptions(session=session))
-    win.resize(1680, 1000)
+    win.resize(1440, 900)
     win._docks.flag_dock.hide()  # no image flags in this project: more room for the caption
     win.fit_docks()
     win.show()
@@ -119,6 +127,53 @@ def main() -> None:
     win.close()
 
 
+def grid() -> None:
+    """6. a large scene as a grid of views with drafts: the sample Landsat subset opened with a low grid threshold
+    (9 views), drafts from the sample's own parcels (scores made up), the first half accepted."""
+    import json
+
+    from shapely.geometry import Polygon
+
+    from farmannot.predict.drafts import PROPOSAL_FLAG, draft_annotation
+
+    work = Path(tempfile.mkdtemp(prefix="farmannot-shots-grid-"))
+    name = "LC08_L1TP_224078_20200518_20200518_01_RT_subset"
+    scene = work / f"{name}.tif"
+    shutil.copy(REPO / "sample_data" / "scenes" / scene.name, scene)
+    parcels = json.loads((REPO / "sample_data" / "annotations" / f"{name}.json").read_text())["shapes"]
+    polys = [Polygon(s["points"]) for s in parcels if s["label"] == "farmland" and len(s["points"]) >= 3]
+    polys = [p for p in polys if p.is_valid and p.area > 600]  # the larger parcels: a readable canvas
+    drafts = [(p, round(0.95 - 0.4 * k / len(polys), 3)) for k, p in enumerate(polys)]
+    out = work / f"{name}.json"
+    draft_annotation(scene, out, drafts, method="sam-proposals")
+    raw = json.loads(out.read_text())
+    for s in raw["shapes"][::2]:  # every other draft already accepted: both colours show
+        s["flags"] = {k: v for k, v in s["flags"].items() if k != PROPOSAL_FLAG}
+    out.write_text(json.dumps(raw))
+    win = FarmannotMainWindow(config_overrides=dict(CONFIG), file_or_dir=str(out), farmannot=AnnotateOptions(
+        extra={"scene_grid": {"threshold": 512, "view": 320, "overlap": 64, "thumbnail": 200}}))
+    win.resize(1440, 900)
+    win._docks.flag_dock.hide()
+    win.fit_docks()
+    win.show()
+    pump()
+    grid_dock = win.scene_grid_dock
+    grid_dock.show_view(4)  # the centre view
+    grid_dock.raise_()
+    pump()
+    win.fit_docks()  # again, now that the grid's thumbnail is in its dock
+    pump()
+    shot(win, "scene_grid.png")
+    shot(grid_dock, "scene_grid_dock.png")
+    drafts_dock = win.drafts_dock
+    drafts_dock.list.setCurrentRow(0)  # the best draft selected: selected on the canvas too
+    pump()
+    shot(win, "drafts.png")
+    shot(drafts_dock, "drafts_dock.png")
+    win.mark_clean()
+    win.close()
+
+
 def suspects() -> None:
     """5. ``annotate --suspects``: a short real audit of the sample project (2 folds, a tiny U-Net, 4 epochs;
     about a minute on a CPU), then the dock on the worst suspect."""
@@ -141,7 +196,7 @@ def suspects() -> None:
               progress=False)
     win = FarmannotMainWindow(config_overrides=dict(CONFIG), farmannot=AnnotateOptions(
         extra={"suspects": load_suspects(work / "audit")}))
-    win.resize(1680, 1000)
+    win.resize(1440, 900)
     win._docks.flag_dock.hide()
     win.fit_docks()
     win.show()
@@ -153,8 +208,10 @@ def suspects() -> None:
 
 
 if __name__ == "__main__":
-    only = sys.argv[sys.argv.index("--only") + 1].split(",") if "--only" in sys.argv else ["main", "suspects"]
+    only = sys.argv[sys.argv.index("--only") + 1].split(",") if "--only" in sys.argv else ["main", "grid", "suspects"]
     if "main" in only:
         main()
+    if "grid" in only:
+        grid()
     if "suspects" in only:
         suspects()

@@ -7,14 +7,22 @@ Which pixels count (``nodata``): ``"auto"`` takes the file's nodata value, mask 
 file with none of them a *collar*: a constant fill value (0 or below) that fills most of the scene's edge in
 every band (DN 0 around a Landsat L1/L2 scene, whose GeoTIFFs often carry no nodata tag). A number forces that value as
 nodata; ``None`` counts every pixel.
+
+:class:`DisplaySettings` is the one value that says how a raster is shown (bands, stretch mode, nodata rule,
+percentiles): the annotator's Display dock sets it, and the whole-picture canvas
+(:func:`farmannot.sam.imagery.render_picture`) and the large-scene views (:mod:`farmannot.sam.scene_views`)
+both read it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import rasterio
+
+StretchMode = Literal["auto", "scene", "none"]
 
 
 @dataclass(frozen=True)
@@ -137,3 +145,51 @@ def _decimated_valid(src: rasterio.io.DatasetReader, indexes: list[int], data: n
         return ~np.all(data == np.float32(src.nodata), axis=0) & np.all(np.isfinite(data), axis=0)
     masks = src.read_masks(indexes, out_shape=data.shape, resampling=rasterio.enums.Resampling.nearest)
     return np.all(masks > 0, axis=0)
+
+
+@dataclass(frozen=True)
+class DisplaySettings:
+    """How a raster is shown to the annotator and to SAM; one value for the canvas and the scene views.
+
+    Attributes:
+        bands: 1-based bands shown as red, green, blue (one band: gray); ``None``: true colour from the band map.
+        stretch: ``auto`` stretches everything except 8-bit rasters, ``scene`` always stretches, ``none`` shows
+            the stored values clipped to 0..255.
+        nodata: The rule for pixels left out of the stretch and shown black (see the module text).
+        percentiles: Low and high percentile of the scene-wide stretch.
+    """
+
+    bands: tuple[int, ...] | None = None
+    stretch: StretchMode = "auto"
+    nodata: float | str | None = "auto"
+    percentiles: tuple[float, float] = (2.0, 98.0)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "bands", tuple(int(b) for b in self.bands) if self.bands else None)
+        object.__setattr__(self, "percentiles", (float(self.percentiles[0]), float(self.percentiles[1])))
+
+    def as_stored(self, dtype: str) -> bool:
+        """Whether bands of ``dtype`` are shown as stored (no stretch)."""
+        return self.stretch == "none" or (self.stretch == "auto" and str(dtype) == "uint8")
+
+    def scene_stretch(self, src: rasterio.io.DatasetReader, indexes: list[int], max_side: int = STRETCH_SIDE_PX) -> Stretch:
+        """The shown stretch of bands ``indexes`` of ``src``: :func:`scene_stretch` with these settings, or the
+        identity 0..255 when shown as stored."""
+        if self.as_stored(src.dtypes[indexes[0] - 1]):
+            return Stretch((0.0,) * len(indexes), (255.0,) * len(indexes))
+        uniq = list(dict.fromkeys(indexes))
+        s = scene_stretch(src, uniq, max_side=max_side, percentiles=self.percentiles, nodata=self.nodata)
+        lookup = {b: (lo, hi) for b, lo, hi in zip(uniq, s.low, s.high)}
+        return Stretch(tuple(lookup[b][0] for b in indexes), tuple(lookup[b][1] for b in indexes))
+
+    def value_valid(self, data: np.ndarray) -> np.ndarray | None:
+        """Pixels of ``data`` (bands, rows, cols) not equal to a nodata *value* the settings force (shown
+        black); ``None`` when the rule is ``auto`` or ``None``."""
+        if self.nodata is None or self.nodata == "auto":
+            return None
+        return value_valid(data, float(self.nodata))
+
+    def render_options(self) -> dict:
+        """Keyword arguments of :func:`farmannot.sam.imagery.render_picture` for these settings."""
+        return {"bands": list(self.bands) if self.bands else None, "stretch": self.stretch, "nodata": self.nodata,
+                "percentiles": self.percentiles}

@@ -11,6 +11,7 @@ propose`` (and ``--points``), ``farmannot precompute-embeddings`` and a SAM clic
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ import rasterio
 from rasterio.enums import MaskFlags
 from rasterio.windows import Window
 
-from farmannot.io.stretch import STRETCH_SIDE_PX, Stretch, percentile_stretch, scene_stretch, scene_valid
+from farmannot.io.stretch import STRETCH_SIDE_PX, DisplaySettings, Stretch, scene_stretch
 from farmannot.sam.cache import Embedding
 from farmannot.sam.chips import CHIP_OVERLAP, CHIP_SIZE
 from farmannot.sam.imagery import display_bands
@@ -50,25 +51,33 @@ def all_valid(src: rasterio.io.DatasetReader) -> bool:
     return all(MaskFlags.all_valid in flags for flags in src.mask_flag_enums)
 
 
-def display_stretch(src: rasterio.io.DatasetReader, bands: list[int], max_side: int = STRETCH_SIDE_PX) -> Stretch:
-    """:func:`farmannot.io.stretch.scene_stretch` of ``bands``, the same numbers.
+def display_stretch(src: rasterio.io.DatasetReader, bands: list[int], max_side: int = STRETCH_SIDE_PX,
+                    settings: DisplaySettings | None = None) -> Stretch:
+    """The scene-wide stretch chips and views of ``bands`` are shown with: ``settings`` (the annotator's
+    display choice; default: :func:`farmannot.io.stretch.scene_stretch` of ``bands``, a detected collar such as
+    Landsat's DN 0 left out).
 
-    For a raster without nodata or mask every pixel is valid, so the decimated read alone gives the
-    stretch: ``dataset_mask(out_shape=...)`` would read the mask at full resolution (rasterio resamples
-    after reading), ~1 byte per scene pixel, which is most of the memory opening a 40,000 px scene takes.
+    A chip is stretched under ``auto`` even when 8-bit (the whole-picture canvas shows 8-bit as stored):
+    ``propose`` and ``precompute-embeddings`` embed stretched chips, and the default settings must give the
+    same pixels, hence the same cache keys.
     """
-    if not all_valid(src):
+    if settings is None:
         return scene_stretch(src, bands, max_side=max_side)
-    factor = max(1.0, max(src.width, src.height) / max_side)  # the read scene_stretch makes
-    shape = (len(bands), max(1, int(src.height / factor)), max(1, int(src.width / factor)))
-    data = src.read(bands, out_shape=shape, out_dtype="float32", resampling=rasterio.enums.Resampling.nearest)
-    return percentile_stretch(data, scene_valid(src, bands, data))  # a detected collar (Landsat DN 0) left out
+    if settings.stretch == "auto":  # chips are stretched whatever their type, as propose embeds them
+        settings = dataclasses.replace(settings, stretch="scene")
+    return settings.scene_stretch(src, bands, max_side=max_side)
 
 
-def chip_display(src: rasterio.io.DatasetReader, band_map: dict[str, int] | None = None) -> ChipDisplay:
-    """Display bands (true colour from ``band_map``) and the scene-wide stretch of an open scene."""
-    bands = display_bands(src.count, src.descriptions, band_map)
-    return ChipDisplay(Path(src.name).name, bands, display_stretch(src, bands))
+def chip_display(src: rasterio.io.DatasetReader, band_map: dict[str, int] | None = None,
+                 settings: DisplaySettings | None = None) -> ChipDisplay:
+    """Display bands (``settings.bands``, else true colour from ``band_map``) and the scene-wide stretch of an
+    open scene."""
+    bands = list(settings.bands) if settings is not None and settings.bands else None
+    if bands is None:
+        bands = display_bands(src.count, src.descriptions, band_map)
+    elif len(bands) == 1:
+        bands = bands * 3
+    return ChipDisplay(Path(src.name).name, bands, display_stretch(src, bands, settings=settings))
 
 
 def window_list(window: Window) -> list[int]:
@@ -137,7 +146,8 @@ def precompute_chips(scene: str | os.PathLike, session: SamSession, chip: int = 
     from farmannot.sam.chips import chip_grid
 
     computed = hits = 0
-    with rasterio.Env(GDAL_CACHEMAX=128), open_raster(scene) as src:  # GDAL's default cache: 5 % of RAM
+    # GDAL's default cache is 5 % of RAM; 128 MB, given in bytes (rasterio's integer goes to GDALSetCacheMax64)
+    with rasterio.Env(GDAL_CACHEMAX=128 * 1024 * 1024), open_raster(scene) as src:
         display = chip_display(src, scene_info(src, sensor=sensor, bands=band_map).band_map)
         for win in chip_grid(src.width, src.height, chip, overlap):
             _, hit = embed_chip(session, chip_for_sam(session, src, display, win))

@@ -12,18 +12,17 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 
 from farmannot.errors import FarmannotError, InputError
+from farmannot.io.stretch import DisplaySettings, StretchMode
 
 #: Decoded by Pillow; everything else goes through rasterio.
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 #: Refuse to render more pixels than this in one picture (the GUI holds it in memory several times).
 MAX_PIXELS = 12_000 * 12_000
 
-StretchMode = Literal["auto", "scene", "none"]
 
 
 @dataclass
@@ -102,7 +101,6 @@ def render_picture(path: str | os.PathLike, bands: list[int] | None = None, stre
 
     from farmannot.io.bands import resolve_band_map
     from farmannot.io.raster import open_raster
-    from farmannot.io.stretch import Stretch, scene_stretch
 
     with open_raster(path) as src:
         if src.width * src.height > MAX_PIXELS:
@@ -121,23 +119,15 @@ def render_picture(path: str | os.PathLike, bands: list[int] | None = None, stre
                                  f"1..{src.count}.")
         else:
             bands = display_bands(src.count, src.descriptions, bmap)
+        settings = DisplaySettings(bands, stretch, nodata, percentiles)  # the same rule as the scene views
         data = src.read(bands, out_dtype="float32")
         valid = src.dataset_mask() > 0
-        if nodata is not None and nodata != "auto":
-            from farmannot.io.stretch import value_valid
-
-            valid &= value_valid(data, float(nodata))
-        eight_bit = src.dtypes[bands[0] - 1] == "uint8"
-        if stretch == "none" or (stretch == "auto" and eight_bit):
-            st = None
-            rgb = Stretch((0.0,) * 3, (255.0,) * 3).apply(data, valid)
-        else:
-            uniq = list(dict.fromkeys(bands))
-            s = scene_stretch(src, uniq, percentiles=tuple(percentiles), nodata=nodata)
-            lookup = {b: (lo, hi) for b, lo, hi in zip(uniq, s.low, s.high)}
-            full = Stretch(tuple(lookup[b][0] for b in bands), tuple(lookup[b][1] for b in bands))
-            st = full.to_dict()
-            rgb = full.apply(data, valid)
+        forced = settings.value_valid(data)
+        if forced is not None:
+            valid &= forced
+        full = settings.scene_stretch(src, bands)
+        st = None if settings.as_stored(src.dtypes[bands[0] - 1]) else full.to_dict()
+        rgb = full.apply(data, valid)
         names_by_index = {v: k for k, v in bmap.items()}
         georef = None
         if src.crs is not None or not src.transform.is_identity:

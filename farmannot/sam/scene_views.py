@@ -35,7 +35,7 @@ from rasterio.windows import Window
 
 from farmannot.errors import InputError
 from farmannot.io.raster import open_raster
-from farmannot.io.stretch import scene_stretch
+from farmannot.io.stretch import DisplaySettings
 from farmannot.io.windows import tile_windows
 from farmannot.labels.polygonize import DEFAULT_SIMPLIFY_PX, Rings, mask_to_polygons, rings_to_mask
 from farmannot.sam.chip_embed import ChipDisplay, ChipEmbedding, all_valid, chip_display, chip_for_sam, window_list
@@ -48,6 +48,9 @@ MAX_DISPLAY_PX = 4096
 #: GDAL's block cache while reading a large scene (MB). GDAL's default (5 % of RAM) would keep every block
 #: a thumbnail of a scene without overviews touches.
 GDAL_CACHE_MB = 128
+#: What ``rasterio.Env(GDAL_CACHEMAX=...)`` takes: rasterio hands an integer to ``GDALSetCacheMax64``, which
+#: counts bytes (``GDAL_CACHEMAX=128`` is a 128-byte cache: every block decoded again for each row read).
+_CACHE = GDAL_CACHE_MB * 1024 * 1024
 _STRIP = 256
 
 
@@ -208,17 +211,20 @@ class LargeScene:
         band_map: Resolved band map (true-colour display bands come from it).
         view, overlap, max_display: The view grid (:func:`view_grid`).
         chip, chip_overlap: The SAM chip grid (as ``farmannot propose`` and ``precompute-embeddings``).
+        settings: The annotator's display choice (bands, stretch mode, nodata rule, percentiles), the value
+            the whole-picture canvas uses too; default: true colour, the scene's 2-98 % stretch.
     """
 
     def __init__(self, path: str | os.PathLike, band_map: dict[str, int] | None = None, view: int = VIEW_PX,
                  overlap: int = VIEW_OVERLAP, max_display: int = MAX_DISPLAY_PX, chip: int = CHIP_SIZE,
-                 chip_overlap: int = CHIP_OVERLAP) -> None:
+                 chip_overlap: int = CHIP_OVERLAP, settings: DisplaySettings | None = None) -> None:
         self.path = Path(path)
         self.band_map = dict(band_map or {})
         self._chips_seen: OrderedDict[tuple, ChipEmbedding] = OrderedDict()
-        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), open_raster(self.path) as src:
+        with rasterio.Env(GDAL_CACHEMAX=_CACHE), open_raster(self.path) as src:
             self.width, self.height, self.count = src.width, src.height, src.count
-            self.display: ChipDisplay = chip_display(src, band_map)
+            self.settings = self._checked(src, settings)
+            self.display: ChipDisplay = chip_display(src, band_map, self.settings)
             self.georef = None
             if src.crs is not None or not src.transform.is_identity:
                 self.georef = {"crs": src.crs.to_string() if src.crs else None,
@@ -229,24 +235,29 @@ class LargeScene:
 
     # -- display --
 
-    def set_bands(self, bands: Sequence[int] | None) -> None:
-        """Show (and give SAM) these 1-based bands as R, G, B (one band as gray); ``None``: true colour."""
-        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), open_raster(self.path) as src:
-            if not bands:
-                self.display = chip_display(src, self.band_map)
-            else:
-                bands = list(bands) * 3 if len(bands) == 1 else list(bands)
-                if len(bands) != 3 or not all(1 <= b <= src.count for b in bands):
-                    raise InputError(f"{self.path}: display bands {bands} invalid; give 1 or 3 band numbers in "
-                                     f"1..{src.count}.")
-                self.display = ChipDisplay(self.path.name, bands, scene_stretch(src, bands))
+    def _checked(self, src: rasterio.io.DatasetReader, settings: DisplaySettings | None) -> DisplaySettings | None:
+        bands = settings.bands if settings is not None else None
+        if bands and (len(bands) not in (1, 3) or not all(1 <= b <= src.count for b in bands)):
+            raise InputError(f"{self.path}: display bands {list(bands)} invalid; give 1 or 3 band numbers in "
+                             f"1..{src.count}.")
+        return settings
+
+    def set_display(self, settings: DisplaySettings | None) -> None:
+        """Show (and give SAM) the scene as ``settings`` say: bands, stretch mode, nodata rule, percentiles
+        (``None``: true colour, the default stretch)."""
+        with rasterio.Env(GDAL_CACHEMAX=_CACHE), open_raster(self.path) as src:
+            self.settings = self._checked(src, settings)
+            self.display = chip_display(src, self.band_map, self.settings)
         self._chips_seen.clear()
 
     def _read(self, window: Window, shape: tuple[int, int]) -> np.ndarray:
-        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), rasterio.open(self.path) as src:
+        with rasterio.Env(GDAL_CACHEMAX=_CACHE), rasterio.open(self.path) as src:
             data = src.read(self.display.bands, window=window, out_shape=(3, *shape),
                             resampling=rasterio.enums.Resampling.average)
             valid = _valid(src, data, window, shape)
+            forced = self.settings.value_valid(data) if self.settings is not None else None
+            if forced is not None:  # a nodata value the annotator set: shown black, as on the canvas
+                valid &= forced
         out = np.empty((*shape, 3), np.uint8)
         for r in range(0, shape[0], _STRIP):  # the stretch works in float32: a strip at a time bounds it
             out[r:r + _STRIP] = np.moveaxis(self.display.stretch.apply(data[:, r:r + _STRIP], valid[r:r + _STRIP]),
@@ -283,7 +294,7 @@ class LargeScene:
         k = (getattr(session, "model_id", id(session)), tuple(window_list(choice.window)), size)
         chip = self._chips_seen.get(k)
         if chip is None:
-            with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), open_raster(self.path) as src:
+            with rasterio.Env(GDAL_CACHEMAX=_CACHE), open_raster(self.path) as src:
                 chip = chip_for_sam(session, src, self.display, choice.window, size)
             self._chips_seen[k] = chip
             while len(self._chips_seen) > 4:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PyQt5 import QtCore, QtWidgets
+from PyQt5 import QtCore, QtGui, QtWidgets
 
 from farmannot.captions.render import missing_keywords, render_caption
 from farmannot.captions.schema import FARMSEG_KEYWORDS, SURROUNDINGS, Keyword, load_vocabulary
@@ -24,8 +24,8 @@ _BADGE_COLOURS = {"auto": "#1f6feb", "suggested": "#b35900", "confirmed": "#1a7f
 def _badge(kw: Keyword | None) -> str:
     if kw is None:
         return "<span style='color:#888'>missing</span>"
-    text = kw.source if kw.source != "suggested" else f"suggested {kw.confidence:.0%}"
-    return f"<span style='color:{_BADGE_COLOURS[kw.source]}'>{text}</span>"
+    # the confidence of a suggestion is in the tooltip: a longer badge would squeeze the value beside it
+    return f"<span style='color:{_BADGE_COLOURS[kw.source]}'>{kw.source}</span>"
 
 
 def _evidence_text(kw: Keyword | None) -> str:
@@ -45,6 +45,31 @@ def _evidence_text(kw: Keyword | None) -> str:
         return str(v)
 
     return "\n".join(f"{str(k).replace('_', ' ')}: {fmt(v)}" for k, v in kw.evidence.items())
+
+
+#: Item data role of a value's short text (English), shown in the closed picker.
+SHORT_ROLE = QtCore.Qt.UserRole + 1
+
+
+class ValuePicker(QtWidgets.QComboBox):
+    """A keyword's value chooser: the list shows ``English / 中文``, the closed box the English value, elided
+    with "…" (never silently cut) when the dock is narrower; the tooltip has the whole value."""
+
+    def shown_text(self) -> str:
+        """The text the closed box shows (before eliding)."""
+        short = self.currentData(SHORT_ROLE)
+        return short if short else self.currentText()
+
+    def paintEvent(self, _event) -> None:  # noqa: N802 - Qt name
+        painter = QtWidgets.QStylePainter(self)
+        opt = QtWidgets.QStyleOptionComboBox()
+        self.initStyleOption(opt)
+        painter.drawComplexControl(QtWidgets.QStyle.CC_ComboBox, opt)
+        field = self.style().subControlRect(QtWidgets.QStyle.CC_ComboBox, opt,
+                                            QtWidgets.QStyle.SC_ComboBoxEditField, self)
+        opt.currentText = QtGui.QFontMetrics(self.font()).elidedText(self.shown_text(), QtCore.Qt.ElideRight,
+                                                                      field.width())
+        painter.drawControl(QtWidgets.QStyle.CE_ComboBoxLabel, opt)
 
 
 class CaptionDock(QtWidgets.QDockWidget):
@@ -86,13 +111,14 @@ class CaptionDock(QtWidgets.QDockWidget):
                 picker.setPlaceholderText("25.34°S, 54.53°W")
                 picker.editingFinished.connect(lambda k=key: self._on_text(k))
             else:
-                picker = QtWidgets.QComboBox()
+                picker = ValuePicker()
                 picker.setSizeAdjustPolicy(QtWidgets.QComboBox.AdjustToMinimumContentsLengthWithIcon)
                 picker.setMinimumContentsLength(6)
                 picker.view().setMinimumWidth(picker.view().sizeHintForColumn(0) + 24)  # the list shows it whole
                 picker.addItem(_UNSET, None)
                 for vid, words in self.vocab.values(key).items():
                     picker.addItem(f"{words['en']} / {words['zh']}", vid)
+                    picker.setItemData(picker.count() - 1, words["en"], SHORT_ROLE)
                 picker.currentIndexChanged.connect(lambda _i, k=key: self._on_pick(k))
             picker.setObjectName(f"keyword-{key}")
             badge = QtWidgets.QLabel()
@@ -242,7 +268,8 @@ class CaptionDock(QtWidgets.QDockWidget):
                 ev = _evidence_text(kw)
                 shown = picker.currentText() if isinstance(picker, QtWidgets.QComboBox) and kw is not None else ""
                 picker.setToolTip((f"{shown}\n\n" if shown else "") + tip + (f"\n\nevidence:\n{ev}" if ev else ""))
-                self.badges[key].setToolTip(ev)
+                sure = f"confidence: {kw.confidence:.0%}\n" if kw is not None and kw.source == "suggested" else ""
+                self.badges[key].setToolTip(sure + ev)
                 font = picker.font()
                 font.setItalic(kw is not None and kw.source != "confirmed")
                 picker.setFont(font)

@@ -1,11 +1,13 @@
-"""The "Scene display" dock: which bands show as red, green, blue, the scene-wide stretch, its percentiles
+"""The "Display" dock: which bands show as red, green, blue, the scene-wide stretch, its percentiles
 and the nodata rule (auto: the file's nodata, else a detected constant collar; a value; or none)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from PyQt5 import QtWidgets
+from PyQt5 import QtCore, QtWidgets
+
+from farmannot.io.stretch import DisplaySettings
 
 STRETCH_CHOICES = (("auto", "auto (stretch unless 8-bit)"), ("scene", "scene 2-98 %"), ("none", "as stored"))
 
@@ -14,13 +16,14 @@ class DisplayDock(QtWidgets.QDockWidget):
     """Band and stretch choice for rasters; disabled for PNG/JPEG.
 
     Args:
-        on_apply: Called with ``(bands or None, stretch)`` when the annotator applies a choice.
+        on_apply: Called with the chosen :class:`farmannot.io.stretch.DisplaySettings` when the annotator
+            applies a choice (the canvas and the large-scene views both render with it).
     """
 
-    def __init__(self, on_apply: Callable[[list[int] | None, str], None], parent=None) -> None:
-        super().__init__("Scene display", parent)
+    def __init__(self, on_apply: Callable[[DisplaySettings], None], parent=None) -> None:
+        super().__init__("Display", parent)
         self.setObjectName("farmannot-display")
-        self._on_apply = on_apply
+        self.on_apply = on_apply
         body = QtWidgets.QWidget()
         form = QtWidgets.QFormLayout(body)
         form.setContentsMargins(4, 4, 4, 4)
@@ -65,7 +68,12 @@ class DisplayDock(QtWidgets.QDockWidget):
         self.apply_button.setToolTip("Show this and the next images with these bands, stretch and nodata")
         self.apply_button.clicked.connect(self._apply)
         form.addRow(self.apply_button)
-        self.setWidget(body)
+        scroll = QtWidgets.QScrollArea()  # a short tab group scrolls instead of overlapping the rows
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarAlwaysOff)
+        scroll.setFrameShape(QtWidgets.QFrame.NoFrame)
+        scroll.setWidget(body)
+        self.setWidget(scroll)
 
     def show_picture(self, band_labels: list[str], bands: list[int], stretch_mode: str, stretch: dict | None) -> None:
         """Reflect the picture on screen (``band_labels`` empty for PNG/JPEG)."""
@@ -108,19 +116,25 @@ class DisplayDock(QtWidgets.QDockWidget):
     def percentiles(self) -> tuple[float, float]:
         return float(self.low.value()), float(self.high.value())
 
-    def _apply(self) -> None:
+    def settings(self) -> DisplaySettings | None:
+        """The choice in the dock as one value; ``None`` (the reason in the info line) when it is not valid."""
         bands = [c.currentData() for c in self.combos]
         if any(b is None for b in bands):
-            return
+            return None
         try:
-            self.nodata_value()
+            nodata = self.nodata_value()
         except ValueError:
             self.info.setText(f"nodata {self.nodata.text()!r} not understood: give auto, none or a number.")
-            return
+            return None
         lo, hi = self.percentiles()
         if lo >= hi:
             self.info.setText(f"Percentiles {lo:g} % / {hi:g} %: the low one must be below the high one.")
-            return
-        self._on_apply(bands, self.stretch.currentData())
+            return None
+        return DisplaySettings(tuple(bands), self.stretch.currentData(), nodata, (lo, hi))
+
+    def _apply(self) -> None:
+        settings = self.settings()
+        if settings is not None:
+            self.on_apply(settings)
 
 

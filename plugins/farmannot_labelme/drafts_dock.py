@@ -43,6 +43,7 @@ class DraftsDock(QtWidgets.QDockWidget):
         lay = QtWidgets.QVBoxLayout(body)
         lay.setContentsMargins(4, 4, 4, 4)
         self.summary = QtWidgets.QLabel("No drafts")
+        self.summary.setWordWrap(True)  # a long count wraps instead of widening the dock column
         self.list = QtWidgets.QListWidget()
         self.list.setObjectName("farmannot-drafts-list")
         self.list.setSelectionMode(QtWidgets.QAbstractItemView.ExtendedSelection)

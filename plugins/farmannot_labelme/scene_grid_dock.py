@@ -34,6 +34,7 @@ from PyQt5 import QtCore, QtGui, QtWidgets
 
 from farmannot.errors import FarmannotError
 from farmannot.io.atomic import write_json
+from farmannot.io.stretch import DisplaySettings
 from farmannot.predict.drafts import PROPOSAL_FLAG
 from farmannot.sam.chip_embed import LARGE_SCENE_PX, is_large
 from farmannot.sam.imagery import Picture, is_raster_path
@@ -76,7 +77,7 @@ class SceneGridDock(QtWidgets.QDockWidget):
     view_changed = QtCore.pyqtSignal(int)
 
     def __init__(self, window, settings: dict | None = None) -> None:
-        super().__init__("Scene views", window)
+        super().__init__("Views", window)
         self.setObjectName("farmannot-scene-grid-dock")
         self._window = window
         self.settings = dict(settings or {})
@@ -139,9 +140,7 @@ class SceneGridDock(QtWidgets.QDockWidget):
         self.scene = LargeScene(image_path, band_map=_band_map(Path(image_path), fa.sensor),
                                 view=int(s.get("view", 4096)), overlap=int(s.get("overlap", 256)),
                                 max_display=int(s.get("max_display", 4096)), chip=int(s.get("chip", 1024)),
-                                chip_overlap=int(s.get("chip_overlap", 256)))
-        if fa.bands:
-            self.scene.set_bands(fa.bands)
+                                chip_overlap=int(s.get("chip_overlap", 256)), settings=fa.display)
         view = self.scene.views[0]
         inside, self.store = split_shapes(shapes, view)
         self.current = view
@@ -232,7 +231,8 @@ class SceneGridDock(QtWidgets.QDockWidget):
     def _show_current(self) -> None:
         scene, view = self.scene, self.current
         self.views_combo.setCurrentIndex(view.index)
-        self.info.setText(f"{Path(scene.path).name}: {scene.width} x {scene.height} px in {len(scene.views)} "
+        name = Path(scene.path).name.replace("_", "_\u200b")  # a long product name may wrap: a narrow dock
+        self.info.setText(f"{name}: {scene.width} x {scene.height} px in {len(scene.views)} "
                           f"views. Showing {view.label()}; {len(self.store)} shape(s) in other views.")
         if self._thumb_rgb is None:
             return
@@ -321,20 +321,22 @@ class SceneGridDock(QtWidgets.QDockWidget):
         w._label_file_path = str(target)
         return True
 
-    def apply_display(self, orig, bands, stretch) -> None:
+    def apply_display(self, orig, settings: DisplaySettings) -> None:
+        """The Display dock's choice (the same value the canvas uses): the view re-read with it."""
         if self.scene is None or self.current is None:
-            return orig(bands, stretch)
+            return orig(settings)
         w = self._window
-        w._fa.bands, w._fa.stretch = bands, stretch
-        w.sam_bridge.render_options.update(bands=bands, stretch=stretch)
         try:
-            self.scene.set_bands(bands)
+            self.scene.set_display(settings)
         except FarmannotError as exc:
             w.show_farmannot_error("Cannot show bands", str(exc))
             return None
+        w._fa.display = settings
+        w.sam_bridge.render_options.update(settings.render_options())
         index = self.current.index
         self.current = SceneView(-1, 0, 0, self.current.window, self.current.factor)  # force a reload
         self.show_view(index)
+        w._fa_show_display(str(self.scene.path))
 
     def prepare_sam(self, orig, rgb, name, next_path=None) -> None:
         """In grid mode SAM works on chips, not on the shown view: no whole-view embedding, no prefetch of
@@ -418,6 +420,7 @@ def install_scene_docks(window) -> tuple[SceneGridDock, DraftsDock]:
     wrap(window, "_open_label_file_into_state", grid.open_label_file)
     wrap(window, "save_labels", grid.save_labels)
     wrap(window, "_fa_apply_display", grid.apply_display)
+    window.display_dock.on_apply = window._fa_apply_display  # the dock was made with the unwrapped method
     wrap(window._canvas_widgets.canvas, "_shapes_from_ai_points", grid.ai_points)
     window._canvas_widgets.canvas.farmannot_grid_active = lambda: grid.scene is not None  # clicks go to chips
     wrap(window.sam_bridge, "prepare", grid.prepare_sam)

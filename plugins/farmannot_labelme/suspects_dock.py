@@ -142,7 +142,7 @@ class SuspectsDock(QtWidgets.QDockWidget):
     """The audit's suspect tiles; selecting one shows its window in its scene annotation."""
 
     def __init__(self, window, suspects: list[Suspect], project: Path | None = None) -> None:
-        super().__init__("Suspect labels (audit)", window)
+        super().__init__("Suspects", window)
         self.setObjectName("farmannot-suspects-dock")
         self._window = window
         self.suspects = list(suspects)
@@ -429,9 +429,9 @@ def install_suspects_dock(window) -> SuspectsDock | None:
     project, suspects = loaded
     dock = SuspectsDock(window, suspects, project)
     window.centralWidget().installEventFilter(dock)
-    # with the file list (empty when annotations are opened one by one), in front
+    # a tab of the drafts dock (the other review list), in front; the file list's group has three tabs already
     window.addDockWidget(QtCore.Qt.RightDockWidgetArea, dock)
-    window.tabifyDockWidget(window._docks.file_dock, dock)
+    window.tabifyDockWidget(window.drafts_dock, dock)
     dock.raise_()
     canvas = window._canvas_widgets.canvas
     layers = canvas._render_layers

@@ -37,7 +37,7 @@ def test_labelme_version_and_hooks():
 def test_window_opens_with_docks_and_model(make_window):
     win = make_window()
     assert win.caption_dock.windowTitle() == "Caption"
-    assert win.display_dock.windowTitle() == "Scene display"
+    assert win.display_dock.windowTitle() == "Display"
     assert win._canvas_widgets.canvas.get_ai_model_name() == MODEL_NAME
     assert osam.apis.get_model_type_by_name(MODEL_NAME).get_size() == 0  # labelme's download check passes
     assert "--sam-checkpoint" in win.sam_status.text()  # no checkpoint: says how to add one
@@ -67,6 +67,11 @@ def test_first_window_gives_the_image_most_of_the_width(qtbot, qt_home, sample_d
     assert win.centralWidget().width() >= 0.5 * win.width(), (win.centralWidget().width(), win.width())
     for dock in (win.caption_dock, win.display_dock, win.drafts_dock, win.scene_grid_dock):
         assert dock.minimumSizeHint().width() <= 240, dock.windowTitle()  # no dock demands a wide column
+    # the caption is a fourth tab on the right here: the names still show whole down the column's edge
+    (bar,) = [b for b in win.findChildren(QtWidgets.QTabBar) if b.isVisible() and b.count() == 4]
+    assert {bar.tabText(i) for i in range(4)} == {"File List", "Display", "Views", "Caption"}
+    for i in range(4):
+        assert bar.tabRect(i).height() >= bar.fontMetrics().horizontalAdvance(bar.tabText(i)), bar.tabText(i)
     win.close()
 
 
@@ -87,3 +92,40 @@ def test_no_model_that_would_download_and_no_text_box_without_a_text_model(make_
     win._ai_text._model_combo.setCurrentIndex(0)
     win._submit_ai_prompt(False)
     assert downloads == [] and "never downloads" in win.statusBar().currentMessage()
+
+
+def test_dock_tab_names_are_not_cut(make_window, qtbot):
+    """The right column's tabs (file list, display, views and, on a small screen, the caption) run down its
+    edge, so every name shows whole (side by side they need more than the column's width)."""
+    from PyQt5 import QtWidgets
+
+    win = make_window()
+    win.fit_docks()
+    win.show()
+    qtbot.waitExposed(win)
+    QtWidgets.QApplication.processEvents()
+    bars = [b for b in win.findChildren(QtWidgets.QTabBar) if b.isVisible()
+            and "Display" in [b.tabText(i) for i in range(b.count())]]
+    assert len(bars) == 1
+    bar = bars[0]
+    assert bar.shape() in (QtWidgets.QTabBar.RoundedEast, QtWidgets.QTabBar.TriangularEast)
+    for i in range(bar.count()):
+        text = bar.tabText(i)
+        assert bar.tabRect(i).height() >= bar.fontMetrics().horizontalAdvance(text), text  # length along the edge
+
+
+def test_display_dock_rows_never_overlap(make_window, qtbot, sample_data):
+    """A short tab group scrolls the Display dock; its stretch line and Apply button keep their own rows."""
+    from PyQt5 import QtCore, QtWidgets
+
+    win = make_window(sample_data / "scenes" / "LC08_L1TP_224078_20200518_20200518_01_RT_subset.tif", log_times=False)
+    win.show()
+    qtbot.waitExposed(win)
+    dock = win.display_dock
+    dock.raise_()
+    win.resizeDocks([dock], [150], QtCore.Qt.Vertical)
+    QtWidgets.QApplication.processEvents()
+    assert "Scene-wide stretch" in dock.info.text()
+    info, apply = dock.info.geometry(), dock.apply_button.geometry()
+    assert info.height() >= dock.info.heightForWidth(info.width()) - 1  # the whole text has room
+    assert info.bottom() < apply.top()

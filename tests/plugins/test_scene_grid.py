@@ -165,3 +165,103 @@ def test_click_polygons_in_a_decimated_view_give_the_scene_mask_back(qtbot):
     (hole,) = saved["farmannot"]["holes"]
     got = shape_to_mask(hw, saved["points"], "polygon") & ~shape_to_mask(hw, hole, "polygon")
     assert (got == mask).all()
+
+
+# -- the Display dock's settings reach the grid view ---------------------------------------------------
+
+#: A Landsat 8 product's size (L1TP scenes are about 7,600-7,800 px on a side) opened as a grid: views decimated
+#: to 1024 px so the test reads little.
+PRODUCT_GRID = {"scene_grid": {"threshold": 4096, "view": 4096, "overlap": 256, "max_display": 1024,
+                               "thumbnail": 160}}
+BLOCK = 64  # the synthetic land is constant in 64 px blocks, so a 4x decimated (averaged) view keeps its values
+
+
+def _raw_landsat(path, width=7791, height=7901, seed=0):
+    """A raw Landsat-8-like product: uint16 blue, green, red (no descriptions), no nodata tag, and a DN-0 collar
+    around a tilted footprint (as L1 products come from the provider). Returns the collar mask's share."""
+    from rasterio.windows import Window
+
+    rng = np.random.default_rng(seed)
+    blocks = np.stack([rng.normal(m, 900, (height // BLOCK + 1, width // BLOCK + 1)) for m in (9000, 9800, 10600)])
+    blocks = blocks.clip(1, 60000).astype(np.uint16)
+    angle = np.deg2rad(12.0)
+    cx, cy, half_w, half_h = width / 2, height / 2, width * 0.42, height * 0.43
+    collar = 0
+    with rasterio.open(path, "w", driver="GTiff", width=width, height=height, count=3, dtype="uint16",
+                       tiled=True, blockxsize=512, blockysize=512, compress="deflate",
+                       crs="EPSG:32621", transform=from_origin(300000, 7000000, 30, 30)) as dst:
+        for r0 in range(0, height, 512):
+            rows = min(512, height - r0)
+            y, x = np.mgrid[r0:r0 + rows, 0:width]
+            u = (x + 0.5 - cx) * np.cos(angle) + (y + 0.5 - cy) * np.sin(angle)
+            v = -(x + 0.5 - cx) * np.sin(angle) + (y + 0.5 - cy) * np.cos(angle)
+            inside = (np.abs(u) <= half_w) & (np.abs(v) <= half_h)
+            strip = blocks[:, y // BLOCK, x // BLOCK] * inside
+            collar += int((~inside).sum())
+            dst.write(strip.astype(np.uint16), window=Window(0, r0, width, rows))
+    return collar / (width * height)
+
+
+@pytest.fixture(scope="module")
+def raw_product(tmp_path_factory):
+    path = tmp_path_factory.mktemp("landsat") / "LC08_L1TP_227070_20200816_20200920_02_T1.tif"
+    share = _raw_landsat(path)
+    assert 0.1 < share < 0.4  # a collar of the size real products have (16.5 % in the one the issue saw)
+    return path
+
+
+def _reference_stretch(path, percentiles):
+    """Independent reference: percentiles of the non-collar pixels of the decimated read scene stretches use
+    (nearest, at most 1024 px on a side), red, green, blue."""
+    with rasterio.open(path) as src:
+        assert src.nodata is None and src.descriptions == (None, None, None)
+        f = max(src.width, src.height) / 1024
+        data = src.read([3, 2, 1], out_shape=(3, int(src.height / f), int(src.width / f)),
+                        resampling=rasterio.enums.Resampling.nearest).astype(np.float64)
+    land = ~np.all(data == 0, axis=0)
+    return [np.percentile(b[land], percentiles) for b in data]
+
+
+@pytest.mark.slow
+def test_display_settings_reach_the_grid_view_of_a_raw_product(make_window, raw_product, tmp_path, qtbot):
+    win = make_window(raw_product, extra=PRODUCT_GRID)
+    grid, dock = win.scene_grid_dock, win.display_dock
+    assert grid.scene is not None and grid.scene.display.bands == [3, 2, 1]  # red first, from the LC08 name
+    ref = _reference_stretch(raw_product, (2, 98))
+    st = grid.scene.display.stretch
+    np.testing.assert_allclose(st.low, [r[0] for r in ref], rtol=1e-6)  # the collar left out
+    np.testing.assert_allclose(st.high, [r[1] for r in ref], rtol=1e-6)
+    assert min(st.low) > 5000  # counting the collar's zeros would pull the low end to 0
+    view = grid.current
+    before = qimage_to_rgb(win._canvas_widgets.canvas.pixmap.toImage())
+    assert before.shape[:2] == view.shape and before[0, 0].max() == 0  # the collar corner shows black
+
+    dock.low.setValue(10.0)
+    dock.high.setValue(90.0)
+    dock.apply_button.click()
+    assert win._fa.display.percentiles == (10.0, 90.0)
+    ref = _reference_stretch(raw_product, (10, 90))
+    st = grid.scene.display.stretch
+    np.testing.assert_allclose(st.low, [r[0] for r in ref], rtol=1e-6)
+    np.testing.assert_allclose(st.high, [r[1] for r in ref], rtol=1e-6)
+    assert grid.current.window == view.window  # the same view, re-read
+    after = qimage_to_rgb(win._canvas_widgets.canvas.pixmap.toImage())
+    # a view pixel in the middle of a land block: the block's value through the new stretch
+    row, col = view.shape[0] // 2 + 2, view.shape[1] // 2 + 2
+    x, y = (view.to_scene([[col + 0.5, row + 0.5]])[0]).astype(int)
+    with rasterio.open(raw_product) as src:
+        value = src.read([3, 2, 1], window=((y, y + 1), (x, x + 1)))[:, 0, 0].astype(np.float64)
+    assert (x // BLOCK, y // BLOCK) == ((x + 2) // BLOCK, (y + 2) // BLOCK)  # not on a block edge
+    expected = np.clip(np.round((value - [r[0] for r in ref]) * 255 / np.subtract(*[[r[1] for r in ref],
+                                                                                    [r[0] for r in ref]])), 0, 255)
+    np.testing.assert_array_equal(after[row, col], expected.astype(np.uint8))
+    assert not np.array_equal(before, after)
+    assert f"{ref[0][0]:.4g}" in dock.info.text()  # the dock shows the grid's stretch
+
+    # the same value reaches the whole-picture canvas: a small raw product opened next uses 10-90 % too
+    small = tmp_path / "LC08_L1TP_227071_20200816_20200920_02_T1.tif"
+    _raw_landsat(small, width=600, height=640, seed=1)
+    win._load_file(str(small))
+    assert win.scene_grid_dock.scene is None and win._fa_picture.stretch is not None
+    ref_small = _reference_stretch(small, (10, 90))
+    np.testing.assert_allclose(win._fa_picture.stretch["low"], [r[0] for r in ref_small], rtol=1e-6)

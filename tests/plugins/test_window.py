@@ -173,6 +173,56 @@ def test_suggest_and_accept(make_window, images, qtbot):
     assert all(dock.keywords[k].source == "confirmed" for k in suggested)
 
 
+def test_evidence_tooltips_are_readable_lines(make_window, images):
+    """A suggestion's evidence shows as ``name: value`` lines, numbers rounded, never the raw JSON dict."""
+    win = make_window(images / "a_scene.tif")
+    dock = win.caption_dock
+    dock.run_suggest()
+    key = dock.unconfirmed()[0]
+    evidence = dock.keywords[key].evidence
+    tip = dock.badges[key].toolTip()
+    assert "{" not in tip and "'" not in tip and "\"" not in tip
+    lines = tip.splitlines()
+    assert lines.pop(0) == f"confidence: {dock.keywords[key].confidence:.0%}"  # the badge says "suggested"
+    assert dock.badges[key].text().endswith(">suggested</span>")
+    assert len(lines) == len(evidence)
+    for line, (name, value) in zip(lines, evidence.items()):
+        assert line.startswith(f"{str(name).replace('_', ' ')}: ")
+        if isinstance(value, float):
+            assert line.endswith(f"{value:.3g}")
+    assert "evidence:\n" + "\n".join(lines) in dock.pickers[key].toolTip()
+
+
+def test_caption_values_are_never_cut_silently(make_window, images, qtbot):
+    """The closed picker shows the English value whole when it fits, else elided with an ellipsis; the list
+    and the tooltip keep English / 中文."""
+    from PyQt5 import QtGui, QtWidgets
+
+    win = make_window(images / "a_scene.tif")
+    win.show()
+    qtbot.waitExposed(win)
+    dock = win.caption_dock
+    vocab = dock.vocab
+    picker = dock.pickers["vegetation"]
+    longest = max(vocab.values("vegetation").items(), key=lambda kv: len(kv[1]["en"]))
+    picker.setCurrentIndex(picker.findData(longest[0]))
+    words = longest[1]
+    assert picker.shown_text() == words["en"]
+    assert picker.itemText(picker.currentIndex()) == f"{words['en']} / {words['zh']}"
+    assert f"{words['en']} / {words['zh']}" in picker.toolTip()
+    opt = QtWidgets.QStyleOptionComboBox()
+    picker.initStyleOption(opt)
+    field = picker.style().subControlRect(QtWidgets.QStyle.CC_ComboBox, opt,
+                                          QtWidgets.QStyle.SC_ComboBoxEditField, picker).width()
+    metrics = QtGui.QFontMetrics(picker.font())
+    elided = metrics.elidedText(words["en"], QtCore.Qt.ElideRight, field)
+    assert elided == words["en"] or elided.endswith("\u2026")
+    # short values fit whole at the test window's size (1400 px wide): the longest month, say
+    month = dock.pickers["month"]
+    month.setCurrentIndex(month.findData("september"))
+    assert month.shown_text() == "September" and metrics.horizontalAdvance("September") <= field
+
+
 def test_embedding_cache_hit_on_reopen(make_window, images, session, tiny_checkpoint, tmp_path, qtbot, wait_ready):
     first = make_window(images / "b_field.png", session=session)
     wait_ready(first)

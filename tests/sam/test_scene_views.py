@@ -14,6 +14,7 @@ from rasterio.transform import from_origin
 from rasterio.windows import Window
 from skimage.measure import label as cc_label
 
+from farmannot.errors import InputError
 from farmannot.sam.cache import EmbeddingCache, cache_key, image_digest
 from farmannot.sam.chip_embed import precompute_chips
 from farmannot.sam.scene_views import (
@@ -183,3 +184,35 @@ def test_display_stretch_is_the_scene_stretch(fields_scene, tmp_path):
     for path in (fields_scene, plain, with_nodata):
         with rasterio.open(path) as src:
             assert display_stretch(src, [1, 2, 3], max_side=128) == scene_stretch(src, [1, 2, 3], max_side=128)
+
+
+def test_display_settings_reach_the_views_and_default_chips_stay_those_propose_embeds(fields_scene, tmp_path):
+    from farmannot.io.stretch import DisplaySettings
+    from farmannot.sam.chip_embed import chip_display
+
+    # default settings on an 8-bit scene: the same stretched chips (hence cache keys) as propose's chip_display
+    with rasterio.open(fields_scene) as src:
+        plain = chip_display(src)
+    assert LargeScene(fields_scene, settings=DisplaySettings()).display == plain
+    # a collar-free uint16 scene with a forced nodata value and 10-90 %: the view follows both
+    rng = np.random.default_rng(5)
+    data = rng.integers(1000, 5000, (3, 200, 300)).astype(np.uint16)
+    data[:, 50:80, 100:160] = 7  # a patch of the value the annotator calls nodata
+    path = _write(tmp_path / "u16.tif", data)
+    scene = LargeScene(path, view=200, overlap=0, settings=DisplaySettings(nodata=7, percentiles=(10, 90)))
+    keep = ~np.all(data == 7, axis=0)
+    ref = [np.percentile(b[keep].astype(np.float64), (10, 90)) for b in data]
+    np.testing.assert_allclose(scene.display.stretch.low, [r[0] for r in ref], rtol=1e-6)
+    np.testing.assert_allclose(scene.display.stretch.high, [r[1] for r in ref], rtol=1e-6)
+    view = scene.views[0]
+    rgb = scene.view_picture(view)
+    assert rgb[60, 120].max() == 0  # the nodata patch shows black
+    v = data[:, 10, 10].astype(np.float64)
+    expected = np.clip(np.round((v - [r[0] for r in ref]) * 255 / np.subtract([r[1] for r in ref], [r[0] for r in ref])),
+                       0, 255)
+    np.testing.assert_array_equal(rgb[10, 10], expected.astype(np.uint8))
+    scene.set_display(DisplaySettings(bands=(3, 2, 1), stretch="none"))
+    assert scene.display.bands == [3, 2, 1]
+    np.testing.assert_array_equal(scene.view_picture(view)[10, 10], np.clip(data[::-1, 10, 10], 0, 255))
+    with pytest.raises(InputError, match="display bands"):
+        scene.set_display(DisplaySettings(bands=(1, 2)))
