@@ -71,7 +71,7 @@ def predict_scene(
     every band. Written to a temporary name, renamed at the end.
     """
     # GDAL's block cache defaults to 5 % of RAM; windowed reads and writes need little of it.
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), open_raster(scene) as src:
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 1024 * 1024), open_raster(scene) as src:
         plan = SlidingPlan.make(src.width, src.height, patch, overlap)
         profile = {
             "driver": "GTiff", "width": src.width, "height": src.height, "count": len(output_names) + 1,
