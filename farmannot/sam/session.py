@@ -16,7 +16,7 @@ from typing import Literal
 
 import numpy as np
 
-from farmannot.labels.polygonize import DEFAULT_SIMPLIFY_PX, Rings, mask_to_polygons
+from farmannot.labels.polygonize import DEFAULT_SIMPLIFY_PX, Rings
 from farmannot.sam.backends import backend_for
 from farmannot.sam.cache import Embedding, EmbeddingCache, cache_key, image_digest
 from farmannot.sam.model import TINY
@@ -208,24 +208,24 @@ class SamSession:
             mask = (up[0, 0] > sam.mask_threshold).cpu().numpy()
         return mask, float(iou[best])
 
-    def segment(self, emb: Embedding, points, labels, simplify_px: float = DEFAULT_SIMPLIFY_PX,
-                min_area_px: float = 16.0, occupied: np.ndarray | None = None) -> Segmentation:
-        """Prompt -> mask -> polygons.
+    def segment(self, emb: Embedding, points, labels, existing=(), valid: np.ndarray | None = None,
+                simplify_px: float = DEFAULT_SIMPLIFY_PX, min_area_px: float = 16.0) -> Segmentation:
+        """Prompt -> mask -> polygons (:func:`farmannot.sam.click.click_polygons`).
 
         Args:
             emb: The image's embedding.
             points: ``(N, 2)`` ``x, y`` in image pixels.
             labels: labelme labels (1 include, 0 exclude, 2/3 box corners).
+            existing: Shapes already drawn, in order (``Rings`` of fields, or :class:`farmannot.sam.click.Drawn`
+                with ``fills=False`` for ``_background_`` holes): the new field stops at the fields.
+            valid: Pixels with data; others never belong to a field.
             simplify_px: Polygon vertex tolerance in pixels.
             min_area_px: Specks and pinholes up to this area are dropped.
-            occupied: Pixels already covered by other fields; removed from the mask so a new field stops
-                at its neighbours instead of overlapping them.
         """
-        mask, score = self.predict(emb, points, labels)
-        if occupied is not None:
-            mask = mask & ~occupied.astype(bool)
-        return Segmentation(mask=mask, score=score,
-                            polygons=mask_to_polygons(mask, simplify_px=simplify_px, min_area_px=min_area_px))
+        from farmannot.sam.click import click_polygons
+
+        mask, score, polygons = click_polygons(self, emb, points, labels, existing, valid, simplify_px, min_area_px)
+        return Segmentation(mask=mask, score=score, polygons=polygons)
 
 
 def time_call(fn, *args, **kwargs):

@@ -20,7 +20,7 @@ from PyQt5 import QtCore, QtGui
 from PyQt5.QtCore import QPointF
 
 from farmannot.labels.polygonize import Rings, from_labelme_rings, to_labelme_rings
-from farmannot.sam.prompts import prompt_from_labelme
+from farmannot.sam.click import Drawn
 from farmannot_labelme.qimage import qimage_to_rgb
 from farmannot_labelme.sam_bridge import MODEL_NAME, SamBridge, full_mask
 
@@ -144,21 +144,17 @@ class FarmannotCanvas(Canvas):
         return list(current.points), list(current.point_labels)
 
     def _farmannot_job(self, points: list[QPointF], point_labels: list[int]):
-        """What a prompt needs, taken on the GUI thread; the returned job runs anywhere (no Qt objects)."""
-        bridge, session, rgb = self.farmannot_bridge, self._get_osam_session(), self._farmannot_rgb()
-        image_id = str(self._pixmap_hash)
-        pts = np.array([[p.x(), p.y()] for p in points])
-        labels = np.array(point_labels)
-        field_outlines = [shape_outline(s) for s in self.shapes if s.label not in NOT_A_FIELD]
-        hole_outlines = [shape_outline(s) for s in self.shapes if s.label == NOT_A_FIELD[0]]
-        box = prompt_from_labelme(pts.tolist(), list(point_labels)).box
+        """What a prompt needs, taken on the GUI thread; the returned job runs anywhere (no Qt objects) and
+        gives the field as labelme-vertex rings (:meth:`SamBridge.field_rings`)."""
+        bridge, rgb = self.farmannot_bridge, self._farmannot_rgb()
+        pts = [[p.x(), p.y()] for p in points]
+        labels = [int(v) for v in point_labels]
+        # the shapes drawn, in order: fields fill, _background_ holes free again (__ignore__ neither)
+        outlines = [(shape_outline(s), s.label != NOT_A_FIELD[0]) for s in self.shapes if s.label != NOT_A_FIELD[1]]
 
         def job() -> list[Rings]:
-            fields = [r for o in field_outlines if (r := outline_rings(*o)) is not None]
-            holes = [r for o in hole_outlines if (r := outline_rings(*o)) is not None]
-            response = session.run(image=rgb, image_id=image_id, points=pts, point_labels=labels)
-            mask = full_mask(response, rgb.shape[:2])
-            return bridge.polygons(mask, fields, box, free=holes) if mask.any() else []
+            drawn = [Drawn(r, fills) for o, fills in outlines if (r := outline_rings(*o)) is not None]
+            return bridge.field_rings(rgb, pts, labels, drawn)
 
         return job
 
@@ -201,8 +197,7 @@ class FarmannotCanvas(Canvas):
             if len(self._line.points) > 1 and len(self._line.point_labels) > 1:  # the cursor, as labelme shows it
                 preview.add_point(point=self._line.points[1], label=self._line.point_labels[1])
             return preview
-        shapes = [s for r in rings for s in rings_to_shapes(r)]
-        return shapes[0] if shapes else current.copy()
+        return _shape(rings[0]) if rings else current.copy()
 
     def _shapes_from_ai_points(self, points: list[QPointF], point_labels: list[int]) -> list[Shape]:
         if not self._farmannot_ours():
@@ -221,7 +216,7 @@ class FarmannotCanvas(Canvas):
         key = self._farmannot_key(points, point_labels)
         worker = self._farmannot_worker()
         rings = worker.result(key) if worker.has(key) else self._farmannot_job(points, point_labels)()
-        return [s for r in rings for s in rings_to_shapes(r)]
+        return [_shape(r) for r in rings]
 
 
 class _FilledBy:

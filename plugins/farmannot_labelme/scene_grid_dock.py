@@ -37,9 +37,10 @@ from farmannot.io.atomic import write_json
 from farmannot.labels.polygonize import Rings
 from farmannot.predict.drafts import PROPOSAL_FLAG
 from farmannot.sam.chip_embed import LARGE_SCENE_PX, is_large
+from farmannot.sam.click import Drawn
 from farmannot.sam.imagery import Picture, is_raster_path
 from farmannot.sam.scene_views import LargeScene, SceneView, rings_to_view, shape_to_scene, split_shapes
-from farmannot_labelme.canvas import rings_to_shapes, shape_rings
+from farmannot_labelme.canvas import NOT_A_FIELD, rings_to_shapes, shape_rings
 from farmannot_labelme.drafts_dock import DraftsDock
 from farmannot_labelme.qimage import png_bytes, rgb_to_qimage
 from farmannot_labelme.sam_bridge import MODEL_NAME
@@ -376,12 +377,13 @@ class SceneGridDock(QtWidgets.QDockWidget):
             return orig(points, point_labels)
         view = self.current
         pts = view.to_scene([[p.x(), p.y()] for p in points])
-        existing = []
+        existing = []  # in order: fields fill, _background_ holes free again (as on the canvas)
         if bridge.keep_apart:
             for s in canvas.shapes:
-                r = shape_rings(s)
+                r = shape_rings(s) if s.label != NOT_A_FIELD[1] else None
                 if r is not None:
-                    existing.append(Rings(view.to_scene(r.exterior), [view.to_scene(h) for h in r.holes]))
+                    existing.append(Drawn(Rings(view.to_scene(r.exterior), [view.to_scene(h) for h in r.holes]),
+                                          fills=s.label != NOT_A_FIELD[0]))
         res = self.scene.segment(bridge.session, pts, list(point_labels), existing, compute=False,
                                  simplify_px=bridge.simplify_px, min_area_px=bridge.min_area_px)
         if res is None:
