@@ -106,7 +106,7 @@ def test_small_scenes_open_as_before(make_window, big_scene):
     assert (win._image.width(), win._image.height()) == (400, 300)
 
 
-def test_sam_click_in_a_view_uses_the_chip_cache(make_window, big_scene, session, qtbot):
+def test_sam_click_in_a_view_uses_the_chip_cache(make_window, big_scene, session, qtbot, monkeypatch):
     from PyQt5.QtCore import QPointF
 
     win = make_window(big_scene, session=session, extra=GRID)
@@ -126,6 +126,26 @@ def test_sam_click_in_a_view_uses_the_chip_cache(make_window, big_scene, session
     for s in shapes:  # view coordinates of polygons that lie on the chosen chip
         pts = _points(s) + [240, 140]
         assert pts[:, 0].min() >= int(chip.parts["window"][0]) - 1 and pts[:, 0].max() <= 400
+    # a hole is free here as on the whole-image canvas: a field with a farmstead hole around the click, SAM's
+    # mask everywhere: the new field is the farmstead (labelme's rasteriser judges, view coordinates)
+    from labelme._shape import Shape
+    from labelme.utils import shape_to_mask
+
+    def polygon(pts, label):
+        s = Shape(label=label, shape_type="polygon")
+        s.points = [QPointF(x, y) for x, y in pts]
+        s.close()
+        return s
+
+    canvas.shapes[:] = [polygon([(60, 60), (120, 60), (120, 120), (60, 120)], "farmland"),
+                        polygon([(80, 80), (100, 80), (100, 100), (80, 100)], "_background_")]
+    monkeypatch.setattr(session, "predict", lambda emb, points, labels: (np.ones(emb.original_size, bool), 0.9))
+    monkeypatch.setattr(win.sam_bridge, "simplify_px", 0.0)
+    (new,) = canvas._shapes_from_ai_points(points=click, point_labels=[1])
+    got = shape_to_mask((200, 200), [(p.x(), p.y()) for p in new.points], "polygon")
+    hole = np.zeros((200, 200), bool)
+    hole[80:101, 80:101] = True
+    assert (got == hole).all()
 
 
 def test_accept_all_reaches_drafts_in_other_views(make_window, big_annotation, qtbot, tmp_path):
