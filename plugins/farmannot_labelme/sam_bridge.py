@@ -174,7 +174,9 @@ class SamBridge(QtCore.QObject):
                 with self._lock:
                     self._busy_since = time.perf_counter()
                 t0 = time.perf_counter()
-                _, hit = self.session.embed(rgb, key=key, parts=self.session.key_parts(rgb))
+                # a prefetch (the next image) leaves the click its threads; the open image gets every core
+                _, hit = self.session.embed(rgb, key=key, parts=self.session.key_parts(rgb),
+                                            background=job.priority > 0)
                 self.embedding_ready.emit(job.name, key, time.perf_counter() - t0, hit)
             except FarmannotError as exc:
                 self.failed.emit("SAM embedding failed", str(exc))

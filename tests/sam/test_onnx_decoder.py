@@ -65,3 +65,31 @@ def test_default_decoder(monkeypatch):
     assert default_decoder("cuda") == "torch"
     monkeypatch.setenv("FARMANNOT_SAM_DECODER", "torch")
     assert default_decoder("cpu") == "torch"
+
+
+@pytest.mark.parametrize("img_size", [256, 1024])
+@pytest.mark.parametrize("original", [(120, 180), (1024, 1024), (700, 1024), (1024, 333), (3000, 2200)])
+def test_upsampling_only_where_true_equals_sams_postprocess(img_size, original):
+    """The click path's numpy upsampling of the chosen mask (only the rows and columns that can be true) against
+    segment-anything's ``Sam.postprocess_masks`` (torch) and its threshold, on a field-like logit map."""
+    import torch
+    from segment_anything.utils.transforms import ResizeLongestSide
+
+    from farmannot.sam.model import SamConfig, random_sam
+
+    sam = random_sam(SamConfig(32, 2, 2, (1,), img_size=img_size), seed=0)
+    input_size = ResizeLongestSide(img_size).get_preprocess_shape(*original, img_size)
+    low_n = img_size // 4
+    rng = np.random.default_rng(sum(original))
+    yy, xx = np.mgrid[0:low_n, 0:low_n]
+    cy, cx = input_size[0] / 4 * 0.4, input_size[1] / 4 * 0.6  # a blob inside the picture, and noise
+    low = (8.0 - np.hypot((yy - cy) / (input_size[0] / 160), (xx - cx) / (input_size[1] / 120))
+           + rng.normal(0, 0.5, (low_n, low_n))).astype(np.float32)
+    with torch.inference_mode():
+        ref = sam.postprocess_masks(torch.from_numpy(low[None, None]), input_size, original)[0, 0].numpy()
+    ref_mask = ref > sam.mask_threshold
+    got = onnx_decoder.upsample_mask(low, input_size, original, img_size, sam.mask_threshold)
+    assert got.shape == ref_mask.shape and ref_mask.any() and not ref_mask.all()
+    near = np.abs(ref) < 1e-4  # float32 rounding of torch's intermediate may flip a logit this close to 0
+    assert ((got != ref_mask) & ~near).sum() == 0
+    assert onnx_decoder.upsample_mask(np.full_like(low, -1.0), input_size, original, img_size).sum() == 0
