@@ -111,7 +111,9 @@ def clicked_parts(mask: np.ndarray, prompt: Prompt | None, snap_px: float = SNAP
         keep.add(int(np.argmax(np.bincount(lab.ravel(), minlength=n)[1:])) + 1)
     out = np.zeros_like(mask, dtype=bool)
     if keep:
-        out[rows, cols] = np.isin(lab, sorted(keep))
+        kept = np.zeros(n, bool)
+        kept[sorted(keep)] = True
+        out[rows, cols] = kept[lab]
     return out
 
 
