@@ -1,13 +1,13 @@
-"""labelme's canvas with farmannot's mask -> polygon step for the AI point/box tools.
+"""labelme's canvas with farmannot's prompt -> polygons path for the AI point/box tools (Qt glue only).
 
-Only :meth:`_shapes_from_ai_points` changes, and only while farmannot's SAM is the chosen AI model: the
-prompt still goes through ``self._get_osam_session().run(...)`` (labelme's path), but with the picture in
-true RGB order, and the mask becomes polygons through :mod:`farmannot.labels.polygonize` (vertices
-simplified at ~1.5 px, every part, holes handed on under ``"farmannot": {"holes": ...}``, cut back where
-fields are already drawn). When labelme labels the new shapes (:meth:`set_last_label`), the holes become
-``_background_`` shapes right after their field, in the same undo step (one Undo takes the field and its holes
-away) and without the per-shape ``"farmannot"`` key;
-written in labelme's vertex convention so labelme's own rasteriser gives the mask back. Other output formats (mask, rectangle, circle) use labelme's builders.
+While farmannot's SAM is the chosen AI model and the output is polygons, a prompt's field is made on the
+click worker (``click_worker.py``) by :meth:`SamBridge.field_rings`: :func:`farmannot.sam.click.click_polygons`
+(the clicked parts only, cut back at the fields drawn, ``_background_`` holes free) and labelme's vertex
+convention from :func:`farmannot.labels.polygonize.to_labelme_rings`; the GUI thread only builds the
+``Shape`` objects, holes handed on under ``"farmannot": {"holes": ...}``. When labelme labels the new shapes
+(:meth:`set_last_label`), the holes become ``_background_`` shapes right after their field, in the same undo
+step (one Undo takes the field and its holes away) and without the per-shape ``"farmannot"`` key. Other
+output formats (mask, rectangle, circle) go through labelme's ``_get_osam_session().run`` and builders.
 """
 
 from __future__ import annotations
