@@ -123,13 +123,15 @@ class FarmannotCanvas(Canvas):
     def _farmannot_async(self) -> bool:
         """Polygons from farmannot's SAM in the whole-image view (the scene grid runs its own chip path)."""
         bridge = self.farmannot_bridge
-        return (self._farmannot_ours() and bridge.enabled and bridge.is_ready()  # else the click returns at once
+        return (self._farmannot_ours() and bridge.enabled
+                and (bridge.is_ready() or self.farmannot_grid_active())  # else the click returns at once
                 and self._ai_output_format == "polygon"
-                and self.create_mode in ("ai_points_to_shape", "ai_box_to_shape")
-                and not self.farmannot_grid_active())
+                and self.create_mode in ("ai_points_to_shape", "ai_box_to_shape"))
 
-    #: Set by the scene grid: True while a large scene is shown as views (its clicks go to chips).
+    #: Set by the scene grid: True while a large scene is shown as views (its clicks go to chips), and the
+    #: job of a prompt there (``SceneGridDock.click_job``).
     farmannot_grid_active: staticmethod = staticmethod(lambda: False)
+    farmannot_grid_job: staticmethod = staticmethod(lambda points, point_labels: None)
 
     def _farmannot_key(self, points: list[QPointF], point_labels: list[int]) -> tuple:
         drawn = tuple((id(s), s.label, len(s.points)) for s in self.shapes)
@@ -146,6 +148,8 @@ class FarmannotCanvas(Canvas):
     def _farmannot_job(self, points: list[QPointF], point_labels: list[int]):
         """What a prompt needs, taken on the GUI thread; the returned job runs anywhere (no Qt objects) and
         gives the field as labelme-vertex rings (:meth:`SamBridge.field_rings`)."""
+        if self.farmannot_grid_active():
+            return self.farmannot_grid_job(points, point_labels)
         bridge, rgb = self.farmannot_bridge, self._farmannot_rgb()
         pts = [[p.x(), p.y()] for p in points]
         labels = [int(v) for v in point_labels]
@@ -165,7 +169,8 @@ class FarmannotCanvas(Canvas):
             return
         if finish and self._current is not None and key == self._farmannot_key(*self._farmannot_prompt(self._current)):
             super()._finalize()  # finds the result stored: instant
-        self.update()  # the preview shows the field
+        if result is not None:  # None (embedding not ready): no repaint, which would ask again at once
+            self.update()  # the preview shows the field
 
     def _finalize(self) -> None:
         if self._current is not None and self._farmannot_async():
@@ -216,7 +221,7 @@ class FarmannotCanvas(Canvas):
         key = self._farmannot_key(points, point_labels)
         worker = self._farmannot_worker()
         rings = worker.result(key) if worker.has(key) else self._farmannot_job(points, point_labels)()
-        return [_shape(r) for r in rings]
+        return [_shape(r) for r in rings or []]  # None: the embedding is not ready (queued, the status says so)
 
 
 class _FilledBy:

@@ -209,19 +209,19 @@ class SamBridge(QtCore.QObject):
         emb = self._embedding(image)
         return None if emb is None else self.session.predict(emb, points, labels)
 
-    def field_rings(self, image: np.ndarray, points, labels, existing: list[Drawn] = ()) -> list[Rings]:
+    def field_rings(self, image: np.ndarray, points, labels, existing: list[Drawn] = ()) -> list[Rings] | None:
         """A prompt's field as labelme-vertex rings (holes kept aside in ``Rings.holes``); any thread, no Qt.
 
         :func:`farmannot.sam.click.click_polygons` (the clicked parts only, cut back at the fields drawn when
         ``keep_apart``; ``_background_`` holes stay free), then :func:`farmannot.labels.polygonize.to_labelme_rings`.
-        ``[]`` when SAM is off or the embedding is not ready (queued, the status bar says so).
+        ``None`` when SAM is off or the embedding is not ready (queued, the status bar says so).
         """
         if self.session is None:
             self.status.emit(NO_CHECKPOINT_HINT)
-            return []
+            return None
         emb = self._embedding(image)
         if emb is None:
-            return []
+            return None
         click = click_polygons(self.session, emb, points, labels, existing if self.keep_apart else (),
                                simplify_px=self.simplify_px, min_area_px=self.min_area_px)
         return [r for rings in click.polygons for r in to_labelme_rings(rings) if len(r.exterior) >= 3]

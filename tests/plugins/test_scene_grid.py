@@ -158,3 +158,37 @@ def test_accept_all_reaches_drafts_in_other_views(make_window, big_annotation, q
     out = tmp_path / "accepted.json"
     assert win.save_labels(str(out))
     assert [s["flags"] for s in json.loads(out.read_text())["shapes"]] == [{}, {}]
+
+
+def test_a_click_in_grid_mode_is_made_off_the_gui_thread(make_window, big_scene, session, qtbot, monkeypatch):
+    """labelme's AI-Points tool in a view: the chip's mask and polygons are made on the click worker, and the
+    field arrives as one labelled shape."""
+    import threading
+
+    win = make_window(big_scene, session=session, extra=GRID)
+    win.show()
+    qtbot.waitExposed(win)
+    grid = win.scene_grid_dock
+    grid.show_view(grid.scene.view_at(330, 230).index)
+    chip = grid.scene.chip_embedding(session, grid.scene.chip_for([[330.5, 230.5]]))
+    session.embed(chip.rgb, key=chip.key, parts=chip.parts)  # the chip cache answers (precompute-embeddings)
+    threads = []
+    predict = session.predict
+
+    def recorded(emb, points, labels):
+        threads.append(threading.current_thread())
+        return predict(emb, points, labels)
+
+    monkeypatch.setattr(session, "predict", recorded)
+    win._switch_canvas_mode(edit=False, create_mode="ai_points_to_shape")
+    lst = win._docks.unique_label_list
+    lst.setCurrentItem(lst.item(0))
+    canvas = win._canvas_widgets.canvas
+    origin = canvas._compute_image_origin_offset()
+    x, y = 330 - 240 + 0.5, 230 - 140 + 0.5  # view coordinates of scene point (330.5, 230.5)
+    pos = QtCore.QPoint(int((x + origin.x()) * canvas.scale), int((y + origin.y()) * canvas.scale))
+    qtbot.mouseMove(canvas, pos)
+    qtbot.mouseClick(canvas, QtCore.Qt.LeftButton, QtCore.Qt.ControlModifier, pos)
+    qtbot.waitUntil(lambda: bool(_shapes(win)) or "SAM on chip" in win.sam_status.text(), timeout=20000)
+    assert threads and all(t is not threading.main_thread() for t in threads)
+    assert "SAM on chip" in win.sam_status.text()
