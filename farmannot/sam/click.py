@@ -16,8 +16,8 @@
 4. :func:`farmannot.labels.polygonize.mask_to_polygons` traces the kept parts with their holes (specks and
    pinholes up to ``min_area_px`` dropped) on pixel edges.
 
-Polygons are pixel-edge :class:`~farmannot.labels.polygonize.Rings`; labelme vertices come from
-:func:`farmannot.labels.polygonize.to_labelme_rings` where shapes are written.
+Polygons are pixel-edge :class:`~farmannot.labels.polygonize.Rings`; :func:`labelme_rings` gives the
+vertices labelme shapes are written with (the labels package's conversion, called here only).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import numpy as np
 import rasterio.features
 from affine import Affine
 
-from farmannot.labels.polygonize import DEFAULT_SIMPLIFY_PX, Rings, mask_to_polygons
+from farmannot.labels.polygonize import DEFAULT_SIMPLIFY_PX, Rings, mask_to_polygons, to_labelme_rings
 from farmannot.sam.prompts import Prompt, prompt_from_labelme
 
 #: A click that lands on no part of the mask takes the nearest part this close (pixels): a click on a
@@ -169,3 +169,9 @@ def click_polygons(session, emb, points, labels, existing: Sequence[Rings | Draw
     mask, polygons = prompt_polygons(raw, prompt_from_labelme(points, labels), existing, valid, simplify_px,
                                      min_area_px)
     return Click(mask, float(score), polygons)
+
+
+def labelme_rings(polygons: Sequence[Rings]) -> list[Rings]:
+    """Pixel-edge polygons -> labelme vertices (labelme's rasteriser fills the traced pixels), holes in
+    ``Rings.holes`` (written as ``_background_`` shapes after their field); degenerate parts left out."""
+    return [r for rings in polygons for r in to_labelme_rings(rings) if len(r.exterior) >= 3]

@@ -3,7 +3,7 @@
 While farmannot's SAM is the chosen AI model and the output is polygons, a prompt's field is made on the
 click worker (``click_worker.py``) by :meth:`SamBridge.field_rings`: :func:`farmannot.sam.click.click_polygons`
 (the clicked parts only, cut back at the fields drawn, ``_background_`` holes free) and labelme's vertex
-convention from :func:`farmannot.labels.polygonize.to_labelme_rings`; the GUI thread only builds the
+convention (:func:`farmannot.sam.click.labelme_rings`); the GUI thread only builds the
 ``Shape`` objects, holes handed on under ``"farmannot": {"holes": ...}``. When labelme labels the new shapes
 (:meth:`set_last_label`), the holes become ``_background_`` shapes right after their field, in the same undo
 step (one Undo takes the field and its holes away) and without the per-shape ``"farmannot"`` key. Other
@@ -19,7 +19,7 @@ from labelme.widgets import Canvas
 from PyQt5 import QtCore, QtGui
 from PyQt5.QtCore import QPointF
 
-from farmannot.labels.polygonize import Rings, from_labelme_rings, to_labelme_rings
+from farmannot.labels.polygonize import Rings, from_labelme_rings
 from farmannot.sam.click import Drawn
 from farmannot_labelme.qimage import qimage_to_rgb
 from farmannot_labelme.sam_bridge import MODEL_NAME, SamBridge, full_mask
@@ -46,11 +46,6 @@ def outline_rings(pts: list[tuple[float, float]], shape_type: str, holes: list) 
         return None
     rings = from_labelme_rings(pts, [h for h in holes if len(h) >= 3])
     return rings if len(rings.exterior) >= 3 else None
-
-
-def rings_to_shapes(edge_rings: Rings) -> list[Shape]:
-    """Pixel-edge rings -> labelme polygon shapes (labelme's vertex convention; holes kept aside)."""
-    return [_shape(r) for r in to_labelme_rings(edge_rings) if len(r.exterior) >= 3]
 
 
 def _shape(rings: Rings) -> Shape:

@@ -25,8 +25,8 @@ import osam.types
 from PyQt5 import QtCore
 
 from farmannot.errors import FarmannotError
-from farmannot.labels.polygonize import DEFAULT_SIMPLIFY_PX, Rings, to_labelme_rings
-from farmannot.sam.click import Drawn, click_polygons
+from farmannot.labels.polygonize import DEFAULT_SIMPLIFY_PX, Rings
+from farmannot.sam.click import Drawn, click_polygons, labelme_rings
 from farmannot.sam.imagery import render_picture
 from farmannot.sam.model import CHECKPOINT_ENV
 from farmannot.sam.session import SamSession
@@ -213,7 +213,7 @@ class SamBridge(QtCore.QObject):
         """A prompt's field as labelme-vertex rings (holes kept aside in ``Rings.holes``); any thread, no Qt.
 
         :func:`farmannot.sam.click.click_polygons` (the clicked parts only, cut back at the fields drawn when
-        ``keep_apart``; ``_background_`` holes stay free), then :func:`farmannot.labels.polygonize.to_labelme_rings`.
+        ``keep_apart``; ``_background_`` holes stay free), then :func:`farmannot.sam.click.labelme_rings`.
         ``None`` when SAM is off or the embedding is not ready (queued, the status bar says so).
         """
         if self.session is None:
@@ -224,7 +224,7 @@ class SamBridge(QtCore.QObject):
             return None
         click = click_polygons(self.session, emb, points, labels, existing if self.keep_apart else (),
                                simplify_px=self.simplify_px, min_area_px=self.min_area_px)
-        return [r for rings in click.polygons for r in to_labelme_rings(rings) if len(r.exterior) >= 3]
+        return labelme_rings(click.polygons)
 
 
 def _response(mask: np.ndarray | None, score: float = 0.0) -> osam.types.GenerateResponse:

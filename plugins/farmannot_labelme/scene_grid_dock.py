@@ -35,10 +35,10 @@ from PyQt5 import QtCore, QtGui, QtWidgets
 
 from farmannot.errors import FarmannotError
 from farmannot.io.atomic import write_json
-from farmannot.labels.polygonize import Rings, to_labelme_rings
+from farmannot.labels.polygonize import Rings
 from farmannot.predict.drafts import PROPOSAL_FLAG
 from farmannot.sam.chip_embed import LARGE_SCENE_PX, is_large
-from farmannot.sam.click import Drawn
+from farmannot.sam.click import Drawn, labelme_rings
 from farmannot.sam.imagery import Picture, is_raster_path
 from farmannot.sam.scene_views import LargeScene, SceneView, rings_to_view, shape_to_scene, split_shapes
 from farmannot_labelme.canvas import NOT_A_FIELD, outline_rings, shape_outline
@@ -397,7 +397,7 @@ class SceneGridDock(QtWidgets.QDockWidget):
                                    "click again when the status bar says ready")
                 return None
             bridge.status.emit(res.message())
-            return [lm for p in res.polygons for lm in to_labelme_rings(rings_to_view(p, view)) if len(lm.exterior) >= 3]
+            return labelme_rings([rings_to_view(p, view) for p in res.polygons])
 
         return job
 

@@ -9,8 +9,8 @@ import shapely
 from labelme.utils import shape_to_mask
 from shapely.geometry import box as sbox
 
-from farmannot.labels.polygonize import Rings, to_labelme_rings
-from farmannot.sam.click import Drawn, click_polygons, prompt_polygons
+from farmannot.labels.polygonize import Rings
+from farmannot.sam.click import Drawn, click_polygons, labelme_rings, prompt_polygons
 from farmannot.sam.prompts import prompt_from_labelme
 
 SIDE = 1024
@@ -41,11 +41,10 @@ def speckled_field():
 def _labelme_paint(rings_list: list[Rings]) -> np.ndarray:
     """What labelme fills from the shapes the plugin writes: each field, then its holes as _background_."""
     out = np.zeros((SIDE, SIDE), bool)
-    for rings in rings_list:
-        for lm in to_labelme_rings(rings):
-            out |= shape_to_mask(out.shape, [tuple(p) for p in lm.exterior], "polygon")
-            for h in lm.holes:
-                out &= ~shape_to_mask(out.shape, [tuple(p) for p in h], "polygon")
+    for lm in labelme_rings(rings_list):
+        out |= shape_to_mask(out.shape, [tuple(p) for p in lm.exterior], "polygon")
+        for h in lm.holes:
+            out &= ~shape_to_mask(out.shape, [tuple(p) for p in h], "polygon")
     return out
 
 
