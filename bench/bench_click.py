@@ -119,6 +119,30 @@ def _time_decoder(session: SamSession, emb, clicks) -> list[float]:
     return out
 
 
+def _time_upsampling(sam, original: tuple[int, int], n: int = 10) -> tuple[float, float]:
+    """Median ms of SAM's ``postprocess_masks`` + threshold (torch, the whole picture) and of the click path's
+    ``upsample_mask`` (numpy, only where the mask can be true) on the low-res logits of a 400 x 300 px field."""
+    import torch
+    from segment_anything.utils.transforms import ResizeLongestSide
+
+    from farmannot.sam.onnx_decoder import upsample_mask
+
+    input_size = ResizeLongestSide(1024).get_preprocess_shape(*original, 1024)
+    low = np.full((256, 256), -5.0, np.float32)
+    f = input_size[0] / original[0] / 4  # original px -> low-res px
+    low[int(300 * f):int(600 * f), int(200 * f):int(600 * f)] = 5.0
+    ref, new = [], []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            (sam.postprocess_masks(torch.from_numpy(low[None, None]), input_size, original)[0, 0] > 0).numpy()
+        ref.append((time.perf_counter() - t0) * 1000)
+        t0 = time.perf_counter()
+        upsample_mask(low, input_size, original, 1024)
+        new.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(ref), statistics.median(new)
+
+
 def _summary(ms: list[float]) -> str:
     ms = sorted(ms)
     return f"median {statistics.median(ms):7.1f} ms  p90 {ms[int(0.9 * (len(ms) - 1))]:7.1f} ms"
@@ -146,6 +170,10 @@ def main() -> None:
     for s in sessions.values():  # warm-up
         _time_clicks(s, emb, clicks[:2], segment=False)
 
+    for original in ((1024, 1024), (3000, 3000)):
+        ref, new = _time_upsampling(sam, original)
+        print(f"upsampling the chosen mask to {original[1]} x {original[0]} px: torch postprocess_masks {ref:.1f} ms, "
+              f"numpy where it can be true {new:.1f} ms ({ref / new:.1f}x)")
     print(f"load: {os.getloadavg()[0]:.2f} (1 min), {os.cpu_count()} cores; click threads (onnxruntime): "
           f"{sessions['onnx'].threads.click}")
     phases = [("no background encoder", None)]
