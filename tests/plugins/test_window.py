@@ -453,3 +453,21 @@ def test_a_click_in_a_fields_hole_segments_the_hole(make_window, images, session
     hole = np.zeros((64, 96), bool)
     hole[20:30, 30:40] = True
     assert (got == hole).all()
+
+
+def test_next_image_is_embedded_on_the_background_thread_budget(make_window, images, session, qtbot, wait_ready,
+                                                                 monkeypatch):
+    """The open image's embedding uses every core; the next image's (a prefetch) leaves the clicks theirs."""
+    calls = []
+    embed = session.embed
+
+    def recorded(rgb, key=None, parts=None, background=False):
+        calls.append((rgb.shape[:2], background))
+        return embed(rgb, key=key, parts=parts, background=background)
+
+    monkeypatch.setattr(session, "embed", recorded)
+    win = make_window(images / "a_scene.tif", session=session)  # the next image is b_field.png (64 x 96)
+    wait_ready(win)
+    qtbot.waitUntil(lambda: len(calls) == 2 and not win.sam_bridge.busy(), timeout=60000)
+    shown = win.sam_bridge.current_rgb.shape[:2]
+    assert calls == [(shown, False), ((64, 96), True)]

@@ -47,6 +47,11 @@ def test_onnx_masks_equal_torch_masks(sessions, image, name):
     assert score == pytest.approx(ref_score, abs=1e-4)
 
 
+def test_onnx_session_uses_the_click_threads(sessions):
+    options = sessions[1].onnx_decoder()._session.get_session_options()
+    assert options.intra_op_num_threads == sessions[1].threads.click
+
+
 def test_exported_decoder_is_kept_beside_the_cache(tiny_checkpoint, tmp_path, monkeypatch, image):
     first = SamSession.from_checkpoint(tiny_checkpoint, cache=EmbeddingCache(tmp_path), decoder="onnx")
     first.onnx_decoder()

@@ -76,3 +76,30 @@ def test_segment_polygons_match_mask_and_respect_neighbours(tiny_checkpoint, ima
     assert not (apart.mask & occupied).any()
     for rings in apart.polygons:
         assert rings.exterior[:, 0].min() >= 90
+
+
+def test_thread_budget_leaves_the_click_its_threads(monkeypatch):
+    import torch
+
+    from farmannot.sam.session import ThreadBudget
+
+    assert (ThreadBudget.for_machine(1).click, ThreadBudget.for_machine(1).background) == (1, 1)
+    assert (ThreadBudget.for_machine(2).click, ThreadBudget.for_machine(2).background) == (1, 1)
+    assert (ThreadBudget.for_machine(8).click, ThreadBudget.for_machine(8).background) == (2, 6)
+
+    seen = []
+
+    class Backend:  # records torch's threads while encoding
+        family, module, img_size, device = "stub", None, 64, "cpu"
+
+        def encode(self, rgb):
+            seen.append(torch.get_num_threads())
+            return "emb"
+
+    session = SamSession(Backend(), model_id="stub")
+    session.threads = ThreadBudget(total=3, click=1)
+    before = torch.get_num_threads()
+    session.compute_embedding(np.zeros((8, 8, 3), np.uint8), background=True)
+    session.compute_embedding(np.zeros((8, 8, 3), np.uint8))
+    assert seen == [2, before]  # the background embedding runs on the cores the click leaves
+    assert torch.get_num_threads() == before  # restored
