@@ -116,7 +116,8 @@ class FarmannotCanvas(Canvas):
         return self.farmannot_bridge is not None and self.get_ai_model_name() == MODEL_NAME
 
     def _farmannot_async(self) -> bool:
-        """Polygons from farmannot's SAM in the whole-image view (the scene grid runs its own chip path)."""
+        """Polygons from farmannot's SAM on the click worker: the whole image, or a scene-grid view (its job
+        runs on chips)."""
         bridge = self.farmannot_bridge
         return (self._farmannot_ours() and bridge.enabled
                 and (bridge.is_ready() or self.farmannot_grid_active())  # else the click returns at once
