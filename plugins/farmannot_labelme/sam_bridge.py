@@ -189,7 +189,7 @@ class SamBridge(QtCore.QObject):
                     if owned:
                         self._pending.discard(key)
 
-    # -- prompts (any thread: the GUI's or the click worker's) ----------------------------------------------------------------------------
+    # -- prompts (any thread: the GUI's or the click worker's) ----------------------------------------------
 
     def _embedding(self, image: np.ndarray):
         """The cached embedding of ``image``, or ``None`` after queueing it (never computes here)."""
