@@ -7,7 +7,8 @@ the encoder is ViT-B-sized only with ``--encoder vit_b`` (the background load), 
     python bench/bench_click.py            # decoder alone, one thread
     python bench/bench_click.py --busy     # and with a ViT-B encoder embedding in a background thread
 
-What is timed: ``SamSession.predict`` (prompt -> chosen mask upsampled to a 1024 x 1024 chip), and
+What is timed (torch, onnxruntime, and onnxruntime with int8 weights): ``SamSession.predict`` (prompt ->
+chosen mask upsampled to a 1024 x 1024 chip), and
 ``SamSession.segment`` (the same plus polygons), median and p90 of ``--clicks`` clicks per runtime; the
 decoder alone (the onnxruntime session's run); and click -> polygons with a real-sized mask: the decoder
 runs, its (random-weight, speckled) mask is replaced by a 400 x 300 px field with a farmstead hole plus
@@ -159,12 +160,13 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     sam = random_sam(SamConfig(32, 2, 2, (1,), img_size=1024), seed=0)
-    sessions = {rt: SamSession(sam, model_id="bench-click", decoder=rt) for rt in ("torch", "onnx")}
+    sessions = {rt: SamSession(sam, model_id="bench-click", decoder=rt) for rt in ("torch", "onnx", "onnx-int8")}
     img = _field_image()
     emb = sessions["torch"].compute_embedding(img)
     t0 = time.perf_counter()
     sessions["onnx"].onnx_decoder()
-    print(f"onnx export + session start: {time.perf_counter() - t0:.1f} s (once per checkpoint, then cached)")
+    sessions["onnx-int8"].onnx_decoder()
+    print(f"onnx export (float and int8) + session start: {time.perf_counter() - t0:.1f} s (once per checkpoint, then cached)")
     rng = np.random.default_rng(1)
     clicks = [[float(x), float(y)] for x, y in rng.integers(20, 1000, (args.clicks, 2))]
     for s in sessions.values():  # warm-up
@@ -197,9 +199,11 @@ def main() -> None:
             for rt, s in sessions.items():
                 ms = _time_clicks(s, emb, clicks, segment=(what == "segment"))
                 results[(what, rt)] = statistics.median(ms)
-                print(f"{what:8s} {rt:6s} {_summary(ms)}")
-            print(f"{what:8s} torch/onnx median ratio: {results[(what, 'torch')] / results[(what, 'onnx')]:.2f}x")
-        print(f"decoder alone (onnxruntime session run): {_summary(_time_decoder(sessions['onnx'], emb, clicks))}")
+                print(f"{what:8s} {rt:9s} {_summary(ms)}")
+            print(f"{what:8s} torch/onnx median ratio: {results[(what, 'torch')] / results[(what, 'onnx')]:.2f}x; "
+                  f"onnx/onnx-int8: {results[(what, 'onnx')] / results[(what, 'onnx-int8')]:.2f}x")
+        for rt in ("onnx", "onnx-int8"):
+            print(f"decoder alone ({rt} session run): {_summary(_time_decoder(sessions[rt], emb, clicks))}")
         ref = _time_field(sessions["onnx"], emb, args.clicks, reference=True)
         ref_shapes = _time_field.shapes
         new = _time_field(sessions["onnx"], emb, args.clicks, reference=False)

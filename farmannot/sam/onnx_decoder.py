@@ -70,6 +70,20 @@ def export_decoder(sam) -> bytes:
     return buf.getvalue()
 
 
+def quantize_decoder(model: bytes) -> bytes:
+    """The decoder with int8 weights: segment-anything's own option (``scripts/export_onnx_model.py
+    --quantize-out``: onnxruntime's dynamic quantisation, unsigned 8-bit weights, per tensor)."""
+    import tempfile
+
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = Path(tmp) / "decoder.onnx", Path(tmp) / "decoder-int8.onnx"
+        src.write_bytes(model)
+        quantize_dynamic(src, dst, per_channel=False, reduce_range=False, weight_type=QuantType.QUInt8)
+        return dst.read_bytes()
+
+
 def padded_points(prompt: Prompt, transform, original_size) -> tuple[np.ndarray, np.ndarray]:
     """SAM's ONNX point input: clicks, then box corners (labels 2, 3), or a padding point when no box.
 
@@ -108,8 +122,13 @@ def _axis(n_low: int, img_size: int, n_input: int, n_orig: int, idx: np.ndarray)
             np.stack([wa0 * wb00, wa0 * wb01, wa1 * wb10, wa1 * wb11]))
 
 
-def upsample_mask(low_res: np.ndarray, input_size, original_size, img_size: int,
-                  threshold: float = 0.0) -> np.ndarray:
+#: Above this fraction of the picture, the region a mask can cover is upsampled by torch over the whole
+#: picture instead (numpy's 4 x 4 taps per pixel cost about 4x torch's resize per pixel: ``bench_click.py``).
+ROI_FRACTION = 0.2
+
+
+def upsample_mask(low_res: np.ndarray, input_size, original_size, img_size: int, threshold: float = 0.0,
+                  max_fraction: float = 1.0) -> np.ndarray | None:
     """SAM's ``postprocess_masks`` + threshold for one low-resolution logit map, computed only where it can be
     true.
 
@@ -118,6 +137,9 @@ def upsample_mask(low_res: np.ndarray, input_size, original_size, img_size: int,
     low-resolution logits, so outside the rows and columns whose taps reach a logit above ``threshold`` the
     mask is false, exactly. Inside, the two separable resizes are evaluated as composed taps (float64; torch
     rounds the intermediate to float32, so a logit within rounding of the threshold may come out the other way).
+
+    ``max_fraction``: ``None`` is returned when that region is larger than this fraction of the picture (a
+    mask spread over the picture: torch's whole-picture resize is then faster, see :data:`ROI_FRACTION`).
     """
     low = np.asarray(low_res, dtype=np.float64)
     out = np.zeros(tuple(original_size), dtype=bool)
@@ -132,6 +154,8 @@ def upsample_mask(low_res: np.ndarray, input_size, original_size, img_size: int,
     cols = np.flatnonzero((ci.max(axis=0) >= cols_any[0]) & (ci.min(axis=0) <= cols_any[-1]))
     if not len(rows) or not len(cols):
         return out
+    if len(rows) * len(cols) > max_fraction * h * w:
+        return None
     ri, rw, ci, cw = ri[:, rows], rw[:, rows], ci[:, cols], cw[:, cols]
     c_lo, c_hi = int(ci.min()), int(ci.max()) + 1
     band = sum(rw[k][:, None] * low[ri[k], c_lo:c_hi] for k in range(4))  # (rows, low-res columns)
@@ -148,13 +172,14 @@ class OnnxDecoder:
         model_id: The weights' id (a checkpoint hash); names the exported file under ``cache_dir``.
         cache_dir: Where the exported ``.onnx`` is kept; ``None`` exports in memory every time.
         threads: onnxruntime intra-op threads for one click.
+        quantized: int8 weights (:func:`quantize_decoder`).
     """
 
     def __init__(self, sam, model_id: str, cache_dir: str | os.PathLike | None = None,
-                 threads: int = CLICK_THREADS) -> None:
+                 threads: int = CLICK_THREADS, quantized: bool = False) -> None:
         import onnxruntime as ort
 
-        model = self._load_or_export(sam, model_id, cache_dir)
+        model = self._load_or_export(sam, model_id, cache_dir, quantized)
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL  # fusions, constant folding
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -166,14 +191,19 @@ class OnnxDecoder:
         self._lock = threading.Lock()
 
     @staticmethod
-    def _load_or_export(sam, model_id: str, cache_dir) -> bytes:
+    def _load_or_export(sam, model_id: str, cache_dir, quantized: bool = False) -> bytes:
+        def make() -> bytes:
+            model = export_decoder(sam)
+            return quantize_decoder(model) if quantized else model
+
         if cache_dir is None:
-            return export_decoder(sam)
-        name = hashlib.sha256(f"{model_id}|decoder|opset{_OPSET}".encode()).hexdigest()[:32]
+            return make()
+        tag = f"{model_id}|decoder|opset{_OPSET}" + ("|int8" if quantized else "")
+        name = hashlib.sha256(tag.encode()).hexdigest()[:32]
         path = Path(cache_dir) / "decoders" / f"{name}.onnx"
         if path.is_file():
             return path.read_bytes()
-        model = export_decoder(sam)
+        model = make()
         write_bytes(path, model)
         return model
 

@@ -98,3 +98,20 @@ def test_upsampling_only_where_true_equals_sams_postprocess(img_size, original):
     near = np.abs(ref) < 1e-4  # float32 rounding of torch's intermediate may flip a logit this close to 0
     assert ((got != ref_mask) & ~near).sum() == 0
     assert onnx_decoder.upsample_mask(np.full_like(low, -1.0), input_size, original, img_size).sum() == 0
+    spread = rng.normal(0, 1, low.shape).astype(np.float32)  # positive logits all over: left to torch's resize
+    assert onnx_decoder.upsample_mask(spread, input_size, original, img_size, max_fraction=0.2) is None
+
+
+@pytest.mark.parametrize("name", list(PROMPTS))
+def test_int8_decoder_masks_close_to_torch(sessions, tiny_checkpoint, image, tmp_path, name):
+    """``decoder="onnx-int8"`` (segment-anything's own quantisation): the same field up to its edge pixels."""
+    torch_session = sessions[0]
+    int8 = SamSession.from_checkpoint(tiny_checkpoint, cache=EmbeddingCache(tmp_path), decoder="onnx-int8")
+    emb, _ = torch_session.embed(image)
+    points, labels = PROMPTS[name]
+    ref, _ = torch_session.predict(emb, points, labels)
+    mask, _ = int8.predict(emb, points, labels)
+    assert (mask & ref).sum() / (mask | ref).sum() > 0.9
+    sessions[1].onnx_decoder()  # the float decoder, exported into its cache
+    (saved,) = (tmp_path / "decoders").glob("*.onnx")  # its own file beside the cache
+    assert saved.stat().st_size < 0.5 * next((sessions[1].cache.root / "decoders").glob("*.onnx")).stat().st_size
