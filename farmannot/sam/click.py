@@ -11,8 +11,8 @@
    So a hole stays free for a new click, whether it was drawn as a later ``_background_`` shape or as the
    field's own hole;
 3. only the 4-connected part(s) the prompt hits are kept: the parts under the include clicks (a click on
-   no part takes the nearest part within :data:`SNAP_PX`), for a box alone the largest part. SAM's
-   speckles elsewhere in the image never become shapes;
+   no part takes the nearest part within :data:`SNAP_PX`), for a box without a click on a part its largest
+   part. SAM's speckles elsewhere in the image never become shapes;
 4. :func:`farmannot.labels.polygonize.mask_to_polygons` traces the kept parts with their holes (specks and
    pinholes up to ``min_area_px`` dropped) on pixel edges.
 
@@ -81,8 +81,12 @@ def _bbox(mask: np.ndarray) -> tuple[slice, slice] | None:
     return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
 
 
-def clicked_parts(mask: np.ndarray, prompt: Prompt | None, snap_px: float = SNAP_PX) -> np.ndarray:
-    """The 4-connected parts of ``mask`` the prompt hits (see the module docstring); ``None``: all parts."""
+def clicked_parts(mask: np.ndarray, prompt: Prompt | None, snap_px: float = SNAP_PX,
+                  min_area_px: float = 0.0) -> np.ndarray:
+    """The 4-connected parts of ``mask`` the prompt hits (see the module docstring); ``None``: all parts.
+
+    Parts of at most ``min_area_px`` pixels (speckles, dropped later anyway) are never the one chosen.
+    """
     import cv2
 
     if prompt is None:
@@ -91,9 +95,14 @@ def clicked_parts(mask: np.ndarray, prompt: Prompt | None, snap_px: float = SNAP
     if bb is None:
         return mask
     rows, cols = bb
-    n, lab = cv2.connectedComponents(np.ascontiguousarray(mask[rows, cols], dtype=np.uint8), connectivity=4)
-    if n <= 2:  # one part (or none): nothing to choose
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(np.ascontiguousarray(mask[rows, cols], dtype=np.uint8),
+                                                        connectivity=4)
+    if n <= 1:  # no part
         return mask
+    area = stats[:, cv2.CC_STAT_AREA]
+    small = area <= min_area_px
+    small[0] = True
+    lab = np.where(small[lab], 0, lab)  # speckles are background for the choice
     keep: set[int] = set()
     include = (prompt.point_coords[prompt.point_labels == 1] if prompt.point_coords is not None
                else np.zeros((0, 2)))
@@ -103,12 +112,14 @@ def clicked_parts(mask: np.ndarray, prompt: Prompt | None, snap_px: float = SNAP
             keep.add(int(lab[r, c]))
             continue
         rr, cc = np.nonzero(lab)  # the nearest part's pixel centre, if within snap_px
+        if not len(rr):
+            continue
         d2 = (cc + 0.5 - (x - cols.start)) ** 2 + (rr + 0.5 - (y - rows.start)) ** 2
         i = int(np.argmin(d2))
         if d2[i] <= snap_px ** 2:
             keep.add(int(lab[rr[i], cc[i]]))
-    if not len(include):  # a box alone: the field it was drawn around is its largest part
-        keep.add(int(np.argmax(np.bincount(lab.ravel(), minlength=n)[1:])) + 1)
+    if not keep and prompt.box is not None and not small.all():  # a box (clicks missed): its largest part
+        keep.add(int(np.argmax(np.where(small, -1, area))))
     out = np.zeros_like(mask, dtype=bool)
     if keep:
         kept = np.zeros(n, bool)
@@ -146,7 +157,7 @@ def prompt_polygons(mask: np.ndarray, prompt: Prompt | None = None, existing: Se
         if bb is not None:
             mask = mask.copy()
             mask[bb] &= ~occupied_mask(existing, mask.shape, bb)
-    mask = clicked_parts(mask, prompt)
+    mask = clicked_parts(mask, prompt, min_area_px=min_area_px)
     return mask, mask_to_polygons(mask, simplify_px=simplify_px, min_area_px=min_area_px)
 
 

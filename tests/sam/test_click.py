@@ -131,3 +131,22 @@ def test_click_polygons_asks_the_session_once_and_keeps_its_score(speckled_field
     out = click_polygons(s, "emb", [[300.5, 350.5]], [1])
     assert s.calls == [("emb", [[300.5, 350.5]], [1])] and out.score == pytest.approx(0.87)
     assert len(out.polygons) == 1 and len(out.polygons[0].holes) == 1
+
+
+def test_box_with_a_click_keeps_the_clicked_part_else_its_largest(speckled_field):
+    box_and_click = prompt_from_labelme([[150, 50], [950, 650], [800.5, 150.5]], [2, 3, 1])
+    _, polys = prompt_polygons(speckled_field, box_and_click)
+    assert len(polys) == 1 and polys[0].to_shapely().symmetric_difference(sbox(700, 100, 900, 250)).area < 300
+    missed = prompt_from_labelme([[150, 50], [950, 650], [650.5, 80.5]], [2, 3, 1])  # the click hits nothing
+    _, polys = prompt_polygons(speckled_field, missed)
+    assert len(polys) == 1 and polys[0].to_shapely().area > 100_000  # the field, the box's largest part
+
+
+def test_a_click_far_from_the_only_part_and_speckles_alone_give_nothing():
+    sam = np.zeros((200, 200), bool)
+    _rect(sam, 50, 50, 100, 100)
+    assert prompt_polygons(sam, prompt_from_labelme([[150.5, 150.5]], [1]))[1] == []
+    dots = np.zeros((200, 200), bool)
+    dots[::10, ::10] = True  # speckles only (1 px each)
+    assert prompt_polygons(dots, prompt_from_labelme([[100.5, 100.5]], [1]))[1] == []
+    assert prompt_polygons(dots, prompt_from_labelme([[0, 0], [199, 199]], [2, 3]))[1] == []
