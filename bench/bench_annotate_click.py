@@ -5,7 +5,7 @@ decoder's upsampling to the whole picture, the tracing and the cut-back against 
 cost with any SAM). For each click:
 
 - reference: labelme's path, the prompt's mask and polygons made on the GUI thread
-  (``canvas._shapes_from_ai_points``, what labelme's ``_finalize`` and every preview repaint did);
+  (labelme's own ``Canvas._shapes_from_ai_points``, what its ``_finalize`` and every preview repaint do);
 - farmannot: ``canvas._finalize()`` hands the prompt to the click worker and returns; the field appears when
   the worker is done (time to the shape printed too).
 
@@ -28,6 +28,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--side", type=int, default=3000)
     ap.add_argument("--clicks", type=int, default=8)
+    ap.add_argument("--real-masks", action="store_true",
+                    help="SAM's decoder runs, then its mask is replaced by the clicked field with a farmstead hole "
+                         "and speckles over the whole picture (bench_click.speckles): a real-sized field")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="farmannot-click-bench-"))
     os.environ["HOME"] = str(tmp)
@@ -44,15 +47,33 @@ def main() -> None:
     rng = np.random.default_rng(0)
     side = args.side
     rgb = np.full((side, side, 3), (90, 80, 60), np.uint8)
-    centres = []
+    centres, rects = [], []
     for _ in range(60):
         w, h = rng.integers(150, 400, 2)
         x, y = rng.integers(0, side - w), rng.integers(0, side - h)
         rgb[y:y + h, x:x + w] = rng.integers(40, 220, 3)
         centres.append((x + w / 2, y + h / 2))
+        rects.append((int(x), int(y), int(w), int(h)))
     Image.fromarray(rgb).save(tmp / "scene.png")
     ckpt = save_checkpoint(random_sam(TINY, seed=0), tmp / "tiny.pth")
     session = SamSession.from_checkpoint(ckpt, cache=EmbeddingCache(tmp / "cache"))
+    if args.real_masks:
+        decode = session.predict
+
+        from bench_click import speckles as make_speckles
+
+        speckles = make_speckles(side, 1)
+
+        def predict(emb, points, labels):  # the decoder's work, then a real-sized field under the click
+            _, score = decode(emb, points, labels)
+            px, py = np.asarray(points, float)[0]
+            x, y, w, h = next(r for r in rects if r[0] <= px < r[0] + r[2] and r[1] <= py < r[1] + r[3])
+            mask = speckles.copy()
+            mask[y:y + h, x:x + w] = True
+            mask[y + h // 4:y + h // 4 + h // 5, x + w // 5:x + w // 5 + w // 5] = False  # a farmstead
+            return mask, score
+
+        session.predict = predict
     win = FarmannotMainWindow(config_overrides={"display_label_popup": False, "labels": ["farmland"]},
                               file_or_dir=str(tmp / "scene.png"), farmannot=AnnotateOptions(session=session))
     win.show()
@@ -63,6 +84,8 @@ def main() -> None:
         if time.perf_counter() - t0 > 600:
             raise SystemExit("embedding did not finish")
     canvas = win._canvas_widgets.canvas
+    from labelme.widgets import Canvas
+
     from farmannot_labelme import click_worker
 
     delivered = []
@@ -83,7 +106,8 @@ def main() -> None:
         x, y = centres[k % len(centres)]
         pt = [QtCore.QPointF(x, y)]
         t = time.perf_counter()
-        canvas._shapes_from_ai_points(pt, [1])  # labelme's path: all of it on the GUI thread
+        # labelme's own path (its Canvas method): decoder, mask -> shapes, all on the GUI thread
+        Canvas._shapes_from_ai_points(canvas, pt, [1])
         sync.append(time.perf_counter() - t)
         # farmannot's: a fresh prompt (a point 1 px off, so no stored result), finished through labelme
         from labelme._shape import Shape
@@ -102,12 +126,13 @@ def main() -> None:
     def ms(v: list[float]) -> str:
         return f"{statistics.median(v) * 1000:.0f} ms (max {max(v) * 1000:.0f})"
 
-    print(f"picture {side} x {side} px, {args.clicks} clicks, load {os.getloadavg()[0]:.1f}")
+    masks = "real-sized fields with a hole, plus speckles" if args.real_masks else "speckled random-weight masks"
+    print(f"picture {side} x {side} px, {args.clicks} clicks, {masks}, load {os.getloadavg()[0]:.1f}")
     print(f"reference (labelme: on the GUI thread) blocks the window: {ms(sync)}")
     print(f"farmannot (click worker) blocks the window:               {ms(blocked)} at the click, "
           f"{ms(delivered)} when the result arrives (labelme adding the shapes, autosave); field shown after "
           f"{ms(to_shape)}")
-    print(f"shapes per click (random weights give speckled masks, many parts): {len(canvas.shapes) / args.clicks:.0f}")
+    print(f"shapes per click (the fields and their holes; kept apart): {len(canvas.shapes) / args.clicks:.1f}")
     print(f"ratio of window blocking: {statistics.median(sync) / max(statistics.median(blocked), 1e-6):.0f}x")
     win.mark_clean()
     win.close()

@@ -6,7 +6,9 @@ downloaded here, and neither encoder nor decoder time depends on the weights):
 - embedding time of one 1024 x 1024 chip (the image encoder: what the annotator waits for once per image
   or chip, and what ``propose`` pays per chip);
 - decoder latency per click once embedded (prompt encoder + mask decoder + upsampling the chosen mask),
-  median and 90th percentile over clicks, and click -> polygons on a field-like mask;
+  median and 90th percentile over clicks, in torch and (segment-anything models) onnxruntime on the same
+  clicks, and click -> polygons on a field-like mask (``bench_click.py``: the click alone, with a background
+  embedding, and with a real-sized mask);
 - reopen with a cache hit (picture digest + reading the ``.npz`` in a fresh session: what every later
   command pays instead of the encoder);
 - with ``--batch-memory``: peak memory of decoding one batch of ``propose``'s point grid on a 1024 px chip
@@ -124,6 +126,15 @@ def bench_model(name: str, rgb: np.ndarray, clicks: int, device: str, propose: b
         t0 = time.perf_counter()
         session.predict(emb, [[x, y]], [1])
         dec.append(time.perf_counter() - t0)
+    dec_onnx = []
+    if session.family == "sam":  # the same clicks on the same embedding through onnxruntime (the annotator's default)
+        onnx = SamSession(session.backend, session.model_id, decoder="onnx")
+        for x, y in pts[:2]:
+            onnx.predict(emb, [[x, y]], [1])
+        for x, y in pts[2:]:
+            t0 = time.perf_counter()
+            onnx.predict(emb, [[x, y]], [1])
+            dec_onnx.append(time.perf_counter() - t0)
     fresh = SamSession(session.backend, session.model_id, cache=EmbeddingCache(Path(tmp) / name))
     t0 = time.perf_counter()
     emb2, hit = fresh.embed(rgb)
@@ -131,6 +142,7 @@ def bench_model(name: str, rgb: np.ndarray, clicks: int, device: str, propose: b
     assert hit and np.array_equal(emb2.features, emb.features)
     out = {"model": name, "family": session.family, "params_m": params, "embed_s": embed_s,
            "decode_ms": statistics.median(dec) * 1000, "decode_p90_ms": float(np.percentile(dec, 90)) * 1000,
+           "decode_onnx_ms": statistics.median(dec_onnx) * 1000 if dec_onnx else None,
            "reopen_ms": reopen_s * 1000, "entry_mb": sum(a.nbytes for a in [emb.features, *emb.extras.values()]) / 2**20}
     if propose:
         for batch in (CPU_POINTS_PER_BATCH, 64):
@@ -168,7 +180,10 @@ def main() -> None:
             r = bench_model(name, rgb, args.clicks, args.device, args.propose, tmp)
             rows.append(r)
             line = (f"{name:17s} {r['params_m']:6.1f} M  embed {r['embed_s']:6.2f} s  click median "
-                    f"{r['decode_ms']:5.0f} ms (p90 {r['decode_p90_ms']:.0f})  cache hit {r['reopen_ms']:4.0f} ms  "
+                    f"{r['decode_ms']:5.0f} ms (p90 {r['decode_p90_ms']:.0f})"
+                    + (f", onnxruntime {r['decode_onnx_ms']:.0f} ms ({r['decode_ms'] / r['decode_onnx_ms']:.2f}x)"
+                       if r["decode_onnx_ms"] else "")
+                    + f"  cache hit {r['reopen_ms']:4.0f} ms  "
                     f"entry {r['entry_mb']:.0f} MiB")
             if args.propose:
                 line += (f"  propose chip: batch {CPU_POINTS_PER_BATCH} {r[f'propose_chip_s_batch{CPU_POINTS_PER_BATCH}']:.1f} s"

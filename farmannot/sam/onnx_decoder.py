@@ -24,7 +24,8 @@ import numpy as np
 from farmannot.io.atomic import write_bytes
 from farmannot.sam.prompts import Prompt
 
-#: Threads onnxruntime uses for one click (the encoder thread keeps the rest).
+#: Threads onnxruntime uses for one click by default (the session's ``ThreadBudget`` decides; the encoder
+#: thread keeps the rest).
 CLICK_THREADS = 1
 _OPSET = 17
 
@@ -69,6 +70,20 @@ def export_decoder(sam) -> bytes:
     return buf.getvalue()
 
 
+def quantize_decoder(model: bytes) -> bytes:
+    """The decoder with int8 weights: segment-anything's own option (``scripts/export_onnx_model.py
+    --quantize-out``: onnxruntime's dynamic quantisation, unsigned 8-bit weights, per tensor)."""
+    import tempfile
+
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = Path(tmp) / "decoder.onnx", Path(tmp) / "decoder-int8.onnx"
+        src.write_bytes(model)
+        quantize_dynamic(src, dst, per_channel=False, reduce_range=False, weight_type=QuantType.QUInt8)
+        return dst.read_bytes()
+
+
 def padded_points(prompt: Prompt, transform, original_size) -> tuple[np.ndarray, np.ndarray]:
     """SAM's ONNX point input: clicks, then box corners (labels 2, 3), or a padding point when no box.
 
@@ -87,6 +102,68 @@ def padded_points(prompt: Prompt, transform, original_size) -> tuple[np.ndarray,
     return (np.concatenate(coords)[None].astype(np.float32), np.concatenate(labels)[None].astype(np.float32))
 
 
+def _taps(n_out: int, n_in: int, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Bilinear taps of output indices ``idx`` resizing ``n_in`` -> ``n_out`` samples as torch's
+    ``F.interpolate(mode="bilinear", align_corners=False)`` takes them: ``(i0, i1, w0, w1)``."""
+    src = np.maximum((idx + 0.5) * (n_in / n_out) - 0.5, 0.0)
+    i0 = src.astype(np.int64)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    w1 = src - i0
+    return i0, i1, 1.0 - w1, w1
+
+
+def _axis(n_low: int, img_size: int, n_input: int, n_orig: int, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Low-resolution indices and weights (4 taps) of original-image indices ``idx`` through SAM's two
+    resizes: low-res -> ``img_size`` (then cropped to ``n_input``) -> ``n_orig``."""
+    a0, a1, wa0, wa1 = _taps(n_orig, n_input, idx)
+    b00, b01, wb00, wb01 = _taps(img_size, n_low, a0)
+    b10, b11, wb10, wb11 = _taps(img_size, n_low, a1)
+    return (np.stack([b00, b01, b10, b11]),
+            np.stack([wa0 * wb00, wa0 * wb01, wa1 * wb10, wa1 * wb11]))
+
+
+#: Above this fraction of the picture, the region a mask can cover is upsampled by torch over the whole
+#: picture instead (numpy's 4 x 4 taps per pixel cost about 4x torch's resize per pixel: ``bench_click.py``).
+ROI_FRACTION = 0.2
+
+
+def upsample_mask(low_res: np.ndarray, input_size, original_size, img_size: int, threshold: float = 0.0,
+                  max_fraction: float = 1.0) -> np.ndarray | None:
+    """SAM's ``postprocess_masks`` + threshold for one low-resolution logit map, computed only where it can be
+    true.
+
+    ``Sam.postprocess_masks`` resizes the logits to the encoder's square input, crops the padding away and
+    resizes to the picture; every output value is a weighted mean (non-negative weights) of at most 4 x 4
+    low-resolution logits, so outside the rows and columns whose taps reach a logit above ``threshold`` the
+    mask is false, exactly. Inside, the two separable resizes are evaluated as composed taps (float64; torch
+    rounds the intermediate to float32, so a logit within rounding of the threshold may come out the other way).
+
+    ``max_fraction``: ``None`` is returned when that region is larger than this fraction of the picture (a
+    mask spread over the picture: torch's whole-picture resize is then faster, see :data:`ROI_FRACTION`).
+    """
+    low = np.asarray(low_res, dtype=np.float64)
+    out = np.zeros(tuple(original_size), dtype=bool)
+    pos = low > threshold
+    rows_any, cols_any = np.flatnonzero(pos.any(axis=1)), np.flatnonzero(pos.any(axis=0))
+    if not len(rows_any):
+        return out
+    (h_in, w_in), (h, w) = tuple(input_size), tuple(original_size)
+    ri, rw = _axis(low.shape[0], img_size, h_in, h, np.arange(h))
+    ci, cw = _axis(low.shape[1], img_size, w_in, w, np.arange(w))
+    rows = np.flatnonzero((ri.max(axis=0) >= rows_any[0]) & (ri.min(axis=0) <= rows_any[-1]))
+    cols = np.flatnonzero((ci.max(axis=0) >= cols_any[0]) & (ci.min(axis=0) <= cols_any[-1]))
+    if not len(rows) or not len(cols):
+        return out
+    if len(rows) * len(cols) > max_fraction * h * w:
+        return None
+    ri, rw, ci, cw = ri[:, rows], rw[:, rows], ci[:, cols], cw[:, cols]
+    c_lo, c_hi = int(ci.min()), int(ci.max()) + 1
+    band = sum(rw[k][:, None] * low[ri[k], c_lo:c_hi] for k in range(4))  # (rows, low-res columns)
+    val = sum(cw[k][None, :] * band[:, ci[k] - c_lo] for k in range(4))
+    out[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1] = val > threshold
+    return out
+
+
 class OnnxDecoder:
     """An onnxruntime session of one SAM's decoder.
 
@@ -95,28 +172,38 @@ class OnnxDecoder:
         model_id: The weights' id (a checkpoint hash); names the exported file under ``cache_dir``.
         cache_dir: Where the exported ``.onnx`` is kept; ``None`` exports in memory every time.
         threads: onnxruntime intra-op threads for one click.
+        quantized: int8 weights (:func:`quantize_decoder`).
     """
 
     def __init__(self, sam, model_id: str, cache_dir: str | os.PathLike | None = None,
-                 threads: int = CLICK_THREADS) -> None:
+                 threads: int = CLICK_THREADS, quantized: bool = False) -> None:
         import onnxruntime as ort
 
-        model = self._load_or_export(sam, model_id, cache_dir)
+        model = self._load_or_export(sam, model_id, cache_dir, quantized)
         opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL  # fusions, constant folding
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
+        # idle decoder threads sleep instead of spinning on the cores the background encoder is using
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
         self._lock = threading.Lock()
 
     @staticmethod
-    def _load_or_export(sam, model_id: str, cache_dir) -> bytes:
+    def _load_or_export(sam, model_id: str, cache_dir, quantized: bool = False) -> bytes:
+        def make() -> bytes:
+            model = export_decoder(sam)
+            return quantize_decoder(model) if quantized else model
+
         if cache_dir is None:
-            return export_decoder(sam)
-        name = hashlib.sha256(f"{model_id}|decoder|opset{_OPSET}".encode()).hexdigest()[:32]
+            return make()
+        tag = f"{model_id}|decoder|opset{_OPSET}" + ("|int8" if quantized else "")
+        name = hashlib.sha256(tag.encode()).hexdigest()[:32]
         path = Path(cache_dir) / "decoders" / f"{name}.onnx"
         if path.is_file():
             return path.read_bytes()
-        model = export_decoder(sam)
+        model = make()
         write_bytes(path, model)
         return model
 

@@ -23,9 +23,9 @@ from shapely.affinity import translate
 
 from farmannot.captions.measures import green_leaf_index
 from farmannot.io.raster import open_raster, scene_info
-from farmannot.labels.polygonize import mask_to_polygons
 from farmannot.sam.chip_embed import chip_display, chip_for_sam
 from farmannot.sam.chips import CHIP_OVERLAP, CHIP_SIZE, chip_grid
+from farmannot.sam.click import prompt_polygons
 from farmannot.sam.seams import Proposal, merge_proposals, touches_inner_edge
 from farmannot.sam.session import SamSession
 from farmannot.spectral.indices import ndvi
@@ -136,7 +136,8 @@ def propose_scene(scene: str | os.PathLike, session: SamSession, opts: ProposeOp
                     dropped["too_large"] += 1
                     continue
                 vmean = float(np.nanmean(veg[seg])) if veg is not None and seg.any() else math.nan
-                for rings in mask_to_polygons(seg, simplify_px=opts.simplify_px, min_area_px=4.0):
+                _, polygons = prompt_polygons(seg, None, simplify_px=opts.simplify_px, min_area_px=4.0)  # all parts
+                for rings in polygons:
                     geom = translate(rings.to_shapely(), float(win.col_off), float(win.row_off))
                     cut = touches_inner_edge(geom, (int(win.col_off), int(win.row_off), int(win.width),
                                                     int(win.height)), src.width, src.height)

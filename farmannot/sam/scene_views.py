@@ -37,9 +37,10 @@ from farmannot.errors import InputError
 from farmannot.io.raster import open_raster
 from farmannot.io.stretch import DisplaySettings
 from farmannot.io.windows import tile_windows
-from farmannot.labels.polygonize import DEFAULT_SIMPLIFY_PX, Rings, mask_to_polygons, rings_to_mask
+from farmannot.labels.polygonize import DEFAULT_SIMPLIFY_PX, Rings
 from farmannot.sam.chip_embed import ChipDisplay, ChipEmbedding, all_valid, chip_display, chip_for_sam, window_list
 from farmannot.sam.chips import CHIP_OVERLAP, CHIP_SIZE, ChipChoice, chip_grid, choose_chip, prompts_extent
+from farmannot.sam.click import Drawn, click_polygons, labelme_rings
 
 #: Default view size, overlap and largest side shown (scene px).
 VIEW_PX = 4096
@@ -159,9 +160,18 @@ def split_shapes(shapes: Sequence[dict], view: SceneView) -> tuple[list[dict], l
     return inside, outside
 
 
-def rings_to_view(rings: Rings, view: SceneView) -> Rings:
-    """Edge-coordinate rings in scene px -> the view's edge coordinates."""
-    return Rings(view.to_view(rings.exterior), [view.to_view(h) for h in rings.holes])
+def view_labelme_rings(polygons: list[Rings], view: SceneView) -> list[Rings]:
+    """Pixel-edge rings in scene px -> labelme-vertex rings in the view's coordinates.
+
+    The vertices are made in scene pixels (where the mask is, :func:`farmannot.sam.click.labelme_rings`) and
+    then moved into the view as pixel centres, so saving (view -> scene, :func:`shape_to_scene`) gives back
+    exactly the scene's vertices in a decimated view too (converting in view pixels got 293 of 8,606 pixels
+    wrong at 2 scene px per view px).
+    """
+    def move(xy):
+        return view.to_view(xy, centres=True)
+
+    return [Rings(move(r.exterior), [move(h) for h in r.holes]) for r in labelme_rings(polygons)]
 
 
 def _valid(src: rasterio.io.DatasetReader, data: np.ndarray, window: Window, shape: tuple[int, int]) -> np.ndarray:
@@ -302,14 +312,16 @@ class LargeScene:
         self._chips_seen.move_to_end(k)
         return chip
 
-    def segment(self, session, points_scene, labels, existing: Sequence[Rings] = (), compute: bool = True,
+    def segment(self, session, points_scene, labels, existing: Sequence[Rings | Drawn] = (), compute: bool = True,
                 simplify_px: float = DEFAULT_SIMPLIFY_PX, min_area_px: float = 16.0) -> ClickResult | None:
         """SAM on the chip holding the prompts; ``None`` when not cached and ``compute`` is false.
 
         Args:
             session: A :class:`farmannot.sam.session.SamSession`.
             points_scene: ``(N, 2)`` prompt points in scene edge coordinates; ``labels`` labelme's (1, 0, 2, 3).
-            existing: Fields already drawn (edge coordinates, scene px); the new mask stops at them.
+            existing: Shapes already drawn, in order (edge coordinates, scene px): fields as ``Rings`` or
+                :class:`farmannot.sam.click.Drawn`, ``_background_`` holes as ``Drawn(rings, fills=False)``
+                (free again); the new mask stops at the fields (:func:`farmannot.sam.click.prompt_polygons`).
         """
         pts = np.asarray(points_scene, dtype=np.float64).reshape(-1, 2)
         choice = self.chip_for(pts)
@@ -322,20 +334,10 @@ class LargeScene:
             emb, hit = session.embed(chip.rgb, key=chip.key, parts=chip.parts)
         scale = chip.rgb.shape[1] / float(choice.window.width)
         to_chip = (pts - [float(choice.window.col_off), float(choice.window.row_off)]) * scale
-        mask, score = session.predict(emb, to_chip, list(labels))
-        mask = mask & chip.valid
-        labels = list(labels)
-        if 2 in labels and 3 in labels:  # a box prompt: the annotator drew it around one field
-            corners = to_chip[[i for i, v in enumerate(labels) if v in (2, 3)]]
-            (x0, y0), (x1, y1) = np.floor(corners.min(axis=0)).astype(int), np.ceil(corners.max(axis=0)).astype(int)
-            inside = np.zeros_like(mask)
-            inside[max(y0, 0):max(y1 + 1, 0), max(x0, 0):max(x1 + 1, 0)] = True
-            mask = mask & inside
-        if existing:
-            off = np.array([float(choice.window.col_off), float(choice.window.row_off)])
-            moved = [Rings((r.exterior - off) * scale, [(h - off) * scale for h in r.holes]) for r in existing]
-            mask = mask & ~rings_to_mask(moved, mask.shape)
-        polys = mask_to_polygons(mask, simplify_px=simplify_px, min_area_px=min_area_px)
         off = np.array([float(choice.window.col_off), float(choice.window.row_off)])
+        moved = [Drawn(Rings((d.rings.exterior - off) * scale, [(h - off) * scale for h in d.rings.holes]), d.fills)
+                 for d in (e if isinstance(e, Drawn) else Drawn(e) for e in existing)]
+        _, score, polys = click_polygons(session, emb, to_chip, list(labels), moved, chip.valid,
+                                         simplify_px, min_area_px)
         scene_polys = [Rings(r.exterior / scale + off, [h / scale + off for h in r.holes]) for r in polys]
         return ClickResult(scene_polys, float(score), choice, bool(hit))

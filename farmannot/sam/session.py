@@ -10,13 +10,14 @@ from __future__ import annotations
 import os
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
-from farmannot.labels.polygonize import DEFAULT_SIMPLIFY_PX, Rings, mask_to_polygons
+from farmannot.labels.polygonize import DEFAULT_SIMPLIFY_PX, Rings
 from farmannot.sam.backends import backend_for
 from farmannot.sam.cache import Embedding, EmbeddingCache, cache_key, image_digest
 from farmannot.sam.model import TINY
@@ -32,8 +33,9 @@ class Segmentation:
     polygons: list[Rings] = field(default_factory=list)
 
 
-#: Where clicks are decoded: torch (the reference) or onnxruntime (the fast CPU path).
-DecoderRuntime = Literal["torch", "onnx"]
+#: Where clicks are decoded: torch (the reference), onnxruntime (the fast CPU path, the same masks), or
+#: onnxruntime with int8 weights (segment-anything's own quantisation: faster, masks differ at the edges).
+DecoderRuntime = Literal["torch", "onnx", "onnx-int8"]
 
 #: ``FARMANNOT_SAM_DECODER=torch`` forces the torch decoder.
 DECODER_ENV = "FARMANNOT_SAM_DECODER"
@@ -42,7 +44,7 @@ DECODER_ENV = "FARMANNOT_SAM_DECODER"
 def default_decoder(device: str = "cpu") -> DecoderRuntime:
     """onnxruntime for clicks on a CPU when it is installed (labelme depends on it), else torch."""
     forced = os.environ.get(DECODER_ENV)
-    if forced in ("torch", "onnx"):
+    if forced in ("torch", "onnx", "onnx-int8"):
         return forced  # type: ignore[return-value]
     if str(device) != "cpu":
         return "torch"
@@ -52,6 +54,53 @@ def default_decoder(device: str = "cpu") -> DecoderRuntime:
     except ImportError:
         return "torch"
     return "onnx"
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity, else the machine's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class ThreadBudget:
+    """How the cores are shared between a click and an embedding computed in the background.
+
+    A click (onnxruntime's decoder) keeps ``click`` threads; an embedding made in the background (the next
+    image, while the annotator clicks on this one) runs torch on the rest, so the two never fight over the
+    same cores and the click is not starved. An embedding the annotator waits for uses every core.
+    """
+
+    total: int
+    click: int
+
+    @classmethod
+    def for_machine(cls, total: int | None = None) -> ThreadBudget:
+        total = total or available_cores()
+        # one thread below 4 cores (measured: two threads on 2 busy cores were slower than one)
+        return cls(total, 1 if total < 4 else 2)
+
+    @property
+    def background(self) -> int:
+        return max(1, self.total - self.click)
+
+
+@contextmanager
+def torch_threads(n: int | None):
+    """torch's intra-op threads set to ``n`` inside the block (process-wide, restored after)."""
+    import torch
+
+    if n is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _as_rgb(image: np.ndarray) -> np.ndarray:
@@ -87,6 +136,7 @@ class SamSession:
         self.config = config
         # onnxruntime decodes segment-anything's clicks; other families keep their torch decoder
         self.decoder: DecoderRuntime = decoder if self.backend.family == "sam" else "torch"
+        self.threads = ThreadBudget.for_machine()
         self._encode_lock = threading.Lock()
         self._onnx = None
         self._onnx_lock = threading.Lock()
@@ -146,13 +196,18 @@ class SamSession:
         """The embedding for ``key`` if memory or disk has it, else ``None`` (never computes)."""
         return self.cache.get(key)
 
-    def compute_embedding(self, rgb: np.ndarray) -> Embedding:
-        """Run the image encoder (slow: seconds on a CPU for ViT-B); no cache involved."""
+    def compute_embedding(self, rgb: np.ndarray, background: bool = False) -> Embedding:
+        """Run the image encoder (slow: seconds on a CPU for ViT-B); no cache involved.
+
+        ``background``: an embedding nobody waits for yet (the next image): torch gets the cores the clicks
+        leave (:class:`ThreadBudget`).
+        """
         rgb = _as_rgb(rgb)
-        with self._encode_lock:
+        with self._encode_lock, torch_threads(self.threads.background if background else None):
             return self.backend.encode(rgb)
 
-    def embed(self, rgb: np.ndarray, key: str | None = None, parts: dict | None = None) -> tuple[Embedding, bool]:
+    def embed(self, rgb: np.ndarray, key: str | None = None, parts: dict | None = None,
+              background: bool = False) -> tuple[Embedding, bool]:
         """The embedding of ``rgb``, from the cache when present, else computed and stored.
 
         Returns:
@@ -164,7 +219,7 @@ class SamSession:
         emb = self.cached(key)
         if emb is not None:
             return emb, True
-        emb = self.compute_embedding(rgb)
+        emb = self.compute_embedding(rgb, background=background)
         self.cache.put(key, emb, parts)
         return emb, False
 
@@ -178,7 +233,7 @@ class SamSession:
         prompt encoder and mask decoder run in onnxruntime (:mod:`farmannot.sam.onnx_decoder`).
         """
         prompt = prompt_from_labelme(points, labels)
-        if self.decoder == "onnx":
+        if self.decoder in ("onnx", "onnx-int8"):
             return self._predict_onnx(emb, prompt)
         return self.backend.decode(emb, prompt)
 
@@ -189,43 +244,49 @@ class SamSession:
         with self._onnx_lock:
             if self._onnx is None:
                 self._onnx = OnnxDecoder(self.sam, self.model_id,
-                                         cache_dir=self.cache.root if self.cache.disk else None)
+                                         cache_dir=self.cache.root if self.cache.disk else None,
+                                         threads=self.threads.click, quantized=self.decoder == "onnx-int8")
             return self._onnx
 
     def _predict_onnx(self, emb: Embedding, prompt) -> tuple[np.ndarray, float]:
-        import torch
         from segment_anything.utils.transforms import ResizeLongestSide
 
-        from farmannot.sam.onnx_decoder import padded_points
+        from farmannot.sam.onnx_decoder import ROI_FRACTION, padded_points, upsample_mask
 
-        sam = self.sam
         coords, labels = padded_points(prompt, ResizeLongestSide(self.img_size), emb.original_size)
         low_res, iou = self.onnx_decoder().decode(emb.features, coords, labels)
         best = max([1, 2, 3] if prompt.multimask else [0], key=lambda i: float(iou[i]))  # as the torch path
-        with torch.inference_mode():
-            up = sam.postprocess_masks(torch.from_numpy(low_res[None, best:best + 1]).to(self.device),
-                                       tuple(emb.input_size), tuple(emb.original_size))
-            mask = (up[0, 0] > sam.mask_threshold).cpu().numpy()
+        # only the chosen mask, and only where it can be true; a mask spread over the picture: torch's resize
+        sam = self.sam
+        mask = upsample_mask(low_res[best], emb.input_size, emb.original_size, self.img_size,
+                             float(sam.mask_threshold), max_fraction=ROI_FRACTION)
+        if mask is None:
+            import torch
+
+            with torch.inference_mode():
+                up = sam.postprocess_masks(torch.from_numpy(low_res[None, best:best + 1]).to(self.device),
+                                           tuple(emb.input_size), tuple(emb.original_size))
+                mask = (up[0, 0] > sam.mask_threshold).cpu().numpy()
         return mask, float(iou[best])
 
-    def segment(self, emb: Embedding, points, labels, simplify_px: float = DEFAULT_SIMPLIFY_PX,
-                min_area_px: float = 16.0, occupied: np.ndarray | None = None) -> Segmentation:
-        """Prompt -> mask -> polygons.
+    def segment(self, emb: Embedding, points, labels, existing=(), valid: np.ndarray | None = None,
+                simplify_px: float = DEFAULT_SIMPLIFY_PX, min_area_px: float = 16.0) -> Segmentation:
+        """Prompt -> mask -> polygons (:func:`farmannot.sam.click.click_polygons`).
 
         Args:
             emb: The image's embedding.
             points: ``(N, 2)`` ``x, y`` in image pixels.
             labels: labelme labels (1 include, 0 exclude, 2/3 box corners).
+            existing: Shapes already drawn, in order (``Rings`` of fields, or :class:`farmannot.sam.click.Drawn`
+                with ``fills=False`` for ``_background_`` holes): the new field stops at the fields.
+            valid: Pixels with data; others never belong to a field.
             simplify_px: Polygon vertex tolerance in pixels.
             min_area_px: Specks and pinholes up to this area are dropped.
-            occupied: Pixels already covered by other fields; removed from the mask so a new field stops
-                at its neighbours instead of overlapping them.
         """
-        mask, score = self.predict(emb, points, labels)
-        if occupied is not None:
-            mask = mask & ~occupied.astype(bool)
-        return Segmentation(mask=mask, score=score,
-                            polygons=mask_to_polygons(mask, simplify_px=simplify_px, min_area_px=min_area_px))
+        from farmannot.sam.click import click_polygons
+
+        mask, score, polygons = click_polygons(self, emb, points, labels, existing, valid, simplify_px, min_area_px)
+        return Segmentation(mask=mask, score=score, polygons=polygons)
 
 
 def time_call(fn, *args, **kwargs):

@@ -1,14 +1,13 @@
-"""labelme's canvas with farmannot's mask -> polygon step for the AI point/box tools.
+"""labelme's canvas with farmannot's prompt -> polygons path for the AI point/box tools (Qt glue only).
 
-Only :meth:`_shapes_from_ai_points` changes, and only while farmannot's SAM is the chosen AI model: the
-prompt still goes through ``self._get_osam_session().run(...)`` (labelme's path), but with the picture in
-true RGB order, and the mask becomes polygons through :mod:`farmannot.labels.polygonize` (vertices
-simplified at ~1.5 px, every part, holes handed on under ``"farmannot": {"holes": ...}``, cut back where
-fields are already drawn). When labelme labels the new shapes (:meth:`set_last_label`), the holes become
-``_background_`` shapes right after their field, in the same undo step (one Undo takes the field and its holes
-away) and without the per-shape ``"farmannot"`` key;
-written in labelme's vertex convention (:mod:`farmannot.labels.convention`, as imports and drafts are) so
-labelme's own rasteriser gives the mask back. Other output formats (mask, rectangle, circle) use labelme's builders.
+While farmannot's SAM is the chosen AI model and the output is polygons, a prompt's field is made on the
+click worker (``click_worker.py``) by :meth:`SamBridge.field_rings`: :func:`farmannot.sam.click.click_polygons`
+(the clicked parts only, cut back at the fields drawn, ``_background_`` holes free) and labelme's vertex
+convention (:func:`farmannot.sam.click.labelme_rings`, i.e. :mod:`farmannot.labels.convention`, as imports and drafts); the GUI thread only builds the
+``Shape`` objects, holes handed on under ``"farmannot": {"holes": ...}``. When labelme labels the new shapes
+(:meth:`set_last_label`), the holes become ``_background_`` shapes right after their field, in the same undo
+step (one Undo takes the field and its holes away) and without the per-shape ``"farmannot"`` key. Other
+output formats (mask, rectangle, circle) go through labelme's ``_get_osam_session().run`` and builders.
 """
 
 from __future__ import annotations
@@ -22,9 +21,9 @@ from labelme.widgets import Canvas
 from PyQt5 import QtCore, QtGui
 from PyQt5.QtCore import QPointF
 
-from farmannot.labels.convention import from_labelme_rings, to_labelme_rings
+from farmannot.labels.convention import from_labelme_rings
 from farmannot.labels.polygonize import Rings
-from farmannot.sam.prompts import prompt_from_labelme
+from farmannot.sam.click import Drawn
 from farmannot_labelme.qimage import qimage_to_rgb
 from farmannot_labelme.sam_bridge import MODEL_NAME, SamBridge, full_mask
 
@@ -62,21 +61,6 @@ def _outline_rings(pts: tuple, shape_type: str, holes: tuple) -> Rings | None:
     for a in (rings.exterior, *rings.holes):  # shared through the cache: read-only
         a.setflags(write=False)
     return rings if len(rings.exterior) >= 3 else None
-
-
-def rings_to_shapes(edge_rings: Rings, move=None) -> list[Shape]:
-    """Pixel-edge rings -> labelme polygon shapes (labelme's vertex convention; holes kept aside).
-
-    ``move``: a function applied to the labelme vertices after the conversion (the scene grid converts in
-    scene pixels, where the mask is, and moves the vertices into a view's coordinates).
-    """
-    out = []
-    for r in to_labelme_rings(edge_rings):
-        if move is not None:
-            r = Rings(move(r.exterior), [move(h) for h in r.holes])
-        if len(r.exterior) >= 3:
-            out.append(_shape(r))
-    return out
 
 
 def _shape(rings: Rings) -> Shape:
@@ -147,15 +131,18 @@ class FarmannotCanvas(Canvas):
         return self.farmannot_bridge is not None and self.get_ai_model_name() == MODEL_NAME
 
     def _farmannot_async(self) -> bool:
-        """Polygons from farmannot's SAM in the whole-image view (the scene grid runs its own chip path)."""
+        """Polygons from farmannot's SAM on the click worker: the whole image, or a scene-grid view (its job
+        runs on chips)."""
         bridge = self.farmannot_bridge
-        return (self._farmannot_ours() and bridge.enabled and bridge.is_ready()  # else the click returns at once
+        return (self._farmannot_ours() and bridge.enabled
+                and (bridge.is_ready() or self.farmannot_grid_active())  # else the click returns at once
                 and self._ai_output_format == "polygon"
-                and self.create_mode in ("ai_points_to_shape", "ai_box_to_shape")
-                and not self.farmannot_grid_active())
+                and self.create_mode in ("ai_points_to_shape", "ai_box_to_shape"))
 
-    #: Set by the scene grid: True while a large scene is shown as views (its clicks go to chips).
+    #: Set by the scene grid: True while a large scene is shown as views (its clicks go to chips), and the
+    #: job of a prompt there (``SceneGridDock.click_job``).
     farmannot_grid_active: staticmethod = staticmethod(lambda: False)
+    farmannot_grid_job: staticmethod = staticmethod(lambda points, point_labels: None)
 
     def _farmannot_key(self, points: list[QPointF], point_labels: list[int]) -> tuple:
         drawn = tuple((id(s), s.label, len(s.points)) for s in self.shapes)
@@ -170,21 +157,19 @@ class FarmannotCanvas(Canvas):
         return list(current.points), list(current.point_labels)
 
     def _farmannot_job(self, points: list[QPointF], point_labels: list[int]):
-        """What a prompt needs, taken on the GUI thread; the returned job runs anywhere (no Qt objects)."""
-        bridge, session, rgb = self.farmannot_bridge, self._get_osam_session(), self._farmannot_rgb()
-        image_id = str(self._pixmap_hash)
-        pts = np.array([[p.x(), p.y()] for p in points])
-        labels = np.array(point_labels)
-        field_outlines = [shape_outline(s) for s in self.shapes if s.label not in NOT_A_FIELD]
-        hole_outlines = [shape_outline(s) for s in self.shapes if s.label == NOT_A_FIELD[0]]
-        box = prompt_from_labelme(pts.tolist(), list(point_labels)).box
+        """What a prompt needs, taken on the GUI thread; the returned job runs anywhere (no Qt objects) and
+        gives the field as labelme-vertex rings (:meth:`SamBridge.field_rings`)."""
+        if self.farmannot_grid_active():
+            return self.farmannot_grid_job(points, point_labels)
+        bridge, rgb = self.farmannot_bridge, self._farmannot_rgb()
+        pts = [[p.x(), p.y()] for p in points]
+        labels = [int(v) for v in point_labels]
+        # the shapes drawn, in order: fields fill, _background_ holes free again (__ignore__ neither)
+        outlines = [(shape_outline(s), s.label != NOT_A_FIELD[0]) for s in self.shapes if s.label != NOT_A_FIELD[1]]
 
         def job() -> list[Rings]:
-            fields = [r for o in field_outlines if (r := outline_rings(*o)) is not None]
-            holes = [r for o in hole_outlines if (r := outline_rings(*o)) is not None]
-            response = session.run(image=rgb, image_id=image_id, points=pts, point_labels=labels)
-            mask = full_mask(response, rgb.shape[:2])
-            return bridge.polygons(mask, fields, box, free=holes) if mask.any() else []
+            drawn = [Drawn(r, fills) for o, fills in outlines if (r := outline_rings(*o)) is not None]
+            return bridge.field_rings(rgb, pts, labels, drawn)
 
         return job
 
@@ -195,7 +180,8 @@ class FarmannotCanvas(Canvas):
             return
         if finish and self._current is not None and key == self._farmannot_key(*self._farmannot_prompt(self._current)):
             super()._finalize()  # finds the result stored: instant
-        self.update()  # the preview shows the field
+        if result is not None:  # None (embedding not ready): no repaint, which would ask again at once
+            self.update()  # the preview shows the field
 
     def _finalize(self) -> None:
         if self._current is not None and self._farmannot_async():
@@ -227,8 +213,7 @@ class FarmannotCanvas(Canvas):
             if len(self._line.points) > 1 and len(self._line.point_labels) > 1:  # the cursor, as labelme shows it
                 preview.add_point(point=self._line.points[1], label=self._line.point_labels[1])
             return preview
-        shapes = [s for r in rings for s in rings_to_shapes(r)]
-        return shapes[0] if shapes else current.copy()
+        return _shape(rings[0]) if rings else current.copy()
 
     def _shapes_from_ai_points(self, points: list[QPointF], point_labels: list[int]) -> list[Shape]:
         if not self._farmannot_ours():
@@ -247,7 +232,7 @@ class FarmannotCanvas(Canvas):
         key = self._farmannot_key(points, point_labels)
         worker = self._farmannot_worker()
         rings = worker.result(key) if worker.has(key) else self._farmannot_job(points, point_labels)()
-        return [s for r in rings for s in rings_to_shapes(r)]
+        return [_shape(r) for r in rings or []]  # None: the embedding is not ready (queued, the status says so)
 
 
 class _FilledBy:

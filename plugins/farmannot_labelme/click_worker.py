@@ -76,7 +76,8 @@ class ClickWorker(QtCore.QObject):
             log.exception("SAM click failed")
             result = exc
         else:
-            self._results[key] = result
+            if result is not None:  # None: nothing to keep (the embedding was not ready); asked again next time
+                self._results[key] = result
             while len(self._results) > KEEP:
                 self._results.popitem(last=False)
         finish = self._finish == key

@@ -25,7 +25,8 @@ import osam.types
 from PyQt5 import QtCore
 
 from farmannot.errors import FarmannotError
-from farmannot.labels.polygonize import DEFAULT_SIMPLIFY_PX, Rings, mask_to_polygons, rings_to_mask
+from farmannot.labels.polygonize import DEFAULT_SIMPLIFY_PX, Rings
+from farmannot.sam.click import Drawn, click_polygons, labelme_rings
 from farmannot.sam.imagery import render_picture
 from farmannot.sam.model import CHECKPOINT_ENV
 from farmannot.sam.session import SamSession
@@ -173,7 +174,9 @@ class SamBridge(QtCore.QObject):
                 with self._lock:
                     self._busy_since = time.perf_counter()
                 t0 = time.perf_counter()
-                _, hit = self.session.embed(rgb, key=key, parts=self.session.key_parts(rgb))
+                # a prefetch (the next image) leaves the click its threads; the open image gets every core
+                _, hit = self.session.embed(rgb, key=key, parts=self.session.key_parts(rgb),
+                                            background=job.priority > 0)
                 self.embedding_ready.emit(job.name, key, time.perf_counter() - t0, hit)
             except FarmannotError as exc:
                 self.failed.emit("SAM embedding failed", str(exc))
@@ -186,41 +189,42 @@ class SamBridge(QtCore.QObject):
                     if owned:
                         self._pending.discard(key)
 
-    # -- prompts (GUI thread) --------------------------------------------------------------------------------
+    # -- prompts (any thread: the GUI's or the click worker's) ----------------------------------------------
 
-    def generate(self, image: np.ndarray, points, labels) -> tuple[np.ndarray, float] | None:
-        """The best mask for a prompt, or ``None`` when SAM is off or the embedding is not ready yet."""
-        if self.session is None:
-            self.status.emit(NO_CHECKPOINT_HINT)
-            return None
+    def _embedding(self, image: np.ndarray):
+        """The cached embedding of ``image``, or ``None`` after queueing it (never computes here)."""
         key = self.current_key if image is self.current_rgb else self.session.key_for(image)
         emb = self.session.cached(key)
         if emb is None:
             self._submit(_Job(0, self._generation, self.current_name, rgb=image, key=key))
             self.status.emit(f"SAM: still computing the embedding of {self.current_name}; "
                              "click again when the status bar says ready")
+        return emb
+
+    def generate(self, image: np.ndarray, points, labels) -> tuple[np.ndarray, float] | None:
+        """The best mask for a prompt, or ``None`` when SAM is off or the embedding is not ready yet."""
+        if self.session is None:
+            self.status.emit(NO_CHECKPOINT_HINT)
             return None
-        return self.session.predict(emb, points, labels)
+        emb = self._embedding(image)
+        return None if emb is None else self.session.predict(emb, points, labels)
 
-    def polygons(self, mask: np.ndarray, existing: list[Rings], box: np.ndarray | None = None,
-                 free: list[Rings] = ()) -> list[Rings]:
-        """Mask -> polygons, cut back where it overlaps fields already drawn (touching fields kept apart).
+    def field_rings(self, image: np.ndarray, points, labels, existing: list[Drawn] = ()) -> list[Rings] | None:
+        """A prompt's field as labelme-vertex rings (holes kept aside in ``Rings.holes``); any thread, no Qt.
 
-        With a box prompt the mask is kept inside the box: the annotator drew it around one field. ``free``
-        areas (holes drawn as ``_background_``) do not count as drawn fields.
+        :func:`farmannot.sam.click.click_polygons` (the clicked parts only, cut back at the fields drawn when
+        ``keep_apart``; ``_background_`` holes stay free), then :func:`farmannot.sam.click.labelme_rings`.
+        ``None`` when SAM is off or the embedding is not ready (queued, the status bar says so).
         """
-        if box is not None:
-            x0, y0, x1, y1 = (int(np.floor(box[0])), int(np.floor(box[1])), int(np.ceil(box[2])) + 1,
-                              int(np.ceil(box[3])) + 1)
-            inside = np.zeros_like(mask)
-            inside[max(y0, 0):max(y1, 0), max(x0, 0):max(x1, 0)] = True
-            mask = mask & inside
-        if self.keep_apart and existing:
-            occupied = rings_to_mask(existing, mask.shape)
-            if free:
-                occupied &= ~rings_to_mask(list(free), mask.shape)
-            mask = mask & ~occupied
-        return mask_to_polygons(mask, simplify_px=self.simplify_px, min_area_px=self.min_area_px)
+        if self.session is None:
+            self.status.emit(NO_CHECKPOINT_HINT)
+            return None
+        emb = self._embedding(image)
+        if emb is None:
+            return None
+        click = click_polygons(self.session, emb, points, labels, existing if self.keep_apart else (),
+                               simplify_px=self.simplify_px, min_area_px=self.min_area_px)
+        return labelme_rings(click.polygons)
 
 
 def _response(mask: np.ndarray | None, score: float = 0.0) -> osam.types.GenerateResponse:

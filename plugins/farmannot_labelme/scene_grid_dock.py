@@ -15,9 +15,10 @@ data). SAM clicks in a view run on the native-resolution chip that holds the obj
 
 Installed by :func:`install_scene_docks` (one call in ``FarmannotMainWindow._fa_install``), which wraps
 four of the window's instance methods (``_open_image_into_state``, ``_open_label_file_into_state``,
-``save_labels``, ``_fa_apply_display``), the canvas's ``_shapes_from_ai_points`` and the SAM bridge's
-``prepare``; outside grid mode each wrapper calls the original unchanged (``prepare`` only skips
-prefetching a large next scene, which the bridge cannot render whole).
+``save_labels``, ``_fa_apply_display``) and the SAM bridge's ``prepare``; outside grid mode each wrapper calls
+the original unchanged (``prepare`` only skips prefetching a large next scene, which the bridge cannot render
+whole). In grid mode the canvas's click worker runs :meth:`SceneGridDock.click_job` (``farmannot_grid_job``),
+so a click never blocks the window here either.
 """
 
 from __future__ import annotations
@@ -35,14 +36,15 @@ from PyQt5 import QtCore, QtGui, QtWidgets
 from farmannot.errors import FarmannotError
 from farmannot.io.atomic import write_json
 from farmannot.io.stretch import DisplaySettings
+from farmannot.labels.polygonize import Rings
 from farmannot.predict.drafts import PROPOSAL_FLAG
 from farmannot.sam.chip_embed import LARGE_SCENE_PX, is_large
+from farmannot.sam.click import Drawn
 from farmannot.sam.imagery import Picture, is_raster_path
-from farmannot.sam.scene_views import LargeScene, SceneView, shape_to_scene, split_shapes
-from farmannot_labelme.canvas import outline_rings, rings_to_shapes, shape_outline
+from farmannot.sam.scene_views import LargeScene, SceneView, shape_to_scene, split_shapes, view_labelme_rings
+from farmannot_labelme.canvas import NOT_A_FIELD, outline_rings, shape_outline
 from farmannot_labelme.drafts_dock import DraftsDock
 from farmannot_labelme.qimage import png_bytes, rgb_to_qimage
-from farmannot_labelme.sam_bridge import MODEL_NAME
 
 log = logging.getLogger(__name__)
 _RESERVED = ("version", "imageData", "imagePath", "shapes", "flags", "imageHeight", "imageWidth")
@@ -368,36 +370,42 @@ class SceneGridDock(QtWidgets.QDockWidget):
         if self.scene is not None and name.startswith("chip "):
             self._window._fa_set_sam_status(f"SAM ready on {name} (embedded in {seconds:.1f} s): click again")
 
-    def ai_points(self, orig, points, point_labels):
-        """SAM clicks in grid mode: on the chip holding the object, in scene coordinates."""
+    def click_job(self, points, point_labels):
+        """A SAM prompt in grid mode, taken on the GUI thread; the returned job runs on the canvas's click worker.
+
+        The job segments on the chip holding the object, in scene coordinates (fields drawn cut it back,
+        ``_background_`` holes stay free, as on the whole-image canvas), and gives the field as labelme-vertex
+        rings in view coordinates; ``None`` when the chip's embedding is not cached yet (then queued).
+        """
         w = self._window
         canvas, bridge = w._canvas_widgets.canvas, w.sam_bridge
-        if (self.scene is None or self.current is None or bridge.session is None
-                or canvas.get_ai_model_name() != MODEL_NAME or canvas._ai_output_format != "polygon"):
-            return orig(points, point_labels)
-        view = self.current
+        scene, view, session = self.scene, self.current, bridge.session
         pts = view.to_scene([[p.x(), p.y()] for p in points])
-        existing = []
-        if bridge.keep_apart:
-            for s in canvas.shapes:  # their labelme vertices moved to scene pixels first, then read as labelme reads them
-                pts, kind, holes = shape_outline(s)
-                r = outline_rings(view.to_scene(pts, centres=True).tolist(), kind,
+        labels = [int(v) for v in point_labels]
+        outlines = ([(shape_outline(s), s.label != NOT_A_FIELD[0]) for s in canvas.shapes if s.label != NOT_A_FIELD[1]]
+                    if bridge.keep_apart else [])
+        simplify_px, min_area_px = bridge.simplify_px, bridge.min_area_px
+
+        def job() -> list[Rings] | None:
+            existing = []
+            for (o_pts, kind, holes), fills in outlines:  # labelme vertices moved to scene pixels, then read as labelme reads them
+                r = outline_rings(view.to_scene(o_pts, centres=True).tolist(), kind,
                                   [view.to_scene(h, centres=True).tolist() for h in holes])
                 if r is not None:
-                    existing.append(r)
-        res = self.scene.segment(bridge.session, pts, list(point_labels), existing, compute=False,
-                                 simplify_px=bridge.simplify_px, min_area_px=bridge.min_area_px)
-        if res is None:
-            chip = self.scene.chip_embedding(bridge.session, self.scene.chip_for(pts))
-            c, r, cw, ch = chip.parts["window"]
-            bridge.embed_in_background(chip.rgb, f"chip x {c}-{c + cw}, y {r}-{r + ch}", chip.key)
-            bridge.status.emit("SAM: computing the embedding of the chip around your click in the background; "
-                               "click again when the status bar says ready")
-            return []
-        bridge.status.emit(res.message())
-        # labelme vertices made in scene pixels (where the mask is), then moved into the view as pixel centres,
-        # so that saving (view -> scene) gives back exactly the scene's vertices in a decimated view too
-        return [s for r in res.polygons for s in rings_to_shapes(r, move=lambda xy: view.to_view(xy, centres=True))]
+                    existing.append(Drawn(r, fills))
+            res = scene.segment(session, pts, labels, existing, compute=False, simplify_px=simplify_px,
+                                min_area_px=min_area_px)
+            if res is None:
+                chip = scene.chip_embedding(session, scene.chip_for(pts))
+                c, r, cw, ch = chip.parts["window"]
+                bridge.embed_in_background(chip.rgb, f"chip x {c}-{c + cw}, y {r}-{r + ch}", chip.key)
+                bridge.status.emit("SAM: computing the embedding of the chip around your click in the background; "
+                                   "click again when the status bar says ready")
+                return None
+            bridge.status.emit(res.message())
+            return view_labelme_rings(res.polygons, view)  # labelme vertices in scene px, moved into the view
+
+        return job
 
 
 def install_scene_docks(window) -> tuple[SceneGridDock, DraftsDock]:
@@ -421,8 +429,9 @@ def install_scene_docks(window) -> tuple[SceneGridDock, DraftsDock]:
     wrap(window, "save_labels", grid.save_labels)
     wrap(window, "_fa_apply_display", grid.apply_display)
     window.display_dock.on_apply = window._fa_apply_display  # the dock was made with the unwrapped method
-    wrap(window._canvas_widgets.canvas, "_shapes_from_ai_points", grid.ai_points)
-    window._canvas_widgets.canvas.farmannot_grid_active = lambda: grid.scene is not None  # clicks go to chips
+    canvas = window._canvas_widgets.canvas
+    canvas.farmannot_grid_active = lambda: grid.scene is not None and grid.current is not None  # clicks go to chips
+    canvas.farmannot_grid_job = grid.click_job
     wrap(window.sam_bridge, "prepare", grid.prepare_sam)
     window.sam_bridge.embedding_ready.connect(grid._on_chip_ready)
     return grid, drafts

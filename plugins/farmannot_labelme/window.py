@@ -9,8 +9,8 @@ What it overrides or touches in labelme 6.3.1 (checked by ``tests/plugins/test_l
 - captions (``window_captions.CaptionMixin``) and timing (``window_timing.TimingMixin``, ``--report-times``);
 - ``save_labels``: farmannot's block goes into ``_other_data["farmannot"]`` (labelme writes unknown top-level
   keys back) and the file is written under a temporary name, then renamed;
-- the canvas instance gets :class:`FarmannotCanvas` as its class (one method, see ``canvas.py``) and
-  farmannot's model is added to the AI model chooser (``_ai_annotation._model_combo``).
+- the canvas instance gets :class:`FarmannotCanvas` as its class (``canvas.py``) and farmannot's model is
+  added to the AI model chooser (``_ai_annotation._model_combo``): the SAM side, ``window_sam.SamMixin``.
 """
 
 from __future__ import annotations
@@ -30,17 +30,15 @@ from farmannot.labels.polygonize import DEFAULT_SIMPLIFY_PX
 from farmannot.sam.imagery import Picture
 from farmannot.sam.session import SamSession
 from farmannot_labelme.annotation_home import AnnotationHome, is_project
-from farmannot_labelme.canvas import FarmannotCanvas
 from farmannot_labelme.caption_dock import CaptionDock
 from farmannot_labelme.display_dock import DisplayDock
-from farmannot_labelme.sam_bridge import MODEL_LABEL, MODEL_NAME, SamBridge, register_model_type
 from farmannot_labelme.window_captions import CaptionMixin
 from farmannot_labelme.window_loading import LoadingMixin
+from farmannot_labelme.window_sam import SamMixin
 from farmannot_labelme.window_timing import Activity as _Activity
 from farmannot_labelme.window_timing import TimingMixin
 
 log = logging.getLogger(__name__)
-_AI_MODES = ("ai_points_to_shape", "ai_box_to_shape")
 
 
 class _NotSaved(Exception):
@@ -78,7 +76,7 @@ class AnnotateOptions:
         self.stretch, self.nodata, self.percentiles = settings.stretch, settings.nodata, settings.percentiles
 
 
-class FarmannotMainWindow(CaptionMixin, LoadingMixin, TimingMixin, MainWindow):
+class FarmannotMainWindow(SamMixin, CaptionMixin, LoadingMixin, TimingMixin, MainWindow):
     """labelme's main window with SAM, the caption and display docks, GeoTIFF rendering and timing."""
 
     def __init__(self, config_file=None, config_overrides=None, file_or_dir=None, output_dir=None,
@@ -108,27 +106,7 @@ class FarmannotMainWindow(CaptionMixin, LoadingMixin, TimingMixin, MainWindow):
         fa = self._fa
         render = {"bands": fa.bands, "stretch": fa.stretch, "sensor": fa.sensor, "nodata": fa.nodata,
                   "percentiles": tuple(fa.percentiles)}
-        self.sam_bridge = SamBridge(fa.session, render, fa.simplify_px, fa.min_area_px, fa.keep_apart, parent=self)
-        register_model_type(self.sam_bridge)
-        canvas = self._canvas_widgets.canvas
-        canvas.__class__ = FarmannotCanvas
-        canvas.farmannot_bridge = self.sam_bridge
-        combo = self._ai_annotation._model_combo
-        combo.insertItem(0, MODEL_LABEL, MODEL_NAME)
-        combo.setCurrentIndex(0)  # labelme's handler calls canvas.set_ai_model_name(MODEL_NAME)
-        self._fa_prune_models()
-        self._fa_text_action = next((a for tb in self.findChildren(QtWidgets.QToolBar) for a in tb.actions()
-                                     if isinstance(a, QtWidgets.QWidgetAction)
-                                     and a.defaultWidget() is self._ai_text), None)
-        self._fa_show_text_prompt()
-        canvas.new_shape.connect(self._fa_on_new_shape)
-
-        self.sam_status = QtWidgets.QLabel(self.sam_bridge.describe())
-        self.sam_status.setObjectName("farmannot-sam-status")
-        self.statusBar().addPermanentWidget(self.sam_status)
-        self.sam_bridge.status.connect(self._fa_set_sam_status)
-        self.sam_bridge.embedding_ready.connect(self._fa_on_embedding_ready)
-        self.sam_bridge.failed.connect(self.show_farmannot_error)
+        self._fa_install_sam(render)  # window_sam.py
 
         self.caption_dock = CaptionDock(suggest=self._fa_suggest, parent=self)
         self.caption_dock.changed.connect(self.mark_dirty)
@@ -142,7 +120,6 @@ class FarmannotMainWindow(CaptionMixin, LoadingMixin, TimingMixin, MainWindow):
 
         self._fa_activity = _Activity(self)
         QtWidgets.QApplication.instance().installEventFilter(self._fa_activity)
-        self.sam_status.setToolTip(self.sam_bridge.describe())
         # scene scale: large scenes as a grid of views, drafts (proposals) listed apart (scene_grid_dock.py)
         from farmannot_labelme.scene_grid_dock import install_scene_docks
         self.scene_grid_dock, self.drafts_dock = install_scene_docks(self)
@@ -184,51 +161,6 @@ class FarmannotMainWindow(CaptionMixin, LoadingMixin, TimingMixin, MainWindow):
 
     # -- AI model chooser and text prompts ------------------------------------------------------------------
 
-    def _fa_prune_models(self) -> None:
-        """Leave only models that run without a download: farmannot's checkpoint and osam models already on
-        disk (labelme's chooser lists every model osam could fetch)."""
-        import osam
-
-        combo = self._ai_annotation._model_combo
-        for i in reversed(range(combo.count())):
-            name = combo.itemData(i)
-            if name == MODEL_NAME:
-                continue
-            try:
-                on_disk = osam.apis.get_model_type_by_name(name).get_size() is not None
-            except Exception:  # noqa: BLE001 - an osam name it no longer knows: not offered either
-                on_disk = False
-            if not on_disk:
-                combo.removeItem(i)
-
-    def text_prompt_capable(self) -> bool:
-        """The hook for text prompts: True when the SAM session can segment from text (a SAM 3 model).
-
-        A session says so with a true ``supports_text_prompts`` attribute; until one does, labelme's
-        Text-to-Annotation box (which would download YOLO-World or SAM 3) stays hidden.
-        """
-        session = self.sam_bridge.session if self.sam_bridge is not None else None
-        return bool(getattr(session, "supports_text_prompts", False))
-
-    def _fa_show_text_prompt(self) -> None:
-        if self._fa_text_action is not None:
-            self._fa_text_action.setVisible(self.text_prompt_capable())
-
-    def _submit_ai_prompt(self, _value: bool) -> None:
-        """labelme's text prompt, never a download: without a text-capable model already on disk it says so."""
-        import osam
-
-        name = self._ai_text.get_model_name()
-        try:
-            on_disk = osam.apis.get_model_type_by_name(name).get_size() is not None
-        except Exception:  # noqa: BLE001 - unknown to osam
-            on_disk = False
-        if not on_disk:
-            self.show_status_message(f"Text prompts: {name} is not on this machine and farmannot never downloads "
-                                     "models; use AI-Points / AI-Box with the SAM checkpoint.", 10000)
-            return
-        super()._submit_ai_prompt(_value)
-
     # -- errors: shown, never swallowed ----------------------------------------------------------------------
 
     def show_farmannot_error(self, title: str, message: str) -> QtWidgets.QMessageBox:
@@ -254,36 +186,13 @@ class FarmannotMainWindow(CaptionMixin, LoadingMixin, TimingMixin, MainWindow):
                                       f"{exc}\n\nYour annotation is still open: save it (Ctrl+S).\n\n{text[-2000:]}")
         sys.excepthook = hook
 
-    # -- SAM ------------------------------------------------------------------------------------------------
-
-    def _fa_set_sam_status(self, text: str) -> None:
-        self.sam_status.setText(text)
-        self.sam_status.setToolTip(text)
-
-    def _fa_on_embedding_ready(self, name: str, key: str, seconds: float, hit: bool) -> None:
-        if key == self.sam_bridge.current_key:
-            how = "from cache" if hit else f"embedding {seconds:.1f} s"
-            self._fa_set_sam_status(f"SAM ready on {name} ({how})")
-        else:
-            self.sam_status.setText(f"{self.sam_status.text()} | next image {name} embedded in advance")
-
-    def _fa_on_new_shape(self) -> None:
-        # runs after labelme's own slot has labelled the new shapes (holes: FarmannotCanvas.set_last_label)
-        canvas = self._canvas_widgets.canvas
-        if self._fa_visit is not None and canvas.create_mode in _AI_MODES:
-            self._fa_visit["sam_shapes"] += 1
+    # -- editing --------------------------------------------------------------------------------------------
 
     def undo_shape_edit(self) -> None:
         """labelme's Undo, then saved like any other edit (labelme's autosave would keep the undone shapes)."""
         super().undo_shape_edit()
         if self._image_path:
             self.mark_dirty()
-
-    def _on_inference_produced_no_shapes(self) -> None:
-        if not self.sam_bridge.enabled or not self.sam_bridge.is_ready():
-            self.show_status_message(self.sam_status.text(), 8000)
-            return
-        super()._on_inference_produced_no_shapes()
 
     # -- saving -----------------------------------------------------------------------------------------------
 
@@ -314,8 +223,5 @@ class FarmannotMainWindow(CaptionMixin, LoadingMixin, TimingMixin, MainWindow):
         super().closeEvent(a0)
         if a0.isAccepted():
             self._fa_end_visit()
-            self.sam_bridge.close()
-            worker = self._canvas_widgets.canvas.__dict__.get("_fa_worker")
-            if worker is not None:
-                worker.close()
+            self._fa_close_sam()
             QtWidgets.QApplication.instance().removeEventFilter(self._fa_activity)

@@ -106,7 +106,7 @@ def test_small_scenes_open_as_before(make_window, big_scene):
     assert (win._image.width(), win._image.height()) == (400, 300)
 
 
-def test_sam_click_in_a_view_uses_the_chip_cache(make_window, big_scene, session, qtbot):
+def test_sam_click_in_a_view_uses_the_chip_cache(make_window, big_scene, session, qtbot, monkeypatch):
     from PyQt5.QtCore import QPointF
 
     win = make_window(big_scene, session=session, extra=GRID)
@@ -126,6 +126,26 @@ def test_sam_click_in_a_view_uses_the_chip_cache(make_window, big_scene, session
     for s in shapes:  # view coordinates of polygons that lie on the chosen chip
         pts = _points(s) + [240, 140]
         assert pts[:, 0].min() >= int(chip.parts["window"][0]) - 1 and pts[:, 0].max() <= 400
+    # a hole is free here as on the whole-image canvas: a field with a farmstead hole around the click, SAM's
+    # mask everywhere: the new field is the farmstead (labelme's rasteriser judges, view coordinates)
+    from labelme._shape import Shape
+    from labelme.utils import shape_to_mask
+
+    def polygon(pts, label):
+        s = Shape(label=label, shape_type="polygon")
+        s.points = [QPointF(x, y) for x, y in pts]
+        s.close()
+        return s
+
+    canvas.shapes[:] = [polygon([(60, 60), (120, 60), (120, 120), (60, 120)], "farmland"),
+                        polygon([(80, 80), (100, 80), (100, 100), (80, 100)], "_background_")]
+    monkeypatch.setattr(session, "predict", lambda emb, points, labels: (np.ones(emb.original_size, bool), 0.9))
+    monkeypatch.setattr(win.sam_bridge, "simplify_px", 0.0)
+    (new,) = canvas._shapes_from_ai_points(points=click, point_labels=[1])
+    got = shape_to_mask((200, 200), [(p.x(), p.y()) for p in new.points], "polygon")
+    hole = np.zeros((200, 200), bool)
+    hole[80:101, 80:101] = True
+    assert (got == hole).all()
 
 
 def test_accept_all_reaches_drafts_in_other_views(make_window, big_annotation, qtbot, tmp_path):
@@ -150,18 +170,16 @@ def test_click_polygons_in_a_decimated_view_give_the_scene_mask_back(qtbot):
     from rasterio.windows import Window
 
     from farmannot.labels.polygonize import mask_to_polygons
-    from farmannot.sam.scene_views import SceneView, shape_to_scene
-    from farmannot_labelme.canvas import rings_to_shapes
+    from farmannot.sam.scene_views import SceneView, shape_to_scene, view_labelme_rings
 
     hw = (300, 300)
     field = shapely.affinity.rotate(box(80.3, 70.1, 190.2, 150.7), 33, origin="center")
     mask = features.rasterize([(field, 1)], out_shape=hw) == 1
     mask[100:112, 120:141] = False  # a hole
     view = SceneView(0, 0, 0, Window(40, 20, 250, 260), 2.0)
-    shapes = [s for r in mask_to_polygons(mask, simplify_px=0)
-              for s in rings_to_shapes(r, move=lambda xy: view.to_view(xy, centres=True))]
-    assert len(shapes) == 1
-    saved = shape_to_scene({"points": _points(shapes[0]).tolist(), **shapes[0].other_data}, view)
+    (rings,) = view_labelme_rings(mask_to_polygons(mask, simplify_px=0), view)
+    saved = shape_to_scene({"points": rings.exterior.tolist(),
+                            "farmannot": {"holes": [h.tolist() for h in rings.holes]}}, view)
     (hole,) = saved["farmannot"]["holes"]
     got = shape_to_mask(hw, saved["points"], "polygon") & ~shape_to_mask(hw, hole, "polygon")
     assert (got == mask).all()
@@ -265,3 +283,37 @@ def test_display_settings_reach_the_grid_view_of_a_raw_product(make_window, raw_
     assert win.scene_grid_dock.scene is None and win._fa_picture.stretch is not None
     ref_small = _reference_stretch(small, (10, 90))
     np.testing.assert_allclose(win._fa_picture.stretch["low"], [r[0] for r in ref_small], rtol=1e-6)
+
+
+def test_a_click_in_grid_mode_is_made_off_the_gui_thread(make_window, big_scene, session, qtbot, monkeypatch):
+    """labelme's AI-Points tool in a view: the chip's mask and polygons are made on the click worker, and the
+    field arrives as one labelled shape."""
+    import threading
+
+    win = make_window(big_scene, session=session, extra=GRID)
+    win.show()
+    qtbot.waitExposed(win)
+    grid = win.scene_grid_dock
+    grid.show_view(grid.scene.view_at(330, 230).index)
+    chip = grid.scene.chip_embedding(session, grid.scene.chip_for([[330.5, 230.5]]))
+    session.embed(chip.rgb, key=chip.key, parts=chip.parts)  # the chip cache answers (precompute-embeddings)
+    threads = []
+    predict = session.predict
+
+    def recorded(emb, points, labels):
+        threads.append(threading.current_thread())
+        return predict(emb, points, labels)
+
+    monkeypatch.setattr(session, "predict", recorded)
+    win._switch_canvas_mode(edit=False, create_mode="ai_points_to_shape")
+    lst = win._docks.unique_label_list
+    lst.setCurrentItem(lst.item(0))
+    canvas = win._canvas_widgets.canvas
+    origin = canvas._compute_image_origin_offset()
+    x, y = 330 - 240 + 0.5, 230 - 140 + 0.5  # view coordinates of scene point (330.5, 230.5)
+    pos = QtCore.QPoint(int((x + origin.x()) * canvas.scale), int((y + origin.y()) * canvas.scale))
+    qtbot.mouseMove(canvas, pos)
+    qtbot.mouseClick(canvas, QtCore.Qt.LeftButton, QtCore.Qt.ControlModifier, pos)
+    qtbot.waitUntil(lambda: bool(_shapes(win)) or "SAM on chip" in win.sam_status.text(), timeout=20000)
+    assert threads and all(t is not threading.main_thread() for t in threads)
+    assert "SAM on chip" in win.sam_status.text()

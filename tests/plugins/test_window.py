@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from labelme.utils import shape_to_mask
 from PyQt5 import QtCore
+from skimage.measure import label as cc_label
 
 from farmannot.sam.cache import EmbeddingCache
 from farmannot.sam.imagery import render_picture
@@ -57,13 +58,15 @@ def test_sam_click_makes_polygons_through_labelmes_tool(make_window, images, ses
     wait_ready(win)
     assert "ready" in win.sam_status.text()
     masks = []
-    orig = win.sam_bridge.polygons
+    import farmannot_labelme.sam_bridge as bridge_module
+    orig = bridge_module.click_polygons
 
-    def polygons(mask, *args, **kwargs):  # the mask the click path turned into polygons
-        masks.append(mask.copy())
-        return orig(mask, *args, **kwargs)
+    def click_polygons(*args, **kwargs):  # the clicked mask the click path turned into polygons
+        click = orig(*args, **kwargs)
+        masks.append(click.mask.copy())
+        return click
 
-    monkeypatch.setattr(win.sam_bridge, "polygons", polygons)
+    monkeypatch.setattr(bridge_module, "click_polygons", click_polygons)
     win._switch_canvas_mode(edit=False, create_mode="ai_points_to_shape")
     _select_label(win, "farmland")
     _click(qtbot, win, 45, 30)  # Ctrl+click: one point, finished at once
@@ -87,7 +90,10 @@ def test_sam_click_makes_polygons_through_labelmes_tool(make_window, images, ses
     # independent reference: segment-anything's predictor on the same embedding, rasterised by labelme itself
     emb, hit = session.embed(render_picture(images / "b_field.png").rgb)
     assert hit
-    mask, _ = session.predict(emb, [[45, 30]], [1])
+    full, _ = session.predict(emb, [[45, 30]], [1])
+    parts = cc_label(full, connectivity=1)  # scikit-image's 4-connected parts: only the clicked one is a field
+    assert parts[30, 45] and parts.max() > 1  # the random model's mask has other parts too
+    mask = parts == parts[30, 45]
     drawn = np.zeros_like(mask)
     for s in shapes:  # in file order, later shapes paint over earlier ones
         painted = shape_to_mask(mask.shape, [(p.x(), p.y()) for p in s.points], "polygon")
@@ -346,30 +352,33 @@ def test_field_holes_become_background_shapes_after_the_field(make_window, image
 def test_sam_field_with_holes_is_one_undo_step(make_window, images, session, qtbot, wait_ready, monkeypatch):
     """A SAM click (tiny random SAM, labelme's AI-Points tool) whose field has a hole: one Undo takes both
     away, and autosave writes no per-shape ``farmannot`` key."""
-    from farmannot.labels.polygonize import Rings
-
     win = make_window(images / "b_field.png", session=session)
     win.show()
     qtbot.waitExposed(win)
     wait_ready(win)
-    ring = Rings(np.array([[10.0, 10.0], [80.0, 10.0], [80.0, 50.0], [10.0, 50.0]]),
-                 [np.array([[30.0, 20.0], [40.0, 20.0], [40.0, 30.0], [30.0, 30.0]])])
     made = []
-    orig = win.sam_bridge.polygons
+    orig = session.predict
+    speckles = np.random.default_rng(0).random((64, 96)) < 0.05
 
-    def polygons(mask, *args, **kwargs):  # SAM runs; its mask is replaced by a field with a known hole
-        made.append((orig(mask, *args, **kwargs), threading.current_thread()))
-        return [ring]
+    def predict(emb, points, labels):  # SAM runs; its mask is replaced by a field with a hole, and speckles
+        orig(emb, points, labels)
+        mask = speckles.copy()
+        mask[10:50, 10:80] = True
+        mask[20:30, 30:40] = False
+        made.append(threading.current_thread())
+        return mask, 0.9
 
-    monkeypatch.setattr(win.sam_bridge, "polygons", polygons)
+    monkeypatch.setattr(session, "predict", predict)
     win._switch_canvas_mode(edit=False, create_mode="ai_points_to_shape")
     _select_label(win, "farmland")
     assert not win._actions.undo.isEnabled()
     _click(qtbot, win, 45, 30)
     qtbot.waitUntil(lambda: bool(_shapes(win)), timeout=20000)
     assert made  # the real click path ran
-    assert all(t is not threading.main_thread() for _, t in made)  # mask -> polygons off the GUI thread
-    assert [s.label for s in _shapes(win)] == ["farmland", "_background_"]
+    assert all(t is not threading.main_thread() for t in made)  # mask -> polygons off the GUI thread
+    assert [s.label for s in _shapes(win)] == ["farmland", "_background_"]  # the field and its hole, no speckle
+    hole = shape_to_mask((64, 96), [(p.x(), p.y()) for p in _shapes(win)[1].points], "polygon")
+    assert hole[22:28, 32:38].all() and hole.sum() <= 10 * 10  # labelme fills the hole's pixels
     saved = json.loads((images / "b_field.json").read_text(encoding="utf-8"))  # autosave (labelme's default)
     assert [s["label"] for s in saved["shapes"]] == ["farmland", "_background_"]
     assert not any("farmannot" in s for s in saved["shapes"])
@@ -446,7 +455,13 @@ def test_x_anylabeling_keys(make_window, images, session, qtbot, wait_ready, mon
     wait_ready(win)
     canvas = win._canvas_widgets.canvas
     prompts = []
-    monkeypatch.setattr(canvas, "_get_osam_session", _recording(canvas._get_osam_session, prompts))
+    field_rings = win.sam_bridge.field_rings
+
+    def recorded(image, points, labels, existing=()):  # the click worker's prompt
+        prompts.append(labels)
+        return field_rings(image, points, labels, existing)
+
+    monkeypatch.setattr(win.sam_bridge, "field_rings", recorded)
     keys = win.farmannot_keys
     assert {n: a.shortcut().toString() for n, a in keys.items()} == {
         "positive": "Q", "negative": "E", "box": "R", "clear": "B", "finish": "F",
@@ -478,16 +493,54 @@ def test_x_anylabeling_keys(make_window, images, session, qtbot, wait_ready, mon
     assert "Every image" in win.statusBar().currentMessage()
 
 
-def _recording(get_session, prompts):
-    def wrapped():
-        session = get_session()
-        run = session.run
 
-        def recorded(*args, **kwargs):
-            prompts.append(kwargs["point_labels"])
-            return run(*args, **kwargs)
+def test_a_click_in_a_fields_hole_segments_the_hole(make_window, images, session, qtbot, wait_ready, monkeypatch):
+    """Holes are free: a field drawn with a farmstead hole (a ``_background_`` shape after it), then a click in
+    the farmstead whose SAM mask spills over the field gives the farmstead only (labelme's rasteriser judges)."""
+    from labelme._shape import Shape
+    from PyQt5.QtCore import QPointF
 
-        session.run = recorded
-        return session
+    win = make_window(images / "b_field.png", session=session, simplify_px=0.0)
+    wait_ready(win)
+    canvas = win._canvas_widgets.canvas
 
-    return wrapped
+    def polygon(pts, label):
+        s = Shape(label=label, shape_type="polygon")
+        s.points = [QPointF(x, y) for x, y in pts]
+        s.close()
+        return s
+
+    # labelme vertices (pixel centres): the field fills x 10-79, y 10-49; the hole x 30-39, y 20-29
+    canvas.shapes.extend([polygon([(10, 10), (79, 10), (79, 49), (10, 49)], "farmland"),
+                          polygon([(30, 20), (39, 20), (39, 29), (30, 29)], "_background_")])
+
+    def predict(emb, points, labels):  # the farmstead and a 5 px ring of the field around it
+        mask = np.zeros((64, 96), bool)
+        mask[15:35, 25:45] = True
+        return mask, 0.9
+
+    monkeypatch.setattr(session, "predict", predict)
+    win._switch_canvas_mode(edit=False, create_mode="ai_points_to_shape")
+    (new,) = canvas._shapes_from_ai_points([QPointF(35.5, 25.5)], [1])
+    got = shape_to_mask((64, 96), [(p.x(), p.y()) for p in new.points], "polygon")
+    hole = np.zeros((64, 96), bool)
+    hole[20:30, 30:40] = True
+    assert (got == hole).all()
+
+
+def test_next_image_is_embedded_on_the_background_thread_budget(make_window, images, session, qtbot, wait_ready,
+                                                                 monkeypatch):
+    """The open image's embedding uses every core; the next image's (a prefetch) leaves the clicks theirs."""
+    calls = []
+    embed = session.embed
+
+    def recorded(rgb, key=None, parts=None, background=False):
+        calls.append((rgb.shape[:2], background))
+        return embed(rgb, key=key, parts=parts, background=background)
+
+    monkeypatch.setattr(session, "embed", recorded)
+    win = make_window(images / "a_scene.tif", session=session)  # the next image is b_field.png (64 x 96)
+    wait_ready(win)
+    qtbot.waitUntil(lambda: len(calls) == 2 and not win.sam_bridge.busy(), timeout=60000)
+    shown = win.sam_bridge.current_rgb.shape[:2]
+    assert calls == [(shown, False), ((64, 96), True)]

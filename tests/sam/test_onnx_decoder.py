@@ -47,6 +47,11 @@ def test_onnx_masks_equal_torch_masks(sessions, image, name):
     assert score == pytest.approx(ref_score, abs=1e-4)
 
 
+def test_onnx_session_uses_the_click_threads(sessions):
+    options = sessions[1].onnx_decoder()._session.get_session_options()
+    assert options.intra_op_num_threads == sessions[1].threads.click
+
+
 def test_exported_decoder_is_kept_beside_the_cache(tiny_checkpoint, tmp_path, monkeypatch, image):
     first = SamSession.from_checkpoint(tiny_checkpoint, cache=EmbeddingCache(tmp_path), decoder="onnx")
     first.onnx_decoder()
@@ -65,3 +70,48 @@ def test_default_decoder(monkeypatch):
     assert default_decoder("cuda") == "torch"
     monkeypatch.setenv("FARMANNOT_SAM_DECODER", "torch")
     assert default_decoder("cpu") == "torch"
+
+
+@pytest.mark.parametrize("img_size", [256, 1024])
+@pytest.mark.parametrize("original", [(120, 180), (1024, 1024), (700, 1024), (1024, 333), (3000, 2200)])
+def test_upsampling_only_where_true_equals_sams_postprocess(img_size, original):
+    """The click path's numpy upsampling of the chosen mask (only the rows and columns that can be true) against
+    segment-anything's ``Sam.postprocess_masks`` (torch) and its threshold, on a field-like logit map."""
+    import torch
+    from segment_anything.utils.transforms import ResizeLongestSide
+
+    from farmannot.sam.model import SamConfig, random_sam
+
+    sam = random_sam(SamConfig(32, 2, 2, (1,), img_size=img_size), seed=0)
+    input_size = ResizeLongestSide(img_size).get_preprocess_shape(*original, img_size)
+    low_n = img_size // 4
+    rng = np.random.default_rng(sum(original))
+    yy, xx = np.mgrid[0:low_n, 0:low_n]
+    cy, cx = input_size[0] / 4 * 0.4, input_size[1] / 4 * 0.6  # a blob inside the picture, and noise
+    low = (8.0 - np.hypot((yy - cy) / (input_size[0] / 160), (xx - cx) / (input_size[1] / 120))
+           + rng.normal(0, 0.5, (low_n, low_n))).astype(np.float32)
+    with torch.inference_mode():
+        ref = sam.postprocess_masks(torch.from_numpy(low[None, None]), input_size, original)[0, 0].numpy()
+    ref_mask = ref > sam.mask_threshold
+    got = onnx_decoder.upsample_mask(low, input_size, original, img_size, sam.mask_threshold)
+    assert got.shape == ref_mask.shape and ref_mask.any() and not ref_mask.all()
+    near = np.abs(ref) < 1e-4  # float32 rounding of torch's intermediate may flip a logit this close to 0
+    assert ((got != ref_mask) & ~near).sum() == 0
+    assert onnx_decoder.upsample_mask(np.full_like(low, -1.0), input_size, original, img_size).sum() == 0
+    spread = rng.normal(0, 1, low.shape).astype(np.float32)  # positive logits all over: left to torch's resize
+    assert onnx_decoder.upsample_mask(spread, input_size, original, img_size, max_fraction=0.2) is None
+
+
+@pytest.mark.parametrize("name", list(PROMPTS))
+def test_int8_decoder_masks_close_to_torch(sessions, tiny_checkpoint, image, tmp_path, name):
+    """``decoder="onnx-int8"`` (segment-anything's own quantisation): the same field up to its edge pixels."""
+    torch_session = sessions[0]
+    int8 = SamSession.from_checkpoint(tiny_checkpoint, cache=EmbeddingCache(tmp_path), decoder="onnx-int8")
+    emb, _ = torch_session.embed(image)
+    points, labels = PROMPTS[name]
+    ref, _ = torch_session.predict(emb, points, labels)
+    mask, _ = int8.predict(emb, points, labels)
+    assert (mask & ref).sum() / (mask | ref).sum() > 0.9
+    sessions[1].onnx_decoder()  # the float decoder, exported into its cache
+    (saved,) = (tmp_path / "decoders").glob("*.onnx")  # its own file beside the cache
+    assert saved.stat().st_size < 0.5 * next((sessions[1].cache.root / "decoders").glob("*.onnx")).stat().st_size

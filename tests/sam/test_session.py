@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from segment_anything import SamPredictor
 
-from farmannot.labels.polygonize import rings_to_mask
+from farmannot.labels.polygonize import Rings, rings_to_mask
 from farmannot.sam.cache import EmbeddingCache
 from farmannot.sam.prompts import prompt_from_labelme
 from farmannot.sam.session import SamSession
@@ -69,9 +69,37 @@ def test_segment_polygons_match_mask_and_respect_neighbours(tiny_checkpoint, ima
     exact = session.segment(emb, [[10, 10], [170, 110]], [2, 3], simplify_px=0, min_area_px=0)
     assert exact.mask.shape == (120, 180) and exact.mask.any()
     np.testing.assert_array_equal(rings_to_mask(exact.polygons, exact.mask.shape), exact.mask)
+    left = Rings(np.array([[0.0, 0.0], [90.0, 0.0], [90.0, 120.0], [0.0, 120.0]]), [])  # a field drawn on the left
+    apart = session.segment(emb, [[10, 10], [170, 110]], [2, 3], existing=[left], simplify_px=0, min_area_px=0)
     occupied = np.zeros_like(exact.mask)
     occupied[:, :90] = True
-    apart = session.segment(emb, [[10, 10], [170, 110]], [2, 3], simplify_px=0, min_area_px=0, occupied=occupied)
     assert not (apart.mask & occupied).any()
     for rings in apart.polygons:
         assert rings.exterior[:, 0].min() >= 90
+
+
+def test_thread_budget_leaves_the_click_its_threads(monkeypatch):
+    import torch
+
+    from farmannot.sam.session import ThreadBudget
+
+    assert (ThreadBudget.for_machine(1).click, ThreadBudget.for_machine(1).background) == (1, 1)
+    assert (ThreadBudget.for_machine(2).click, ThreadBudget.for_machine(2).background) == (1, 1)
+    assert (ThreadBudget.for_machine(8).click, ThreadBudget.for_machine(8).background) == (2, 6)
+
+    seen = []
+
+    class Backend:  # records torch's threads while encoding
+        family, module, img_size, device = "stub", None, 64, "cpu"
+
+        def encode(self, rgb):
+            seen.append(torch.get_num_threads())
+            return "emb"
+
+    session = SamSession(Backend(), model_id="stub")
+    session.threads = ThreadBudget(total=3, click=1)
+    before = torch.get_num_threads()
+    session.compute_embedding(np.zeros((8, 8, 3), np.uint8), background=True)
+    session.compute_embedding(np.zeros((8, 8, 3), np.uint8))
+    assert seen == [2, before]  # the background embedding runs on the cores the click leaves
+    assert torch.get_num_threads() == before  # restored
