@@ -195,7 +195,11 @@ class Sam2Backend:
 
 
 def backend_for(module):
-    """The backend of a loaded torch module (segment-anything ``Sam`` or sam2 ``SAM2Base``)."""
+    """The backend of a loaded torch module (segment-anything ``Sam``, sam2 ``SAM2Base`` or sam3 ``Sam3Image``)."""
+    if type(module).__module__.startswith("sam3."):
+        from farmannot.sam.sam3_backend import Sam3Backend
+
+        return Sam3Backend(module)
     if type(module).__module__.startswith("sam2."):
         return Sam2Backend(module)
     return Sam1Backend(module)
