@@ -97,7 +97,14 @@ def build_sam3_model(config: Sam3Config = PRESETS["sam3"]):
     The arguments are ``sam3.model_builder``'s (``build_sam3_image_model(enable_inst_interactivity=False)``)
     with sizes from ``config`` and the CUDA-only caches left lazy.
     """
+    import warnings
+
     import torch.nn as nn
+
+    with warnings.catch_warnings():  # import-time notes of sam3: autocast off without CUDA, torch.jit.script
+        warnings.filterwarnings("ignore", "CUDA is not available", UserWarning)
+        warnings.filterwarnings("ignore", r"`torch\.jit\.script` is deprecated", FutureWarning)
+        import sam3  # noqa: F401
     from sam3.model.decoder import TransformerDecoder, TransformerDecoderLayer
     from sam3.model.encoder import TransformerEncoderFusion, TransformerEncoderLayer
     from sam3.model.geometry_encoders import SequenceGeometryEncoder
@@ -232,7 +239,12 @@ def load_sam3(path: Path, obj: dict, model_name: str | None = None, device: str 
                          "checkpoint.")
     from farmannot.sam.model import load_weights
 
-    return load_weights(build_sam3_model(config), detector_state(state), path, config.name).to(device), config
+    try:
+        model = load_weights(build_sam3_model(config), detector_state(state), path, config.name)
+    except RuntimeError as exc:  # a tensor of another shape
+        detail = str(exc).splitlines()[-1].strip().rstrip(".")
+        raise InputError(f"{path}: weights do not fit {config.name} ({detail}).") from None
+    return model.to(device), config
 
 
 def save_sam3_checkpoint(model, config: Sam3Config, path: str | os.PathLike) -> Path:
