@@ -42,7 +42,7 @@ FAMILIES: dict[str, Family] = {
     "sam2": Family("SAM 2.1", "sam2", tuple(sam2_model.PRESETS), tuple(sam2_model.CHECKPOINT_NAMES.values()),
                    "pip install 'farmannot[sam2]'"),
     "sam3": Family("SAM 3", "sam3", tuple(sam3_model.PRESETS), ("sam3.pt",),
-                   "pip install --no-deps sam3==0.1.4, as it pins numpy<2.4; see docs/SAM.md"),
+                   "pip install --no-deps sam3==0.1.4, as it pins numpy<2.4; see docs/annotate.md"),
 }
 
 #: ``--sam-model`` choices: every model a checkpoint can be checked against.
@@ -50,7 +50,7 @@ MODEL_NAMES: tuple[str, ...] = FAMILIES["sam"].models + FAMILIES["sam2"].models 
 
 #: Where concept (text) prompts come from (said once, in the error and in `farmannot info`).
 SAM3_STATUS = ("concept (text) prompts need a SAM 3 checkpoint (sam3.pt) and the `sam3` package, installed with "
-               "`pip install --no-deps sam3==0.1.4` as it pins numpy<2.4; see docs/SAM.md")
+               "`pip install --no-deps sam3==0.1.4` as it pins numpy<2.4; see docs/annotate.md")
 
 #: Environment variable naming a folder of checkpoints `farmannot info` lists (besides $FARMANNOT_SAM_CHECKPOINT's).
 CHECKPOINT_DIR_ENV = "FARMANNOT_SAM_CHECKPOINT_DIR"
