@@ -3,9 +3,10 @@
 Follows ``sam3``'s ``Sam3Processor`` step by step, with the embedding split off for the cache:
 
 - ``encode``: the picture resized to the model's square input, scaled to [-1, 1], through the ViT trunk;
-  the trunk's output (``(1024, 72, 72)`` for the published model) is the cached embedding. The neck
-  (a few convolutions) runs again on each prompt, which keeps the cache entry at a fifth of the size of the
-  neck's three feature maps.
+  the trunk's output (``(1024, 72, 72)`` for the published model, 20 MiB) is the cached embedding. The neck
+  (upsampling convolutions to three feature maps, five times the size on disk) runs once per embedding in
+  use and is kept in memory for the next prompt on it, as are the text encoder's features of the last few
+  prompts.
 - ``text_masks(rgb, emb, text)``: every instance of a concept (``"farmland parcel"``): queries whose score
   (query probability times the presence probability) exceeds :attr:`Sam3Backend.score_threshold`
   (``Sam3Processor``'s 0.5), masks upsampled to the picture;
@@ -31,6 +32,8 @@ class Sam3Backend:
     def __init__(self, model, score_threshold: float = 0.5) -> None:
         self.module = model
         self.score_threshold = score_threshold
+        self._neck: tuple[Embedding, dict] | None = None  # the last embedding's neck output
+        self._texts: dict[str, dict] = {}  # text encoder outputs of recent prompts
 
     @property
     def img_size(self) -> int:
@@ -66,6 +69,8 @@ class Sam3Backend:
         """``SAM3VLBackbone.forward_image``'s output from the cached trunk features (the neck's steps)."""
         import torch
 
+        if self._neck is not None and self._neck[0] is emb:
+            return dict(self._neck[1])
         backbone = self.module.backbone
         neck = backbone.vision_backbone
         x = torch.from_numpy(emb.features[None]).to(self.device)
@@ -73,7 +78,16 @@ class Sam3Backend:
         pos = [neck.position_encoding(f).to(f.dtype) for f in feats]
         if backbone.scalp > 0:
             feats, pos = feats[:-backbone.scalp], pos[:-backbone.scalp]
-        return {"vision_features": feats[-1], "vision_pos_enc": pos, "backbone_fpn": feats, "sam2_backbone_out": None}
+        out = {"vision_features": feats[-1], "vision_pos_enc": pos, "backbone_fpn": feats, "sam2_backbone_out": None}
+        self._neck = (emb, out)
+        return dict(out)
+
+    def _text(self, text: str) -> dict:
+        if text not in self._texts:
+            if len(self._texts) >= 8:
+                self._texts.pop(next(iter(self._texts)))
+            self._texts[text] = self.module.backbone.forward_text([text], device=self.device)
+        return self._texts[text]
 
     def _ground(self, emb: Embedding, text: str, geometric=None) -> tuple:
         """``(scores (Q,), mask logits (Q, h, w))`` of every query for ``text`` and a geometric prompt."""
@@ -86,7 +100,7 @@ class Sam3Backend:
                          input_boxes_mask=None, input_boxes_label=None, input_points=None, input_points_mask=None)
         with torch.inference_mode(), self._context():
             out = self._backbone_out(emb)
-            out.update(model.backbone.forward_text([text], device=dev))
+            out.update(self._text(text))
             res = model.forward_grounding(backbone_out=out, find_input=find, find_target=None,
                                           geometric_prompt=geometric if geometric is not None
                                           else model._get_dummy_prompt())
