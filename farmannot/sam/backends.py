@@ -11,7 +11,8 @@
 
 :class:`Sam1Backend` wraps segment-anything's ``Sam``; :class:`Sam2Backend` wraps ``sam2``'s ``SAM2Base``
 and follows ``SAM2ImagePredictor`` step by step (features with ``no_mem_embed`` added, the two high-resolution
-feature maps kept beside the embedding, boxes passed as corner points).
+feature maps kept beside the embedding, boxes passed as corner points). SAM 3's backend, with concept
+prompts (``text_masks``), is :class:`farmannot.sam.sam3_backend.Sam3Backend`.
 """
 
 from __future__ import annotations

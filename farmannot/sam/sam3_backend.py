@@ -18,6 +18,8 @@ Follows ``sam3``'s ``Sam3Processor`` step by step, with the embedding split off 
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from farmannot.sam.cache import Embedding
@@ -34,6 +36,7 @@ class Sam3Backend:
         self.score_threshold = score_threshold
         self._neck: tuple[Embedding, dict] | None = None  # the last embedding's neck output
         self._texts: dict[str, dict] = {}  # text encoder outputs of recent prompts
+        self._lock = threading.Lock()  # clicks are decoded on worker threads
 
     @property
     def img_size(self) -> int:
@@ -69,8 +72,9 @@ class Sam3Backend:
         """``SAM3VLBackbone.forward_image``'s output from the cached trunk features (the neck's steps)."""
         import torch
 
-        if self._neck is not None and self._neck[0] is emb:
-            return dict(self._neck[1])
+        cached = self._neck
+        if cached is not None and cached[0] is emb:
+            return dict(cached[1])
         backbone = self.module.backbone
         neck = backbone.vision_backbone
         x = torch.from_numpy(emb.features[None]).to(self.device)
@@ -83,11 +87,12 @@ class Sam3Backend:
         return dict(out)
 
     def _text(self, text: str) -> dict:
-        if text not in self._texts:
-            if len(self._texts) >= 8:
-                self._texts.pop(next(iter(self._texts)))
-            self._texts[text] = self.module.backbone.forward_text([text], device=self.device)
-        return self._texts[text]
+        with self._lock:
+            if text not in self._texts:
+                if len(self._texts) >= 8:
+                    self._texts.pop(next(iter(self._texts)))
+                self._texts[text] = self.module.backbone.forward_text([text], device=self.device)
+            return self._texts[text]
 
     def _ground(self, emb: Embedding, text: str, geometric=None) -> tuple:
         """``(scores (Q,), mask logits (Q, h, w))`` of every query for ``text`` and a geometric prompt."""

@@ -11,7 +11,8 @@ lazily on the model's device (they are caches only: same outputs). The published
 :func:`load_sam3` reads an official ``sam3.pt`` already loaded with ``torch.load(weights_only=True)``: the
 ``detector.*`` weights are the image model; ``tracker.*`` (video memory and the SAM-1-task head) and the
 detector neck's ``sam2_convs`` (that head's features) are left out, as this model answers concept
-prompts (text, boxes, points) only. The rest loads strictly.
+prompts (text, boxes, points) only. The rest loads strictly, except the ViT's RoPE frequencies
+(``freqs_cis`` buffers, computed from the sizes), which are kept as built where a checkpoint lacks them.
 
 The text encoder's BPE vocabulary (``bpe_simple_vocab_16e6.txt.gz``, not in the ``sam3`` wheel) is the
 CLIP one; :func:`bpe_path` takes it from ``open_clip`` (or ``$FARMANNOT_SAM3_BPE``).
@@ -239,8 +240,13 @@ def load_sam3(path: Path, obj: dict, model_name: str | None = None, device: str 
                          "checkpoint.")
     from farmannot.sam.model import load_weights
 
+    model = build_sam3_model(config)
+    weights = detector_state(state)
+    for name, value in model.state_dict().items():  # buffers computed from the sizes (the ViT's RoPE
+        if name.endswith(".freqs_cis"):              # frequencies): kept as built when a checkpoint lacks them
+            weights.setdefault(name, value)
     try:
-        model = load_weights(build_sam3_model(config), detector_state(state), path, config.name)
+        model = load_weights(model, weights, path, config.name)
     except RuntimeError as exc:  # a tensor of another shape
         detail = str(exc).splitlines()[-1].strip().rstrip(".")
         raise InputError(f"{path}: weights do not fit {config.name} ({detail}).") from None

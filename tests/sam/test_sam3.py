@@ -65,6 +65,15 @@ def test_tiny_sam3_loads_through_the_checkpoint_loader(sam3_checkpoint):
         load_model(sam3_checkpoint, "sam3")
 
 
+def test_computed_rope_buffers_may_be_absent_but_weights_may_not(tmp_path):
+    model = random_sam3(TINY, seed=3)
+    state = {f"detector.{k}": v for k, v in model.state_dict().items() if not k.endswith(".freqs_cis")}
+    path = tmp_path / "no-rope.pt"
+    torch.save({"model": state, "farmannot_config": TINY.to_dict()}, path)
+    loaded = load_model(path)[0].module.state_dict()
+    assert all(torch.equal(v, loaded[k]) for k, v in model.state_dict().items())
+
+
 def test_a_checkpoint_missing_weights_is_one_clear_error(tmp_path):
     state = {f"detector.{k}": v for k, v in random_sam3(TINY).state_dict().items()
              if not k.startswith("transformer.decoder.")}
@@ -119,6 +128,18 @@ def test_cache_is_keyed_per_model_and_reused(session, picture, sam3_checkpoint, 
     emb, hit = session.embed(picture)
     again, hit2 = session.embed(picture)
     assert hit2 and np.array_equal(again.features, emb.features)
+    # prompts on a kept neck output and kept text features answer as a fresh model does
+    box = Prompt(None, None, np.array([10.0, 10.0, 70.0, 50.0]))
+    kept = [session.backend.decode(emb, box) for _ in range(2)]
+    kept_text = [session.backend.text_masks(picture, emb, "farmland parcel") for _ in range(2)]
+    fresh = load_model(sam3_checkpoint)[0]
+    fresh.score_threshold = 0.0
+    mask, score = fresh.decode(emb, box)
+    for m, s in kept:
+        assert np.array_equal(m, mask) and s == pytest.approx(score, abs=1e-6)
+    ref = fresh.text_masks(picture, emb, "farmland parcel")
+    for got in kept_text:
+        assert [g["predicted_iou"] for g in got] == pytest.approx([r["predicted_iou"] for r in ref], abs=1e-6)
     other = save_sam3_checkpoint(random_sam3(TINY, seed=2), TINY, tmp_path / "other.pt")
     assert SamSession.from_checkpoint(other).key_for(picture) != session.key_for(picture)
     from farmannot.sam.sam2_model import TINY as SAM2_TINY
