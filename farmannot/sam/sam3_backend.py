@@ -7,7 +7,8 @@ Follows ``sam3``'s ``Sam3Processor`` step by step, with the embedding split off 
   (upsampling convolutions to three feature maps, five times the size on disk) runs once per embedding in
   use and is kept in memory for the next prompt on it, as are the text encoder's features of the last few
   prompts.
-- ``text_masks(rgb, emb, text)``: every instance of a concept (``"farmland parcel"``): queries whose score
+- ``text_masks(rgb, emb, text, boxes=None)``: every instance of a concept (``"farmland parcel"``,
+  optionally with example boxes): queries whose score
   (query probability times the presence probability) exceeds :attr:`Sam3Backend.score_threshold`
   (``Sam3Processor``'s 0.5), masks upsampled to the picture;
 - ``decode(emb, prompt)``: points and a box as SAM 3 geometric prompts (exemplars, with the text
@@ -118,10 +119,31 @@ class Sam3Backend:
         up = F.interpolate(logits[:, None].float(), size, mode="bilinear", align_corners=False)
         return (up[:, 0] > 0.0).cpu().numpy()  # sigmoid > 0.5, as Sam3Processor
 
-    def text_masks(self, rgb: np.ndarray, emb: Embedding, text: str) -> list[dict]:
+    def _geometric(self, size: tuple[int, int], boxes=None, points=None, labels=None):
+        """A sam3 geometric prompt: ``boxes`` ``(N, 4)`` x0, y0, x1, y1 and ``points`` ``(N, 2)`` x, y in
+        picture pixels (labels 1 include / 0 exclude), normalised to the picture as sam3 expects."""
+        import torch
+
+        (h, w), dev = size, self.device
+        geometric = self.module._get_dummy_prompt()
+        for x0, y0, x1, y1 in np.asarray(boxes if boxes is not None else [], dtype=float).reshape(-1, 4):
+            cxcywh = [(x0 + x1) / 2 / w, (y0 + y1) / 2 / h, (x1 - x0) / w, (y1 - y0) / h]
+            geometric.append_boxes(torch.tensor(cxcywh, dtype=torch.float32, device=dev).view(1, 1, 4),
+                                   torch.ones(1, 1, dtype=torch.bool, device=dev))
+        if points is not None:
+            xy = torch.as_tensor(points, dtype=torch.float32, device=dev) / torch.tensor([w, h], device=dev)
+            geometric.append_points(xy[:, None], torch.as_tensor(labels, device=dev).long()[:, None])
+        return geometric
+
+    def text_masks(self, rgb: np.ndarray, emb: Embedding, text: str, boxes=None) -> list[dict]:
         """Every instance of ``text`` on the picture: ``segmentation`` (bool, picture size) and its score as
-        ``predicted_iou`` (the key ``propose`` reads), best first."""
-        scores, logits = self._ground(emb, text)
+        ``predicted_iou`` (the key ``propose`` reads), best first.
+
+        ``boxes``: optional ``(N, 4)`` example boxes (x0, y0, x1, y1 in picture pixels: spectral regions,
+        drafts) given with the text, as ``Sam3Processor.add_geometric_prompt`` adds them.
+        """
+        geometric = self._geometric(tuple(emb.original_size), boxes) if boxes is not None else None
+        scores, logits = self._ground(emb, text, geometric)
         keep = (scores > self.score_threshold).nonzero()[:, 0]
         keep = keep[scores[keep].argsort(descending=True)]
         masks = self._upsample(logits[keep], tuple(emb.original_size)) if len(keep) else []
@@ -132,19 +154,11 @@ class Sam3Backend:
         """Points (labels 1/0) and a box as geometric prompts; the best-scoring instance's mask."""
         import torch
 
-        model, dev, (h, w) = self.module, self.device, emb.original_size
-        geometric = model._get_dummy_prompt()
-        if prompt.box is not None:
-            x0, y0, x1, y1 = (float(v) for v in prompt.box)
-            cxcywh = [(x0 + x1) / 2 / w, (y0 + y1) / 2 / h, (x1 - x0) / w, (y1 - y0) / h]
-            geometric.append_boxes(torch.tensor(cxcywh, device=dev).view(1, 1, 4),
-                                   torch.ones(1, 1, dtype=torch.bool, device=dev))
-        if prompt.point_coords is not None:
-            xy = torch.as_tensor(prompt.point_coords, dtype=torch.float32, device=dev) / torch.tensor([w, h], device=dev)
-            geometric.append_points(xy[:, None], torch.as_tensor(prompt.point_labels, device=dev).long()[:, None])
+        size = tuple(emb.original_size)
+        geometric = self._geometric(size, prompt.box, prompt.point_coords, prompt.point_labels)
         scores, logits = self._ground(emb, "visual", geometric)
         best = int(torch.argmax(scores))
-        return self._upsample(logits[best:best + 1], (h, w))[0], float(scores[best])
+        return self._upsample(logits[best:best + 1], size)[0], float(scores[best])
 
     def automatic_masks(self, rgb: np.ndarray, emb: Embedding, **options) -> list[dict]:
         raise NotImplementedError("SAM 3 has no automatic mask generator: give a concept prompt (propose --text).")

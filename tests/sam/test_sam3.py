@@ -98,6 +98,20 @@ def test_text_prompt_masks_match_sam3s_own_processor(session, picture):
         assert (m["segmentation"] == ref["masks"][i, 0].numpy()).mean() > 0.999
 
 
+def test_text_with_example_boxes_matches_sam3s_own_processor(session, picture):
+    emb, _ = session.embed(picture)
+    h, w = picture.shape[:2]
+    ours = session.backend.text_masks(picture, emb, "farmland parcel", boxes=[[30.0, 20.0, 100.0, 60.0]])
+    alone = session.backend.text_masks(picture, emb, "farmland parcel")
+    proc, state = _processor(session, picture)
+    with cpu_safe():
+        proc.set_text_prompt("farmland parcel", state)
+        ref = proc.add_geometric_prompt([65 / w, 40 / h, 70 / w, 40 / h], True, state)
+    want = sorted(ref["scores"].tolist(), reverse=True)
+    assert [m["predicted_iou"] for m in ours] == pytest.approx(want, abs=1e-5)
+    assert [m["predicted_iou"] for m in ours] != pytest.approx([m["predicted_iou"] for m in alone], abs=1e-5)
+
+
 def test_box_and_point_prompts_match_sam3s_own_processor(session, picture):
     emb, _ = session.embed(picture)
     h, w = picture.shape[:2]
