@@ -16,8 +16,8 @@ from farmannot.sam.registry import MODEL_NAMES
 @click.command("propose")
 @click.argument("scene", type=click.Path(dir_okay=False))
 @click.option("--sam-checkpoint", type=click.Path(dir_okay=False), default=None,
-              help="SAM 2.1 or SAM checkpoint (sam2.1_hiera_tiny.pt, sam_vit_b_01ec64.pth ...); or set "
-                   "FARMANNOT_SAM_CHECKPOINT.")
+              help="SAM 2.1, SAM or SAM 3 checkpoint (sam2.1_hiera_tiny.pt, sam_vit_b_01ec64.pth, sam3.pt for "
+                   "--text ...); or set FARMANNOT_SAM_CHECKPOINT.")
 @click.option("--sam-model", type=click.Choice(MODEL_NAMES), default=None,
               help="Model to check the checkpoint against (read off the weights when omitted).")
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="labelme JSON to write.")

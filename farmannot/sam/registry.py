@@ -49,7 +49,7 @@ FAMILIES: dict[str, Family] = {
 MODEL_NAMES: tuple[str, ...] = FAMILIES["sam"].models + FAMILIES["sam2"].models + FAMILIES["sam3"].models
 
 #: Where concept (text) prompts come from (said once, in the error and in `farmannot info`).
-SAM3_STATUS = ("concept (text) prompts need a SAM 3 checkpoint (sam3.pt) and the `sam3` package, installed with "
+SAM3_STATUS = ("Concept (text) prompts need a SAM 3 checkpoint (sam3.pt) and the `sam3` package, installed with "
                "`pip install --no-deps sam3==0.1.4` as it pins numpy<2.4; see docs/annotate.md")
 
 #: Environment variable naming a folder of checkpoints `farmannot info` lists (besides $FARMANNOT_SAM_CHECKPOINT's).
