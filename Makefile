@@ -16,6 +16,7 @@ $(VENV)/.installed: pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[all,test]'
+	$(BIN)/python -m pip install --quiet --no-deps sam3==0.1.4  # its numpy pin is stale: see pyproject.toml
 	touch $@
 
 demo: setup

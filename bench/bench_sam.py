@@ -18,6 +18,9 @@ downloaded here, and neither encoder nor decoder time depends on the weights):
 - with ``--propose``: one chip of ``propose`` (the family's automatic mask generator with propose's
   defaults, 16 x 16 points) with the point grid decoded in CPU-sized batches (16) and in the generators'
   default batches (64), embedding from the cache.
+- SAM 3 (``sam3``, needs the ``sam3`` package): its click is a geometric prompt through the whole detector
+  (text encoder of ``"visual"``, fusion encoder, decoder, mask head), and one concept prompt
+  (``"farmland parcel"``: what ``propose --text`` pays per chip once embedded) is timed as well.
 
 The plain reference is SAM ViT-B, the only model farmannot ran before: each model's embedding time is
 printed as a ratio to it. The picture is the 768 x 768 Landsat scene of sample_data/, rendered as the
@@ -42,7 +45,7 @@ import torch
 from farmannot.labels.convention import to_labelme_rings
 from farmannot.labels.polygonize import mask_to_polygons
 from farmannot.sam import model as sam1
-from farmannot.sam import sam2_model
+from farmannot.sam import sam2_model, sam3_model
 from farmannot.sam.cache import EmbeddingCache
 from farmannot.sam.imagery import render_picture
 from farmannot.sam.propose import CPU_POINTS_PER_BATCH
@@ -55,6 +58,8 @@ ALL = "vit_b,sam2.1_tiny,sam2.1_small,sam2.1_base_plus,sam2.1_large,vit_l,vit_h"
 
 
 def config_of(name: str):
+    if name in sam3_model.PRESETS:
+        return sam3_model.PRESETS[name]
     return sam1.PRESETS[name] if name in sam1.PRESETS else sam2_model.PRESETS[name]
 
 
@@ -144,7 +149,14 @@ def bench_model(name: str, rgb: np.ndarray, clicks: int, device: str, propose: b
            "decode_ms": statistics.median(dec) * 1000, "decode_p90_ms": float(np.percentile(dec, 90)) * 1000,
            "decode_onnx_ms": statistics.median(dec_onnx) * 1000 if dec_onnx else None,
            "reopen_ms": reopen_s * 1000, "entry_mb": sum(a.nbytes for a in [emb.features, *emb.extras.values()]) / 2**20}
-    if propose:
+    if session.family == "sam3":
+        times = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            session.backend.text_masks(rgb, emb, "farmland parcel")
+            times.append(time.perf_counter() - t0)
+        out["text_s"] = statistics.median(times)
+    elif propose:
         for batch in (CPU_POINTS_PER_BATCH, 64):
             t0 = time.perf_counter()
             masks = session.backend.automatic_masks(rgb, emb, points_per_side=16, points_per_batch=batch,
@@ -185,7 +197,9 @@ def main() -> None:
                        if r["decode_onnx_ms"] else "")
                     + f"  cache hit {r['reopen_ms']:4.0f} ms  "
                     f"entry {r['entry_mb']:.0f} MiB")
-            if args.propose:
+            if "text_s" in r:
+                line += f"  text prompt {r['text_s']:.1f} s"
+            elif args.propose:
                 line += (f"  propose chip: batch {CPU_POINTS_PER_BATCH} {r[f'propose_chip_s_batch{CPU_POINTS_PER_BATCH}']:.1f} s"
                          f", batch 64 {r['propose_chip_s_batch64']:.1f} s")
             print(line, flush=True)

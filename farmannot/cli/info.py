@@ -131,14 +131,14 @@ def report() -> list[tuple[str, str]]:
 
 def sam_rows() -> list[tuple[str, str]]:
     """One row per SAM model family (installed or not, its models) and one per checkpoint file found."""
-    from farmannot.sam.registry import CHECKPOINT_DIR_ENV, FAMILIES, SAM3_STATUS, find_checkpoints
+    from farmannot.sam.registry import CHECKPOINT_DIR_ENV, FAMILIES, find_checkpoints
 
     rows = []
     for key, fam in FAMILIES.items():
         if not fam.installed():
             state = f"not installed ({fam.install})"
         elif key == "sam3":
-            state = f"installed; {SAM3_STATUS}"
+            state = "installed: " + ", ".join(fam.models) + " (concept prompts: propose --text)"
         else:
             state = "installed: " + ", ".join(fam.models)
         rows.append((f"SAM family {fam.name}", state))

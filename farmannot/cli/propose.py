@@ -28,8 +28,8 @@ DEFAULTS = ProposeOptions()
 
 @click.command("propose")
 @click.argument("scene", type=click.Path(dir_okay=False))
-@sam_checkpoint_option(help="SAM 2.1 or SAM checkpoint (sam2.1_hiera_tiny.pt, sam_vit_b_01ec64.pth ...); or set "
-                            "FARMANNOT_SAM_CHECKPOINT.")
+@sam_checkpoint_option(help="SAM 2.1, SAM or SAM 3 checkpoint (sam2.1_hiera_tiny.pt, sam_vit_b_01ec64.pth, sam3.pt for "
+                            "--text ...); or set FARMANNOT_SAM_CHECKPOINT.")
 @sam_model_option(help="Model to check the checkpoint against (read off the weights when omitted).")
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="labelme JSON to write.")
 @chip_option

@@ -11,7 +11,8 @@
 
 :class:`Sam1Backend` wraps segment-anything's ``Sam``; :class:`Sam2Backend` wraps ``sam2``'s ``SAM2Base``
 and follows ``SAM2ImagePredictor`` step by step (features with ``no_mem_embed`` added, the two high-resolution
-feature maps kept beside the embedding, boxes passed as corner points).
+feature maps kept beside the embedding, boxes passed as corner points). SAM 3's backend, with concept
+prompts (``text_masks``), is :class:`farmannot.sam.sam3_backend.Sam3Backend`.
 """
 
 from __future__ import annotations
@@ -195,7 +196,11 @@ class Sam2Backend:
 
 
 def backend_for(module):
-    """The backend of a loaded torch module (segment-anything ``Sam`` or sam2 ``SAM2Base``)."""
+    """The backend of a loaded torch module (segment-anything ``Sam``, sam2 ``SAM2Base`` or sam3 ``Sam3Image``)."""
+    if type(module).__module__.startswith("sam3."):
+        from farmannot.sam.sam3_backend import Sam3Backend
+
+        return Sam3Backend(module)
     if type(module).__module__.startswith("sam2."):
         return Sam2Backend(module)
     return Sam1Backend(module)

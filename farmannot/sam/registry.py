@@ -2,9 +2,10 @@
 
 Families: SAM (segment-anything: ``vit_b``, ``vit_l``, ``vit_h``), SAM 2.1 (and SAM 2) from the ``sam2``
 package (``sam2.1_tiny``, ``sam2.1_small``, ``sam2.1_base_plus``, ``sam2.1_large``) and SAM 3 (``sam3``
-package; see :data:`SAM3_STATUS`). :func:`load_model` reads a checkpoint the user gives with
+package: concept prompts, :mod:`farmannot.sam.sam3_model`). :func:`load_model` reads a checkpoint the user gives with
 ``torch.load(weights_only=True)``, tells the family from its weight names, builds the model through that
-family's module (:mod:`farmannot.sam.model`, :mod:`farmannot.sam.sam2_model`) and returns a backend
+family's module (:mod:`farmannot.sam.model`, :mod:`farmannot.sam.sam2_model`, :mod:`farmannot.sam.sam3_model`)
+and returns a backend
 (:mod:`farmannot.sam.backends`) with the model id that keys the embedding cache: model name and checkpoint
 content hash. Nothing is ever downloaded.
 """
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from farmannot.errors import InputError
 from farmannot.sam import model as sam1
-from farmannot.sam import sam2_model
+from farmannot.sam import sam2_model, sam3_model
 
 
 @dataclass(frozen=True)
@@ -40,15 +41,16 @@ FAMILIES: dict[str, Family] = {
                   ("sam_vit_b_01ec64.pth", "sam_vit_l_0b3195.pth", "sam_vit_h_4b8939.pth"), "pip install 'farmannot[gui]'"),
     "sam2": Family("SAM 2.1", "sam2", tuple(sam2_model.PRESETS), tuple(sam2_model.CHECKPOINT_NAMES.values()),
                    "pip install 'farmannot[sam2]'"),
-    "sam3": Family("SAM 3", "sam3", ("sam3",), ("sam3.pt",), "pip install --no-deps sam3, as it pins numpy<2.4"),
+    "sam3": Family("SAM 3", "sam3", tuple(sam3_model.PRESETS), ("sam3.pt",),
+                   "pip install --no-deps sam3==0.1.4, as it pins numpy<2.4; see docs/annotate.md"),
 }
 
 #: ``--sam-model`` choices: every model a checkpoint can be checked against.
-MODEL_NAMES: tuple[str, ...] = FAMILIES["sam"].models + FAMILIES["sam2"].models
+MODEL_NAMES: tuple[str, ...] = FAMILIES["sam"].models + FAMILIES["sam2"].models + FAMILIES["sam3"].models
 
-#: Why SAM 3 checkpoints are refused for now (said once, in the error and in `farmannot info`).
-SAM3_STATUS = ("SAM 3 concept (text) prompts are not wired in yet: the `sam3` package pins numpy<2.4 and is "
-               "installed with `pip install --no-deps sam3`; see docs/annotate.md")
+#: Where concept (text) prompts come from (said once, in the error and in `farmannot info`).
+SAM3_STATUS = ("Concept (text) prompts need a SAM 3 checkpoint (sam3.pt) and the `sam3` package, installed with "
+               "`pip install --no-deps sam3==0.1.4` as it pins numpy<2.4; see docs/annotate.md")
 
 #: Environment variable naming a folder of checkpoints `farmannot info` lists (besides $FARMANNOT_SAM_CHECKPOINT's).
 CHECKPOINT_DIR_ENV = "FARMANNOT_SAM_CHECKPOINT_DIR"
@@ -109,7 +111,8 @@ def load_model(checkpoint: str | os.PathLike, model_name: str | None = None, dev
     elif family == "sam":
         module, config = sam1.sam_from_state(path, state, model_name, device)
     elif family == "sam3":
-        raise InputError(f"{path}: a SAM 3 checkpoint. {SAM3_STATUS}.")
+        _require("sam3", path)
+        module, config = sam3_model.load_sam3(path, obj, model_name, device=str(sam1._torch_device(device)))
     else:
         raise InputError(f"{path}: not a SAM, SAM 2 or SAM 2.1 checkpoint (no image encoder weights found).")
     return backend_for(module), config, f"{config.name}:{sam1.checkpoint_id(path)}"
@@ -123,9 +126,11 @@ def _require(family: str, path: Path) -> None:
 
 
 def random_backend(config, seed: int = 0):
-    """A backend on a random-weight model of ``config`` (a SAM ``SamConfig`` or a ``Sam2Config``)."""
+    """A backend on a random-weight model of ``config`` (a SAM ``SamConfig``, ``Sam2Config`` or ``Sam3Config``)."""
     from farmannot.sam.backends import backend_for
 
+    if isinstance(config, sam3_model.Sam3Config):
+        return backend_for(sam3_model.random_sam3(config, seed))
     if isinstance(config, sam2_model.Sam2Config):
         return backend_for(sam2_model.random_sam2(config, seed))
     return backend_for(sam1.random_sam(config, seed))

@@ -57,6 +57,9 @@ def test_info_lists_sam_families_and_checkpoints_found(tmp_path, monkeypatch):
         installed = importlib.util.find_spec(package) is not None
         assert rows[f"SAM family {family}"].startswith("installed" if installed else "not installed")
         assert (model in rows[f"SAM family {family}"]) == installed
+    sam3_installed = importlib.util.find_spec("sam3") is not None
+    assert rows["SAM family SAM 3"].startswith("installed: sam3 (concept prompts" if sam3_installed else
+                                               "not installed (pip install --no-deps sam3==0.1.4")
     assert rows["SAM checkpoints found"].startswith("2 ")
     lines = [line.split() for line in res.output.splitlines()]
     assert ["SAM", "2.1", "checkpoint", str(folder / "sam2.1_hiera_tiny.pt")] in lines
