@@ -14,12 +14,36 @@ from pathlib import Path
 from shapely.geometry.base import BaseGeometry
 
 from farmannot import __version__
-from farmannot.io.labelme_json import Annotation, save_annotation
+from farmannot.io.labelme_json import Annotation, Shape, save_annotation
 from farmannot.io.raster import open_raster
 from farmannot.labels.convention import edges_to_labelme
 from farmannot.vectors.geometry import polygon_to_shapes
 
 PROPOSAL_FLAG = "proposal"
+
+
+def draft_shapes(drafts: Sequence[tuple[BaseGeometry, float]], *, method: str, label: str = "farmland",
+                 labels: Sequence[str] | None = None, attributes: Sequence[dict] | None = None,
+                 source_ids: Sequence[str] | None = None, first_group_id: int = 1) -> list[Shape]:
+    """The labelme shapes of drafts (see :func:`draft_annotation`): flagged, scored, in labelme's vertices.
+
+    ``first_group_id``: the group id the first multi-part draft gets (above those of shapes already there).
+    """
+    shapes: list[Shape] = []
+    next_group = first_group_id
+    for k, (geom, score) in enumerate(drafts, start=1):
+        # masks are traced on pixel edges; labelme's rasteriser wants its own vertex convention
+        extra = dict(attributes[k - 1]) if attributes is not None else {}
+        parts = polygon_to_shapes(edges_to_labelme(geom), labels[k - 1] if labels is not None else label,
+                                  group_id=next_group, min_area_px=0.0,
+                                  source_id=source_ids[k - 1] if source_ids is not None else f"{method}-{k}",
+                                  attributes={"score": round(float(score), 4), **extra})
+        if any(s.group_id is not None for s in parts):
+            next_group += 1
+        for s in parts:
+            s.flags = {PROPOSAL_FLAG: True}
+        shapes.extend(parts)
+    return shapes
 
 
 def draft_annotation(scene: str | os.PathLike, output: str | os.PathLike,
@@ -44,20 +68,8 @@ def draft_annotation(scene: str | os.PathLike, output: str | os.PathLike,
         width, height = src.width, src.height
         crs = src.crs.to_string() if src.crs else None
         transform = list(src.transform)[:6]
-    shapes = []
-    next_group = 1
-    for k, (geom, score) in enumerate(drafts, start=1):
-        # masks are traced on pixel edges; labelme's rasteriser wants its own vertex convention
-        extra = dict(attributes[k - 1]) if attributes is not None else {}
-        parts = polygon_to_shapes(edges_to_labelme(geom), labels[k - 1] if labels is not None else label,
-                                  group_id=next_group, min_area_px=0.0,
-                                  source_id=source_ids[k - 1] if source_ids is not None else f"{method}-{k}",
-                                  attributes={"score": round(float(score), 4), **extra})
-        if any(s.group_id is not None for s in parts):
-            next_group += 1
-        for s in parts:
-            s.flags = {PROPOSAL_FLAG: True}
-        shapes.extend(parts)
+    shapes = draft_shapes(drafts, method=method, label=label, labels=labels, attributes=attributes,
+                          source_ids=source_ids)
     rel = os.path.relpath(Path(scene).resolve(), output.resolve().parent)
     ann = Annotation(
         shapes=shapes, image_path=Path(rel).as_posix(), image_height=height, image_width=width,

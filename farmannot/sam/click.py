@@ -16,6 +16,8 @@
 4. :func:`farmannot.labels.polygonize.mask_to_polygons` traces the kept parts with their holes (specks and
    pinholes up to ``min_area_px`` dropped) on pixel edges.
 
+:func:`text_polygons` is the same mask -> polygons step for a text (concept) prompt's instances.
+
 Polygons are pixel-edge :class:`~farmannot.labels.polygonize.Rings`; :func:`labelme_rings` gives the
 vertices labelme shapes are written with (the labels package's conversion, called here only).
 """
@@ -181,6 +183,27 @@ def click_polygons(session, emb, points, labels, existing: Sequence[Rings | Draw
     mask, polygons = prompt_polygons(raw, prompt_from_labelme(points, labels), existing, valid, simplify_px,
                                      min_area_px)
     return Click(mask, float(score), polygons)
+
+
+def text_polygons(session, emb, rgb: np.ndarray, text: str, existing: Sequence[Rings | Drawn] = (),
+                  valid: np.ndarray | None = None, simplify_px: float = DEFAULT_SIMPLIFY_PX,
+                  min_area_px: float = MIN_AREA_PX) -> list[Click]:
+    """Every instance of a concept (``"farmland parcel"``) on ``rgb`` -> polygons, best score first.
+
+    The model's ``text_masks`` (SAM 3, as ``propose --text``), then :func:`prompt_polygons` per instance with
+    every part kept; each instance stops at the fields drawn (``existing``, as a click does) and at the
+    instances kept before it, so no pixel is given to two drafts. Instances left empty are dropped.
+    """
+    shape = tuple(emb.original_size)
+    taken = occupied_mask(existing, shape) if existing else np.zeros(shape, bool)
+    out = []
+    for m in session.backend.text_masks(rgb, emb, text):
+        mask, polygons = prompt_polygons(np.asarray(m["segmentation"], bool) & ~taken, None, (), valid,
+                                         simplify_px, min_area_px)
+        if polygons:
+            out.append(Click(mask, float(m["predicted_iou"]), polygons))
+            taken |= mask
+    return out
 
 
 def labelme_rings(polygons: Sequence[Rings]) -> list[Rings]:

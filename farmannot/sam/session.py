@@ -176,6 +176,11 @@ class SamSession:
     def device(self):
         return self.backend.device
 
+    @property
+    def supports_text_prompts(self) -> bool:
+        """Whether the model segments every instance of a text (a concept prompt): SAM 3's ``text_masks``."""
+        return hasattr(self.backend, "text_masks")
+
     # -- embeddings ------------------------------------------------------------------------------------
 
     def key_parts(self, rgb: np.ndarray, **origin) -> dict:

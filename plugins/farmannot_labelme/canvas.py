@@ -63,6 +63,16 @@ def _outline_rings(pts: tuple, shape_type: str, holes: tuple) -> Rings | None:
     return rings if len(rings.exterior) >= 3 else None
 
 
+def drawn_outlines(shapes: list[Shape]) -> list[tuple[tuple, bool]]:
+    """The shapes drawn, in order, as plain data (GUI thread): fields fill, ``_background_`` holes free again
+    (``__ignore__`` neither). :func:`drawn_from` makes them :class:`Drawn` on any thread."""
+    return [(shape_outline(s), s.label != NOT_A_FIELD[0]) for s in shapes if s.label != NOT_A_FIELD[1]]
+
+
+def drawn_from(outlines: list[tuple[tuple, bool]]) -> list[Drawn]:
+    return [Drawn(r, fills) for o, fills in outlines if (r := outline_rings(*o)) is not None]
+
+
 def _shape(rings: Rings) -> Shape:
     shape = Shape(shape_type="polygon")
     shape.points = [QPointF(float(x), float(y)) for x, y in rings.exterior]
@@ -164,12 +174,10 @@ class FarmannotCanvas(Canvas):
         bridge, rgb = self.farmannot_bridge, self._farmannot_rgb()
         pts = [[p.x(), p.y()] for p in points]
         labels = [int(v) for v in point_labels]
-        # the shapes drawn, in order: fields fill, _background_ holes free again (__ignore__ neither)
-        outlines = [(shape_outline(s), s.label != NOT_A_FIELD[0]) for s in self.shapes if s.label != NOT_A_FIELD[1]]
+        outlines = drawn_outlines(self.shapes)
 
         def job() -> list[Rings]:
-            drawn = [Drawn(r, fills) for o, fills in outlines if (r := outline_rings(*o)) is not None]
-            return bridge.field_rings(rgb, pts, labels, drawn)
+            return bridge.field_rings(rgb, pts, labels, drawn_from(outlines))
 
         return job
 

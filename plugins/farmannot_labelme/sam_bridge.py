@@ -26,7 +26,7 @@ from PyQt5 import QtCore
 
 from farmannot.errors import FarmannotError
 from farmannot.labels.polygonize import DEFAULT_SIMPLIFY_PX, Rings
-from farmannot.sam.click import Drawn, click_polygons, labelme_rings
+from farmannot.sam.click import Click, Drawn, click_polygons, labelme_rings, text_polygons
 from farmannot.sam.imagery import render_picture
 from farmannot.sam.model import CHECKPOINT_ENV
 from farmannot.sam.session import SamSession
@@ -225,6 +225,22 @@ class SamBridge(QtCore.QObject):
         click = click_polygons(self.session, emb, points, labels, existing if self.keep_apart else (),
                                simplify_px=self.simplify_px, min_area_px=self.min_area_px)
         return labelme_rings(click.polygons)
+
+
+    def text_fields(self, image: np.ndarray, text: str, existing: list[Drawn] = ()) -> list[Click] | None:
+        """Every instance of ``text`` (SAM 3) as pixel-edge polygons, best first; any thread, no Qt.
+
+        :func:`farmannot.sam.click.text_polygons`, cut back at the fields drawn when ``keep_apart``. ``None``
+        when SAM is off or the embedding is not ready (queued, the status bar says so).
+        """
+        if self.session is None:
+            self.status.emit(NO_CHECKPOINT_HINT)
+            return None
+        emb = self._embedding(image)
+        if emb is None:
+            return None
+        return text_polygons(self.session, emb, image, text, existing if self.keep_apart else (),
+                             simplify_px=self.simplify_px, min_area_px=self.min_area_px)
 
 
 def _response(mask: np.ndarray | None, score: float = 0.0) -> osam.types.GenerateResponse:

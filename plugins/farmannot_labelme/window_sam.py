@@ -8,12 +8,16 @@ canvas (``canvas.py``) hands prompts to its click worker (``click_worker.py``), 
 
 from __future__ import annotations
 
+import time
+
 from PyQt5 import QtWidgets
 
-from farmannot_labelme.canvas import FarmannotCanvas
+from farmannot_labelme.canvas import FarmannotCanvas, drawn_from, drawn_outlines
+from farmannot_labelme.click_worker import ClickWorker
 from farmannot_labelme.sam_bridge import MODEL_LABEL, MODEL_NAME, SamBridge, register_model_type
 
 _AI_MODES = ("ai_points_to_shape", "ai_box_to_shape")
+TEXT_MODEL_LABEL = "farmannot SAM 3 (checkpoint)"
 
 
 class SamMixin:
@@ -34,6 +38,11 @@ class SamMixin:
         self._fa_text_action = next((a for tb in self.findChildren(QtWidgets.QToolBar) for a in tb.actions()
                                      if isinstance(a, QtWidgets.QWidgetAction)
                                      and a.defaultWidget() is self._ai_text), None)
+        self._fa_text_worker = None
+        self._fa_text_run = 0
+        if self.text_prompt_capable():  # the text box's model chooser offers farmannot's SAM 3 first
+            self._ai_text._model_combo.insertItem(0, TEXT_MODEL_LABEL, MODEL_NAME)
+            self._ai_text._model_combo.setCurrentIndex(0)
         self._fa_show_text_prompt()
         canvas.new_shape.connect(self._fa_on_new_shape)
 
@@ -48,9 +57,9 @@ class SamMixin:
     def _fa_close_sam(self) -> None:
         """The window closes: stop the embedding thread and the click worker."""
         self.sam_bridge.close()
-        worker = self._canvas_widgets.canvas.__dict__.get("_fa_worker")
-        if worker is not None:
-            worker.close()
+        for worker in (self._canvas_widgets.canvas.__dict__.get("_fa_worker"), self._fa_text_worker):
+            if worker is not None:
+                worker.close()
 
     # -- AI model chooser and text prompts ------------------------------------------------------------------
 
@@ -85,10 +94,14 @@ class SamMixin:
             self._fa_text_action.setVisible(self.text_prompt_capable())
 
     def _submit_ai_prompt(self, _value: bool) -> None:
-        """labelme's text prompt, never a download: without a text-capable model already on disk it says so."""
+        """labelme's text prompt: farmannot's SAM 3 makes drafts (:meth:`_fa_run_text_prompt`); other models
+        only when already on disk (never a download), else the status bar says so."""
         import osam
 
         name = self._ai_text.get_model_name()
+        if name == MODEL_NAME and self.text_prompt_capable():
+            self._fa_run_text_prompt(self._ai_text.get_text_prompt().strip())
+            return
         try:
             on_disk = osam.apis.get_model_type_by_name(name).get_size() is not None
         except Exception:  # noqa: BLE001 - unknown to osam
@@ -98,6 +111,62 @@ class SamMixin:
                                      "models; use AI-Points / AI-Box with the SAM checkpoint.", 10000)
             return
         super()._submit_ai_prompt(_value)
+
+    def _fa_run_text_prompt(self, text: str) -> None:
+        """Every instance of ``text`` on the open image, made on a worker thread (a SAM 3 text prompt takes
+        tens of seconds on a CPU) by :meth:`SamBridge.text_fields`; they arrive as drafts
+        (:meth:`_fa_on_text_result`). A large scene's views: the status bar points to ``propose --text``."""
+        canvas = self._canvas_widgets.canvas
+        if not text:
+            self.show_status_message("Text prompts: type what to find, e.g. farmland parcel", 5000)
+            return
+        if canvas.farmannot_grid_active():
+            self._fa_set_sam_status(f"Text prompts run on whole images; for this large scene run `farmannot propose "
+                                    f"SCENE --text \"{text}\"` (drafts in every view), then open it here.")
+            return
+        if self._fa_text_worker is None:
+            self._fa_text_worker = ClickWorker(self._fa_on_text_result, parent=self)
+        if self._fa_text_worker.busy():
+            self._fa_set_sam_status("SAM 3: a text prompt is still running; wait for its drafts")
+            return
+        bridge, rgb, outlines = self.sam_bridge, canvas._farmannot_rgb(), drawn_outlines(canvas.shapes)
+        self._fa_text_run += 1
+        key = (self._fa_text_run, self._image_path, bridge.current_key, text, time.perf_counter())
+        self._fa_text_worker.submit(key, lambda: bridge.text_fields(rgb, text, drawn_from(outlines)))
+        self._fa_set_sam_status(f"SAM 3: finding every \"{text}\" on {bridge.current_name} (tens of seconds on "
+                                "a CPU; the window stays usable)...")
+
+    def _fa_on_text_result(self, key, result, _finish: bool) -> None:
+        """A text prompt's instances -> draft shapes (flagged ``proposal``, scored, as ``propose`` writes them),
+        added in one undo step; nothing when another image was opened meanwhile."""
+        _, image_path, image_key, text, t0 = key
+        if isinstance(result, Exception):
+            self.sam_bridge.failed.emit("SAM 3 text prompt failed", str(result))
+            return
+        if result is None:  # the embedding was not ready: queued, the status bar says so
+            return
+        if (image_path, image_key) != (self._image_path, self.sam_bridge.current_key):
+            self._fa_set_sam_status(f"SAM 3: the drafts for \"{text}\" were for an image no longer open")
+            return
+        from labelme._label_file import _load_shape_json_obj
+        from labelme.app import _shapes_from_dicts
+        from shapely.geometry import MultiPolygon
+
+        from farmannot.io.labelme_json import shape_to_dict
+        from farmannot.predict.drafts import draft_shapes
+
+        canvas = self._canvas_widgets.canvas
+        drafts = [(MultiPolygon([r.to_shapely() for r in c.polygons]), c.score) for c in result]
+        groups = [s.group_id for s in canvas.shapes if isinstance(s.group_id, int)]
+        shapes = draft_shapes(drafts, method="sam-text", label=self._fa.farmland_labels[0],
+                              attributes=[{"text": text}] * len(drafts), first_group_id=max(groups, default=0) + 1)
+        if shapes:
+            self._load_shapes(_shapes_from_dicts(shape_dicts=[_load_shape_json_obj(shape_to_dict(s)) for s in shapes],
+                                                 label_flags=self._config["label_flags"]), replace=False)
+            self._actions.undo.setEnabled(canvas.can_restore_shape)
+            self.mark_dirty()
+        self._fa_set_sam_status(f"SAM 3: {len(drafts)} draft(s) for \"{text}\" in {time.perf_counter() - t0:.1f} s; "
+                                "accept or delete them in the Drafts dock")
 
     # -- status ---------------------------------------------------------------------------------------------
 
