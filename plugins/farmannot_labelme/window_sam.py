@@ -132,7 +132,12 @@ class SamMixin:
         bridge, rgb, outlines = self.sam_bridge, canvas._farmannot_rgb(), drawn_outlines(canvas.shapes)
         self._fa_text_run += 1
         key = (self._fa_text_run, self._image_path, bridge.current_key, text, time.perf_counter())
-        self._fa_text_worker.submit(key, lambda: bridge.text_fields(rgb, text, drawn_from(outlines)))
+
+        def job() -> list[tuple[list, float]] | None:  # the polygons and scores only: results are kept a while
+            found = bridge.text_fields(rgb, text, drawn_from(outlines))
+            return None if found is None else [(c.polygons, c.score) for c in found]
+
+        self._fa_text_worker.submit(key, job)
         self._fa_set_sam_status(f"SAM 3: finding every \"{text}\" on {bridge.current_name} (tens of seconds on "
                                 "a CPU; the window stays usable)...")
 
@@ -156,7 +161,7 @@ class SamMixin:
         from farmannot.predict.drafts import draft_shapes
 
         canvas = self._canvas_widgets.canvas
-        drafts = [(MultiPolygon([r.to_shapely() for r in c.polygons]), c.score) for c in result]
+        drafts = [(MultiPolygon([r.to_shapely() for r in polygons]), score) for polygons, score in result]
         groups = [s.group_id for s in canvas.shapes if isinstance(s.group_id, int)]
         shapes = draft_shapes(drafts, method="sam-text", label=self._fa.farmland_labels[0],
                               attributes=[{"text": text}] * len(drafts), first_group_id=max(groups, default=0) + 1)

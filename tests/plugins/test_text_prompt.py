@@ -74,6 +74,11 @@ def test_text_prompt_makes_drafts_off_the_gui_thread(make_window, images, qtbot,
     win._switch_canvas_mode(edit=False, create_mode="ai_points_to_shape")  # labelme enables the box here
     win._ai_text._text_input.setText("farmland parcel")
     run = next(b for b in win._ai_text.findChildren(QtWidgets.QToolButton) if b.text() == "Run")
+    canvas = win._canvas_widgets.canvas
+    canvas.farmannot_grid_active = lambda: True  # a large scene's views: the status bar points to propose --text
+    qtbot.mouseClick(run, QtCore.Qt.LeftButton)
+    assert "propose SCENE --text" in win.sam_status.text() and win._fa_text_worker is None and not threads
+    del canvas.farmannot_grid_active
     qtbot.mouseClick(run, QtCore.Qt.LeftButton)
     assert "finding" in win.sam_status.text()
     qtbot.waitUntil(lambda: len(_shapes(win)) > 1, timeout=20000)

@@ -207,6 +207,32 @@ def test_propose_text_cli_runs_sam3_and_reuses_the_cache(sam3_checkpoint, scene,
     assert res3.exit_code != 0 and "holds sam3-test, not sam3" in res3.output and "Traceback" not in res3.output
 
 
+def test_text_polygons_trace_the_instances_apart_and_stop_at_fields(session, picture):
+    """``sam.click.text_polygons``: every instance's pixels, less a field drawn and less the instances before
+    it, judged by rasterio's rasteriser against the backend's own masks."""
+    import rasterio.features
+
+    from farmannot.labels.polygonize import Rings
+    from farmannot.sam.click import text_polygons
+
+    emb, _ = session.embed(picture)
+    masks = session.backend.text_masks(picture, emb, "farmland parcel")
+    field = Rings(np.array([[0.0, 0.0], [40.0, 0.0], [40.0, 90.0], [0.0, 90.0]]), [])  # columns 0-39
+    found = text_polygons(session, emb, picture, "farmland parcel", [field], simplify_px=0.0, min_area_px=0.0)
+    shape = picture.shape[:2]
+    want = np.zeros(shape, bool)
+    for m in masks:
+        want |= m["segmentation"]
+    want[:, :40] = False
+    each = [rasterio.features.rasterize([(r.to_shapely(), 1) for r in c.polygons], out_shape=shape).astype(bool)
+            for c in found]
+    got = np.logical_or.reduce(each)
+    assert want.any() and np.array_equal(got, want)
+    assert sum(int(e.sum()) for e in each) == int(got.sum())  # no pixel in two instances
+    scores = [c.score for c in found]
+    assert scores == sorted(scores, reverse=True) and set(scores) <= {m["predicted_iou"] for m in masks}
+
+
 @pytest.mark.slow
 def test_published_preset_is_sam3s_own_image_model():
     """The published preset has exactly the tensors ``sam3.model_builder`` builds (names and shapes), with
