@@ -69,6 +69,7 @@ def block_built(tmp_path_factory):
     return root / "out", summary, pd.read_parquet(root / "out" / "manifest.parquet")
 
 
+@pytest.mark.slow
 def test_blocks_never_span_splits_and_scenes_reach_every_split(block_built):
     out, summary, df = block_built
     assert len(df) == 5 * 16  # 64 px scenes, 20 px tiles at 0, 20, 40, 44
@@ -120,6 +121,7 @@ def test_buffer_train_by_hand():
     assert buffer_train(cells, splits, 0) == splits
 
 
+@pytest.mark.slow
 def test_block_buffer_build(tmp_path):
     from projectgen import make_project
 

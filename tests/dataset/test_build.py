@@ -33,6 +33,7 @@ def _png(path):
         return im.mode, np.asarray(im)
 
 
+@pytest.mark.slow
 def test_manifest_rows_and_columns(built):
     _, out, summary, df = built
     assert len(df) == summary.tiles == 5 * 4

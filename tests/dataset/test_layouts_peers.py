@@ -51,6 +51,7 @@ def _tile_dir(out, row):
     return out / "gtpbd-mm" / row["split"] / row["region"]
 
 
+@pytest.mark.slow
 def test_every_file_follows_the_umask(built):
     _, out, _ = built
     wrong = {str(p.relative_to(out)): oct(stat.S_IMODE(p.stat().st_mode))

@@ -59,6 +59,7 @@ def audited(tmp_path_factory):
     return project, root / "ds", root / "audit"
 
 
+@pytest.mark.slow
 def test_suspects_json_names_annotation_and_window(audited):
     project, ds, audit = audited
     doc = json.loads((audit / "suspects.json").read_text(encoding="utf-8"))

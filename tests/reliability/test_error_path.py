@@ -35,6 +35,7 @@ def _bad_project(root):
     return project
 
 
+@pytest.mark.slow
 def test_build_dataset_keep_going_survives_hostile_annotations(tmp_path):
     project = _bad_project(tmp_path)
     out = tmp_path / "ds"

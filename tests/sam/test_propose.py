@@ -25,6 +25,7 @@ def scene(tmp_path):
     return path
 
 
+@pytest.mark.slow
 def test_propose_writes_flagged_draft_shapes_and_reuses_the_chip_cache(tiny_checkpoint, scene, tmp_path):
     out = tmp_path / "scene.json"
     args = ["propose", str(scene), "--sam-checkpoint", str(tiny_checkpoint), "--output", str(out), "--chip", "64",

@@ -91,6 +91,7 @@ def test_cache_is_keyed_per_model_and_keeps_sam2_features(sam2_checkpoint, tiny_
     assert SamSession.from_checkpoint(other).key_for(picture) != s2.key_for(picture)
 
 
+@pytest.mark.slow
 def test_loader_refuses_what_it_cannot_run(sam2_checkpoint, tiny_checkpoint, tmp_path):
     with pytest.raises(InputError, match="holds sam2.1_tiny-test, not sam2.1_tiny"):
         load_model(sam2_checkpoint, "sam2.1_tiny")

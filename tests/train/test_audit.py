@@ -16,6 +16,7 @@ from farmannot.train.data import TileRecord, list_tiles
 PLANTED = ("train_002", "val_001", "test_003")  # parcels erased, mask shifted, mask inverted
 
 
+@pytest.mark.slow
 def test_planted_label_errors_rank_first(tmp_path):
     ds = write_gtpbd(tmp_path / "ds", n_train=10, n_val=4, n_test=4, corrupt=PLANTED)
     cfg = TrainConfig(epochs=10, batch_size=4, workers=0, lr=1e-2, **TINY)
