@@ -81,6 +81,20 @@ class Drawing:
                 bounds[k, :2], bounds[k, 2:] = xy.min(axis=0), xy.max(axis=0)
         return cls(kinds, coords, masks, bounds)
 
+    @classmethod
+    def concat(cls, parts: list[Drawing]) -> Drawing:
+        """The drawings one after the other (file order kept)."""
+        return cls([k for d in parts for k in d.kinds], [c for d in parts for c in d.coords],
+                   [m for d in parts for m in d.masks],
+                   np.concatenate([d.bounds for d in parts]) if parts else np.zeros((0, 4), np.int64))
+
+    def subset(self, idx) -> Drawing:
+        """The shapes ``idx`` (increasing file indices), in file order: a window's canvas drawn from the subset
+        equals the whole drawing's wherever the subset holds every shape touching that window."""
+        idx = np.asarray(idx, dtype=np.int64)
+        return Drawing([self.kinds[i] for i in idx], [self.coords[i] for i in idx], [self.masks[i] for i in idx],
+                       self.bounds[idx])
+
     def __len__(self) -> int:
         return len(self.kinds)
 
