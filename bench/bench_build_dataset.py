@@ -50,8 +50,9 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLE = "LC08_L1TP_224078_20200518_20200518_01_RT_subset"
 
 
-def make_mosaic(folder: Path, k: int) -> str:
-    """A project with one scene: ``k x k`` copies of the Landsat sample scene and its shapes. Returns its name."""
+def make_mosaic(folder: Path, k: int, shape_copies: int | None = None) -> str:
+    """A project with one scene: ``k x k`` copies of the Landsat sample scene and the shapes of the first
+    ``shape_copies`` copies (default: all). Returns its name."""
     import numpy as np
     import rasterio
 
@@ -73,6 +74,8 @@ def make_mosaic(folder: Path, k: int) -> str:
     shapes = []
     for i in range(k):
         for j in range(k):
+            if shape_copies is not None and i * k + j >= shape_copies:
+                continue
             for s in ann["shapes"]:
                 shapes.append(s | {"points": [[x + j * w, y + i * h] for x, y in s["points"]]})
     ann |= {"shapes": shapes, "imagePath": f"../scenes/{name}.tif", "imageData": None,
@@ -183,9 +186,14 @@ def workers(tmp: Path, k: int, repeat: int) -> None:
 
     project = tmp / f"wk{k}"
     make_mosaic(project, k)
+    warm = tmp / "wk_warm"
+    make_mosaic(warm, 1)
     times: dict[str, list[float]] = {"1 worker": [], "2 workers": [], "Dask LocalCluster, 2 workers": []}
     loads = []
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        for kw in ({}, {"workers": 2}, {"dask": cluster.scheduler_address}):  # imports in every worker
+            build(warm, tmp / "wk_warm_out", 256, **kw)
+            shutil.rmtree(tmp / "wk_warm_out")
         for r in range(repeat):
             for key, kw in (("1 worker", {}), ("2 workers", {"workers": 2}),
                             ("Dask LocalCluster, 2 workers", {"dask": cluster.scheduler_address})):
@@ -204,13 +212,13 @@ def workers(tmp: Path, k: int, repeat: int) -> None:
         print(f"| {key} | {_median(v):.2f} | {', '.join(f'{x:.2f}' for x in v)} | {one / _median(v):.2f}x |")
 
 
-def _child(k: int, tmp: str) -> None:
+def _child(k: int, tmp: str, name: str) -> None:
     sys.path.insert(0, str(Path(__file__).parent))
     from peak_memory import peak_mib, rss_mib
 
     base = rss_mib()
     t = time.perf_counter()
-    n = build(Path(tmp) / f"mem{k}", Path(tmp) / f"out{k}", 512)
+    n = build(Path(tmp) / name, Path(tmp) / f"out_{name}", 512)
     print(json.dumps({"k": k, "tiles": n, "peak_mib": peak_mib(), "before_build_mib": base,
                       "seconds": time.perf_counter() - t}))
 
@@ -219,14 +227,16 @@ def memory(tmp: Path, factors: list[int]) -> None:
     print(f"\nMemory: one build per process, 512 px tiles, gtpbd-mm, load average {os.getloadavg()[0]:.1f}\n")
     print("| mosaic | scene px | shapes | tiles | peak RSS, VmHWM (MiB) | RSS before the build (MiB) | s |\n"
           "| --- | --- | --- | --- | --- | --- | --- |")
-    for k in factors:
+    runs = [(k, None) for k in factors] + [(factors[-1], 1)]  # the largest scene again with one copy's shapes
+    for k, copies in runs:
+        name = f"mem{k}" if copies is None else f"mem{k}_few"
         # generated first in its own process so the generator's memory does not count
-        subprocess.run([sys.executable, __file__, "--gen", str(k), str(tmp)], check=True)
-        res = subprocess.run([sys.executable, __file__, "--child", str(k), str(tmp)], check=True,
+        subprocess.run([sys.executable, __file__, "--gen", str(k), str(tmp), name, str(copies or 0)], check=True)
+        res = subprocess.run([sys.executable, __file__, "--child", str(k), str(tmp), name], check=True,
                              capture_output=True, text=True)
         d = json.loads(res.stdout.strip().splitlines()[-1])
         side = 768 * k
-        print(f"| {k * k}x | {side} x {side} | {826 * k * k:,} | {d['tiles']} | {d['peak_mib']:.0f} | "
+        print(f"| {k * k}x | {side} x {side} | {826 * (copies or k * k):,} | {d['tiles']} | {d['peak_mib']:.0f} | "
               f"{d['before_build_mib']:.0f} | {d['seconds']:.1f} |", flush=True)
 
 
@@ -237,14 +247,14 @@ def main() -> None:
     ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument("--skip-throughput", action="store_true")
     ap.add_argument("--skip-workers", action="store_true")
-    ap.add_argument("--child", nargs=2)
-    ap.add_argument("--gen", nargs=2)
+    ap.add_argument("--child", nargs=3)
+    ap.add_argument("--gen", nargs=4)
     a = ap.parse_args()
     if a.gen:
-        make_mosaic(Path(a.gen[1]) / f"mem{a.gen[0]}", int(a.gen[0]))
+        make_mosaic(Path(a.gen[1]) / a.gen[2], int(a.gen[0]), int(a.gen[3]) or None)
         return
     if a.child:
-        _child(int(a.child[0]), a.child[1])
+        _child(int(a.child[0]), a.child[1], a.child[2])
         return
     with tempfile.TemporaryDirectory() as tmp:
         if not a.skip_throughput:
