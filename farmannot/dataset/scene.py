@@ -15,32 +15,39 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import hashlib
 import json
-import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import rasterio
-from rasterio import features
 from rasterio.errors import RasterioError
 from rasterio.transform import Affine
 from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 
-from farmannot import __version__
 from farmannot.captions.annotation import scene_nir_factor
 from farmannot.dataset.config import BuildConfig
-from farmannot.dataset.layouts import SpieSample, Tile, file_sha256, layout_files, write_checked
+from farmannot.dataset.layouts import SpieSample, Tile, layout_files, write_checked
+from farmannot.dataset.layouts.coco import coco_instances
 from farmannot.dataset.layouts.spie import records as spie_records
+from farmannot.dataset.layouts.spie import spie_response
 from farmannot.dataset.project import SceneJob
+from farmannot.dataset.records import (
+    SceneResult,
+    UnitResult,
+    fingerprint,
+    resume_scene,
+    resume_unit,
+    unit_record,
+    write_scene,
+    write_unit,
+)
 from farmannot.dataset.tile_text import scene_date, scene_keywords, season, tile_captions, tile_keywords, tile_presence
 from farmannot.dataset.units import Unit, scene_units, unit_plans
 from farmannot.errors import InputError
-from farmannot.io.atomic import write_json
 from farmannot.io.labelme_stream import stream_annotation
 from farmannot.io.metadata import centre_lonlat
 from farmannot.io.raster import open_raster, read_window_all, scene_info
@@ -59,53 +66,7 @@ try:  # GDAL errors that rasterio does not wrap in RasterioError (a broken block
 except ImportError:  # pragma: no cover - other rasterio versions
     CPLE_BaseError = RasterioError
 
-RECORDS_DIR = ".farmannot/scenes"
-UNITS_DIR = ".farmannot/units"
 GDAL_CACHE_MB = 48
-
-
-@dataclass
-class SceneResult:
-    """What a scene job hands back to the build."""
-
-    name: str
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    report: dict[str, Any] = field(default_factory=dict)
-    written: int = 0
-    unchanged: int = 0
-    dropped: int = 0
-    resumed: bool = False
-
-
-def _fingerprint(job: SceneJob, cfg: BuildConfig) -> str:
-    h = hashlib.sha256()
-    job_fields = {k: v for k, v in job.__dict__.items() if k != "n_units"} | {"split": job.split}  # how it runs
-    h.update(json.dumps({"job": job_fields, "cfg": cfg.fingerprint(),
-                         "version": __version__}, sort_keys=True, default=str).encode())
-    for p in (job.annotation, job.image, job.dem):
-        if p:
-            st = Path(p).stat()
-            h.update(f"{p}:{st.st_size}:{st.st_mtime_ns}".encode())
-    with open(job.annotation, "rb") as fh:  # in chunks: the annotation may be tens of MB
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _resume(out: Path, job: SceneJob, fp: str) -> SceneResult | None:
-    rec_path = out / RECORDS_DIR / f"{job.name}.json"
-    try:
-        rec = json.loads(rec_path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-    if rec.get("fingerprint") != fp:
-        return None
-    for row in rec["rows"]:
-        for rel, digest in json.loads(row["checksums"]).items():
-            if file_sha256(out / rel) != digest:
-                return None
-    return SceneResult(job.name, rec["rows"], rec.get("report", {}), 0, sum(
-        len(json.loads(r["checksums"])) for r in rec["rows"]), rec.get("dropped", 0), resumed=True)
 
 
 def _reading(job: SceneJob):
@@ -162,17 +123,6 @@ class ScenePrep:
     report: dict[str, Any]
 
 
-@dataclass
-class UnitResult:
-    """What a work unit hands back: its rows in window order and its file counts."""
-
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    written: int = 0
-    unchanged: int = 0
-    dropped: int = 0
-    windows: list[int] = field(default_factory=list)  # the scene window of each row
-
-
 def prepare_scene(job: SceneJob, cfg: BuildConfig, out_dir: str) -> SceneResult | ScenePrep:
     """The scene's finished result when it can be resumed, else its :class:`ScenePrep`.
 
@@ -180,8 +130,8 @@ def prepare_scene(job: SceneJob, cfg: BuildConfig, out_dir: str) -> SceneResult 
         InputError: a bad scene (unreadable raster, annotation for another image, unknown label, shapes all
             outside, DEM without CRS or not overlapping, bad caption keywords); the message names the file.
     """
-    fp = _fingerprint(job, cfg)
-    done = _resume(Path(out_dir), job, fp)
+    fp = fingerprint(job, cfg)
+    done = resume_scene(Path(out_dir), job, fp)
     if done is not None:
         return done
     with _reading(job):
@@ -241,17 +191,13 @@ def _prepare(job: SceneJob, cfg: BuildConfig, fp: str) -> ScenePrep:
     return ScenePrep(shared, units, plans, report)
 
 
-def _unit_record(out: Path, job: SceneJob, unit: Unit) -> Path:
-    return out / UNITS_DIR / job.name / f"{unit.index}.json"
-
-
 def build_unit(job: SceneJob, cfg: BuildConfig, out_dir: str, shared: SceneShared, unit: Unit, plan: LabelPlan,
                on_tile: Callable[[], None] | None = None) -> UnitResult:
     """Build (or resume) the tiles of one work unit; ``on_tile()`` is called after each window (progress)."""
     out = Path(out_dir)
-    rec_path = _unit_record(out, job, unit)
+    rec_path = unit_record(out, job, unit)
     if shared.n_units > 1:
-        done = _resume_unit(out, rec_path, shared.fingerprint, unit)
+        done = resume_unit(out, rec_path, shared.fingerprint, unit)
         if done is not None:
             for _ in unit.windows:
                 if on_tile is not None:
@@ -276,22 +222,8 @@ def build_unit(job: SceneJob, cfg: BuildConfig, out_dir: str, shared: SceneShare
             if on_tile is not None:
                 on_tile()
     if shared.n_units > 1:
-        write_json(rec_path, {"fingerprint": shared.fingerprint, "windows": list(unit.windows), "rows": res.rows,
-                              "row_windows": res.windows, "dropped": res.dropped}, indent=None)
+        write_unit(rec_path, shared.fingerprint, unit, res)
     return res
-
-
-def _resume_unit(out: Path, rec_path: Path, fp: str, unit: Unit) -> UnitResult | None:
-    try:
-        rec = json.loads(rec_path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-    if rec.get("fingerprint") != fp or rec.get("windows") != list(unit.windows):
-        return None
-    sums = [json.loads(row["checksums"]) for row in rec["rows"]]
-    if any(file_sha256(out / rel) != digest for s in sums for rel, digest in s.items()):
-        return None
-    return UnitResult(rec["rows"], 0, sum(len(s) for s in sums), rec.get("dropped", 0), rec["row_windows"])
 
 
 def finish_scene(job: SceneJob, out_dir: str, prep: ScenePrep, units: list[UnitResult]) -> SceneResult:
@@ -300,12 +232,7 @@ def finish_scene(job: SceneJob, out_dir: str, prep: ScenePrep, units: list[UnitR
     pairs = sorted(((i, row) for r in units for i, row in zip(r.windows, r.rows)), key=lambda p: p[0])
     res = SceneResult(job.name, [row for _, row in pairs], prep.report, sum(r.written for r in units),
                       sum(r.unchanged for r in units), sum(r.dropped for r in units))
-    write_json(out / RECORDS_DIR / f"{job.name}.json",
-               {"fingerprint": prep.shared.fingerprint, "rows": res.rows, "report": res.report,
-                "dropped": res.dropped}, indent=None)
-    shutil.rmtree(out / UNITS_DIR / job.name, ignore_errors=True)
-    with contextlib.suppress(OSError):  # the last scene's units gone: no empty folder left behind
-        (out / UNITS_DIR).rmdir()
+    write_scene(out, prep.shared.fingerprint, res)
     return res
 
 
@@ -354,48 +281,6 @@ def _named_bands(info, data: np.ndarray, valid: np.ndarray, names: list[str]) ->
         b[~valid | ~np.isfinite(b)] = np.nan
         out[n] = b
     return out
-
-
-def _rle(mask: np.ndarray) -> dict[str, Any]:
-    """COCO uncompressed RLE (column-major runs, starting with background) of a boolean mask."""
-    flat = mask.ravel(order="F").astype(np.int8)
-    change = np.flatnonzero(np.diff(flat)) + 1
-    bounds = np.concatenate([[0], change, [flat.size]])
-    counts = np.diff(bounds).tolist()
-    if flat[0]:
-        counts = [0, *counts]
-    return {"size": [int(mask.shape[0]), int(mask.shape[1])], "counts": [int(c) for c in counts]}
-
-
-def _coco_instances(parcel: np.ndarray) -> list[dict[str, Any]]:
-    """COCO instances of a tile's parcel raster: polygons (pixel-edge coordinates) for parcels without holes,
-    uncompressed RLE for parcels with holes (COCO polygons cannot hold a hole); bbox and area from pixels."""
-    rings: dict[int, list] = {}
-    for geom, v in features.shapes(parcel.astype(np.int32), mask=parcel > 0, connectivity=4):
-        rings.setdefault(int(v), []).append(geom["coordinates"])
-    out = []
-    for pid in sorted(rings):
-        m = parcel == pid
-        rows, cols = np.nonzero(m)
-        holes = any(len(poly) > 1 for poly in rings[pid])
-        seg = _rle(m) if holes else [[float(c) for xy in poly[0] for c in xy] for poly in rings[pid]]
-        out.append({"parcel": pid, "segmentation": seg, "area": int(rows.size),
-                    "bbox": [int(cols.min()), int(rows.min()), int(cols.max() - cols.min() + 1),
-                             int(rows.max() - rows.min() + 1)], "iscrowd": 0})
-    return out
-
-
-def spie_response(category: str, regions: list[dict]) -> str:
-    """A plain description of the regions (the SPIE response) from their attributes."""
-    if not regions:
-        return f"No distinct {category} regions stand out in this image."
-    parts = [f"The image holds {len(regions)} distinct {category} region{'s' if len(regions) > 1 else ''}."]
-    for i, r in enumerate(regions[:3]):
-        size = r.get("Size of area", r.get("size"))
-        loc = r.get("Location", r.get("location"))
-        lead = "The largest" if i == 0 else "Another"
-        parts.append(f"{lead} is {size} in area and lies in the {loc} of the image.")
-    return " ".join(parts)
 
 
 def spie_categories(cfg: BuildConfig, info) -> dict[str, list[int]]:
@@ -482,7 +367,7 @@ def _tile(job, cfg, out, src, info, plan, win: Window, tr, crs, vrt, shared: Sce
         "spie_categories": [s.category for s in spie],
         "gtpbd_text_family": "terraced" if "terraced" in captions else "farmseg",
         "paths": json.dumps(paths, sort_keys=True), "checksums": json.dumps(sums, sort_keys=True),
-        "_coco": _coco_instances(lab.parcel) if "coco" in cfg.layouts else [],
+        "_coco": coco_instances(lab.parcel) if "coco" in cfg.layouts else [],
         "_spie": spie_records(tile) if "spie" in cfg.layouts else [],
     }
     return row
