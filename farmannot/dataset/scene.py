@@ -14,7 +14,6 @@ rewritten when its bytes differ.
 from __future__ import annotations
 
 import contextlib
-import gc
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -83,20 +82,6 @@ def _reading(job: SceneJob):
     return ctx()
 
 
-@contextlib.contextmanager
-def _gc_paused():
-    """Python's cyclic garbage collector off while an annotation is read: reading creates millions of small
-    objects (no cycles) and the collections they set off took 30 % of reading and planning (measured on
-    13,216 shapes, docs/BENCHMARKS.md)."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
 @dataclass
 class SceneShared:
     """What every work unit of a scene needs besides its own shapes (plain data: pickles to any worker)."""
@@ -152,8 +137,7 @@ def _prepare(job: SceneJob, cfg: BuildConfig, fp: str) -> ScenePrep:
                 except InputError as exc:  # reported after the size check, as when the file was read whole
                     failed.append(exc)
 
-        with _gc_paused():
-            ann = stream_annotation(job.annotation, plan, project_dir=project)
+        ann = stream_annotation(job.annotation, plan, project_dir=project)
         if (ann.image_width, ann.image_height) not in ((None, None), (info.width, info.height)):
             raise InputError(f"{job.annotation}: drawn on a {ann.image_width} x {ann.image_height} px image but "
                              f"{job.image} is {info.width} x {info.height} px; point imagePath at the right scene.")
