@@ -108,8 +108,33 @@ class ScenePrep:
     report: dict[str, Any]
 
 
+@dataclass
+class SceneLabels:
+    """The annotation's half of a prepared scene (:func:`plan_scene`)."""
+
+    units: list[Unit]
+    plans: list[LabelPlan]
+    report: dict[str, Any]
+    scene_kw: dict[str, str]
+    when: Any
+
+
+@dataclass
+class SceneLook:
+    """The raster's half of a prepared scene (:func:`look_scene`): display, NIR calibration, DEM shift."""
+
+    stretch: Any
+    nir_factor: float | None
+    dem_offset: tuple[float, float] | None
+    dem_report: dict[str, Any]
+    disp: list[int]
+    cats: dict[str, list[int]]
+    names: list[str]
+
+
 def prepare_scene(job: SceneJob, cfg: BuildConfig, out_dir: str) -> SceneResult | ScenePrep:
-    """The scene's finished result when it can be resumed, else its :class:`ScenePrep`.
+    """The scene's finished result when it can be resumed, else its :class:`ScenePrep` (:func:`plan_scene`
+    and :func:`look_scene` in this process; the scheduler runs the two side by side).
 
     Raises:
         InputError: a bad scene (unreadable raster, annotation for another image, unknown label, shapes all
@@ -119,13 +144,24 @@ def prepare_scene(job: SceneJob, cfg: BuildConfig, out_dir: str) -> SceneResult 
     done = resume_scene(Path(out_dir), job, fp)
     if done is not None:
         return done
-    with _reading(job):
-        return _prepare(job, cfg, fp)
+    return combine(fp, plan_scene(job, cfg), look_scene(job, cfg))
 
 
-def _prepare(job: SceneJob, cfg: BuildConfig, fp: str) -> ScenePrep:
+def combine(fp: str, labels: SceneLabels, look: SceneLook) -> ScenePrep:
+    """A prepared scene from its two halves."""
+    shared = SceneShared(fp, labels.scene_kw, labels.when, look.stretch, look.nir_factor, look.dem_offset,
+                         look.disp, look.cats, look.names, len(labels.units))
+    return ScenePrep(shared, labels.units, labels.plans, {**labels.report, **look.dem_report})
+
+
+def plan_scene(job: SceneJob, cfg: BuildConfig) -> SceneLabels:
+    """The annotation read once, as a stream, into each work unit's label plan; the scene's keywords and date.
+
+    Raises:
+        InputError: annotation for another image, bad shape, unknown label, shapes all outside, bad keywords.
+    """
     project = Path(job.annotation).parent.parent
-    with open_raster(job.image) as src:
+    with _reading(job), open_raster(job.image) as src:
         info = scene_info(src, sensor=job.sensor)
         planner = LabelPlanner(info.width, info.height, cfg.label_map, source=job.annotation)
         failed: list[InputError] = []
@@ -143,13 +179,25 @@ def _prepare(job: SceneJob, cfg: BuildConfig, fp: str) -> ScenePrep:
                              f"{job.image} is {info.width} x {info.height} px; point imagePath at the right scene.")
         if failed:
             raise failed[0]
-        plan = planner.finish()
+        whole = planner.finish()
         report = {"scene": job.name, "annotation": Path(job.annotation).relative_to(project).as_posix(),
-                  "parcels": plan.n_parcels, **plan.report.to_dict()}
+                  "parcels": whole.n_parcels, **whole.report.to_dict()}
         scene_kw = scene_keywords(ann.farmannot, job.annotation)
         when = scene_date(job.date, (ann.farmannot.get("scene") or {}).get("date"), src.tags(),
                           Path(job.image).name)
-        offset = None
+    units = scene_units(info.width, info.height, cfg.tile_size, cfg.overlap)
+    return SceneLabels(units, unit_plans(whole, units, cfg.boundary_width), report, scene_kw, when)
+
+
+def look_scene(job: SceneJob, cfg: BuildConfig) -> SceneLook:
+    """The scene's display stretch (decimated read), NIR soil line, DEM registration and SPIE categories.
+
+    Raises:
+        InputError: unreadable raster, DEM without CRS or not overlapping.
+    """
+    with _reading(job), open_raster(job.image) as src:
+        info = scene_info(src, sensor=job.sensor)
+        offset, dem_report = None, {}
         if job.dem:
             if src.crs is None:
                 raise InputError(f"{job.image}: the scene has no CRS but has a DEM ({job.dem}); the DEM cannot "
@@ -158,8 +206,8 @@ def _prepare(job: SceneJob, cfg: BuildConfig, fp: str) -> ScenePrep:
             if cfg.dem_register:  # the residual DEM-to-image shift, found and applied as align-dem does
                 reg, _ = register_to_image(job.dem, src, resampling=cfg.dem_resampling)
                 offset = reg.applied_offset
-                report["dem_registration"] = reg.to_dict()
-            report["dem_shift_px"] = [round(float(v), 4) for v in offset]
+                dem_report["dem_registration"] = reg.to_dict()
+            dem_report["dem_shift_px"] = [round(float(v), 4) for v in offset]
             with warped_dem(job.dem, src.crs, Affine(*info.transform), info.width, info.height,
                             resampling=cfg.dem_resampling, offset_px=offset):
                 pass  # a DEM that does not overlap the scene fails here, before any unit
@@ -169,10 +217,7 @@ def _prepare(job: SceneJob, cfg: BuildConfig, fp: str) -> ScenePrep:
         cats = spie_categories(cfg, info) if "spie" in cfg.layouts else {}
         names = sorted({b for c in cats for b in CATEGORIES[c].bands}
                        | {b for b in ("red", "green", "blue", "nir", "swir1") if b in info.band_map})
-    units = scene_units(info.width, info.height, cfg.tile_size, cfg.overlap)
-    plans = unit_plans(plan, units, cfg.boundary_width)
-    shared = SceneShared(fp, scene_kw, when, stretch, nir_factor, offset, disp, cats, names, len(units))
-    return ScenePrep(shared, units, plans, report)
+    return SceneLook(stretch, nir_factor, offset, dem_report, disp, cats, names)
 
 
 def build_unit(job: SceneJob, cfg: BuildConfig, out_dir: str, shared: SceneShared, unit: Unit, plan: LabelPlan,

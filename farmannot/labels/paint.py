@@ -54,7 +54,7 @@ class Drawing:
 
     Attributes:
         kinds: PIL primitive per shape (:data:`POLYGON`, :data:`RECTANGLE`, :data:`ELLIPSE`, :data:`MASK`).
-        coords: int64 ``(n, 2)`` per shape: polygon vertices, the two corners of a rectangle or an ellipse's
+        coords: integer ``(n, 2)`` per shape (int32 where it fits, else int64): polygon vertices, the two corners of a rectangle or an ellipse's
             box, or a mask's top-left pixel; truncated as PIL truncates them, in scene pixels.
         masks: The boolean mask of a mask shape, else None.
         bounds: int64 ``(shapes, 4)``: the first and last column and row a shape can paint (inclusive).
@@ -72,7 +72,8 @@ class Drawing:
         for k, s in enumerate(shapes):
             kind, xy, mask = _primitive(s)
             kinds.append(kind)
-            coords.append(xy)
+            # 32-bit where the vertices fit (half the memory of a scene's plan); painting moves them in 64 bits
+            coords.append(xy.astype(np.int32) if xy.size and np.abs(xy).max() < 2 ** 31 else xy)
             masks.append(mask)
             if kind == MASK:
                 h, w = mask.shape
@@ -111,7 +112,7 @@ class Drawing:
         draw = PIL.ImageDraw.Draw(img)
         off = np.array([col, row], np.int64)
         for k, i in enumerate(idx, start=1):
-            kind, xy = self.kinds[i], self.coords[i] - off
+            kind, xy = self.kinds[i], self.coords[i].astype(np.int64) - off
             if kind == POLYGON:
                 draw.polygon(xy.ravel().tolist(), fill=k, outline=k)
             elif kind == RECTANGLE:
