@@ -1,7 +1,8 @@
 """``build_dataset``: project folder -> dataset folder, on local processes or a Dask cluster.
 
 Order of work: discover scenes -> region- or block-grouped split (from window counts, before any pixel is read) ->
-one job per scene (tiles written straight into their split's folders) -> manifest, SPIE JSONL, COCO,
+each scene in work units, blocks of tiles (``dataset.units``, run by ``dataset.scheduler`` on local processes
+or Dask; tiles written straight into their split's folders) -> manifest, SPIE JSONL, COCO,
 build report, errors.json -> dataset card. Results are gathered as they finish but written in a fixed
 order, so the number of workers never changes an output byte.
 """
