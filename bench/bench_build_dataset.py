@@ -184,6 +184,14 @@ def throughput(tmp: Path, factors: list[int], repeat: int) -> None:
               f"{100 * pw / fw:.0f} % / {100 * pc / fc:.0f} % |", flush=True)
 
 
+def _cpu_all() -> float:
+    """CPU seconds of this process and of its finished child processes (the local worker pool)."""
+    import resource
+
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + ru.ru_utime + ru.ru_stime
+
+
 def workers(tmp: Path, k: int, repeat: int) -> None:
     from distributed import LocalCluster
 
@@ -191,18 +199,22 @@ def workers(tmp: Path, k: int, repeat: int) -> None:
     make_mosaic(project, k)
     warm = tmp / "wk_warm"
     make_mosaic(warm, 1)
-    times: dict[str, list[float]] = {"1 worker": [], "2 workers": [], "Dask LocalCluster, 2 workers": []}
+    names = ("1 worker", "2 workers", "Dask LocalCluster, 2 workers")
+    times: dict[str, list[float]] = {n: [] for n in names}
+    cores: dict[str, list[float]] = {n: [] for n in names}
     loads = []
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        for kw in ({}, {"workers": 2}, {"dask": cluster.scheduler_address}):  # imports in every worker
+        modes = dict(zip(names, ({}, {"workers": 2}, {"dask": cluster.scheduler_address})))
+        for kw in modes.values():  # imports in every worker
             build(warm, tmp / "wk_warm_out", 256, **kw)
             shutil.rmtree(tmp / "wk_warm_out")
         for r in range(repeat):
-            for key, kw in (("1 worker", {}), ("2 workers", {"workers": 2}),
-                            ("Dask LocalCluster, 2 workers", {"dask": cluster.scheduler_address})):
+            for key, kw in modes.items():
                 out = tmp / f"w{r}"
+                c = _cpu_all()
                 _, wall, _ = _timed(lambda: build(project, out, 256, **kw))
                 times[key].append(wall)
+                cores[key].append((_cpu_all() - c) / wall)  # Dask workers' CPU is not counted here
                 shutil.rmtree(out)
             loads.append(os.getloadavg()[0])
     side = 768 * k
@@ -210,9 +222,11 @@ def workers(tmp: Path, k: int, repeat: int) -> None:
     print(f"\nWorkers: one {k * k}x scene ({side} x {side} px, {826 * k * k:,} shapes, 256 px tiles), {os.cpu_count()} "
           f"CPU cores, load average {min(loads):.1f}-{max(loads):.1f} (median {_median(loads):.1f}), medians of "
           f"{repeat} alternating runs\n")
-    print("| run | wall s (median) | runs | speed-up over 1 worker |\n| --- | --- | --- | --- |")
+    print("| run | wall s (median) | runs | speed-up over 1 worker | cores it got: CPU s / wall s (median) |\n"
+          "| --- | --- | --- | --- | --- |")
     for key, v in times.items():
-        print(f"| {key} | {_median(v):.2f} | {', '.join(f'{x:.2f}' for x in v)} | {one / _median(v):.2f}x |")
+        got = f"{_median(cores[key]):.2f}" if not key.startswith("Dask") else "(workers not counted)"
+        print(f"| {key} | {_median(v):.2f} | {', '.join(f'{x:.2f}' for x in v)} | {one / _median(v):.2f}x | {got} |")
 
 
 def _child(k: int, tmp: str, name: str) -> None:
