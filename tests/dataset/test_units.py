@@ -3,6 +3,7 @@ unit, the same bytes on 1 worker, 2 workers and a Dask cluster, and resume of a 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -118,3 +119,35 @@ def test_resume_a_scene_cut_into_units(reference, tmp_path, monkeypatch):
     assert s.unchanged >= 9 * 4                                      # units 0 and 1: every file kept
     assert tree(out) == ref
     assert not (out / ".farmannot" / "units").exists() or not any((out / ".farmannot" / "units").iterdir())
+
+
+@pytest.mark.slow
+def test_bad_scenes_give_the_same_errors_on_1_and_2_workers_and_dask(tmp_path):
+    """--keep-going with bad scenes: the same errors.json and dataset bytes whoever runs the work. Scene a1 is
+    bad twice (a label not in the label map, and a DEM without CRS): the annotation's error is the one
+    reported, though on 2 workers its raster half is prepared by another process at the same time."""
+    distributed = pytest.importorskip("distributed")
+    from projectgen import SHAPES, write_annotation, write_dem
+
+    project = make_project(tmp_path / "p", scenes=[("a1", "north"), ("a2", "north"), ("ok", "north")],
+                           dem_for=None)
+    write_annotation(project / "annotations" / "a1.json", "../scenes/a1.tif",
+                     shapes=[*SHAPES, {**SHAPES[0], "label": "road"}])
+    write_dem(project / "dems" / "a1.tif", crs=None)                  # found by name; no CRS
+    moved = [{**s, "points": [[x + 500, y + 500] for x, y in s["points"]]} for s in SHAPES]
+    write_annotation(project / "annotations" / "a2.json", "../scenes/a2.tif", shapes=moved)
+    cfg = {**UNITS, "split": "1:0:0", "keep_going": True}
+    build_dataset(project, tmp_path / "one", load_config(None, cfg), progress=False, echo=lambda s: None)
+    ref = tree(tmp_path / "one")
+    errors = json.loads(ref["errors.json"])
+    assert [e["scene"] for e in errors] == ["a1", "a2"]
+    assert "'road'" in errors[0]["reason"] and "outside" in errors[1]["reason"]
+    build_dataset(project, tmp_path / "two", load_config(None, {**cfg, "workers": 2}), progress=False,
+                  echo=lambda s: None)
+    assert tree(tmp_path / "two") == ref
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, protocol="tcp",
+                                  host="127.0.0.1", dashboard_address=None) as cluster:
+        build_dataset(project, tmp_path / "dask", load_config(None, {**cfg, "dask_scheduler":
+                                                                      cluster.scheduler_address}),
+                      progress=False, echo=lambda s: None)
+    assert tree(tmp_path / "dask") == ref
