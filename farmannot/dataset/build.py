@@ -1,7 +1,8 @@
 """``build_dataset``: project folder -> dataset folder, on local processes or a Dask cluster.
 
 Order of work: discover scenes -> region- or block-grouped split (from window counts, before any pixel is read) ->
-one job per scene (tiles written straight into their split's folders) -> manifest, SPIE JSONL, COCO,
+each scene in work units, blocks of tiles (``dataset.units``, run by ``dataset.scheduler`` on local processes
+or Dask; tiles written straight into their split's folders) -> manifest, SPIE JSONL, COCO,
 build report, errors.json -> dataset card. Results are gathered as they finish but written in a fixed
 order, so the number of workers never changes an output byte.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import dataclasses
+import itertools
 import json
 import os
 import sys
@@ -26,6 +28,7 @@ from farmannot.dataset.config import BuildConfig
 from farmannot.dataset.manifest import BUILD_REPORT, write_coco, write_manifest, write_spie
 from farmannot.dataset.project import SceneJob, discover_scenes
 from farmannot.dataset.scene import SceneResult, build_scene
+from farmannot.dataset.scheduler import SceneUnits
 from farmannot.dataset.split import assign_blocks, assign_splits, buffer_train
 from farmannot.errors import FarmannotError, InputError, expected_message, note_input, one_line
 from farmannot.io.atomic import write_json
@@ -62,10 +65,10 @@ def _run_local(jobs: list[SceneJob], cfg: BuildConfig, out: str,
                 yield job, exc
         return
     broken = yield from _run_pool(jobs, cfg, out, cfg.workers)
-    # a worker died (killed by the system, often for memory) and took the pool's other scenes with it: those
-    # run again one pool each, so only the scene that kills its worker fails
+    # a worker died (killed by the system, often for memory) and took the pool's other work with it: the
+    # unfinished scenes run again one pool each, so only the scene that kills its worker fails
     for job in broken:
-        yield from _run_pool([job], cfg, out, 1, died=True)
+        yield from _run_pool([job], cfg, out, cfg.workers, died=True)
 
 
 def _run_pool(jobs: list[SceneJob], cfg: BuildConfig, out: str, workers: int, died: bool = False):
@@ -73,21 +76,19 @@ def _run_pool(jobs: list[SceneJob], cfg: BuildConfig, out: str, workers: int, di
     them as failures)."""
     broken = []
     with cf.ProcessPoolExecutor(max_workers=workers) as pool:
-        futs = {pool.submit(build_scene, job, cfg, out): job for job in jobs}
+        units = SceneUnits(jobs, cfg, out, pool.submit, lambda f: f.exception(), window=workers + 1)
         try:
-            for fut in cf.as_completed(futs):
-                exc = fut.exception()
-                if isinstance(exc, BrokenProcessPool):
+            for job, res in units.run(lambda fs: cf.wait(fs, return_when=cf.FIRST_COMPLETED).done):
+                if isinstance(res, BrokenProcessPool):
                     if not died:
-                        broken.append(futs[fut])
+                        broken.append(job)
                         continue
-                    exc = InputError(f"{futs[fut].image}: the worker process building this scene died (killed by "
+                    res = InputError(f"{job.image}: the worker process building this scene died (killed by "
                                      "the system, most often for lack of memory); build it with fewer --workers "
                                      "or a smaller --tile-size, or check the scene.")
-                yield futs[fut], exc if exc is not None else fut.result()
+                yield job, res
         finally:
-            for f in futs:
-                f.cancel()
+            units.cancel()
     return sorted(broken, key=lambda j: j.name)
 
 
@@ -102,17 +103,22 @@ def _run_dask(jobs: list[SceneJob], cfg: BuildConfig, out: str,
     except (OSError, TimeoutError) as exc:
         raise FarmannotError(f"--dask-scheduler {cfg.dask_scheduler}: cannot connect ({exc}).") from None
     with client:
-        futs = {client.submit(build_scene, job, cfg, out, key=f"farmannot-scene-{job.name}-{i}", pure=False): job
-                for i, job in enumerate(jobs)}
+        n = itertools.count()
+
+        def submit(fn, *args):
+            return client.submit(fn, *args, key=f"farmannot-{fn.__name__}-{args[0].name}-{next(n)}", pure=False)
+
+        threads = sum(client.nthreads().values()) or 1
+        units = SceneUnits(jobs, cfg, out, submit, lambda f: f.exception() if f.status == "error" else None,
+                           window=threads + 1)
         try:
-            for fut in as_completed(list(futs), loop=client.loop):
-                job = futs[fut]
-                if fut.status == "error":
-                    yield job, fut.exception()
-                else:
-                    yield job, fut.result()
+            def first_done(fs: list) -> list:
+                first = next(as_completed(fs, loop=client.loop))
+                return [first, *(f for f in fs if f is not first and f.done())]
+
+            yield from units.run(first_done)
         finally:
-            client.cancel(list(futs))
+            units.cancel()
 
 
 def _error_record(job: SceneJob, exc: BaseException) -> dict:
@@ -189,9 +195,11 @@ def _build_dataset(project: str | Path, out: Path, cfg: BuildConfig, progress: b
     # at least one byte per tile pixel and layout (the tile image is in every layout), checked before any tile
     check_free_space(out, sum(j.n_windows for j in jobs) * cfg.tile_size ** 2 * len(cfg.layouts),
                      f"{sum(j.n_windows for j in jobs)} tile(s) in {len(cfg.layouts)} layout(s)")
-    cap = min(cfg.workers, len(jobs), os.cpu_count() or 1)
+    n_units = sum(j.n_units for j in jobs)  # work units: blocks of tiles (dataset.units)
+    cap = min(cfg.workers, n_units, os.cpu_count() or 1)
     if not cfg.dask_scheduler and cap < cfg.workers:
-        echo(f"note: {cfg.workers} workers asked for, {cap} used ({len(jobs)} scene(s), {os.cpu_count()} CPU core(s)).")
+        echo(f"note: {cfg.workers} workers asked for, {cap} used ({len(jobs)} scene(s) in {n_units} work unit(s), "
+             f"{os.cpu_count()} CPU core(s)).")
         cfg = dataclasses.replace(cfg, workers=cap)
     runner = _run_dask if cfg.dask_scheduler else _run_local
     results: list[SceneResult] = []

@@ -15,9 +15,11 @@ from pathlib import Path
 import pandas as pd
 
 from farmannot.dataset.config import BuildConfig
+from farmannot.dataset.units import scene_units
 from farmannot.errors import FarmannotError, InputError, one_line
 from farmannot.io.atomic import is_temporary
-from farmannot.io.labelme_json import load_annotation, resolve_image_path
+from farmannot.io.labelme_json import resolve_image_path
+from farmannot.io.labelme_stream import stream_annotation
 from farmannot.io.raster import open_raster
 from farmannot.io.windows import tile_windows, window_block
 
@@ -43,6 +45,7 @@ class SceneJob:
     tile_groups: tuple[str, ...] = ()
     tile_cells: tuple[tuple[int, int], ...] = ()
     tile_splits: tuple[str, ...] = ()
+    n_units: int = 1
 
     def split_of(self, i: int) -> str:
         """Split of the scene's ``i``-th window (row-major, as :func:`tile_windows` lists them); ``""`` for a
@@ -157,7 +160,8 @@ def scene_dem(project: str | os.PathLike, image: str | os.PathLike) -> Path | No
 
 
 def _scene_job(project: Path, f: Path, rows: dict, cfg: BuildConfig) -> SceneJob:
-    ann = load_annotation(f, project_dir=project)
+    # the header only (imagePath): the shapes are read once, by the scene's build
+    ann = stream_annotation(f, project_dir=project)
     image = resolve_image_path(ann, f, project_dir=project)
     if not image.exists():
         raise InputError(f"{f}: imagePath {ann.image_path!r} -> {image} does not exist; put the scene in "
@@ -169,6 +173,7 @@ def _scene_job(project: Path, f: Path, rows: dict, cfg: BuildConfig) -> SceneJob
     dem_path = _row_dem(project, image, row, where)
     with open_raster(image) as src:
         windows = tile_windows(src.width, src.height, cfg.tile_size, cfg.overlap)
+        n_units = len(scene_units(src.width, src.height, cfg.tile_size, cfg.overlap))
     blocks: tuple[str, ...] = ()
     cells: tuple[tuple[int, int], ...] = ()
     if cfg.group_by == "block":
@@ -182,5 +187,5 @@ def _scene_job(project: Path, f: Path, rows: dict, cfg: BuildConfig) -> SceneJob
         dem=str(dem_path) if dem_path else None, date=_opt(row, "date"),
         lat=_float(_opt(row, "lat"), "lat", where), lon=_float(_opt(row, "lon"), "lon", where),
         sensor=_opt(row, "sensor") or cfg.sensor, n_windows=len(windows), tile_groups=blocks,
-        tile_cells=cells,
+        tile_cells=cells, n_units=n_units,
     )

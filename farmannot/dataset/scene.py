@@ -1,44 +1,58 @@
-"""One scene -> its tiles in every layout: the unit of work a local process or a Dask worker runs.
+"""One scene -> its tiles in every layout, in work units that a local process or a Dask worker runs.
 
-Memory is set by the tile size: the scene is read window by window, labels are rasterised per window, the
-DEM is warped per window, the display stretch comes from a decimated read. A scene whose inputs, options
-and output files are unchanged since the last run is skipped (its record under ``.farmannot/scenes/``
-holds every file's checksum); otherwise each file is only rewritten when its bytes differ.
+A scene is prepared once (:func:`prepare_scene`: the annotation streamed and planned, the display stretch from
+a decimated read, the DEM registration, the scene's keywords), then built unit by unit
+(:func:`build_unit`: a block of tile windows, :mod:`farmannot.dataset.units`) and finished
+(:func:`finish_scene`: the rows in window order, the scene's record). Memory is set by the work unit: the
+scene is read window by window, labels are drawn per window from the unit's shapes, the DEM is warped per
+window. A scene whose inputs, options and output files are unchanged since the last run is skipped (its record
+under ``.farmannot/scenes/`` holds every file's checksum); a unit finished before an interruption is skipped
+the same way (``.farmannot/units/``, removed when its scene is finished); otherwise each file is only
+rewritten when its bytes differ.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import rasterio
-from rasterio import features
 from rasterio.errors import RasterioError
 from rasterio.transform import Affine
 from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 
-from farmannot import __version__
 from farmannot.captions.annotation import scene_nir_factor
 from farmannot.dataset.config import BuildConfig
-from farmannot.dataset.layouts import SpieSample, Tile, file_sha256, layout_files, write_checked
+from farmannot.dataset.layouts import SpieSample, Tile, layout_files, write_checked
+from farmannot.dataset.layouts.coco import coco_instances
 from farmannot.dataset.layouts.spie import records as spie_records
+from farmannot.dataset.layouts.spie import spie_response
 from farmannot.dataset.project import SceneJob
+from farmannot.dataset.records import (
+    SceneResult,
+    UnitResult,
+    fingerprint,
+    resume_scene,
+    resume_unit,
+    unit_record,
+    write_scene,
+    write_unit,
+)
 from farmannot.dataset.tile_text import scene_date, scene_keywords, season, tile_captions, tile_keywords, tile_presence
+from farmannot.dataset.units import Unit, scene_units, unit_plans
 from farmannot.errors import InputError
-from farmannot.io.atomic import write_json
-from farmannot.io.labelme_json import load_annotation
+from farmannot.io.labelme_stream import stream_annotation
 from farmannot.io.metadata import centre_lonlat
 from farmannot.io.raster import open_raster, read_window_all, scene_info
 from farmannot.io.stretch import scene_stretch
 from farmannot.io.windows import tile_windows
-from farmannot.labels.rasterize import IGNORE_VALUE, plan_labels, tile_labels
+from farmannot.labels.rasterize import IGNORE_VALUE, LabelPlan, LabelPlanner, tile_labels
 from farmannot.spectral.indices import CATEGORIES, normalized_difference
 from farmannot.spectral.prompt import category_prompt
 from farmannot.spectral.scene import ALL_CATEGORIES, available_categories
@@ -51,75 +65,218 @@ try:  # GDAL errors that rasterio does not wrap in RasterioError (a broken block
 except ImportError:  # pragma: no cover - other rasterio versions
     CPLE_BaseError = RasterioError
 
-RECORDS_DIR = ".farmannot/scenes"
 GDAL_CACHE_MB = 48
 
 
+def _reading(job: SceneJob):
+    """GDAL's block cache capped (its default, 5 % of RAM, would grow with the scene; tiles need a tile row of
+    it) and a broken raster as one line naming the scene."""
+    @contextlib.contextmanager
+    def ctx():
+        try:
+            with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 1024 * 1024):
+                yield
+        except (RasterioError, CPLE_BaseError) as exc:
+            cause = f": {exc.__cause__}" if exc.__cause__ else ""
+            raise InputError(f"{job.image}: cannot read the scene ({exc}{cause}); is the file complete?") from None
+    return ctx()
+
+
 @dataclass
-class SceneResult:
-    """What a scene job hands back to the build."""
+class SceneShared:
+    """What every work unit of a scene needs besides its own shapes (plain data: pickles to any worker)."""
 
-    name: str
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    report: dict[str, Any] = field(default_factory=dict)
-    written: int = 0
-    unchanged: int = 0
-    dropped: int = 0
-    resumed: bool = False
-
-
-def _fingerprint(job: SceneJob, cfg: BuildConfig) -> str:
-    h = hashlib.sha256()
-    h.update(json.dumps({"job": job.__dict__ | {"split": job.split}, "cfg": cfg.fingerprint(),
-                         "version": __version__}, sort_keys=True, default=str).encode())
-    for p in (job.annotation, job.image, job.dem):
-        if p:
-            st = Path(p).stat()
-            h.update(f"{p}:{st.st_size}:{st.st_mtime_ns}".encode())
-    h.update(Path(job.annotation).read_bytes())
-    return h.hexdigest()
+    fingerprint: str
+    scene_kw: dict[str, str]
+    when: Any
+    stretch: Any
+    nir_factor: float | None
+    dem_offset: tuple[float, float] | None
+    disp: list[int]
+    cats: dict[str, list[int]]
+    names: list[str]
+    n_units: int
 
 
-def _resume(out: Path, job: SceneJob, fp: str) -> SceneResult | None:
-    rec_path = out / RECORDS_DIR / f"{job.name}.json"
-    try:
-        rec = json.loads(rec_path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-    if rec.get("fingerprint") != fp:
-        return None
-    for row in rec["rows"]:
-        for rel, digest in json.loads(row["checksums"]).items():
-            if file_sha256(out / rel) != digest:
-                return None
-    return SceneResult(job.name, rec["rows"], rec.get("report", {}), 0, sum(
-        len(json.loads(r["checksums"])) for r in rec["rows"]), rec.get("dropped", 0), resumed=True)
+@dataclass
+class ScenePrep:
+    """A prepared scene: the shared part, its work units and each unit's label plan, and the scene report."""
+
+    shared: SceneShared
+    units: list[Unit]
+    plans: list[LabelPlan]
+    report: dict[str, Any]
+
+
+@dataclass
+class SceneLabels:
+    """The annotation's half of a prepared scene (:func:`plan_scene`)."""
+
+    units: list[Unit]
+    plans: list[LabelPlan]
+    report: dict[str, Any]
+    scene_kw: dict[str, str]
+    when: Any
+
+
+@dataclass
+class SceneLook:
+    """The raster's half of a prepared scene (:func:`look_scene`): display, NIR calibration, DEM shift."""
+
+    stretch: Any
+    nir_factor: float | None
+    dem_offset: tuple[float, float] | None
+    dem_report: dict[str, Any]
+    disp: list[int]
+    cats: dict[str, list[int]]
+    names: list[str]
+
+
+def prepare_scene(job: SceneJob, cfg: BuildConfig, out_dir: str) -> SceneResult | ScenePrep:
+    """The scene's finished result when it can be resumed, else its :class:`ScenePrep` (:func:`plan_scene`
+    and :func:`look_scene` in this process; the scheduler runs the two side by side).
+
+    Raises:
+        InputError: a bad scene (unreadable raster, annotation for another image, unknown label, shapes all
+            outside, DEM without CRS or not overlapping, bad caption keywords); the message names the file.
+    """
+    fp = fingerprint(job, cfg)
+    done = resume_scene(Path(out_dir), job, fp)
+    if done is not None:
+        return done
+    return combine(fp, plan_scene(job, cfg), look_scene(job, cfg))
+
+
+def combine(fp: str, labels: SceneLabels, look: SceneLook) -> ScenePrep:
+    """A prepared scene from its two halves."""
+    shared = SceneShared(fp, labels.scene_kw, labels.when, look.stretch, look.nir_factor, look.dem_offset,
+                         look.disp, look.cats, look.names, len(labels.units))
+    return ScenePrep(shared, labels.units, labels.plans, {**labels.report, **look.dem_report})
+
+
+def plan_scene(job: SceneJob, cfg: BuildConfig) -> SceneLabels:
+    """The annotation read once, as a stream, into each work unit's label plan; the scene's keywords and date.
+
+    Raises:
+        InputError: annotation for another image, bad shape, unknown label, shapes all outside, bad keywords.
+    """
+    project = Path(job.annotation).parent.parent
+    with _reading(job), open_raster(job.image) as src:
+        info = scene_info(src, sensor=job.sensor)
+        planner = LabelPlanner(info.width, info.height, cfg.label_map, source=job.annotation)
+        failed: list[InputError] = []
+
+        def plan(shapes, _first) -> None:  # the shapes are planned as they are read, never all held
+            if not failed:
+                try:
+                    planner.add(shapes)
+                except InputError as exc:  # reported after the size check, as when the file was read whole
+                    failed.append(exc)
+
+        ann = stream_annotation(job.annotation, plan, project_dir=project)
+        if (ann.image_width, ann.image_height) not in ((None, None), (info.width, info.height)):
+            raise InputError(f"{job.annotation}: drawn on a {ann.image_width} x {ann.image_height} px image but "
+                             f"{job.image} is {info.width} x {info.height} px; point imagePath at the right scene.")
+        if failed:
+            raise failed[0]
+        whole = planner.finish()
+        report = {"scene": job.name, "annotation": Path(job.annotation).relative_to(project).as_posix(),
+                  "parcels": whole.n_parcels, **whole.report.to_dict()}
+        scene_kw = scene_keywords(ann.farmannot, job.annotation)
+        when = scene_date(job.date, (ann.farmannot.get("scene") or {}).get("date"), src.tags(),
+                          Path(job.image).name)
+    units = scene_units(info.width, info.height, cfg.tile_size, cfg.overlap)
+    return SceneLabels(units, unit_plans(whole, units, cfg.boundary_width), report, scene_kw, when)
+
+
+def look_scene(job: SceneJob, cfg: BuildConfig) -> SceneLook:
+    """The scene's display stretch (decimated read), NIR soil line, DEM registration and SPIE categories.
+
+    Raises:
+        InputError: unreadable raster, DEM without CRS or not overlapping.
+    """
+    with _reading(job), open_raster(job.image) as src:
+        info = scene_info(src, sensor=job.sensor)
+        offset, dem_report = None, {}
+        if job.dem:
+            if src.crs is None:
+                raise InputError(f"{job.image}: the scene has no CRS but has a DEM ({job.dem}); the DEM cannot "
+                                 "be placed on it. Georeference the scene or drop the DEM from scenes.csv.")
+            offset = (0.0, 0.0)
+            if cfg.dem_register:  # the residual DEM-to-image shift, found and applied as align-dem does
+                reg, _ = register_to_image(job.dem, src, resampling=cfg.dem_resampling)
+                offset = reg.applied_offset
+                dem_report["dem_registration"] = reg.to_dict()
+            dem_report["dem_shift_px"] = [round(float(v), 4) for v in offset]
+            with warped_dem(job.dem, src.crs, Affine(*info.transform), info.width, info.height,
+                            resampling=cfg.dem_resampling, offset_px=offset):
+                pass  # a DEM that does not overlap the scene fails here, before any unit
+        disp = _display_indexes(info)
+        stretch = scene_stretch(src, disp)
+        nir_factor = scene_nir_factor(src, info)  # NIR without a reflectance scale: the scene's soil line
+        cats = spie_categories(cfg, info) if "spie" in cfg.layouts else {}
+        names = sorted({b for c in cats for b in CATEGORIES[c].bands}
+                       | {b for b in ("red", "green", "blue", "nir", "swir1") if b in info.band_map})
+    return SceneLook(stretch, nir_factor, offset, dem_report, disp, cats, names)
+
+
+def build_unit(job: SceneJob, cfg: BuildConfig, out_dir: str, shared: SceneShared, unit: Unit, plan: LabelPlan,
+               on_tile: Callable[[], None] | None = None) -> UnitResult:
+    """Build (or resume) the tiles of one work unit; ``on_tile()`` is called after each window (progress)."""
+    out = Path(out_dir)
+    rec_path = unit_record(out, job, unit)
+    if shared.n_units > 1:
+        done = resume_unit(out, rec_path, shared.fingerprint, unit)
+        if done is not None:
+            for _ in unit.windows:
+                if on_tile is not None:
+                    on_tile()
+            return done
+    res = UnitResult()
+    with _reading(job), open_raster(job.image) as src, contextlib.ExitStack() as stack:
+        info = scene_info(src, sensor=job.sensor)
+        tr, crs = Affine(*info.transform), src.crs
+        vrt = None
+        if shared.dem_offset is not None:
+            vrt, _ = stack.enter_context(warped_dem(job.dem, crs, tr, info.width, info.height,
+                                                    resampling=cfg.dem_resampling, offset_px=shared.dem_offset))
+        windows = tile_windows(info.width, info.height, cfg.tile_size, cfg.overlap)
+        for i in unit.windows:
+            if job.split_of(i):  # else left out by the block buffer: next to a val/test tile
+                row = _tile(job, cfg, out, src, info, plan, windows[i], tr, crs, vrt, shared, res,
+                            job.split_of(i), job.group_of(i))
+                if row is not None:
+                    res.rows.append(row)
+                    res.windows.append(i)
+            if on_tile is not None:
+                on_tile()
+    if shared.n_units > 1:
+        write_unit(rec_path, shared.fingerprint, unit, res)
+    return res
+
+
+def finish_scene(job: SceneJob, out_dir: str, prep: ScenePrep, units: list[UnitResult]) -> SceneResult:
+    """The scene's result from its units' (in unit order: rows in window order), recorded for resuming."""
+    out = Path(out_dir)
+    pairs = sorted(((i, row) for r in units for i, row in zip(r.windows, r.rows)), key=lambda p: p[0])
+    res = SceneResult(job.name, [row for _, row in pairs], prep.report, sum(r.written for r in units),
+                      sum(r.unchanged for r in units), sum(r.dropped for r in units))
+    write_scene(out, prep.shared.fingerprint, res)
+    return res
 
 
 def build_scene(job: SceneJob, cfg: BuildConfig, out_dir: str,
                 on_tile: Callable[[], None] | None = None) -> SceneResult:
-    """Build (or resume) every tile of one scene; ``on_tile()`` is called after each window (progress).
+    """Prepare, build every unit and finish one scene in this process (or resume it).
 
     Raises:
-        InputError: a bad scene (unreadable raster, annotation for another image, unknown label, shapes all
-            outside, DEM without CRS or not overlapping, missing caption keywords); the message names the file.
+        InputError: see :func:`prepare_scene`.
     """
-    out = Path(out_dir)
-    fp = _fingerprint(job, cfg)
-    done = _resume(out, job, fp)
-    if done is not None:
-        return done
-    try:
-        # GDAL's block cache defaults to 5 % of RAM and would grow with the scene; tiles need a tile row of it
-        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 1024 * 1024):
-            result = _build(job, cfg, out, on_tile)
-    except (RasterioError, CPLE_BaseError) as exc:
-        cause = f": {exc.__cause__}" if exc.__cause__ else ""
-        raise InputError(f"{job.image}: cannot read the scene ({exc}{cause}); is the file complete?") from None
-    write_json(out / RECORDS_DIR / f"{job.name}.json",
-               {"fingerprint": fp, "rows": result.rows, "report": result.report, "dropped": result.dropped},
-               indent=None)
-    return result
+    prep = prepare_scene(job, cfg, out_dir)
+    if isinstance(prep, SceneResult):
+        return prep
+    units = [build_unit(job, cfg, out_dir, prep.shared, u, p, on_tile) for u, p in zip(prep.units, prep.plans)]
+    return finish_scene(job, out_dir, prep, units)
 
 
 def _display_indexes(info) -> list[int]:
@@ -155,48 +312,6 @@ def _named_bands(info, data: np.ndarray, valid: np.ndarray, names: list[str]) ->
     return out
 
 
-def _rle(mask: np.ndarray) -> dict[str, Any]:
-    """COCO uncompressed RLE (column-major runs, starting with background) of a boolean mask."""
-    flat = mask.ravel(order="F").astype(np.int8)
-    change = np.flatnonzero(np.diff(flat)) + 1
-    bounds = np.concatenate([[0], change, [flat.size]])
-    counts = np.diff(bounds).tolist()
-    if flat[0]:
-        counts = [0, *counts]
-    return {"size": [int(mask.shape[0]), int(mask.shape[1])], "counts": [int(c) for c in counts]}
-
-
-def _coco_instances(parcel: np.ndarray) -> list[dict[str, Any]]:
-    """COCO instances of a tile's parcel raster: polygons (pixel-edge coordinates) for parcels without holes,
-    uncompressed RLE for parcels with holes (COCO polygons cannot hold a hole); bbox and area from pixels."""
-    rings: dict[int, list] = {}
-    for geom, v in features.shapes(parcel.astype(np.int32), mask=parcel > 0, connectivity=4):
-        rings.setdefault(int(v), []).append(geom["coordinates"])
-    out = []
-    for pid in sorted(rings):
-        m = parcel == pid
-        rows, cols = np.nonzero(m)
-        holes = any(len(poly) > 1 for poly in rings[pid])
-        seg = _rle(m) if holes else [[float(c) for xy in poly[0] for c in xy] for poly in rings[pid]]
-        out.append({"parcel": pid, "segmentation": seg, "area": int(rows.size),
-                    "bbox": [int(cols.min()), int(rows.min()), int(cols.max() - cols.min() + 1),
-                             int(rows.max() - rows.min() + 1)], "iscrowd": 0})
-    return out
-
-
-def spie_response(category: str, regions: list[dict]) -> str:
-    """A plain description of the regions (the SPIE response) from their attributes."""
-    if not regions:
-        return f"No distinct {category} regions stand out in this image."
-    parts = [f"The image holds {len(regions)} distinct {category} region{'s' if len(regions) > 1 else ''}."]
-    for i, r in enumerate(regions[:3]):
-        size = r.get("Size of area", r.get("size"))
-        loc = r.get("Location", r.get("location"))
-        lead = "The largest" if i == 0 else "Another"
-        parts.append(f"{lead} is {size} in area and lies in the {loc} of the image.")
-    return " ".join(parts)
-
-
 def spie_categories(cfg: BuildConfig, info) -> dict[str, list[int]]:
     """SPIE category -> mask values of its ground-truth labels, for the categories the bands can show and
     the label map holds labels of."""
@@ -208,60 +323,10 @@ def spie_categories(cfg: BuildConfig, info) -> dict[str, list[int]]:
     return out
 
 
-def _build(job: SceneJob, cfg: BuildConfig, out: Path, on_tile: Callable[[], None] | None = None) -> SceneResult:
-    project = Path(job.annotation).parent.parent
-    ann = load_annotation(job.annotation, project_dir=project)
-    res = SceneResult(job.name)
-    with open_raster(job.image) as src, contextlib.ExitStack() as stack:
-        info = scene_info(src, sensor=job.sensor)
-        if (ann.image_width, ann.image_height) not in ((None, None), (info.width, info.height)):
-            raise InputError(f"{job.annotation}: drawn on a {ann.image_width} x {ann.image_height} px image but "
-                             f"{job.image} is {info.width} x {info.height} px; point imagePath at the right scene.")
-        plan = plan_labels(ann.shapes, info.width, info.height, cfg.label_map, source=job.annotation)
-        res.report = {"scene": job.name, "annotation": Path(job.annotation).relative_to(project).as_posix(),
-                      "parcels": plan.n_parcels,
-                      **plan.report.to_dict()}
-        scene_kw = scene_keywords(ann.farmannot, job.annotation)
-        when = scene_date(job.date, (ann.farmannot.get("scene") or {}).get("date"), src.tags(),
-                          Path(job.image).name)
-        tr = Affine(*info.transform)
-        crs = src.crs
-        vrt = None
-        if job.dem:
-            if crs is None:
-                raise InputError(f"{job.image}: the scene has no CRS but has a DEM ({job.dem}); the DEM cannot "
-                                 "be placed on it. Georeference the scene or drop the DEM from scenes.csv.")
-            offset = (0.0, 0.0)
-            if cfg.dem_register:  # the residual DEM-to-image shift, found and applied as align-dem does
-                reg, _ = register_to_image(job.dem, src, resampling=cfg.dem_resampling)
-                offset = reg.applied_offset
-                res.report["dem_registration"] = reg.to_dict()
-            res.report["dem_shift_px"] = [round(float(v), 4) for v in offset]
-            vrt, _ = stack.enter_context(warped_dem(job.dem, crs, tr, info.width, info.height,
-                                                    resampling=cfg.dem_resampling, offset_px=offset))
-        disp = _display_indexes(info)
-        stretch = scene_stretch(src, disp)
-        nir_factor = scene_nir_factor(src, info)  # NIR without a reflectance scale: the scene's soil line
-        cats = spie_categories(cfg, info) if "spie" in cfg.layouts else {}
-        names = sorted({b for c in cats for b in CATEGORIES[c].bands}
-                       | {b for b in ("red", "green", "blue", "nir", "swir1") if b in info.band_map})
-        for i, win in enumerate(tile_windows(info.width, info.height, cfg.tile_size, cfg.overlap)):
-            if not job.split_of(i):  # left out by the block buffer: next to a val/test tile
-                if on_tile is not None:
-                    on_tile()
-                continue
-            row = _tile(job, cfg, out, src, info, plan, win, tr, crs, vrt, disp, stretch, cats, names,
-                        scene_kw, when, res, job.split_of(i), job.group_of(i), nir_factor)
-            if row is not None:
-                res.rows.append(row)
-            if on_tile is not None:
-                on_tile()
-    return res
-
-
-def _tile(job, cfg, out, src, info, plan, win: Window, tr, crs, vrt, disp, stretch, cats, names,
-          scene_kw, when, res: SceneResult, split: str, group: str,
-          nir_factor: float | None = None) -> dict[str, Any] | None:
+def _tile(job, cfg, out, src, info, plan, win: Window, tr, crs, vrt, shared: SceneShared, res: UnitResult,
+          split: str, group: str) -> dict[str, Any] | None:
+    disp, stretch, cats, names = shared.disp, shared.stretch, shared.cats, shared.names
+    scene_kw, when, nir_factor = shared.scene_kw, shared.when, shared.nir_factor
     r0, c0, h, w = int(win.row_off), int(win.col_off), int(win.height), int(win.width)
     name = f"{job.name}_{r0}_{c0}"
     data, valid = read_window_all(src, win)
@@ -322,8 +387,8 @@ def _tile(job, cfg, out, src, info, plan, win: Window, tr, crs, vrt, disp, stret
         "boundary_fraction": round(float(lab.boundary.mean()), 6),
         "dem_coverage": dem_stats.get("dem_coverage"), "dem_min": dem_stats.get("dem_min"),
         "dem_max": dem_stats.get("dem_max"),
-        "dem_shift_dx_px": res.report["dem_shift_px"][0] if vrt is not None else None,
-        "dem_shift_dy_px": res.report["dem_shift_px"][1] if vrt is not None else None,
+        "dem_shift_dx_px": round(float(shared.dem_offset[0]), 4) if vrt is not None else None,
+        "dem_shift_dy_px": round(float(shared.dem_offset[1]), 4) if vrt is not None else None,
         "keywords": json.dumps(kw, ensure_ascii=False, sort_keys=True),
         **{f"kw_{k}": v for k, v in sorted(kw.items())},
         "presence": json.dumps(checks, sort_keys=True),
@@ -331,7 +396,7 @@ def _tile(job, cfg, out, src, info, plan, win: Window, tr, crs, vrt, disp, stret
         "spie_categories": [s.category for s in spie],
         "gtpbd_text_family": "terraced" if "terraced" in captions else "farmseg",
         "paths": json.dumps(paths, sort_keys=True), "checksums": json.dumps(sums, sort_keys=True),
-        "_coco": _coco_instances(lab.parcel) if "coco" in cfg.layouts else [],
+        "_coco": coco_instances(lab.parcel) if "coco" in cfg.layouts else [],
         "_spie": spie_records(tile) if "spie" in cfg.layouts else [],
     }
     return row

@@ -145,25 +145,28 @@ def decode_mask(b64: str, max_pixels: int | None = None) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------- read
-def _points(pts: Any) -> list[list[float]] | None:
-    """A shape's ``points`` as ``[[x, y], ...]`` floats, or None when they are not a list of number pairs.
+def _points(pts: Any) -> tuple[list[list[float]] | None, bool]:
+    """A shape's ``points`` as ``[[x, y], ...]`` floats (None when they are not a list of number pairs) and
+    whether every coordinate is finite.
 
     The common case (a list of numeric pairs) is checked and converted by numpy in one go, which matters for
     annotations of tens of thousands of shapes; anything else takes the element-by-element check.
     """
     if not isinstance(pts, list):
-        return None
+        return None, True
     if pts:
         try:
             arr = np.asarray(pts)
         except ValueError:  # ragged
             arr = None
         if arr is not None and arr.ndim == 2 and arr.shape[1] == 2 and arr.dtype.kind in "biuf":
-            return arr.astype(np.float64).tolist()
+            arr = arr.astype(np.float64)
+            return arr.tolist(), bool(np.isfinite(arr).all())
     if not all(isinstance(p, (list, tuple)) and len(p) == 2 and all(isinstance(v, (int, float)) for v in p)
                for p in pts):
-        return None
-    return [[float(x), float(y)] for x, y in pts]
+        return None, True
+    points = [[float(x), float(y)] for x, y in pts]
+    return points, all(math.isfinite(v) for p in points for v in p)
 
 
 def _load_shape(obj: Any, where: str) -> Shape:
@@ -172,10 +175,10 @@ def _load_shape(obj: Any, where: str) -> Shape:
     label = obj.get("label")
     if not isinstance(label, str):
         raise InputError(f"{where}: shape has no text 'label'; fix or delete the shape in labelme.")
-    points = _points(obj.get("points"))
+    points, finite = _points(obj.get("points"))
     if points is None:
         raise InputError(f"{where}: shape {label!r} has no valid 'points' list of [x, y].")
-    if not all(math.isfinite(v) for p in points for v in p):
+    if not finite:
         raise InputError(f"{where}: shape {label!r} has a NaN or infinite vertex; fix or redraw the shape.")
     shape_type = obj.get("shape_type") or "polygon"  # labelme 3.x files have no shape_type
     if not isinstance(shape_type, str):

@@ -215,8 +215,9 @@ def shape_in_image(shape: Shape, width: int, height: int, where: str, report: Re
     return bool(drawing.paint([0], x0, y0, x1 - x0 + 1, y1 - y0 + 1).any())
 
 
-def shapes_in_image(shapes, width: int, height: int, report: RepairReport) -> list[bool | None]:
-    """:func:`shape_in_image` for every shape, in file order (report entries in that order too).
+def shapes_in_image(shapes, width: int, height: int, report: RepairReport, first: int = 0) -> list[bool | None]:
+    """:func:`shape_in_image` for every shape, in file order (report entries in that order too); ``first``: the
+    file index of ``shapes[0]`` (a batch of a longer file), for the report.
 
     Polygons that are valid once truncated and lie within the image (nearly all) are settled in one
     vectorised shapely pass; the others go through :func:`shape_in_image` one by one.
@@ -230,5 +231,5 @@ def shapes_in_image(shapes, width: int, height: int, report: RepairReport) -> li
         arr = shapely.polygons(shapely.linearrings(xy, indices=np.repeat(np.arange(len(poly)), counts)))
         image = box(-0.5, -0.5, width - 0.5, height - 0.5)
         settled[poly] = shapely.is_valid(arr) & shapely.contains_properly(image, arr)
-    return [True if settled[i] else shape_in_image(s, width, height, f"shape {i} ({s.label!r})", report)
+    return [True if settled[i] else shape_in_image(s, width, height, f"shape {first + i} ({s.label!r})", report)
             for i, s in enumerate(shapes)]

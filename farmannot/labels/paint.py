@@ -54,7 +54,7 @@ class Drawing:
 
     Attributes:
         kinds: PIL primitive per shape (:data:`POLYGON`, :data:`RECTANGLE`, :data:`ELLIPSE`, :data:`MASK`).
-        coords: int64 ``(n, 2)`` per shape: polygon vertices, the two corners of a rectangle or an ellipse's
+        coords: integer ``(n, 2)`` per shape (int32 where it fits, else int64): polygon vertices, the two corners of a rectangle or an ellipse's
             box, or a mask's top-left pixel; truncated as PIL truncates them, in scene pixels.
         masks: The boolean mask of a mask shape, else None.
         bounds: int64 ``(shapes, 4)``: the first and last column and row a shape can paint (inclusive).
@@ -72,7 +72,8 @@ class Drawing:
         for k, s in enumerate(shapes):
             kind, xy, mask = _primitive(s)
             kinds.append(kind)
-            coords.append(xy)
+            # 32-bit where the vertices fit (half the memory of a scene's plan); painting moves them in 64 bits
+            coords.append(xy.astype(np.int32) if xy.size and np.abs(xy).max() < 2 ** 31 else xy)
             masks.append(mask)
             if kind == MASK:
                 h, w = mask.shape
@@ -80,6 +81,20 @@ class Drawing:
             else:
                 bounds[k, :2], bounds[k, 2:] = xy.min(axis=0), xy.max(axis=0)
         return cls(kinds, coords, masks, bounds)
+
+    @classmethod
+    def concat(cls, parts: list[Drawing]) -> Drawing:
+        """The drawings one after the other (file order kept)."""
+        return cls([k for d in parts for k in d.kinds], [c for d in parts for c in d.coords],
+                   [m for d in parts for m in d.masks],
+                   np.concatenate([d.bounds for d in parts]) if parts else np.zeros((0, 4), np.int64))
+
+    def subset(self, idx) -> Drawing:
+        """The shapes ``idx`` (increasing file indices), in file order: a window's canvas drawn from the subset
+        equals the whole drawing's wherever the subset holds every shape touching that window."""
+        idx = np.asarray(idx, dtype=np.int64)
+        return Drawing([self.kinds[i] for i in idx], [self.coords[i] for i in idx], [self.masks[i] for i in idx],
+                       self.bounds[idx])
 
     def __len__(self) -> int:
         return len(self.kinds)
@@ -97,7 +112,7 @@ class Drawing:
         draw = PIL.ImageDraw.Draw(img)
         off = np.array([col, row], np.int64)
         for k, i in enumerate(idx, start=1):
-            kind, xy = self.kinds[i], self.coords[i] - off
+            kind, xy = self.kinds[i], self.coords[i].astype(np.int64) - off
             if kind == POLYGON:
                 draw.polygon(xy.ravel().tolist(), fill=k, outline=k)
             elif kind == RECTANGLE:

@@ -50,6 +50,14 @@ class LabelPlan:
     report: RepairReport
     n_parcels: int
 
+    def subset(self, idx) -> LabelPlan:
+        """The plan of the shapes ``idx`` only (increasing indices; a work unit's shapes): the same labels in
+        every window whose touching shapes ``idx`` holds. The parcel count stays the scene's; the repair report
+        stays with the scene's plan (empty here)."""
+        idx = np.asarray(idx, dtype=np.int64)
+        return LabelPlan(self.drawing.subset(idx), [self.values[i] for i in idx],
+                         [self.parcel_ids[i] for i in idx], self.width, self.height, RepairReport(), self.n_parcels)
+
     def in_window(self, window: Window) -> list[int]:
         """Indices (file order) of the shapes that can paint a pixel of ``window``."""
         return self.drawing.touching(int(window.col_off), int(window.row_off), int(window.width),
@@ -60,6 +68,74 @@ class LabelPlan:
         c0, r0, w, h = int(window.col_off), int(window.row_off), int(window.width), int(window.height)
         idx = self.in_window(window)
         return self.drawing.paint(idx, c0, r0, w, h), idx
+
+
+class LabelPlanner:
+    """:func:`plan_labels` fed in batches (a streamed annotation): memory holds the plan, not the shapes.
+
+    ``add`` the shapes in file order, then ``finish``; the plan equals ``plan_labels`` of all of them.
+    """
+
+    def __init__(self, width: int, height: int, label_map: Mapping[str, int] | None = None,
+                 source: str = "annotation") -> None:
+        self.width, self.height, self.source = width, height, source
+        self.lmap = dict(DEFAULT_LABEL_MAP if label_map is None else label_map)
+        self.lmap[IGNORE_LABEL] = IGNORE_VALUE
+        self.lmap[BACKGROUND_LABEL] = 0
+        self.report = RepairReport()
+        self.parts: list[Drawing] = []
+        self.values: list[int] = []
+        self.pids: list[int] = []
+        self.instance: dict[tuple, int] = {}
+        self.n_area = self.n_seen = 0
+
+    def add(self, shapes: Sequence[Shape]) -> None:
+        """Plan the next shapes of the file.
+
+        Raises:
+            InputError: a label not in the label map.
+        """
+        first = self.n_seen
+        for i, shape in enumerate(shapes, start=first):
+            if shape.label not in self.lmap:
+                raise InputError(
+                    f"{self.source}: shape {i} ({shape.label!r}) has label {shape.label!r}, which is not in the "
+                    f"label map ({', '.join(sorted(self.lmap))}); add it under 'label_map' in the build config or "
+                    "relabel it."
+                )
+        kept = []
+        inside_all = shapes_in_image(shapes, self.width, self.height, self.report, first)
+        for i, (shape, inside) in enumerate(zip(shapes, inside_all), start=first):
+            where = f"shape {i} ({shape.label!r})"
+            if inside is None:
+                self.report.dropped.append({"shape": where, "reason": f"{shape.shape_type} is not an area"})
+                continue
+            self.n_area += 1
+            if not inside:
+                self.report.dropped.append({"shape": where, "reason": "empty after repair and clipping to the image"})
+                continue
+            value = int(self.lmap[shape.label])
+            pid = 0
+            if value not in (0, IGNORE_VALUE):
+                key = (shape.label, shape.group_id) if shape.group_id is not None else ("#", i)
+                pid = self.instance.setdefault(key, len(self.instance) + 1)
+            kept.append(shape)
+            self.values.append(value)
+            self.pids.append(pid)
+        self.parts.append(Drawing.of(kept))
+        self.n_seen += len(shapes)
+
+    def finish(self) -> LabelPlan:
+        """The plan.
+
+        Raises:
+            InputError: farmland shapes that all lie outside the image.
+        """
+        if self.n_area and not self.values:
+            raise InputError(f"{self.source}: every shape lies outside the {self.width} x {self.height} px image; "
+                             "check that imagePath points at the scene the shapes were drawn on.")
+        return LabelPlan(Drawing.concat(self.parts), self.values, self.pids, self.width, self.height, self.report,
+                         len(self.instance))
 
 
 def plan_labels(shapes: Sequence[Shape], width: int, height: int,
@@ -75,40 +151,9 @@ def plan_labels(shapes: Sequence[Shape], width: int, height: int,
     Raises:
         InputError: a label not in the label map, or farmland shapes that all lie outside the image.
     """
-    lmap = dict(DEFAULT_LABEL_MAP if label_map is None else label_map)
-    lmap[IGNORE_LABEL] = IGNORE_VALUE
-    lmap[BACKGROUND_LABEL] = 0
-    report = RepairReport()
-    for i, shape in enumerate(shapes):
-        if shape.label not in lmap:
-            raise InputError(
-                f"{source}: shape {i} ({shape.label!r}) has label {shape.label!r}, which is not in the label map "
-                f"({', '.join(sorted(lmap))}); add it under 'label_map' in the build config or relabel it."
-            )
-    kept_shapes, values, pids = [], [], []
-    instance: dict[tuple, int] = {}
-    n_area = 0
-    for i, (shape, inside) in enumerate(zip(shapes, shapes_in_image(shapes, width, height, report))):
-        where = f"shape {i} ({shape.label!r})"
-        if inside is None:
-            report.dropped.append({"shape": where, "reason": f"{shape.shape_type} is not an area"})
-            continue
-        n_area += 1
-        if not inside:
-            report.dropped.append({"shape": where, "reason": "empty after repair and clipping to the image"})
-            continue
-        value = int(lmap[shape.label])
-        pid = 0
-        if value not in (0, IGNORE_VALUE):
-            key = (shape.label, shape.group_id) if shape.group_id is not None else ("#", i)
-            pid = instance.setdefault(key, len(instance) + 1)
-        kept_shapes.append(shape)
-        values.append(value)
-        pids.append(pid)
-    if n_area and not kept_shapes:
-        raise InputError(f"{source}: every shape lies outside the {width} x {height} px image; check that "
-                         "imagePath points at the scene the shapes were drawn on.")
-    return LabelPlan(Drawing.of(kept_shapes), values, pids, width, height, report, len(instance))
+    planner = LabelPlanner(width, height, label_map, source)
+    planner.add(shapes)
+    return planner.finish()
 
 
 def rasterize_mask(plan: LabelPlan, window: Window) -> np.ndarray:

@@ -15,17 +15,17 @@ from clirun import (
 )
 from projectgen import make_project
 
-from farmannot.dataset import build as build_mod
 from farmannot.dataset import scene as scene_mod
+from farmannot.dataset import scheduler as scheduler_mod
 
-_real_build_scene = scene_mod.build_scene
+_real_plan_scene = scene_mod.plan_scene
 
 
-def dying_build_scene(job, cfg, out, on_tile=None):
-    """build_scene, except that the worker building scene b1 is killed with SIGKILL."""
+def dying_plan_scene(job, cfg):
+    """plan_scene (a worker's first task for a scene), except that the worker planning b1 is killed."""
     if job.name == "b1":
         os.kill(os.getpid(), signal.SIGKILL)
-    return _real_build_scene(job, cfg, out, on_tile)
+    return _real_plan_scene(job, cfg)
 
 
 @pytest.mark.slow
@@ -33,10 +33,10 @@ def dying_build_scene(job, cfg, out, on_tile=None):
 def test_a_killed_worker_fails_its_scene_only(tmp_path, monkeypatch):
     project = make_project(tmp_path / "project", scenes=[("a1", "north"), ("b1", "north"), ("c1", "north")],
                            dem_for=None)
-    dying_build_scene.__module__ = scene_mod.__name__          # pickled by name: farmannot.dataset.scene
-    dying_build_scene.__qualname__ = "build_scene"
-    monkeypatch.setattr(scene_mod, "build_scene", dying_build_scene)
-    monkeypatch.setattr(build_mod, "build_scene", dying_build_scene)
+    dying_plan_scene.__module__ = scene_mod.__name__          # pickled by name: farmannot.dataset.scene
+    dying_plan_scene.__qualname__ = "plan_scene"
+    monkeypatch.setattr(scene_mod, "plan_scene", dying_plan_scene)
+    monkeypatch.setattr(scheduler_mod, "plan_scene", dying_plan_scene)
     out = tmp_path / "ds"
     res = run("build-dataset", project, "--output", out, "--tile-size", 32, "--split", "1:0:0", "--workers", 2,
               "--keep-going", "--no-progress")

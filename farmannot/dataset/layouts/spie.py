@@ -58,3 +58,16 @@ def records(tile: Tile) -> list[dict]:
             "regions": s.regions,
         })
     return out
+
+
+def spie_response(category: str, regions: list[dict]) -> str:
+    """A plain description of the regions (the SPIE response) from their attributes."""
+    if not regions:
+        return f"No distinct {category} regions stand out in this image."
+    parts = [f"The image holds {len(regions)} distinct {category} region{'s' if len(regions) > 1 else ''}."]
+    for i, r in enumerate(regions[:3]):
+        size = r.get("Size of area", r.get("size"))
+        loc = r.get("Location", r.get("location"))
+        lead = "The largest" if i == 0 else "Another"
+        parts.append(f"{lead} is {size} in area and lies in the {loc} of the image.")
+    return " ".join(parts)

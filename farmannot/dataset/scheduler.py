@@ -1,0 +1,147 @@
+"""Scenes as work units on an executor (a local process pool or a Dask client).
+
+A scene is checked for resuming here (its record and checksums), then prepared by two tasks side by side
+(:func:`farmannot.dataset.scene.plan_scene`: the annotation read once and planned into work units;
+:func:`farmannot.dataset.scene.look_scene`: display stretch, NIR calibration, DEM registration), then built by
+one task per work unit (:func:`farmannot.dataset.scene.build_unit`, carrying only the unit's shapes), then
+finished here (:func:`farmannot.dataset.scene.finish_scene`) when its last unit is back. When both preparing
+tasks fail, the annotation's error is the one reported, as in a build on one process. A few scenes are open at a time
+(``window``), so the units of one large scene fill every worker while this process holds the plans of only
+those scenes. Results come back per scene, in the order scenes finish; the build writes them in a fixed order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from farmannot.dataset.config import BuildConfig
+from farmannot.dataset.project import SceneJob
+from farmannot.dataset.records import fingerprint, resume_scene
+from farmannot.dataset.scene import (
+    ScenePrep,
+    SceneResult,
+    UnitResult,
+    build_unit,
+    combine,
+    finish_scene,
+    look_scene,
+    plan_scene,
+)
+
+
+@dataclass
+class _Open:
+    job: SceneJob
+    fp: str = ""
+    halves: dict[str, Any] = field(default_factory=dict)  # "plan" / "look" -> result or exception
+    prep: ScenePrep | None = None
+    results: list[UnitResult | None] = field(default_factory=list)
+    left: int = 0
+
+
+class SceneUnits:
+    """Run scenes unit by unit through ``submit(fn, *args) -> future``.
+
+    Args:
+        exception_of: The exception of a finished future, or ``None`` when it succeeded.
+        window: How many scenes may be open (prepared or being built) at once.
+    """
+
+    def __init__(self, jobs: list[SceneJob], cfg: BuildConfig, out: str, submit: Callable[..., Any],
+                 exception_of: Callable[[Any], BaseException | None], window: int) -> None:
+        self.todo = list(jobs)
+        self.cfg, self.out, self.submit, self.exception_of = cfg, out, submit, exception_of
+        self.window = max(1, window)
+        self.open: dict[str, _Open] = {}
+        self.tasks: dict[Any, tuple[str, str, int]] = {}
+
+    def _task(self, kind: str, job: SceneJob, k: int, fn, *args) -> None:
+        self.tasks[self.submit(fn, job, self.cfg, *args)] = (kind, job.name, k)
+
+    def _start(self, job: SceneJob) -> SceneResult | None:
+        """Open a scene: its recorded result when it can be resumed, else its preparing tasks submitted."""
+        st = _Open(job, fingerprint(job, self.cfg))
+        done = resume_scene(Path(self.out), job, st.fp)
+        if done is not None:
+            return done
+        self.open[job.name] = st
+        self._task("plan", job, 0, plan_scene)
+        self._task("look", job, 0, look_scene)
+        return None
+
+    def _close(self, name: str) -> None:
+        self.open.pop(name, None)
+        for fut, tag in list(self.tasks.items()):
+            if tag[1] == name:
+                fut.cancel()
+                del self.tasks[fut]
+
+    def _advance(self, st: _Open, kind: str, k: int, result: Any) -> SceneResult | None:
+        """The scene's result once it is finished, else ``None`` (its units submitted or one more back)."""
+        if kind in ("plan", "look"):
+            st.halves[kind] = result
+            if len(st.halves) < 2:
+                return None
+            for half in ("plan", "look"):  # the annotation's error first, as on one process
+                if isinstance(st.halves[half], BaseException):
+                    raise st.halves[half]
+            prep = combine(st.fp, st.halves.pop("plan"), st.halves.pop("look"))
+            st.prep, st.results, st.left = prep, [None] * len(prep.units), len(prep.units)
+            for i, (unit, plan) in enumerate(zip(prep.units, prep.plans)):
+                self._task("unit", st.job, i, build_unit, self.out, prep.shared, unit, plan)
+            prep.plans = []  # handed to the units: not held here
+        else:
+            st.results[k] = result
+            st.left -= 1
+        if st.left == 0:
+            return finish_scene(st.job, self.out, st.prep, st.results)
+        return None
+
+    def run(self, wait_first: Callable[[list], Iterable]) -> Iterator[tuple[SceneJob, Any]]:
+        """Yield ``(job, SceneResult or exception)`` as scenes finish; ``wait_first(futures)`` returns the
+        futures that are done (at least one)."""
+        while self.todo or self.open:
+            while self.todo and len(self.open) < self.window:
+                job = self.todo.pop(0)
+                try:
+                    done = self._start(job)
+                except Exception as exc:  # noqa: BLE001 - an unreadable input or a broken executor
+                    self._close(job.name)
+                    yield job, exc
+                    continue
+                if done is not None:
+                    yield job, done
+            if not self.tasks:
+                continue
+            for fut in wait_first(list(self.tasks)):
+                tag = self.tasks.pop(fut, None)
+                if tag is None or tag[1] not in self.open:
+                    continue  # its scene already failed
+                kind, name, k = tag
+                st = self.open[name]
+                exc = self.exception_of(fut)
+                done = None
+                if exc is not None and kind in ("plan", "look"):  # decided once both halves are back
+                    exc, result = None, exc
+                elif exc is None:
+                    result = fut.result()
+                if exc is None:
+                    try:
+                        done = self._advance(st, kind, k, result)
+                    except Exception as e:  # noqa: BLE001 - submitting to a broken executor, finishing
+                        exc = e
+                if exc is not None:
+                    self._close(name)
+                    yield st.job, exc
+                elif done is not None:
+                    self._close(name)
+                    yield st.job, done
+
+    def cancel(self) -> None:
+        """Cancel every task still queued."""
+        for fut in self.tasks:
+            fut.cancel()
+        self.tasks.clear()

@@ -1,0 +1,153 @@
+"""Work units inside a scene: the same labels from a unit's shapes as from all of them, every window in one
+unit, the same bytes on 1 worker, 2 workers and a Dask cluster, and resume of a scene cut into units."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from projectgen import make_project
+
+from farmannot.dataset import scene as scene_mod
+from farmannot.dataset.build import build_dataset
+from farmannot.dataset.config import load_config
+from farmannot.dataset.units import scene_units, unit_plans, unit_window
+from farmannot.io.labelme_json import load_annotation
+from farmannot.io.windows import tile_windows
+from farmannot.labels.rasterize import plan_labels, tile_labels
+
+SAMPLE = "LC08_L1TP_224078_20200518_20200518_01_RT_subset"
+# 64 px scenes in 16 px tiles: 4 x 4 windows, cut into units of 3 x 3, 3 x 1, 1 x 3 and 1 x 1 windows
+UNITS = {"tile_size": 16, "card": False}
+
+
+def tree(out: Path) -> dict[str, bytes]:
+    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("width, height, tile, overlap", [(64, 64, 16, 0), (70, 41, 16, 4), (768, 768, 256, 0),
+                                                          (10, 10, 32, 0)])
+def test_every_window_in_exactly_one_unit_inside_its_bounds(width, height, tile, overlap):
+    windows = tile_windows(width, height, tile, overlap)
+    units = scene_units(width, height, tile, overlap)
+    got = sorted(i for u in units for i in u.windows)
+    assert got == list(range(len(windows)))
+    for u in units:
+        box = unit_window(u)
+        for i in u.windows:
+            w = windows[i]
+            assert box.col_off <= w.col_off and w.col_off + w.width <= box.col_off + box.width
+            assert box.row_off <= w.row_off and w.row_off + w.height <= box.row_off + box.height
+
+
+@pytest.mark.parametrize("tile, unit_tiles, pad", [(128, 3, 1), (96, 2, 2)])
+def test_unit_shapes_draw_the_same_labels_as_all_shapes(sample_data, tile, unit_tiles, pad):
+    """The real Landsat sample (826 shapes, touching parcels): each tile's mask, boundary and parcel ids from its
+    unit's shapes equal those from the whole plan, and a unit holds far fewer shapes than the scene."""
+    ann = load_annotation(sample_data / "annotations" / f"{SAMPLE}.json")
+    plan = plan_labels(ann.shapes, 768, 768)
+    units = scene_units(768, 768, tile, 0, unit_tiles)
+    plans = unit_plans(plan, units, pad)
+    windows = tile_windows(768, 768, tile)
+    assert len(units) > 1
+    for unit, sub in zip(units, plans):
+        assert 0 < len(sub.drawing) < len(plan.drawing)
+        for i in unit.windows:
+            whole, part = tile_labels(plan, windows[i], pad), tile_labels(sub, windows[i], pad)
+            np.testing.assert_array_equal(part.mask, whole.mask)
+            np.testing.assert_array_equal(part.boundary, whole.boundary)
+            np.testing.assert_array_equal(part.parcel, whole.parcel)
+            assert part.parcel_scene_ids == whole.parcel_scene_ids
+    # a shape crossing a unit edge goes to both units, but the units together stay near the scene's count
+    assert sum(len(p.drawing) for p in plans) < 1.5 * len(plan.drawing)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    root = tmp_path_factory.mktemp("units")
+    project = make_project(root / "project")
+    out = root / "one"
+    build_dataset(project, out, load_config(None, UNITS), progress=False)
+    return project, tree(out)
+
+
+@pytest.mark.slow
+def test_two_workers_and_a_dask_cluster_give_the_same_bytes_as_one(reference, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    project, ref = reference
+    assert any(k.startswith("gtpbd-mm/") for k in ref) and "manifest.parquet" in ref
+    assert not any(k.startswith(".farmannot/units") for k in ref)    # unit records go when the scene is done
+    build_dataset(project, tmp_path / "two", load_config(None, {**UNITS, "workers": 2}), progress=False)
+    assert tree(tmp_path / "two") == ref
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, protocol="tcp",
+                                  host="127.0.0.1", dashboard_address=None) as cluster:
+        build_dataset(project, tmp_path / "dask", load_config(None, {**UNITS, "dask_scheduler":
+                                                                      cluster.scheduler_address}), progress=False)
+    assert tree(tmp_path / "dask") == ref
+
+
+@pytest.mark.slow
+def test_resume_a_scene_cut_into_units(reference, tmp_path, monkeypatch):
+    """A crash in a1's third unit: its first two units are recorded, and the rerun builds only the rest."""
+    project, ref = reference
+    out = tmp_path / "out"
+    real = scene_mod._tile
+    calls: list[tuple[int, int]] = []
+
+    def crashing(job, cfg, out_, src, info, plan, win, *a, **k):
+        if job.name == "a1" and (int(win.row_off), int(win.col_off)) == (48, 0):  # unit 2: the bottom row
+            raise RuntimeError("power cut")
+        return real(job, cfg, out_, src, info, plan, win, *a, **k)
+
+    monkeypatch.setattr(scene_mod, "_tile", crashing)
+    with pytest.raises(RuntimeError, match="power cut"):
+        build_dataset(project, out, load_config(None, UNITS), progress=False)
+    units = out / ".farmannot" / "units" / "a1"
+    assert sorted(p.name for p in units.iterdir()) == ["0.json", "1.json"]
+    assert not (out / ".farmannot" / "scenes" / "a1.json").exists()
+
+    def counting(job, cfg, out_, src, info, plan, win, *a, **k):
+        if job.name == "a1":
+            calls.append((int(win.row_off), int(win.col_off)))
+        return real(job, cfg, out_, src, info, plan, win, *a, **k)
+
+    monkeypatch.setattr(scene_mod, "_tile", counting)
+    s = build_dataset(project, out, load_config(None, UNITS), progress=False)
+    assert sorted(calls) == [(48, 0), (48, 16), (48, 32), (48, 48)]   # units 2 and 3 only
+    assert s.unchanged >= 9 * 4                                      # units 0 and 1: every file kept
+    assert tree(out) == ref
+    assert not (out / ".farmannot" / "units").exists() or not any((out / ".farmannot" / "units").iterdir())
+
+
+@pytest.mark.slow
+def test_bad_scenes_give_the_same_errors_on_1_and_2_workers_and_dask(tmp_path):
+    """--keep-going with bad scenes: the same errors.json and dataset bytes whoever runs the work. Scene a1 is
+    bad twice (a label not in the label map, and a DEM without CRS): the annotation's error is the one
+    reported, though on 2 workers its raster half is prepared by another process at the same time."""
+    distributed = pytest.importorskip("distributed")
+    from projectgen import SHAPES, write_annotation, write_dem
+
+    project = make_project(tmp_path / "p", scenes=[("a1", "north"), ("a2", "north"), ("ok", "north")],
+                           dem_for=None)
+    write_annotation(project / "annotations" / "a1.json", "../scenes/a1.tif",
+                     shapes=[*SHAPES, {**SHAPES[0], "label": "road"}])
+    write_dem(project / "dems" / "a1.tif", crs=None)                  # found by name; no CRS
+    moved = [{**s, "points": [[x + 500, y + 500] for x, y in s["points"]]} for s in SHAPES]
+    write_annotation(project / "annotations" / "a2.json", "../scenes/a2.tif", shapes=moved)
+    cfg = {**UNITS, "split": "1:0:0", "keep_going": True}
+    build_dataset(project, tmp_path / "one", load_config(None, cfg), progress=False, echo=lambda s: None)
+    ref = tree(tmp_path / "one")
+    errors = json.loads(ref["errors.json"])
+    assert [e["scene"] for e in errors] == ["a1", "a2"]
+    assert "'road'" in errors[0]["reason"] and "outside" in errors[1]["reason"]
+    build_dataset(project, tmp_path / "two", load_config(None, {**cfg, "workers": 2}), progress=False,
+                  echo=lambda s: None)
+    assert tree(tmp_path / "two") == ref
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, protocol="tcp",
+                                  host="127.0.0.1", dashboard_address=None) as cluster:
+        build_dataset(project, tmp_path / "dask", load_config(None, {**cfg, "dask_scheduler":
+                                                                      cluster.scheduler_address}),
+                      progress=False, echo=lambda s: None)
+    assert tree(tmp_path / "dask") == ref
