@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import io
 import json
 import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PureWindowsPath
 from typing import Any
@@ -267,6 +269,22 @@ def _opt_int(v: Any, key: str, source: str) -> int | None:
     return int(v)
 
 
+@contextlib.contextmanager
+def reading_annotation(path: Path, max_image_data_bytes: int | None) -> Iterator[None]:
+    """Around reading an annotation file: refuse one too large for ``max_image_data_bytes`` of image data, and
+    turn a missing, unreadable or non-JSON file into one :class:`InputError` naming it and what to do."""
+    try:
+        if max_image_data_bytes is not None and path.stat().st_size > 2 * max_image_data_bytes + 10_000_000:
+            raise InputError(f"{path}: file is {path.stat().st_size:,} bytes, too large for an annotation.")
+        yield
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such annotation file; check the path.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read the annotation ({exc}).") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: not valid JSON ({exc}); open it in labelme and save again.") from None
+
+
 def load_annotation(path: str | os.PathLike, *, project_dir: str | os.PathLike | None = None,
                     max_image_data_bytes: int | None = 50_000_000) -> Annotation:
     """Read a labelme JSON file (any version from 3.x to 6.3).
@@ -283,17 +301,8 @@ def load_annotation(path: str | os.PathLike, *, project_dir: str | os.PathLike |
         InputError: unreadable file, invalid JSON, malformed content, oversized image data, escaping path.
     """
     path = Path(path)
-    try:
-        if max_image_data_bytes is not None and path.stat().st_size > 2 * max_image_data_bytes + 10_000_000:
-            raise InputError(f"{path}: file is {path.stat().st_size:,} bytes, too large for an annotation.")
-        with open(path, encoding="utf-8") as fh:
-            raw = json.load(fh)
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such annotation file; check the path.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read the annotation ({exc}).") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: not valid JSON ({exc}); open it in labelme and save again.") from None
+    with reading_annotation(path, max_image_data_bytes), open(path, encoding="utf-8") as fh:
+        raw = json.load(fh)
     ann = annotation_from_dict(raw, source=str(path), max_image_data_bytes=max_image_data_bytes)
     if project_dir is not None and ann.image_path:
         resolve_image_path(ann, path, project_dir=project_dir)

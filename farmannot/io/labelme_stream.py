@@ -28,6 +28,7 @@ from farmannot.io.labelme_json import (
     _load_shape,
     annotation_from_dict,
     mask_pixel_limits,
+    reading_annotation,
     resolve_image_path,
 )
 
@@ -185,19 +186,10 @@ def stream_annotation(path: str | os.PathLike, on_shapes: Callable[[list[Shape],
         if len(pending) >= batch:
             flush()
 
-    try:
-        if max_image_data_bytes is not None and path.stat().st_size > 2 * max_image_data_bytes + 10_000_000:
-            raise InputError(f"{path}: file is {path.stat().st_size:,} bytes, too large for an annotation.")
-        with open(path, encoding="utf-8") as fh, _gc_paused():
-            head = _walk(_Text(fh), on_shape)
-            if pending:
-                flush()
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such annotation file; check the path.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read the annotation ({exc}).") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: not valid JSON ({exc}); open it in labelme and save again.") from None
+    with reading_annotation(path, max_image_data_bytes), open(path, encoding="utf-8") as fh, _gc_paused():
+        head = _walk(_Text(fh), on_shape)
+        if pending:
+            flush()
     ann = annotation_from_dict(head, source=source, max_image_data_bytes=max_image_data_bytes)
     if project_dir is not None and ann.image_path:
         resolve_image_path(ann, path, project_dir=project_dir)

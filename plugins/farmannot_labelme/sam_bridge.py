@@ -216,16 +216,19 @@ class SamBridge(QtCore.QObject):
         ``keep_apart``; ``_background_`` holes stay free), then :func:`farmannot.sam.click.labelme_rings`.
         ``None`` when SAM is off or the embedding is not ready (queued, the status bar says so).
         """
-        if self.session is None:
-            self.status.emit(NO_CHECKPOINT_HINT)
-            return None
-        emb = self._embedding(image)
+        emb = self._ready_embedding(image)
         if emb is None:
             return None
         click = click_polygons(self.session, emb, points, labels, existing if self.keep_apart else (),
                                simplify_px=self.simplify_px, min_area_px=self.min_area_px)
         return labelme_rings(click.polygons)
 
+    def _ready_embedding(self, image: np.ndarray):
+        """The image's embedding, or ``None`` (the status bar says why) when SAM is off or it is not ready."""
+        if self.session is None:
+            self.status.emit(NO_CHECKPOINT_HINT)
+            return None
+        return self._embedding(image)
 
     def text_fields(self, image: np.ndarray, text: str, existing: list[Drawn] = ()) -> list[Click] | None:
         """Every instance of ``text`` (SAM 3) as pixel-edge polygons, best first; any thread, no Qt.
@@ -233,10 +236,7 @@ class SamBridge(QtCore.QObject):
         :func:`farmannot.sam.click.text_polygons`, cut back at the fields drawn when ``keep_apart``. ``None``
         when SAM is off or the embedding is not ready (queued, the status bar says so).
         """
-        if self.session is None:
-            self.status.emit(NO_CHECKPOINT_HINT)
-            return None
-        emb = self._embedding(image)
+        emb = self._ready_embedding(image)
         if emb is None:
             return None
         return text_polygons(self.session, emb, image, text, existing if self.keep_apart else (),
