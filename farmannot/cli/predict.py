@@ -7,7 +7,14 @@ from pathlib import Path
 import click
 
 from farmannot.cli.locking import locks_output
-from farmannot.cli.options import batch_size_option, progress_option, torch_device_option
+from farmannot.cli.options import (
+    bands_option,
+    batch_size_option,
+    parse_band_map,
+    progress_option,
+    sensor_option,
+    torch_device_option,
+)
 from farmannot.errors import FarmannotError
 from farmannot.io.space import check_free_space, check_writable
 from farmannot.predict.scene import PATCH, PATCH_OVERLAP
@@ -17,6 +24,8 @@ from farmannot.predict.scene import PATCH, PATCH_OVERLAP
 @click.argument("run", metavar="RUN_DIR|CHECKPOINT", type=click.Path(exists=True))
 @click.argument("scene", type=click.Path(dir_okay=False))
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="Prediction GeoTIFF.")
+@sensor_option
+@bands_option
 @click.option("--patch", type=click.IntRange(32, None), default=PATCH, show_default=True)
 @click.option("--overlap", type=click.IntRange(0, None), default=PATCH_OVERLAP, show_default=True)
 @batch_size_option(default=4)
@@ -33,12 +42,15 @@ from farmannot.predict.scene import PATCH, PATCH_OVERLAP
 @click.option("--clip-quick-gelu", is_flag=True, help="With --classes: the CLIP weights use QuickGELU (OpenAI's).")
 @progress_option(help=None)
 @locks_output("predict", folder=False)
-def command(run, scene, output, patch, overlap, batch_size, device, amp, caption, dem, polygons, min_area_px,
-            classes, clip_quick_gelu, progress):
+def command(run, scene, output, sensor, bands, patch, overlap, batch_size, device, amp, caption, dem, polygons,
+            min_area_px, classes, clip_quick_gelu, progress):
     """Sliding-window inference of RUN_DIR|CHECKPOINT over SCENE with overlap and smooth blending.
 
     With --classes, RUN is a CLIP checkpoint and the output holds one probability band per class name
     (HG-RSOVSSeg's templates and position interpolation on a frozen CLIP) and a class band (1-based).
+
+    --sensor/--bands say which bands are red, green and blue, as for build-dataset: give the sensor the
+    dataset was built with for this kind of scene, so the model sees the picture its tiles held.
     """
     from farmannot.io.raster import open_raster
     from farmannot.predict.drafts import draft_annotation
@@ -50,6 +62,7 @@ def command(run, scene, output, patch, overlap, batch_size, device, amp, caption
 
     if overlap >= patch:
         raise click.BadParameter("--overlap must be smaller than --patch")
+    band_map = parse_band_map(bands)
     if polygons:
         check_writable(polygons)  # before the model runs, not after
     if classes is not None:
@@ -57,7 +70,8 @@ def command(run, scene, output, patch, overlap, batch_size, device, amp, caption
 
         names = [c.strip() for c in classes.split(",") if c.strip()]
         rep = predict_classes(run, scene, output, names, patch=patch, overlap=overlap, batch_size=batch_size,
-                              device=device, quick_gelu=clip_quick_gelu, progress=progress)
+                              device=device, quick_gelu=clip_quick_gelu, progress=progress,
+                              sensor=sensor, bands=band_map)
         click.echo(f"{rep.patches} patch(es), {rep.width} x {rep.height} px, {len(names)} class band(s) "
                    f"{', '.join(names)} + class -> {output}", err=True)
         return
@@ -66,7 +80,7 @@ def command(run, scene, output, patch, overlap, batch_size, device, amp, caption
         raise FarmannotError(f"{run}: the model was trained with a DEM (inputs {config['inputs']}); give --dem.")
     preprocess = Preprocess.from_config(config, str(run))
     with open_raster(scene) as src:
-        scene_prep = preprocess.for_scene(src, str(scene))
+        scene_prep = preprocess.for_scene(src, str(scene), sensor=sensor, bands=band_map)
         crs, width, height = src.crs, src.width, src.height
     if scene_prep.note:
         click.echo(f"note: {scene_prep.note}", err=True)

@@ -11,10 +11,12 @@ from farmannot.predict.scene import PredictionReport, predict_scene
 
 def predict_classes(clip_checkpoint: str | os.PathLike, scene: str | os.PathLike, output: str | os.PathLike,
                     class_names: list[str], *, patch: int = 448, overlap: int = 64, batch_size: int = 4,
-                    device: str = "cpu", quick_gelu: bool = False, progress: bool = True) -> PredictionReport:
+                    device: str = "cpu", quick_gelu: bool = False, progress: bool = True,
+                    sensor: str | None = None, bands: dict[str, int] | None = None) -> PredictionReport:
     """Write ``output``: one probability band per class name (softmax over the classes) and a 1-based
     ``class`` band, from the scene's display bands with the scene-wide stretch, CLIP-normalised.
 
+    ``sensor`` and ``bands`` pick the display bands as :func:`farmannot.io.raster.scene_info` does.
     The CLIP is read from ``clip_checkpoint`` (weights only) and used frozen; see
     :mod:`farmannot.train.models.open_vocab` for the method.
     """
@@ -29,9 +31,9 @@ def predict_classes(clip_checkpoint: str | os.PathLike, scene: str | os.PathLike
     dev = torch.device(device)
     model = OpenVocabularySegmenter(load_clip(clip_checkpoint, quick_gelu), class_names).to(dev)
     with open_raster(scene) as src:
-        info = scene_info(src)
-        bands = display_bands(src.count, src.descriptions, info.band_map)
-        stretch = scene_stretch(src, bands)
+        info = scene_info(src, sensor=sensor, bands=bands)
+        picked = display_bands(src.count, src.descriptions, info.band_map)
+        stretch = scene_stretch(src, picked)
     mean = np.asarray(OPENAI_DATASET_MEAN, np.float32)[:, None, None]
     std = np.asarray(OPENAI_DATASET_STD, np.float32)[:, None, None]
 
@@ -42,5 +44,5 @@ def predict_classes(clip_checkpoint: str | os.PathLike, scene: str | os.PathLike
         with torch.inference_mode():
             return model(torch.from_numpy(np.ascontiguousarray(x)).to(dev)).float().cpu().numpy()
 
-    return predict_scene(scene, output, predict, class_names, band_indexes=bands, normalise=normalise, patch=patch,
+    return predict_scene(scene, output, predict, class_names, band_indexes=picked, normalise=normalise, patch=patch,
                          overlap=overlap, batch_size=batch_size, progress=progress, classify="argmax")

@@ -108,11 +108,19 @@ class Preprocess:
         raise InputError(f"{source}: the run records no input preprocessing ('preprocess' or 'stats' in its "
                          "config); it was not written by 'farmannot train': retrain it.")
 
-    def for_scene(self, src, name: str | None = None) -> ScenePreprocess:
+    def for_scene(self, src, name: str | None = None, *, sensor: str | None = None,
+                  bands: dict[str, int] | None = None) -> ScenePreprocess:
         """The scene-bound side: which bands of the open raster ``src`` to read, and its stretch.
+
+        ``sensor`` and ``bands`` (a band map, 1-based) decide which bands are red, green and blue exactly as
+        ``build-dataset``'s ``sensor`` and ``--sensor``/``--bands`` elsewhere do (:func:`farmannot.io.raster.
+        scene_info`); give what the scene was built with, or the model sees other pixels than its tiles held.
+        A ``stored`` model reads the first ``channels`` bands whatever the band map says.
 
         Raises:
             InputError: a ``stored`` model needs more bands than the scene has.
+            FarmannotError: ``bands`` names a band the scene lacks, ``sensor`` does not fit it, or nothing says
+                which of its bands are red, green and blue.
         """
         from farmannot.io.raster import scene_info
         from farmannot.io.stretch import scene_stretch
@@ -120,12 +128,18 @@ class Preprocess:
 
         name = name or str(src.name)
         if self.bands == DISPLAY:
-            bands = display_bands(src.count, src.descriptions, scene_info(src).band_map)
+            info = scene_info(src, sensor=sensor, bands=bands)
+            picked = display_bands(src.count, src.descriptions, info.band_map)
             note = None
-            if len(set(bands)) == 1:
-                note = (f"{name}: {src.count} band(s) and no red, green, blue; band {bands[0]} goes to the model "
+            if len(set(picked)) == 1:
+                note = (f"{name}: {src.count} band(s) and no red, green, blue; band {picked[0]} goes to the model "
                         f"as gray in all three channels, as build-dataset tiles such a scene.")
-            return ScenePreprocess(self, tuple(bands), scene_stretch(src, bands, percentiles=self.percentiles), note)
+            elif info.band_map_source.startswith("generic") and src.count > 3:  # R,G,B,N or B,G,R,N? a guess
+                note = (f"{name}: red, green, blue read as bands {','.join(map(str, picked))} "
+                        f"({info.band_map_source}); if the dataset was built with a sensor for this scene, "
+                        f"give the same --sensor or --bands.")
+            return ScenePreprocess(self, tuple(picked), scene_stretch(src, picked, percentiles=self.percentiles),
+                                   note)
         if self.channels > src.count:
             raise InputError(f"{name}: the model needs {self.channels} band(s), the scene has {src.count}; give "
                              f"a scene with the bands the model was trained on.")
