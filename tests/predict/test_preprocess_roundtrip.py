@@ -33,11 +33,9 @@ def _nodata_scene(path: Path) -> np.ndarray:
     return data
 
 
-@pytest.mark.slow
-def test_predict_feeds_the_model_what_the_training_loader_fed_it(tmp_path, monkeypatch):
-    project = make_project(tmp_path / "project", dem_for=None)
-    scene = project / "scenes" / "a1.tif"
-    data = _nodata_scene(scene)
+def _build_and_train(project: Path, tmp_path: Path) -> Preprocess:
+    """build-dataset (gtpbd-mm, 32 px tiles) of ``project`` into ``tmp_path/ds``, 1 epoch of a tiny U-Net into
+    ``tmp_path/run``; the run's saved preprocessing."""
     runner = CliRunner()
     res = runner.invoke(cli, ["build-dataset", str(project), "-o", str(tmp_path / "ds"), "--tile-size", "32",
                               "--layout", "gtpbd-mm", "--no-progress"], catch_exceptions=False)
@@ -46,10 +44,12 @@ def test_predict_feeds_the_model_what_the_training_loader_fed_it(tmp_path, monke
                               "--batch-size", "4", "--workers", "0", "--no-progress"], catch_exceptions=False)
     assert res.exit_code == 0, res.output
     saved = json.loads(load_checkpoint(tmp_path / "run" / BEST)["config"])
-    prep = Preprocess.from_config(saved)
-    assert prep.bands == "display" and prep.channels == 3 and "stats" not in saved
+    assert "stats" not in saved
+    return Preprocess.from_config(saved)
 
-    # record every patch predict reads (its window) and the model input it makes of it
+
+def _predict_inputs(monkeypatch, run: Path, scene: Path, out: Path, *options: str):
+    """Run ``predict RUN SCENE`` on 32 px patches; ``({(row_off, col_off): model input}, output)``."""
     import farmannot.predict.scene as scene_mod
     from farmannot.train.preprocess import ScenePreprocess
 
@@ -64,26 +64,88 @@ def test_predict_feeds_the_model_what_the_training_loader_fed_it(tmp_path, monke
         inputs.append(apply(self, x, valid))
         return inputs[-1]
 
-    monkeypatch.setattr(scene_mod, "read_window_all", record_read)
-    monkeypatch.setattr(ScenePreprocess, "apply", record_apply)
-    res = runner.invoke(cli, ["predict", str(tmp_path / "run"), str(scene), "-o", str(tmp_path / "p.tif"),
-                              "--patch", "32", "--overlap", "0", "--no-progress"], catch_exceptions=False)
+    with monkeypatch.context() as m:
+        m.setattr(scene_mod, "read_window_all", record_read)
+        m.setattr(ScenePreprocess, "apply", record_apply)
+        res = CliRunner().invoke(cli, ["predict", str(run), str(scene), "-o", str(out), "--patch", "32",
+                                       "--overlap", "0", "--no-progress", *options], catch_exceptions=False)
     assert res.exit_code == 0, res.output
-    got = dict(zip(windows, inputs))
-    assert sorted(got) == [(0, 0), (0, 32), (32, 0), (32, 32)]
+    return dict(zip(windows, inputs)), res.output
 
-    layout, recs = list_tiles(tmp_path / "ds", "all")
-    mine = [r for r in recs if r.scene == "a1"]
+
+def _loader_inputs(dataset: Path, scene: str, prep: Preprocess) -> dict:
+    """``{(row_off, col_off): image}`` the training loader gives for the tiles of ``scene``."""
+    layout, recs = list_tiles(dataset, "all")
+    mine = [r for r in recs if r.scene == scene]
     assert mine, [r.scene for r in recs]
     loader = TileDataset(mine, layout, prep)
-    for i, rec in enumerate(mine):
-        want = loader[i]["image"].numpy()
-        pos = (int(rec.extra["row_off"]), int(rec.extra["col_off"]))
-        np.testing.assert_array_equal(got[pos], want, err_msg=rec.name)
+    return {(int(r.extra["row_off"]), int(r.extra["col_off"])): loader[i]["image"].numpy()
+            for i, r in enumerate(mine)}
+
+
+@pytest.mark.slow
+def test_predict_feeds_the_model_what_the_training_loader_fed_it(tmp_path, monkeypatch):
+    project = make_project(tmp_path / "project", dem_for=None)
+    scene = project / "scenes" / "a1.tif"
+    data = _nodata_scene(scene)
+    prep = _build_and_train(project, tmp_path)
+    assert prep.bands == "display" and prep.channels == 3
+
+    # every patch predict reads (its window) and the model input it makes of it
+    got, _ = _predict_inputs(monkeypatch, tmp_path / "run", scene, tmp_path / "p.tif")
+    assert sorted(got) == [(0, 0), (0, 32), (32, 0), (32, 32)]
+    want = _loader_inputs(tmp_path / "ds", "a1", prep)
+    assert sorted(want) == sorted(got)
+    for pos, x in want.items():
+        np.testing.assert_array_equal(got[pos], x, err_msg=str(pos))
     # the nodata corner is 0 in the picture (both sides), the pixel with only blue = 255 keeps red and green
     expect_corner = (0.0 - np.float32(prep.mean[0])) / np.float32(prep.std[0])
     assert got[(0, 0)][0, 0, 0] == pytest.approx(expect_corner)
     assert data[0, 40, 10] < 255 and got[(32, 0)][0, 8, 10] > expect_corner
+
+
+def _as_bgrn_without_descriptions(project: Path) -> None:
+    """Store every scene of ``project`` as B,G,R,N with no band descriptions and say ``sensor=bgrn`` in
+    scenes.csv: only the sensor tells which band is red."""
+    for path in sorted((project / "scenes").glob("*.tif")):
+        with rasterio.open(path) as src:
+            rgbn, profile = src.read(), src.profile
+        path.unlink()
+        with rasterio.open(path, "w", **profile) as dst:
+            dst.write(rgbn[[2, 1, 0, 3]])
+        with rasterio.open(path) as src:
+            assert src.descriptions == (None,) * 4
+    table = project / "scenes.csv"
+    lines = table.read_text(encoding="utf-8").splitlines()
+    table.write_text("\n".join([lines[0] + ",sensor"] + [ln + ",bgrn" for ln in lines[1:]]) + "\n",
+                     encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_predict_with_the_sensor_the_dataset_was_built_with_feeds_the_loaders_input(tmp_path, monkeypatch):
+    project = make_project(tmp_path / "project", dem_for=None)
+    _as_bgrn_without_descriptions(project)
+    scene = project / "scenes" / "a1.tif"
+    prep = _build_and_train(project, tmp_path)
+    want = _loader_inputs(tmp_path / "ds", "a1", prep)
+    # the tiles hold true colour: their red is the scene's band 3 (scene_pixels' red), not its band 1 (blue)
+    rgbn = scene_pixels(0)
+    red = want[(0, 0)][0] * np.float32(prep.std[0]) + np.float32(prep.mean[0])
+    assert np.corrcoef(red.ravel(), rgbn[0, :32, :32].ravel().astype(float))[0, 1] > 0.9
+
+    run = tmp_path / "run"
+    for options in (["--sensor", "bgrn"], ["--bands", "red=3,green=2,blue=1,nir=4"]):
+        got, output = _predict_inputs(monkeypatch, run, scene, tmp_path / "p.tif", *options)
+        assert sorted(got) == sorted(want), options
+        for pos, x in want.items():
+            np.testing.assert_array_equal(got[pos], x, err_msg=f"{options} {pos}")
+        assert "note:" not in output, output
+
+    # without it the band count alone decides (R,G,B,N): red and blue swap, and one note says so
+    got, output = _predict_inputs(monkeypatch, run, scene, tmp_path / "p.tif")
+    assert not np.array_equal(got[(0, 0)], want[(0, 0)])
+    notes = [ln for ln in output.splitlines() if ln.startswith("note:")]
+    assert len(notes) == 1 and "a1.tif" in notes[0] and "bands 1,2,3" in notes[0] and "--sensor" in notes[0], output
 
 
 def test_predict_refuses_a_scene_with_too_few_bands_in_one_line(tmp_path):
