@@ -148,46 +148,45 @@ def test_predict_with_the_sensor_the_dataset_was_built_with_feeds_the_loaders_in
     assert len(notes) == 1 and "a1.tif" in notes[0] and "bands 1,2,3" in notes[0] and "--sensor" in notes[0], output
 
 
-def test_predict_refuses_a_scene_with_too_few_bands_in_one_line(tmp_path):
+def _random_run(run: Path, prep: Preprocess) -> dict:
+    """A run folder holding an untrained depth-3 U-Net with ``prep`` as its input preprocessing; its config."""
     import torch
 
     from farmannot.train.models import build_model
 
-    run = tmp_path / "run"
     run.mkdir()
-    config = {"model": "unet", "encoder": "resnet18", "in_channels": 4, "inputs": "image",
-              "arch_kwargs": {"encoder_depth": 3, "decoder_channels": [32, 16, 8]},
-              "preprocess": Preprocess("stored", (1.0,) * 4, (2.0,) * 4).to_dict()}
+    config = {"model": "unet", "encoder": "resnet18", "in_channels": prep.channels, "inputs": "image",
+              "arch_kwargs": {"encoder_depth": 3, "decoder_channels": [32, 16, 8]}, "preprocess": prep.to_dict()}
     write_config(run, config)
     torch.save({"model": build_model(config).state_dict()}, run / BEST)
+    return config
+
+
+def _predict(run: Path, scene: Path, out: Path, *options: str):
+    return CliRunner().invoke(cli, ["predict", str(run), str(scene), "-o", str(out), "--patch", "32",
+                                    "--overlap", "0", "--no-progress", *options])
+
+
+def test_predict_refuses_a_scene_with_too_few_bands_in_one_line(tmp_path):
+    run = tmp_path / "run"
+    _random_run(run, Preprocess("stored", (1.0,) * 4, (2.0,) * 4))
     scene = tmp_path / "rgb.tif"
     with rasterio.open(scene, "w", driver="GTiff", width=16, height=16, count=3, dtype="uint8") as dst:
         dst.write(np.ones((3, 16, 16), np.uint8))
-    res = CliRunner().invoke(cli, ["predict", str(run), str(scene), "-o", str(tmp_path / "p.tif"), "--patch", "32",
-                                   "--overlap", "0", "--no-progress"])
+    res = _predict(run, scene, tmp_path / "p.tif")
     assert res.exit_code != 0 and not (tmp_path / "p.tif").exists()
     lines = [ln for ln in res.output.splitlines() if ln.strip()]
     assert len(lines) == 1 and "rgb.tif" in lines[0] and "needs 4 band(s), the scene has 3" in lines[0], res.output
 
 
 def test_a_one_band_scene_goes_to_a_display_model_as_gray_with_one_note(tmp_path):
-    import torch
-
-    from farmannot.train.models import build_model
-
     run = tmp_path / "run"
-    run.mkdir()
-    config = {"model": "unet", "encoder": "resnet18", "in_channels": 3, "inputs": "image",
-              "arch_kwargs": {"encoder_depth": 3, "decoder_channels": [32, 16, 8]},
-              "preprocess": Preprocess("display", (100.0,) * 3, (50.0,) * 3).to_dict()}
-    write_config(run, config)
-    torch.save({"model": build_model(config).state_dict()}, run / BEST)
+    config = _random_run(run, Preprocess("display", (100.0,) * 3, (50.0,) * 3))
     scene = tmp_path / "gray.tif"
     gray = np.arange(32 * 32, dtype=np.uint16).reshape(1, 32, 32)
     with rasterio.open(scene, "w", driver="GTiff", width=32, height=32, count=1, dtype="uint16") as dst:
         dst.write(gray)
-    res = CliRunner().invoke(cli, ["predict", str(run), str(scene), "-o", str(tmp_path / "p.tif"), "--patch", "32",
-                                   "--overlap", "0", "--no-progress"])
+    res = _predict(run, scene, tmp_path / "p.tif")
     assert res.exit_code == 0, res.output
     notes = [ln for ln in res.output.splitlines() if ln.startswith("note:")]
     assert len(notes) == 1 and "gray.tif" in notes[0] and "gray in all three channels" in notes[0]
@@ -196,6 +195,38 @@ def test_a_one_band_scene_goes_to_a_display_model_as_gray_with_one_note(tmp_path
     assert sp.band_indexes == (1, 1, 1)
     x = sp.apply(gray.repeat(3, axis=0).astype(np.float32), np.ones((32, 32), bool))
     np.testing.assert_array_equal(x[0], x[2])  # the same picture in every channel
+
+
+def test_predict_asks_for_and_reads_the_bands_that_sensor_or_bands_name(tmp_path):
+    """Five bands, no descriptions: nothing says which is red; predict asks for --sensor/--bands in one line
+    (as build-dataset asks for a sensor) and then reads the bands they name."""
+    run = tmp_path / "run"
+    _random_run(run, Preprocess("display", (100.0,) * 3, (50.0,) * 3))
+    scene = tmp_path / "five.tif"
+    bands = (np.arange(5, dtype=np.uint16)[:, None, None] * 1000
+             + np.arange(32 * 32, dtype=np.uint16).reshape(1, 32, 32))
+    with rasterio.open(scene, "w", driver="GTiff", width=32, height=32, count=5, dtype="uint16") as dst:
+        dst.write(bands)
+    out = tmp_path / "p.tif"
+    for options, says in (((), "--sensor"), (("--bands", "red=6,green=2,blue=1"), "only 5 band(s)")):
+        res = _predict(run, scene, out, *options)
+        lines = [ln for ln in res.output.splitlines() if ln.strip()]
+        assert res.exit_code != 0 and not out.exists(), res.output
+        assert len(lines) == 1 and "five.tif" in lines[0] and says in lines[0], res.output
+    res = _predict(run, scene, out, "--bands", "red=3,green=2,blue=1")
+    assert res.exit_code == 0 and out.exists(), res.output
+    assert "note:" not in res.output, res.output  # the user named the bands: nothing was guessed
+
+    with rasterio.open(scene) as src:
+        display = Preprocess("display", (0.0,) * 3, (1.0,) * 3)
+        assert display.for_scene(src, bands={"red": 3, "green": 2, "blue": 1}).band_indexes == (3, 2, 1)
+        assert display.for_scene(src, sensor="bgrn").band_indexes == (3, 2, 1)
+        assert display.for_scene(src, sensor="rgbn").band_indexes == (1, 2, 3)
+        # --bands wins over --sensor (farmannot.io.bands.resolve_band_map, for every command)
+        assert display.for_scene(src, sensor="bgrn", bands={"red": 5, "green": 4, "blue": 1}).band_indexes == (5, 4, 1)
+        # a stored model reads the first bands as build-dataset's GeoTIFF tiles hold them, whatever the map
+        stored = Preprocess("stored", (0.0,) * 4, (1.0,) * 4)
+        assert stored.for_scene(src, bands={"red": 3, "green": 2, "blue": 1}).band_indexes == (1, 2, 3, 4)
 
 
 def test_a_run_without_preprocess_reads_its_stats_as_predict_always_did():
