@@ -112,10 +112,10 @@ class Preprocess:
                   bands: dict[str, int] | None = None) -> ScenePreprocess:
         """The scene-bound side: which bands of the open raster ``src`` to read, and its stretch.
 
-        ``sensor`` and ``bands`` (a band map, 1-based) decide which bands are red, green and blue exactly as
-        ``build-dataset``'s ``sensor`` and ``--sensor``/``--bands`` elsewhere do (:func:`farmannot.io.raster.
-        scene_info`); give what the scene was built with, or the model sees other pixels than its tiles held.
-        A ``stored`` model reads the first ``channels`` bands whatever the band map says.
+        ``sensor`` and ``bands`` (a band map, 1-based) decide which bands are red, green and blue through
+        :func:`farmannot.io.raster.scene_info`, as ``build-dataset``'s per-scene ``sensor`` does; give what
+        the scene was built with, or the model sees other pixels than its tiles held. A ``stored`` model reads
+        the first ``channels`` bands whatever the band map says.
 
         Raises:
             InputError: a ``stored`` model needs more bands than the scene has.
@@ -135,9 +135,9 @@ class Preprocess:
                 note = (f"{name}: {src.count} band(s) and no red, green, blue; band {picked[0]} goes to the model "
                         f"as gray in all three channels, as build-dataset tiles such a scene.")
             elif info.band_map_source.startswith("generic") and src.count > 3:  # R,G,B,N or B,G,R,N? a guess
-                note = (f"{name}: red, green, blue read as bands {','.join(map(str, picked))} "
-                        f"({info.band_map_source}); if the dataset was built with a sensor for this scene, "
-                        f"give the same --sensor or --bands.")
+                note = (f"{name}: red, green, blue read as bands {','.join(map(str, picked))}, a guess from the "
+                        f"band count ({src.count} bands, no band descriptions); if the dataset was built with a "
+                        f"sensor for this scene, give the same --sensor or --bands.")
             return ScenePreprocess(self, tuple(picked), scene_stretch(src, picked, percentiles=self.percentiles),
                                    note)
         if self.channels > src.count:
