@@ -114,7 +114,8 @@ def command(scene, sam_checkpoint, sam_model, output, chip, overlap, points_per_
                              "filter": res.filter_used})
     if examples:
         click.echo(f"{res.example_boxes} example box(es) with the text"
-                   + (f" ({len(pts)} point(s) on the scene)" if pts is not None else ""), err=True)
+                   + (f" ({len(pts)} point(s) on the scene" + (f", {len(pts.outside)} off it" if pts.outside else "")
+                      + ")" if pts is not None else ""), err=True)
     click.echo(f"{len(res.proposals)} proposal(s) from {res.raw_masks} SAM mask(s) on {res.chips} chip(s) "
                f"({res.cache_hits} embedding(s) from cache; dropped: "
                + ", ".join(f"{k} {v}" for k, v in res.dropped.items()) + f") -> {output}", err=True)
