@@ -97,6 +97,11 @@ def command(scene, sam_checkpoint, sam_model, output, chip, overlap, points_per_
         return
     with open_raster(scene) as src:
         n = len(chip_grid(src.width, src.height, chip, overlap))
+        if spectral_boxes:  # before any chip is read
+            from farmannot.io.raster import scene_info
+            from farmannot.sam.propose import check_spectral_bands
+
+            check_spectral_bands(scene_info(src, sensor=sensor, bands=parse_band_map(bands)), spectral_boxes)
     opts = ProposeOptions(chip=chip, overlap=overlap, points_per_side=points_per_side,
                           points_per_batch=points_per_batch, text=text, pred_iou_thresh=pred_iou_thresh, stability_score_thresh=stability_thresh,
                           min_area_m2=min_area_m2, veg_filter=veg_filter, spectral_boxes=spectral_boxes,

@@ -171,7 +171,7 @@ def test_cli_spectral_boxes_write_drafts_and_bad_bands_are_one_line(sam3_checkpo
     bad = CliRunner().invoke(cli, [*args, "--spectral-boxes", "building", "--sensor", "rgbn", "-o",
                                    str(tmp_path / "b.json")])
     assert bad.exit_code != 0 and "Traceback" not in bad.output
-    assert "--spectral-boxes building" in bad.output and "swir1" in bad.output
+    assert "--spectral-boxes building" in bad.output and "swir1" in bad.output and "chips:" not in bad.output
     assert not (tmp_path / "b.json").exists()
 
 
