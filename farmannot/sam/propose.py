@@ -25,7 +25,7 @@ import shapely
 from shapely.affinity import translate
 
 from farmannot.captions.measures import green_leaf_index
-from farmannot.io.raster import open_raster, scene_info
+from farmannot.io.raster import open_raster, read_bands, scene_info
 from farmannot.sam.chip_embed import chip_display, chip_for_sam
 from farmannot.sam.chips import CHIP_OVERLAP, CHIP_SIZE, chip_grid
 from farmannot.sam.click import prompt_polygons
@@ -116,8 +116,6 @@ def _example_boxes(src, info, win, opts: ProposeOptions, points_xy: np.ndarray |
         parts.append(point_boxes(points_xy, (int(win.col_off), int(win.row_off), int(win.width), int(win.height)),
                                  opts.point_box_px))
     if opts.spectral_boxes:
-        from farmannot.io.raster import read_bands
-
         bands, valid = read_bands(src, info, list(CATEGORIES[opts.spectral_boxes].bands), window=win)
         parts.append(spectral_boxes(bands, valid, opts.spectral_boxes))
     return np.concatenate(parts) if parts else NO_BOXES
@@ -130,10 +128,9 @@ def _automatic_masks(session: SamSession, rgb: np.ndarray, key: str, parts: dict
     and ``predicted_iou``."""
     batch = opts.points_per_batch or (CPU_POINTS_PER_BATCH if session.device.type == "cpu" else 64)
     emb, hit = session.embed(rgb, key=key, parts=parts)
-    if opts.text and len(boxes):
-        return session.backend.text_masks(rgb, emb, opts.text, boxes=boxes), hit
     if opts.text:
-        return session.backend.text_masks(rgb, emb, opts.text), hit
+        examples = {"boxes": boxes} if len(boxes) else {}  # a chip without examples: the text alone
+        return session.backend.text_masks(rgb, emb, opts.text, **examples), hit
     masks = session.backend.automatic_masks(rgb, emb, points_per_side=opts.points_per_side, points_per_batch=batch,
                                             pred_iou_thresh=opts.pred_iou_thresh,
                                             stability_score_thresh=opts.stability_score_thresh)
