@@ -6,6 +6,9 @@ the model family's automatic mask generator on it (segment-anything's or sam2's)
 proposals of all chips are merged across seams (:mod:`farmannot.sam.seams`) and filtered by area, by a
 vegetation index (NDVI with NIR, excess-green without) and by shape; what is left becomes labelme shapes
 labelled ``farmland`` and flagged ``proposal`` with their score, for a person to accept or delete.
+
+With a text prompt, each chip may also get example boxes (:mod:`farmannot.sam.exemplars`): around the survey
+points it holds (``points_xy``) and around the regions of a spectral category on it (``spectral_boxes``).
 """
 
 from __future__ import annotations
@@ -22,13 +25,14 @@ import shapely
 from shapely.affinity import translate
 
 from farmannot.captions.measures import green_leaf_index
-from farmannot.io.raster import open_raster, scene_info
+from farmannot.io.raster import open_raster, read_bands, scene_info
 from farmannot.sam.chip_embed import chip_display, chip_for_sam
 from farmannot.sam.chips import CHIP_OVERLAP, CHIP_SIZE, chip_grid
 from farmannot.sam.click import prompt_polygons
+from farmannot.sam.exemplars import NO_BOXES, POINT_BOX_PX, point_boxes, spectral_boxes
 from farmannot.sam.seams import Proposal, merge_proposals, touches_inner_edge
 from farmannot.sam.session import SamSession
-from farmannot.spectral.indices import ndvi
+from farmannot.spectral.indices import CATEGORIES, ndvi
 from farmannot.terrain.derive import pixel_area_m2
 
 log = logging.getLogger(__name__)
@@ -57,6 +61,8 @@ class ProposeOptions:
     min_compactness: float = 0.05       # 4 pi A / P^2; slivers along roads and rivers score lower
     simplify_px: float = 1.5
     text: str | None = None             # a concept prompt ("farmland parcel"): needs a model with text_masks
+    spectral_boxes: str | None = None   # with text: a spectral category's regions per chip as example boxes
+    point_box_px: float = POINT_BOX_PX  # with text and points: side of the example box around each point
 
 
 @dataclass
@@ -67,6 +73,7 @@ class ProposeResult:
     raw_masks: int
     dropped: dict[str, int] = field(default_factory=dict)
     filter_used: str = "none"
+    example_boxes: int = 0              # example boxes given with the text prompt, all chips together
 
 
 def _veg_index(bands: dict[str, np.ndarray], kind: VegFilter) -> tuple[np.ndarray | None, str]:
@@ -91,13 +98,39 @@ def check_text_support(session: SamSession) -> None:
                          f"only. {SAM3_STATUS}.")
 
 
-def _automatic_masks(session: SamSession, rgb: np.ndarray, key: str, parts: dict, opts: ProposeOptions):
-    """The model family's automatic mask generator on ``rgb`` (or its answer to ``opts.text``), the embedding
-    from the session cache; masks as dicts with ``segmentation`` and ``predicted_iou``."""
+def check_spectral_bands(info, category: str) -> None:
+    """Raise one clear line when the scene's band map lacks the bands of ``category``'s index."""
+    from farmannot.errors import InputError
+    from farmannot.spectral.scene import available_categories
+
+    _, skipped = available_categories(info, [category])
+    if skipped:
+        raise InputError(f"{info.path}: --spectral-boxes {category}: {skipped[category]}; give --sensor or --bands, "
+                         f"or another category.")
+
+
+def _example_boxes(src, info, win, opts: ProposeOptions, points_xy: np.ndarray | None) -> np.ndarray:
+    """The chip's example boxes for the text prompt: around the survey points, then the spectral regions."""
+    parts = []
+    if points_xy is not None:
+        parts.append(point_boxes(points_xy, (int(win.col_off), int(win.row_off), int(win.width), int(win.height)),
+                                 opts.point_box_px))
+    if opts.spectral_boxes:
+        bands, valid = read_bands(src, info, list(CATEGORIES[opts.spectral_boxes].bands), window=win)
+        parts.append(spectral_boxes(bands, valid, opts.spectral_boxes))
+    return np.concatenate(parts) if parts else NO_BOXES
+
+
+def _automatic_masks(session: SamSession, rgb: np.ndarray, key: str, parts: dict, opts: ProposeOptions,
+                     boxes: np.ndarray = NO_BOXES):
+    """The model family's automatic mask generator on ``rgb`` (or its answer to ``opts.text``, with the example
+    ``boxes`` when there are any), the embedding from the session cache; masks as dicts with ``segmentation``
+    and ``predicted_iou``."""
     batch = opts.points_per_batch or (CPU_POINTS_PER_BATCH if session.device.type == "cpu" else 64)
     emb, hit = session.embed(rgb, key=key, parts=parts)
     if opts.text:
-        return session.backend.text_masks(rgb, emb, opts.text), hit
+        examples = {"boxes": boxes} if len(boxes) else {}  # a chip without examples: the text alone
+        return session.backend.text_masks(rgb, emb, opts.text, **examples), hit
     masks = session.backend.automatic_masks(rgb, emb, points_per_side=opts.points_per_side, points_per_batch=batch,
                                             pred_iou_thresh=opts.pred_iou_thresh,
                                             stability_score_thresh=opts.stability_score_thresh)
@@ -106,26 +139,36 @@ def _automatic_masks(session: SamSession, rgb: np.ndarray, key: str, parts: dict
 
 def propose_scene(scene: str | os.PathLike, session: SamSession, opts: ProposeOptions | None = None,
                   sensor: str | None = None, bands: dict[str, int] | None = None,
-                  on_chip: Callable[[], None] | None = None) -> ProposeResult:
-    """SAM proposals over the whole scene at native resolution (see the module docstring)."""
+                  on_chip: Callable[[], None] | None = None, points_xy: np.ndarray | None = None) -> ProposeResult:
+    """SAM proposals over the whole scene at native resolution (see the module docstring).
+
+    ``points_xy``: survey points (scene pixel edges, ``(N, 2)``) whose boxes go with ``opts.text`` on the chips
+    that hold them (a point in a seam's overlap on both chips).
+    """
     opts = opts or ProposeOptions()
+    if (points_xy is not None or opts.spectral_boxes) and not opts.text:
+        raise ValueError("example boxes (survey points, spectral regions) go with a text prompt")
     if opts.text:
         check_text_support(session)
     with open_raster(scene) as src:
         info = scene_info(src, sensor=sensor, bands=bands)
+        if opts.spectral_boxes:
+            check_spectral_bands(info, opts.spectral_boxes)
         display = chip_display(src, info.band_map)
         px_area = pixel_area_m2(src.crs, src.transform, src.height) if src.crs else 1.0  # m2 for degrees too
         veg_names = [n for n in ("red", "green", "blue", "nir") if n in info.band_map]
         grid = chip_grid(src.width, src.height, opts.chip, opts.overlap)
         proposals: list[Proposal] = []
         veg_means: list[float] = []
-        hits = raw = 0
+        hits = raw = n_boxes = 0
         dropped = {"area": 0, "vegetation": 0, "shape": 0, "too_large": 0}
         used = "none"
         for k, win in enumerate(grid):
             chip = chip_for_sam(session, src, display, win)
             rgb, valid = chip.rgb, chip.valid
-            masks, hit = _automatic_masks(session, rgb, chip.key, chip.parts, opts)
+            boxes = _example_boxes(src, info, win, opts, points_xy)
+            n_boxes += len(boxes)
+            masks, hit = _automatic_masks(session, rgb, chip.key, chip.parts, opts, boxes)
             hits += int(hit)
             raw += len(masks)
             vb = {n: src.read(info.band_map[n], window=win, out_dtype="float32") for n in veg_names}
@@ -166,4 +209,4 @@ def propose_scene(scene: str | os.PathLike, session: SamSession, opts: ProposeOp
             continue
         p.geometry = shapely.make_valid(p.geometry.simplify(opts.simplify_px, preserve_topology=True))
         out.append(p)
-    return ProposeResult(out, len(grid), hits, raw, dropped, used)
+    return ProposeResult(out, len(grid), hits, raw, dropped, used, n_boxes)
