@@ -47,6 +47,7 @@ from farmannot.dataset.records import (
 from farmannot.dataset.tile_text import scene_date, scene_keywords, season, tile_captions, tile_keywords, tile_presence
 from farmannot.dataset.units import Unit, scene_units, unit_plans
 from farmannot.errors import InputError
+from farmannot.io.bands import display_bands
 from farmannot.io.labelme_stream import stream_annotation
 from farmannot.io.metadata import centre_lonlat
 from farmannot.io.raster import open_raster, read_window_all, scene_info
@@ -211,7 +212,7 @@ def look_scene(job: SceneJob, cfg: BuildConfig) -> SceneLook:
             with warped_dem(job.dem, src.crs, Affine(*info.transform), info.width, info.height,
                             resampling=cfg.dem_resampling, offset_px=offset):
                 pass  # a DEM that does not overlap the scene fails here, before any unit
-        disp = _display_indexes(info)
+        disp = display_bands(info.count, info.band_map)
         stretch = scene_stretch(src, disp)
         nir_factor = scene_nir_factor(src, info)  # NIR without a reflectance scale: the scene's soil line
         cats = spie_categories(cfg, info) if "spie" in cfg.layouts else {}
@@ -277,13 +278,6 @@ def build_scene(job: SceneJob, cfg: BuildConfig, out_dir: str,
         return prep
     units = [build_unit(job, cfg, out_dir, prep.shared, u, p, on_tile) for u, p in zip(prep.units, prep.plans)]
     return finish_scene(job, out_dir, prep, units)
-
-
-def _display_indexes(info) -> list[int]:
-    bm = info.band_map
-    if all(k in bm for k in ("red", "green", "blue")):
-        return [bm["red"], bm["green"], bm["blue"]]
-    return [1, 2, 3] if info.count >= 3 else [1, 1, 1]
 
 
 def _tile_ground(crs, wtr: Affine, w: int, h: int) -> tuple[float, float | None, float | None]:

@@ -176,3 +176,12 @@ def resolve_band_map(
     raise FarmannotError(
         f"{where}cannot tell which of the {count} bands is red, green, NIR...; "
         f"give --sensor ({', '.join(sorted(SENSOR_PRESETS))}) or --bands red=N,nir=N,...")
+
+
+def display_bands(count: int, band_map: dict[str, int] | None) -> list[int]:
+    """The bands a scene is shown (and tiled, and fed to SAM and the models) in true colour: red, green, blue
+    from the band map; else the first three; one band as gray. The one rule for the annotator's picture,
+    build-dataset's RGB tiles, SAM chips and a run's ``display`` input."""
+    if band_map and all(k in band_map for k in ("red", "green", "blue")):
+        return [band_map["red"], band_map["green"], band_map["blue"]]
+    return [1, 2, 3] if count >= 3 else [1, 1, 1]

@@ -23,16 +23,16 @@ def predict_classes(clip_checkpoint: str | os.PathLike, scene: str | os.PathLike
     import torch
     from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 
+    from farmannot.io.bands import display_bands
     from farmannot.io.raster import open_raster, scene_info
     from farmannot.io.stretch import scene_stretch
-    from farmannot.sam.imagery import display_bands
     from farmannot.train.models.open_vocab import OpenVocabularySegmenter, load_clip
 
     dev = torch.device(device)
     model = OpenVocabularySegmenter(load_clip(clip_checkpoint, quick_gelu), class_names).to(dev)
     with open_raster(scene) as src:
         info = scene_info(src, sensor=sensor, bands=bands)
-        picked = display_bands(src.count, src.descriptions, info.band_map)
+        picked = display_bands(src.count, info.band_map)
         stretch = scene_stretch(src, picked)
     mean = np.asarray(OPENAI_DATASET_MEAN, np.float32)[:, None, None]
     std = np.asarray(OPENAI_DATASET_STD, np.float32)[:, None, None]

@@ -22,10 +22,10 @@ import rasterio
 from rasterio.enums import MaskFlags
 from rasterio.windows import Window
 
+from farmannot.io.bands import display_bands
 from farmannot.io.stretch import STRETCH_SIDE_PX, DisplaySettings, Stretch, scene_stretch
 from farmannot.sam.cache import Embedding
 from farmannot.sam.chips import CHIP_OVERLAP, CHIP_SIZE
-from farmannot.sam.imagery import display_bands
 from farmannot.sam.session import SamSession
 
 #: Scenes with a side longer than this are embedded per chip (and open as a grid of views in the annotator).
@@ -74,7 +74,7 @@ def chip_display(src: rasterio.io.DatasetReader, band_map: dict[str, int] | None
     open scene."""
     bands = list(settings.bands) if settings is not None and settings.bands else None
     if bands is None:
-        bands = display_bands(src.count, src.descriptions, band_map)
+        bands = display_bands(src.count, band_map)
     elif len(bands) == 1:
         bands = bands * 3
     return ChipDisplay(Path(src.name).name, bands, display_stretch(src, bands, settings=settings))

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from farmannot.errors import FarmannotError, InputError
+from farmannot.io.bands import display_bands
 from farmannot.io.stretch import DisplaySettings, StretchMode
 
 #: Decoded by Pillow; everything else goes through rasterio.
@@ -65,15 +66,6 @@ def _picture_rgb(path: Path) -> np.ndarray:
         raise InputError(f"{path}: not a readable image ({exc}).") from None
 
 
-def display_bands(count: int, descriptions, band_map: dict[str, int] | None) -> list[int]:
-    """Default display bands: red, green, blue from the band map; else the first three; one band as gray."""
-    if band_map and all(k in band_map for k in ("red", "green", "blue")):
-        return [band_map["red"], band_map["green"], band_map["blue"]]
-    if count >= 3:
-        return [1, 2, 3]
-    return [1, 1, 1]
-
-
 def render_picture(path: str | os.PathLike, bands: list[int] | None = None, stretch: StretchMode = "auto",
                    sensor: str | None = None, band_map: dict[str, int] | None = None,
                    nodata: float | str | None = "auto", percentiles: tuple[float, float] = (2.0, 98.0)) -> Picture:
@@ -118,7 +110,7 @@ def render_picture(path: str | os.PathLike, bands: list[int] | None = None, stre
                 raise InputError(f"{path}: display bands {bands} invalid; give 1 or 3 band numbers in "
                                  f"1..{src.count}.")
         else:
-            bands = display_bands(src.count, src.descriptions, bmap)
+            bands = display_bands(src.count, bmap)
         settings = DisplaySettings(bands, stretch, nodata, percentiles)  # the same rule as the scene views
         data = src.read(bands, out_dtype="float32")
         valid = src.dataset_mask() > 0

@@ -122,14 +122,14 @@ class Preprocess:
             FarmannotError: ``bands`` names a band the scene lacks, ``sensor`` does not fit it, or nothing says
                 which of its bands are red, green and blue.
         """
+        from farmannot.io.bands import display_bands
         from farmannot.io.raster import scene_info
         from farmannot.io.stretch import scene_stretch
-        from farmannot.sam.imagery import display_bands
 
         name = name or str(src.name)
         if self.bands == DISPLAY:
             info = scene_info(src, sensor=sensor, bands=bands)
-            picked = display_bands(src.count, src.descriptions, info.band_map)
+            picked = display_bands(src.count, info.band_map)
             note = None
             if len(set(picked)) == 1:
                 note = (f"{name}: {src.count} band(s) and no red, green, blue; band {picked[0]} goes to the model "
