@@ -27,8 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-PREP = ("plan_scene", "plan_scene_packed", "look_scene")
-UNIT = ("build_unit", "packed_unit", "prepared_unit")
+PREP = ("plan_scene", "look_scene")
+UNIT = ("build_unit", "prepared_unit")
 LOG = os.environ.setdefault("FARMANNOT_BENCH_TIMELINE", str(Path(tempfile.gettempdir()) / "unit_timeline.log"))
 
 

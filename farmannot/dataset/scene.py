@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -175,21 +174,6 @@ def prepared_unit(job: SceneJob, cfg: BuildConfig, out_dir: str, prep: ScenePrep
                   plan: LabelPlan) -> UnitResult:
     """:func:`build_unit` for unit ``i`` of a scene prepared by :func:`prepared`."""
     return build_unit(job, cfg, out_dir, prep.shared, prep.units[i], plan)
-
-
-def plan_scene_packed(job: SceneJob, cfg: BuildConfig) -> SceneLabels:
-    """:func:`plan_scene` with each unit's plan pickled (a task in a local worker process): the process that
-    hands the plans on to the units forwards bytes, instead of unpickling and pickling again the plans'
-    objects on the way to the first unit (0.1 s of 13,216 shapes, measured in docs/BENCHMARKS.md)."""
-    labels = plan_scene(job, cfg)
-    labels.plans = [pickle.dumps(p, pickle.HIGHEST_PROTOCOL) for p in labels.plans]
-    return labels
-
-
-def packed_unit(job: SceneJob, cfg: BuildConfig, out_dir: str, shared: SceneShared, unit: Unit,
-                plan: bytes) -> UnitResult:
-    """:func:`build_unit` with a plan from :func:`plan_scene_packed`."""
-    return build_unit(job, cfg, out_dir, shared, unit, pickle.loads(plan))
 
 
 def plan_scene(job: SceneJob, cfg: BuildConfig) -> SceneLabels:

@@ -26,13 +26,12 @@ from farmannot.dataset.scene import (
     ScenePrep,
     SceneResult,
     UnitResult,
+    build_unit,
     combine,
     finish_scene,
     labels_head,
     look_scene,
-    packed_unit,
     plan_scene,
-    plan_scene_packed,
     prepared,
     prepared_unit,
     unit_plan,
@@ -80,7 +79,7 @@ class SceneUnits:
         if done is not None:
             return done
         self.open[job.name] = st
-        plan = self._task("plan", job, 0, plan_scene if self.chain else plan_scene_packed)
+        plan = self._task("plan", job, 0, plan_scene)
         look = self._task("look", job, 0, look_scene)
         if self.chain:  # the units wait on the cluster for their plan, not on this process
             head = self._task("", job, 0, labels_head, plan)
@@ -116,7 +115,7 @@ class SceneUnits:
             prep = combine(st.fp, st.halves.pop("plan"), st.halves.pop("look"))
             st.prep, st.results, st.left = prep, [None] * len(prep.units), len(prep.units)
             for i, (unit, plan) in enumerate(zip(prep.units, prep.plans)):
-                self._task("unit", st.job, i, packed_unit, self.out, prep.shared, unit, plan)
+                self._task("unit", st.job, i, build_unit, self.out, prep.shared, unit, plan)
             prep.plans = []  # handed to the units: not held here
         elif kind == "prep":
             st.prep = result
