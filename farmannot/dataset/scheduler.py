@@ -7,9 +7,10 @@ one task per work unit (:func:`farmannot.dataset.scene.build_unit`, carrying onl
 finished here (:func:`farmannot.dataset.scene.finish_scene`) when its last unit is back. On an executor that
 takes futures as arguments (Dask, ``chain``), a scene's units are submitted with its preparing tasks: each unit
 gets its own plan worker to worker as soon as the plan is done, without a round trip through this process
-(measured: docs/BENCHMARKS.md). When both preparing tasks fail, the annotation's error is the one reported, as in a build on one process. A few scenes are open at a time
-(``window``), so the units of one large scene fill every worker while this process holds the plans of only
-those scenes. Results come back per scene, in the order scenes finish; the build writes them in a fixed order.
+(measured: docs/BENCHMARKS.md). When both preparing tasks fail, the annotation's error is the one reported,
+as in a build on one process. A few scenes are open at a time (``window``), so the units of one large scene
+fill every worker while this process (or the cluster) holds the plans of only those scenes. Results come back
+per scene, in the order scenes finish; the build writes them in a fixed order.
 """
 
 from __future__ import annotations
