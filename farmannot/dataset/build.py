@@ -110,11 +110,16 @@ def _run_dask(jobs: list[SceneJob], cfg: BuildConfig, out: str,
 
         threads = sum(client.nthreads().values()) or 1
         units = SceneUnits(jobs, cfg, out, submit, lambda f: f.exception() if f.status == "error" else None,
-                           window=threads + 1)
+                           window=threads + 1, chain=True)
+        done = as_completed(loop=client.loop)  # one queue of finished tasks for the whole build
+        seen: set[str] = set()
         try:
             def first_done(fs: list) -> list:
-                first = next(as_completed(fs, loop=client.loop))
-                return [first, *(f for f in fs if f is not first and f.done())]
+                for f in fs:
+                    if f.key not in seen:
+                        seen.add(f.key)
+                        done.add(f)
+                return done.next_batch(block=True)
 
             yield from units.run(first_done)
         finally:

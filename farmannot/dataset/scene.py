@@ -14,6 +14,7 @@ rewritten when its bytes differ.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -153,6 +154,27 @@ def combine(fp: str, labels: SceneLabels, look: SceneLook) -> ScenePrep:
     shared = SceneShared(fp, labels.scene_kw, labels.when, look.stretch, look.nir_factor, look.dem_offset,
                          look.disp, look.cats, look.names, len(labels.units))
     return ScenePrep(shared, labels.units, labels.plans, {**labels.report, **look.dem_report})
+
+
+def labels_head(job: SceneJob, cfg: BuildConfig, labels: SceneLabels) -> SceneLabels:
+    """``labels`` without the units' plans (a task on the Dask worker that holds them: the plans stay there)."""
+    return dataclasses.replace(labels, plans=[])
+
+
+def prepared(job: SceneJob, cfg: BuildConfig, fp: str, labels: SceneLabels, look: SceneLook) -> ScenePrep:
+    """:func:`combine` of :func:`labels_head` and ``look``: the units' plans go to the units directly."""
+    return combine(fp, labels, look)
+
+
+def unit_plan(job: SceneJob, cfg: BuildConfig, labels: SceneLabels, i: int) -> LabelPlan:
+    """Unit ``i``'s label plan (a task on the Dask worker that holds the scene's plans)."""
+    return labels.plans[i]
+
+
+def prepared_unit(job: SceneJob, cfg: BuildConfig, out_dir: str, prep: ScenePrep, i: int,
+                  plan: LabelPlan) -> UnitResult:
+    """:func:`build_unit` for unit ``i`` of a scene prepared by :func:`prepared`."""
+    return build_unit(job, cfg, out_dir, prep.shared, prep.units[i], plan)
 
 
 def plan_scene(job: SceneJob, cfg: BuildConfig) -> SceneLabels:

@@ -4,10 +4,13 @@ A scene is checked for resuming here (its record and checksums), then prepared b
 (:func:`farmannot.dataset.scene.plan_scene`: the annotation read once and planned into work units;
 :func:`farmannot.dataset.scene.look_scene`: display stretch, NIR calibration, DEM registration), then built by
 one task per work unit (:func:`farmannot.dataset.scene.build_unit`, carrying only the unit's shapes), then
-finished here (:func:`farmannot.dataset.scene.finish_scene`) when its last unit is back. When both preparing
-tasks fail, the annotation's error is the one reported, as in a build on one process. A few scenes are open at a time
-(``window``), so the units of one large scene fill every worker while this process holds the plans of only
-those scenes. Results come back per scene, in the order scenes finish; the build writes them in a fixed order.
+finished here (:func:`farmannot.dataset.scene.finish_scene`) when its last unit is back. On an executor that
+takes futures as arguments (Dask, ``chain``), a scene's units are submitted with its preparing tasks: each unit
+gets its own plan worker to worker as soon as the plan is done, without a round trip through this process
+(measured: docs/BENCHMARKS.md). When both preparing tasks fail, the annotation's error is the one reported,
+as in a build on one process. A few scenes are open at a time (``window``), so the units of one large scene
+fill every worker while this process (or the cluster) holds the plans of only those scenes. Results come back
+per scene, in the order scenes finish; the build writes them in a fixed order.
 """
 
 from __future__ import annotations
@@ -27,8 +30,12 @@ from farmannot.dataset.scene import (
     build_unit,
     combine,
     finish_scene,
+    labels_head,
     look_scene,
     plan_scene,
+    prepared,
+    prepared_unit,
+    unit_plan,
 )
 
 
@@ -40,6 +47,7 @@ class _Open:
     prep: ScenePrep | None = None
     results: list[UnitResult | None] = field(default_factory=list)
     left: int = 0
+    failed: BaseException | None = None  # a unit's own error before both halves were seen (chain)
 
 
 class SceneUnits:
@@ -48,18 +56,22 @@ class SceneUnits:
     Args:
         exception_of: The exception of a finished future, or ``None`` when it succeeded.
         window: How many scenes may be open (prepared or being built) at once.
+        chain: ``submit`` takes futures as arguments (Dask): every task of a scene is submitted when it opens.
     """
 
     def __init__(self, jobs: list[SceneJob], cfg: BuildConfig, out: str, submit: Callable[..., Any],
-                 exception_of: Callable[[Any], BaseException | None], window: int) -> None:
+                 exception_of: Callable[[Any], BaseException | None], window: int, chain: bool = False) -> None:
         self.todo = list(jobs)
         self.cfg, self.out, self.submit, self.exception_of = cfg, out, submit, exception_of
-        self.window = max(1, window)
+        self.window, self.chain = max(1, window), chain
         self.open: dict[str, _Open] = {}
         self.tasks: dict[Any, tuple[str, str, int]] = {}
 
-    def _task(self, kind: str, job: SceneJob, k: int, fn, *args) -> None:
-        self.tasks[self.submit(fn, job, self.cfg, *args)] = (kind, job.name, k)
+    def _task(self, kind: str, job: SceneJob, k: int, fn, *args) -> Any:
+        fut = self.submit(fn, job, self.cfg, *args)
+        if kind:
+            self.tasks[fut] = (kind, job.name, k)
+        return fut
 
     def _start(self, job: SceneJob) -> SceneResult | None:
         """Open a scene: its recorded result when it can be resumed, else its preparing tasks submitted."""
@@ -68,8 +80,15 @@ class SceneUnits:
         if done is not None:
             return done
         self.open[job.name] = st
-        self._task("plan", job, 0, plan_scene)
-        self._task("look", job, 0, look_scene)
+        plan = self._task("plan", job, 0, plan_scene)
+        look = self._task("look", job, 0, look_scene)
+        if self.chain:  # the units wait on the cluster for their plan, not on this process
+            head = self._task("", job, 0, labels_head, plan)
+            prep = self._task("prep", job, 0, prepared, st.fp, head, look)
+            st.results, st.left = [None] * job.n_units, job.n_units
+            for i in range(job.n_units):
+                self._task("unit", job, i, prepared_unit, self.out, prep, i,
+                           self._task("", job, i, unit_plan, plan, i))
         return None
 
     def _close(self, name: str) -> None:
@@ -88,15 +107,23 @@ class SceneUnits:
             for half in ("plan", "look"):  # the annotation's error first, as on one process
                 if isinstance(st.halves[half], BaseException):
                     raise st.halves[half]
+            if self.chain:
+                st.halves.clear()
+                st.halves["ok"] = True
+                if st.failed is not None:
+                    raise st.failed
+                return None
             prep = combine(st.fp, st.halves.pop("plan"), st.halves.pop("look"))
             st.prep, st.results, st.left = prep, [None] * len(prep.units), len(prep.units)
             for i, (unit, plan) in enumerate(zip(prep.units, prep.plans)):
                 self._task("unit", st.job, i, build_unit, self.out, prep.shared, unit, plan)
             prep.plans = []  # handed to the units: not held here
+        elif kind == "prep":
+            st.prep = result
         else:
             st.results[k] = result
             st.left -= 1
-        if st.left == 0:
+        if st.left == 0 and st.prep is not None:
             return finish_scene(st.job, self.out, st.prep, st.results)
         return None
 
@@ -126,8 +153,13 @@ class SceneUnits:
                 done = None
                 if exc is not None and kind in ("plan", "look"):  # decided once both halves are back
                     exc, result = None, exc
+                elif exc is not None and self.chain and "ok" not in st.halves:
+                    # a unit fails with its preparing task's error (decided above), or failed on its own
+                    # before the halves were seen here: reported once they are, if they succeeded
+                    st.failed = st.failed or exc
+                    continue
                 elif exc is None:
-                    result = fut.result()
+                    result = None if self.chain and kind in ("plan", "look") else fut.result()
                 if exc is None:
                     try:
                         done = self._advance(st, kind, k, result)

@@ -151,3 +151,56 @@ def test_bad_scenes_give_the_same_errors_on_1_and_2_workers_and_dask(tmp_path):
                                                                       cluster.scheduler_address}),
                       progress=False, echo=lambda s: None)
     assert tree(tmp_path / "dask") == ref
+
+
+@pytest.mark.slow
+def test_a_unit_failing_on_dask_is_reported_and_resumed_as_on_one_worker(reference, tmp_path, monkeypatch):
+    """On Dask a scene's units are submitted with its preparing tasks; a unit that fails on its own is reported
+    with --keep-going as on one worker, and after a failed build the rerun builds only the units not recorded
+    (--keep-going removes a failed scene's tiles, so there the units are built again)."""
+    distributed = pytest.importorskip("distributed")
+    project, ref = reference
+    real = scene_mod._tile
+    calls: list[tuple[int, int]] = []
+
+    def crashing(job, cfg, out_, src, info, plan, win, *a, **k):
+        if job.name == "a1" and (int(win.row_off), int(win.col_off)) == (48, 0):  # unit 2
+            raise RuntimeError("power cut")
+        return real(job, cfg, out_, src, info, plan, win, *a, **k)
+
+    def counting(job, cfg, out_, src, info, plan, win, *a, **k):
+        if job.name == "a1":
+            calls.append((int(win.row_off), int(win.col_off)))
+        return real(job, cfg, out_, src, info, plan, win, *a, **k)
+
+    def reasons(out: Path) -> list[tuple[str, str]]:
+        return [(e["scene"], e["reason"]) for e in json.loads((out / "errors.json").read_text())]
+
+    def dataset(out: Path) -> dict[str, bytes]:
+        return {k: v for k, v in tree(out).items() if not k.startswith(".farmannot/units/") and k != "errors.json"}
+
+    monkeypatch.setattr(scene_mod, "_tile", crashing)
+    keep = {**UNITS, "keep_going": True}
+    build_dataset(project, tmp_path / "one", load_config(None, keep), progress=False, echo=lambda s: None)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, protocol="tcp",
+                                  host="127.0.0.1", dashboard_address=None) as cluster:
+        on_dask = {"dask_scheduler": cluster.scheduler_address}
+        build_dataset(project, tmp_path / "keep", load_config(None, {**keep, **on_dask}), progress=False,
+                      echo=lambda s: None)
+        assert reasons(tmp_path / "keep") == reasons(tmp_path / "one")
+        assert [s for s, _ in reasons(tmp_path / "one")] == ["a1"] and "power cut" in reasons(tmp_path / "one")[0][1]
+        assert dataset(tmp_path / "keep") == dataset(tmp_path / "one")
+
+        cfg = load_config(None, {**UNITS, **on_dask})
+        with pytest.raises(RuntimeError, match="power cut"):
+            build_dataset(project, tmp_path / "dask", cfg, progress=False)
+        done = {int(p.stem) for p in (tmp_path / "dask" / ".farmannot" / "units" / "a1").glob("*.json")}
+        assert 2 not in done
+        monkeypatch.setattr(scene_mod, "_tile", counting)
+        build_dataset(project, tmp_path / "dask", cfg, progress=False)
+    # a1 is 64 px in 16 px tiles (4 x 4 windows, row-major): unit 2 is the bottom row's first three windows
+    assert {(48, 0), (48, 16), (48, 32)} <= set(calls)
+    recorded = {(16 * (i // 4), 16 * (i % 4)) for u in scene_units(64, 64, 16) if u.index in done for i in u.windows}
+    assert not recorded & set(calls)                       # a recorded unit is not built again
+    assert len(calls) == len(set(calls))
+    assert tree(tmp_path / "dask") == ref
