@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import rasterio
 from rasterio.errors import RasterioError
 from rasterio.transform import Affine
 from rasterio.windows import Window
@@ -51,7 +50,7 @@ from farmannot.errors import InputError
 from farmannot.io.bands import display_bands
 from farmannot.io.labelme_stream import stream_annotation
 from farmannot.io.metadata import centre_lonlat
-from farmannot.io.raster import open_raster, read_window_all, scene_info
+from farmannot.io.raster import block_cache, open_raster, read_window_all, scene_info
 from farmannot.io.stretch import scene_stretch
 from farmannot.io.windows import tile_windows
 from farmannot.labels.rasterize import IGNORE_VALUE, LabelPlan, LabelPlanner, tile_labels
@@ -76,7 +75,7 @@ def _reading(job: SceneJob):
     @contextlib.contextmanager
     def ctx():
         try:
-            with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 1024 * 1024):
+            with block_cache(GDAL_CACHE_MB):
                 yield
         except (RasterioError, CPLE_BaseError) as exc:
             cause = f": {exc.__cause__}" if exc.__cause__ else ""

@@ -48,6 +48,7 @@ class _Open:
     results: list[UnitResult | None] = field(default_factory=list)
     left: int = 0
     failed: BaseException | None = None  # a unit's own error before both halves were seen (chain)
+    prepared: bool = False  # both halves back and the units sent (chain)
 
 
 class SceneUnits:
@@ -109,7 +110,7 @@ class SceneUnits:
                     raise st.halves[half]
             if self.chain:
                 st.halves.clear()
-                st.halves["ok"] = True
+                st.prepared = True
                 if st.failed is not None:
                     raise st.failed
                 return None
@@ -153,7 +154,7 @@ class SceneUnits:
                 done = None
                 if exc is not None and kind in ("plan", "look"):  # decided once both halves are back
                     exc, result = None, exc
-                elif exc is not None and self.chain and "ok" not in st.halves:
+                elif exc is not None and self.chain and not st.prepared:
                     # a unit fails with its preparing task's error (decided above), or failed on its own
                     # before the halves were seen here: reported once they are, if they succeeded
                     st.failed = st.failed or exc

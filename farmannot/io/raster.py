@@ -21,6 +21,13 @@ from farmannot.io.bands import SENSOR_PRESETS, resolve_band_map
 from farmannot.io.grid import SceneGrid
 
 
+def block_cache(mb: int) -> rasterio.Env:
+    """A GDAL block cache of ``mb`` MB for the reads inside it. ``rasterio.Env(GDAL_CACHEMAX=...)`` hands an
+    integer to ``GDALSetCacheMax64``, which counts bytes (``GDAL_CACHEMAX=128`` is a 128-byte cache: every block
+    decoded again for each row read), so the size is converted here, once."""
+    return rasterio.Env(GDAL_CACHEMAX=int(mb) * 1024 * 1024)
+
+
 @contextlib.contextmanager
 def open_raster(path: str | os.PathLike) -> Iterator[rasterio.io.DatasetReader]:
     """Open ``path`` with rasterio, turning every failure into one clear :class:`InputError`."""

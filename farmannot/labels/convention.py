@@ -48,7 +48,7 @@ from rasterio.transform import Affine
 from shapely.geometry import LineString, MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
-from farmannot.labels.polygonize import Rings
+from farmannot.labels.polygonize import Rings, open_ring
 
 # labelme truncates vertex coordinates to integers and then fills every pixel whose centre is inside the
 # polygon or on its outline (see labelme_footprint). A pixel-edge polygon shrunk by d px, 0 < d < 1, has its
@@ -212,13 +212,6 @@ def pixels_to_edges(pixels: np.ndarray, origin: tuple[float, float] = (0, 0)) ->
     return np.asarray(polys, dtype=object), np.asarray(values, dtype=arr.dtype)
 
 
-def _open_ring(coords) -> np.ndarray:
-    arr = np.asarray(coords, dtype=np.float64)
-    if len(arr) > 1 and np.array_equal(arr[0], arr[-1]):
-        arr = arr[:-1]
-    return arr
-
-
 def to_labelme_rings(rings: Rings) -> list[Rings]:
     """Pixel-edge rings (a traced mask part and its holes) -> labelme vertices, by :func:`edges_to_labelme`.
 
@@ -230,7 +223,7 @@ def to_labelme_rings(rings: Rings) -> list[Rings]:
         if part.is_empty:
             continue
         part = shapely.geometry.polygon.orient(part, 1.0)
-        out.append(Rings(_open_ring(part.exterior.coords), [_open_ring(h.coords) for h in part.interiors]))
+        out.append(Rings(open_ring(part.exterior.coords), [open_ring(h.coords) for h in part.interiors]))
     return out
 
 
@@ -251,8 +244,8 @@ def from_labelme_rings(exterior, holes=()) -> Rings:
         return max(parts, key=lambda p: p.area) if parts else Polygon()
 
     ext = grow(exterior)
-    return Rings(_open_ring(ext.exterior.coords) if not ext.is_empty else np.zeros((0, 2)),
-                 [_open_ring(g.exterior.coords) for h in holes if not (g := grow(h)).is_empty])
+    return Rings(open_ring(ext.exterior.coords) if not ext.is_empty else np.zeros((0, 2)),
+                 [open_ring(g.exterior.coords) for h in holes if not (g := grow(h)).is_empty])
 
 
 # -- map geometry <-> pixel edges (the scene's affine, vectorised over arrays of geometries) ----------------

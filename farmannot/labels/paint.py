@@ -112,7 +112,7 @@ class Drawing:
         draw = PIL.ImageDraw.Draw(img)
         off = np.array([col, row], np.int64)
         for k, i in enumerate(idx, start=1):
-            kind, xy = self.kinds[i], self.coords[i].astype(np.int64) - off
+            kind, xy = self.kinds[i], self.coords[i] - off
             if kind == POLYGON:
                 draw.polygon(xy.ravel().tolist(), fill=k, outline=k)
             elif kind == RECTANGLE:

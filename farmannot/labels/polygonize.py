@@ -44,7 +44,8 @@ class Rings(NamedTuple):
         return Polygon(self.exterior, [h for h in self.holes])
 
 
-def _open_ring(coords) -> np.ndarray:
+def open_ring(coords) -> np.ndarray:
+    """Ring coordinates without the closing vertex (shapely repeats the first one at the end)."""
     arr = np.asarray(coords, dtype=np.float64)
     if len(arr) > 1 and np.array_equal(arr[0], arr[-1]):
         arr = arr[:-1]
@@ -57,8 +58,8 @@ def _rings_from_polygon(poly: Polygon, min_area_px: float) -> Rings | None:
     # Exterior counter-clockwise in x-right/y-down image space reads clockwise on screen; keep shapely's
     # orientation canonical (exterior CCW, holes CW in x/y) so outputs are deterministic.
     poly = shapely.geometry.polygon.orient(poly, sign=1.0)
-    holes = [_open_ring(h.coords) for h in poly.interiors if Polygon(h).area > min_area_px]
-    return Rings(_open_ring(poly.exterior.coords), holes)
+    holes = [open_ring(h.coords) for h in poly.interiors if Polygon(h).area > min_area_px]
+    return Rings(open_ring(poly.exterior.coords), holes)
 
 
 def _polygons_of(geom) -> list[Polygon]:

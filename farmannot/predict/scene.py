@@ -13,7 +13,7 @@ from rasterio.windows import Window
 from tqdm import tqdm
 
 from farmannot.io.atomic import atomic_path
-from farmannot.io.raster import open_raster, read_window_all
+from farmannot.io.raster import block_cache, open_raster, read_window_all
 from farmannot.predict.sliding import PredictFn, SlidingPlan, sliding_predict
 
 GDAL_CACHE_MB = 128
@@ -71,7 +71,7 @@ def predict_scene(
     every band. Written to a temporary name, renamed at the end.
     """
     # GDAL's block cache defaults to 5 % of RAM; windowed reads and writes need little of it.
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 1024 * 1024), open_raster(scene) as src:
+    with block_cache(GDAL_CACHE_MB), open_raster(scene) as src:
         plan = SlidingPlan.make(src.width, src.height, patch, overlap)
         profile = {
             "driver": "GTiff", "width": src.width, "height": src.height, "count": len(output_names) + 1,

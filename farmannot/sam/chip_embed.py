@@ -142,12 +142,12 @@ def precompute_chips(scene: str | os.PathLike, session: SamSession, chip: int = 
                      sensor: str | None = None, band_map: dict[str, int] | None = None,
                      on_chip: Callable[[bool], None] | None = None) -> tuple[int, int]:
     """Fill the cache with every chip of ``scene`` (the grid ``propose`` uses); ``(computed, hits)``."""
-    from farmannot.io.raster import open_raster, scene_info
+    from farmannot.io.raster import block_cache, open_raster, scene_info
     from farmannot.sam.chips import chip_grid
 
     computed = hits = 0
-    # GDAL's default cache is 5 % of RAM; 128 MB, given in bytes (rasterio's integer goes to GDALSetCacheMax64)
-    with rasterio.Env(GDAL_CACHEMAX=128 * 1024 * 1024), open_raster(scene) as src:
+    # GDAL's default cache is 5 % of RAM
+    with block_cache(128), open_raster(scene) as src:
         display = chip_display(src, scene_info(src, sensor=sensor, bands=band_map).band_map)
         for win in chip_grid(src.width, src.height, chip, overlap):
             _, hit = embed_chip(session, chip_for_sam(session, src, display, win))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from farmannot.spectral.indices import CATEGORIES, normalized_difference
+from farmannot.spectral.indices import category_index
 from farmannot.spectral.otsu import otsu_mask
 from farmannot.spectral.regions import region_attributes
 
@@ -44,8 +44,7 @@ def spectral_boxes(bands: dict[str, np.ndarray], valid: np.ndarray | None, categ
                    max_regions: int = SPECTRAL_REGIONS) -> np.ndarray:
     """Boxes ``(N, 4)`` (pixel edges, largest region first) of the ``category``'s spectral regions on a chip
     whose bands (named as in ``CATEGORIES[category].bands``) are given."""
-    a, b = CATEGORIES[category].bands
-    mask, _ = otsu_mask(normalized_difference(bands[a], bands[b], valid))
+    mask, _ = otsu_mask(category_index(category, bands, valid))
     regions = region_attributes(mask, max_regions=max_regions, bbox="axis")
     if not regions:
         return NO_BOXES

@@ -34,7 +34,7 @@ from rasterio.enums import MaskFlags
 from rasterio.windows import Window
 
 from farmannot.errors import InputError
-from farmannot.io.raster import open_raster
+from farmannot.io.raster import block_cache, open_raster
 from farmannot.io.stretch import DisplaySettings
 from farmannot.io.windows import tile_windows
 from farmannot.labels.polygonize import DEFAULT_SIMPLIFY_PX, Rings
@@ -49,9 +49,6 @@ MAX_DISPLAY_PX = 4096
 #: GDAL's block cache while reading a large scene (MB). GDAL's default (5 % of RAM) would keep every block
 #: a thumbnail of a scene without overviews touches.
 GDAL_CACHE_MB = 128
-#: What ``rasterio.Env(GDAL_CACHEMAX=...)`` takes: rasterio hands an integer to ``GDALSetCacheMax64``, which
-#: counts bytes (``GDAL_CACHEMAX=128`` is a 128-byte cache: every block decoded again for each row read).
-_CACHE = GDAL_CACHE_MB * 1024 * 1024
 _STRIP = 256
 
 
@@ -231,7 +228,7 @@ class LargeScene:
         self.path = Path(path)
         self.band_map = dict(band_map or {})
         self._chips_seen: OrderedDict[tuple, ChipEmbedding] = OrderedDict()
-        with rasterio.Env(GDAL_CACHEMAX=_CACHE), open_raster(self.path) as src:
+        with block_cache(GDAL_CACHE_MB), open_raster(self.path) as src:
             self.width, self.height, self.count = src.width, src.height, src.count
             self.settings = self._checked(src, settings)
             self.display: ChipDisplay = chip_display(src, band_map, self.settings)
@@ -255,13 +252,13 @@ class LargeScene:
     def set_display(self, settings: DisplaySettings | None) -> None:
         """Show (and give SAM) the scene as ``settings`` say: bands, stretch mode, nodata rule, percentiles
         (``None``: true colour, the default stretch)."""
-        with rasterio.Env(GDAL_CACHEMAX=_CACHE), open_raster(self.path) as src:
+        with block_cache(GDAL_CACHE_MB), open_raster(self.path) as src:
             self.settings = self._checked(src, settings)
             self.display = chip_display(src, self.band_map, self.settings)
         self._chips_seen.clear()
 
     def _read(self, window: Window, shape: tuple[int, int]) -> np.ndarray:
-        with rasterio.Env(GDAL_CACHEMAX=_CACHE), rasterio.open(self.path) as src:
+        with block_cache(GDAL_CACHE_MB), rasterio.open(self.path) as src:
             data = src.read(self.display.bands, window=window, out_shape=(3, *shape),
                             resampling=rasterio.enums.Resampling.average)
             valid = _valid(src, data, window, shape)
@@ -304,7 +301,7 @@ class LargeScene:
         k = (getattr(session, "model_id", id(session)), tuple(window_list(choice.window)), size)
         chip = self._chips_seen.get(k)
         if chip is None:
-            with rasterio.Env(GDAL_CACHEMAX=_CACHE), open_raster(self.path) as src:
+            with block_cache(GDAL_CACHE_MB), open_raster(self.path) as src:
                 chip = chip_for_sam(session, src, self.display, choice.window, size)
             self._chips_seen[k] = chip
             while len(self._chips_seen) > 4:

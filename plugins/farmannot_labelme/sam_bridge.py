@@ -203,10 +203,7 @@ class SamBridge(QtCore.QObject):
 
     def generate(self, image: np.ndarray, points, labels) -> tuple[np.ndarray, float] | None:
         """The best mask for a prompt, or ``None`` when SAM is off or the embedding is not ready yet."""
-        if self.session is None:
-            self.status.emit(NO_CHECKPOINT_HINT)
-            return None
-        emb = self._embedding(image)
+        emb = self._ready_embedding(image)
         return None if emb is None else self.session.predict(emb, points, labels)
 
     def field_rings(self, image: np.ndarray, points, labels, existing: list[Drawn] = ()) -> list[Rings] | None:

@@ -42,7 +42,7 @@ from farmannot.sam.chip_embed import LARGE_SCENE_PX, is_large
 from farmannot.sam.click import Drawn
 from farmannot.sam.imagery import Picture, is_raster_path
 from farmannot.sam.scene_views import LargeScene, SceneView, shape_to_scene, split_shapes, view_labelme_rings
-from farmannot_labelme.canvas import NOT_A_FIELD, outline_rings, shape_outline
+from farmannot_labelme.canvas import drawn_outlines, outline_rings
 from farmannot_labelme.drafts_dock import DraftsDock
 from farmannot_labelme.qimage import png_bytes, rgb_to_qimage
 
@@ -382,8 +382,7 @@ class SceneGridDock(QtWidgets.QDockWidget):
         scene, view, session = self.scene, self.current, bridge.session
         pts = view.to_scene([[p.x(), p.y()] for p in points])
         labels = [int(v) for v in point_labels]
-        outlines = ([(shape_outline(s), s.label != NOT_A_FIELD[0]) for s in canvas.shapes if s.label != NOT_A_FIELD[1]]
-                    if bridge.keep_apart else [])
+        outlines = drawn_outlines(canvas.shapes) if bridge.keep_apart else []
         simplify_px, min_area_px = bridge.simplify_px, bridge.min_area_px
 
         def job() -> list[Rings] | None:
@@ -428,7 +427,6 @@ def install_scene_docks(window) -> tuple[SceneGridDock, DraftsDock]:
     wrap(window, "_open_label_file_into_state", grid.open_label_file)
     wrap(window, "save_labels", grid.save_labels)
     wrap(window, "_fa_apply_display", grid.apply_display)
-    window.display_dock.on_apply = window._fa_apply_display  # the dock was made with the unwrapped method
     canvas = window._canvas_widgets.canvas
     canvas.farmannot_grid_active = lambda: grid.scene is not None and grid.current is not None  # clicks go to chips
     canvas.farmannot_grid_job = grid.click_job

@@ -110,7 +110,8 @@ class FarmannotMainWindow(SamMixin, CaptionMixin, LoadingMixin, TimingMixin, Mai
 
         self.caption_dock = CaptionDock(suggest=self._fa_suggest, parent=self)
         self.caption_dock.changed.connect(self.mark_dirty)
-        self.display_dock = DisplayDock(on_apply=self._fa_apply_display, parent=self)
+        # looked up when applied, so the scene grid's wrapper of _fa_apply_display is the one called
+        self.display_dock = DisplayDock(on_apply=lambda settings: self._fa_apply_display(settings), parent=self)
         self.display_dock.set_values(fa.nodata, fa.percentiles)
         # the caption gets the full height left of the image; display choice sits with the file list
         self.addDockWidget(QtCore.Qt.LeftDockWidgetArea, self.caption_dock)

@@ -233,7 +233,7 @@ def test_embedding_cache_hit_on_reopen(make_window, images, session, tiny_checkp
     first = make_window(images / "b_field.png", session=session)
     wait_ready(first)
     reopened_session = SamSession.from_checkpoint(tiny_checkpoint, cache=EmbeddingCache(tmp_path / "cache"))
-    reopened_session.compute_embedding = lambda rgb: pytest.fail("embedding recomputed on reopen")
+    reopened_session.compute_embedding = lambda rgb, **_: pytest.fail("embedding recomputed on reopen")
     second = make_window(images / "b_field.png", session=reopened_session)
     assert second.sam_bridge.is_ready() and not second.sam_bridge.busy()
     assert "from cache" in second.sam_status.text()
