@@ -57,8 +57,10 @@ def _show(result, langs: list[str]) -> str:
               help="DEM; aligned to the scene grid for terrain and landscape suggestions.")
 @click.option("--lang", type=click.Choice([*LANGS, "both"]), default="both", show_default=True,
               help="Caption language(s) to print.")
-@click.option("--family", type=click.Choice(tuple(load_vocabulary().families)), default="farmseg", show_default=True,
-              help="Template family: FarmSeg-VL (11 keywords) or GTPBD-MM style terraced parcels.")
+@click.option("--family", default="farmseg", show_default=True,
+              help="Template family of templates/keywords.yaml: farmseg (FarmSeg-VL, 11 keywords) or terraced "
+                   "(GTPBD-MM style terraced parcels). Checked when the command runs, so a broken template "
+                   "folder never breaks 'farmannot --help'.")
 @click.option("--suggest", is_flag=True, help="Suggest keywords from the mask, bands and DEM (with evidence).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Confirm a keyword by hand (repeatable), e.g. --set water=absent.")
@@ -90,6 +92,7 @@ def command(inputs, scene, dem, lang, family, suggest, sets, date, write, as_jso
     from farmannot.io.atomic import is_temporary
     from farmannot.io.labelme_json import save_annotation
 
+    load_vocabulary().family(family)  # an unknown family: one line naming the known ones
     confirmed = parse_sets(sets)
     band_map = parse_band_map(bands)
     jobs: list[tuple[Path, Path | None]] = []

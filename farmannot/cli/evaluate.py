@@ -8,8 +8,8 @@ import click
 
 from farmannot.cli.locking import locks_output
 from farmannot.cli.options import Failures, batch_size_option, keep_going_option, progress_option, train_device_option
+from farmannot.dataset.split import SPLITS
 from farmannot.errors import FarmannotError
-from farmannot.train.data import SPLITS
 from farmannot.train.metrics.accumulate import Protocol
 
 

@@ -6,14 +6,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING, Any
 
 from farmannot.dataset.split import SPLITS
 from farmannot.io.atomic import atomic_path, write_json, write_text
+
+if TYPE_CHECKING:  # pandas and pyarrow load when a manifest is made or read, not with the names below
+    import pandas as pd
 
 MANIFEST = "manifest.parquet"
 #: what build-dataset read and wrote: options, per-scene annotation paths, parcels, warnings
@@ -22,6 +21,8 @@ BUILD_REPORT = "build_report.json"
 
 def manifest_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """Rows (internal ``_`` keys dropped) in a stable order: scene, then row, then column offset."""
+    import pandas as pd
+
     public = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
     df = pd.DataFrame(public)
     if df.empty:
@@ -31,6 +32,9 @@ def manifest_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
 
 def write_manifest(out: Path, rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """Write ``manifest.parquet`` atomically (same rows -> same bytes) and return the frame."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     df = manifest_frame(rows)
     table = pa.Table.from_pandas(df, preserve_index=False)
     with atomic_path(out / MANIFEST) as tmp:
@@ -39,6 +43,8 @@ def write_manifest(out: Path, rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
 
 
 def read_manifest(out: str | Path) -> pd.DataFrame:
+    import pandas as pd
+
     return pd.read_parquet(Path(out) / MANIFEST)
 
 

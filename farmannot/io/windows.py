@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from rasterio.windows import Window
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rasterio.windows import Window
 
 #: Default tile edge in pixels of a dataset and of per-tile outputs (``build-dataset``, ``prompts``).
 TILE_SIZE = 512
@@ -29,6 +32,7 @@ def tile_offsets(length: int, tile: int, overlap: int = 0) -> list[int]:
 
 def tile_windows(width: int, height: int, tile: int, overlap: int = 0) -> list[Window]:
     """Windows (row-major) of ``tile`` x ``tile`` px covering a ``width`` x ``height`` scene."""
+    from rasterio.windows import Window  # here, so the CLI's options (TILE_SIZE) load without rasterio
     return [
         Window(col, row, min(tile, width - col), min(tile, height - row))
         for row in tile_offsets(height, tile, overlap)
