@@ -69,19 +69,28 @@ def fingerprint(job: SceneJob, cfg: BuildConfig) -> str:
 
 def resume_scene(out: Path, job: SceneJob, fp: str) -> SceneResult | None:
     """The recorded result of a finished scene whose record and files still hold, else ``None``."""
-    rec_path = out / RECORDS_DIR / f"{job.name}.json"
+    rec = _read_record(out / RECORDS_DIR / f"{job.name}.json", fp)
+    n_files = None if rec is None else _files_hold(out, rec["rows"])
+    if n_files is None:
+        return None
+    return SceneResult(job.name, rec["rows"], rec.get("report", {}), 0, n_files, rec.get("dropped", 0), resumed=True)
+
+
+def _read_record(rec_path: Path, fp: str) -> dict | None:
+    """A resume record written for the fingerprint ``fp`` (``None``: missing, unreadable or stale)."""
     try:
         rec = json.loads(rec_path.read_text(encoding="utf-8"))
     except (FileNotFoundError, json.JSONDecodeError):
         return None
-    if rec.get("fingerprint") != fp:
+    return rec if rec.get("fingerprint") == fp else None
+
+
+def _files_hold(out: Path, rows: list[dict]) -> int | None:
+    """How many files the record's rows list, or ``None`` when any differs from its recorded SHA-256."""
+    sums = [json.loads(row["checksums"]) for row in rows]
+    if any(file_sha256(out / rel) != digest for s in sums for rel, digest in s.items()):
         return None
-    for row in rec["rows"]:
-        for rel, digest in json.loads(row["checksums"]).items():
-            if file_sha256(out / rel) != digest:
-                return None
-    return SceneResult(job.name, rec["rows"], rec.get("report", {}), 0, sum(
-        len(json.loads(r["checksums"])) for r in rec["rows"]), rec.get("dropped", 0), resumed=True)
+    return sum(len(s) for s in sums)
 
 
 def unit_record(out: Path, job: SceneJob, unit: Unit) -> Path:
@@ -90,16 +99,13 @@ def unit_record(out: Path, job: SceneJob, unit: Unit) -> Path:
 
 def resume_unit(out: Path, rec_path: Path, fp: str, unit: Unit) -> UnitResult | None:
     """The recorded result of a finished unit whose record and files still hold, else ``None``."""
-    try:
-        rec = json.loads(rec_path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
+    rec = _read_record(rec_path, fp)
+    if rec is None or rec.get("windows") != list(unit.windows):
         return None
-    if rec.get("fingerprint") != fp or rec.get("windows") != list(unit.windows):
+    n_files = _files_hold(out, rec["rows"])
+    if n_files is None:
         return None
-    sums = [json.loads(row["checksums"]) for row in rec["rows"]]
-    if any(file_sha256(out / rel) != digest for s in sums for rel, digest in s.items()):
-        return None
-    return UnitResult(rec["rows"], 0, sum(len(s) for s in sums), rec.get("dropped", 0), rec["row_windows"])
+    return UnitResult(rec["rows"], 0, n_files, rec.get("dropped", 0), rec["row_windows"])
 
 
 def write_unit(rec_path: Path, fp: str, unit: Unit, res: UnitResult) -> None:
