@@ -10,7 +10,7 @@ from farmannot.cli.locking import locks_output
 from farmannot.cli.options import Failures, batch_size_option, keep_going_option, progress_option, train_device_option
 from farmannot.dataset.split import SPLITS
 from farmannot.errors import FarmannotError
-from farmannot.train.metrics.accumulate import Protocol
+from farmannot.train.metrics.protocol import Protocol
 
 
 @click.command("evaluate")
