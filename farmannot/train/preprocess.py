@@ -119,3 +119,12 @@ class Preprocess:
         from farmannot.train.scene_input import bind_scene
 
         return bind_scene(self, src, name, sensor=sensor, bands=bands)
+
+
+def __getattr__(name: str):
+    """``ScenePreprocess`` is :mod:`farmannot.train.scene_input`'s; still importable from here, where it was."""
+    if name == "ScenePreprocess":
+        from farmannot.train.scene_input import ScenePreprocess
+
+        return ScenePreprocess
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
