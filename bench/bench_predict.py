@@ -13,10 +13,17 @@
    (``parcel_polygons`` on the whole arrays, what ``predict --polygons`` did before). Same polygons (checked
    on the small scene), each measurement in its own process.
 
+4. Band reads (``--bands-side``): a 12-band uint16 scene (deflate, as delivered scenes often are) predicted by
+   a 3-band model with a trivial patch function, stored band- and pixel-interleaved, without and with a nodata
+   value: the patch reads alone and the whole of ``predict``. farmannot reads the model's bands and the
+   dataset mask (``io.raster.read_window_bands``); the reference reads every band of each patch and picks the
+   model's (``read_window_all``, what ``predict`` did before). Same output checked.
+
 Sizes: ``--quick`` (the default) times a 1024 px scene and measures memory at 2,048 and 4,096 px a side;
 ``--full`` times 1,536 px and measures memory at 2,048 and 12,000 px.
 
-Run: .venv/bin/python bench/bench_predict.py [--full] [--side N] [--small N] [--large N]
+Run: .venv/bin/python bench/bench_predict.py [--full] [--side N] [--small N] [--large N] [--bands-side N]
+     [--only-bands]
 """
 
 from __future__ import annotations
@@ -36,14 +43,17 @@ from rasterio.transform import from_origin
 from rasterio.windows import Window
 
 
-def make_scene(path: Path, side: int, bands: int = 3) -> None:
-    prof = dict(driver="GTiff", width=side, height=side, count=bands, dtype="uint8", crs="EPSG:32618",
-                transform=from_origin(790000, 2050000, 1, 1), tiled=True, blockxsize=256, blockysize=256)
+def make_scene(path: Path, side: int, bands: int = 3, dtype: str = "uint8", nodata: float | None = None,
+               **creation) -> None:
+    prof = dict(driver="GTiff", width=side, height=side, count=bands, dtype=dtype, crs="EPSG:32618",
+                transform=from_origin(790000, 2050000, 1, 1), tiled=True, blockxsize=256, blockysize=256,
+                nodata=nodata, **creation)
     rng = np.random.default_rng(0)
     with rasterio.open(path, "w", **prof) as dst:
         for row in range(0, side, 1024):
             h = min(1024, side - row)
-            dst.write(rng.integers(0, 255, (bands, h, side), dtype=np.uint8), window=Window(0, row, side, h))
+            dst.write(rng.integers(0, 255, (bands, h, side), dtype=np.uint8).astype(dtype),
+                      window=Window(0, row, side, h))
 
 
 def throughput(side: int) -> None:
@@ -118,6 +128,60 @@ def memory(small: int, large: int) -> None:
     print(json.dumps({"small": rows[0], "large": rows[1]}))
 
 
+def band_reads(side: int, bands: int = 12, repeats: int = 3) -> None:
+    import farmannot.predict.scene as scene_mod
+    from farmannot.io.raster import block_cache, read_window_all, read_window_bands
+    from farmannot.predict.sliding import SlidingPlan
+
+    idx = [4, 3, 2]
+
+    def every_band(src, indexes, window):  # the reference: every band of the patch, then the model's
+        data, valid = read_window_all(src, window)
+        return data[[i - 1 for i in indexes]], valid
+
+    def reads(scene: Path, read) -> float:  # the patch reads of predict alone
+        with block_cache(scene_mod.GDAL_CACHE_MB), rasterio.open(scene) as src:
+            plan = SlidingPlan.make(src.width, src.height, 1024, 64)
+            t0 = time.perf_counter()
+            for row in plan.rows:
+                for win in plan.windows(row):
+                    read(src, idx, win)
+            return time.perf_counter() - t0
+
+    def predict(scene: Path, out: Path, read) -> float:  # the whole of predict, trivial model
+        own = scene_mod.read_window_bands
+        scene_mod.read_window_bands = read
+        try:
+            t0 = time.perf_counter()
+            scene_mod.predict_scene(scene, out, lambda x: 1 / (1 + np.exp(-x[:, :1])), ["parcel_probability"],
+                                    band_indexes=idx, normalise=lambda x, valid: (x - 127.0) / 50.0,
+                                    patch=1024, overlap=64, progress=False)
+            return time.perf_counter() - t0
+        finally:
+            scene_mod.read_window_bands = own
+
+    print(f"\n{bands}-band uint16 scene, deflate, {side} x {side}, 3-band model, 1024 px patches, best of {repeats} "
+          "(alternated)\n\n| scene | patch reads: model's bands, every band (reference), ratio "
+          "| predict: model's bands, every band, ratio |\n| --- | --- | --- |")
+    with tempfile.TemporaryDirectory() as d:
+        for interleave in ("band", "pixel"):
+            for nodata in (None, 0):
+                scene = Path(d) / "bands.tif"
+                make_scene(scene, side, bands, "uint16", nodata, compress="deflate", interleave=interleave)
+                t: dict[str, list[float]] = {"r": [], "r0": [], "p": [], "p0": []}
+                for _ in range(repeats):
+                    t["r"].append(reads(scene, read_window_bands))
+                    t["r0"].append(reads(scene, every_band))
+                    t["p"].append(predict(scene, Path(d) / "fast.tif", read_window_bands))
+                    t["p0"].append(predict(scene, Path(d) / "plain.tif", every_band))
+                with rasterio.open(Path(d) / "fast.tif") as a, rasterio.open(Path(d) / "plain.tif") as b:
+                    assert np.array_equal(a.read(), b.read(), equal_nan=True), "band reads changed the prediction"
+                r, r0, p, p0 = (min(v) for v in t.values())
+                print(f"| {interleave} interleave, nodata {nodata} | {r:.2f} s, {r0:.2f} s, {r0 / r:.2f} "
+                      f"| {p:.2f} s, {p0:.2f} s, {p0 / p:.2f} |", flush=True)
+                scene.unlink()
+
+
 def make_prediction(path: Path, side: int) -> None:
     """A prediction GeoTIFF as ``predict`` writes it (probability, class) with field-like parcels on a grid."""
     prof = dict(driver="GTiff", width=side, height=side, count=2, dtype="float32", crs="EPSG:32618",
@@ -177,10 +241,18 @@ if __name__ == "__main__":
     ap.add_argument("--side", type=int, default=None)
     ap.add_argument("--small", type=int, default=2048)
     ap.add_argument("--large", type=int, default=None)
+    ap.add_argument("--bands-side", type=int, default=None, help="band-read scene side (default 2,048; --full 4,096)")
+    ap.add_argument("--only-bands", action="store_true", help="only the band-read comparison")
+    ap.add_argument("--band-repeats", type=int, default=3, help="band-read timings: best of this many")
     a = ap.parse_args()
     print(f"load average {os.getloadavg()[0]:.1f} at the start")
+    if a.only_bands:
+        band_reads(a.bands_side or (4096 if a.full else 2048), repeats=a.band_repeats)
+        print(f"load average {os.getloadavg()[0]:.1f} at the end")
+        sys.exit()
     throughput(a.side or (1536 if a.full else 1024))
     large = a.large or (12000 if a.full else 4096)
     memory(a.small, large)
     polygons_memory(a.small, large)
+    band_reads(a.bands_side or (4096 if a.full else 2048), repeats=a.band_repeats)
     print(f"load average {os.getloadavg()[0]:.1f} at the end")

@@ -6,7 +6,7 @@ import os
 
 import click
 
-from farmannot.cli.options import display_options, parse_display_bands, sam_options
+from farmannot.cli.sam_options import display_options, parse_display_bands, sam_options
 from farmannot.labels.polygonize import DEFAULT_SIMPLIFY_PX
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import click
 
 from farmannot.cli.locking import locks_output
-from farmannot.cli.options import (
+from farmannot.cli.options import progress_option
+from farmannot.cli.train import arch_options
+from farmannot.cli.training_options import (
     amp_option,
     batch_size_option,
     encoder_depth_option,
@@ -13,12 +15,10 @@ from farmannot.cli.options import (
     inputs_option,
     lr_option,
     model_option,
-    progress_option,
     seed_option,
     train_device_option,
     workers_option,
 )
-from farmannot.cli.train import arch_options
 from farmannot.train.audit import BLOCK_TILES, FOLD_BY, FOLD_EPOCHS, FOLDS, TOP
 
 

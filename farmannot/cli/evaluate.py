@@ -7,10 +7,11 @@ from typing import get_args
 import click
 
 from farmannot.cli.locking import locks_output
-from farmannot.cli.options import Failures, batch_size_option, keep_going_option, progress_option, train_device_option
+from farmannot.cli.options import Failures, keep_going_option, progress_option
+from farmannot.cli.training_options import batch_size_option, train_device_option
 from farmannot.dataset.split import SPLITS
 from farmannot.errors import FarmannotError
-from farmannot.train.metrics.accumulate import Protocol
+from farmannot.train.metrics.protocol import Protocol
 
 
 @click.command("evaluate")

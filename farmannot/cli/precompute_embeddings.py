@@ -11,14 +11,16 @@ from farmannot.cli.options import (
     RASTER_SUFFIXES,
     Failures,
     bands_option,
-    chip_option,
-    chip_overlap_option,
-    display_options,
     expand_inputs,
     keep_going_option,
     parse_band_map,
-    parse_display_bands,
     progress_option,
+)
+from farmannot.cli.sam_options import (
+    chip_option,
+    chip_overlap_option,
+    display_options,
+    parse_display_bands,
     sam_options,
 )
 from farmannot.errors import FarmannotError

@@ -7,14 +7,8 @@ from pathlib import Path
 import click
 
 from farmannot.cli.locking import locks_output
-from farmannot.cli.options import (
-    bands_option,
-    batch_size_option,
-    parse_band_map,
-    progress_option,
-    sensor_option,
-    torch_device_option,
-)
+from farmannot.cli.options import bands_option, parse_band_map, progress_option, sensor_option, torch_device_option
+from farmannot.cli.training_options import batch_size_option
 from farmannot.errors import FarmannotError
 from farmannot.io.space import check_free_space, check_writable
 from farmannot.predict.scene import PATCH, PATCH_OVERLAP

@@ -9,16 +9,13 @@ import click
 from tqdm import tqdm
 
 from farmannot.cli.locking import locks_output
-from farmannot.cli.options import (
-    bands_option,
+from farmannot.cli.options import bands_option, parse_band_map, sensor_option, torch_device_option
+from farmannot.cli.sam_options import (
     cache_dir_option,
     chip_option,
     chip_overlap_option,
-    parse_band_map,
     sam_checkpoint_option,
     sam_model_option,
-    sensor_option,
-    torch_device_option,
 )
 from farmannot.io.raster import open_raster
 from farmannot.sam.exemplars import POINT_BOX_PX

@@ -7,7 +7,8 @@ import os
 import click
 
 from farmannot.cli.locking import locks_output
-from farmannot.cli.options import (
+from farmannot.cli.options import progress_option
+from farmannot.cli.training_options import (
     amp_option,
     batch_size_option,
     encoder_depth_option,
@@ -15,7 +16,6 @@ from farmannot.cli.options import (
     inputs_option,
     lr_option,
     model_option,
-    progress_option,
     seed_option,
     train_device_option,
     workers_option,

@@ -106,8 +106,25 @@ def read_bands(
 def read_window_all(src: rasterio.io.DatasetReader, window: Window | None = None) -> tuple[np.ndarray, np.ndarray]:
     """All bands of ``window`` in the file's dtype, ``(bands, rows, cols)``, and the valid-pixel mask (False where
     the file's mask says nodata, and, for float rasters, where any band is NaN or infinite)."""
-    data = src.read(window=window)
+    return read_window_bands(src, range(1, src.count + 1), window)
+
+
+def read_window_bands(src: rasterio.io.DatasetReader, indexes: Sequence[int],
+                      window: Window | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Bands ``indexes`` (1-based, in that order, repeats allowed) of ``window`` in the file's dtype and the
+    valid-pixel mask of :func:`read_window_all`, reading each band once.
+
+    The mask is the scene's, not the bands': the dataset mask (rasterio's ``dataset_mask``: an internal mask or
+    alpha, else any band holding data), and for float rasters every band finite, so there the bands not asked
+    for are read too, for their NaNs only.
+    """
+    wanted = sorted(set(indexes))
+    data = src.read(wanted, window=window)
     valid = src.dataset_mask(window=window) > 0
     if np.issubdtype(data.dtype, np.floating):
         valid &= np.isfinite(data).all(axis=0)
-    return data, valid
+        for i in sorted(set(range(1, src.count + 1)) - set(wanted)):
+            valid &= np.isfinite(src.read(i, window=window))
+    at = {band: k for k, band in enumerate(wanted)}
+    order = [at[i] for i in indexes]
+    return (data if order == list(range(len(wanted))) else data[order]), valid

@@ -16,24 +16,22 @@ def predict_classes(clip_checkpoint: str | os.PathLike, scene: str | os.PathLike
     """Write ``output``: one probability band per class name (softmax over the classes) and a 1-based
     ``class`` band, from the scene's display bands with the scene-wide stretch, CLIP-normalised.
 
-    ``sensor`` and ``bands`` pick the display bands as :func:`farmannot.io.raster.scene_info` does.
+    ``sensor`` and ``bands`` pick the display bands and the stretch is made as for a ``display`` run
+    (:func:`farmannot.train.scene_input.display_input`).
     The CLIP is read from ``clip_checkpoint`` (weights only) and used frozen; see
     :mod:`farmannot.train.models.open_vocab` for the method.
     """
     import torch
     from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 
-    from farmannot.io.bands import display_bands
-    from farmannot.io.raster import open_raster, scene_info
-    from farmannot.io.stretch import scene_stretch
+    from farmannot.io.raster import open_raster
     from farmannot.train.models.open_vocab import OpenVocabularySegmenter, load_clip
+    from farmannot.train.scene_input import display_input
 
     dev = torch.device(device)
     model = OpenVocabularySegmenter(load_clip(clip_checkpoint, quick_gelu), class_names).to(dev)
     with open_raster(scene) as src:
-        info = scene_info(src, sensor=sensor, bands=bands)
-        picked = display_bands(src.count, info.band_map)
-        stretch = scene_stretch(src, picked)
+        picked, stretch, _ = display_input(src, str(scene), sensor=sensor, bands=bands)
     mean = np.asarray(OPENAI_DATASET_MEAN, np.float32)[:, None, None]
     std = np.asarray(OPENAI_DATASET_STD, np.float32)[:, None, None]
 

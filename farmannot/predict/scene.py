@@ -13,7 +13,7 @@ from rasterio.windows import Window
 from tqdm import tqdm
 
 from farmannot.io.atomic import atomic_path
-from farmannot.io.raster import block_cache, open_raster, read_window_all
+from farmannot.io.raster import block_cache, open_raster, read_window_bands
 from farmannot.predict.sliding import PredictFn, SlidingPlan, sliding_predict
 
 GDAL_CACHE_MB = 128
@@ -58,7 +58,7 @@ def predict_scene(
         scene: input raster; ``band_indexes`` (1-based) are the model's input bands in order.
         normalise: ``normalise(data, valid)``: raw values of ``band_indexes`` (NaN as 0) and the pixels
             ``build-dataset`` counts as valid (the dataset mask, every band finite) -> model input, e.g.
-            :meth:`farmannot.train.preprocess.ScenePreprocess.apply`.
+            :meth:`farmannot.train.scene_input.ScenePreprocess.apply`.
         predict: batch of normalised patches -> probabilities ``(N, K, h, w)``; output 0 is the parcel class.
         output_names: names of the K outputs, used as band descriptions (e.g. ``parcel_probability``).
         threshold: parcel probability at or above which ``class`` is 1.
@@ -80,11 +80,13 @@ def predict_scene(
             "BIGTIFF": "IF_SAFER",
         }
         idx = list(band_indexes)
+        bands = sorted(set(idx))  # each band's mask once
 
         def read(win: Window) -> tuple[np.ndarray, np.ndarray]:
-            every, input_valid = read_window_all(src, win)  # the validity rule of the dataset's tiles
-            data = every[[i - 1 for i in idx]].astype(np.float32)
-            valid = np.all(src.read_masks(idx, window=win) > 0, axis=0) & np.all(np.isfinite(data), axis=0)
+            # only the input bands, and the validity rule of the dataset's tiles
+            raw, input_valid = read_window_bands(src, idx, win)
+            data = raw.astype(np.float32)
+            valid = np.all(src.read_masks(bands, window=win) > 0, axis=0) & np.all(np.isfinite(data), axis=0)
             x = normalise(np.nan_to_num(data, nan=0.0), input_valid).astype(np.float32, copy=False)
             if extra is not None:
                 more = extra(src.window_transform(win), int(win.width), int(win.height))

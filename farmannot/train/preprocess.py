@@ -12,17 +12,22 @@ Then ``(picture - mean) / std`` per channel; a DEM is encoded relative to its pa
 The object is written into the run's ``config.json`` (and so into every checkpoint's config) under
 ``preprocess``. Runs written before it hold only ``stats``: :meth:`Preprocess.from_config` reads those with the
 rule every earlier ``predict`` applied (3 channels: ``display``, else ``stored``), so old runs predict as before.
+
+Bound to one scene (its bands and stretch, for ``predict``) it is a
+:class:`farmannot.train.scene_input.ScenePreprocess`.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from farmannot.errors import InputError
-from farmannot.io.stretch import Stretch
+
+if TYPE_CHECKING:
+    from farmannot.train.scene_input import ScenePreprocess
 
 KEY = "preprocess"
 DISPLAY = "display"
@@ -110,57 +115,16 @@ class Preprocess:
 
     def for_scene(self, src, name: str | None = None, *, sensor: str | None = None,
                   bands: dict[str, int] | None = None) -> ScenePreprocess:
-        """The scene-bound side: which bands of the open raster ``src`` to read, and its stretch.
+        """Bound to the open raster ``src`` (bands, stretch): :func:`farmannot.train.scene_input.bind_scene`."""
+        from farmannot.train.scene_input import bind_scene
 
-        ``sensor`` and ``bands`` (a band map, 1-based) decide which bands are red, green and blue through
-        :func:`farmannot.io.raster.scene_info`, as ``build-dataset``'s per-scene ``sensor`` does; give what
-        the scene was built with, or the model sees other pixels than its tiles held. A ``stored`` model reads
-        the first ``channels`` bands whatever the band map says.
-
-        Raises:
-            InputError: a ``stored`` model needs more bands than the scene has.
-            FarmannotError: ``bands`` names a band the scene lacks, ``sensor`` does not fit it, or nothing says
-                which of its bands are red, green and blue.
-        """
-        from farmannot.io.bands import display_bands
-        from farmannot.io.raster import scene_info
-        from farmannot.io.stretch import scene_stretch
-
-        name = name or str(src.name)
-        if self.bands == DISPLAY:
-            info = scene_info(src, sensor=sensor, bands=bands)
-            picked = display_bands(src.count, info.band_map)
-            note = None
-            if len(set(picked)) == 1:
-                note = (f"{name}: {src.count} band(s) and no red, green, blue; band {picked[0]} goes to the model "
-                        f"as gray in all three channels, as build-dataset tiles such a scene.")
-            elif info.band_map_source.startswith("generic") and src.count > 3:  # R,G,B,N or B,G,R,N? a guess
-                note = (f"{name}: red, green, blue read as bands {','.join(map(str, picked))}, a guess from the "
-                        f"band count ({src.count} bands, no band descriptions); if the dataset was built with a "
-                        f"sensor for this scene, give the same --sensor or --bands.")
-            return ScenePreprocess(self, tuple(picked), scene_stretch(src, picked, percentiles=self.percentiles),
-                                   note)
-        if self.channels > src.count:
-            raise InputError(f"{name}: the model needs {self.channels} band(s), the scene has {src.count}; give "
-                             f"a scene with the bands the model was trained on.")
-        return ScenePreprocess(self, tuple(range(1, self.channels + 1)), None)
+        return bind_scene(self, src, name, sensor=sensor, bands=bands)
 
 
-@dataclass(frozen=True)
-class ScenePreprocess:
-    """A :class:`Preprocess` bound to one scene: its input bands (1-based) and its stretch (``display``)."""
+def __getattr__(name: str):
+    """``ScenePreprocess`` is :mod:`farmannot.train.scene_input`'s; still importable from here, where it was."""
+    if name == "ScenePreprocess":
+        from farmannot.train.scene_input import ScenePreprocess
 
-    preprocess: Preprocess
-    band_indexes: tuple[int, ...]
-    stretch: Stretch | None
-    note: str | None = None  # how a scene unlike the training scenes is handled (one line for the user)
-
-    def picture(self, data: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
-        """Raw ``(C, H, W)`` values of ``band_indexes`` (float32) -> the picture the training tiles hold."""
-        if self.stretch is None:
-            return np.nan_to_num(data, nan=NODATA_FILL)
-        return self.stretch.apply(np.nan_to_num(data, nan=NODATA_FILL), valid)
-
-    def apply(self, data: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
-        """Raw ``(C, H, W)`` values and the valid-pixel mask -> ``(C, H, W)`` float32 model input."""
-        return self.preprocess.apply(self.picture(data, valid))
+        return ScenePreprocess
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

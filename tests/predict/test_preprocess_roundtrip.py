@@ -52,21 +52,21 @@ def _build_and_train(project: Path, tmp_path: Path) -> Preprocess:
 def _predict_inputs(monkeypatch, run: Path, scene: Path, out: Path, *options: str):
     """Run ``predict RUN SCENE`` on 32 px patches; ``({(row_off, col_off): model input}, output)``."""
     import farmannot.predict.scene as scene_mod
-    from farmannot.train.preprocess import ScenePreprocess
+    from farmannot.train.scene_input import ScenePreprocess
 
     windows, inputs = [], []
-    read_all, apply = scene_mod.read_window_all, ScenePreprocess.apply
+    read_bands, apply = scene_mod.read_window_bands, ScenePreprocess.apply
 
-    def record_read(src, win):
+    def record_read(src, indexes, win):
         windows.append((int(win.row_off), int(win.col_off)))
-        return read_all(src, win)
+        return read_bands(src, indexes, win)
 
     def record_apply(self, x, valid):
         inputs.append(apply(self, x, valid))
         return inputs[-1]
 
     with monkeypatch.context() as m:
-        m.setattr(scene_mod, "read_window_all", record_read)
+        m.setattr(scene_mod, "read_window_bands", record_read)
         m.setattr(ScenePreprocess, "apply", record_apply)
         res = CliRunner().invoke(cli, ["predict", str(run), str(scene), "-o", str(out), "--patch", "32",
                                        "--overlap", "0", "--no-progress", *options], catch_exceptions=False)

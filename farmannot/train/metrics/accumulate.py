@@ -4,15 +4,13 @@ overall and per region."""
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Literal
 
 import numpy as np
 
 from farmannot.train.metrics.edge import bsds_counts, bsds_summary, bsds_thresholds, gtpbd_edge_scores
 from farmannot.train.metrics.object import object_scores
 from farmannot.train.metrics.pixel import PixelCounts, pixel_counts, pixel_scores
-
-Protocol = Literal["gtpbd", "bsds"]
+from farmannot.train.metrics.protocol import Protocol
 
 DEFINITIONS = {
     "Recall": "TP/(TP+FN) of the parcel class (GTPBD-MM Rec., App. C.1 eq. 3; the GTPBD script)",
