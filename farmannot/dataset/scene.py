@@ -4,8 +4,9 @@ A scene is prepared once (:func:`prepare_scene`: the annotation streamed and pla
 a decimated read, the DEM registration, the scene's keywords), then built unit by unit
 (:func:`build_unit`: a block of tile windows, :mod:`farmannot.dataset.units`) and finished
 (:func:`finish_scene`: the rows in window order, the scene's record). Memory is set by the work unit: the
-scene is read window by window, labels are drawn per window from the unit's shapes, the DEM is warped per
-window. A scene whose inputs, options and output files are unchanged since the last run is skipped (its record
+annotation's shapes go to their units' files in the output folder as they are read (no process holds the whole
+scene's plan), the scene is read window by window through a block cache sized to a unit's row of tiles, labels
+are drawn per window from the unit's shapes, the DEM is warped per window. A scene whose inputs, options and output files are unchanged since the last run is skipped (its record
 under ``.farmannot/scenes/`` holds every file's checksum); a unit finished before an interruption is skipped
 the same way (``.farmannot/units/``, removed when its scene is finished); otherwise each file is only
 rewritten when its bytes differ.
@@ -194,7 +195,7 @@ def prepared(job: SceneJob, cfg: BuildConfig, fp: str, labels: SceneLabels, look
 
 
 def unit_plan(job: SceneJob, cfg: BuildConfig, labels: SceneLabels, i: int) -> LabelPlan | StoredPlan:
-    """Unit ``i``'s label plan (a task on the Dask worker that holds the scene's plans)."""
+    """Unit ``i``'s label plan (a task on the Dask worker that holds the scene's plans: their files' names)."""
     return labels.plans[i]
 
 
