@@ -6,10 +6,10 @@ a decimated read, the DEM registration, the scene's keywords), then built unit b
 (:func:`finish_scene`: the rows in window order, the scene's record). Memory is set by the work unit: the
 annotation's shapes go to their units' files in the output folder as they are read (no process holds the whole
 scene's plan), the scene is read window by window through a block cache sized to a unit's row of tiles, labels
-are drawn per window from the unit's shapes, the DEM is warped per window. A scene whose inputs, options and output files are unchanged since the last run is skipped (its record
-under ``.farmannot/scenes/`` holds every file's checksum); a unit finished before an interruption is skipped
-the same way (``.farmannot/units/``, removed when its scene is finished); otherwise each file is only
-rewritten when its bytes differ.
+are drawn per window from the unit's shapes, the DEM is warped per window. A scene whose inputs, options and
+output files are unchanged since the last run is skipped (its record under ``.farmannot/scenes/`` holds every
+file's checksum); a unit finished before an interruption is skipped the same way (``.farmannot/units/``,
+removed when its scene is finished); otherwise each file is only rewritten when its bytes differ.
 """
 
 from __future__ import annotations
