@@ -30,6 +30,7 @@ from farmannot.dataset.project import SceneJob, discover_scenes
 from farmannot.dataset.scene import SceneResult, build_scene
 from farmannot.dataset.scheduler import SceneUnits
 from farmannot.dataset.split import assign_blocks, assign_splits, buffer_train
+from farmannot.dataset.units import remove_plans
 from farmannot.errors import FarmannotError, InputError, expected_message, note_input, one_line
 from farmannot.io.atomic import write_json
 from farmannot.io.lock import output_lock
@@ -167,7 +168,10 @@ def build_dataset(project: str | Path, out: str | Path, cfg: BuildConfig, progre
     """
     out = Path(out)
     with output_lock(out, "farmannot build-dataset", echo=echo):
-        return _build_dataset(project, out, cfg, progress, echo)
+        try:
+            return _build_dataset(project, out, cfg, progress, echo)
+        finally:
+            remove_plans(out)  # the units' plans of scenes that failed or were cut short
 
 
 def _build_dataset(project: str | Path, out: Path, cfg: BuildConfig, progress: bool,

@@ -81,7 +81,7 @@ class SceneUnits:
         if done is not None:
             return done
         self.open[job.name] = st
-        plan = self._task("plan", job, 0, plan_scene)
+        plan = self._task("plan", job, 0, plan_scene, self.out)
         look = self._task("look", job, 0, look_scene)
         if self.chain:  # the units wait on the cluster for their plan, not on this process
             head = self._task("", job, 0, labels_head, plan)

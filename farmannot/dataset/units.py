@@ -3,25 +3,42 @@
 A scene's tile windows (row-major, :func:`farmannot.io.windows.tile_windows`) are grouped into square blocks
 of :data:`UNIT_TILES` x :data:`UNIT_TILES` windows; a block is the unit a local worker process or a Dask worker
 builds, so one large scene spreads over every core. Each unit carries the label plan of the shapes whose pixel
-bounds meet its windows (padded by the boundary margin), found with a shapely ``STRtree`` over the shapes'
-bounds: a unit's memory follows its area, not the annotation's size. Each tile's labels are drawn from the
+bounds meet its windows (padded by the boundary margin), found with a shapely ``STRtree`` over the units'
+boxes: a unit's memory follows its area, not the annotation's size. Each tile's labels are drawn from the
 same shapes in the same file order as from the whole plan, so the tiles are the same bytes however the scene
 is cut.
+
+While the annotation streams, each batch's shapes go to their units' files in the output folder
+(:class:`UnitPlanStore`, ``.farmannot/plans/``: every worker that writes the tiles sees it), so neither the
+process that plans the scene nor the one that schedules it holds the whole scene's plan; a unit reads its own
+(:meth:`StoredPlan.load`) when it runs.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import shapely
 from rasterio.windows import Window
 
+from farmannot.io.atomic import write_bytes
 from farmannot.io.windows import tile_offsets
+from farmannot.labels.geometry import RepairReport
+from farmannot.labels.paint import Drawing
 from farmannot.labels.rasterize import LabelPlan
 
 #: Side of a work unit in tile windows (3 x 3 = 9 tiles; a 3,072 px scene of 256 px tiles is 16 units).
 UNIT_TILES = 3
+#: Where each unit's label plan waits for its unit (``OUT/.farmannot/plans/SCENE/UNIT.PART.npz``), removed when
+#: the scene is finished and at the end of the build.
+PLANS_DIR = ".farmannot/plans"
+#: Shapes' arrays buffered before they are written to their units' files.
+PLAN_BUFFER_BYTES = 8 << 20
 
 
 @dataclass(frozen=True)
@@ -57,18 +74,115 @@ def unit_window(unit: Unit) -> Window:
     return Window(c0, r0, c1 - c0, r1 - r0)
 
 
-def unit_plans(plan: LabelPlan, units: list[Unit], pad: int) -> list[LabelPlan]:
-    """Each unit's label plan: the shapes whose pixel bounds meet the unit's area grown by ``pad`` px (the
-    boundary margin a tile's labels look beyond it), in file order."""
-    b = plan.drawing.bounds
+def units_tree(units: list[Unit], pad: int) -> shapely.STRtree:
+    """A shapely ``STRtree`` over the units' areas grown by ``pad`` px (closed boxes, last pixel included)."""
+    ub = np.array([u.bounds for u in units], np.int64).reshape(-1, 4)
+    return shapely.STRtree(shapely.box(ub[:, 0] - pad, ub[:, 1] - pad, ub[:, 2] - 1 + pad, ub[:, 3] - 1 + pad))
+
+
+def unit_shapes(bounds: np.ndarray, units: list[Unit], pad: int,
+                tree: shapely.STRtree | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Which unit each shape goes to: ``(unit, shape)`` index pairs, sorted by unit then shape, of the shapes whose
+    pixel bounds (``(n, 4)``, inclusive) meet a unit's area grown by ``pad`` px (the boundary margin a tile's
+    labels look beyond it). The shapes' boxes are queried in ``tree`` (:func:`units_tree`, made here if not
+    given)."""
+    b = np.asarray(bounds).reshape(-1, 4)
+    if not len(b) or not units:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    tree = units_tree(units, pad) if tree is None else tree
     # inclusive integer bounds widened by a quarter pixel: a one-pixel shape is a box, not a point, and a box
-    # meets the closed query box below exactly when the integer ranges overlap
-    tree = shapely.STRtree(shapely.box(b[:, 0] - 0.25, b[:, 1] - 0.25, b[:, 2] + 0.25, b[:, 3] + 0.25)) \
-        if len(b) else None
-    out = []
-    for u in units:
-        c0, r0, c1, r1 = u.bounds
-        q = shapely.box(c0 - pad, r0 - pad, c1 - 1 + pad, r1 - 1 + pad)
-        idx = np.sort(tree.query(q)) if tree is not None else np.zeros(0, np.int64)
-        out.append(plan.subset(idx))
-    return out
+    # meets a unit's closed box exactly when the integer ranges overlap
+    shape_i, unit_i = tree.query(shapely.box(b[:, 0] - 0.25, b[:, 1] - 0.25, b[:, 2] + 0.25, b[:, 3] + 0.25))
+    order = np.lexsort((shape_i, unit_i))
+    return unit_i[order].astype(np.int64), shape_i[order].astype(np.int64)
+
+
+def unit_plans(plan: LabelPlan, units: list[Unit], pad: int) -> list[LabelPlan]:
+    """Each unit's label plan from the scene's whole plan: the shapes :func:`unit_shapes` gives it, in file
+    order."""
+    unit_i, shape_i = unit_shapes(plan.drawing.bounds, units, pad)
+    cut = np.searchsorted(unit_i, np.arange(len(units) + 1))
+    return [plan.subset(shape_i[cut[k]:cut[k + 1]]) for k in range(len(units))]
+
+
+@dataclass(frozen=True)
+class StoredPlan:
+    """A work unit's label plan in the output folder (:class:`UnitPlanStore`): a few names, pickled to any
+    worker that sees the folder; :meth:`load` reads it where the unit runs."""
+
+    folder: str
+    unit: int
+    parts: int
+    width: int
+    height: int
+    n_parcels: int
+
+    def load(self) -> LabelPlan:
+        chunks = []
+        for k in range(self.parts):
+            with np.load(Path(self.folder) / f"{self.unit}.{k}.npz", allow_pickle=False) as z:
+                chunks.append({name: z[name] for name in z.files})
+        if not chunks:
+            return LabelPlan(Drawing.of([]), [], [], self.width, self.height, RepairReport(), self.n_parcels)
+        whole = {name: np.concatenate([c[name] for c in chunks]) for name in chunks[0]}
+        return LabelPlan.from_arrays(whole, self.width, self.height, self.n_parcels)
+
+
+def open_plan(plan: LabelPlan | StoredPlan) -> LabelPlan:
+    """A unit's plan, read from the output folder when it was stored there."""
+    return plan.load() if isinstance(plan, StoredPlan) else plan
+
+
+def plans_folder(out: str | Path, scene: str) -> Path:
+    return Path(out) / PLANS_DIR / scene
+
+
+def remove_plans(out: str | Path, scene: str | None = None) -> None:
+    """A scene's stored plans gone (every scene's with ``scene=None``), and the folder when it is empty."""
+    root = Path(out) / PLANS_DIR
+    shutil.rmtree(root if scene is None else root / scene, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        root.rmdir()
+
+
+class UnitPlanStore:
+    """Each work unit's label plan written to the output folder while the annotation streams, so no process
+    holds the whole scene's plan: each batch's plan (:class:`farmannot.labels.rasterize.LabelPlanner`) is cut
+    into its units' shapes (:func:`unit_shapes`) and buffered as flat arrays, which go to ``UNIT.PART.npz``
+    files once they pass ``buffer_bytes``. Memory: one batch and the buffer.
+    """
+
+    def __init__(self, out: str | Path, scene: str, units: list[Unit], pad: int,
+                 buffer_bytes: int = PLAN_BUFFER_BYTES) -> None:
+        self.folder = plans_folder(out, scene)
+        remove_plans(out, scene)  # a killed run's files
+        self.folder.mkdir(parents=True)
+        self.units, self.pad, self.limit = units, pad, buffer_bytes
+        self.tree = units_tree(units, pad)
+        self.buffer: dict[int, list[dict[str, np.ndarray]]] = {}
+        self.size = 0
+        self.parts = [0] * len(units)
+
+    def add(self, plan: LabelPlan) -> None:
+        """The next shapes of the file (a batch's plan), shared out to the units they meet."""
+        unit_i, shape_i = unit_shapes(plan.drawing.bounds, self.units, self.pad, self.tree)
+        cut = np.searchsorted(unit_i, np.arange(len(self.units) + 1))
+        for k in np.flatnonzero(np.diff(cut)).tolist():
+            chunk = plan.subset(shape_i[cut[k]:cut[k + 1]]).arrays()
+            self.buffer.setdefault(k, []).append(chunk)
+            self.size += sum(a.nbytes for a in chunk.values())
+        if self.size > self.limit:
+            self.flush()
+
+    def flush(self) -> None:
+        for k, chunks in self.buffer.items():
+            blob = io.BytesIO()
+            np.savez(blob, **{name: np.concatenate([c[name] for c in chunks]) for name in chunks[0]})
+            write_bytes(self.folder / f"{k}.{self.parts[k]}.npz", blob.getvalue())
+            self.parts[k] += 1
+        self.buffer, self.size = {}, 0
+
+    def finish(self, width: int, height: int, n_parcels: int) -> list[StoredPlan]:
+        """Every unit's plan, as the names :meth:`StoredPlan.load` reads it by."""
+        self.flush()
+        return [StoredPlan(str(self.folder), k, n, width, height, n_parcels) for k, n in enumerate(self.parts)]

@@ -35,7 +35,7 @@ from farmannot.io.labelme_json import (
 _DECODER = json.JSONDecoder()
 _SPACE = re.compile(r"[ \t\n\r]*")
 CHUNK_CHARS = 1 << 20
-BATCH = 4096
+BATCH = 1024
 
 
 class _Text:

@@ -26,6 +26,7 @@ import PIL.ImageDraw
 from farmannot.io.labelme_json import Shape
 
 POLYGON, RECTANGLE, ELLIPSE, MASK = "polygon", "rectangle", "ellipse", "mask"
+KINDS = (POLYGON, RECTANGLE, ELLIPSE, MASK)
 
 
 def _primitive(shape: Shape) -> tuple[str, np.ndarray, np.ndarray | None]:
@@ -95,6 +96,33 @@ class Drawing:
         idx = np.asarray(idx, dtype=np.int64)
         return Drawing([self.kinds[i] for i in idx], [self.coords[i] for i in idx], [self.masks[i] for i in idx],
                        self.bounds[idx])
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The drawing as a few flat arrays (a file's worth, no object per shape): ``kind`` (index into
+        :data:`KINDS`), ``count`` (vertices per shape), ``coords`` (every shape's vertices one after the other),
+        ``bounds``, and the mask shapes' sizes (``mask_shape``) and pixels (``mask_bits``, flattened)."""
+        masks = [m for m in self.masks if m is not None]
+        return {"kind": np.array([KINDS.index(k) for k in self.kinds], np.uint8),
+                "count": np.array([len(c) for c in self.coords], np.int64),
+                "coords": np.concatenate(self.coords).astype(np.int64) if self.coords else np.zeros((0, 2), np.int64),
+                "bounds": self.bounds,
+                "mask_shape": np.array([m.shape for m in masks], np.int64).reshape(-1, 2),
+                "mask_bits": np.concatenate([m.ravel() for m in masks]) if masks else np.zeros(0, bool)}
+
+    @classmethod
+    def from_arrays(cls, a: dict[str, np.ndarray]) -> Drawing:
+        """The drawing of :meth:`arrays` (vertices kept 32-bit where they fit, as :meth:`of` keeps them)."""
+        xy = a["coords"]
+        if xy.size and np.abs(xy).max() < 2 ** 31:
+            xy = xy.astype(np.int32)
+        ends = np.cumsum(a["count"])
+        coords = [xy[e - n:e] for n, e in zip(a["count"].tolist(), ends.tolist())]
+        kinds = [KINDS[k] for k in a["kind"].tolist()]
+        sizes = a["mask_shape"].tolist()
+        stops = np.cumsum([h * w for h, w in sizes]).tolist()
+        pixels = iter(a["mask_bits"][s - h * w:s].reshape(h, w) for (h, w), s in zip(sizes, stops))
+        masks = [next(pixels) if k == MASK else None for k in kinds]
+        return cls(kinds, coords, masks, np.asarray(a["bounds"], np.int64).reshape(-1, 4))
 
     def __len__(self) -> int:
         return len(self.kinds)

@@ -58,6 +58,17 @@ class LabelPlan:
         return LabelPlan(self.drawing.subset(idx), [self.values[i] for i in idx],
                          [self.parcel_ids[i] for i in idx], self.width, self.height, RepairReport(), self.n_parcels)
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The plan's shapes as flat arrays (:meth:`Drawing.arrays` with each shape's value and parcel id)."""
+        return {**self.drawing.arrays(), "value": np.array(self.values, np.int64),
+                "parcel": np.array(self.parcel_ids, np.int64)}
+
+    @classmethod
+    def from_arrays(cls, a: Mapping[str, np.ndarray], width: int, height: int, n_parcels: int) -> LabelPlan:
+        """The plan of :meth:`arrays` (its repair report stays with the scene's plan: empty here)."""
+        return cls(Drawing.from_arrays(a), a["value"].tolist(), a["parcel"].tolist(), width, height, RepairReport(),
+                   n_parcels)
+
     def in_window(self, window: Window) -> list[int]:
         """Indices (file order) of the shapes that can paint a pixel of ``window``."""
         return self.drawing.touching(int(window.col_off), int(window.row_off), int(window.width),
@@ -73,24 +84,25 @@ class LabelPlan:
 class LabelPlanner:
     """:func:`plan_labels` fed in batches (a streamed annotation): memory holds the plan, not the shapes.
 
-    ``add`` the shapes in file order, then ``finish``; the plan equals ``plan_labels`` of all of them.
+    ``add`` the shapes in file order, then ``finish``; the plan equals ``plan_labels`` of all of them. With
+    ``keep=False`` the planner keeps only the report and the parcel numbering: each batch's plan, returned by
+    ``add``, goes where the caller puts it (a work unit's file), and ``finish`` gives a plan without shapes.
     """
 
     def __init__(self, width: int, height: int, label_map: Mapping[str, int] | None = None,
-                 source: str = "annotation") -> None:
+                 source: str = "annotation", keep: bool = True) -> None:
         self.width, self.height, self.source = width, height, source
         self.lmap = dict(DEFAULT_LABEL_MAP if label_map is None else label_map)
         self.lmap[IGNORE_LABEL] = IGNORE_VALUE
         self.lmap[BACKGROUND_LABEL] = 0
         self.report = RepairReport()
-        self.parts: list[Drawing] = []
-        self.values: list[int] = []
-        self.pids: list[int] = []
-        self.instance: dict[tuple, int] = {}
-        self.n_area = self.n_seen = 0
+        self.keep = keep
+        self.parts: list[LabelPlan] = []
+        self.groups: dict[tuple, int] = {}  # (label, group_id) -> parcel id; an ungrouped shape is its own parcel
+        self.n_ids = self.n_area = self.n_seen = self.n_kept = 0
 
-    def add(self, shapes: Sequence[Shape]) -> None:
-        """Plan the next shapes of the file.
+    def add(self, shapes: Sequence[Shape]) -> LabelPlan:
+        """Plan the next shapes of the file; their plan (the kept ones, in file order).
 
         Raises:
             InputError: a label not in the label map.
@@ -103,7 +115,7 @@ class LabelPlanner:
                     f"label map ({', '.join(sorted(self.lmap))}); add it under 'label_map' in the build config or "
                     "relabel it."
                 )
-        kept = []
+        kept, values, pids = [], [], []
         inside_all = shapes_in_image(shapes, self.width, self.height, self.report, first)
         for i, (shape, inside) in enumerate(zip(shapes, inside_all), start=first):
             where = f"shape {i} ({shape.label!r})"
@@ -117,13 +129,21 @@ class LabelPlanner:
             value = int(self.lmap[shape.label])
             pid = 0
             if value not in (0, IGNORE_VALUE):
-                key = (shape.label, shape.group_id) if shape.group_id is not None else ("#", i)
-                pid = self.instance.setdefault(key, len(self.instance) + 1)
+                pid = self.groups.get((shape.label, shape.group_id), 0) if shape.group_id is not None else 0
+                if not pid:
+                    self.n_ids += 1
+                    pid = self.n_ids
+                    if shape.group_id is not None:
+                        self.groups[(shape.label, shape.group_id)] = pid
             kept.append(shape)
-            self.values.append(value)
-            self.pids.append(pid)
-        self.parts.append(Drawing.of(kept))
+            values.append(value)
+            pids.append(pid)
+        part = LabelPlan(Drawing.of(kept), values, pids, self.width, self.height, RepairReport(), 0)
+        if self.keep:
+            self.parts.append(part)
         self.n_seen += len(shapes)
+        self.n_kept += len(kept)
+        return part
 
     def finish(self) -> LabelPlan:
         """The plan.
@@ -131,11 +151,12 @@ class LabelPlanner:
         Raises:
             InputError: farmland shapes that all lie outside the image.
         """
-        if self.n_area and not self.values:
+        if self.n_area and not self.n_kept:
             raise InputError(f"{self.source}: every shape lies outside the {self.width} x {self.height} px image; "
                              "check that imagePath points at the scene the shapes were drawn on.")
-        return LabelPlan(Drawing.concat(self.parts), self.values, self.pids, self.width, self.height, self.report,
-                         len(self.instance))
+        return LabelPlan(Drawing.concat([p.drawing for p in self.parts]), [v for p in self.parts for v in p.values],
+                         [i for p in self.parts for i in p.parcel_ids], self.width, self.height, self.report,
+                         self.n_ids)
 
 
 def plan_labels(shapes: Sequence[Shape], width: int, height: int,

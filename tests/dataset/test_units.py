@@ -13,10 +13,10 @@ from projectgen import make_project
 from farmannot.dataset import scene as scene_mod
 from farmannot.dataset.build import build_dataset
 from farmannot.dataset.config import load_config
-from farmannot.dataset.units import scene_units, unit_plans, unit_window
+from farmannot.dataset.units import UnitPlanStore, remove_plans, scene_units, unit_plans, unit_window
 from farmannot.io.labelme_json import load_annotation
 from farmannot.io.windows import tile_windows
-from farmannot.labels.rasterize import plan_labels, tile_labels
+from farmannot.labels.rasterize import LabelPlanner, plan_labels, tile_labels
 
 SAMPLE = "LC08_L1TP_224078_20200518_20200518_01_RT_subset"
 # 64 px scenes in 16 px tiles: 4 x 4 windows, cut into units of 3 x 3, 3 x 1, 1 x 3 and 1 x 1 windows
@@ -64,6 +64,79 @@ def test_unit_shapes_draw_the_same_labels_as_all_shapes(sample_data, tile, unit_
     assert sum(len(p.drawing) for p in plans) < 1.5 * len(plan.drawing)
 
 
+def _stored_plans(sample_data, out: Path, tile: int, pad: int):
+    """The Landsat sample streamed as build-dataset reads it, in batches of 100 shapes, into its units' files
+    (a buffer of 20 kB: several files per unit); the whole plan beside it, as the reference."""
+    from farmannot.io.labelme_stream import stream_annotation
+
+    path = sample_data / "annotations" / f"{SAMPLE}.json"
+    units = scene_units(768, 768, tile, 0)
+    planner = LabelPlanner(768, 768, keep=False)
+    store = UnitPlanStore(out, "scene", units, pad, buffer_bytes=20_000)
+    stream_annotation(path, lambda shapes, _first: store.add(planner.add(shapes)), batch=100)
+    whole = plan_labels(load_annotation(path).shapes, 768, 768)
+    assert planner.parts == [] and planner.finish().n_parcels == whole.n_parcels  # it kept no shapes
+    return units, store.finish(768, 768, planner.n_ids), whole
+
+
+def test_a_units_stored_plan_is_the_whole_plans_shapes_that_meet_it(sample_data, tmp_path):
+    """Each unit's plan, written while the annotation streams, holds exactly the shapes of the whole plan whose
+    pixel bounds meet the unit's area grown by the boundary margin (found here by comparing bounds), with the
+    same vertices, values and parcel ids in file order; its tiles' masks are labelme's ``shapes_to_label``."""
+    from labelme.utils.shape import shapes_to_label
+
+    pad = 1
+    units, stored, whole = _stored_plans(sample_data, tmp_path, 128, pad)
+    raw = json.loads((sample_data / "annotations" / f"{SAMPLE}.json").read_text())
+    cls, _ = shapes_to_label((768, 768), [{**s, "mask": None} for s in raw["shapes"]],
+                             {"farmland": 1, "_background_": 0})
+    b = whole.drawing.bounds
+    windows = tile_windows(768, 768, 128)
+    assert max(s.parts for s in stored) > 1
+    for unit, ref in zip(units, stored):
+        c0, r0, c1, r1 = unit.bounds
+        meet = np.flatnonzero((b[:, 2] >= c0 - pad) & (b[:, 0] <= c1 - 1 + pad)
+                              & (b[:, 3] >= r0 - pad) & (b[:, 1] <= r1 - 1 + pad))
+        plan = ref.load()
+        assert 0 < len(meet) < len(whole.drawing)
+        assert plan.drawing.kinds == [whole.drawing.kinds[i] for i in meet]
+        for got, i in zip(plan.drawing.coords, meet):
+            np.testing.assert_array_equal(got, whole.drawing.coords[i])
+        np.testing.assert_array_equal(plan.drawing.bounds, b[meet])
+        assert plan.values == [whole.values[i] for i in meet]
+        assert plan.parcel_ids == [whole.parcel_ids[i] for i in meet]
+        assert (plan.width, plan.height, plan.n_parcels) == (768, 768, whole.n_parcels)
+        for i in unit.windows:
+            np.testing.assert_array_equal(tile_labels(plan, windows[i], pad).mask, cls[windows[i].toslices()])
+
+
+def test_no_file_holds_the_whole_scenes_shapes(sample_data, tmp_path):
+    """The units' files each hold only shapes that meet their unit (so a unit's file, and the process that
+    reads it, follows the unit's area): none holds every shape, and together they hold each shape that meets a
+    unit, a shape on a unit edge in both, under 1.5 times the scene's count. Pickled to a worker, a unit's plan
+    is its file's name, not its shapes."""
+    import pickle
+
+    pad = 1
+    units, stored, whole = _stored_plans(sample_data, tmp_path, 128, pad)
+    files = sorted((tmp_path / ".farmannot" / "plans" / "scene").iterdir())
+    assert len(files) == sum(s.parts for s in stored) > len(units)
+    held = 0
+    for f in files:
+        k = int(f.name.split(".")[0])
+        c0, r0, c1, r1 = units[k].bounds
+        with np.load(f) as z:
+            b = z["bounds"]
+            assert 0 < len(b) < len(whole.drawing) and len(z["kind"]) == len(b)
+            assert ((b[:, 2] >= c0 - pad) & (b[:, 0] <= c1 - 1 + pad) & (b[:, 3] >= r0 - pad)
+                    & (b[:, 1] <= r1 - 1 + pad)).all()
+            held += len(b)
+    assert len(whole.drawing) < held < 1.5 * len(whole.drawing)
+    assert all(len(pickle.dumps(s)) < 500 for s in stored)
+    remove_plans(tmp_path, "scene")
+    assert not (tmp_path / ".farmannot" / "plans").exists()
+
+
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     root = tmp_path_factory.mktemp("units")
@@ -79,6 +152,7 @@ def test_two_workers_and_a_dask_cluster_give_the_same_bytes_as_one(reference, tm
     project, ref = reference
     assert any(k.startswith("gtpbd-mm/") for k in ref) and "manifest.parquet" in ref
     assert not any(k.startswith(".farmannot/units") for k in ref)    # unit records go when the scene is done
+    assert not any(k.startswith(".farmannot/plans") for k in ref)    # so do the units' plans
     build_dataset(project, tmp_path / "two", load_config(None, {**UNITS, "workers": 2}), progress=False)
     assert tree(tmp_path / "two") == ref
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, protocol="tcp",
@@ -107,6 +181,7 @@ def test_resume_a_scene_cut_into_units(reference, tmp_path, monkeypatch):
     units = out / ".farmannot" / "units" / "a1"
     assert sorted(p.name for p in units.iterdir()) == ["0.json", "1.json"]
     assert not (out / ".farmannot" / "scenes" / "a1.json").exists()
+    assert not (out / ".farmannot" / "plans").exists()  # the failed build's unit plans are not left behind
 
     def counting(job, cfg, out_, src, info, plan, win, *a, **k):
         if job.name == "a1":

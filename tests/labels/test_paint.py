@@ -10,7 +10,7 @@ from rasterio.windows import Window
 
 from farmannot.io.labelme_json import Shape, load_annotation
 from farmannot.io.windows import tile_windows
-from farmannot.labels.rasterize import class_raster, plan_labels, tile_labels
+from farmannot.labels.rasterize import LabelPlan, class_raster, plan_labels, tile_labels
 
 LABELME_VALUES = {"farmland": 1, "_background_": 0, "__ignore__": -1}
 
@@ -66,11 +66,11 @@ def _stitched(plan, w: int, h: int, tile: int) -> tuple[np.ndarray, np.ndarray]:
     return mask, pid
 
 
-def _judge(shapes: list[dict], w: int, h: int, tile: int) -> None:
+def _judge(shapes: list[dict], w: int, h: int, tile: int, via=lambda plan: plan) -> None:
     from labelme.utils.shape import shapes_to_label
 
     cls, ins = shapes_to_label((h, w), shapes, LABELME_VALUES)
-    plan = plan_labels(_ours(shapes), w, h)
+    plan = via(plan_labels(_ours(shapes), w, h))
     mask, pid = _stitched(plan, w, h, tile)
     expect = np.where(cls == -1, 255, cls).astype(np.uint8)
     np.testing.assert_array_equal(mask, expect)
@@ -87,6 +87,25 @@ def test_random_shapes_of_every_type_match_shapes_to_label_tile_by_tile(seed):
     shapes = _random_shapes(rng, 90, 97, 83)
     assert {s["shape_type"] for s in shapes} == {"polygon", "rectangle", "circle", "mask"}
     _judge(shapes, 97, 83, tile=23)  # odd tile size: windows start at every kind of offset, edges partial
+
+
+def test_a_plan_kept_as_flat_arrays_draws_as_labelme():
+    """A plan written as a few flat arrays (a work unit's file) and read back: every shape type, masks and
+    grouped parcels included, still draws labelme's ``shapes_to_label`` tile by tile."""
+    rng = np.random.default_rng(7)
+    shapes = _random_shapes(rng, 90, 97, 83)
+    seen = []
+
+    def round_trip(plan):
+        arrays = plan.arrays()
+        assert all(isinstance(a, np.ndarray) for a in arrays.values())  # no object per shape
+        assert arrays["kind"].dtype == np.uint8 and len(arrays["kind"]) == len(plan.drawing)
+        back = LabelPlan.from_arrays(arrays, 97, 83, plan.n_parcels)
+        seen.append(back)
+        return back
+
+    _judge(shapes, 97, 83, tile=23, via=round_trip)
+    assert "mask" in seen[0].drawing.kinds and sum(m is not None for m in seen[0].drawing.masks) > 5
 
 
 def test_real_sample_annotation_matches_shapes_to_label_tile_by_tile(sample_landsat):

@@ -21,11 +21,11 @@ from farmannot.dataset import scheduler as scheduler_mod
 _real_plan_scene = scene_mod.plan_scene
 
 
-def dying_plan_scene(job, cfg):
+def dying_plan_scene(job, cfg, *args):
     """plan_scene (a worker's first task for a scene), except that the worker planning b1 is killed."""
     if job.name == "b1":
         os.kill(os.getpid(), signal.SIGKILL)
-    return _real_plan_scene(job, cfg)
+    return _real_plan_scene(job, cfg, *args)
 
 
 @pytest.mark.slow
