@@ -18,6 +18,9 @@ plugin did before: one shape per speckle).
 
 With ``--busy`` the background encoder runs twice: on torch's default threads, and on the threads the
 session's ``ThreadBudget`` leaves it (``background=True``, as the annotator's prefetch of the next image).
+The click's onnxruntime threads follow the encoder (``SamSession.click_threads``: the cores when it is
+idle, the budget's share while it runs); the decoder alone and click -> polygons are also timed on the
+budget's share whatever runs (the click's threads before), with the ratio.
 """
 
 from __future__ import annotations
@@ -92,33 +95,44 @@ class _RealSized:
         return self.mask, score
 
 
-def _time_field(session: SamSession, emb, n: int, reference: bool) -> list[float]:
+def _time_field(session: SamSession, emb, n: int, reference: bool, share: bool = False) -> list[float]:
+    """``share``: the decoder on the budget's share whatever runs (the click before its threads followed the
+    encoder)."""
     real, out = _RealSized(session, _field_mask()), []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        if reference:  # every part of the mask becomes a shape
-            mask, _ = real.predict(emb, [[400.5, 350.5]], [1])
-            rings = [r for p in mask_to_polygons(mask, 1.5, 16.0) for r in to_labelme_rings(p)]
-        else:
-            rings = labelme_rings(click_polygons(real, emb, [[400.5, 350.5]], [1]).polygons)
-        out.append((time.perf_counter() - t0) * 1000)
+    chosen = session.click_threads
+    if share:
+        session.click_threads = lambda: session.threads.click
+    try:
+        for _ in range(n):
+            t0 = time.perf_counter()
+            if reference:  # every part of the mask becomes a shape
+                mask, _ = real.predict(emb, [[400.5, 350.5]], [1])
+                rings = [r for p in mask_to_polygons(mask, 1.5, 16.0) for r in to_labelme_rings(p)]
+            else:
+                rings = labelme_rings(click_polygons(real, emb, [[400.5, 350.5]], [1]).polygons)
+            out.append((time.perf_counter() - t0) * 1000)
+    finally:
+        session.click_threads = chosen
     _time_field.shapes = sum(1 + len(r.holes) for r in rings)
     return out
 
 
-def _time_decoder(session: SamSession, emb, clicks) -> list[float]:
+def _time_decoder(session: SamSession, emb, clicks) -> tuple[list[float], list[float]]:
+    """The decoder alone on the threads the session chooses now, and on the budget's share (the click's
+    threads before they followed the encoder), one run of each in turn."""
     from segment_anything.utils.transforms import ResizeLongestSide
 
     from farmannot.sam.onnx_decoder import padded_points
     from farmannot.sam.prompts import prompt_from_labelme
 
-    dec, out = session.onnx_decoder(), []
+    dec, chosen, share = session.onnx_decoder(), [], []
     for pt in clicks:
         coords, labels = padded_points(prompt_from_labelme([pt], [1]), ResizeLongestSide(1024), emb.original_size)
-        t0 = time.perf_counter()
-        dec.decode(emb.features, coords, labels)
-        out.append((time.perf_counter() - t0) * 1000)
-    return out
+        for threads, out in ((session.click_threads(), chosen), (session.threads.click, share)):
+            t0 = time.perf_counter()
+            dec.decode(emb.features, coords, labels, threads=threads)
+            out.append((time.perf_counter() - t0) * 1000)
+    return chosen, share
 
 
 def _time_upsampling(sam, original: tuple[int, int], n: int = 10) -> tuple[float, float]:
@@ -177,11 +191,14 @@ def main() -> None:
         ref, new = _time_upsampling(sam, original)
         print(f"upsampling the chosen mask to {original[1]} x {original[0]} px: torch postprocess_masks {ref:.1f} ms, "
               f"numpy where it can be true {new:.1f} ms ({ref / new:.1f}x)")
+    budget = sessions["onnx"].threads
     print(f"load: {os.getloadavg()[0]:.2f} (1 min), {os.cpu_count()} cores; click threads (onnxruntime): "
-          f"{sessions['onnx'].threads.click}")
+          f"{budget.idle_click} without an embedding running, {budget.click} beside one")
     phases = [("no background encoder", None)]
     if args.busy:
         encoder = SamSession(random_sam(PRESETS["vit_b"], seed=1), model_id="bench-busy", decoder="torch")
+        for s in sessions.values():  # one model in the annotator: its clicks see its encoder running
+            s._encode_lock = encoder._encode_lock
         phases = [("busy, encoder on all threads", False),
                   (f"busy, encoder on the budget ({encoder.threads.background} threads)", True)]
     for phase, background in phases:
@@ -194,7 +211,7 @@ def main() -> None:
             busy = threading.Thread(target=_embed_forever, daemon=True)
             busy.start()
             time.sleep(3.0)
-        print(f"-- {phase}; load {os.getloadavg()[0]:.2f}")
+        print(f"-- {phase}; load {os.getloadavg()[0]:.2f}; click threads {sessions['onnx'].click_threads()}")
         results = {}
         for what in ("predict", "segment"):
             for rt, s in sessions.items():
@@ -204,13 +221,19 @@ def main() -> None:
             print(f"{what:8s} torch/onnx median ratio: {results[(what, 'torch')] / results[(what, 'onnx')]:.2f}x; "
                   f"onnx/onnx-int8: {results[(what, 'onnx')] / results[(what, 'onnx-int8')]:.2f}x")
         for rt in ("onnx", "onnx-int8"):
-            print(f"decoder alone ({rt} session run): {_summary(_time_decoder(sessions[rt], emb, clicks))}")
+            chosen, share = _time_decoder(sessions[rt], emb, clicks)
+            print(f"decoder alone ({rt} session run): {_summary(chosen)}; on the budget's share "
+                  f"({budget.click} thread(s), interleaved): {_summary(share)}; "
+                  f"speed-up {statistics.median(share) / statistics.median(chosen):.2f}x")
         ref = _time_field(sessions["onnx"], emb, args.clicks, reference=True)
         ref_shapes = _time_field.shapes
         new = _time_field(sessions["onnx"], emb, args.clicks, reference=False)
         print(f"click -> polygons, real-sized field + speckles (onnx): {_summary(new)}, {_time_field.shapes} "
               f"shape(s); reference (every part traced): {_summary(ref)}, {ref_shapes} shapes; ratio "
               f"{statistics.median(ref) / statistics.median(new):.2f}x")
+        share = _time_field(sessions["onnx"], emb, args.clicks, reference=False, share=True)
+        print(f"click -> polygons on the budget's share ({budget.click} thread(s)): {_summary(share)}; "
+              f"speed-up of the chosen threads {statistics.median(share) / statistics.median(new):.2f}x")
         stop.set()
         if background is not None:
             busy.join()  # let the embedding in flight finish: torch aborts when the interpreter exits under it

@@ -1,8 +1,10 @@
 """SAM's prompt encoder and mask decoder run through onnxruntime: the click path labelme and osam use.
 
 A click only needs the decoder (about 4 M parameters) on an embedding that is already cached; torch's eager
-overhead dominates there, onnxruntime runs the same graph in a fraction of the time on one thread, which
-leaves the other cores to the image encoder working on the next image in the background.
+overhead dominates there, onnxruntime runs the same graph in a fraction of the time. A click runs on every
+core when no embedding is computed and on one thread (on 2-3 cores) while the image encoder works on the next
+image in the background (:class:`farmannot.sam.session.ThreadBudget`): one onnxruntime session per thread
+count, since a session's threads are fixed when it starts.
 
 The graph is segment-anything's own ONNX export (``segment_anything.utils.onnx.SamOnnxModel``: points and box
 corners as one padded point list, label -1 for padding) cut before mask selection and upsampling, so the
@@ -17,6 +19,7 @@ import hashlib
 import io
 import os
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +27,8 @@ import numpy as np
 from farmannot.io.atomic import write_bytes
 from farmannot.sam.prompts import Prompt
 
-#: Threads onnxruntime uses for one click by default (the session's ``ThreadBudget`` decides; the encoder
-#: thread keeps the rest).
+#: Threads onnxruntime uses for one click by default (the session's ``ThreadBudget`` decides how many a click
+#: gets while an embedding is computed and while none is).
 CLICK_THREADS = 1
 _OPSET = 17
 
@@ -165,30 +168,40 @@ def upsample_mask(low_res: np.ndarray, input_size, original_size, img_size: int,
 
 
 class OnnxDecoder:
-    """An onnxruntime session of one SAM's decoder.
+    """onnxruntime sessions of one SAM's decoder, one per thread count a click may get.
+
+    onnxruntime fixes a session's intra-op threads when it starts, so a click that gets the cores when no
+    embedding is computed and fewer while one is (:meth:`farmannot.sam.session.SamSession.click_threads`)
+    needs a session for each: the same graph, a few tens of MB each for ViT-B/L/H's decoder.
 
     Args:
         sam: The segment-anything ``Sam`` whose prompt encoder and mask decoder are exported.
         model_id: The weights' id (a checkpoint hash); names the exported file under ``cache_dir``.
         cache_dir: Where the exported ``.onnx`` is kept; ``None`` exports in memory every time.
-        threads: onnxruntime intra-op threads for one click.
+        threads: onnxruntime intra-op thread count(s) a click may run on; a session is started for each.
         quantized: int8 weights (:func:`quantize_decoder`).
     """
 
     def __init__(self, sam, model_id: str, cache_dir: str | os.PathLike | None = None,
-                 threads: int = CLICK_THREADS, quantized: bool = False) -> None:
-        import onnxruntime as ort
-
+                 threads: int | Iterable[int] = CLICK_THREADS, quantized: bool = False) -> None:
         model = self._load_or_export(sam, model_id, cache_dir, quantized)
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL  # fusions, constant folding
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        # idle decoder threads sleep instead of spinning on the cores the background encoder is using
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
-        self._lock = threading.Lock()
+        counts = sorted({int(threads)} if isinstance(threads, int) else {int(n) for n in threads})
+        if not counts or counts[0] < 1:
+            raise ValueError(f"threads must be positive, got {threads!r}")
+        self._sessions = {n: (_start_session(model, n), threading.Lock()) for n in counts}
+
+    @property
+    def threads(self) -> tuple[int, ...]:
+        """The thread counts a session was started for, ascending."""
+        return tuple(self._sessions)
+
+    def session(self, threads: int | None = None):
+        """The onnxruntime session for ``threads``: the most threads started up to it (``None``: the fewest)."""
+        return self._pick(threads)[0]
+
+    def _pick(self, threads: int | None):
+        fits = [n for n in self._sessions if threads is not None and n <= threads]
+        return self._sessions[max(fits) if fits else min(self._sessions)]
 
     @staticmethod
     def _load_or_export(sam, model_id: str, cache_dir, quantized: bool = False) -> bytes:
@@ -207,10 +220,28 @@ class OnnxDecoder:
         write_bytes(path, model)
         return model
 
-    def decode(self, features: np.ndarray, coords: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Low-resolution mask logits ``(4, h, w)`` and IoU predictions ``(4,)`` for one padded prompt."""
+    def decode(self, features: np.ndarray, coords: np.ndarray, labels: np.ndarray,
+               threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Low-resolution mask logits ``(4, h, w)`` and IoU predictions ``(4,)`` for one padded prompt, on the
+        session of ``threads`` (:meth:`session`); every session gives the same logits."""
         feed = {"image_embeddings": np.ascontiguousarray(features[None], dtype=np.float32),
                 "point_coords": coords, "point_labels": labels}
-        with self._lock:
-            masks, iou = self._session.run(None, feed)
+        session, lock = self._pick(threads)
+        with lock:
+            masks, iou = session.run(None, feed)
         return masks[0], iou[0]
+
+
+def _start_session(model: bytes, threads: int):
+    """An onnxruntime CPU session of ``model`` on ``threads`` intra-op threads (the options measured in
+    ``bench/bench_decoder_options.py``)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL  # fusions, constant folding
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    # idle decoder threads sleep instead of spinning on the cores the background encoder is using
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])

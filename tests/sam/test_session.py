@@ -103,3 +103,37 @@ def test_thread_budget_leaves_the_click_its_threads(monkeypatch):
     session.compute_embedding(np.zeros((8, 8, 3), np.uint8))
     assert seen == [2, before]  # the background embedding runs on the cores the click leaves
     assert torch.get_num_threads() == before  # restored
+
+
+def test_click_threads_follow_the_encoder():
+    """A click gets the budget's share while an embedding is computed, the idle cores when none is."""
+    import threading
+
+    from farmannot.sam.session import ThreadBudget
+
+    assert [ThreadBudget.for_machine(n).idle_click for n in (1, 2, 3, 8)] == [1, 2, 3, 4]
+    assert [ThreadBudget.for_machine(n).click for n in (1, 2, 3, 8)] == [1, 1, 1, 2]
+    started, release = threading.Event(), threading.Event()
+
+    class Backend:  # an encoder that runs until the test lets it finish
+        family, module, img_size, device = "stub", None, 64, "cpu"
+
+        def encode(self, rgb):
+            started.set()
+            assert release.wait(10)
+            return "emb"
+
+    session = SamSession(Backend(), model_id="stub")
+    session.threads = ThreadBudget(total=2, click=1)
+    assert session.click_threads() == 2 and not session.embedding_running
+    worker = threading.Thread(target=session.compute_embedding, args=(np.zeros((8, 8, 3), np.uint8),),
+                              kwargs={"background": True})
+    worker.start()
+    try:
+        assert started.wait(10)
+        assert session.embedding_running
+        assert session.click_threads() == 1
+    finally:
+        release.set()
+        worker.join(10)
+    assert session.click_threads() == 2 and not session.embedding_running
