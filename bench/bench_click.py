@@ -18,9 +18,10 @@ plugin did before: one shape per speckle).
 
 With ``--busy`` the background encoder runs twice: on torch's default threads, and on the threads the
 session's ``ThreadBudget`` leaves it (``background=True``, as the annotator's prefetch of the next image).
-The click's onnxruntime threads follow the encoder (``SamSession.click_threads``: the cores when it is
-idle, the budget's share while it runs); the decoder alone and click -> polygons are also timed on the
-budget's share whatever runs (the click's threads before), with the ratio.
+The click's onnxruntime threads follow the encoder (``SamSession.click_threads``: up to the cores when it
+is idle, the faster count lately; the budget's share while it runs); the decoder alone and
+click -> polygons are also timed on the budget's share whatever runs (the click's threads before), with
+the ratio.
 """
 
 from __future__ import annotations
@@ -118,8 +119,8 @@ def _time_field(session: SamSession, emb, n: int, reference: bool, share: bool =
 
 
 def _time_decoder(session: SamSession, emb, clicks) -> tuple[list[float], list[float]]:
-    """The decoder alone on the threads the session chooses now, and on the budget's share (the click's
-    threads before they followed the encoder), one run of each in turn."""
+    """The decoder alone on the threads the session chooses now (up to ``click_threads``, the faster lately),
+    and on the budget's share (the click's threads before they followed the encoder), one run of each in turn."""
     from segment_anything.utils.transforms import ResizeLongestSide
 
     from farmannot.sam.onnx_decoder import padded_points

@@ -18,7 +18,10 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import statistics
 import threading
+import time
+from collections import deque
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -167,12 +170,61 @@ def upsample_mask(low_res: np.ndarray, input_size, original_size, img_size: int,
     return out
 
 
+#: Every this many clicks that have a choice, the thread count measured least recently runs (load changes).
+PROBE_EVERY = 8
+#: Runs remembered per thread count (their median decides).
+REMEMBERED_RUNS = 5
+
+
+class FasterThreads:
+    """Which of the decoder's thread counts runs a click: the one whose recent clicks were fastest.
+
+    More threads are faster on idle cores and slower on cores other programs keep busy (``bench_click.py``:
+    2 threads 1.8x faster than 1 on 2 quiet cores, slower with a load of 5), which a click cannot know
+    beforehand. So a click that may use more than one count (``limit``) runs on the count whose last
+    :data:`REMEMBERED_RUNS` runs had the lowest median, each count is tried once first (the most threads
+    first), and every :data:`PROBE_EVERY`-th such click runs the count measured least recently. Clicks with
+    one count to run on (beside an embedding) are not recorded: their times say nothing about the choice.
+    """
+
+    def __init__(self, counts: Iterable[int]) -> None:
+        self.counts = tuple(sorted(set(counts)))
+        self._recent = {n: deque(maxlen=REMEMBERED_RUNS) for n in self.counts}
+        self._measured_at = dict.fromkeys(self.counts, -1)
+        self._choices = 0
+        self._lock = threading.Lock()
+
+    def fitting(self, limit: int | None) -> list[int]:
+        """The counts a click may run on under ``limit`` (``None``: the fewest)."""
+        return [n for n in self.counts if limit is not None and n <= limit] or [self.counts[0]]
+
+    def choose(self, limit: int | None) -> int:
+        fits = self.fitting(limit)
+        if len(fits) == 1:
+            return fits[0]
+        with self._lock:
+            self._choices += 1
+            untried = [n for n in fits if not self._recent[n]]
+            if untried:
+                return max(untried)
+            if self._choices % PROBE_EVERY == 0:
+                return min(fits, key=lambda n: self._measured_at[n])
+            return min(fits, key=lambda n: (statistics.median(self._recent[n]), -n))
+
+    def record(self, limit: int | None, threads: int, seconds: float) -> None:
+        if len(self.fitting(limit)) > 1:
+            with self._lock:
+                self._recent[threads].append(seconds)
+                self._measured_at[threads] = self._choices
+
+
 class OnnxDecoder:
     """onnxruntime sessions of one SAM's decoder, one per thread count a click may get.
 
-    onnxruntime fixes a session's intra-op threads when it starts, so a click that gets the cores when no
+    onnxruntime fixes a session's intra-op threads when it starts, so a click that may use the cores when no
     embedding is computed and fewer while one is (:meth:`farmannot.sam.session.SamSession.click_threads`)
-    needs a session for each: the same graph, a few tens of MB each for ViT-B/L/H's decoder.
+    needs a session for each: the same graph, a few tens of MB each for ViT-B/L/H's decoder. Which of them
+    runs a click that may use several is measured on the clicks (:class:`FasterThreads`).
 
     Args:
         sam: The segment-anything ``Sam`` whose prompt encoder and mask decoder are exported.
@@ -189,19 +241,16 @@ class OnnxDecoder:
         if not counts or counts[0] < 1:
             raise ValueError(f"threads must be positive, got {threads!r}")
         self._sessions = {n: (_start_session(model, n), threading.Lock()) for n in counts}
+        self.chooser = FasterThreads(counts)
 
     @property
     def threads(self) -> tuple[int, ...]:
         """The thread counts a session was started for, ascending."""
         return tuple(self._sessions)
 
-    def session(self, threads: int | None = None):
-        """The onnxruntime session for ``threads``: the most threads started up to it (``None``: the fewest)."""
-        return self._pick(threads)[0]
-
-    def _pick(self, threads: int | None):
-        fits = [n for n in self._sessions if threads is not None and n <= threads]
-        return self._sessions[max(fits) if fits else min(self._sessions)]
+    def session(self, threads: int):
+        """The onnxruntime session started for ``threads``."""
+        return self._sessions[threads][0]
 
     @staticmethod
     def _load_or_export(sam, model_id: str, cache_dir, quantized: bool = False) -> bytes:
@@ -222,13 +271,17 @@ class OnnxDecoder:
 
     def decode(self, features: np.ndarray, coords: np.ndarray, labels: np.ndarray,
                threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Low-resolution mask logits ``(4, h, w)`` and IoU predictions ``(4,)`` for one padded prompt, on the
-        session of ``threads`` (:meth:`session`); every session gives the same logits."""
+        """Low-resolution mask logits ``(4, h, w)`` and IoU predictions ``(4,)`` for one padded prompt, on at most
+        ``threads`` threads (``None``: the fewest started; :class:`FasterThreads` picks among those that fit);
+        every session gives the same logits up to float rounding."""
         feed = {"image_embeddings": np.ascontiguousarray(features[None], dtype=np.float32),
                 "point_coords": coords, "point_labels": labels}
-        session, lock = self._pick(threads)
+        n = self.chooser.choose(threads)
+        session, lock = self._sessions[n]
         with lock:
+            t0 = time.perf_counter()
             masks, iou = session.run(None, feed)
+            self.chooser.record(threads, n, time.perf_counter() - t0)
         return masks[0], iou[0]
 
 

@@ -75,9 +75,10 @@ class ThreadBudget:
 
     While an embedding is computed (the next image in the background, while the annotator clicks on this
     one), a click (onnxruntime's decoder) keeps ``click`` threads and a background embedding runs torch on
-    the rest, so the two never fight over the same cores. When no embedding is computed the click gets the
-    cores (``idle_click``: up to :data:`IDLE_CLICK_THREADS_MAX`). An embedding the annotator waits for uses
-    every core.
+    the rest, so the two never fight over the same cores. When no embedding is computed the click may use the
+    cores (``idle_click``: up to :data:`IDLE_CLICK_THREADS_MAX`; the decoder runs on as many of them as were
+    faster lately, :class:`farmannot.sam.onnx_decoder.FasterThreads`). An embedding the annotator waits for
+    uses every core.
     """
 
     total: int
@@ -263,8 +264,8 @@ class SamSession:
         return self._encode_lock.locked()
 
     def click_threads(self) -> int:
-        """onnxruntime threads for a click now: the budget's share while an embedding is computed, else the
-        idle cores (:class:`ThreadBudget`)."""
+        """The most onnxruntime threads a click may use now: the budget's share while an embedding is
+        computed, else the idle cores (:class:`ThreadBudget`)."""
         return self.threads.click_threads(self.embedding_running)
 
     def onnx_decoder(self):

@@ -72,7 +72,8 @@ def test_one_and_two_thread_sessions_give_the_torch_masks(sessions, tiny_checkpo
     emb, _ = torch_session.embed(image)
     points, labels = PROMPTS[name]
     ref_mask, ref_score = torch_session.predict(emb, points, labels)
-    idle_mask, idle_score = two.predict(emb, points, labels)
+    idle_mask, idle_score = two.predict(emb, points, labels)  # a new decoder tries its most threads first
+    assert two.onnx_decoder().chooser.fitting(two.click_threads()) == [1, 2]
     with two._encode_lock:
         busy_mask, busy_score = two.predict(emb, points, labels)
     np.testing.assert_array_equal(idle_mask, busy_mask)
@@ -80,6 +81,24 @@ def test_one_and_two_thread_sessions_give_the_torch_masks(sessions, tiny_checkpo
     for mask, score in ((idle_mask, idle_score), (busy_mask, busy_score)):
         assert (mask != ref_mask).sum() <= 2
         assert score == pytest.approx(ref_score, abs=1e-4)
+
+
+def test_faster_threads_takes_the_faster_count_and_notices_a_change():
+    chooser = onnx_decoder.FasterThreads([1, 2])
+    assert chooser.choose(1) == 1  # beside an embedding: one count, no choice, not recorded
+    chooser.record(1, 1, 9.0)
+    assert chooser.choose(2) == 2  # each count tried once, the most threads first
+    chooser.record(2, 2, 0.090)
+    assert chooser.choose(2) == 1  # the 9 s beside the embedding was not taken as 1 thread's time
+    chooser.record(2, 1, 0.060)
+    for _ in range(5):  # choices 3..7: the faster lately
+        assert chooser.choose(2) == 1
+        chooser.record(2, 1, 0.060)
+    assert onnx_decoder.PROBE_EVERY == 8
+    assert chooser.choose(2) == 2  # the 8th: the count measured least recently runs again
+    chooser.record(2, 2, 0.020)  # the cores are free now: median(90, 20) ms = 55 ms < 60 ms
+    assert chooser.choose(2) == 2
+    assert chooser.choose(None) == 1 and chooser.fitting(4) == [1, 2]
 
 
 def test_exported_decoder_is_kept_beside_the_cache(tiny_checkpoint, tmp_path, monkeypatch, image):
