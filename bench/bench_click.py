@@ -9,7 +9,7 @@ the encoder is ViT-B-sized only with ``--encoder vit_b`` (the background load), 
 
 What is timed (torch, onnxruntime, and onnxruntime with int8 weights): ``SamSession.predict`` (prompt ->
 chosen mask upsampled to a 1024 x 1024 chip), and
-``SamSession.segment`` (the same plus polygons), median and p90 of ``--clicks`` clicks per runtime; the
+``farmannot.sam.click.click_polygons`` (the same plus polygons), median and p90 of ``--clicks`` clicks per runtime; the
 decoder alone (the onnxruntime session's run); and click -> polygons with a real-sized mask: the decoder
 runs, its (random-weight, speckled) mask is replaced by a 400 x 300 px field with a farmstead hole plus
 speckles over the chip (3 % of the pixels, hundreds of blobs over 16 px), then ``farmannot.sam.click`` and labelme vertices, as the
@@ -61,7 +61,7 @@ def _time_clicks(session: SamSession, emb, clicks, segment: bool) -> list[float]
     for pt in clicks:
         t0 = time.perf_counter()
         if segment:
-            session.segment(emb, [pt], [1])
+            click_polygons(session, emb, [pt], [1])
         else:
             session.predict(emb, [pt], [1])
         out.append((time.perf_counter() - t0) * 1000)

@@ -1,4 +1,5 @@
-"""A SAM session: one model of any family, its embedding cache, and prompts -> masks -> polygons.
+"""A SAM session: one model of any family, its embedding cache, and prompts -> masks (the polygons of a
+prompt: :func:`farmannot.sam.click.click_polygons`).
 
 The session holds no per-image state, so one thread can compute an embedding while another decodes
 clicks on an embedding it already has (the GUI does exactly that). Encoding is serialised by a lock. The
@@ -11,27 +12,16 @@ import os
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
-from farmannot.labels.polygonize import DEFAULT_SIMPLIFY_PX, Rings
 from farmannot.sam.backends import backend_for
 from farmannot.sam.cache import Embedding, EmbeddingCache, cache_key, image_digest
 from farmannot.sam.model import TINY
 from farmannot.sam.prompts import prompt_from_labelme
-
-
-@dataclass
-class Segmentation:
-    """What one prompt produced: the chosen mask, SAM's own IoU estimate, and its polygons."""
-
-    mask: np.ndarray
-    score: float
-    polygons: list[Rings] = field(default_factory=list)
-
 
 #: Where clicks are decoded: torch (the reference), onnxruntime (the fast CPU path, the same masks), or
 #: onnxruntime with int8 weights (segment-anything's own quantisation: faster, masks differ at the edges).
@@ -301,25 +291,6 @@ class SamSession:
                                            tuple(emb.input_size), tuple(emb.original_size))
                 mask = (up[0, 0] > sam.mask_threshold).cpu().numpy()
         return mask, float(iou[best])
-
-    def segment(self, emb: Embedding, points, labels, existing=(), valid: np.ndarray | None = None,
-                simplify_px: float = DEFAULT_SIMPLIFY_PX, min_area_px: float = 16.0) -> Segmentation:
-        """Prompt -> mask -> polygons (:func:`farmannot.sam.click.click_polygons`).
-
-        Args:
-            emb: The image's embedding.
-            points: ``(N, 2)`` ``x, y`` in image pixels.
-            labels: labelme labels (1 include, 0 exclude, 2/3 box corners).
-            existing: Shapes already drawn, in order (``Rings`` of fields, or :class:`farmannot.sam.click.Drawn`
-                with ``fills=False`` for ``_background_`` holes): the new field stops at the fields.
-            valid: Pixels with data; others never belong to a field.
-            simplify_px: Polygon vertex tolerance in pixels.
-            min_area_px: Specks and pinholes up to this area are dropped.
-        """
-        from farmannot.sam.click import click_polygons
-
-        mask, score, polygons = click_polygons(self, emb, points, labels, existing, valid, simplify_px, min_area_px)
-        return Segmentation(mask=mask, score=score, polygons=polygons)
 
 
 def time_call(fn, *args, **kwargs):

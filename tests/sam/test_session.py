@@ -8,6 +8,7 @@ from segment_anything import SamPredictor
 
 from farmannot.labels.polygonize import Rings, rings_to_mask
 from farmannot.sam.cache import EmbeddingCache
+from farmannot.sam.click import click_polygons
 from farmannot.sam.prompts import prompt_from_labelme
 from farmannot.sam.session import SamSession
 
@@ -66,11 +67,12 @@ def test_cache_hit_in_a_new_session(tiny_checkpoint, image, tmp_path, monkeypatc
 def test_segment_polygons_match_mask_and_respect_neighbours(tiny_checkpoint, image):
     session = SamSession.from_checkpoint(tiny_checkpoint)
     emb, _ = session.embed(image)
-    exact = session.segment(emb, [[10, 10], [170, 110]], [2, 3], simplify_px=0, min_area_px=0)
+    exact = click_polygons(session, emb, [[10, 10], [170, 110]], [2, 3], simplify_px=0, min_area_px=0)
     assert exact.mask.shape == (120, 180) and exact.mask.any()
     np.testing.assert_array_equal(rings_to_mask(exact.polygons, exact.mask.shape), exact.mask)
     left = Rings(np.array([[0.0, 0.0], [90.0, 0.0], [90.0, 120.0], [0.0, 120.0]]), [])  # a field drawn on the left
-    apart = session.segment(emb, [[10, 10], [170, 110]], [2, 3], existing=[left], simplify_px=0, min_area_px=0)
+    apart = click_polygons(session, emb, [[10, 10], [170, 110]], [2, 3], existing=[left], simplify_px=0,
+                           min_area_px=0)
     occupied = np.zeros_like(exact.mask)
     occupied[:, :90] = True
     assert not (apart.mask & occupied).any()
