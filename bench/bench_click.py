@@ -96,26 +96,33 @@ class _RealSized:
         return self.mask, score
 
 
-def _time_field(session: SamSession, emb, n: int, reference: bool, share: bool = False) -> list[float]:
-    """``share``: the decoder on the budget's share whatever runs (the click before its threads followed the
-    encoder)."""
+def _time_field(session: SamSession, emb, n: int, reference: bool) -> list[float]:
     real, out = _RealSized(session, _field_mask()), []
-    chosen = session.click_threads
-    if share:
-        session.click_threads = lambda: session.threads.click
-    try:
-        for _ in range(n):
-            t0 = time.perf_counter()
-            if reference:  # every part of the mask becomes a shape
-                mask, _ = real.predict(emb, [[400.5, 350.5]], [1])
-                rings = [r for p in mask_to_polygons(mask, 1.5, 16.0) for r in to_labelme_rings(p)]
-            else:
-                rings = labelme_rings(click_polygons(real, emb, [[400.5, 350.5]], [1]).polygons)
-            out.append((time.perf_counter() - t0) * 1000)
-    finally:
-        session.click_threads = chosen
+    for _ in range(n):
+        t0 = time.perf_counter()
+        if reference:  # every part of the mask becomes a shape
+            mask, _ = real.predict(emb, [[400.5, 350.5]], [1])
+            rings = [r for p in mask_to_polygons(mask, 1.5, 16.0) for r in to_labelme_rings(p)]
+        else:
+            rings = labelme_rings(click_polygons(real, emb, [[400.5, 350.5]], [1]).polygons)
+        out.append((time.perf_counter() - t0) * 1000)
     _time_field.shapes = sum(1 + len(r.holes) for r in rings)
     return out
+
+
+def _time_field_on_the_share(session: SamSession, emb, n: int) -> tuple[list[float], list[float]]:
+    """click -> polygons on the threads the session chooses and on the budget's share whatever runs (the click
+    before its threads followed the encoder), one click of each in turn."""
+    chosen_threads, chosen, share = session.click_threads, [], []
+    try:
+        for _ in range(n):
+            session.click_threads = chosen_threads
+            chosen += _time_field(session, emb, 1, reference=False)
+            session.click_threads = lambda: session.threads.click
+            share += _time_field(session, emb, 1, reference=False)
+    finally:
+        session.click_threads = chosen_threads
+    return chosen, share
 
 
 def _time_decoder(session: SamSession, emb, clicks) -> tuple[list[float], list[float]]:
@@ -232,9 +239,9 @@ def main() -> None:
         print(f"click -> polygons, real-sized field + speckles (onnx): {_summary(new)}, {_time_field.shapes} "
               f"shape(s); reference (every part traced): {_summary(ref)}, {ref_shapes} shapes; ratio "
               f"{statistics.median(ref) / statistics.median(new):.2f}x")
-        share = _time_field(sessions["onnx"], emb, args.clicks, reference=False, share=True)
-        print(f"click -> polygons on the budget's share ({budget.click} thread(s)): {_summary(share)}; "
-              f"speed-up of the chosen threads {statistics.median(share) / statistics.median(new):.2f}x")
+        chosen, share = _time_field_on_the_share(sessions["onnx"], emb, args.clicks)
+        print(f"click -> polygons (onnx), interleaved: chosen threads {_summary(chosen)}; budget's share "
+              f"({budget.click} thread(s)) {_summary(share)}; speed-up {statistics.median(share) / statistics.median(chosen):.2f}x")
         stop.set()
         if background is not None:
             busy.join()  # let the embedding in flight finish: torch aborts when the interpreter exits under it
