@@ -1,10 +1,11 @@
 """SAM's prompt encoder and mask decoder run through onnxruntime: the click path labelme and osam use.
 
 A click only needs the decoder (about 4 M parameters) on an embedding that is already cached; torch's eager
-overhead dominates there, onnxruntime runs the same graph in a fraction of the time. A click runs on every
-core when no embedding is computed and on one thread (on 2-3 cores) while the image encoder works on the next
-image in the background (:class:`farmannot.sam.session.ThreadBudget`): one onnxruntime session per thread
-count, since a session's threads are fixed when it starts.
+overhead dominates there, onnxruntime runs the same graph in a fraction of the time. A click may use the
+cores when no embedding is computed and keeps to one thread (on 2-3 cores) while the image encoder works on
+the next image in the background (:class:`farmannot.sam.session.ThreadBudget`): one onnxruntime session per
+thread count, since a session's threads are fixed when it starts, and the count whose recent clicks were
+fastest runs the click (:class:`FasterThreads`).
 
 The graph is segment-anything's own ONNX export (``segment_anything.utils.onnx.SamOnnxModel``: points and box
 corners as one padded point list, label -1 for padding) cut before mask selection and upsampling, so the
@@ -173,7 +174,7 @@ def upsample_mask(low_res: np.ndarray, input_size, original_size, img_size: int,
 #: Every this many clicks that have a choice, the thread count measured least recently runs (load changes).
 PROBE_EVERY = 8
 #: Runs remembered per thread count (their median decides).
-REMEMBERED_RUNS = 5
+REMEMBERED_RUNS = 3
 
 
 class FasterThreads:
@@ -183,8 +184,10 @@ class FasterThreads:
     2 threads 1.8x faster than 1 on 2 quiet cores, slower with a load of 5), which a click cannot know
     beforehand. So a click that may use more than one count (``limit``) runs on the count whose last
     :data:`REMEMBERED_RUNS` runs had the lowest median, each count is tried once first (the most threads
-    first), and every :data:`PROBE_EVERY`-th such click runs the count measured least recently. Clicks with
-    one count to run on (beside an embedding) are not recorded: their times say nothing about the choice.
+    first), and every :data:`PROBE_EVERY`-th such click runs the count measured least recently; a probe
+    faster than the chosen count's median starts that count's record afresh (the load has changed), so the
+    next click takes it. Clicks with one count to run on (beside an embedding) are not recorded: their times
+    say nothing about the choice.
     """
 
     def __init__(self, counts: Iterable[int]) -> None:
@@ -192,11 +195,15 @@ class FasterThreads:
         self._recent = {n: deque(maxlen=REMEMBERED_RUNS) for n in self.counts}
         self._measured_at = dict.fromkeys(self.counts, -1)
         self._choices = 0
+        self._probe: tuple[int, float] | None = None  # the count probed, and the chosen count's median then
         self._lock = threading.Lock()
 
     def fitting(self, limit: int | None) -> list[int]:
         """The counts a click may run on under ``limit`` (``None``: the fewest)."""
         return [n for n in self.counts if limit is not None and n <= limit] or [self.counts[0]]
+
+    def _median(self, n: int) -> float:
+        return statistics.median(self._recent[n])
 
     def choose(self, limit: int | None) -> int:
         fits = self.fitting(limit)
@@ -204,16 +211,23 @@ class FasterThreads:
             return fits[0]
         with self._lock:
             self._choices += 1
+            self._probe = None
             untried = [n for n in fits if not self._recent[n]]
             if untried:
                 return max(untried)
+            best = min(fits, key=lambda n: (self._median(n), -n))
             if self._choices % PROBE_EVERY == 0:
-                return min(fits, key=lambda n: self._measured_at[n])
-            return min(fits, key=lambda n: (statistics.median(self._recent[n]), -n))
+                probe = min(fits, key=lambda n: self._measured_at[n])
+                if probe != best:
+                    self._probe = (probe, self._median(best))
+                    return probe
+            return best
 
     def record(self, limit: int | None, threads: int, seconds: float) -> None:
         if len(self.fitting(limit)) > 1:
             with self._lock:
+                if self._probe is not None and self._probe[0] == threads and seconds < self._probe[1]:
+                    self._recent[threads].clear()
                 self._recent[threads].append(seconds)
                 self._measured_at[threads] = self._choices
 

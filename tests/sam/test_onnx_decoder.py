@@ -96,7 +96,12 @@ def test_faster_threads_takes_the_faster_count_and_notices_a_change():
         chooser.record(2, 1, 0.060)
     assert onnx_decoder.PROBE_EVERY == 8
     assert chooser.choose(2) == 2  # the 8th: the count measured least recently runs again
-    chooser.record(2, 2, 0.020)  # the cores are free now: median(90, 20) ms = 55 ms < 60 ms
+    chooser.record(2, 2, 0.030)  # faster than 1 thread's 60 ms: the cores are free now, its 90 ms forgotten
+    for _ in range(7):  # choices 9..15
+        assert chooser.choose(2) == 2
+        chooser.record(2, 2, 0.030)
+    assert chooser.choose(2) == 1  # the 16th: a probe of 1 thread ...
+    chooser.record(2, 1, 0.090)  # ... slower: nothing changes
     assert chooser.choose(2) == 2
     assert chooser.choose(None) == 1 and chooser.fitting(4) == [1, 2]
 
