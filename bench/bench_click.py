@@ -9,7 +9,7 @@ the encoder is ViT-B-sized only with ``--encoder vit_b`` (the background load), 
 
 What is timed (torch, onnxruntime, and onnxruntime with int8 weights): ``SamSession.predict`` (prompt ->
 chosen mask upsampled to a 1024 x 1024 chip), and
-``SamSession.segment`` (the same plus polygons), median and p90 of ``--clicks`` clicks per runtime; the
+``farmannot.sam.click.click_polygons`` (the same plus polygons), median and p90 of ``--clicks`` clicks per runtime; the
 decoder alone (the onnxruntime session's run); and click -> polygons with a real-sized mask: the decoder
 runs, its (random-weight, speckled) mask is replaced by a 400 x 300 px field with a farmstead hole plus
 speckles over the chip (3 % of the pixels, hundreds of blobs over 16 px), then ``farmannot.sam.click`` and labelme vertices, as the
@@ -18,6 +18,10 @@ plugin did before: one shape per speckle).
 
 With ``--busy`` the background encoder runs twice: on torch's default threads, and on the threads the
 session's ``ThreadBudget`` leaves it (``background=True``, as the annotator's prefetch of the next image).
+The click's onnxruntime threads follow the encoder (``SamSession.click_threads``: up to the cores when it
+is idle, the faster count lately; the budget's share while it runs); the decoder alone and
+click -> polygons are also timed on the budget's share whatever runs (the click's threads before), with
+the ratio.
 """
 
 from __future__ import annotations
@@ -57,7 +61,7 @@ def _time_clicks(session: SamSession, emb, clicks, segment: bool) -> list[float]
     for pt in clicks:
         t0 = time.perf_counter()
         if segment:
-            session.segment(emb, [pt], [1])
+            click_polygons(session, emb, [pt], [1])
         else:
             session.predict(emb, [pt], [1])
         out.append((time.perf_counter() - t0) * 1000)
@@ -106,19 +110,37 @@ def _time_field(session: SamSession, emb, n: int, reference: bool) -> list[float
     return out
 
 
-def _time_decoder(session: SamSession, emb, clicks) -> list[float]:
+def _time_field_on_the_share(session: SamSession, emb, n: int) -> tuple[list[float], list[float]]:
+    """click -> polygons on the threads the session chooses and on the budget's share whatever runs (the click
+    before its threads followed the encoder), one click of each in turn."""
+    chosen_threads, chosen, share = session.click_threads, [], []
+    try:
+        for _ in range(n):
+            session.click_threads = chosen_threads
+            chosen += _time_field(session, emb, 1, reference=False)
+            session.click_threads = lambda: session.threads.click
+            share += _time_field(session, emb, 1, reference=False)
+    finally:
+        session.click_threads = chosen_threads
+    return chosen, share
+
+
+def _time_decoder(session: SamSession, emb, clicks) -> tuple[list[float], list[float]]:
+    """The decoder alone on the threads the session chooses now (up to ``click_threads``, the faster lately),
+    and on the budget's share (the click's threads before they followed the encoder), one run of each in turn."""
     from segment_anything.utils.transforms import ResizeLongestSide
 
     from farmannot.sam.onnx_decoder import padded_points
     from farmannot.sam.prompts import prompt_from_labelme
 
-    dec, out = session.onnx_decoder(), []
+    dec, chosen, share = session.onnx_decoder(), [], []
     for pt in clicks:
         coords, labels = padded_points(prompt_from_labelme([pt], [1]), ResizeLongestSide(1024), emb.original_size)
-        t0 = time.perf_counter()
-        dec.decode(emb.features, coords, labels)
-        out.append((time.perf_counter() - t0) * 1000)
-    return out
+        for threads, out in ((session.click_threads(), chosen), (session.threads.click, share)):
+            t0 = time.perf_counter()
+            dec.decode(emb.features, coords, labels, threads=threads)
+            out.append((time.perf_counter() - t0) * 1000)
+    return chosen, share
 
 
 def _time_upsampling(sam, original: tuple[int, int], n: int = 10) -> tuple[float, float]:
@@ -177,11 +199,14 @@ def main() -> None:
         ref, new = _time_upsampling(sam, original)
         print(f"upsampling the chosen mask to {original[1]} x {original[0]} px: torch postprocess_masks {ref:.1f} ms, "
               f"numpy where it can be true {new:.1f} ms ({ref / new:.1f}x)")
+    budget = sessions["onnx"].threads
     print(f"load: {os.getloadavg()[0]:.2f} (1 min), {os.cpu_count()} cores; click threads (onnxruntime): "
-          f"{sessions['onnx'].threads.click}")
+          f"{budget.idle_click} without an embedding running, {budget.click} beside one")
     phases = [("no background encoder", None)]
     if args.busy:
         encoder = SamSession(random_sam(PRESETS["vit_b"], seed=1), model_id="bench-busy", decoder="torch")
+        for s in sessions.values():  # one model in the annotator: its clicks see its encoder running
+            s._encode_lock = encoder._encode_lock
         phases = [("busy, encoder on all threads", False),
                   (f"busy, encoder on the budget ({encoder.threads.background} threads)", True)]
     for phase, background in phases:
@@ -194,7 +219,7 @@ def main() -> None:
             busy = threading.Thread(target=_embed_forever, daemon=True)
             busy.start()
             time.sleep(3.0)
-        print(f"-- {phase}; load {os.getloadavg()[0]:.2f}")
+        print(f"-- {phase}; load {os.getloadavg()[0]:.2f}; click threads {sessions['onnx'].click_threads()}")
         results = {}
         for what in ("predict", "segment"):
             for rt, s in sessions.items():
@@ -204,13 +229,19 @@ def main() -> None:
             print(f"{what:8s} torch/onnx median ratio: {results[(what, 'torch')] / results[(what, 'onnx')]:.2f}x; "
                   f"onnx/onnx-int8: {results[(what, 'onnx')] / results[(what, 'onnx-int8')]:.2f}x")
         for rt in ("onnx", "onnx-int8"):
-            print(f"decoder alone ({rt} session run): {_summary(_time_decoder(sessions[rt], emb, clicks))}")
+            chosen, share = _time_decoder(sessions[rt], emb, clicks)
+            print(f"decoder alone ({rt} session run): {_summary(chosen)}; on the budget's share "
+                  f"({budget.click} thread(s), interleaved): {_summary(share)}; "
+                  f"speed-up {statistics.median(share) / statistics.median(chosen):.2f}x")
         ref = _time_field(sessions["onnx"], emb, args.clicks, reference=True)
         ref_shapes = _time_field.shapes
         new = _time_field(sessions["onnx"], emb, args.clicks, reference=False)
         print(f"click -> polygons, real-sized field + speckles (onnx): {_summary(new)}, {_time_field.shapes} "
               f"shape(s); reference (every part traced): {_summary(ref)}, {ref_shapes} shapes; ratio "
               f"{statistics.median(ref) / statistics.median(new):.2f}x")
+        chosen, share = _time_field_on_the_share(sessions["onnx"], emb, args.clicks)
+        print(f"click -> polygons (onnx), interleaved: chosen threads {_summary(chosen)}; budget's share "
+              f"({budget.click} thread(s)) {_summary(share)}; speed-up {statistics.median(share) / statistics.median(chosen):.2f}x")
         stop.set()
         if background is not None:
             busy.join()  # let the embedding in flight finish: torch aborts when the interpreter exits under it

@@ -254,10 +254,21 @@ def labels_to_polygons(labels: np.ndarray, simplify_px: float = DEFAULT_SIMPLIFY
     return {k: sorted(v, key=lambda r: -r.area) for k, v in sorted(out.items())}
 
 
-def rings_to_mask(rings: list[Rings], shape_hw: tuple[int, int]) -> np.ndarray:
-    """Rasterise rings back to a boolean mask with the pixel-centre rule (the inverse of tracing)."""
+def rings_to_mask(rings: list[Rings], shape_hw: tuple[int, int], fills: list[bool] | None = None,
+                  origin: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """Rasterise rings back to a boolean mask with the pixel-centre rule (the inverse of tracing).
+
+    Args:
+        rings: Polygons in pixel coordinates, painted in order, later over earlier.
+        shape_hw: The mask's rows and columns.
+        fills: Per ring, whether it fills (a field) or frees what the rings before it filled (a
+            ``_background_`` shape): labelme's and ``build-dataset``'s painting order. Default: all fill.
+        origin: ``(row, col)`` of the mask's first pixel in the rings' coordinates (a window of a picture).
+    """
     geoms = [r.to_shapely() for r in rings]
     if not geoms:
         return np.zeros(shape_hw, dtype=bool)
-    return rasterio.features.rasterize(((g, 1) for g in geoms), out_shape=shape_hw, fill=0,
-                                       transform=Affine.identity(), dtype="uint8").astype(bool)
+    values = [1] * len(geoms) if fills is None else [1 if f else 0 for f in fills]
+    return rasterio.features.rasterize(zip(geoms, values), out_shape=shape_hw, fill=0,
+                                       transform=Affine.translation(origin[1], origin[0]),
+                                       dtype="uint8").astype(bool)

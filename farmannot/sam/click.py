@@ -28,11 +28,9 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
-import rasterio.features
-from affine import Affine
 
 from farmannot.labels.convention import to_labelme_rings
-from farmannot.labels.polygonize import DEFAULT_SIMPLIFY_PX, Rings, mask_to_polygons
+from farmannot.labels.polygonize import DEFAULT_SIMPLIFY_PX, Rings, mask_to_polygons, rings_to_mask
 from farmannot.sam.prompts import Prompt, prompt_from_labelme
 
 #: A click that lands on no part of the mask takes the nearest part this close (pixels): a click on a
@@ -59,22 +57,19 @@ def box_pixels(box: np.ndarray, shape: tuple[int, int]) -> tuple[slice, slice]:
 
 def occupied_mask(existing: Sequence[Rings | Drawn], shape: tuple[int, int],
                   window: tuple[slice, slice] | None = None) -> np.ndarray:
-    """Pixels the drawn shapes cover, painted in order (fields fill, ``_background_`` shapes free).
+    """Pixels the drawn shapes cover, painted in order (fields fill, ``_background_`` shapes free):
+    :func:`farmannot.labels.polygonize.rings_to_mask`, the pixel-centre rule of the rings traced.
 
     ``window``: only these rows/columns (the result has the window's shape); default the whole ``shape``.
     """
     rows, cols = window or (slice(0, shape[0]), slice(0, shape[1]))
     h, w = rows.stop - rows.start, cols.stop - cols.start
-    pairs = []
-    for item in existing:
-        drawn = item if isinstance(item, Drawn) else Drawn(item)
-        if len(drawn.rings.exterior) >= 3:
-            pairs.append((drawn.rings.to_shapely(), 1 if drawn.fills else 0))
-    if not pairs or h <= 0 or w <= 0:
+    drawn = [item if isinstance(item, Drawn) else Drawn(item) for item in existing]
+    drawn = [d for d in drawn if len(d.rings.exterior) >= 3]
+    if not drawn or h <= 0 or w <= 0:
         return np.zeros((max(h, 0), max(w, 0)), bool)
-    # rasterio burns shapes in order, later over earlier: labelme's and build-dataset's painting order
-    return rasterio.features.rasterize(pairs, out_shape=(h, w), fill=0, dtype="uint8",
-                                       transform=Affine.translation(cols.start, rows.start)).astype(bool)
+    return rings_to_mask([d.rings for d in drawn], (h, w), fills=[d.fills for d in drawn],
+                         origin=(rows.start, cols.start))
 
 
 def _bbox(mask: np.ndarray) -> tuple[slice, slice] | None:

@@ -1,8 +1,11 @@
 """SAM's prompt encoder and mask decoder run through onnxruntime: the click path labelme and osam use.
 
 A click only needs the decoder (about 4 M parameters) on an embedding that is already cached; torch's eager
-overhead dominates there, onnxruntime runs the same graph in a fraction of the time on one thread, which
-leaves the other cores to the image encoder working on the next image in the background.
+overhead dominates there, onnxruntime runs the same graph in a fraction of the time. A click may use the
+cores when no embedding is computed and keeps to one thread (on 2-3 cores) while the image encoder works on
+the next image in the background (:class:`farmannot.sam.session.ThreadBudget`): one onnxruntime session per
+thread count, since a session's threads are fixed when it starts, and the count whose recent clicks were
+fastest runs the click (:class:`FasterThreads`).
 
 The graph is segment-anything's own ONNX export (``segment_anything.utils.onnx.SamOnnxModel``: points and box
 corners as one padded point list, label -1 for padding) cut before mask selection and upsampling, so the
@@ -16,7 +19,11 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import statistics
 import threading
+import time
+from collections import deque
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +31,8 @@ import numpy as np
 from farmannot.io.atomic import write_bytes
 from farmannot.sam.prompts import Prompt
 
-#: Threads onnxruntime uses for one click by default (the session's ``ThreadBudget`` decides; the encoder
-#: thread keeps the rest).
+#: Threads onnxruntime uses for one click by default (the session's ``ThreadBudget`` decides how many a click
+#: gets while an embedding is computed and while none is).
 CLICK_THREADS = 1
 _OPSET = 17
 
@@ -164,31 +171,100 @@ def upsample_mask(low_res: np.ndarray, input_size, original_size, img_size: int,
     return out
 
 
+#: Every this many clicks that have a choice, the thread count measured least recently runs (load changes).
+PROBE_EVERY = 8
+#: Runs remembered per thread count (their median decides).
+REMEMBERED_RUNS = 3
+
+
+class FasterThreads:
+    """Which of the decoder's thread counts runs a click: the one whose recent clicks were fastest.
+
+    More threads are faster on idle cores and slower on cores other programs keep busy (``bench_click.py``:
+    2 threads 1.8x faster than 1 on 2 quiet cores, slower with a load of 5), which a click cannot know
+    beforehand. So a click that may use more than one count (``limit``) runs on the count whose last
+    :data:`REMEMBERED_RUNS` runs had the lowest median, each count is tried once first (the most threads
+    first), and every :data:`PROBE_EVERY`-th such click runs the count measured least recently; a probe
+    faster than the chosen count's median starts that count's record afresh (the load has changed), so the
+    next click takes it. Clicks with one count to run on (beside an embedding) are not recorded: their times
+    say nothing about the choice.
+    """
+
+    def __init__(self, counts: Iterable[int]) -> None:
+        self.counts = tuple(sorted(set(counts)))
+        self._recent = {n: deque(maxlen=REMEMBERED_RUNS) for n in self.counts}
+        self._measured_at = dict.fromkeys(self.counts, -1)
+        self._choices = 0
+        self._probe: tuple[int, float] | None = None  # the count probed, and the chosen count's median then
+        self._lock = threading.Lock()
+
+    def fitting(self, limit: int | None) -> list[int]:
+        """The counts a click may run on under ``limit`` (``None``: the fewest)."""
+        return [n for n in self.counts if limit is not None and n <= limit] or [self.counts[0]]
+
+    def _median(self, n: int) -> float:
+        return statistics.median(self._recent[n])
+
+    def choose(self, limit: int | None) -> int:
+        fits = self.fitting(limit)
+        if len(fits) == 1:
+            return fits[0]
+        with self._lock:
+            self._choices += 1
+            self._probe = None
+            untried = [n for n in fits if not self._recent[n]]
+            if untried:
+                return max(untried)
+            best = min(fits, key=lambda n: (self._median(n), -n))
+            if self._choices % PROBE_EVERY == 0:
+                probe = min(fits, key=lambda n: self._measured_at[n])
+                if probe != best:
+                    self._probe = (probe, self._median(best))
+                    return probe
+            return best
+
+    def record(self, limit: int | None, threads: int, seconds: float) -> None:
+        if len(self.fitting(limit)) > 1:
+            with self._lock:
+                if self._probe is not None and self._probe[0] == threads and seconds < self._probe[1]:
+                    self._recent[threads].clear()
+                self._recent[threads].append(seconds)
+                self._measured_at[threads] = self._choices
+
+
 class OnnxDecoder:
-    """An onnxruntime session of one SAM's decoder.
+    """onnxruntime sessions of one SAM's decoder, one per thread count a click may get.
+
+    onnxruntime fixes a session's intra-op threads when it starts, so a click that may use the cores when no
+    embedding is computed and fewer while one is (:meth:`farmannot.sam.session.SamSession.click_threads`)
+    needs a session for each: the same graph, a few tens of MB each for ViT-B/L/H's decoder. Which of them
+    runs a click that may use several is measured on the clicks (:class:`FasterThreads`).
 
     Args:
         sam: The segment-anything ``Sam`` whose prompt encoder and mask decoder are exported.
         model_id: The weights' id (a checkpoint hash); names the exported file under ``cache_dir``.
         cache_dir: Where the exported ``.onnx`` is kept; ``None`` exports in memory every time.
-        threads: onnxruntime intra-op threads for one click.
+        threads: onnxruntime intra-op thread count(s) a click may run on; a session is started for each.
         quantized: int8 weights (:func:`quantize_decoder`).
     """
 
     def __init__(self, sam, model_id: str, cache_dir: str | os.PathLike | None = None,
-                 threads: int = CLICK_THREADS, quantized: bool = False) -> None:
-        import onnxruntime as ort
-
+                 threads: int | Iterable[int] = CLICK_THREADS, quantized: bool = False) -> None:
         model = self._load_or_export(sam, model_id, cache_dir, quantized)
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL  # fusions, constant folding
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        # idle decoder threads sleep instead of spinning on the cores the background encoder is using
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
-        self._lock = threading.Lock()
+        counts = sorted({int(threads)} if isinstance(threads, int) else {int(n) for n in threads})
+        if not counts or counts[0] < 1:
+            raise ValueError(f"threads must be positive, got {threads!r}")
+        self._sessions = {n: (_start_session(model, n), threading.Lock()) for n in counts}
+        self.chooser = FasterThreads(counts)
+
+    @property
+    def threads(self) -> tuple[int, ...]:
+        """The thread counts a session was started for, ascending."""
+        return tuple(self._sessions)
+
+    def session(self, threads: int):
+        """The onnxruntime session started for ``threads``."""
+        return self._sessions[threads][0]
 
     @staticmethod
     def _load_or_export(sam, model_id: str, cache_dir, quantized: bool = False) -> bytes:
@@ -207,10 +283,32 @@ class OnnxDecoder:
         write_bytes(path, model)
         return model
 
-    def decode(self, features: np.ndarray, coords: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Low-resolution mask logits ``(4, h, w)`` and IoU predictions ``(4,)`` for one padded prompt."""
+    def decode(self, features: np.ndarray, coords: np.ndarray, labels: np.ndarray,
+               threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Low-resolution mask logits ``(4, h, w)`` and IoU predictions ``(4,)`` for one padded prompt, on at most
+        ``threads`` threads (``None``: the fewest started; :class:`FasterThreads` picks among those that fit);
+        every session gives the same logits up to float rounding."""
         feed = {"image_embeddings": np.ascontiguousarray(features[None], dtype=np.float32),
                 "point_coords": coords, "point_labels": labels}
-        with self._lock:
-            masks, iou = self._session.run(None, feed)
+        n = self.chooser.choose(threads)
+        session, lock = self._sessions[n]
+        with lock:
+            t0 = time.perf_counter()
+            masks, iou = session.run(None, feed)
+            self.chooser.record(threads, n, time.perf_counter() - t0)
         return masks[0], iou[0]
+
+
+def _start_session(model: bytes, threads: int):
+    """An onnxruntime CPU session of ``model`` on ``threads`` intra-op threads (the options measured in
+    ``bench/bench_decoder_options.py``)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL  # fusions, constant folding
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    # idle decoder threads sleep instead of spinning on the cores the background encoder is using
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])

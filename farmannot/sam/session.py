@@ -1,4 +1,5 @@
-"""A SAM session: one model of any family, its embedding cache, and prompts -> masks -> polygons.
+"""A SAM session: one model of any family, its embedding cache, and prompts -> masks (the polygons of a
+prompt: :func:`farmannot.sam.click.click_polygons`).
 
 The session holds no per-image state, so one thread can compute an embedding while another decodes
 clicks on an embedding it already has (the GUI does exactly that). Encoding is serialised by a lock. The
@@ -11,27 +12,16 @@ import os
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
-from farmannot.labels.polygonize import DEFAULT_SIMPLIFY_PX, Rings
 from farmannot.sam.backends import backend_for
 from farmannot.sam.cache import Embedding, EmbeddingCache, cache_key, image_digest
 from farmannot.sam.model import TINY
 from farmannot.sam.prompts import prompt_from_labelme
-
-
-@dataclass
-class Segmentation:
-    """What one prompt produced: the chosen mask, SAM's own IoU estimate, and its polygons."""
-
-    mask: np.ndarray
-    score: float
-    polygons: list[Rings] = field(default_factory=list)
-
 
 #: Where clicks are decoded: torch (the reference), onnxruntime (the fast CPU path, the same masks), or
 #: onnxruntime with int8 weights (segment-anything's own quantisation: faster, masks differ at the edges).
@@ -64,13 +54,21 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+#: The most onnxruntime threads a click gets when no embedding is computed: the decoder is small (one
+#: 64 x 64 grid), 2 threads made it 1.8x faster than 1 (docs/BENCHMARKS.md); more was not measured.
+IDLE_CLICK_THREADS_MAX = 4
+
+
 @dataclass(frozen=True)
 class ThreadBudget:
-    """How the cores are shared between a click and an embedding computed in the background.
+    """How the cores are shared between a click and an embedding computed at the same time.
 
-    A click (onnxruntime's decoder) keeps ``click`` threads; an embedding made in the background (the next
-    image, while the annotator clicks on this one) runs torch on the rest, so the two never fight over the
-    same cores and the click is not starved. An embedding the annotator waits for uses every core.
+    While an embedding is computed (the next image in the background, while the annotator clicks on this
+    one), a click (onnxruntime's decoder) keeps ``click`` threads and a background embedding runs torch on
+    the rest, so the two never fight over the same cores. When no embedding is computed the click may use the
+    cores (``idle_click``: up to :data:`IDLE_CLICK_THREADS_MAX`; the decoder runs on as many of them as were
+    faster lately, :class:`farmannot.sam.onnx_decoder.FasterThreads`). An embedding the annotator waits for
+    uses every core.
     """
 
     total: int
@@ -79,12 +77,20 @@ class ThreadBudget:
     @classmethod
     def for_machine(cls, total: int | None = None) -> ThreadBudget:
         total = total or available_cores()
-        # one thread below 4 cores (measured: two threads on 2 busy cores were slower than one)
+        # one thread below 4 cores beside an embedding (measured: two threads on 2 busy cores were slower)
         return cls(total, 1 if total < 4 else 2)
 
     @property
     def background(self) -> int:
         return max(1, self.total - self.click)
+
+    @property
+    def idle_click(self) -> int:
+        return max(self.click, min(self.total, IDLE_CLICK_THREADS_MAX))
+
+    def click_threads(self, embedding_running: bool) -> int:
+        """A click's threads: the share beside a running embedding, else the idle cores."""
+        return self.click if embedding_running else self.idle_click
 
 
 @contextmanager
@@ -205,7 +211,7 @@ class SamSession:
         """Run the image encoder (slow: seconds on a CPU for ViT-B); no cache involved.
 
         ``background``: an embedding nobody waits for yet (the next image): torch gets the cores the clicks
-        leave (:class:`ThreadBudget`).
+        leave (:class:`ThreadBudget`). While it runs, clicks keep to their share (:meth:`click_threads`).
         """
         rgb = _as_rgb(rgb)
         with self._encode_lock, torch_threads(self.threads.background if background else None):
@@ -242,15 +248,27 @@ class SamSession:
             return self._predict_onnx(emb, prompt)
         return self.backend.decode(emb, prompt)
 
+    @property
+    def embedding_running(self) -> bool:
+        """Whether the image encoder is computing an embedding now (it holds the encoder's lock)."""
+        return self._encode_lock.locked()
+
+    def click_threads(self) -> int:
+        """The most onnxruntime threads a click may use now: the budget's share while an embedding is
+        computed, else the idle cores (:class:`ThreadBudget`)."""
+        return self.threads.click_threads(self.embedding_running)
+
     def onnx_decoder(self):
-        """The onnxruntime decoder of this model (exported once, kept beside the embedding cache)."""
+        """The onnxruntime decoder of this model (exported once, kept beside the embedding cache), with a
+        session for the click's threads beside an embedding and one for its threads without."""
         from farmannot.sam.onnx_decoder import OnnxDecoder
 
         with self._onnx_lock:
             if self._onnx is None:
                 self._onnx = OnnxDecoder(self.sam, self.model_id,
                                          cache_dir=self.cache.root if self.cache.disk else None,
-                                         threads=self.threads.click, quantized=self.decoder == "onnx-int8")
+                                         threads=(self.threads.click, self.threads.idle_click),
+                                         quantized=self.decoder == "onnx-int8")
             return self._onnx
 
     def _predict_onnx(self, emb: Embedding, prompt) -> tuple[np.ndarray, float]:
@@ -259,7 +277,7 @@ class SamSession:
         from farmannot.sam.onnx_decoder import ROI_FRACTION, padded_points, upsample_mask
 
         coords, labels = padded_points(prompt, ResizeLongestSide(self.img_size), emb.original_size)
-        low_res, iou = self.onnx_decoder().decode(emb.features, coords, labels)
+        low_res, iou = self.onnx_decoder().decode(emb.features, coords, labels, threads=self.click_threads())
         best = max([1, 2, 3] if prompt.multimask else [0], key=lambda i: float(iou[i]))  # as the torch path
         # only the chosen mask, and only where it can be true; a mask spread over the picture: torch's resize
         sam = self.sam
@@ -273,25 +291,6 @@ class SamSession:
                                            tuple(emb.input_size), tuple(emb.original_size))
                 mask = (up[0, 0] > sam.mask_threshold).cpu().numpy()
         return mask, float(iou[best])
-
-    def segment(self, emb: Embedding, points, labels, existing=(), valid: np.ndarray | None = None,
-                simplify_px: float = DEFAULT_SIMPLIFY_PX, min_area_px: float = 16.0) -> Segmentation:
-        """Prompt -> mask -> polygons (:func:`farmannot.sam.click.click_polygons`).
-
-        Args:
-            emb: The image's embedding.
-            points: ``(N, 2)`` ``x, y`` in image pixels.
-            labels: labelme labels (1 include, 0 exclude, 2/3 box corners).
-            existing: Shapes already drawn, in order (``Rings`` of fields, or :class:`farmannot.sam.click.Drawn`
-                with ``fills=False`` for ``_background_`` holes): the new field stops at the fields.
-            valid: Pixels with data; others never belong to a field.
-            simplify_px: Polygon vertex tolerance in pixels.
-            min_area_px: Specks and pinholes up to this area are dropped.
-        """
-        from farmannot.sam.click import click_polygons
-
-        mask, score, polygons = click_polygons(self, emb, points, labels, existing, valid, simplify_px, min_area_px)
-        return Segmentation(mask=mask, score=score, polygons=polygons)
 
 
 def time_call(fn, *args, **kwargs):

@@ -114,3 +114,22 @@ def test_small_region_removal_keeps_border_bays():
     out = drop_small_regions(mask, 4)
     assert out[8:10, 8:10].all() and out[18, 18] == 0
     assert not out[0:2, 5:7].any()
+
+
+def test_rings_to_mask_paints_in_order_in_a_window():
+    """Fields fill, a ``_background_`` ring frees what the rings before it filled, later over earlier:
+    hand-computed pixel-centre squares, and the same in a window of the picture."""
+    def square(x0, y0, x1, y1):
+        return Rings(np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], float), [])
+
+    rings = [square(2, 2, 12, 10), square(4, 4, 8, 8), square(5, 5, 7, 7)]
+    want = np.zeros((12, 14), bool)
+    want[2:10, 2:12] = True
+    want[4:8, 4:8] = False
+    want[5:7, 5:7] = True
+    np.testing.assert_array_equal(rings_to_mask(rings, (12, 14), fills=[True, False, True]), want)
+    np.testing.assert_array_equal(rings_to_mask(rings, (6, 9), fills=[True, False, True], origin=(3, 4)),
+                                  want[3:9, 4:13])
+    everything = np.zeros((12, 14), bool)  # all fill by default: the outer square
+    everything[2:10, 2:12] = True
+    np.testing.assert_array_equal(rings_to_mask(rings, (12, 14)), everything)

@@ -10,7 +10,7 @@ from labelme.utils import shape_to_mask
 from shapely.geometry import box as sbox
 
 from farmannot.labels.polygonize import Rings
-from farmannot.sam.click import Drawn, click_polygons, labelme_rings, prompt_polygons
+from farmannot.sam.click import Drawn, click_polygons, labelme_rings, occupied_mask, prompt_polygons
 from farmannot.sam.prompts import prompt_from_labelme
 
 SIDE = 1024
@@ -150,3 +150,25 @@ def test_a_click_far_from_the_only_part_and_speckles_alone_give_nothing():
     dots[::10, ::10] = True  # speckles only (1 px each)
     assert prompt_polygons(dots, prompt_from_labelme([[100.5, 100.5]], [1]))[1] == []
     assert prompt_polygons(dots, prompt_from_labelme([[0, 0], [199, 199]], [2, 3]))[1] == []
+
+
+def test_occupied_pixels_are_what_labelme_paints_from_the_shapes_drawn():
+    """Shapes drawn in labelme (fields, a ``_background_`` shape after them, overlapping) -> the pixels a new
+    click is cut back by: labelme's ``shape_to_mask`` painted in the shapes' order, whole and in a window."""
+    from farmannot.labels.convention import from_labelme_rings
+
+    hw = (70, 90)
+    shapes = [([(5.3, 5.2), (45.7, 9.1), (38.2, 52.9), (8.4, 40.3)], True),
+              ([(30.6, 20.1), (80.2, 25.7), (70.9, 60.3), (33.1, 55.8)], True),  # overlaps the first
+              ([(25.2, 22.8), (50.7, 24.1), (47.3, 45.9)], False),  # a _background_ shape over both
+              ([(40.1, 35.2), (44.9, 35.3), (44.6, 39.8)], True)]  # a field drawn inside the freed part
+    want = np.zeros(hw, bool)
+    for pts, fills in shapes:
+        m = shape_to_mask(hw, pts, "polygon")
+        want = want | m if fills else want & ~m
+    assert want.sum() > 2000 and (~want[30:40, 35:45]).sum() > 20  # the freed part, a field inside it
+    drawn = [Drawn(from_labelme_rings(pts), fills) for pts, fills in shapes]
+    np.testing.assert_array_equal(occupied_mask(drawn, hw), want)
+    window = (slice(15, 50), slice(28, 66))
+    np.testing.assert_array_equal(occupied_mask(drawn, hw, window), want[window])
+    assert occupied_mask(drawn, hw, (slice(5, 5), slice(0, 9))).shape == (0, 9)

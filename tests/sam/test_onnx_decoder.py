@@ -47,9 +47,63 @@ def test_onnx_masks_equal_torch_masks(sessions, image, name):
     assert score == pytest.approx(ref_score, abs=1e-4)
 
 
-def test_onnx_session_uses_the_click_threads(sessions):
-    options = sessions[1].onnx_decoder()._session.get_session_options()
-    assert options.intra_op_num_threads == sessions[1].threads.click
+def test_onnx_sessions_for_the_click_threads_beside_an_embedding_and_without(sessions):
+    session = sessions[1]
+    dec = session.onnx_decoder()
+    budget = session.threads
+    assert dec.threads == tuple(sorted({budget.click, budget.idle_click}))
+    for threads in dec.threads:
+        assert dec.session(threads).get_session_options().intra_op_num_threads == threads
+    with session._encode_lock:  # what compute_embedding holds while the encoder runs
+        assert dec.session(session.click_threads()).get_session_options().intra_op_num_threads == budget.click
+    assert dec.session(session.click_threads()).get_session_options().intra_op_num_threads == budget.idle_click
+
+
+@pytest.mark.parametrize("name", list(PROMPTS))
+def test_one_and_two_thread_sessions_give_the_torch_masks(sessions, tiny_checkpoint, image, tmp_path, name):
+    """The decoder on 1 thread (beside an embedding on 2 cores) and on 2 (no embedding running): the same
+    masks, and each the torch decoder's."""
+    from farmannot.sam.session import ThreadBudget
+
+    torch_session = sessions[0]
+    two = SamSession.from_checkpoint(tiny_checkpoint, cache=sessions[1].cache, decoder="onnx")
+    two.threads = ThreadBudget(total=2, click=1)
+    assert two.onnx_decoder().threads == (1, 2)
+    emb, _ = torch_session.embed(image)
+    points, labels = PROMPTS[name]
+    ref_mask, ref_score = torch_session.predict(emb, points, labels)
+    idle_mask, idle_score = two.predict(emb, points, labels)  # a new decoder tries its most threads first
+    assert two.onnx_decoder().chooser.fitting(two.click_threads()) == [1, 2]
+    with two._encode_lock:
+        busy_mask, busy_score = two.predict(emb, points, labels)
+    np.testing.assert_array_equal(idle_mask, busy_mask)
+    assert idle_score == pytest.approx(busy_score, abs=1e-5)
+    for mask, score in ((idle_mask, idle_score), (busy_mask, busy_score)):
+        assert (mask != ref_mask).sum() <= 2
+        assert score == pytest.approx(ref_score, abs=1e-4)
+
+
+def test_faster_threads_takes_the_faster_count_and_notices_a_change():
+    chooser = onnx_decoder.FasterThreads([1, 2])
+    assert chooser.choose(1) == 1  # beside an embedding: one count, no choice, not recorded
+    chooser.record(1, 1, 9.0)
+    assert chooser.choose(2) == 2  # each count tried once, the most threads first
+    chooser.record(2, 2, 0.090)
+    assert chooser.choose(2) == 1  # the 9 s beside the embedding was not taken as 1 thread's time
+    chooser.record(2, 1, 0.060)
+    for _ in range(5):  # choices 3..7: the faster lately
+        assert chooser.choose(2) == 1
+        chooser.record(2, 1, 0.060)
+    assert onnx_decoder.PROBE_EVERY == 8
+    assert chooser.choose(2) == 2  # the 8th: the count measured least recently runs again
+    chooser.record(2, 2, 0.030)  # faster than 1 thread's 60 ms: the cores are free now, its 90 ms forgotten
+    for _ in range(7):  # choices 9..15
+        assert chooser.choose(2) == 2
+        chooser.record(2, 2, 0.030)
+    assert chooser.choose(2) == 1  # the 16th: a probe of 1 thread ...
+    chooser.record(2, 1, 0.090)  # ... slower: nothing changes
+    assert chooser.choose(2) == 2
+    assert chooser.choose(None) == 1 and chooser.fitting(4) == [1, 2]
 
 
 def test_exported_decoder_is_kept_beside_the_cache(tiny_checkpoint, tmp_path, monkeypatch, image):

@@ -16,6 +16,7 @@ from farmannot.cli.main import cli  # noqa: E402
 from farmannot.errors import InputError  # noqa: E402
 from farmannot.io.labelme_json import load_annotation  # noqa: E402
 from farmannot.sam.cache import EmbeddingCache  # noqa: E402
+from farmannot.sam.click import click_polygons  # noqa: E402
 from farmannot.sam.prompts import Prompt  # noqa: E402
 from farmannot.sam.registry import MODEL_NAMES, load_model  # noqa: E402
 from farmannot.sam.sam3_model import PRESETS, TINY, cpu_safe, random_sam3, save_sam3_checkpoint  # noqa: E402
@@ -136,7 +137,7 @@ def test_box_and_point_prompts_match_sam3s_own_processor(session, picture):
     assert mask.shape == (h, w) and (mask == ref["masks"][best, 0].numpy()).mean() > 0.999
     raw, raw_score = session.predict(emb, [[60.0, 40.0]], [1])  # the session's click path: the same mask
     assert np.array_equal(raw, mask) and raw_score == score
-    seg = session.segment(emb, [[60.0, 40.0]], [1])  # ... of which the click keeps only the parts it hits
+    seg = click_polygons(session, emb, [[60.0, 40.0]], [1])  # ... of which the click keeps only the parts it hits
     assert seg.score == score and not (seg.mask & ~mask).any()
 
 

@@ -8,6 +8,7 @@ from segment_anything import SamPredictor
 
 from farmannot.labels.polygonize import Rings, rings_to_mask
 from farmannot.sam.cache import EmbeddingCache
+from farmannot.sam.click import click_polygons
 from farmannot.sam.prompts import prompt_from_labelme
 from farmannot.sam.session import SamSession
 
@@ -66,11 +67,12 @@ def test_cache_hit_in_a_new_session(tiny_checkpoint, image, tmp_path, monkeypatc
 def test_segment_polygons_match_mask_and_respect_neighbours(tiny_checkpoint, image):
     session = SamSession.from_checkpoint(tiny_checkpoint)
     emb, _ = session.embed(image)
-    exact = session.segment(emb, [[10, 10], [170, 110]], [2, 3], simplify_px=0, min_area_px=0)
+    exact = click_polygons(session, emb, [[10, 10], [170, 110]], [2, 3], simplify_px=0, min_area_px=0)
     assert exact.mask.shape == (120, 180) and exact.mask.any()
     np.testing.assert_array_equal(rings_to_mask(exact.polygons, exact.mask.shape), exact.mask)
     left = Rings(np.array([[0.0, 0.0], [90.0, 0.0], [90.0, 120.0], [0.0, 120.0]]), [])  # a field drawn on the left
-    apart = session.segment(emb, [[10, 10], [170, 110]], [2, 3], existing=[left], simplify_px=0, min_area_px=0)
+    apart = click_polygons(session, emb, [[10, 10], [170, 110]], [2, 3], existing=[left], simplify_px=0,
+                           min_area_px=0)
     occupied = np.zeros_like(exact.mask)
     occupied[:, :90] = True
     assert not (apart.mask & occupied).any()
@@ -103,3 +105,37 @@ def test_thread_budget_leaves_the_click_its_threads(monkeypatch):
     session.compute_embedding(np.zeros((8, 8, 3), np.uint8))
     assert seen == [2, before]  # the background embedding runs on the cores the click leaves
     assert torch.get_num_threads() == before  # restored
+
+
+def test_click_threads_follow_the_encoder():
+    """A click gets the budget's share while an embedding is computed, the idle cores when none is."""
+    import threading
+
+    from farmannot.sam.session import ThreadBudget
+
+    assert [ThreadBudget.for_machine(n).idle_click for n in (1, 2, 3, 8)] == [1, 2, 3, 4]
+    assert [ThreadBudget.for_machine(n).click for n in (1, 2, 3, 8)] == [1, 1, 1, 2]
+    started, release = threading.Event(), threading.Event()
+
+    class Backend:  # an encoder that runs until the test lets it finish
+        family, module, img_size, device = "stub", None, 64, "cpu"
+
+        def encode(self, rgb):
+            started.set()
+            assert release.wait(10)
+            return "emb"
+
+    session = SamSession(Backend(), model_id="stub")
+    session.threads = ThreadBudget(total=2, click=1)
+    assert session.click_threads() == 2 and not session.embedding_running
+    worker = threading.Thread(target=session.compute_embedding, args=(np.zeros((8, 8, 3), np.uint8),),
+                              kwargs={"background": True})
+    worker.start()
+    try:
+        assert started.wait(10)
+        assert session.embedding_running
+        assert session.click_threads() == 1
+    finally:
+        release.set()
+        worker.join(10)
+    assert session.click_threads() == 2 and not session.embedding_running
