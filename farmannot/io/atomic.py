@@ -140,24 +140,34 @@ def sync_files(paths: Iterable[str | os.PathLike]) -> None:
     if not files:
         return
     folders = list(dict.fromkeys(p.parent for p in files))
-    if sys.platform.startswith("linux") and os.environ.get("FA_SYNC_MODE") != "fsync":
-        if _SYNCFS is None:
-            os.sync()
-            return
-        seen = set()
-        for d in folders:
-            dev = os.stat(d).st_dev
-            if dev in seen:
-                continue
-            seen.add(dev)
-            fd = os.open(d, os.O_RDONLY)
-            try:
-                if _SYNCFS(fd) != 0:
-                    err = ctypes.get_errno()
-                    raise OSError(err, f"syncfs: {os.strerror(err)}", str(d))
-            finally:
-                os.close(fd)
+    if sys.platform.startswith("linux"):
+        sync_file_systems(folders)
+    else:
+        fsync_each(files, folders)
+
+
+def sync_file_systems(folders: list[Path]) -> None:
+    """Linux: ``syncfs`` once for each file system holding one of ``folders`` (``sync`` without it)."""
+    if _SYNCFS is None:
+        os.sync()
         return
+    seen = set()
+    for d in folders:
+        dev = os.stat(d).st_dev
+        if dev in seen:
+            continue
+        seen.add(dev)
+        fd = os.open(d, os.O_RDONLY)
+        try:
+            if _SYNCFS(fd) != 0:
+                err = ctypes.get_errno()
+                raise OSError(err, f"syncfs: {os.strerror(err)}", str(d))
+        finally:
+            os.close(fd)
+
+
+def fsync_each(files: list[Path], folders: list[Path]) -> None:
+    """``fsync`` every file, then every folder (not on Windows, where a folder cannot be opened)."""
     for p in files:
         _fsync_path(p)
     if os.name != "nt":
