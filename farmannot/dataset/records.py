@@ -3,6 +3,12 @@
 ``scenes/NAME.json``: a finished scene (its fingerprint, rows, report, dropped count); ``units/NAME/K.json``:
 a finished work unit of a scene still being built (removed when the scene is finished). A record counts only
 while its fingerprint matches (inputs, options, version) and every file it lists has its checksum.
+
+Durability: tile files are not flushed to disk one by one (:func:`farmannot.dataset.layouts.write_checked`);
+a work unit makes every file its rows list durable at once (:func:`make_durable`) before its record is
+written, or, in a scene of one unit, before it hands its rows back for the scene's record. A crash can lose
+tiles not yet synced but never leaves a record, or the manifest written after the records, naming a file
+whose bytes are not on disk (and a resumed record's checksums are checked again anyway).
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from farmannot.dataset.config import BuildConfig
 from farmannot.dataset.layouts import file_sha256
 from farmannot.dataset.project import SceneJob
 from farmannot.dataset.units import Unit
-from farmannot.io.atomic import write_json
+from farmannot.io.atomic import sync_files, write_json
 
 RECORDS_DIR = ".farmannot/scenes"
 UNITS_DIR = ".farmannot/units"
@@ -67,6 +73,13 @@ def fingerprint(job: SceneJob, cfg: BuildConfig) -> str:
     return h.hexdigest()
 
 
+def check_scene(job: SceneJob, cfg: BuildConfig, out_dir: str) -> tuple[str, SceneResult | None]:
+    """The scene's fingerprint and its recorded result when it can be resumed (a task on a worker: the
+    annotation and every recorded file are hashed there)."""
+    fp = fingerprint(job, cfg)
+    return fp, resume_scene(Path(out_dir), job, fp)
+
+
 def resume_scene(out: Path, job: SceneJob, fp: str) -> SceneResult | None:
     """The recorded result of a finished scene whose record and files still hold, else ``None``."""
     rec = _read_record(out / RECORDS_DIR / f"{job.name}.json", fp)
@@ -108,7 +121,13 @@ def resume_unit(out: Path, rec_path: Path, fp: str, unit: Unit) -> UnitResult | 
     return UnitResult(rec["rows"], 0, n_files, rec.get("dropped", 0), rec["row_windows"])
 
 
+def make_durable(out: Path, rows: list[dict]) -> None:
+    """Flush every file the rows list to disk, in one batch (before a record names them)."""
+    sync_files(out / rel for row in rows for rel in json.loads(row["checksums"]))
+
+
 def write_unit(rec_path: Path, fp: str, unit: Unit, res: UnitResult) -> None:
+    """The unit's record (its files made durable first, by the caller: :func:`make_durable`)."""
     write_json(rec_path, {"fingerprint": fp, "windows": list(unit.windows), "rows": res.rows,
                           "row_windows": res.windows, "dropped": res.dropped}, indent=None)
 

@@ -38,8 +38,8 @@ from farmannot.dataset.project import SceneJob
 from farmannot.dataset.records import (
     SceneResult,
     UnitResult,
-    fingerprint,
-    resume_scene,
+    check_scene,
+    make_durable,
     resume_unit,
     unit_record,
     write_scene,
@@ -58,6 +58,7 @@ from farmannot.dataset.units import (
 )
 from farmannot.errors import InputError
 from farmannot.io.bands import display_bands
+from farmannot.io.grid import SceneGrid
 from farmannot.io.labelme_stream import stream_annotation
 from farmannot.io.metadata import centre_lonlat
 from farmannot.io.raster import block_cache, open_raster, read_window_all, scene_info
@@ -126,6 +127,8 @@ class SceneShared:
     cats: dict[str, list[int]]
     names: list[str]
     n_units: int
+    grid: SceneGrid  # the scene's header and band map (read once, in look_scene)
+    windows: list[tuple[int, int, int, int]]  # every tile window, (col_off, row_off, width, height)
 
 
 @dataclass
@@ -160,6 +163,8 @@ class SceneLook:
     disp: list[int]
     cats: dict[str, list[int]]
     names: list[str]
+    grid: SceneGrid
+    windows: list[tuple[int, int, int, int]]
 
 
 def prepare_scene(job: SceneJob, cfg: BuildConfig, out_dir: str) -> SceneResult | ScenePrep:
@@ -170,8 +175,7 @@ def prepare_scene(job: SceneJob, cfg: BuildConfig, out_dir: str) -> SceneResult 
         InputError: a bad scene (unreadable raster, annotation for another image, unknown label, shapes all
             outside, DEM without CRS or not overlapping, bad caption keywords); the message names the file.
     """
-    fp = fingerprint(job, cfg)
-    done = resume_scene(Path(out_dir), job, fp)
+    fp, done = check_scene(job, cfg, out_dir)
     if done is not None:
         return done
     return combine(fp, plan_scene(job, cfg, out_dir), look_scene(job, cfg))
@@ -180,7 +184,7 @@ def prepare_scene(job: SceneJob, cfg: BuildConfig, out_dir: str) -> SceneResult 
 def combine(fp: str, labels: SceneLabels, look: SceneLook) -> ScenePrep:
     """A prepared scene from its two halves."""
     shared = SceneShared(fp, labels.scene_kw, labels.when, look.stretch, look.nir_factor, look.dem_offset,
-                         look.disp, look.cats, look.names, len(labels.units))
+                         look.disp, look.cats, look.names, len(labels.units), look.grid, look.windows)
     return ScenePrep(shared, labels.units, labels.plans, {**labels.report, **look.dem_report})
 
 
@@ -279,7 +283,9 @@ def look_scene(job: SceneJob, cfg: BuildConfig) -> SceneLook:
         cats = spie_categories(cfg, info) if "spie" in cfg.layouts else {}
         names = sorted({b for c in cats for b in CATEGORIES[c].bands}
                        | {b for b in ("red", "green", "blue", "nir", "swir1") if b in info.band_map})
-    return SceneLook(stretch, nir_factor, offset, dem_report, disp, cats, names)
+    windows = [(int(w.col_off), int(w.row_off), int(w.width), int(w.height))
+               for w in tile_windows(info.width, info.height, cfg.tile_size, cfg.overlap)]
+    return SceneLook(stretch, nir_factor, offset, dem_report, disp, cats, names, info, windows)
 
 
 def build_unit(job: SceneJob, cfg: BuildConfig, out_dir: str, shared: SceneShared, unit: Unit,
@@ -297,23 +303,23 @@ def build_unit(job: SceneJob, cfg: BuildConfig, out_dir: str, shared: SceneShare
             return done
     res = UnitResult()
     plan = open_plan(plan)
+    info = shared.grid
     with _reading(job, cfg), open_raster(job.image) as src, contextlib.ExitStack() as stack:
-        info = scene_info(src, sensor=job.sensor)
         tr, crs = Affine(*info.transform), src.crs
         vrt = None
         if shared.dem_offset is not None:
             vrt, _ = stack.enter_context(warped_dem(job.dem, crs, tr, info.width, info.height,
                                                     resampling=cfg.dem_resampling, offset_px=shared.dem_offset))
-        windows = tile_windows(info.width, info.height, cfg.tile_size, cfg.overlap)
         for i in unit.windows:
             if job.split_of(i):  # else left out by the block buffer: next to a val/test tile
-                row = _tile(job, cfg, out, src, info, plan, windows[i], tr, crs, vrt, shared, res,
+                row = _tile(job, cfg, out, src, info, plan, Window(*shared.windows[i]), tr, crs, vrt, shared, res,
                             job.split_of(i), job.group_of(i))
                 if row is not None:
                     res.rows.append(row)
                     res.windows.append(i)
             if on_tile is not None:
                 on_tile()
+    make_durable(out, res.rows)  # before a record names the files: the unit's, or its scene's (one unit)
     if shared.n_units > 1:
         write_unit(rec_path, shared.fingerprint, unit, res)
     return res

@@ -1,6 +1,8 @@
 """Scenes as work units on an executor (a local process pool or a Dask client).
 
-A scene is checked for resuming here (its record and checksums), then prepared by two tasks side by side
+A scene is first checked for resuming by a task (:func:`farmannot.dataset.records.check_scene`: its
+fingerprint, hashing the annotation, and its record's checksums, every recorded file hashed again), several
+scenes side by side on the workers; a scene that cannot be resumed is then prepared by two tasks side by side
 (:func:`farmannot.dataset.scene.plan_scene`: the annotation read once and planned into work units;
 :func:`farmannot.dataset.scene.look_scene`: display stretch, NIR calibration, DEM registration), then built by
 one task per work unit (:func:`farmannot.dataset.scene.build_unit`, carrying only the unit's shapes), then
@@ -17,12 +19,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from farmannot.dataset.config import BuildConfig
 from farmannot.dataset.project import SceneJob
-from farmannot.dataset.records import fingerprint, resume_scene
+from farmannot.dataset.records import check_scene
 from farmannot.dataset.scene import (
     ScenePrep,
     SceneResult,
@@ -74,13 +75,15 @@ class SceneUnits:
             self.tasks[fut] = (kind, job.name, k)
         return fut
 
-    def _start(self, job: SceneJob) -> SceneResult | None:
-        """Open a scene: its recorded result when it can be resumed, else its preparing tasks submitted."""
-        st = _Open(job, fingerprint(job, self.cfg))
-        done = resume_scene(Path(self.out), job, st.fp)
-        if done is not None:
-            return done
-        self.open[job.name] = st
+    def _start(self, job: SceneJob) -> None:
+        """Open a scene: its resume check submitted."""
+        self.open[job.name] = _Open(job)
+        self._task("check", job, 0, check_scene, self.out)
+
+    def _prepare(self, st: _Open, fp: str) -> None:
+        """A scene that cannot be resumed: its preparing tasks submitted (with its units, ``chain``)."""
+        job = st.job
+        st.fp = fp
         plan = self._task("plan", job, 0, plan_scene, self.out)
         look = self._task("look", job, 0, look_scene)
         if self.chain:  # the units wait on the cluster for their plan, not on this process
@@ -90,7 +93,6 @@ class SceneUnits:
             for i in range(job.n_units):
                 self._task("unit", job, i, prepared_unit, self.out, prep, i,
                            self._task("", job, i, unit_plan, plan, i))
-        return None
 
     def _close(self, name: str) -> None:
         self.open.pop(name, None)
@@ -101,6 +103,11 @@ class SceneUnits:
 
     def _advance(self, st: _Open, kind: str, k: int, result: Any) -> SceneResult | None:
         """The scene's result once it is finished, else ``None`` (its units submitted or one more back)."""
+        if kind == "check":
+            fp, done = result
+            if done is None:
+                self._prepare(st, fp)
+            return done
         if kind in ("plan", "look"):
             st.halves[kind] = result
             if len(st.halves) < 2:
@@ -135,13 +142,10 @@ class SceneUnits:
             while self.todo and len(self.open) < self.window:
                 job = self.todo.pop(0)
                 try:
-                    done = self._start(job)
-                except Exception as exc:  # noqa: BLE001 - an unreadable input or a broken executor
+                    self._start(job)
+                except Exception as exc:  # noqa: BLE001 - a broken executor
                     self._close(job.name)
                     yield job, exc
-                    continue
-                if done is not None:
-                    yield job, done
             if not self.tasks:
                 continue
             for fut in wait_first(list(self.tasks)):
@@ -154,7 +158,7 @@ class SceneUnits:
                 done = None
                 if exc is not None and kind in ("plan", "look"):  # decided once both halves are back
                     exc, result = None, exc
-                elif exc is not None and self.chain and not st.prepared:
+                elif exc is not None and kind != "check" and self.chain and not st.prepared:
                     # a unit fails with its preparing task's error (decided above), or failed on its own
                     # before the halves were seen here: reported once they are, if they succeeded
                     st.failed = st.failed or exc

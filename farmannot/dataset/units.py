@@ -178,7 +178,8 @@ class UnitPlanStore:
         for k, chunks in self.buffer.items():
             blob = io.BytesIO()
             np.savez(blob, **{name: np.concatenate([c[name] for c in chunks]) for name in chunks[0]})
-            write_bytes(self.folder / f"{k}.{self.parts[k]}.npz", blob.getvalue())
+            # read back by this build only (removed at its end, planned again after a crash): no fsync
+            write_bytes(self.folder / f"{k}.{self.parts[k]}.npz", blob.getvalue(), sync=False)
             self.parts[k] += 1
         self.buffer, self.size = {}, 0
 

@@ -2,16 +2,27 @@
 
 A crash never leaves a half-written file under the final name; a re-run sees either the old file or the
 complete new one.
+
+Durability: a file is flushed to disk (``fsync``) before its rename by default. Writers of many small files
+that are recorded as a batch (a dataset's tiles, recorded per work unit) pass ``sync=False`` and make the
+whole batch durable at once with :func:`sync_files` before they write the record that names the files: a
+crash may lose tiles not yet synced, but never leaves a record pointing at a file whose bytes are not on disk.
+On Linux that is one ``syncfs`` of the output's file system (measured: docs/BENCHMARKS.md, "Tile
+durability"), ``sync`` where ``syncfs`` is missing; elsewhere (macOS, Windows) every file of the batch is
+``fsync``'ed, then its folder where the OS allows.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import glob
 import json
 import os
 import re
+import sys
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any, Iterator
 
@@ -60,15 +71,21 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO[Any]]:
-    """Open a temporary file beside ``path`` for writing; rename it onto ``path`` on success."""
+def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8",
+                sync: bool = True) -> Iterator[IO[Any]]:
+    """Open a temporary file beside ``path`` for writing; rename it onto ``path`` on success.
+
+    ``sync=False``: the bytes are not flushed to disk before the rename; the caller makes them durable with
+    :func:`sync_files` before anything that names the file is written.
+    """
     if "b" in mode:
         encoding = None
     with atomic_path(path) as tmp:
         with open(tmp, mode, encoding=encoding) as fh:
             yield fh
             fh.flush()
-            os.fsync(fh.fileno())
+            if sync:
+                os.fsync(fh.fileno())
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
@@ -77,15 +94,85 @@ def write_text(path: str | os.PathLike, text: str) -> None:
         fh.write(text)
 
 
-def write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically."""
-    with atomic_open(path, "wb") as fh:
+def write_bytes(path: str | os.PathLike, data: bytes, sync: bool = True) -> None:
+    """Write ``data`` to ``path`` atomically (``sync=False``: see :func:`atomic_open`)."""
+    with atomic_open(path, "wb", sync=sync) as fh:
         fh.write(data)
 
 
 def write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> None:
     """Write ``obj`` as JSON to ``path`` atomically (UTF-8, non-ASCII kept)."""
     write_text(path, json.dumps(obj, indent=indent, ensure_ascii=False) + "\n")
+
+
+def _libc_syncfs():
+    """Linux ``syncfs(2)`` through ctypes, or ``None`` where the C library has none."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes, fn.restype = [ctypes.c_int], ctypes.c_int
+    return fn
+
+
+_SYNCFS = _libc_syncfs()
+
+
+def _fsync_path(path: Path) -> None:
+    # Windows flushes only handles opened for writing, and cannot open a folder; POSIX fsyncs a read handle
+    flags = os.O_RDWR | getattr(os, "O_BINARY", 0) if os.name == "nt" else os.O_RDONLY
+    fd = os.open(path, flags)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def sync_files(paths: Iterable[str | os.PathLike]) -> None:
+    """Make files written with ``sync=False`` (and their renames) durable, as one batch.
+
+    Linux: one ``syncfs`` of each file system the files are on (``sync`` without ``syncfs``); elsewhere every
+    file, then every folder they are in (POSIX), is ``fsync``'ed.
+    """
+    files = [Path(p) for p in paths]
+    if not files:
+        return
+    folders = list(dict.fromkeys(p.parent for p in files))
+    if sys.platform.startswith("linux"):
+        sync_file_systems(folders)
+    else:
+        fsync_each(files, folders)
+
+
+def sync_file_systems(folders: list[Path]) -> None:
+    """Linux: ``syncfs`` once for each file system holding one of ``folders`` (``sync`` without it)."""
+    if _SYNCFS is None:
+        os.sync()
+        return
+    seen = set()
+    for d in folders:
+        dev = os.stat(d).st_dev
+        if dev in seen:
+            continue
+        seen.add(dev)
+        fd = os.open(d, os.O_RDONLY)
+        try:
+            if _SYNCFS(fd) != 0:
+                err = ctypes.get_errno()
+                raise OSError(err, f"syncfs: {os.strerror(err)}", str(d))
+        finally:
+            os.close(fd)
+
+
+def fsync_each(files: list[Path], folders: list[Path]) -> None:
+    """``fsync`` every file, then every folder (not on Windows, where a folder cannot be opened)."""
+    for p in files:
+        _fsync_path(p)
+    if os.name != "nt":
+        for d in folders:
+            _fsync_path(d)
 
 
 # mkstemp's names: "." + stem + "." + 8 random characters + ".tmp" + the final suffix (see atomic_path)

@@ -1,7 +1,9 @@
 """Arrays -> file bytes (PNG, georeferenced PNG, GeoTIFF) and the checked atomic write every layout uses.
 
 Every encoder is deterministic (no timestamps), so a rebuild of unchanged tiles gives the same bytes and
-:func:`write_checked` leaves the files alone.
+:func:`write_checked` leaves the files alone. Tile files are written atomically but not flushed to disk one
+by one: the work unit that wrote them makes them durable as a batch before its resume record names them
+(:func:`farmannot.dataset.records.make_durable`).
 """
 
 from __future__ import annotations
@@ -87,7 +89,8 @@ def file_sha256(path: Path) -> str | None:
 
 
 def write_checked(out: Path, rel: str, data: bytes) -> tuple[str, bool]:
-    """Write ``data`` to ``out/rel`` atomically unless the file already holds exactly these bytes.
+    """Write ``data`` to ``out/rel`` atomically unless the file already holds exactly these bytes; not
+    flushed to disk (the caller's batch is, :func:`farmannot.io.atomic.sync_files`).
 
     Returns:
         ``(sha256, written)``.
@@ -96,5 +99,5 @@ def write_checked(out: Path, rel: str, data: bytes) -> tuple[str, bool]:
     path = out / rel
     if path.exists() and path.stat().st_size == len(data) and file_sha256(path) == digest:
         return digest, False
-    write_bytes(path, data)
+    write_bytes(path, data, sync=False)
     return digest, True
