@@ -107,8 +107,22 @@ class Vocabulary:
 
 
 def load_vocabulary() -> Vocabulary:
-    """Read and validate ``templates/keywords.yaml``."""
+    """Read and validate ``templates/keywords.yaml`` (validated once per parsed file: every caption asks)."""
     raw = load_template_yaml("keywords.yaml")
+    done = _VOCABULARY.get(id(raw))
+    if done is not None and done[0] is raw:
+        return done[1]
+    vocab = _vocabulary(raw)
+    _VOCABULARY.clear()
+    _VOCABULARY[id(raw)] = (raw, vocab)
+    return vocab
+
+
+#: the last parsed ``keywords.yaml`` (kept alive, so its id is not reused) and its vocabulary
+_VOCABULARY: dict[int, tuple[Any, Vocabulary]] = {}
+
+
+def _vocabulary(raw: Any) -> Vocabulary:
     where = "templates/keywords.yaml"
     if not isinstance(raw, dict) or not isinstance(raw.get("keywords"), dict):
         raise FarmannotError(f"{where}: needs a 'keywords' mapping.")

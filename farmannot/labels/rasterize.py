@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 from rasterio.windows import Window
 from scipy import ndimage
-from skimage.segmentation import find_boundaries
 
 from farmannot.errors import InputError
 from farmannot.io.labelme_json import Shape
@@ -192,14 +192,32 @@ def rasterize_parcels(plan: LabelPlan, window: Window) -> np.ndarray:
 def parcel_boundaries(parcels: np.ndarray, width: int = 1) -> np.ndarray:
     """uint8 0/1 boundary: parcel pixels within ``width`` px of a pixel with another id (or none).
 
-    skimage's ``find_boundaries(mode='inner')`` marks the edge ring inside each parcel, so two touching
-    parcels each get their own edge and stay apart; the image border is not an edge.
+    The edge ring inside each parcel, as skimage's ``find_boundaries(connectivity=1, mode='inner')`` marks
+    it (a pixel whose 4-neighbourhood's grey dilation and erosion differ), so two touching parcels each get
+    their own edge and stay apart; the image border is not an edge. The dilation and erosion are OpenCV's
+    (a 3 x 3 cross, the border replicated), on ids renumbered to 16 bits where they do not fit: only equality
+    of ids matters.
     """
-    edge = find_boundaries(parcels, connectivity=1, mode="inner") & (parcels > 0)
+    p = np.asarray(parcels)
+    ids = _morphology_ids(p)
+    edge = (cv2.dilate(ids, _CROSS, borderType=cv2.BORDER_REPLICATE)
+            != cv2.erode(ids, _CROSS, borderType=cv2.BORDER_REPLICATE)) & (p > 0)
     if width > 1:
         edge = ndimage.binary_dilation(edge, structure=np.ones((3, 3), bool), iterations=width - 1)
-        edge &= parcels > 0
+        edge &= p > 0
     return edge.astype(np.uint8)
+
+
+_CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+
+
+def _morphology_ids(p: np.ndarray) -> np.ndarray:
+    """``p`` as an array OpenCV's morphology takes (uint16, else float64) with the same equalities."""
+    if p.size and (p.min() < 0 or p.max() > 0xFFFF):
+        p = np.unique(p, return_inverse=True)[1].reshape(p.shape)  # ranks: equal ids stay equal
+        if p.max() > 0xFFFF:
+            return np.ascontiguousarray(p, dtype=np.float64)  # exact below 2**53
+    return np.ascontiguousarray(p, dtype=np.uint16)
 
 
 @dataclass
@@ -226,20 +244,24 @@ def tile_labels(plan: LabelPlan, window: Window, boundary_width: int = 1) -> Til
     pc1, pr1 = min(plan.width, c0 + w + pad), min(plan.height, r0 + h + pad)
     which, idx = plan.which(Window(pc0, pr0, pc1 - pc0, pr1 - pr0))
     mask_lut = np.array([0] + [plan.values[i] for i in idx], dtype=np.uint8)
-    pid_lut = np.array([0] + [plan.parcel_ids[i] for i in idx], dtype=np.uint32)
-    parcels_big = pid_lut[which]
-    padded = np.pad(parcels_big, ((pr0 - (r0 - pad), (r0 + h + pad) - pr1), (pc0 - (c0 - pad), (c0 + w + pad) - pc1)),
+    # the window's scene parcel ids, sorted, and each canvas value's rank among them (0: no parcel)
+    scene_ids, rank_lut = np.unique(np.array([0] + [plan.parcel_ids[i] for i in idx], dtype=np.uint32),
+                                    return_inverse=True)
+    ranks = rank_lut.reshape(-1).astype(np.int32)[which]
+    padded = np.pad(ranks, ((pr0 - (r0 - pad), (r0 + h + pad) - pr1), (pc0 - (c0 - pad), (c0 + w + pad) - pc1)),
                     mode="edge")
     boundary = parcel_boundaries(padded, boundary_width)[pad:pad + h, pad:pad + w]
     inner = (slice(r0 - pr0, r0 - pr0 + h), slice(c0 - pc0, c0 - pc0 + w))
-    parcels = parcels_big[inner]
+    ranks = ranks[inner]
     mask = mask_lut[which[inner]]
-    ids = [int(v) for v in np.unique(parcels) if v]
+    present = np.bincount(ranks.ravel(), minlength=len(scene_ids)) > 0
+    present[0] = False
+    ids = [int(v) for v in scene_ids[present]]
     if len(ids) > np.iinfo(np.uint16).max:
         raise InputError(f"a tile holds {len(ids)} parcels, more than a uint16 parcel raster can number.")
-    lut = np.zeros(int(parcels.max()) + 1 if parcels.size else 1, dtype=np.uint16)
-    lut[ids] = np.arange(1, len(ids) + 1, dtype=np.uint16)
-    return TileLabels(np.ascontiguousarray(mask), np.ascontiguousarray(boundary), lut[parcels], ids)
+    lut = np.zeros(len(scene_ids), dtype=np.uint16)  # rank -> tile-local id 1..n in order of scene id
+    lut[present] = np.arange(1, len(ids) + 1, dtype=np.uint16)
+    return TileLabels(np.ascontiguousarray(mask), np.ascontiguousarray(boundary), lut[ranks], ids)
 
 
 def class_raster(shapes: Sequence[Shape], height: int, width: int, values: Mapping[str, int],

@@ -148,3 +148,26 @@ def test_strict_undefined_in_an_edited_template(tmp_path, monkeypatch):
         render_caption(BASE, "en")
     # the Chinese template there is untouched and still renders
     assert render_caption(BASE, "zh").startswith("该遥感影像")
+
+
+def test_vocabulary_follows_the_templates_folder(tmp_path, monkeypatch):
+    """The vocabulary is validated once per parsed keywords.yaml: another folder's file gives its own wording
+    (and its own errors), the default folder its wording again."""
+    shipped = load_vocabulary()
+    edited = (templates_dir() / "keywords.yaml").read_text(encoding="utf-8").replace(
+        "scattered blocky ponds", "ponds here and there")
+    assert "ponds here and there" in edited
+    shutil.copytree(templates_dir(), tmp_path / "templates")
+    (tmp_path / "templates" / "keywords.yaml").write_text(edited, encoding="utf-8")
+    monkeypatch.setenv("FARMANNOT_TEMPLATES", str(tmp_path / "templates"))
+    assert load_vocabulary().word("water", "scattered_ponds", "en") == "ponds here and there"
+    assert "ponds here and there" in render_caption(BASE, "en")
+    shutil.copytree(templates_dir(), tmp_path / "broken")
+    (tmp_path / "broken" / "keywords.yaml").write_text("keywords: {shape: {values: {}}}\n", encoding="utf-8")
+    monkeypatch.setenv("FARMANNOT_TEMPLATES", str(tmp_path / "broken"))
+    for _ in range(2):  # a file that fails is not remembered as a vocabulary
+        with pytest.raises(FarmannotError, match="keywords.yaml"):
+            load_vocabulary()
+    monkeypatch.delenv("FARMANNOT_TEMPLATES")
+    assert load_vocabulary() == shipped
+    assert shipped.word("water", "scattered_ponds", "en") == "scattered blocky ponds"

@@ -105,3 +105,24 @@ def test_centre_of_geographic_raster_is_plain_arithmetic():
 def test_centre_without_crs_is_an_input_error():
     with pytest.raises(InputError, match="coordinate reference system"):
         centre_lonlat(None, (1, 0, 0, 0, -1, 0), 10, 10)
+
+
+def test_centre_from_a_transformer_made_once_per_crs_equals_pyproj_made_each_time():
+    """Tiles of one scene share the scene's transformer; scenes of other CRSs, asked in between, get their own."""
+    from pyproj import CRS, Transformer
+    from rasterio.crs import CRS as RioCRS
+
+    grids = [(RioCRS.from_epsg(32622), from_origin(729345.0, -2785995.0, 30, 30), 256, 256),
+             ("EPSG:32613", from_origin(450000.0, 4450000.0, 2.0, 2.0), 100, 60),
+             (CRS.from_epsg(3857), from_origin(-6_000_000.0, -2_900_000.0, 10.0, 10.0), 50, 50),
+             ("EPSG:4326", from_origin(-106.0, 40.6, 0.0015, 0.0015), 400, 200)]
+    for _ in range(2):
+        for crs, tr, w, h in grids + grids[::-1]:
+            src = CRS.from_user_input(crs if isinstance(crs, CRS) else str(crs))
+            x, y = tr @ (w / 2.0, h / 2.0)
+            ref = Transformer.from_crs(src, "EPSG:4326", always_xy=True).transform(x, y)
+            assert centre_lonlat(crs, tuple(tr)[:6], w, h) == (float(ref[0]), float(ref[1]))
+    with pytest.raises(InputError, match="unusable CRS 'EPSG:999999'"):
+        centre_lonlat("EPSG:999999", (1, 0, 0, 0, -1, 0), 10, 10)
+    with pytest.raises(InputError, match="unusable CRS 'EPSG:999999'"):  # a failure is not remembered as a CRS
+        centre_lonlat("EPSG:999999", (1, 0, 0, 0, -1, 0), 10, 10)

@@ -250,3 +250,59 @@ def test_boundary_width_and_image_border():
     assert parcel_boundaries(p, 1).sum() == 4                     # the four 4-neighbours of the hole
     # width 2: pixels within one more 8-step of those four: a 5 x 5 block without its corners and the hole
     assert parcel_boundaries(p, 2).sum() == 5 * 5 - 4 - 1
+
+
+def _skimage_boundaries(p: np.ndarray, width: int) -> np.ndarray:
+    """The boundary as skimage and scipy draw it: ``find_boundaries(mode='inner')`` then 8-dilations."""
+    from scipy import ndimage
+    from skimage.segmentation import find_boundaries
+
+    edge = find_boundaries(p, connectivity=1, mode="inner") & (p > 0)
+    if width > 1:
+        edge = ndimage.binary_dilation(edge, structure=np.ones((3, 3), bool), iterations=width - 1) & (p > 0)
+    return edge.astype(np.uint8)
+
+
+@pytest.mark.parametrize("ids", ["small", "scene-wide uint32", "over 65,535 in one raster"])
+def test_boundaries_match_skimage_find_boundaries(ids):
+    rng = np.random.default_rng(3)
+    for trial in range(20):
+        h, w = (int(v) for v in rng.integers(1, 70, 2))
+        if ids == "over 65,535 in one raster":  # every pixel its own id: renumbered, compared as float64
+            h, w = 300, 300
+            p = rng.permutation(h * w).astype(np.uint32).reshape(h, w) + np.uint32(4_000_000_000)
+            p[rng.random((h, w)) < 0.1] = 0
+        else:
+            cells = rng.integers(0, 6, (h // 3 + 1, w // 3 + 1))  # blocky parcels, many touching
+            p = np.kron(cells, np.ones((3, 3), np.int64))[:h, :w]
+            if ids == "scene-wide uint32":  # large ids of which some differ only above 16 bits
+                p = np.where(p > 0, p * 65_536 + 7 + (p % 2) * 2**31, 0)
+            p = p.astype(np.uint32)
+        for width in (1, 2, 3):
+            got = parcel_boundaries(p, width)
+            assert got.dtype == np.uint8
+            np.testing.assert_array_equal(got, _skimage_boundaries(p, width), err_msg=f"{ids} {trial} {width}")
+        if ids == "over 65,535 in one raster":
+            break
+
+
+def test_tile_parcel_ids_match_the_scene_raster():
+    # tile-local ids 1..n in order of scene id, and the list of scene ids, from np.unique of the scene raster
+    rng = np.random.default_rng(5)
+    shapes = []
+    for k in range(40):
+        x0, y0 = (int(v) for v in rng.integers(0, 56, 2))
+        x1, y1 = x0 + int(rng.integers(2, 12)), y0 + int(rng.integers(2, 12))
+        label = "__ignore__" if k % 9 == 0 else "_background_" if k % 11 == 0 else "farmland"
+        shapes.append(_sq(label, x0, y0, x1, y1))
+    plan = plan_labels(shapes, 64, 64)
+    scene = rasterize_parcels(plan, Window(0, 0, 64, 64))
+    for c0, r0, w, h in ((0, 0, 64, 64), (8, 16, 24, 20), (40, 40, 24, 24), (60, 0, 4, 64)):
+        t = tile_labels(plan, Window(c0, r0, w, h))
+        part = scene[r0:r0 + h, c0:c0 + w]
+        ref_ids = [int(v) for v in np.unique(part) if v]
+        assert t.parcel_scene_ids == ref_ids
+        ref_local = np.searchsorted(ref_ids, part) + 1
+        np.testing.assert_array_equal(t.parcel, np.where(part > 0, ref_local, 0))
+        assert t.parcel.dtype == np.uint16
+        np.testing.assert_array_equal(t.boundary, _skimage_boundaries(scene, 1)[r0:r0 + h, c0:c0 + w])

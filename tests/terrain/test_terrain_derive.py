@@ -138,3 +138,21 @@ def test_vertical_units():
     assert vertical_scale_to_m("US survey foot") == pytest.approx(0.3048006096)
     assert vertical_scale_to_m(None) is None
     assert vertical_scale_to_m("furlong") is None
+
+
+def test_pixel_sizes_of_several_crs_asked_in_turn():
+    """Each CRS is parsed once and kept: sizes asked alternately for three CRSs (a string, a rasterio CRS, a
+    pyproj CRS) stay each CRS's own."""
+    from pyproj import CRS
+    from rasterio.crs import CRS as RioCRS
+
+    geo = Affine(0.001, 0, -105.6, 0, -0.001, 40.5)
+    _, _, dx = Geod(ellps="WGS84").inv(-105.6, 40.4, -105.599, 40.4)
+    ft = Affine(10.0, 0, 3000000, 0, -10.0, 1700000)
+    utm = Affine(2.0, 0, 450000, 0, -2.0, 4450000)
+    for _ in range(3):
+        for crs in ("EPSG:4326", RioCRS.from_epsg(4326), CRS.from_epsg(4326)):
+            assert pixel_size_m(crs, geo, 200)[0] == pytest.approx(dx, rel=1e-4)
+        for crs in ("EPSG:2232", RioCRS.from_epsg(2232), CRS.from_epsg(2232)):
+            assert pixel_size_m(crs, ft, 10) == pytest.approx((10 * 1200 / 3937,) * 2, rel=1e-9)
+        assert pixel_size_m(RioCRS.from_epsg(32613), utm, 10) == (2.0, 2.0)
