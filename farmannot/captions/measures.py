@@ -24,13 +24,14 @@ def min_pixels(area_m2: float, pixel_size_m: float) -> int:
 
 
 def label_components(mask: np.ndarray, min_px: int = 1, connectivity: int = 8) -> tuple[np.ndarray, np.ndarray]:
-    """8-connected components of ``mask`` with at least ``min_px`` pixels, relabelled 1..n.
+    """Components of ``mask`` (``connectivity`` 8 or 4) with at least ``min_px`` pixels, relabelled 1..n.
 
     Returns:
         ``(labels, areas)``: int32 label image (0 background, dropped specks 0) and the n areas in pixels.
     """
-    n, lab, stats, _ = cv2.connectedComponentsWithStats(np.ascontiguousarray(mask, dtype=np.uint8), connectivity,
-                                                        cv2.CV_32S)
+    # by keyword: OpenCV's second and third positional parameters are output arrays, not the connectivity
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(np.ascontiguousarray(mask, dtype=np.uint8),
+                                                        connectivity=connectivity, ltype=cv2.CV_32S)
     areas = stats[1:, cv2.CC_STAT_AREA]
     keep = np.flatnonzero(areas >= min_px) + 1
     lut = np.zeros(n, np.int32)
