@@ -340,7 +340,14 @@ class OnnxDecoder:
 
 
 def _start_session(model: bytes, threads: int):
-    """An onnxruntime CPU session of ``model`` on ``threads`` intra-op threads (the options measured in
+    """An onnxruntime CPU session of ``model`` on ``threads`` intra-op threads (:func:`_session_options`)."""
+    import onnxruntime as ort
+
+    return ort.InferenceSession(model, _session_options(threads), providers=["CPUExecutionProvider"])
+
+
+def _session_options(threads: int):
+    """The decoder sessions' options on ``threads`` intra-op threads (the options measured in
     ``bench/bench_decoder_options.py``)."""
     import onnxruntime as ort
 
@@ -351,4 +358,4 @@ def _start_session(model: bytes, threads: int):
     opts.inter_op_num_threads = 1
     # idle decoder threads sleep instead of spinning on the cores the background encoder is using
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+    return opts
