@@ -4,8 +4,9 @@ The decoder is segment-anything's ViT-B prompt encoder + mask decoder (random we
 ``farmannot.sam.onnx_decoder`` exports it. Every variant is an onnxruntime session of that graph; the
 variants run interleaved (one run of each, in turn, ``--runs`` times) so that a change of load on a shared
 machine falls on all of them alike, and each median (and minimum: the run least disturbed by other
-programs) is printed with its ratio to today's session (one thread, ``ORT_ENABLE_ALL``, no spinning). Every variant's outputs are compared with today's (max abs
-difference of the logits).
+programs) is printed with its ratio to the default session (``OnnxDecoder``'s own, started by
+``_start_session``: one thread, ``ORT_ENABLE_ALL``, no spinning). Every variant's outputs are compared with
+the default session's (max abs difference of the logits).
 
     python bench/bench_decoder_options.py            # nothing else running
     python bench/bench_decoder_options.py --busy     # a ViT-B encoder embeds in a background thread
@@ -28,7 +29,12 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from farmannot.sam.model import PRESETS, SamConfig, random_sam  # noqa: E402
-from farmannot.sam.onnx_decoder import export_decoder, padded_points  # noqa: E402
+from farmannot.sam.onnx_decoder import (  # noqa: E402
+    _session_options,
+    _start_session,
+    export_decoder,
+    padded_points,
+)
 from farmannot.sam.prompts import prompt_from_labelme  # noqa: E402
 from farmannot.sam.session import SamSession  # noqa: E402
 
@@ -67,14 +73,14 @@ def _single_mask_graph(sam) -> bytes:
 
 def _session(model: bytes, threads: int = 1, spinning: bool = False, level: str = "ORT_ENABLE_ALL",
              denormal_zero: bool = False):
+    """A variant: the default session's options (``_session_options``) with the given ones changed."""
     import onnxruntime as ort
 
-    opts = ort.SessionOptions()
+    opts = _session_options(threads)
     opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+    if spinning:
+        ort.set_default_logger_severity(3)  # overriding the default's "0" is what this variant is for: no warning
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "1")
     if denormal_zero:
         opts.add_session_config_entry("session.set_denormal_as_zero", "1")
     return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
@@ -93,7 +99,7 @@ def main() -> None:
     sam = random_sam(SamConfig(32, 2, 2, (1,), img_size=1024), seed=0)
     model, single = export_decoder(sam), _single_mask_graph(sam)
     variants = {
-        "today: 1 thread": _session(model, 1),
+        "default: 1 thread": _start_session(model, 1),
         "2 threads": _session(model, 2),
         "1 thread, spinning": _session(model, 1, spinning=True),
         "2 threads, spinning": _session(model, 2, spinning=True),
@@ -131,7 +137,7 @@ def main() -> None:
         print(f"busy: a ViT-B encoder on {encoder.threads.background} torch thread(s) in the background")
     print(f"load before: {os.getloadavg()[0]:.2f} (1 min), {os.cpu_count()} cores")
     times = {name: [] for name in variants}
-    ref = [variants["today: 1 thread"].run(None, feed) for feed in feeds]
+    ref = [variants["default: 1 thread"].run(None, feed) for feed in feeds]
     diff = dict.fromkeys(variants, 0.0)
     for i, feed in enumerate(feeds):
         for name, sess in variants.items():
@@ -141,7 +147,7 @@ def main() -> None:
             want = ref[i][0][:, 1:2] if masks.shape[1] == 1 else ref[i][0]
             diff[name] = max(diff[name], float(np.abs(masks - want).max()), float(np.abs(iou - ref[i][1]).max()))
     print(f"load after: {os.getloadavg()[0]:.2f}")
-    base, base_min = statistics.median(times["today: 1 thread"]), min(times["today: 1 thread"])
+    base, base_min = statistics.median(times["default: 1 thread"]), min(times["default: 1 thread"])
     for name, ms in times.items():
         med = statistics.median(ms)
         print(f"{name:32s} median {med:6.1f} ms  min {min(ms):6.1f} ms  speed-up {base / med:4.2f}x "

@@ -25,7 +25,8 @@ def templates_dir() -> Path:
 
 
 @functools.lru_cache(maxsize=None)
-def _load_yaml(path: str) -> Any:
+def load_yaml(path: str) -> Any:
+    """Parse the YAML file ``path`` with ``yaml.safe_load``, once per path."""
     try:
         with open(path, encoding="utf-8") as fh:
             return yaml.safe_load(fh)
@@ -35,9 +36,14 @@ def _load_yaml(path: str) -> Any:
         raise FarmannotError(f"{path}: not valid YAML ({exc}).") from None
 
 
+def template_path(name: str) -> str:
+    """The path of ``templates/NAME`` in the templates folder in use (``FARMANNOT_TEMPLATES``, else the package's)."""
+    return os.path.join(os.environ.get("FARMANNOT_TEMPLATES") or _DEFAULT_TEMPLATES, name)
+
+
 def load_template_yaml(name: str) -> Any:
-    """Parse ``templates/NAME`` with ``yaml.safe_load`` (cached)."""
-    return _load_yaml(os.path.join(os.environ.get("FARMANNOT_TEMPLATES") or _DEFAULT_TEMPLATES, name))
+    """Parse ``templates/NAME`` with ``yaml.safe_load`` (cached by its path)."""
+    return load_yaml(template_path(name))
 
 
 _DEFAULT_TEMPLATES = str(Path(__file__).resolve().parent / "templates")

@@ -7,12 +7,13 @@ keywords (``location``) whose value is text.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from farmannot.errors import FarmannotError
-from farmannot.resources import load_template_yaml
+from farmannot.resources import load_yaml, template_path
 
 Lang = Literal["en", "zh"]
 Source = Literal["auto", "suggested", "confirmed"]
@@ -107,19 +108,14 @@ class Vocabulary:
 
 
 def load_vocabulary() -> Vocabulary:
-    """Read and validate ``templates/keywords.yaml`` (validated once per parsed file: every caption asks)."""
-    raw = load_template_yaml("keywords.yaml")
-    done = _VOCABULARY.get(id(raw))
-    if done is not None and done[0] is raw:
-        return done[1]
-    vocab = _vocabulary(raw)
-    _VOCABULARY.clear()
-    _VOCABULARY[id(raw)] = (raw, vocab)
-    return vocab
+    """Read and validate ``templates/keywords.yaml`` of the templates folder in use (validated once per file:
+    every caption asks)."""
+    return _vocabulary_of(template_path("keywords.yaml"))
 
 
-#: the last parsed ``keywords.yaml`` (kept alive, so its id is not reused) and its vocabulary
-_VOCABULARY: dict[int, tuple[Any, Vocabulary]] = {}
+@functools.lru_cache(maxsize=None)
+def _vocabulary_of(path: str) -> Vocabulary:
+    return _vocabulary(load_yaml(path))
 
 
 def _vocabulary(raw: Any) -> Vocabulary:

@@ -53,6 +53,7 @@ def command(run, scene, output, sensor, bands, patch, overlap, batch_size, devic
     from farmannot.predict.scene import predict_scene
     from farmannot.train.checkpoint import load_model
     from farmannot.train.preprocess import Preprocess
+    from farmannot.train.scene_input import bind_scene
 
     if overlap >= patch:
         raise click.BadParameter("--overlap must be smaller than --patch")
@@ -74,7 +75,7 @@ def command(run, scene, output, sensor, bands, patch, overlap, batch_size, devic
         raise FarmannotError(f"{run}: the model was trained with a DEM (inputs {config['inputs']}); give --dem.")
     preprocess = Preprocess.from_config(config, str(run))
     with open_raster(scene) as src:
-        scene_prep = preprocess.for_scene(src, str(scene), sensor=sensor, bands=band_map)
+        scene_prep = bind_scene(preprocess, src, str(scene), sensor=sensor, bands=band_map)
         crs, width, height = src.crs, src.width, src.height
     if scene_prep.note:
         click.echo(f"note: {scene_prep.note}", err=True)

@@ -1,7 +1,10 @@
 """Atomic writes: every file farmannot writes goes to a temporary name first, then is renamed.
 
-A crash never leaves a half-written file under the final name; a re-run sees either the old file or the
-complete new one.
+With the default ``sync=True`` a crash never leaves a half-written file under the final name; a re-run sees
+either the old file or the complete new one. With ``sync=False`` that holds only once :func:`sync_files` has
+run: before it, the rename may reach the disk ahead of the data (ext4's delayed allocation, XFS), so a crash
+can leave a short or empty file under the final name. Such files are made durable per work unit, and a resume
+re-verifies each unit's files against their recorded checksums.
 
 Durability: a file is flushed to disk (``fsync``) before its rename by default. Writers of many small files
 that are recorded as a batch (a dataset's tiles, recorded per work unit) pass ``sync=False`` and make the

@@ -9,12 +9,14 @@ the part it reads: :func:`farmannot.io.raster.scene_info` the grid and the bands
 (``farmannot.scene``) is built by hand (:meth:`SceneGrid.window`).
 
 :func:`reproject` moves shapely geometries with a pyproj transformer made by :func:`crs_transformer`, always
-in ``(x, y)`` = ``(lon, lat)`` order (``always_xy``), the one axis order the project uses.
+in ``(x, y)`` = ``(lon, lat)`` order (``always_xy``), the one axis order the project uses; transformers and
+parsed CRSs (:func:`parsed_crs`) are made once per CRS here, for every caller.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,11 +66,31 @@ class SceneGrid:
 
 def crs_transformer(src, dst) -> Transformer | None:
     """A pyproj transformer from ``src`` to ``dst`` (anything ``CRS.from_user_input`` takes), in ``(x, y)``
-    order; ``None`` when the two are the same CRS (nothing to do)."""
+    order; ``None`` when the two are the same CRS (nothing to do).
+
+    Made once per pair of CRS texts (a string as given, an object's ``str``): making one takes ten times as
+    long as using it, and every tile of a scene asks. pyproj's transformers are thread-safe."""
+    return _transformer(str(src), str(dst))
+
+
+@functools.lru_cache(maxsize=32)
+def _transformer(src: str, dst: str) -> Transformer | None:
     s, d = CRS.from_user_input(src), CRS.from_user_input(dst)
     if s == d:
         return None
     return Transformer.from_crs(s, d, always_xy=True)
+
+
+def parsed_crs(crs) -> CRS:
+    """``crs`` (a rasterio or pyproj CRS, a string, ...) as a pyproj CRS; parsed once per WKT or string (every
+    tile of a scene asks)."""
+    text = crs.to_wkt() if hasattr(crs, "to_wkt") else crs
+    return _parsed(text) if isinstance(text, str) else CRS.from_user_input(text)
+
+
+@functools.lru_cache(maxsize=32)
+def _parsed(text: str) -> CRS:
+    return CRS.from_user_input(text)
 
 
 def reproject(geoms: np.ndarray, tr: Transformer | None) -> np.ndarray:

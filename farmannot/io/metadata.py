@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import functools
 import os
 import re
 from collections.abc import Mapping
@@ -20,11 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from affine import Affine
-from pyproj import CRS, Transformer
+from pyproj import CRS
 from pyproj.exceptions import CRSError
 
 from farmannot.errors import InputError
-from farmannot.io.grid import SceneGrid
+from farmannot.io.grid import SceneGrid, crs_transformer
 
 
 @dataclass(frozen=True)
@@ -174,20 +173,13 @@ def centre_lonlat(crs: str | CRS | None, transform: Affine | tuple[float, ...], 
         raise InputError("the image has no coordinate reference system; give a georeferenced scene (--scene) "
                          "or set location by hand (--set location='25.34°S, 54.53°W').")
     try:
-        to_lonlat = _lonlat_transformer(crs if isinstance(crs, CRS) else str(crs))
+        to_lonlat = crs_transformer(crs, "EPSG:4326")
     except CRSError as exc:
         raise InputError(f"unusable CRS {crs!r} ({exc}).") from None
     aff = transform if isinstance(transform, Affine) else Affine(*tuple(transform)[:6])
     x, y = aff @ (width / 2.0, height / 2.0)
-    lon, lat = to_lonlat.transform(x, y)
+    lon, lat = (x, y) if to_lonlat is None else to_lonlat.transform(x, y)
     return float(lon), float(lat)
-
-
-@functools.lru_cache(maxsize=32)
-def _lonlat_transformer(crs: str | CRS) -> Transformer:
-    """The transformer from ``crs`` to EPSG:4326 in ``(lon, lat)`` order, made once per CRS: making it takes
-    ten times as long as using it (every tile of a scene asks). pyproj's transformers are thread-safe."""
-    return Transformer.from_crs(CRS.from_user_input(crs), "EPSG:4326", always_xy=True)
 
 
 def read_scene_metadata(path: str | os.PathLike) -> SceneGrid:

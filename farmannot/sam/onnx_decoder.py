@@ -23,7 +23,8 @@ import statistics
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -177,6 +178,20 @@ PROBE_EVERY = 8
 REMEMBERED_RUNS = 3
 
 
+@dataclass(frozen=True)
+class ThreadsChoice:
+    """What :meth:`FasterThreads.choose` picked for one click, handed back to :meth:`FasterThreads.record`.
+
+    ``threads`` runs the click; ``probe_median`` is the chosen count's median when the click probes another
+    count (else ``None``); ``counted`` whether the click's time can say anything (more than one count fitted).
+    """
+
+    threads: int
+    probe_median: float | None
+    counted: bool
+    ticket: int
+
+
 class FasterThreads:
     """Which of the decoder's thread counts runs a click: the one whose recent clicks were fastest.
 
@@ -186,8 +201,12 @@ class FasterThreads:
     :data:`REMEMBERED_RUNS` runs had the lowest median, each count is tried once first (the most threads
     first), and every :data:`PROBE_EVERY`-th such click runs the count measured least recently; a probe
     faster than the chosen count's median starts that count's record afresh (the load has changed), so the
-    next click takes it. Clicks with one count to run on (beside an embedding) are not recorded: their times
-    say nothing about the choice.
+    next click takes it. Not recorded, as their times say nothing about the choice: clicks with one count to
+    run on (beside an embedding), a click that ran while another click ran, and a click whose caller drops
+    its time (an embedding started or ended while it ran: ``record(choice, None)``).
+
+    Each :meth:`choose` returns a :class:`ThreadsChoice` that its click hands back to :meth:`record`, so clicks
+    running at once keep their own choice (a probe among them).
     """
 
     def __init__(self, counts: Iterable[int]) -> None:
@@ -195,7 +214,9 @@ class FasterThreads:
         self._recent = {n: deque(maxlen=REMEMBERED_RUNS) for n in self.counts}
         self._measured_at = dict.fromkeys(self.counts, -1)
         self._choices = 0
-        self._probe: tuple[int, float] | None = None  # the count probed, and the chosen count's median then
+        self._tickets = 0
+        self._running: set[int] = set()  # tickets of the clicks chosen and not yet recorded
+        self._overlapped: set[int] = set()  # those of them that ran beside another click
         self._lock = threading.Lock()
 
     def fitting(self, limit: int | None) -> list[int]:
@@ -205,31 +226,42 @@ class FasterThreads:
     def _median(self, n: int) -> float:
         return statistics.median(self._recent[n])
 
-    def choose(self, limit: int | None) -> int:
+    def choose(self, limit: int | None) -> ThreadsChoice:
+        """The thread count for a click that may use up to ``limit`` threads; hand the result to :meth:`record`."""
         fits = self.fitting(limit)
-        if len(fits) == 1:
-            return fits[0]
         with self._lock:
+            self._tickets += 1
+            ticket = self._tickets
+            if self._running:
+                self._overlapped.update(self._running)
+                self._overlapped.add(ticket)
+            self._running.add(ticket)
+            if len(fits) == 1:
+                return ThreadsChoice(fits[0], None, False, ticket)
             self._choices += 1
-            self._probe = None
             untried = [n for n in fits if not self._recent[n]]
             if untried:
-                return max(untried)
+                return ThreadsChoice(max(untried), None, True, ticket)
             best = min(fits, key=lambda n: (self._median(n), -n))
             if self._choices % PROBE_EVERY == 0:
                 probe = min(fits, key=lambda n: self._measured_at[n])
                 if probe != best:
-                    self._probe = (probe, self._median(best))
-                    return probe
-            return best
+                    return ThreadsChoice(probe, self._median(best), True, ticket)
+            return ThreadsChoice(best, None, True, ticket)
 
-    def record(self, limit: int | None, threads: int, seconds: float) -> None:
-        if len(self.fitting(limit)) > 1:
-            with self._lock:
-                if self._probe is not None and self._probe[0] == threads and seconds < self._probe[1]:
-                    self._recent[threads].clear()
-                self._recent[threads].append(seconds)
-                self._measured_at[threads] = self._choices
+    def record(self, choice: ThreadsChoice, seconds: float | None) -> None:
+        """The click of ``choice`` took ``seconds`` (``None``: it ended without a time that counts)."""
+        with self._lock:
+            self._running.discard(choice.ticket)
+            overlapped = choice.ticket in self._overlapped
+            self._overlapped.discard(choice.ticket)
+            if seconds is None or overlapped or not choice.counted:
+                return
+            n = choice.threads
+            if choice.probe_median is not None and seconds < choice.probe_median:
+                self._recent[n].clear()
+            self._recent[n].append(seconds)
+            self._measured_at[n] = self._choices
 
 
 class OnnxDecoder:
@@ -284,23 +316,38 @@ class OnnxDecoder:
         return model
 
     def decode(self, features: np.ndarray, coords: np.ndarray, labels: np.ndarray,
-               threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+               threads: int | None = None,
+               same_conditions: Callable[[], bool] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Low-resolution mask logits ``(4, h, w)`` and IoU predictions ``(4,)`` for one padded prompt, on at most
         ``threads`` threads (``None``: the fewest started; :class:`FasterThreads` picks among those that fit);
-        every session gives the same logits up to float rounding."""
+        every session gives the same logits up to float rounding. ``same_conditions``, asked after the run,
+        says whether the conditions ``threads`` was decided on still hold (no embedding started or ended
+        meanwhile); when it says no, the click's time is not recorded."""
         feed = {"image_embeddings": np.ascontiguousarray(features[None], dtype=np.float32),
                 "point_coords": coords, "point_labels": labels}
-        n = self.chooser.choose(threads)
-        session, lock = self._sessions[n]
-        with lock:
-            t0 = time.perf_counter()
-            masks, iou = session.run(None, feed)
-            self.chooser.record(threads, n, time.perf_counter() - t0)
+        choice = self.chooser.choose(threads)
+        session, lock = self._sessions[choice.threads]
+        seconds = None
+        try:
+            with lock:
+                t0 = time.perf_counter()
+                masks, iou = session.run(None, feed)
+                seconds = time.perf_counter() - t0
+        finally:
+            counts = seconds is not None and (same_conditions is None or same_conditions())
+            self.chooser.record(choice, seconds if counts else None)
         return masks[0], iou[0]
 
 
 def _start_session(model: bytes, threads: int):
-    """An onnxruntime CPU session of ``model`` on ``threads`` intra-op threads (the options measured in
+    """An onnxruntime CPU session of ``model`` on ``threads`` intra-op threads (:func:`_session_options`)."""
+    import onnxruntime as ort
+
+    return ort.InferenceSession(model, _session_options(threads), providers=["CPUExecutionProvider"])
+
+
+def _session_options(threads: int):
+    """The decoder sessions' options on ``threads`` intra-op threads (the options measured in
     ``bench/bench_decoder_options.py``)."""
     import onnxruntime as ort
 
@@ -311,4 +358,4 @@ def _start_session(model: bytes, threads: int):
     opts.inter_op_num_threads = 1
     # idle decoder threads sleep instead of spinning on the cores the background encoder is using
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+    return opts

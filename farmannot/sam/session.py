@@ -277,7 +277,10 @@ class SamSession:
         from farmannot.sam.onnx_decoder import ROI_FRACTION, padded_points, upsample_mask
 
         coords, labels = padded_points(prompt, ResizeLongestSide(self.img_size), emb.original_size)
-        low_res, iou = self.onnx_decoder().decode(emb.features, coords, labels, threads=self.click_threads())
+        busy = self.embedding_running  # a click whose embedding state changes as it runs is not timed
+        low_res, iou = self.onnx_decoder().decode(emb.features, coords, labels,
+                                                  threads=self.click_threads(),
+                                                  same_conditions=lambda: self.embedding_running == busy)
         best = max([1, 2, 3] if prompt.multimask else [0], key=lambda i: float(iou[i]))  # as the torch path
         # only the chosen mask, and only where it can be true; a mask spread over the picture: torch's resize
         sam = self.sam

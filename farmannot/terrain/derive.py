@@ -12,13 +12,13 @@ a plane has the same slope everywhere.
 
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
 from affine import Affine
-from pyproj import CRS as ProjCRS
 from scipy import ndimage
+
+from farmannot.io.grid import parsed_crs
 
 FloatOrRows = float | np.ndarray
 
@@ -60,7 +60,7 @@ def pixel_area_m2(crs, transform: Affine, height: int) -> float:
     """Ground area of one pixel in square metres: :func:`pixel_size_m`'s sides multiplied (at the grid's
     centre latitude for a geographic CRS). A rotated projected grid uses the transform's determinant."""
     if transform.b != 0 or transform.d != 0:
-        pcrs = _pyproj_crs(crs)
+        pcrs = parsed_crs(crs)
         if not pcrs.is_geographic:
             factor = pcrs.axis_info[0].unit_conversion_factor if pcrs.axis_info else 1.0
             return abs(transform.a * transform.e - transform.b * transform.d) * factor * factor
@@ -79,22 +79,10 @@ def pixel_size_m_rows(crs, transform: Affine, height: int) -> tuple[np.ndarray, 
     return xs.reshape(-1, 1), ys.reshape(-1, 1)
 
 
-def _pyproj_crs(crs) -> ProjCRS:
-    """``crs`` (a rasterio or pyproj CRS, a string, ...) as a pyproj CRS; parsed once per WKT or string (every
-    tile of a scene asks)."""
-    text = crs.to_wkt() if hasattr(crs, "to_wkt") else crs
-    return _parsed_crs(text) if isinstance(text, str) else ProjCRS.from_user_input(text)
-
-
-@functools.lru_cache(maxsize=32)
-def _parsed_crs(text: str) -> ProjCRS:
-    return ProjCRS.from_user_input(text)
-
-
 def _pixel_sizes(crs, transform: Affine, y_centre: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if transform.b != 0 or transform.d != 0:
         raise ValueError("rotated grids are not supported: the transform has rotation terms")
-    pcrs = _pyproj_crs(crs)
+    pcrs = parsed_crs(crs)
     if pcrs.is_geographic:
         ell = pcrs.ellipsoid
         a, e2 = ell.semi_major_metre, 1.0 - (ell.semi_minor_metre / ell.semi_major_metre) ** 2

@@ -13,21 +13,18 @@ The object is written into the run's ``config.json`` (and so into every checkpoi
 ``preprocess``. Runs written before it hold only ``stats``: :meth:`Preprocess.from_config` reads those with the
 rule every earlier ``predict`` applied (3 channels: ``display``, else ``stored``), so old runs predict as before.
 
-Bound to one scene (its bands and stretch, for ``predict``) it is a
-:class:`farmannot.train.scene_input.ScenePreprocess`.
+Bound to one scene (its bands and stretch, for ``predict``) by
+:func:`farmannot.train.scene_input.bind_scene`, it is a :class:`farmannot.train.scene_input.ScenePreprocess`.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import numpy as np
 
 from farmannot.errors import InputError
-
-if TYPE_CHECKING:
-    from farmannot.train.scene_input import ScenePreprocess
 
 KEY = "preprocess"
 DISPLAY = "display"
@@ -112,19 +109,3 @@ class Preprocess:
             return cls.from_stats(config["stats"])
         raise InputError(f"{source}: the run records no input preprocessing ('preprocess' or 'stats' in its "
                          "config); it was not written by 'farmannot train': retrain it.")
-
-    def for_scene(self, src, name: str | None = None, *, sensor: str | None = None,
-                  bands: dict[str, int] | None = None) -> ScenePreprocess:
-        """Bound to the open raster ``src`` (bands, stretch): :func:`farmannot.train.scene_input.bind_scene`."""
-        from farmannot.train.scene_input import bind_scene
-
-        return bind_scene(self, src, name, sensor=sensor, bands=bands)
-
-
-def __getattr__(name: str):
-    """``ScenePreprocess`` is :mod:`farmannot.train.scene_input`'s; still importable from here, where it was."""
-    if name == "ScenePreprocess":
-        from farmannot.train.scene_input import ScenePreprocess
-
-        return ScenePreprocess
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

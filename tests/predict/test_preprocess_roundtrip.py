@@ -16,6 +16,7 @@ from farmannot.train.checkpoint import BEST, load_checkpoint, write_config
 from farmannot.train.data import list_tiles
 from farmannot.train.preprocess import Preprocess
 from farmannot.train.samples import TileDataset
+from farmannot.train.scene_input import bind_scene
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "dataset"))
 from projectgen import make_project, scene_pixels  # noqa: E402
@@ -192,7 +193,7 @@ def test_a_one_band_scene_goes_to_a_display_model_as_gray_with_one_note(tmp_path
     notes = [ln for ln in res.output.splitlines() if ln.startswith("note:")]
     assert len(notes) == 1 and "gray.tif" in notes[0] and "gray in all three channels" in notes[0]
     with rasterio.open(scene) as src:
-        sp = Preprocess.from_config(config).for_scene(src)
+        sp = bind_scene(Preprocess.from_config(config), src)
     assert sp.band_indexes == (1, 1, 1)  # the one band as gray in every channel, as build-dataset tiles it
 
 
@@ -218,14 +219,14 @@ def test_predict_asks_for_and_reads_the_bands_that_sensor_or_bands_name(tmp_path
 
     with rasterio.open(scene) as src:
         display = Preprocess("display", (0.0,) * 3, (1.0,) * 3)
-        assert display.for_scene(src, bands={"red": 3, "green": 2, "blue": 1}).band_indexes == (3, 2, 1)
-        assert display.for_scene(src, sensor="bgrn").band_indexes == (3, 2, 1)
-        assert display.for_scene(src, sensor="rgbn").band_indexes == (1, 2, 3)
+        assert bind_scene(display, src, bands={"red": 3, "green": 2, "blue": 1}).band_indexes == (3, 2, 1)
+        assert bind_scene(display, src, sensor="bgrn").band_indexes == (3, 2, 1)
+        assert bind_scene(display, src, sensor="rgbn").band_indexes == (1, 2, 3)
         # --bands wins over --sensor (farmannot.io.bands.resolve_band_map, for every command)
-        assert display.for_scene(src, sensor="bgrn", bands={"red": 5, "green": 4, "blue": 1}).band_indexes == (5, 4, 1)
+        assert bind_scene(display, src, sensor="bgrn", bands={"red": 5, "green": 4, "blue": 1}).band_indexes == (5, 4, 1)
         # a stored model reads the first bands as build-dataset's GeoTIFF tiles hold them, whatever the map
         stored = Preprocess("stored", (0.0,) * 4, (1.0,) * 4)
-        assert stored.for_scene(src, bands={"red": 3, "green": 2, "blue": 1}).band_indexes == (1, 2, 3, 4)
+        assert bind_scene(stored, src, bands={"red": 3, "green": 2, "blue": 1}).band_indexes == (1, 2, 3, 4)
 
 
 def test_a_run_without_preprocess_reads_its_stats_as_predict_always_did():

@@ -83,27 +83,93 @@ def test_one_and_two_thread_sessions_give_the_torch_masks(sessions, tiny_checkpo
         assert score == pytest.approx(ref_score, abs=1e-4)
 
 
+def _click(chooser, limit, seconds):
+    """One click, alone: the count chosen, then its time handed back with the choice."""
+    choice = chooser.choose(limit)
+    chooser.record(choice, seconds)
+    return choice.threads
+
+
 def test_faster_threads_takes_the_faster_count_and_notices_a_change():
     chooser = onnx_decoder.FasterThreads([1, 2])
-    assert chooser.choose(1) == 1  # beside an embedding: one count, no choice, not recorded
-    chooser.record(1, 1, 9.0)
-    assert chooser.choose(2) == 2  # each count tried once, the most threads first
-    chooser.record(2, 2, 0.090)
-    assert chooser.choose(2) == 1  # the 9 s beside the embedding was not taken as 1 thread's time
-    chooser.record(2, 1, 0.060)
+    assert _click(chooser, 1, 9.0) == 1  # beside an embedding: one count, no choice, not recorded
+    assert _click(chooser, 2, 0.090) == 2  # each count tried once, the most threads first
+    assert _click(chooser, 2, 0.060) == 1  # the 9 s beside the embedding was not taken as 1 thread's time
     for _ in range(5):  # choices 3..7: the faster lately
-        assert chooser.choose(2) == 1
-        chooser.record(2, 1, 0.060)
+        assert _click(chooser, 2, 0.060) == 1
     assert onnx_decoder.PROBE_EVERY == 8
-    assert chooser.choose(2) == 2  # the 8th: the count measured least recently runs again
-    chooser.record(2, 2, 0.030)  # faster than 1 thread's 60 ms: the cores are free now, its 90 ms forgotten
+    # the 8th: the count measured least recently runs again; faster than 1 thread's 60 ms: the cores are
+    # free now, its 90 ms forgotten
+    assert _click(chooser, 2, 0.030) == 2
     for _ in range(7):  # choices 9..15
-        assert chooser.choose(2) == 2
-        chooser.record(2, 2, 0.030)
-    assert chooser.choose(2) == 1  # the 16th: a probe of 1 thread ...
-    chooser.record(2, 1, 0.090)  # ... slower: nothing changes
-    assert chooser.choose(2) == 2
-    assert chooser.choose(None) == 1 and chooser.fitting(4) == [1, 2]
+        assert _click(chooser, 2, 0.030) == 2
+    assert _click(chooser, 2, 0.090) == 1  # the 16th: a probe of 1 thread, slower: nothing changes
+    assert chooser.choose(2).threads == 2
+    assert chooser.choose(None).threads == 1 and chooser.fitting(4) == [1, 2]
+
+
+def _chooser_probing_next() -> onnx_decoder.FasterThreads:
+    """2 threads measured at 90 ms, 1 thread at 60 ms over choices 1..7: the 8th choice probes 2 threads."""
+    chooser = onnx_decoder.FasterThreads([1, 2])
+    assert _click(chooser, 2, 0.090) == 2
+    for _ in range(6):
+        assert _click(chooser, 2, 0.060) == 1
+    return chooser
+
+
+def test_a_probe_is_kept_by_its_click_when_another_click_is_chosen_meanwhile():
+    chooser = _chooser_probing_next()
+    probe = chooser.choose(2)  # the 8th choice: the probe of 2 threads, against 1 thread's median of 60 ms
+    assert (probe.threads, probe.probe_median) == (2, 0.060)
+    other = chooser.choose(1)  # a click beside an embedding is chosen while the probe runs
+    chooser.record(other, 9.0)
+    chooser.record(probe, 0.030)  # its time ran beside another click: neither is recorded
+    assert _click(chooser, 2, 0.060) == 1  # 2 threads keep their 90 ms, so 1 thread runs
+    # the next probe, alone, comes with its own median and still counts
+    for _ in range(6):
+        assert _click(chooser, 2, 0.060) == 1
+    probe = chooser.choose(2)
+    assert (probe.threads, probe.probe_median) == (2, 0.060)
+    chooser.record(probe, 0.030)
+    assert _click(chooser, 2, 0.030) == 2  # the probe was faster: 2 threads' 90 ms forgotten
+
+
+def test_a_click_whose_conditions_changed_is_not_recorded():
+    chooser = _chooser_probing_next()
+    probe = chooser.choose(2)
+    assert probe.threads == 2
+    chooser.record(probe, None)  # an embedding started while it ran: its 30 ms says nothing about idle cores
+    assert _click(chooser, 2, 0.060) == 1
+
+
+def test_a_click_during_which_an_embedding_starts_is_not_timed(sessions, tiny_checkpoint, image):
+    """A click chosen on idle cores while no embedding runs, during which one starts: its time is not taken
+    as the idle cores' time (the count stays untried), while a click with nothing changing is recorded."""
+    from farmannot.sam.session import ThreadBudget
+
+    two = SamSession.from_checkpoint(tiny_checkpoint, cache=sessions[1].cache, decoder="onnx")
+    two.threads = ThreadBudget(total=2, click=1)
+    dec = two.onnx_decoder()
+    real, lock = dec._sessions[2]
+
+    class EmbeddingStarts:
+        def run(self, *args):
+            out = real.run(*args)
+            two._encode_lock.acquire()  # what compute_embedding holds while the encoder runs
+            return out
+
+    dec._sessions[2] = (EmbeddingStarts(), lock)
+    emb, _ = sessions[0].embed(image)
+    try:
+        two.predict(emb, [[60.0, 50.0]], [1])
+    finally:
+        two._encode_lock.release()
+        dec._sessions[2] = (real, lock)
+    asked = dec.chooser.choose(2)
+    dec.chooser.record(asked, None)
+    assert asked.threads == 2  # still untried: the click's time was dropped
+    two.predict(emb, [[60.0, 50.0]], [1])  # on 2 threads, nothing changing: recorded
+    assert dec.chooser.choose(2).threads == 1  # 2 tried, 1 is the untried one now
 
 
 def test_exported_decoder_is_kept_beside_the_cache(tiny_checkpoint, tmp_path, monkeypatch, image):
