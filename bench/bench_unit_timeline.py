@@ -28,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 PREP = ("plan_scene", "look_scene")
-UNIT = ("build_unit", "prepared_unit")
+UNIT = ("build_unit",)  # on Dask run by dataset.scheduler.prepared_unit, traced too so that workers load this module
 LOG = os.environ.setdefault("FARMANNOT_BENCH_TIMELINE", str(Path(tempfile.gettempdir()) / "unit_timeline.log"))
 
 
@@ -46,7 +46,7 @@ def _traced(fn):
 def _wrap() -> None:
     import farmannot.dataset.scheduler as sched
 
-    for name in PREP + UNIT:
+    for name in PREP + UNIT + ("prepared_unit",):
         if hasattr(sched, name):
             run = _traced(getattr(sched, name))
             # found by name in this module: the process pool pickles functions by reference

@@ -27,6 +27,7 @@ from tqdm import tqdm
 from farmannot.dataset.config import BuildConfig
 from farmannot.dataset.manifest import BUILD_REPORT, write_coco, write_manifest, write_spie
 from farmannot.dataset.project import SceneJob, discover_scenes
+from farmannot.dataset.records import remove_empty_units
 from farmannot.dataset.scene import SceneResult, build_scene
 from farmannot.dataset.scheduler import SceneUnits
 from farmannot.dataset.split import assign_blocks, assign_splits, buffer_train
@@ -168,10 +169,14 @@ def build_dataset(project: str | Path, out: str | Path, cfg: BuildConfig, progre
     """
     out = Path(out)
     with output_lock(out, "farmannot build-dataset", echo=echo):
+        # the units' plans are emptied only here, under the lock: at the start a killed run's (never read: each
+        # planning run writes a folder of its own), at the end those of scenes that failed or were cut short
+        remove_plans(out)
         try:
             return _build_dataset(project, out, cfg, progress, echo)
         finally:
-            remove_plans(out)  # the units' plans of scenes that failed or were cut short
+            remove_plans(out)
+            remove_empty_units(out)
 
 
 def _build_dataset(project: str | Path, out: Path, cfg: BuildConfig, progress: bool,

@@ -1,8 +1,9 @@
 """Resume records of a build (``OUT/.farmannot/``): the one owner of those files.
 
 ``scenes/NAME.json``: a finished scene (its fingerprint, rows, report, dropped count); ``units/NAME/K.json``:
-a finished work unit of a scene still being built (removed when the scene is finished). A record counts only
-while its fingerprint matches (inputs, options, version) and every file it lists has its checksum.
+a finished work unit of a scene still being built (removed when the scene is finished; the empty ``units/``
+at the end of the build). A record counts only while its fingerprint matches (inputs, options, version) and
+every file it lists has its checksum.
 
 Durability: tile files are not flushed to disk one by one (:func:`farmannot.dataset.layouts.write_checked`);
 a work unit makes every file its rows list durable at once (:func:`make_durable`) before its record is
@@ -137,5 +138,11 @@ def write_scene(out: Path, fp: str, res: SceneResult) -> None:
     write_json(out / RECORDS_DIR / f"{res.name}.json",
                {"fingerprint": fp, "rows": res.rows, "report": res.report, "dropped": res.dropped}, indent=None)
     shutil.rmtree(out / UNITS_DIR / res.name, ignore_errors=True)
-    with contextlib.suppress(OSError):  # the last scene's units gone: no empty folder left behind
+
+
+def remove_empty_units(out: Path) -> None:
+    """The unit records' folder gone when no scene's records are left in it: at the end of a build, under its
+    output lock (removed while units run, it could vanish between a unit creating it and its scene's folder
+    inside, failing that unit)."""
+    with contextlib.suppress(OSError):
         (out / UNITS_DIR).rmdir()

@@ -15,7 +15,6 @@ removed when its scene is finished); otherwise each file is only rewritten when 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,25 +45,15 @@ from farmannot.dataset.records import (
     write_unit,
 )
 from farmannot.dataset.tile_text import scene_date, scene_keywords, season, tile_captions, tile_keywords, tile_presence
-from farmannot.dataset.units import (
-    UNIT_TILES,
-    StoredPlan,
-    Unit,
-    UnitPlanStore,
-    open_plan,
-    remove_plans,
-    scene_units,
-    unit_plans,
-)
+from farmannot.dataset.units import UNIT_TILES, StoredPlan, Unit, UnitPlanStore, remove_run, scene_units
 from farmannot.errors import InputError
 from farmannot.io.bands import display_bands
 from farmannot.io.grid import SceneGrid
 from farmannot.io.labelme_stream import stream_annotation
 from farmannot.io.metadata import centre_lonlat
-from farmannot.io.raster import block_cache, open_raster, read_window_all, scene_info
+from farmannot.io.raster import block_cache, open_raster, read_cache_mb, read_window_all, scene_info
 from farmannot.io.stretch import scene_stretch
-from farmannot.io.windows import tile_windows
-from farmannot.labels.rasterize import IGNORE_VALUE, LabelPlan, LabelPlanner, tile_labels
+from farmannot.labels.rasterize import IGNORE_VALUE, LabelPlanner, tile_labels
 from farmannot.spectral.indices import CATEGORIES, normalized_difference
 from farmannot.spectral.prompt import category_prompt
 from farmannot.spectral.scene import ALL_CATEGORIES, available_categories
@@ -77,40 +66,15 @@ try:  # GDAL errors that rasterio does not wrap in RasterioError (a broken block
 except ImportError:  # pragma: no cover - other rasterio versions
     CPLE_BaseError = RasterioError
 
-#: GDAL's block cache for a scene, at most and at least (MB): what a scene needs in between (:func:`_cache_mb`).
-GDAL_CACHE_MB = 48
-GDAL_CACHE_MIN_MB = 8
 
-
-def _cache_mb(image: str, tile: int) -> int:
-    """The block cache a scene's reads need: the blocks under one row of a work unit's tiles and the next row
-    of blocks (tiles not on block edges share them with the tiles beside and below), or one row of blocks across
-    the scene (the stretch's decimated read), whichever is larger, and half as much again: a cache just short of
-    a row of blocks decodes each block again for every row read (measured: 151 s instead of 4 s for the stretch
-    of a 6,144 px scene). GDAL fills its cache before it drops a block, so a larger cap is memory that grows
-    with the scene."""
-    with open_raster(image) as src:
-        bh, bw = src.block_shapes[0]
-        per_px = sum(np.dtype(d).itemsize for d in src.dtypes)
-        unit_w = min(src.width, UNIT_TILES * tile)
-        cols = min(src.width, (-(-unit_w // bw) + 1) * bw)
-        rows = min(src.height, (-(-tile // bh) + 1) * bh)
-        need = max(cols * rows, src.width * min(bh, src.height)) * per_px * 3 // 2
-    return int(min(GDAL_CACHE_MB, max(GDAL_CACHE_MIN_MB, -(-need // (1 << 20)))))
-
-
-def _reading(job: SceneJob, cfg: BuildConfig | None = None):
-    """GDAL's block cache capped (its default, 5 % of RAM, would grow with the scene), sized for ``cfg``'s tiles
-    (:func:`_cache_mb`), and a broken raster as one line naming the scene."""
-    @contextlib.contextmanager
-    def ctx():
-        try:
-            with block_cache(GDAL_CACHE_MIN_MB if cfg is None else _cache_mb(job.image, cfg.tile_size)):
-                yield
-        except (RasterioError, CPLE_BaseError) as exc:
-            cause = f": {exc.__cause__}" if exc.__cause__ else ""
-            raise InputError(f"{job.image}: cannot read the scene ({exc}{cause}); is the file complete?") from None
-    return ctx()
+@contextlib.contextmanager
+def _reading(job: SceneJob):
+    """A broken raster as one line naming the scene."""
+    try:
+        yield
+    except (RasterioError, CPLE_BaseError) as exc:
+        cause = f": {exc.__cause__}" if exc.__cause__ else ""
+        raise InputError(f"{job.image}: cannot read the scene ({exc}{cause}); is the file complete?") from None
 
 
 @dataclass
@@ -128,7 +92,7 @@ class SceneShared:
     names: list[str]
     n_units: int
     grid: SceneGrid  # the scene's header and band map (read once, in look_scene)
-    windows: list[tuple[int, int, int, int]]  # every tile window, (col_off, row_off, width, height)
+    cache_mb: int  # GDAL's block cache for the scene's reads (io.raster.read_cache_mb), found once in look_scene
 
 
 @dataclass
@@ -137,8 +101,9 @@ class ScenePrep:
 
     shared: SceneShared
     units: list[Unit]
-    plans: list[LabelPlan | StoredPlan]
+    plans: list[StoredPlan]
     report: dict[str, Any]
+    plans_dir: str  # the planning run's folder of the units' plans, removed by finish_scene
 
 
 @dataclass
@@ -146,10 +111,11 @@ class SceneLabels:
     """The annotation's half of a prepared scene (:func:`plan_scene`)."""
 
     units: list[Unit]
-    plans: list[LabelPlan | StoredPlan]
+    plans: list[StoredPlan]
     report: dict[str, Any]
     scene_kw: dict[str, str]
     when: Any
+    plans_dir: str  # this planning run's own folder of the units' plans
 
 
 @dataclass
@@ -164,7 +130,7 @@ class SceneLook:
     cats: dict[str, list[int]]
     names: list[str]
     grid: SceneGrid
-    windows: list[tuple[int, int, int, int]]
+    cache_mb: int
 
 
 def prepare_scene(job: SceneJob, cfg: BuildConfig, out_dir: str) -> SceneResult | ScenePrep:
@@ -184,37 +150,16 @@ def prepare_scene(job: SceneJob, cfg: BuildConfig, out_dir: str) -> SceneResult 
 def combine(fp: str, labels: SceneLabels, look: SceneLook) -> ScenePrep:
     """A prepared scene from its two halves."""
     shared = SceneShared(fp, labels.scene_kw, labels.when, look.stretch, look.nir_factor, look.dem_offset,
-                         look.disp, look.cats, look.names, len(labels.units), look.grid, look.windows)
-    return ScenePrep(shared, labels.units, labels.plans, {**labels.report, **look.dem_report})
+                         look.disp, look.cats, look.names, len(labels.units), look.grid, look.cache_mb)
+    return ScenePrep(shared, labels.units, labels.plans, {**labels.report, **look.dem_report}, labels.plans_dir)
 
 
-def labels_head(job: SceneJob, cfg: BuildConfig, labels: SceneLabels) -> SceneLabels:
-    """``labels`` without the units' plans (a task on the Dask worker that holds them: the plans stay there)."""
-    return dataclasses.replace(labels, plans=[])
-
-
-def prepared(job: SceneJob, cfg: BuildConfig, fp: str, labels: SceneLabels, look: SceneLook) -> ScenePrep:
-    """:func:`combine` of :func:`labels_head` and ``look``: the units' plans go to the units directly."""
-    return combine(fp, labels, look)
-
-
-def unit_plan(job: SceneJob, cfg: BuildConfig, labels: SceneLabels, i: int) -> LabelPlan | StoredPlan:
-    """Unit ``i``'s label plan (a task on the Dask worker that holds the scene's plans: their files' names)."""
-    return labels.plans[i]
-
-
-def prepared_unit(job: SceneJob, cfg: BuildConfig, out_dir: str, prep: ScenePrep, i: int,
-                  plan: LabelPlan | StoredPlan) -> UnitResult:
-    """:func:`build_unit` for unit ``i`` of a scene prepared by :func:`prepared`."""
-    return build_unit(job, cfg, out_dir, prep.shared, prep.units[i], plan)
-
-
-def plan_scene(job: SceneJob, cfg: BuildConfig, out_dir: str | None = None) -> SceneLabels:
+def plan_scene(job: SceneJob, cfg: BuildConfig, out_dir: str) -> SceneLabels:
     """The annotation read once, as a stream, into each work unit's label plan; the scene's keywords and date.
 
-    With ``out_dir`` each batch of shapes goes to its units' files there as it is read
-    (:class:`farmannot.dataset.units.UnitPlanStore`) and the plans are the names of those files; without it,
-    the whole plan is cut into the units' plans in memory.
+    Each batch of shapes goes to its units' files in ``out_dir`` as it is read, in a folder of this run's own
+    (:class:`farmannot.dataset.units.UnitPlanStore`); the plans are the names of those files. The raster's
+    header only is read (no pixels: no block cache).
 
     Raises:
         InputError: annotation for another image, bad shape, unknown label, shapes all outside, bad keywords.
@@ -223,9 +168,8 @@ def plan_scene(job: SceneJob, cfg: BuildConfig, out_dir: str | None = None) -> S
     with _reading(job), open_raster(job.image) as src:
         info = scene_info(src, sensor=job.sensor)
         units = scene_units(info.width, info.height, cfg.tile_size, cfg.overlap)
-        planner = LabelPlanner(info.width, info.height, cfg.label_map, source=job.annotation,
-                               keep=out_dir is None)
-        store = None if out_dir is None else UnitPlanStore(out_dir, job.name, units, cfg.boundary_width)
+        planner = LabelPlanner(info.width, info.height, cfg.label_map, source=job.annotation, keep=False)
+        store = UnitPlanStore(out_dir, job.name, units, cfg.boundary_width)
         failed: list[InputError] = []
 
         def plan(shapes, _first) -> None:  # the shapes are planned as they are read, never all held
@@ -235,8 +179,7 @@ def plan_scene(job: SceneJob, cfg: BuildConfig, out_dir: str | None = None) -> S
                 except InputError as exc:  # reported after the size check, as when the file was read whole
                     failed.append(exc)
                     return
-                if store is not None:
-                    store.add(part)
+                store.add(part)
 
         ann = stream_annotation(job.annotation, plan, project_dir=project)
         if (ann.image_width, ann.image_height) not in ((None, None), (info.width, info.height)):
@@ -250,18 +193,19 @@ def plan_scene(job: SceneJob, cfg: BuildConfig, out_dir: str | None = None) -> S
         scene_kw = scene_keywords(ann.farmannot, job.annotation)
         when = scene_date(job.date, (ann.farmannot.get("scene") or {}).get("date"), src.tags(),
                           Path(job.image).name)
-    plans = unit_plans(whole, units, cfg.boundary_width) if store is None else \
-        store.finish(info.width, info.height, whole.n_parcels)
-    return SceneLabels(units, plans, report, scene_kw, when)
+    plans = store.finish(info.width, info.height, whole.n_parcels)
+    return SceneLabels(units, plans, report, scene_kw, when, str(store.folder))
 
 
 def look_scene(job: SceneJob, cfg: BuildConfig) -> SceneLook:
-    """The scene's display stretch (decimated read), NIR soil line, DEM registration and SPIE categories.
+    """The scene's display stretch (decimated read), NIR soil line, DEM registration and SPIE categories; the
+    block cache its reads and its units' need (:func:`farmannot.io.raster.read_cache_mb`), found once here.
 
     Raises:
         InputError: unreadable raster, DEM without CRS or not overlapping.
     """
-    with _reading(job, cfg), open_raster(job.image) as src:
+    with _reading(job), open_raster(job.image) as src, \
+            block_cache(cache := read_cache_mb(src, UNIT_TILES * cfg.tile_size, cfg.tile_size)):
         info = scene_info(src, sensor=job.sensor)
         offset, dem_report = None, {}
         if job.dem:
@@ -283,14 +227,11 @@ def look_scene(job: SceneJob, cfg: BuildConfig) -> SceneLook:
         cats = spie_categories(cfg, info) if "spie" in cfg.layouts else {}
         names = sorted({b for c in cats for b in CATEGORIES[c].bands}
                        | {b for b in ("red", "green", "blue", "nir", "swir1") if b in info.band_map})
-    windows = [(int(w.col_off), int(w.row_off), int(w.width), int(w.height))
-               for w in tile_windows(info.width, info.height, cfg.tile_size, cfg.overlap)]
-    return SceneLook(stretch, nir_factor, offset, dem_report, disp, cats, names, info, windows)
+    return SceneLook(stretch, nir_factor, offset, dem_report, disp, cats, names, info, cache)
 
 
 def build_unit(job: SceneJob, cfg: BuildConfig, out_dir: str, shared: SceneShared, unit: Unit,
-               plan: LabelPlan | StoredPlan,
-               on_tile: Callable[[], None] | None = None) -> UnitResult:
+               plan: StoredPlan, on_tile: Callable[[], None] | None = None) -> UnitResult:
     """Build (or resume) the tiles of one work unit; ``on_tile()`` is called after each window (progress)."""
     out = Path(out_dir)
     rec_path = unit_record(out, job, unit)
@@ -302,17 +243,18 @@ def build_unit(job: SceneJob, cfg: BuildConfig, out_dir: str, shared: SceneShare
                     on_tile()
             return done
     res = UnitResult()
-    plan = open_plan(plan)
+    plan = plan.load()
     info = shared.grid
-    with _reading(job, cfg), open_raster(job.image) as src, contextlib.ExitStack() as stack:
+    with _reading(job), block_cache(shared.cache_mb), open_raster(job.image) as src, \
+            contextlib.ExitStack() as stack:
         tr, crs = Affine(*info.transform), src.crs
         vrt = None
         if shared.dem_offset is not None:
             vrt, _ = stack.enter_context(warped_dem(job.dem, crs, tr, info.width, info.height,
                                                     resampling=cfg.dem_resampling, offset_px=shared.dem_offset))
-        for i in unit.windows:
+        for i, rect in zip(unit.windows, unit.rects):
             if job.split_of(i):  # else left out by the block buffer: next to a val/test tile
-                row = _tile(job, cfg, out, src, info, plan, Window(*shared.windows[i]), tr, crs, vrt, shared, res,
+                row = _tile(job, cfg, out, src, info, plan, Window(*rect), tr, crs, vrt, shared, res,
                             job.split_of(i), job.group_of(i))
                 if row is not None:
                     res.rows.append(row)
@@ -332,7 +274,7 @@ def finish_scene(job: SceneJob, out_dir: str, prep: ScenePrep, units: list[UnitR
     res = SceneResult(job.name, [row for _, row in pairs], prep.report, sum(r.written for r in units),
                       sum(r.unchanged for r in units), sum(r.dropped for r in units))
     write_scene(out, prep.shared.fingerprint, res)
-    remove_plans(out, job.name)
+    remove_run(prep.plans_dir)  # this scene's planning run's own folder only
     return res
 
 

@@ -5,18 +5,20 @@ fingerprint, hashing the annotation, and its record's checksums, every recorded 
 scenes side by side on the workers; a scene that cannot be resumed is then prepared by two tasks side by side
 (:func:`farmannot.dataset.scene.plan_scene`: the annotation read once and planned into work units;
 :func:`farmannot.dataset.scene.look_scene`: display stretch, NIR calibration, DEM registration), then built by
-one task per work unit (:func:`farmannot.dataset.scene.build_unit`, carrying only the unit's shapes), then
+one task per work unit (:func:`farmannot.dataset.scene.build_unit`, carrying only its plan's file names), then
 finished here (:func:`farmannot.dataset.scene.finish_scene`) when its last unit is back. On an executor that
-takes futures as arguments (Dask, ``chain``), a scene's units are submitted with its preparing tasks: each unit
-gets its own plan worker to worker as soon as the plan is done, without a round trip through this process
-(measured: docs/BENCHMARKS.md). When both preparing tasks fail, the annotation's error is the one reported,
-as in a build on one process. A few scenes are open at a time (``window``), so the units of one large scene
-fill every worker while this process (or the cluster) holds the plans of only those scenes. Results come back
-per scene, in the order scenes finish; the build writes them in a fixed order.
+takes futures as arguments (Dask, ``chain``), a scene's units are submitted with its preparing tasks, once its
+resume check is back: each unit gets its own plan's names worker to worker as soon as the plan is done, without
+a round trip through this process (measured: docs/BENCHMARKS.md). When both preparing tasks fail, the
+annotation's error is the one reported, as in a build on one process. A few scenes are open at a time
+(``window``), so the units of one large scene fill every worker while only those scenes' plans wait on disk
+(``.farmannot/plans/``, :mod:`farmannot.dataset.units`). Results come back per scene, in the order scenes
+finish; the build writes them in a fixed order.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,19 +27,42 @@ from farmannot.dataset.config import BuildConfig
 from farmannot.dataset.project import SceneJob
 from farmannot.dataset.records import check_scene
 from farmannot.dataset.scene import (
+    SceneLabels,
+    SceneLook,
     ScenePrep,
     SceneResult,
     UnitResult,
     build_unit,
     combine,
     finish_scene,
-    labels_head,
     look_scene,
     plan_scene,
-    prepared,
-    prepared_unit,
-    unit_plan,
 )
+from farmannot.dataset.units import StoredPlan
+
+# the tasks that wire a scene's tasks together on Dask (``chain``), module-level so that they pickle by name
+
+
+def labels_head(job: SceneJob, cfg: BuildConfig, labels: SceneLabels) -> SceneLabels:
+    """``labels`` without the units' plans (a task on the Dask worker that holds them: the plans stay there)."""
+    return dataclasses.replace(labels, plans=[])
+
+
+def prepared(job: SceneJob, cfg: BuildConfig, fp: str, labels: SceneLabels, look: SceneLook) -> ScenePrep:
+    """:func:`~farmannot.dataset.scene.combine` of :func:`labels_head` and ``look``: the units' plans go to the
+    units directly."""
+    return combine(fp, labels, look)
+
+
+def unit_plan(job: SceneJob, cfg: BuildConfig, labels: SceneLabels, i: int) -> StoredPlan:
+    """Unit ``i``'s label plan (a task on the Dask worker that holds the scene's plans: their files' names)."""
+    return labels.plans[i]
+
+
+def prepared_unit(job: SceneJob, cfg: BuildConfig, out_dir: str, prep: ScenePrep, i: int,
+                  plan: StoredPlan) -> UnitResult:
+    """:func:`~farmannot.dataset.scene.build_unit` for unit ``i`` of a scene prepared by :func:`prepared`."""
+    return build_unit(job, cfg, out_dir, prep.shared, prep.units[i], plan)
 
 
 @dataclass
@@ -58,7 +83,8 @@ class SceneUnits:
     Args:
         exception_of: The exception of a finished future, or ``None`` when it succeeded.
         window: How many scenes may be open (prepared or being built) at once.
-        chain: ``submit`` takes futures as arguments (Dask): every task of a scene is submitted when it opens.
+        chain: ``submit`` takes futures as arguments (Dask): every other task of a scene is submitted at once
+            when its resume check comes back (the scene cannot be resumed).
     """
 
     def __init__(self, jobs: list[SceneJob], cfg: BuildConfig, out: str, submit: Callable[..., Any],

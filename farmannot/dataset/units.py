@@ -11,14 +11,18 @@ is cut.
 While the annotation streams, each batch's shapes go to their units' files in the output folder
 (:class:`UnitPlanStore`, ``.farmannot/plans/``: every worker that writes the tiles sees it), so neither the
 process that plans the scene nor the one that schedules it holds the whole scene's plan; a unit reads its own
-(:meth:`StoredPlan.load`) when it runs.
+(:meth:`StoredPlan.load`) when it runs. Each run of the planning writes a folder of its own
+(``plans/SCENE/RUN/``, a random name), and only that run's scene removes it: a planning task that cannot be
+stopped (a Dask task after a failed build) or runs twice (a Dask worker lost) never writes into, deletes or
+feeds another run's files; the shared ``plans/`` folder is emptied only under the build's output lock
+(:func:`remove_plans`, at the start and the end of a build).
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
 import shutil
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,8 +38,8 @@ from farmannot.labels.rasterize import LabelPlan
 
 #: Side of a work unit in tile windows (3 x 3 = 9 tiles; a 3,072 px scene of 256 px tiles is 16 units).
 UNIT_TILES = 3
-#: Where each unit's label plan waits for its unit (``OUT/.farmannot/plans/SCENE/UNIT.PART.npz``), removed when
-#: the scene is finished and at the end of the build.
+#: Where each unit's label plan waits for its unit (``OUT/.farmannot/plans/SCENE/RUN/UNIT.PART.npz``, ``RUN``
+#: one planning run's random name), removed when the scene is finished and at the start and end of the build.
 PLANS_DIR = ".farmannot/plans"
 #: Shapes' arrays buffered before they are written to their units' files.
 PLAN_BUFFER_BYTES = 8 << 20
@@ -49,11 +53,14 @@ class Unit:
         index: The unit's place among the scene's units (row-major blocks).
         windows: Indices of its windows in the scene's row-major window list, increasing.
         bounds: ``(col0, row0, col1, row1)``: the pixels its windows cover, end exclusive.
+        rects: Its windows as ``(col_off, row_off, width, height)``, in the order of ``windows`` (as
+            :func:`farmannot.io.windows.tile_windows` gives them).
     """
 
     index: int
     windows: tuple[int, ...]
     bounds: tuple[int, int, int, int]
+    rects: tuple[tuple[int, int, int, int], ...]
 
 
 def scene_units(width: int, height: int, tile: int, overlap: int = 0, unit_tiles: int = UNIT_TILES) -> list[Unit]:
@@ -65,7 +72,9 @@ def scene_units(width: int, height: int, tile: int, overlap: int = 0, unit_tiles
             rr, cc = range(br, min(br + unit_tiles, len(rows))), range(bc, min(bc + unit_tiles, len(cols)))
             idx = tuple(r * len(cols) + c for r in rr for c in cc)
             bounds = (cols[cc[0]], rows[rr[0]], min(width, cols[cc[-1]] + tile), min(height, rows[rr[-1]] + tile))
-            units.append(Unit(len(units), idx, bounds))
+            rects = tuple((cols[c], rows[r], min(tile, width - cols[c]), min(tile, height - rows[r]))
+                          for r in rr for c in cc)
+            units.append(Unit(len(units), idx, bounds, rects))
     return units
 
 
@@ -97,18 +106,11 @@ def unit_shapes(bounds: np.ndarray, units: list[Unit], pad: int,
     return unit_i[order].astype(np.int64), shape_i[order].astype(np.int64)
 
 
-def unit_plans(plan: LabelPlan, units: list[Unit], pad: int) -> list[LabelPlan]:
-    """Each unit's label plan from the scene's whole plan: the shapes :func:`unit_shapes` gives it, in file
-    order."""
-    unit_i, shape_i = unit_shapes(plan.drawing.bounds, units, pad)
-    cut = np.searchsorted(unit_i, np.arange(len(units) + 1))
-    return [plan.subset(shape_i[cut[k]:cut[k + 1]]) for k in range(len(units))]
-
-
 @dataclass(frozen=True)
 class StoredPlan:
     """A work unit's label plan in the output folder (:class:`UnitPlanStore`): a few names, pickled to any
-    worker that sees the folder; :meth:`load` reads it where the unit runs."""
+    worker that sees the folder; :meth:`load` reads it where the unit runs. ``folder`` is the planning run's
+    own (``plans/SCENE/RUN``)."""
 
     folder: str
     unit: int
@@ -128,35 +130,35 @@ class StoredPlan:
         return LabelPlan.from_arrays(whole, self.width, self.height, self.n_parcels)
 
 
-def open_plan(plan: LabelPlan | StoredPlan) -> LabelPlan:
-    """A unit's plan, read from the output folder when it was stored there."""
-    return plan.load() if isinstance(plan, StoredPlan) else plan
-
-
 def plans_folder(out: str | Path, scene: str) -> Path:
+    """The folder of a scene's planning runs (each run's files in a folder of its own inside)."""
     return Path(out) / PLANS_DIR / scene
 
 
-def remove_plans(out: str | Path, scene: str | None = None) -> None:
-    """A scene's stored plans gone (every scene's with ``scene=None``), and the folder when it is empty."""
-    root = Path(out) / PLANS_DIR
-    shutil.rmtree(root if scene is None else root / scene, ignore_errors=True)
-    with contextlib.suppress(OSError):
-        root.rmdir()
+def remove_plans(out: str | Path) -> None:
+    """Every scene's stored plans gone, ``plans/`` itself included: only under the build's output lock (at
+    its start: a killed run's; at its end: those of scenes that failed or were cut short)."""
+    shutil.rmtree(Path(out) / PLANS_DIR, ignore_errors=True)
+
+
+def remove_run(folder: str | Path) -> None:
+    """One planning run's files gone (its folder, named by its :class:`StoredPlan` s); the folders above it are
+    left, as another run may be creating its own in them."""
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 class UnitPlanStore:
     """Each work unit's label plan written to the output folder while the annotation streams, so no process
     holds the whole scene's plan: each batch's plan (:class:`farmannot.labels.rasterize.LabelPlanner`) is cut
     into its units' shapes (:func:`unit_shapes`) and buffered as flat arrays, which go to ``UNIT.PART.npz``
-    files once they pass ``buffer_bytes``. Memory: one batch and the buffer.
+    files once they pass ``buffer_bytes``, in a folder of this store's own (``plans/SCENE/RUN``: :attr:`folder`).
+    Memory: one batch and the buffer.
     """
 
     def __init__(self, out: str | Path, scene: str, units: list[Unit], pad: int,
                  buffer_bytes: int = PLAN_BUFFER_BYTES) -> None:
-        self.folder = plans_folder(out, scene)
-        remove_plans(out, scene)  # a killed run's files
-        self.folder.mkdir(parents=True)
+        self.folder = plans_folder(out, scene) / uuid.uuid4().hex
+        self.folder.mkdir(parents=True, exist_ok=True)
         self.units, self.pad, self.limit = units, pad, buffer_bytes
         self.tree = units_tree(units, pad)
         self.buffer: dict[int, list[dict[str, np.ndarray]]] = {}

@@ -13,10 +13,10 @@ from projectgen import make_project
 from farmannot.dataset import scene as scene_mod
 from farmannot.dataset.build import build_dataset
 from farmannot.dataset.config import load_config
-from farmannot.dataset.units import UnitPlanStore, remove_plans, scene_units, unit_plans, unit_window
+from farmannot.dataset.units import UnitPlanStore, remove_plans, remove_run, scene_units, unit_shapes, unit_window
 from farmannot.io.labelme_json import load_annotation
 from farmannot.io.windows import tile_windows
-from farmannot.labels.rasterize import LabelPlanner, plan_labels, tile_labels
+from farmannot.labels.rasterize import LabelPlan, LabelPlanner, plan_labels, tile_labels
 
 SAMPLE = "LC08_L1TP_224078_20200518_20200518_01_RT_subset"
 # 64 px scenes in 16 px tiles: 4 x 4 windows, cut into units of 3 x 3, 3 x 1, 1 x 3 and 1 x 1 windows
@@ -25,6 +25,13 @@ UNITS = {"tile_size": 16, "card": False}
 
 def tree(out: Path) -> dict[str, bytes]:
     return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+def unit_plans(plan: LabelPlan, units, pad: int) -> list[LabelPlan]:
+    """Each unit's plan cut from the scene's whole plan in memory: the shapes :func:`unit_shapes` gives it."""
+    unit_i, shape_i = unit_shapes(plan.drawing.bounds, units, pad)
+    cut = np.searchsorted(unit_i, np.arange(len(units) + 1))
+    return [plan.subset(shape_i[cut[k]:cut[k + 1]]) for k in range(len(units))]
 
 
 @pytest.mark.parametrize("width, height, tile, overlap", [(64, 64, 16, 0), (70, 41, 16, 4), (768, 768, 256, 0),
@@ -36,8 +43,10 @@ def test_every_window_in_exactly_one_unit_inside_its_bounds(width, height, tile,
     assert got == list(range(len(windows)))
     for u in units:
         box = unit_window(u)
-        for i in u.windows:
+        assert len(u.rects) == len(u.windows) <= 9
+        for i, rect in zip(u.windows, u.rects):
             w = windows[i]
+            assert rect == (w.col_off, w.row_off, w.width, w.height)  # the unit's own copy of its windows
             assert box.col_off <= w.col_off and w.col_off + w.width <= box.col_off + box.width
             assert box.row_off <= w.row_off and w.row_off + w.height <= box.row_off + box.height
 
@@ -119,7 +128,9 @@ def test_no_file_holds_the_whole_scenes_shapes(sample_data, tmp_path):
 
     pad = 1
     units, stored, whole = _stored_plans(sample_data, tmp_path, 128, pad)
-    files = sorted((tmp_path / ".farmannot" / "plans" / "scene").iterdir())
+    run = Path(stored[0].folder)
+    assert run.parent == tmp_path / ".farmannot" / "plans" / "scene" and {s.folder for s in stored} == {str(run)}
+    files = sorted(run.iterdir())
     assert len(files) == sum(s.parts for s in stored) > len(units)
     held = 0
     for f in files:
@@ -133,7 +144,9 @@ def test_no_file_holds_the_whole_scenes_shapes(sample_data, tmp_path):
             held += len(b)
     assert len(whole.drawing) < held < 1.5 * len(whole.drawing)
     assert all(len(pickle.dumps(s)) < 500 for s in stored)
-    remove_plans(tmp_path, "scene")
+    remove_run(run)
+    assert not run.exists() and (tmp_path / ".farmannot" / "plans" / "scene").is_dir()  # the shared folders stay
+    remove_plans(tmp_path)
     assert not (tmp_path / ".farmannot" / "plans").exists()
 
 
