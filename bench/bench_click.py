@@ -172,6 +172,19 @@ def _summary(ms: list[float]) -> str:
     return f"median {statistics.median(ms):7.1f} ms  p90 {ms[int(0.9 * (len(ms) - 1))]:7.1f} ms"
 
 
+def embed_in_background(encoder, img, background: bool, stop: threading.Event) -> threading.Thread:
+    """A thread computing ``img``'s embedding again and again until ``stop`` is set (the next image of an
+    annotator's folder), started and given 3 s to get going."""
+    def _embed_forever():
+        while not stop.is_set():
+            encoder.compute_embedding(img, background=background)
+
+    busy = threading.Thread(target=_embed_forever, daemon=True)
+    busy.start()
+    time.sleep(3.0)
+    return busy
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clicks", type=int, default=15)
@@ -212,13 +225,7 @@ def main() -> None:
     for phase, background in phases:
         stop = threading.Event()
         if background is not None:
-            def _embed_forever(bg=background):
-                while not stop.is_set():
-                    encoder.compute_embedding(img, background=bg)
-
-            busy = threading.Thread(target=_embed_forever, daemon=True)
-            busy.start()
-            time.sleep(3.0)
+            busy = embed_in_background(encoder, img, background, stop)
         print(f"-- {phase}; load {os.getloadavg()[0]:.2f}; click threads {sessions['onnx'].click_threads()}")
         results = {}
         for what in ("predict", "segment"):

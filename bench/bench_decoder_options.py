@@ -38,6 +38,9 @@ from farmannot.sam.onnx_decoder import (  # noqa: E402
 from farmannot.sam.prompts import prompt_from_labelme  # noqa: E402
 from farmannot.sam.session import SamSession  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(__file__))
+from bench_click import embed_in_background  # noqa: E402
+
 
 def _single_mask_graph(sam) -> bytes:
     """The decoder graph with one mask output (the first multimask mask) instead of four."""
@@ -126,14 +129,7 @@ def main() -> None:
     if args.busy:
         encoder = SamSession(random_sam(PRESETS["vit_b"], seed=1), model_id="bench-busy", decoder="torch")
         img = (rng.random((1024, 1024, 3)) * 255).astype(np.uint8)
-
-        def _embed_forever():
-            while not stop.is_set():
-                encoder.compute_embedding(img, background=True)
-
-        busy = threading.Thread(target=_embed_forever, daemon=True)
-        busy.start()
-        time.sleep(3.0)
+        busy = embed_in_background(encoder, img, True, stop)
         print(f"busy: a ViT-B encoder on {encoder.threads.background} torch thread(s) in the background")
     print(f"load before: {os.getloadavg()[0]:.2f} (1 min), {os.cpu_count()} cores")
     times = {name: [] for name in variants}
