@@ -3,9 +3,9 @@
 A click only needs the decoder (about 4 M parameters) on an embedding that is already cached; torch's eager
 overhead dominates there, onnxruntime runs the same graph in a fraction of the time. A click may use the
 cores when no embedding is computed and keeps to one thread (on 2-3 cores) while the image encoder works on
-the next image in the background (:class:`farmannot.sam.session.ThreadBudget`): one onnxruntime session per
+the next image in the background (:class:`farmannot.sam.threads.ThreadBudget`): one onnxruntime session per
 thread count, since a session's threads are fixed when it starts, and the count whose recent clicks were
-fastest runs the click (:class:`FasterThreads`).
+fastest runs the click (:class:`farmannot.sam.threads.FasterThreads`).
 
 The graph is segment-anything's own ONNX export (``segment_anything.utils.onnx.SamOnnxModel``: points and box
 corners as one padded point list, label -1 for padding) cut before mask selection and upsampling, so the
@@ -19,18 +19,16 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import statistics
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from farmannot.io.atomic import write_bytes
 from farmannot.sam.prompts import Prompt
+from farmannot.sam.threads import FasterThreads
 
 #: Threads onnxruntime uses for one click by default (the session's ``ThreadBudget`` decides how many a click
 #: gets while an embedding is computed and while none is).
@@ -172,105 +170,13 @@ def upsample_mask(low_res: np.ndarray, input_size, original_size, img_size: int,
     return out
 
 
-#: Every this many clicks that have a choice, the thread count measured least recently runs (load changes).
-PROBE_EVERY = 8
-#: Runs remembered per thread count (their median decides).
-REMEMBERED_RUNS = 3
-
-
-@dataclass(frozen=True)
-class ThreadsChoice:
-    """What :meth:`FasterThreads.choose` picked for one click, handed back to :meth:`FasterThreads.record`.
-
-    ``threads`` runs the click; ``probe_median`` is the chosen count's median when the click probes another
-    count (else ``None``); ``counted`` whether the click's time can say anything (more than one count fitted).
-    """
-
-    threads: int
-    probe_median: float | None
-    counted: bool
-    ticket: int
-
-
-class FasterThreads:
-    """Which of the decoder's thread counts runs a click: the one whose recent clicks were fastest.
-
-    More threads are faster on idle cores and slower on cores other programs keep busy (``bench_click.py``:
-    2 threads 1.8x faster than 1 on 2 quiet cores, slower with a load of 5), which a click cannot know
-    beforehand. So a click that may use more than one count (``limit``) runs on the count whose last
-    :data:`REMEMBERED_RUNS` runs had the lowest median, each count is tried once first (the most threads
-    first), and every :data:`PROBE_EVERY`-th such click runs the count measured least recently; a probe
-    faster than the chosen count's median starts that count's record afresh (the load has changed), so the
-    next click takes it. Not recorded, as their times say nothing about the choice: clicks with one count to
-    run on (beside an embedding), a click that ran while another click ran, and a click whose caller drops
-    its time (an embedding started or ended while it ran: ``record(choice, None)``).
-
-    Each :meth:`choose` returns a :class:`ThreadsChoice` that its click hands back to :meth:`record`, so clicks
-    running at once keep their own choice (a probe among them).
-    """
-
-    def __init__(self, counts: Iterable[int]) -> None:
-        self.counts = tuple(sorted(set(counts)))
-        self._recent = {n: deque(maxlen=REMEMBERED_RUNS) for n in self.counts}
-        self._measured_at = dict.fromkeys(self.counts, -1)
-        self._choices = 0
-        self._tickets = 0
-        self._running: set[int] = set()  # tickets of the clicks chosen and not yet recorded
-        self._overlapped: set[int] = set()  # those of them that ran beside another click
-        self._lock = threading.Lock()
-
-    def fitting(self, limit: int | None) -> list[int]:
-        """The counts a click may run on under ``limit`` (``None``: the fewest)."""
-        return [n for n in self.counts if limit is not None and n <= limit] or [self.counts[0]]
-
-    def _median(self, n: int) -> float:
-        return statistics.median(self._recent[n])
-
-    def choose(self, limit: int | None) -> ThreadsChoice:
-        """The thread count for a click that may use up to ``limit`` threads; hand the result to :meth:`record`."""
-        fits = self.fitting(limit)
-        with self._lock:
-            self._tickets += 1
-            ticket = self._tickets
-            if self._running:
-                self._overlapped.update(self._running)
-                self._overlapped.add(ticket)
-            self._running.add(ticket)
-            if len(fits) == 1:
-                return ThreadsChoice(fits[0], None, False, ticket)
-            self._choices += 1
-            untried = [n for n in fits if not self._recent[n]]
-            if untried:
-                return ThreadsChoice(max(untried), None, True, ticket)
-            best = min(fits, key=lambda n: (self._median(n), -n))
-            if self._choices % PROBE_EVERY == 0:
-                probe = min(fits, key=lambda n: self._measured_at[n])
-                if probe != best:
-                    return ThreadsChoice(probe, self._median(best), True, ticket)
-            return ThreadsChoice(best, None, True, ticket)
-
-    def record(self, choice: ThreadsChoice, seconds: float | None) -> None:
-        """The click of ``choice`` took ``seconds`` (``None``: it ended without a time that counts)."""
-        with self._lock:
-            self._running.discard(choice.ticket)
-            overlapped = choice.ticket in self._overlapped
-            self._overlapped.discard(choice.ticket)
-            if seconds is None or overlapped or not choice.counted:
-                return
-            n = choice.threads
-            if choice.probe_median is not None and seconds < choice.probe_median:
-                self._recent[n].clear()
-            self._recent[n].append(seconds)
-            self._measured_at[n] = self._choices
-
-
 class OnnxDecoder:
     """onnxruntime sessions of one SAM's decoder, one per thread count a click may get.
 
     onnxruntime fixes a session's intra-op threads when it starts, so a click that may use the cores when no
     embedding is computed and fewer while one is (:meth:`farmannot.sam.session.SamSession.click_threads`)
     needs a session for each: the same graph, a few tens of MB each for ViT-B/L/H's decoder. Which of them
-    runs a click that may use several is measured on the clicks (:class:`FasterThreads`).
+    runs a click that may use several is measured on the clicks (:class:`farmannot.sam.threads.FasterThreads`).
 
     Args:
         sam: The segment-anything ``Sam`` whose prompt encoder and mask decoder are exported.

@@ -11,8 +11,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -22,6 +20,7 @@ from farmannot.sam.backends import backend_for
 from farmannot.sam.cache import Embedding, EmbeddingCache, cache_key, image_digest
 from farmannot.sam.model import TINY
 from farmannot.sam.prompts import prompt_from_labelme
+from farmannot.sam.threads import ThreadBudget, torch_threads
 
 #: Where clicks are decoded: torch (the reference), onnxruntime (the fast CPU path, the same masks), or
 #: onnxruntime with int8 weights (segment-anything's own quantisation: faster, masks differ at the edges).
@@ -44,69 +43,6 @@ def default_decoder(device: str = "cpu") -> DecoderRuntime:
     except ImportError:
         return "torch"
     return "onnx"
-
-
-def available_cores() -> int:
-    """The cores this process may run on (its CPU affinity, else the machine's count)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
-
-
-#: The most onnxruntime threads a click gets when no embedding is computed: the decoder is small (one
-#: 64 x 64 grid), 2 threads made it 1.8x faster than 1 (docs/BENCHMARKS.md); more was not measured.
-IDLE_CLICK_THREADS_MAX = 4
-
-
-@dataclass(frozen=True)
-class ThreadBudget:
-    """How the cores are shared between a click and an embedding computed at the same time.
-
-    While an embedding is computed (the next image in the background, while the annotator clicks on this
-    one), a click (onnxruntime's decoder) keeps ``click`` threads and a background embedding runs torch on
-    the rest, so the two never fight over the same cores. When no embedding is computed the click may use the
-    cores (``idle_click``: up to :data:`IDLE_CLICK_THREADS_MAX`; the decoder runs on as many of them as were
-    faster lately, :class:`farmannot.sam.onnx_decoder.FasterThreads`). An embedding the annotator waits for
-    uses every core.
-    """
-
-    total: int
-    click: int
-
-    @classmethod
-    def for_machine(cls, total: int | None = None) -> ThreadBudget:
-        total = total or available_cores()
-        # one thread below 4 cores beside an embedding (measured: two threads on 2 busy cores were slower)
-        return cls(total, 1 if total < 4 else 2)
-
-    @property
-    def background(self) -> int:
-        return max(1, self.total - self.click)
-
-    @property
-    def idle_click(self) -> int:
-        return max(self.click, min(self.total, IDLE_CLICK_THREADS_MAX))
-
-    def click_threads(self, embedding_running: bool) -> int:
-        """A click's threads: the share beside a running embedding, else the idle cores."""
-        return self.click if embedding_running else self.idle_click
-
-
-@contextmanager
-def torch_threads(n: int | None):
-    """torch's intra-op threads set to ``n`` inside the block (process-wide, restored after)."""
-    import torch
-
-    if n is None:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _as_rgb(image: np.ndarray) -> np.ndarray:

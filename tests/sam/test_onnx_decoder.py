@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from farmannot.sam import onnx_decoder
+from farmannot.sam import threads as sam_threads
 from farmannot.sam.cache import EmbeddingCache
 from farmannot.sam.session import SamSession, default_decoder
 
@@ -63,7 +64,7 @@ def test_onnx_sessions_for_the_click_threads_beside_an_embedding_and_without(ses
 def test_one_and_two_thread_sessions_give_the_torch_masks(sessions, tiny_checkpoint, image, tmp_path, name):
     """The decoder on 1 thread (beside an embedding on 2 cores) and on 2 (no embedding running): the same
     masks, and each the torch decoder's."""
-    from farmannot.sam.session import ThreadBudget
+    from farmannot.sam.threads import ThreadBudget
 
     torch_session = sessions[0]
     two = SamSession.from_checkpoint(tiny_checkpoint, cache=sessions[1].cache, decoder="onnx")
@@ -91,13 +92,13 @@ def _click(chooser, limit, seconds):
 
 
 def test_faster_threads_takes_the_faster_count_and_notices_a_change():
-    chooser = onnx_decoder.FasterThreads([1, 2])
+    chooser = sam_threads.FasterThreads([1, 2])
     assert _click(chooser, 1, 9.0) == 1  # beside an embedding: one count, no choice, not recorded
     assert _click(chooser, 2, 0.090) == 2  # each count tried once, the most threads first
     assert _click(chooser, 2, 0.060) == 1  # the 9 s beside the embedding was not taken as 1 thread's time
     for _ in range(5):  # choices 3..7: the faster lately
         assert _click(chooser, 2, 0.060) == 1
-    assert onnx_decoder.PROBE_EVERY == 8
+    assert sam_threads.PROBE_EVERY == 8
     # the 8th: the count measured least recently runs again; faster than 1 thread's 60 ms: the cores are
     # free now, its 90 ms forgotten
     assert _click(chooser, 2, 0.030) == 2
@@ -108,9 +109,9 @@ def test_faster_threads_takes_the_faster_count_and_notices_a_change():
     assert chooser.choose(None).threads == 1 and chooser.fitting(4) == [1, 2]
 
 
-def _chooser_probing_next() -> onnx_decoder.FasterThreads:
+def _chooser_probing_next() -> sam_threads.FasterThreads:
     """2 threads measured at 90 ms, 1 thread at 60 ms over choices 1..7: the 8th choice probes 2 threads."""
-    chooser = onnx_decoder.FasterThreads([1, 2])
+    chooser = sam_threads.FasterThreads([1, 2])
     assert _click(chooser, 2, 0.090) == 2
     for _ in range(6):
         assert _click(chooser, 2, 0.060) == 1
@@ -145,7 +146,7 @@ def test_a_click_whose_conditions_changed_is_not_recorded():
 def test_a_click_during_which_an_embedding_starts_is_not_timed(sessions, tiny_checkpoint, image):
     """A click chosen on idle cores while no embedding runs, during which one starts: its time is not taken
     as the idle cores' time (the count stays untried), while a click with nothing changing is recorded."""
-    from farmannot.sam.session import ThreadBudget
+    from farmannot.sam.threads import ThreadBudget
 
     two = SamSession.from_checkpoint(tiny_checkpoint, cache=sessions[1].cache, decoder="onnx")
     two.threads = ThreadBudget(total=2, click=1)

@@ -83,7 +83,7 @@ def test_segment_polygons_match_mask_and_respect_neighbours(tiny_checkpoint, ima
 def test_thread_budget_leaves_the_click_its_threads(monkeypatch):
     import torch
 
-    from farmannot.sam.session import ThreadBudget
+    from farmannot.sam.threads import ThreadBudget
 
     assert (ThreadBudget.for_machine(1).click, ThreadBudget.for_machine(1).background) == (1, 1)
     assert (ThreadBudget.for_machine(2).click, ThreadBudget.for_machine(2).background) == (1, 1)
@@ -111,7 +111,7 @@ def test_click_threads_follow_the_encoder():
     """A click gets the budget's share while an embedding is computed, the idle cores when none is."""
     import threading
 
-    from farmannot.sam.session import ThreadBudget
+    from farmannot.sam.threads import ThreadBudget
 
     assert [ThreadBudget.for_machine(n).idle_click for n in (1, 2, 3, 8)] == [1, 2, 3, 4]
     assert [ThreadBudget.for_machine(n).click for n in (1, 2, 3, 8)] == [1, 1, 1, 2]
