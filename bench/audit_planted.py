@@ -139,8 +139,15 @@ def main() -> None:
     ap.add_argument("--per-kind", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-    work = args.out or Path(tempfile.mkdtemp(prefix="farmannot-audit-"))
-    work.mkdir(parents=True, exist_ok=True)
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        compare(args, args.out)
+        return
+    with tempfile.TemporaryDirectory(prefix="farmannot-audit-") as tmp:  # about 600 MB of audits, removed
+        compare(args, Path(tmp))
+
+
+def compare(args: argparse.Namespace, work: Path) -> None:
     clean = args.dataset
     if clean is None:
         clean = work / "dataset"

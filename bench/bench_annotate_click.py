@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import tempfile
 import time
@@ -136,6 +137,7 @@ def main() -> None:
     print(f"ratio of window blocking: {statistics.median(sync) / max(statistics.median(blocked), 1e-6):.0f}x")
     win.mark_clean()
     win.close()
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,15 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=15)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     args = ap.parse_args()
-    work = args.out or Path(tempfile.mkdtemp(prefix="farmannot-inputs-"))
+    if args.out is not None:
+        compare(args, args.out)
+        print(f"\nruns kept in {args.out}")
+        return
+    with tempfile.TemporaryDirectory(prefix="farmannot-inputs-") as tmp:  # about 600 MB of runs, removed
+        compare(args, Path(tmp))
+
+
+def compare(args: argparse.Namespace, work: Path) -> None:
     dataset = args.dataset
     if dataset is None:
         dataset = work / "dataset"
@@ -66,7 +74,6 @@ def main() -> None:
             v = 100 * np.array([float(m[key]) for m in ms])
             cells.append(f"{v.mean():.1f} ({v.min():.1f}-{v.max():.1f})")
         print(f"| {inputs} | " + " | ".join(cells) + " |")
-    print(f"\nruns kept in {work}")
 
 
 if __name__ == "__main__":
