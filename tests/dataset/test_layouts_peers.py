@@ -199,28 +199,41 @@ def test_png_tiles_are_placed_by_rasterio(built):
 
 
 @pytest.mark.slow
-def test_torchgeo_raster_dataset_reads_images_and_labels(built):
+@pytest.mark.parametrize("layout", ["gtpbd-mm", "farmseg-vl"])
+def test_torchgeo_mosaics_the_tiles_into_labelmes_scene_labels(built, layout):
+    """torchgeo 0.8's ``RasterDataset`` over a layout's image and label folders, queried on a whole scene's
+    bounds: it places the four tiles by their georeferencing (GeoTIFF, or PNG with world file) and the
+    label it returns is labelme's ``shapes_to_label`` of the scene's annotation (gtpbd-mm: 1 farmland,
+    255 ignore; farmseg-vl: non-zero farmland); each image tile comes back where it lies in the scene."""
     from torchgeo.datasets import RasterDataset
 
-    _, out, df = built
-    row = df.set_index("tile_id").loc["a1_0_32"]
-    d = _tile_dir(out, row)
+    project, out, df = built
+    rows = df[df["scene"] == "a1"]
+    split, region = rows["split"].iloc[0], rows["region"].iloc[0]
+    if layout == "gtpbd-mm":
+        base, images, labels, glob = out / layout / split / region, "images", "mask_labels", "*.tif"
+    else:
+        base, images, labels, glob = out / layout / split, "img", "lbl", "*.png"
 
     class Images(RasterDataset):
         filename_glob = "*.png"
 
-    class Masks(RasterDataset):
-        filename_glob = "*.tif"
+    class Labels(RasterDataset):
+        filename_glob = glob
         is_image = False
 
-    images, masks = Images(paths=str(d / "images")), Masks(paths=str(d / "mask_labels"))
-    a, _, c, _, e, f = row["transform"]
-    x0, y1 = c, f
-    x1, y0 = c + a * 32, f + e * 32
-    sample = (images & masks)[x0:x1, y0:y1]
-    img = np.asarray(Image.open(d / "images" / "a1_0_32.png").convert("RGB"))
-    np.testing.assert_array_equal(sample["image"].numpy(), np.moveaxis(img, -1, 0))
-    np.testing.assert_array_equal(sample["mask"].numpy().squeeze(), _tif(d / "mask_labels" / "a1_0_32.tif")[0])
+    a, _, c, _, e, f = rows.set_index("tile_id").loc["a1_0_0", "transform"][:6]
+    sample = (Images(paths=str(base / images)) & Labels(paths=str(base / labels)))[c:c + a * 64, f + e * 64:f]
+    cls, _ = _labelme_instances(project, "a1")
+    want = cls if layout == "gtpbd-mm" else (cls == 1)
+    got = sample["mask"].numpy().squeeze()
+    assert got.shape == (64, 64) and (cls == 255).any() and (cls == 1).any()
+    np.testing.assert_array_equal(got, want)
+    image = sample["image"].numpy()
+    for _, row in rows.iterrows():
+        tile = np.asarray(Image.open(base / images / f"{row['tile_id']}.png").convert("RGB"))
+        np.testing.assert_array_equal(image[:, row["row_off"]:row["row_off"] + 32, row["col_off"]:row["col_off"] + 32],
+                                      np.moveaxis(tile, -1, 0))
 
 
 def test_pycocotools_reads_the_instances(built):
