@@ -307,6 +307,36 @@ def test_each_coco_instance_is_one_labelme_instance_of_its_tile(built):
     assert n_ann >= 3 * len(df) // 2 and n_rle >= 1           # several parcels per tile; the holed one as RLE
 
 
+def test_cocoeval_scores_the_instances_perfect_against_themselves(built):
+    """pycocotools' COCOeval (segm) with the ground truth as detections: AP and AR 1.0 on each split, so the
+    file holds everything an evaluation reads (image ids, categories, areas, iscrowd, polygons and RLE);
+    dropping one detection lowers the recall."""
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    _, out, _ = built
+
+    def evaluate(gt, dets):
+        with contextlib.redirect_stdout(io.StringIO()):
+            ev = COCOeval(gt, gt.loadRes([dict(d) for d in dets]), "segm")   # loadRes adds keys to its input
+            ev.evaluate()
+            ev.accumulate()
+            ev.summarize()
+        return ev.stats
+
+    for split in ("train", "val", "test"):
+        gt = COCO(str(out / "coco" / f"{split}.json"))
+        dets = [{"image_id": a["image_id"], "category_id": a["category_id"], "segmentation": gt.annToRLE(a),
+                 "score": 1.0} for a in gt.loadAnns(gt.getAnnIds())]     # results take RLE only
+        assert len(dets) >= 4
+        stats = evaluate(gt, dets)
+        assert stats[0] == pytest.approx(1.0) and stats[8] == pytest.approx(1.0), (split, stats)
+        assert evaluate(gt, dets[1:])[8] < 1.0
+
+
 def test_terraced_scene_gets_gtpbd_mms_terraced_text(tmp_path):
     from projectgen import KEYWORDS, make_project, write_annotation
 
