@@ -307,6 +307,32 @@ def test_each_coco_instance_is_one_labelme_instance_of_its_tile(built):
     assert n_ann >= 3 * len(df) // 2 and n_rle >= 1           # several parcels per tile; the holed one as RLE
 
 
+def test_gtpbd_objects_are_labelmes_parcels(built):
+    """GTPBD's script finds objects in ``parcel_labels`` with ``skimage.measure.label(connectivity=2)``: each
+    such object lies inside one labelme instance (``shapes_to_label`` of the scene, farmland class), so
+    touching parcels never merge, and every instance with pixels off its edge in the tile has an object."""
+    from skimage.measure import label
+
+    project, out, df = built
+    touching = 0
+    for _, row in df.iterrows():
+        cls, ins = _labelme_instances(project, row["scene"])
+        win = (slice(row["row_off"], row["row_off"] + 32), slice(row["col_off"], row["col_off"] + 32))
+        ins = np.where(cls[win] == 1, ins[win], 0)
+        objects = label(_tif(_tile_dir(out, row) / "parcel_labels" / f"{row['tile_id']}.tif")[0] == 1,
+                        connectivity=2)
+        for k in range(1, objects.max() + 1):
+            owners = np.unique(ins[objects == k])
+            assert len(owners) == 1 and owners[0] > 0, (row["tile_id"], k, owners)
+        found = set(np.unique(ins[objects > 0])) - {0}
+        for k in set(np.unique(ins)) - {0}:
+            if (ins == k).sum() > 4 * np.sqrt((ins == k).sum()) + 4:    # big enough to have an inside
+                assert k in found, (row["tile_id"], k)
+        pairs = [(ins[:, :-1], ins[:, 1:]), (ins[:-1], ins[1:])]
+        touching += any(((x > 0) & (y > 0) & (x != y)).any() for x, y in pairs)
+    assert touching >= 5                                         # two parcels share an edge on a1 .. c1
+
+
 def test_cocoeval_scores_the_instances_perfect_against_themselves(built):
     """pycocotools' COCOeval (segm) with the ground truth as detections: AP and AR 1.0 on each split, so the
     file holds everything an evaluation reads (image ids, categories, areas, iscrowd, polygons and RLE);
