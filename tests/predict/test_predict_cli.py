@@ -111,3 +111,48 @@ def test_draft_polygons_rasterise_back_to_the_predicted_pixels(tmp_path):
     want = np.zeros((64, 64), int)
     want[20:28, 10:30] = 1
     assert (got == want).all()
+
+
+def test_draft_file_is_the_class_band_as_labelme_reads_it(run_dir, tmp_path, monkeypatch):
+    """``predict --polygons`` end to end, judged by labelme 6.3: its ``LabelFile`` loads the drafts and its
+    ``shapes_to_label`` fills exactly the class band's parcels (4-connected, at least --min-area-px pixels):
+    a rectangle on the scene edge, an L, a field with a hole, two fields touching at a corner, a speck."""
+    from labelme._label_file import LabelFile
+    from labelme.utils import shapes_to_label
+    from skimage.measure import label
+
+    fields = np.zeros((80, 96), bool)
+    fields[0:20, 60:96] = True                     # on the top and right edges
+    fields[30:70, 5:15] = True
+    fields[60:70, 5:40] = True                     # an L
+    fields[25:55, 50:90] = True
+    fields[35:42, 62:75] = False                   # a hole
+    fields[4:14, 10:22] = True
+    fields[14:24, 22:34] = True                    # touches the field above at one corner
+    fields[75:77, 90:92] = True                    # 4 px: below --min-area-px
+    data = np.where(fields, 250, 10).astype(np.uint8)
+    scene = tmp_path / "s.tif"
+    with rasterio.open(scene, "w", driver="GTiff", width=96, height=80, count=3, dtype="uint8", crs="EPSG:32618",
+                       transform=from_origin(790000, 2050000, 5, 5)) as dst:
+        dst.write(np.stack([data] * 3))
+    # the model is replaced by a rule on its normalised input (bright = parcel), so the class band is known
+    import farmannot.predict.model_fn as model_fn
+
+    monkeypatch.setattr(model_fn, "model_predict_fn",
+                        lambda *a, **k: (lambda x: (x[:, :1] > 0).astype(np.float32)))
+    out, js = tmp_path / "pred.tif", tmp_path / "s.json"
+    res = CliRunner().invoke(cli, ["predict", str(run_dir), str(scene), "-o", str(out), "--patch", "64",
+                                   "--overlap", "16", "--polygons", str(js), "--min-area-px", "16",
+                                   "--no-progress"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    with rasterio.open(out) as p:
+        cls = p.read(2) == 1
+    np.testing.assert_array_equal(cls, fields)
+    comps = label(cls, connectivity=1)
+    sizes = np.bincount(comps.ravel())
+    want = cls & (sizes[comps] >= 16)
+    assert (want != cls).sum() == 4
+    lf = LabelFile(str(js))                        # labelme's own loader (it checks every shape)
+    assert lf.image_path == "s.tif" and len(lf.shapes) == 6      # 5 parcels (the L is one), a hole, no speck
+    got, _ = shapes_to_label((80, 96), lf.shapes, {"_background_": 0, "farmland": 1})
+    np.testing.assert_array_equal(got == 1, want)

@@ -65,6 +65,17 @@ def test_load_model_predicts_like_the_trained_weights(gtpbd_dataset, tmp_path):
     model2, _ = load_model(run / "last.pt")
     saved = load_checkpoint(run / "last.pt")["model"]
     assert all(torch.equal(v, saved[k]) for k, v in model2.state_dict().items())
+    # the peer's judge: segmentation-models-pytorch builds the architecture the run names and takes best.pt's
+    # weights strictly (no key missing or left over), and its forward gives the same logits as ours
+    import segmentation_models_pytorch as smp
+
+    net = smp.create_model(config["model"], encoder_name=config["encoder"], encoder_weights=None,
+                           in_channels=config["in_channels"], classes=1, **config["arch_kwargs"]).eval()
+    weights = best["model"]
+    assert all(k.startswith("backbone.net.") for k in weights)
+    net.load_state_dict({k.removeprefix("backbone.net."): v for k, v in weights.items()}, strict=True)
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), y, rtol=0, atol=1e-6)
 
 
 def test_checkpoint_with_pickled_code_is_refused(tmp_path):

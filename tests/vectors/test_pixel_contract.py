@@ -1,5 +1,6 @@
 """The pixel contract (``farmannot.labels.convention``) on every path that writes or reads vertices, each
-judged by labelme's own converter (``labelme.utils.shapes_to_label``) and rasterio's rasteriser.
+judged by labelme's own loader and converter (``LabelFile``, ``labelme.utils.shapes_to_label``) and
+rasterio's rasteriser.
 
 The SAM click path (mask -> ``to_labelme_rings`` -> labelme's ``shape_to_mask``) is in
 ``tests/labels/test_convention.py``; here: a proposal written as a draft, a GeoPackage import, an export.
@@ -27,11 +28,14 @@ HW = (SCENE_SIZE, SCENE_SIZE)
 
 
 def _labelme_farmland(path) -> np.ndarray:
-    """labelme 6.3's own converter on the file as written (plain JSON, not farmannot's reader)."""
+    """labelme 6.3's own loader (``LabelFile``, which checks every shape and opens the image the file names)
+    and converter on the file as written, not farmannot's reader."""
+    from labelme._label_file import LabelFile
     from labelme.utils import shapes_to_label
 
-    shapes = json.loads(path.read_text())["shapes"]
-    cls, _ = shapes_to_label(HW, shapes, {"_background_": 0, "farmland": 1})
+    lf = LabelFile(str(path))
+    assert [s["label"] for s in lf.shapes] == [s["label"] for s in json.loads(path.read_text())["shapes"]]
+    cls, _ = shapes_to_label(HW, lf.shapes, {"_background_": 0, "farmland": 1})
     return cls == 1
 
 

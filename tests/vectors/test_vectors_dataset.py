@@ -8,6 +8,7 @@ import pyogrio.raw
 import pytest
 import shapely
 from click.testing import CliRunner
+from fiboa_judge import fiboa_validate
 from pyproj import CRS
 from vector_fixtures import HAND_PARCELS, SCENE_CRS, SCENE_TRANSFORM, hand_annotation, write_scene
 
@@ -66,7 +67,7 @@ def test_gpkg_has_tiles_and_parcels(dataset, tmp_path):
     assert shapely.union_all(tiles).covers(shapely.union_all(shapely.from_wkb(wkb)).buffer(-1))
 
 
-def test_single_layer_formats_write_tiles_beside(dataset, tmp_path):
+def test_single_layer_formats_write_tiles_beside(dataset, tmp_path, monkeypatch):
     dataset, project = dataset
     out = tmp_path / "ds.geojson"
     rep = export_vectors(dataset, out, ExportOptions(fmt="geojson", project=project))
@@ -75,6 +76,10 @@ def test_single_layer_formats_write_tiles_beside(dataset, tmp_path):
     assert CRS.from_user_input(info["crs"]).equals(CRS.from_epsg(4326), ignore_axis_order=True)
     rep = export_vectors(dataset, tmp_path / "ds.parquet", ExportOptions(fmt="fiboa", project=project))
     assert [p.name for p in rep.files] == ["ds.parquet", "ds_tiles.gpkg"] and rep.parcels == 4
+    # the dataset's parcels (with split, region and captions) pass fiboa-cli's own validator
+    result = fiboa_validate(tmp_path / "ds.parquet", monkeypatch)
+    assert result.is_valid(), result.errors
+    assert result.warnings == ["group_id: No schema defined"]
 
 
 def test_project_found_or_named(dataset, tmp_path):

@@ -74,10 +74,14 @@ def test_geojson_is_rfc7946(hand, tmp_path):
     assert CRS.from_user_input(meta["crs"]).equals(CRS.from_epsg(4326), ignore_axis_order=True)
     lon, lat = shapely.get_coordinates(geoms).mean(axis=0)
     assert 14.99 < lon < 15.01 and 0 < lat < 0.01  # the scene sits on 15 E, just north of the equator
-    # RFC 7946 ring orientation: exteriors counter-clockwise
-    g0 = doc["features"][0]["geometry"]
-    ring = g0["coordinates"][0][0] if g0["type"] == "MultiPolygon" else g0["coordinates"][0]
-    assert shapely.LinearRing(ring).is_ccw
+    # RFC 7946 section 3.1.6 ring orientation: every exterior counter-clockwise, every hole clockwise
+    polys = [p for ft in doc["features"] for p in ([ft["geometry"]["coordinates"]]
+                                                    if ft["geometry"]["type"] == "Polygon"
+                                                    else ft["geometry"]["coordinates"])]
+    assert any(len(p) > 1 for p in polys)  # a hole is among them
+    for rings in polys:
+        assert shapely.LinearRing(rings[0]).is_ccw
+        assert not any(shapely.LinearRing(r).is_ccw for r in rings[1:])
     np.testing.assert_allclose(f["area_m2"], [a for a, _ in HAND_PARCELS], rtol=1e-9)  # measured in the scene CRS
 
 
