@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REGIONS, TINY, write_gtpbd
+from train_fixtures import REGIONS, TINY, write_gtpbd
 
 from farmannot.errors import InputError
 from farmannot.train.audit import assign_folds, disagreement, run_audit

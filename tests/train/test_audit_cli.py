@@ -4,7 +4,7 @@ import csv
 import json
 
 from click.testing import CliRunner
-from conftest import write_gtpbd
+from train_fixtures import write_gtpbd
 
 from farmannot.cli.main import cli
 

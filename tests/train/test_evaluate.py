@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import rasterio
 from click.testing import CliRunner
-from conftest import TINY
+from train_fixtures import TINY
 
 from farmannot.cli.main import cli
 from farmannot.train.config import TrainConfig

@@ -3,7 +3,7 @@
 import pytest
 import torch
 from click.testing import CliRunner
-from conftest import TINY, write_farmseg
+from train_fixtures import TINY, write_farmseg
 
 from farmannot.cli.main import cli
 from farmannot.errors import InputError

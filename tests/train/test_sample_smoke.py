@@ -2,8 +2,8 @@
 
 import pytest
 import torch
-from conftest import TINY
-from conftest import fake_embedder as conftest_fake_embedder
+from train_fixtures import TINY
+from train_fixtures import fake_embedder as conftest_fake_embedder
 
 from farmannot.dataset.build import build_dataset
 from farmannot.dataset.config import load_config

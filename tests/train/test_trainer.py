@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
-from conftest import TINY
-from conftest import fake_embedder as conftest_fake_embedder
+from train_fixtures import TINY
+from train_fixtures import fake_embedder as conftest_fake_embedder
 
 from farmannot.cli.main import cli
 from farmannot.train.checkpoint import load_checkpoint, load_model
