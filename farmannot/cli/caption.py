@@ -90,7 +90,7 @@ def command(inputs, scene, dem, lang, family, suggest, sets, date, write, as_jso
         raise click.UsageError("give ANNOTATION.json files or folders (or --vocab).")
     from farmannot.captions.annotation import caption_annotation, parse_sets
     from farmannot.io.atomic import is_temporary
-    from farmannot.io.labelme_json import save_annotation
+    from farmannot.io.labelme_json import project_folder, save_annotation
 
     load_vocabulary().family(family)  # an unknown family: one line naming the known ones
     confirmed = parse_sets(sets)
@@ -100,7 +100,7 @@ def command(inputs, scene, dem, lang, family, suggest, sets, date, write, as_jso
         p = Path(item)
         if p.is_dir():
             found = sorted(q for q in p.rglob("*.json") if q.is_file() and not is_temporary(q.name))
-            jobs += [(q, p) for q in found]
+            jobs += [(q, project_folder(p)) for q in found]
         elif p.is_file():
             jobs.append((p, None))
         else:

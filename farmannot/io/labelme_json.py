@@ -309,6 +309,18 @@ def load_annotation(path: str | os.PathLike, *, project_dir: str | os.PathLike |
     return ann
 
 
+def project_folder(path: str | os.PathLike) -> Path:
+    """The project folder of an annotation file or folder given on its own.
+
+    A project keeps its annotations in ``annotations/`` and its scenes in ``scenes/`` (``imagePath`` is
+    ``../scenes/NAME.tif``), so a file in, or the folder, ``annotations/`` belongs to the folder above it;
+    anything else is its own project folder.
+    """
+    p = Path(path)
+    folder = p if p.is_dir() else p.parent
+    return folder.parent if folder.name == "annotations" else folder
+
+
 def resolve_image_path(ann: Annotation, json_path: str | os.PathLike, *,
                        project_dir: str | os.PathLike | None = None, allow_outside: bool = False) -> Path:
     """Resolve ``imagePath`` relative to the JSON's folder, refusing paths that leave the project folder.
@@ -316,7 +328,7 @@ def resolve_image_path(ann: Annotation, json_path: str | os.PathLike, *,
     Args:
         ann: The annotation.
         json_path: Where the annotation file lives.
-        project_dir: The project folder (default: the JSON's own folder).
+        project_dir: The project folder (default: :func:`project_folder` of the JSON).
         allow_outside: Accept a path outside the project folder (a command-line flag, never a file's choice).
 
     Raises:
@@ -327,7 +339,7 @@ def resolve_image_path(ann: Annotation, json_path: str | os.PathLike, *,
         raise InputError(f"{json_path}: the annotation has no imagePath; set it in labelme.")
     given = json_path.parent / PureWindowsPath(ann.image_path).as_posix()
     resolved = given.resolve()
-    root = Path(project_dir if project_dir is not None else json_path.parent)
+    root = Path(project_dir if project_dir is not None else project_folder(json_path))
     if allow_outside or resolved.is_relative_to(root.resolve()):
         return resolved
     # a symlink the user placed inside the folder is theirs to make; a path climbing out with '..' is not

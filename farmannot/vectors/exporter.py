@@ -10,6 +10,7 @@ from pathlib import Path
 from farmannot.dataset.manifest import MANIFEST
 from farmannot.errors import InputError, note_input, one_line
 from farmannot.io.atomic import is_temporary
+from farmannot.io.labelme_json import project_folder
 from farmannot.vectors.parcels import AnnotationGeo, ParcelTable, build_parcel_table, crs_text, georeference
 from farmannot.vectors.reader import parse_crs
 from farmannot.vectors.writers import FORMATS, Layer, write_layers
@@ -89,7 +90,7 @@ def load_georeferenced(paths: list[Path], root: Path | None, options: ExportOpti
     geos = []
     for p in paths:
         try:
-            geos.append(georeference(p, project_dir=root, allow_outside=options.allow_outside))
+            geos.append(georeference(p, project_dir=project_folder(root) if root else None, allow_outside=options.allow_outside))
         except Exception as exc:  # noqa: BLE001 - any failure stays with its annotation
             if not options.keep_going:
                 raise note_input(exc, p)

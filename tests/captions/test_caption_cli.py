@@ -6,6 +6,7 @@ import json
 import math
 
 import numpy as np
+import pyogrio
 import pytest
 import rasterio
 from click.testing import CliRunner
@@ -198,3 +199,30 @@ def test_rgb_scene_uses_stretched_green_leaf_index(tmp_path):
     assert kw["sowing"]["evidence"]["green_fraction"] == pytest.approx(0.5, abs=0.02)
     assert kw["sowing"]["value"] == "partially_covered"
     assert "buildings" not in kw  # RGB cannot verify buildings
+
+
+def test_project_layout_annotation_reaches_its_scene(tmp_path):
+    """PROJECT/annotations/NAME.json with imagePath ../scenes/NAME.tif (the documented layout) is inside the
+    project, alone or as the annotations/ folder; a path climbing above the project is still refused."""
+    proj = _project(tmp_path, with_dem=False)
+    (proj / "scenes").mkdir()
+    (proj / SCENE).rename(proj / "scenes" / SCENE)
+    (proj / "annotations").mkdir()
+    ann = load_annotation(proj / "scene.json")
+    ann.image_path = f"../scenes/{SCENE}"
+    save_annotation(ann, proj / "annotations" / "scene.json")
+    (proj / "scene.json").unlink()
+    for target in (proj / "annotations" / "scene.json", proj / "annotations"):
+        res = CliRunner().invoke(cli, ["caption", str(target), "--json", "--no-progress"])
+        assert res.exit_code == 0, res.output
+        rec = json.loads(res.output.splitlines()[0])
+        assert rec["keywords"]["month"]["value"] == "may"  # from the product name: the scene was found
+        res = CliRunner().invoke(cli, ["export-vectors", str(target), "-o", str(tmp_path / "p.gpkg"),
+                                       "--no-progress"])
+        assert res.exit_code == 0, res.output
+        parcels = pyogrio.read_dataframe(tmp_path / "p.gpkg", layer="parcels")
+        assert sorted(parcels["label"]) == sorted(s.label for s in ann.shapes)
+    ann.image_path = f"../../{SCENE}"
+    save_annotation(ann, proj / "annotations" / "up.json")
+    res = CliRunner().invoke(cli, ["caption", str(proj / "annotations" / "up.json")])
+    assert res.exit_code != 0 and "outside the project folder" in res.output
