@@ -43,6 +43,8 @@ def _show(result, langs: list[str]) -> str:
         lines.append(f"  {key:<13} {kw.value:<28} {kw.source:<10} {kw.confidence:4.2f}  {ev}")
     if result.missing:
         lines.append(f"  missing: {', '.join(result.missing)} (use --suggest, --set KEY=VALUE or the plugin)")
+        if "month" in result.missing:  # never suggested: it comes from the shooting date
+            lines.append("  month: the scene gives no shooting date; pass --date YYYY-MM-DD (or --set month=...)")
     for lang in langs:
         if lang in result.texts:
             lines.append(f"  {lang}: {result.texts[lang]}")

@@ -226,3 +226,18 @@ def test_project_layout_annotation_reaches_its_scene(tmp_path):
     save_annotation(ann, proj / "annotations" / "up.json")
     res = CliRunner().invoke(cli, ["caption", str(proj / "annotations" / "up.json")])
     assert res.exit_code != 0 and "outside the project folder" in res.output
+
+
+def test_missing_month_points_at_date(tmp_path):
+    """A scene without a date: --suggest cannot give the month, the output says to pass --date instead."""
+    proj = _project(tmp_path, with_dem=False)
+    (proj / SCENE).rename(proj / "undated.tif")
+    ann = load_annotation(proj / "scene.json")
+    ann.image_path = "undated.tif"
+    save_annotation(ann, proj / "scene.json")
+    res = CliRunner().invoke(cli, ["caption", str(proj / "scene.json"), "--suggest"])
+    assert res.exit_code == 0, res.output
+    assert "missing: month" in res.output and "--date YYYY-MM-DD" in res.output
+    res = CliRunner().invoke(cli, ["caption", str(proj / "scene.json"), "--suggest", "--date", "2020-05-18",
+                                   "--json"])
+    assert json.loads(res.output.splitlines()[0])["keywords"]["month"]["value"] == "may"
