@@ -116,3 +116,15 @@ def test_text_proposals_merge_across_chip_seams(tiny_sam, scene, tmp_path):
     geom = res.proposals[0].geometry
     assert geom.area == pytest.approx(60 * 40, rel=0.03)
     assert geom.bounds == pytest.approx((30, 20, 90, 60), abs=1.5)
+
+
+def test_propose_no_progress_hides_the_bar(tiny_checkpoint, scene, tmp_path):
+    """--progress/--no-progress as on every other long command: scripts (the demo) turn the bar off."""
+    args = ["propose", str(scene), "--sam-checkpoint", str(tiny_checkpoint), "--output", str(tmp_path / "s.json"),
+            "--chip", "128", "--overlap", "0", "--points-per-side", "1", "--filter", "none",
+            "--cache-dir", str(tmp_path / "cache"), "--sensor", "rgbn"]
+    res = CliRunner().invoke(cli, [*args, "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert "on 1 chip(s)" in res.output and "chips:" not in res.output
+    res = CliRunner().invoke(cli, args)  # the bar by default (tqdm's "desc:" prefix), now from the cache
+    assert res.exit_code == 0 and "chips:" in res.output
