@@ -235,7 +235,9 @@ def caption_annotation(
     raster. Returns the annotation with its ``farmannot`` block updated, and the result to show.
     """
     json_path = Path(json_path)
-    ann = load_annotation(json_path, project_dir=None if allow_outside else (project_dir or project_folder(json_path)))
+    # with --scene the imagePath is never read, so where it points is not checked
+    ann = load_annotation(json_path, project_dir=None if allow_outside or scene
+                          else (project_dir or project_folder(json_path)))
     stored = stored_keywords(ann)
     scene_path = Path(scene) if scene else resolve_image_path(ann, json_path, project_dir=project_dir,
                                                                allow_outside=allow_outside)

@@ -241,3 +241,16 @@ def test_missing_month_points_at_date(tmp_path):
     res = CliRunner().invoke(cli, ["caption", str(proj / "scene.json"), "--suggest", "--date", "2020-05-18",
                                    "--json"])
     assert json.loads(res.output.splitlines()[0])["keywords"]["month"]["value"] == "may"
+
+
+def test_scene_option_does_not_need_the_image_path(tmp_path):
+    """--scene names the raster: an imagePath pointing outside the project is not read, so not refused."""
+    proj = _project(tmp_path, with_dem=False)
+    ann = load_annotation(proj / "scene.json")
+    ann.image_path = "../../elsewhere/scene.tif"
+    save_annotation(ann, proj / "scene.json")
+    res = CliRunner().invoke(cli, ["caption", str(proj / "scene.json"), "--json"])
+    assert res.exit_code != 0 and "outside the project folder" in res.output
+    res = CliRunner().invoke(cli, ["caption", str(proj / "scene.json"), "--scene", str(proj / SCENE), "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output.splitlines()[0])["keywords"]["month"]["value"] == "may"
