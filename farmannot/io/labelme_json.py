@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image
 
 from farmannot.errors import InputError
-from farmannot.io.atomic import write_text
+from farmannot.io.atomic import is_temporary, write_text
 
 LABELME_VERSION = "6.3.1"
 FARMANNOT_KEY = "farmannot"
@@ -307,6 +307,26 @@ def load_annotation(path: str | os.PathLike, *, project_dir: str | os.PathLike |
     if project_dir is not None and ann.image_path:
         resolve_image_path(ann, path, project_dir=project_dir)
     return ann
+
+
+def find_annotations(folder: Path) -> list[Path]:
+    """labelme annotation files under ``folder`` (recursive, sorted): JSON files with a ``shapes`` key.
+
+    Valid JSON of another kind (a dataset's records, captions, COCO files) is left out; a file that does not
+    read as JSON is kept, so that the reader names it as a broken annotation instead of passing it over.
+    """
+    out = []
+    for p in sorted(q for q in folder.rglob("*.json") if q.is_file() and not is_temporary(q.name)):
+        try:
+            with open(p, encoding="utf-8") as fh:
+                head = fh.read(1 << 16)
+                if '"shapes"' not in head:
+                    json.loads(head + fh.read())
+                    continue
+        except (OSError, ValueError):  # unreadable, not UTF-8 or not JSON
+            pass
+        out.append(p)
+    return out
 
 
 def project_folder(path: str | os.PathLike) -> Path:

@@ -9,8 +9,7 @@ from pathlib import Path
 
 from farmannot.dataset.manifest import MANIFEST
 from farmannot.errors import InputError, note_input, one_line
-from farmannot.io.atomic import is_temporary
-from farmannot.io.labelme_json import project_folder
+from farmannot.io.labelme_json import find_annotations, project_folder
 from farmannot.vectors.parcels import AnnotationGeo, ParcelTable, build_parcel_table, crs_text, georeference
 from farmannot.vectors.reader import parse_crs
 from farmannot.vectors.writers import FORMATS, Layer, write_layers
@@ -68,20 +67,6 @@ class ExportReport:
         if self.failed:
             msg += f"; {len(self.failed)} annotation(s) failed: " + "; ".join(self.failed[:5])
         return msg
-
-
-def find_annotations(folder: Path) -> list[Path]:
-    """labelme annotation files under ``folder`` (recursive, sorted): JSON files with a ``shapes`` key."""
-    out = []
-    for p in sorted(q for q in folder.rglob("*.json") if not is_temporary(q.name)):
-        try:
-            with open(p, encoding="utf-8") as fh:
-                head = fh.read(1 << 16)
-        except (OSError, UnicodeDecodeError):
-            continue
-        if '"shapes"' in head:
-            out.append(p)
-    return out
 
 
 def load_georeferenced(paths: list[Path], root: Path | None, options: ExportOptions,

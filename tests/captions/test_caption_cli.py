@@ -254,3 +254,17 @@ def test_scene_option_does_not_need_the_image_path(tmp_path):
     res = CliRunner().invoke(cli, ["caption", str(proj / "scene.json"), "--scene", str(proj / SCENE), "--json"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.output.splitlines()[0])["keywords"]["month"]["value"] == "may"
+
+
+def test_folder_captions_only_labelme_files(tmp_path):
+    """A dataset built inside the project leaves JSON files that are not annotations (records, FarmSeg-VL
+    captions, COCO): the folder run captions the labelme files only, as export-vectors reads them."""
+    proj = _project(tmp_path, with_dem=False)
+    other = proj / "out" / "farmseg-vl" / "train" / "json"
+    other.mkdir(parents=True)
+    (other / "t_0_0.json").write_text(json.dumps({"img_description_eg": "x", "img_description_cn": "y"}))
+    (proj / "out" / "build_report.json").write_text(json.dumps({"project": str(proj), "scenes": []}))
+    res = CliRunner().invoke(cli, ["caption", str(proj), "--json", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    paths = [json.loads(line)["path"] for line in res.output.splitlines() if line.startswith("{")]
+    assert paths == [str(proj / "scene.json")]
