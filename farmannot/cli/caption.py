@@ -82,7 +82,7 @@ def command(inputs, scene, dem, lang, family, suggest, sets, date, write, as_jso
     """Caption labelme annotations: month and lat/lon filled from the scene, other keywords suggested or set.
 
     Prints each keyword with its source (auto / suggested / confirmed), confidence and evidence, then the
-    caption. A FOLDER processes every *.json annotation in it (recursively) and is the project folder that
+    caption. A FOLDER processes every labelme *.json in it (recursively) and is the project folder that
     image paths must stay inside.
     """
     if vocab:
