@@ -26,9 +26,10 @@ $FA build-dataset sample_data --config sample_data/build.yaml --output "$OUT/dat
 
 # Kept short for a CPU: 8 epochs of batches of 4 make as many optimiser steps as 15 epochs of 8 did, for
 # about half the compute; the audit trains 2 fold models of 4 epochs instead of 3 of 8.
+# --overwrite: a second `make demo` into the same folder trains again instead of refusing the old run.
 step "train a small U-Net on the dataset (CPU, a few epochs)"
 $FA train "$OUT/dataset" --output "$OUT/run" --model unet --encoder-depth 3 --epochs 8 --batch-size 4 \
-    --device cpu --no-progress
+    --device cpu --no-progress --overwrite
 
 step "evaluate on the test split (pixel, GTPBD edge and object metrics, report with plots)"
 $FA evaluate "$OUT/run" --dataset "$OUT/dataset" --split test --output "$OUT/eval" --device cpu --no-progress

@@ -26,7 +26,7 @@ from farmannot.captions.schema import LANGS, Keyword, load_vocabulary
 from farmannot.captions.suggest import load_thresholds, suggest_keywords
 from farmannot.errors import FarmannotError, InputError
 from farmannot.io.grid import SceneGrid
-from farmannot.io.labelme_json import Annotation, load_annotation, resolve_image_path
+from farmannot.io.labelme_json import Annotation, load_annotation, project_folder, resolve_image_path
 from farmannot.io.metadata import read_scene_metadata
 
 DEFAULT_FARMLAND_LABELS: tuple[str, ...] = ("farmland",)
@@ -235,7 +235,9 @@ def caption_annotation(
     raster. Returns the annotation with its ``farmannot`` block updated, and the result to show.
     """
     json_path = Path(json_path)
-    ann = load_annotation(json_path, project_dir=None if allow_outside else (project_dir or json_path.parent))
+    # with --scene the imagePath is never read, so where it points is not checked
+    ann = load_annotation(json_path, project_dir=None if allow_outside or scene
+                          else (project_dir or project_folder(json_path)))
     stored = stored_keywords(ann)
     scene_path = Path(scene) if scene else resolve_image_path(ann, json_path, project_dir=project_dir,
                                                                allow_outside=allow_outside)

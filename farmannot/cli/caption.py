@@ -43,6 +43,8 @@ def _show(result, langs: list[str]) -> str:
         lines.append(f"  {key:<13} {kw.value:<28} {kw.source:<10} {kw.confidence:4.2f}  {ev}")
     if result.missing:
         lines.append(f"  missing: {', '.join(result.missing)} (use --suggest, --set KEY=VALUE or the plugin)")
+        if "month" in result.missing:  # never suggested: it comes from the shooting date
+            lines.append("  month: the scene gives no shooting date; pass --date YYYY-MM-DD (or --set month=...)")
     for lang in langs:
         if lang in result.texts:
             lines.append(f"  {lang}: {result.texts[lang]}")
@@ -80,7 +82,7 @@ def command(inputs, scene, dem, lang, family, suggest, sets, date, write, as_jso
     """Caption labelme annotations: month and lat/lon filled from the scene, other keywords suggested or set.
 
     Prints each keyword with its source (auto / suggested / confirmed), confidence and evidence, then the
-    caption. A FOLDER processes every *.json annotation in it (recursively) and is the project folder that
+    caption. A FOLDER processes every labelme *.json in it (recursively) and is the project folder that
     image paths must stay inside.
     """
     if vocab:
@@ -89,8 +91,7 @@ def command(inputs, scene, dem, lang, family, suggest, sets, date, write, as_jso
     if not inputs:
         raise click.UsageError("give ANNOTATION.json files or folders (or --vocab).")
     from farmannot.captions.annotation import caption_annotation, parse_sets
-    from farmannot.io.atomic import is_temporary
-    from farmannot.io.labelme_json import save_annotation
+    from farmannot.io.labelme_json import find_annotations, project_folder, save_annotation
 
     load_vocabulary().family(family)  # an unknown family: one line naming the known ones
     confirmed = parse_sets(sets)
@@ -99,14 +100,14 @@ def command(inputs, scene, dem, lang, family, suggest, sets, date, write, as_jso
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            found = sorted(q for q in p.rglob("*.json") if q.is_file() and not is_temporary(q.name))
-            jobs += [(q, p) for q in found]
+            # labelme files only: a dataset or other JSON kept in the project is not an annotation
+            jobs += [(q, project_folder(p)) for q in find_annotations(p)]
         elif p.is_file():
             jobs.append((p, None))
         else:
             raise FarmannotError(f"{p}: no such file or folder; check the path.")
     if not jobs:
-        raise FarmannotError(f"no annotation files (*.json) in {', '.join(inputs)}.")
+        raise FarmannotError(f"no labelme annotation files (*.json with shapes) in {', '.join(inputs)}.")
     if scene and len(jobs) > 1:
         raise FarmannotError("--scene applies to one annotation; for folders each annotation's imagePath is used.")
     langs = ["en", "zh"] if lang == "both" else [lang]

@@ -31,8 +31,11 @@ from farmannot.vectors.writers import FORMATS, format_from_path
 @click.option("--determination-method", type=click.Choice(FIBOA_METHODS), default=None,
               help="fiboa determination method (default: from each annotation's provenance).")
 @click.option("--project", type=click.Path(exists=True, file_okay=False), default=None,
-              help="For a dataset: the project folder build-dataset read (default: found beside the dataset).")
-@click.option("--allow-outside", is_flag=True, help="Let imagePath point outside the annotation's folder.")
+              help="For a dataset: the project folder build-dataset read (default: the one its build report "
+                   "records, else found beside the dataset).")
+@click.option("--allow-outside", is_flag=True,
+              help="Let imagePath point outside the project folder (the folder given, or the annotation's; "
+                   "annotations/ counts as the project above it).")
 @keep_going_option
 @progress_option
 @locks_output("export-vectors", folder=False)

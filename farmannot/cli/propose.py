@@ -9,7 +9,7 @@ import click
 from tqdm import tqdm
 
 from farmannot.cli.locking import locks_output
-from farmannot.cli.options import bands_option, parse_band_map, sensor_option, torch_device_option
+from farmannot.cli.options import bands_option, parse_band_map, progress_option, sensor_option, torch_device_option
 from farmannot.cli.sam_options import (
     cache_dir_option,
     chip_option,
@@ -66,10 +66,11 @@ DEFAULTS = ProposeOptions()
               help="With --points: let a parcel overlap those found before it, or cut it back (default).")
 @sensor_option
 @bands_option
+@progress_option
 @locks_output("propose", folder=False)
 def command(scene, sam_checkpoint, sam_model, output, chip, overlap, points_per_side, points_per_batch, text,
             spectral_boxes, point_box, pred_iou_thresh, stability_thresh, min_area_m2, veg_filter, device, cache_dir, points_file, layer, label_field,
-            assume_crs, overlap_parcels, sensor, bands):
+            assume_crs, overlap_parcels, sensor, bands, progress=True):
     """Pre-annotate SCENE with SAM proposals on native-resolution chips, merged across chip seams.
 
     With --points, segment one parcel under each survey point instead (labels and attributes from the file).
@@ -90,7 +91,7 @@ def command(scene, sam_checkpoint, sam_model, output, chip, overlap, points_per_
         check_text_support(session)
     if points_file and not text:
         _propose_at_points(scene, session, output, points_file, layer, label_field, assume_crs,
-                           not overlap_parcels, chip, overlap, sensor, bands)
+                           not overlap_parcels, chip, overlap, sensor, bands, progress)
         return
     with open_raster(scene) as src:
         n = len(chip_grid(src.width, src.height, chip, overlap))
@@ -104,7 +105,7 @@ def command(scene, sam_checkpoint, sam_model, output, chip, overlap, points_per_
                           min_area_m2=min_area_m2, veg_filter=veg_filter, spectral_boxes=spectral_boxes,
                           point_box_px=point_box)
     pts = _scene_points(scene, points_file, layer, label_field, assume_crs) if points_file else None
-    with tqdm(total=n, desc="chips", unit="chip", file=sys.stderr) as bar:
+    with tqdm(total=n, desc="chips", unit="chip", file=sys.stderr, disable=not progress) as bar:
         res = propose_scene(scene, session, opts, sensor=sensor, bands=parse_band_map(bands), on_chip=bar.update,
                             points_xy=None if pts is None else pts.xy)
     examples = {**({"points": str(points_file), "point_box": point_box} if pts is not None else {}),
@@ -153,7 +154,7 @@ def _scene_points(scene, points_file, layer, label_field, assume_crs):
 
 
 def _propose_at_points(scene, session, output, points_file, layer, label_field, assume_crs, keep_apart, chip,
-                       overlap, sensor, bands) -> None:
+                       overlap, sensor, bands, progress=True) -> None:
     from farmannot.io.raster import scene_info
     from farmannot.predict.drafts import draft_annotation
     from farmannot.sam.point_parcels import segment_points
@@ -163,7 +164,7 @@ def _propose_at_points(scene, session, output, points_file, layer, label_field, 
     with open_raster(scene) as src:
         band_map = scene_info(src, sensor=sensor, bands=parse_band_map(bands)).band_map
     large = LargeScene(scene, band_map, chip=chip, chip_overlap=overlap)
-    with tqdm(total=len(pts), desc="points", unit="point", file=sys.stderr) as bar:
+    with tqdm(total=len(pts), desc="points", unit="point", file=sys.stderr, disable=not progress) as bar:
         found = segment_points(large, session, pts.xy, keep_apart=keep_apart, on_point=bar.update)
     ok = [f for f in found if f.parcel is not None]
     draft_annotation(scene, output, [(f.parcel.to_shapely(), f.score) for f in ok], method="sam-points",

@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image
 
 from farmannot.errors import InputError
-from farmannot.io.atomic import write_text
+from farmannot.io.atomic import is_temporary, write_text
 
 LABELME_VERSION = "6.3.1"
 FARMANNOT_KEY = "farmannot"
@@ -309,6 +309,38 @@ def load_annotation(path: str | os.PathLike, *, project_dir: str | os.PathLike |
     return ann
 
 
+def find_annotations(folder: Path) -> list[Path]:
+    """labelme annotation files under ``folder`` (recursive, sorted): JSON files with a ``shapes`` key.
+
+    Valid JSON of another kind (a dataset's records, captions, COCO files) is left out; a file that does not
+    read as JSON is kept, so that the reader names it as a broken annotation instead of passing it over.
+    """
+    out = []
+    for p in sorted(q for q in folder.rglob("*.json") if q.is_file() and not is_temporary(q.name)):
+        try:
+            with open(p, encoding="utf-8") as fh:
+                head = fh.read(1 << 16)
+                if '"shapes"' not in head:
+                    json.loads(head + fh.read())
+                    continue
+        except (OSError, ValueError):  # unreadable, not UTF-8 or not JSON
+            pass
+        out.append(p)
+    return out
+
+
+def project_folder(path: str | os.PathLike) -> Path:
+    """The project folder of an annotation file or folder given on its own.
+
+    A project keeps its annotations in ``annotations/`` and its scenes in ``scenes/`` (``imagePath`` is
+    ``../scenes/NAME.tif``), so a file in, or the folder, ``annotations/`` belongs to the folder above it;
+    anything else is its own project folder.
+    """
+    p = Path(path)
+    folder = p if p.is_dir() else p.parent
+    return folder.parent if folder.name == "annotations" else folder
+
+
 def resolve_image_path(ann: Annotation, json_path: str | os.PathLike, *,
                        project_dir: str | os.PathLike | None = None, allow_outside: bool = False) -> Path:
     """Resolve ``imagePath`` relative to the JSON's folder, refusing paths that leave the project folder.
@@ -316,7 +348,7 @@ def resolve_image_path(ann: Annotation, json_path: str | os.PathLike, *,
     Args:
         ann: The annotation.
         json_path: Where the annotation file lives.
-        project_dir: The project folder (default: the JSON's own folder).
+        project_dir: The project folder (default: :func:`project_folder` of the JSON).
         allow_outside: Accept a path outside the project folder (a command-line flag, never a file's choice).
 
     Raises:
@@ -327,7 +359,7 @@ def resolve_image_path(ann: Annotation, json_path: str | os.PathLike, *,
         raise InputError(f"{json_path}: the annotation has no imagePath; set it in labelme.")
     given = json_path.parent / PureWindowsPath(ann.image_path).as_posix()
     resolved = given.resolve()
-    root = Path(project_dir if project_dir is not None else json_path.parent)
+    root = Path(project_dir if project_dir is not None else project_folder(json_path))
     if allow_outside or resolved.is_relative_to(root.resolve()):
         return resolved
     # a symlink the user placed inside the folder is theirs to make; a path climbing out with '..' is not

@@ -113,7 +113,8 @@ def _shrink_with_holes(geom: BaseGeometry) -> BaseGeometry:
             cut = [h for h in holes if h not in inner and ext.intersects(h)]  # a hole within 0.35 px of the rim
             if cut:
                 poly = poly.difference(shapely.union_all(cut))
-            out.extend(p for p in shapely.get_parts(poly) if not p.is_empty)
+            # the difference can leave a sliver of zero width as a line where a hole meets the rim: not a region
+            out.extend(p for p in shapely.get_parts(poly) if isinstance(p, Polygon) and not p.is_empty)
     if not out:
         return Polygon()
     return out[0] if len(out) == 1 else MultiPolygon(out)

@@ -70,7 +70,8 @@ def draft_annotation(scene: str | os.PathLike, output: str | os.PathLike,
         transform = list(src.transform)[:6]
     shapes = draft_shapes(drafts, method=method, label=label, labels=labels, attributes=attributes,
                           source_ids=source_ids)
-    rel = os.path.relpath(Path(scene).resolve(), output.resolve().parent)
+    # the scene as given, not where a link to it leads: a link placed in the project keeps imagePath inside
+    rel = os.path.relpath(os.path.abspath(scene), os.path.abspath(output.parent))
     ann = Annotation(
         shapes=shapes, image_path=Path(rel).as_posix(), image_height=height, image_width=width,
         farmannot={

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import rasterio
+from rasterio.errors import NotGeoreferencedWarning
 from rasterio.windows import Window
 from tqdm import tqdm
 
@@ -95,7 +97,7 @@ def predict_scene(
 
         counts = {"parcel": 0, "valid": 0}
         descriptions = tuple(output_names) + ("class",)
-        with atomic_path(output) as tmp, rasterio.open(tmp, "w", **profile) as dst:
+        with atomic_path(output) as tmp, _create(tmp, profile) as dst:
             dst.descriptions = descriptions
 
             def write_rows(row: int, rows: np.ndarray, valid: np.ndarray) -> None:
@@ -111,3 +113,12 @@ def predict_scene(
                 sliding_predict(plan, read, predict, write_rows, len(output_names), batch_size, bar.update)
     return PredictionReport(Path(output), plan.width, plan.height, plan.n_patches, descriptions,
                             counts["parcel"] / max(counts["valid"], 1))
+
+
+def _create(path, profile: dict):
+    """The output raster, opened for writing; a PNG/JPEG scene has no georeferencing, nor has its prediction
+    (rasterio's warning about it is no news to the user)."""
+    with warnings.catch_warnings():
+        if profile.get("crs") is None:
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        return rasterio.open(path, "w", **profile)

@@ -86,8 +86,8 @@ def dataset_annotations(dataset: Path, project: Path | None = None) -> list[Path
     """The annotation files ``build_report.json`` lists.
 
     The report names them relative to the project folder the dataset was built from; that folder is
-    ``project`` when given, else the first of the dataset folder, its parent and the working folder in which
-    the annotations exist.
+    ``project`` when given, else the first of the folder the report records, the dataset folder, its parent
+    and the working folder in which the annotations exist.
 
     Raises:
         InputError: an unreadable report, or listed annotations found in none of those folders.
@@ -102,7 +102,8 @@ def dataset_annotations(dataset: Path, project: Path | None = None) -> list[Path
     listed = [Path(s["annotation"]) for s in report.get("scenes") or [] if (s or {}).get("annotation")]
     if not listed or all(p.is_absolute() for p in listed):
         return listed
-    roots = [project] if project is not None else [dataset, dataset.parent, Path.cwd()]
+    recorded = [Path(report["project"])] if report.get("project") else []
+    roots = [project] if project is not None else [*recorded, dataset, dataset.parent, Path.cwd()]
     for root in roots:
         if all(p.is_absolute() or (root / p).exists() for p in listed):
             return [p if p.is_absolute() else root / p for p in listed]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from farmannot.dataset.manifest import MANIFEST
 from farmannot.errors import InputError, note_input, one_line
-from farmannot.io.atomic import is_temporary
+from farmannot.io.labelme_json import find_annotations, project_folder
 from farmannot.vectors.parcels import AnnotationGeo, ParcelTable, build_parcel_table, crs_text, georeference
 from farmannot.vectors.reader import parse_crs
 from farmannot.vectors.writers import FORMATS, Layer, write_layers
@@ -69,27 +69,13 @@ class ExportReport:
         return msg
 
 
-def find_annotations(folder: Path) -> list[Path]:
-    """labelme annotation files under ``folder`` (recursive, sorted): JSON files with a ``shapes`` key."""
-    out = []
-    for p in sorted(q for q in folder.rglob("*.json") if not is_temporary(q.name)):
-        try:
-            with open(p, encoding="utf-8") as fh:
-                head = fh.read(1 << 16)
-        except (OSError, UnicodeDecodeError):
-            continue
-        if '"shapes"' in head:
-            out.append(p)
-    return out
-
-
 def load_georeferenced(paths: list[Path], root: Path | None, options: ExportOptions,
                        report: ExportReport) -> list[AnnotationGeo]:
     """Georeference each annotation; with ``keep_going`` failures are listed instead of raised."""
     geos = []
     for p in paths:
         try:
-            geos.append(georeference(p, project_dir=root, allow_outside=options.allow_outside))
+            geos.append(georeference(p, project_dir=project_folder(root) if root else None, allow_outside=options.allow_outside))
         except Exception as exc:  # noqa: BLE001 - any failure stays with its annotation
             if not options.keep_going:
                 raise note_input(exc, p)

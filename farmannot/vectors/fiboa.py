@@ -109,8 +109,9 @@ def fiboa_table(parcels: ParcelTable, *, collection: str, determination_datetime
             stamps.append(parse_datetime(when))
     if missing:
         names = ", ".join(sorted(set(missing))[:5])
-        raise InputError(f"fiboa needs a determination date: {names} ha(s) no farmannot.scene.date; set the scene "
-                         "date (farmannot caption) or pass --determination-datetime YYYY-MM-DD.")
+        raise InputError(f"fiboa needs a determination date: no farmannot.scene.date in {names}; set the scene "
+                         "date (farmannot caption --date YYYY-MM-DD --write) or pass --determination-datetime "
+                         "YYYY-MM-DD.")
     geoms = parcels.geometry[idx]
     fields = [
         pa.field("id", pa.string(), nullable=False),

@@ -382,8 +382,9 @@ def import_vectors(vector: str | os.PathLike, scene: str | os.PathLike, output: 
     table = read_vectors(vector, layer=options.layer)
     features, report = vectors_to_shapes(table, grid, options)
     if existing is None:
-        ann = Annotation(shapes=[], image_path=Path(os.path.relpath(scene.resolve(), output.resolve().parent))
-                         .as_posix(), image_height=grid.height, image_width=grid.width)
+        # the scene as given, not where a link to it leads: a link placed in the project keeps imagePath inside
+        rel = os.path.relpath(os.path.abspath(scene), os.path.abspath(output.parent))
+        ann = Annotation(shapes=[], image_path=Path(rel).as_posix(), image_height=grid.height, image_width=grid.width)
     else:
         ann = existing
     ann.shapes, added = merge_shapes(ann.shapes, features)

@@ -6,6 +6,7 @@ import json
 import math
 
 import numpy as np
+import pyogrio
 import pytest
 import rasterio
 from click.testing import CliRunner
@@ -198,3 +199,72 @@ def test_rgb_scene_uses_stretched_green_leaf_index(tmp_path):
     assert kw["sowing"]["evidence"]["green_fraction"] == pytest.approx(0.5, abs=0.02)
     assert kw["sowing"]["value"] == "partially_covered"
     assert "buildings" not in kw  # RGB cannot verify buildings
+
+
+def test_project_layout_annotation_reaches_its_scene(tmp_path):
+    """PROJECT/annotations/NAME.json with imagePath ../scenes/NAME.tif (the documented layout) is inside the
+    project, alone or as the annotations/ folder; a path climbing above the project is still refused."""
+    proj = _project(tmp_path, with_dem=False)
+    (proj / "scenes").mkdir()
+    (proj / SCENE).rename(proj / "scenes" / SCENE)
+    (proj / "annotations").mkdir()
+    ann = load_annotation(proj / "scene.json")
+    ann.image_path = f"../scenes/{SCENE}"
+    save_annotation(ann, proj / "annotations" / "scene.json")
+    (proj / "scene.json").unlink()
+    for target in (proj / "annotations" / "scene.json", proj / "annotations"):
+        res = CliRunner().invoke(cli, ["caption", str(target), "--json", "--no-progress"])
+        assert res.exit_code == 0, res.output
+        rec = json.loads(res.output.splitlines()[0])
+        assert rec["keywords"]["month"]["value"] == "may"  # from the product name: the scene was found
+        res = CliRunner().invoke(cli, ["export-vectors", str(target), "-o", str(tmp_path / "p.gpkg"),
+                                       "--no-progress"])
+        assert res.exit_code == 0, res.output
+        parcels = pyogrio.read_dataframe(tmp_path / "p.gpkg", layer="parcels")
+        assert sorted(parcels["label"]) == sorted(s.label for s in ann.shapes)
+    ann.image_path = f"../../{SCENE}"
+    save_annotation(ann, proj / "annotations" / "up.json")
+    res = CliRunner().invoke(cli, ["caption", str(proj / "annotations" / "up.json")])
+    assert res.exit_code != 0 and "outside the project folder" in res.output
+
+
+def test_missing_month_points_at_date(tmp_path):
+    """A scene without a date: --suggest cannot give the month, the output says to pass --date instead."""
+    proj = _project(tmp_path, with_dem=False)
+    (proj / SCENE).rename(proj / "undated.tif")
+    ann = load_annotation(proj / "scene.json")
+    ann.image_path = "undated.tif"
+    save_annotation(ann, proj / "scene.json")
+    res = CliRunner().invoke(cli, ["caption", str(proj / "scene.json"), "--suggest"])
+    assert res.exit_code == 0, res.output
+    assert "missing: month" in res.output and "--date YYYY-MM-DD" in res.output
+    res = CliRunner().invoke(cli, ["caption", str(proj / "scene.json"), "--suggest", "--date", "2020-05-18",
+                                   "--json"])
+    assert json.loads(res.output.splitlines()[0])["keywords"]["month"]["value"] == "may"
+
+
+def test_scene_option_does_not_need_the_image_path(tmp_path):
+    """--scene names the raster: an imagePath pointing outside the project is not read, so not refused."""
+    proj = _project(tmp_path, with_dem=False)
+    ann = load_annotation(proj / "scene.json")
+    ann.image_path = "../../elsewhere/scene.tif"
+    save_annotation(ann, proj / "scene.json")
+    res = CliRunner().invoke(cli, ["caption", str(proj / "scene.json"), "--json"])
+    assert res.exit_code != 0 and "outside the project folder" in res.output
+    res = CliRunner().invoke(cli, ["caption", str(proj / "scene.json"), "--scene", str(proj / SCENE), "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output.splitlines()[0])["keywords"]["month"]["value"] == "may"
+
+
+def test_folder_captions_only_labelme_files(tmp_path):
+    """A dataset built inside the project leaves JSON files that are not annotations (records, FarmSeg-VL
+    captions, COCO): the folder run captions the labelme files only, as export-vectors reads them."""
+    proj = _project(tmp_path, with_dem=False)
+    other = proj / "out" / "farmseg-vl" / "train" / "json"
+    other.mkdir(parents=True)
+    (other / "t_0_0.json").write_text(json.dumps({"img_description_eg": "x", "img_description_cn": "y"}))
+    (proj / "out" / "build_report.json").write_text(json.dumps({"project": str(proj), "scenes": []}))
+    res = CliRunner().invoke(cli, ["caption", str(proj), "--json", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    paths = [json.loads(line)["path"] for line in res.output.splitlines() if line.startswith("{")]
+    assert paths == [str(proj / "scene.json")]

@@ -17,6 +17,7 @@ from farmannot.io.labelme_json import (
     decode_mask,
     encode_mask,
     load_annotation,
+    project_folder,
     resolve_image_path,
     save_annotation,
 )
@@ -214,3 +215,17 @@ def test_points_of_ints_floats_and_bools_load_as_floats(tmp_path):
     assert shapes[0].points == [[0.0, 1.5], [1.0, 2.0], [3.0, 4.0]]
     assert all(type(v) is float for pt in shapes[0].points for v in pt)
     assert shapes[1].points == []
+
+
+def test_annotations_folder_belongs_to_its_project(tmp_path):
+    """A file in a project's annotations/ folder may reach ../scenes; other folders are their own project."""
+    proj = tmp_path / "proj"
+    (proj / "annotations").mkdir(parents=True)
+    p = proj / "annotations" / "a.json"
+    p.write_text(json.dumps({"shapes": [], "imagePath": "../scenes/a.tif"}), encoding="utf-8")
+    assert resolve_image_path(load_annotation(p), p) == (proj / "scenes" / "a.tif").resolve()
+    assert project_folder(p) == proj and project_folder(proj / "annotations") == proj
+    assert project_folder(proj) == proj
+    p.write_text(json.dumps({"shapes": [], "imagePath": "../../a.tif"}), encoding="utf-8")
+    with pytest.raises(InputError, match="outside the project folder"):
+        resolve_image_path(load_annotation(p), p)

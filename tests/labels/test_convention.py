@@ -103,6 +103,20 @@ def test_holes_shrink_as_regions():
     assert [r.bounds for p in shapely.get_parts(multi) for r in p.interiors] == [pytest.approx((4.35, 4.35, 7.65, 7.65))]
 
 
+
+def test_hole_meeting_the_rim_leaves_no_line():
+    """A SAM parcel (propose --points on the Landsat sample) whose holes meet the rim at a vertex: the cut left a
+    zero-width line beside the polygons and the draft crashed. The answer is shapely's own shrink of each region."""
+    parcel = Polygon([(445, 282), (357, 436), (364, 435), (364, 448), (237, 448), (292, 406), (296, 400), (291, 400),
+                      (281, 412), (257, 301)],
+                     [[(296, 397), (296, 400), (299, 400)], [(360, 443), (357, 436), (307, 363)]])
+    lm = edges_to_labelme(parcel)
+    assert lm.geom_type in ("Polygon", "MultiPolygon") and lm.is_valid
+    mitre = {"join_style": "mitre", "mitre_limit": 2.0}
+    want = Polygon(parcel.exterior).buffer(-0.35, **mitre).difference(
+        shapely.union_all([Polygon(h).buffer(-0.35, **mitre) for h in parcel.interiors]))
+    assert lm.symmetric_difference(want).area < 1e-6 * want.area
+
 # ------------------------------------------------------------------ Rings (the SAM click path) ----------
 def _labelme_fill(parts, shape_hw):
     """labelme's own converter: each part's exterior filled, its holes painted over as later shapes."""

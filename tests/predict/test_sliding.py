@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 import rasterio
@@ -88,3 +90,24 @@ def test_predict_scene_writes_a_georeferenced_probability_raster(tmp_path):
     assert np.isnan(prob[45:]).all() and np.isnan(cls[45:]).all()  # nodata respected
     assert (cls[10:30, 20:60] == 1).all() and np.nansum(cls) == 20 * 40
     assert rep.parcel_fraction == pytest.approx(800 / (45 * 70))
+
+
+def test_predict_scene_on_a_png_scene_writes_quietly(tmp_path):
+    """A PNG scene (no georeferencing): the prediction has the scene's size, the right pixels, and rasterio's
+    NotGeoreferencedWarning does not reach the terminal."""
+    from PIL import Image
+
+    img = np.full((40, 60, 3), 50, np.uint8)
+    img[5:25, 10:50] = 200
+    Image.fromarray(img).save(tmp_path / "scene.png")
+    out = tmp_path / "pred.tif"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", rasterio.errors.NotGeoreferencedWarning)
+        predict_scene(tmp_path / "scene.png", out, lambda x: x[:, :1] / 200.0, ["parcel_probability"],
+                      band_indexes=[1, 2, 3], normalise=lambda x, valid: x, patch=32, overlap=8, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+        with rasterio.open(out) as p:
+            assert p.crs is None and (p.width, p.height) == (60, 40)
+            cls = p.read(2)
+    assert np.array_equal(cls == 1, img[..., 0] == 200)

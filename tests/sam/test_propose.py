@@ -154,3 +154,15 @@ def test_propose_drafts_are_the_masks_as_labelme_reads_them(tiny_checkpoint, sce
     assert [s["label"] for s in lf.shapes].count("farmland") == 3
     got, _ = shapes_to_label((96, 120), lf.shapes, {"_background_": 0, "farmland": 1})
     np.testing.assert_array_equal(got == 1, fields)
+
+
+def test_propose_no_progress_hides_the_bar(tiny_checkpoint, scene, tmp_path):
+    """--progress/--no-progress as on every other long command: scripts (the demo) turn the bar off."""
+    args = ["propose", str(scene), "--sam-checkpoint", str(tiny_checkpoint), "--output", str(tmp_path / "s.json"),
+            "--chip", "128", "--overlap", "0", "--points-per-side", "1", "--filter", "none",
+            "--cache-dir", str(tmp_path / "cache"), "--sensor", "rgbn"]
+    res = CliRunner().invoke(cli, [*args, "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert "on 1 chip(s)" in res.output and "chips:" not in res.output
+    res = CliRunner().invoke(cli, args)  # the bar by default (tqdm's "desc:" prefix), now from the cache
+    assert res.exit_code == 0 and "chips:" in res.output

@@ -97,3 +97,21 @@ def test_export_rasterises_to_labelmes_pixels(tmp_path, utm_scene):
     got = features.rasterize([(g, 1) for g in geoms], out_shape=HW, transform=SCENE_TRANSFORM) == 1
     want = _labelme_farmland(src)
     assert want.sum() > 1500 and (got == want).all()
+
+
+def test_draft_of_a_linked_scene_points_at_the_link(tmp_path):
+    """Drafts (propose, predict --polygons) of a scene linked into the project name the link, as given."""
+    from vector_fixtures import write_scene
+
+    from farmannot.io.labelme_json import load_annotation, resolve_image_path
+    from farmannot.predict.drafts import draft_annotation
+
+    (tmp_path / "elsewhere").mkdir()
+    scene = write_scene(tmp_path / "elsewhere" / "scene.tif")
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "scene.tif").symlink_to(scene)
+    out = tmp_path / "project" / "drafts.json"
+    draft_annotation(tmp_path / "project" / "scene.tif", out, [(box(2, 2, 9, 9), 0.9)], method="sam-proposals")
+    ann = load_annotation(out)
+    assert ann.image_path == "scene.tif" and ann.farmannot["scene"]["path"] == "scene.tif"
+    assert resolve_image_path(ann, out).samefile(scene)  # inside the project folder, no --allow-outside

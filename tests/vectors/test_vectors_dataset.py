@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import numpy as np
 import pyogrio
 import pyogrio.raw
@@ -82,9 +85,24 @@ def test_single_layer_formats_write_tiles_beside(dataset, tmp_path, monkeypatch)
     assert result.warnings == ["group_id: No schema defined"]
 
 
+def test_project_recorded_by_the_build_is_used(dataset, tmp_path):
+    """The report records the project folder build-dataset read: found without --project, wherever it is."""
+    dataset, project = dataset
+    assert json.loads((dataset / "build_report.json").read_text())["project"] == str(project.resolve())
+    res = CliRunner().invoke(cli, ["export-vectors", str(dataset), "-o", str(tmp_path / "a.gpkg"), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert pyogrio.read_info(tmp_path / "a.gpkg", layer="parcels")["features"] == len(HAND_PARCELS)
+
+
 def test_project_found_or_named(dataset, tmp_path):
     dataset, project = dataset
-    # the build report lists annotations relative to the project, which here is not beside the dataset
+    # the dataset copied elsewhere, its project moved: the report's folder no longer exists
+    moved = tmp_path / "copied-dataset"
+    shutil.copytree(dataset, moved)
+    report = json.loads((moved / "build_report.json").read_text())
+    report["project"] = str(tmp_path / "moved-away")
+    (moved / "build_report.json").write_text(json.dumps(report))
+    dataset = moved
     with pytest.raises(InputError, match="pass --project PROJECT_DIR"):
         export_vectors(dataset, tmp_path / "a.gpkg", ExportOptions())
     rep = export_vectors(dataset, tmp_path / "a.gpkg", ExportOptions(keep_going=True))

@@ -303,3 +303,15 @@ def test_landsat_sample_round_trip_is_exact(sample_data, tmp_path, crs):
     before, after = farmland(src), farmland(back)
     assert before.sum() > 200_000
     assert (before == after).all(), np.argwhere(before != after)[:10].tolist()
+
+
+def test_folder_reports_a_file_that_is_not_json_and_skips_other_json(hand, tmp_path):
+    """In a folder, JSON of another kind (a dataset's captions) is not an annotation and is left out; a .json
+    that does not read as JSON at all may be a damaged annotation and is reported, not passed over."""
+    (tmp_path / "captions").mkdir()
+    (tmp_path / "captions" / "t.json").write_text(json.dumps({"img_description_eg": "x"}))
+    rep = export_vectors(tmp_path, tmp_path / "a.gpkg", ExportOptions())
+    assert rep.annotations == 1 and rep.parcels == 4
+    (tmp_path / "damaged.json").write_bytes(b"\x00\x01 half a file")
+    with pytest.raises(InputError, match="damaged.json"):
+        export_vectors(tmp_path, tmp_path / "b.gpkg", ExportOptions())

@@ -292,3 +292,22 @@ def test_imported_holes_rasterise_as_background(tmp_path, utm_scene, lonlat_parc
     keep = np.ones((120, 120), bool)
     keep[70:100, 10:40] = False
     assert (mask[keep] == want[keep]).all()
+
+
+def test_scene_linked_into_the_project_keeps_image_path_inside(tmp_path, utm_scene, lonlat_parcels):
+    """A link to the scene placed in the project folder (what the outside-imagePath error advises): imagePath
+    names the link, as given, so caption and export-vectors accept the annotation without --allow-outside."""
+    from click.testing import CliRunner
+
+    from farmannot.cli.main import cli
+
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "scene.tif").symlink_to(utm_scene)
+    out = project / "ann.json"
+    import_vectors(lonlat_parcels, project / "scene.tif", out, ImportOptions())
+    assert load_annotation(out).image_path == "scene.tif"
+    res = CliRunner().invoke(cli, ["export-vectors", str(out), "-o", str(tmp_path / "p.gpkg"), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(cli, ["caption", str(out), "--json"])
+    assert res.exit_code == 0, res.output
