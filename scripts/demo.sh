@@ -40,7 +40,7 @@ $FA audit "$OUT/dataset" --folds 2 --epochs 4 --batch-size 4 --encoder-depth 3 -
 
 step "predict a whole scene with the trained model; parcels as draft annotation"
 $FA predict "$OUT/run" sample_data/scenes/rgbn-cul-de-sac.tif --output "$OUT/predict/rgbn-cul-de-sac.tif" \
-    --patch 256 --overlap 32 --polygons "$OUT/predict/rgbn-cul-de-sac.json" --no-progress
+    --patch 256 --overlap 32 --polygons "$OUT/predict/rgbn-cul-de-sac.json" --overwrite --no-progress
 
 step "parcels with captions to GeoPackage and fiboa GeoParquet"
 $FA export-vectors sample_data/annotations --output "$OUT/parcels.gpkg" --format gpkg --allow-outside --no-progress

@@ -29,6 +29,8 @@ from farmannot.predict.scene import PATCH, PATCH_OVERLAP
 @click.option("--dem", type=click.Path(dir_okay=False), default=None, help="DEM for image+text+dem models.")
 @click.option("--polygons", type=click.Path(dir_okay=False), default=None,
               help="Also write the parcels as a draft labelme annotation.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --polygons annotation (edits made to it in "
+                                                "labelme are lost).")
 @click.option("--min-area-px", type=float, default=16.0, show_default=True)
 @click.option("--classes", default=None,
               help="Open vocabulary: comma-separated class names (e.g. 'farmland,terrace,water'); RUN is then a "
@@ -37,7 +39,7 @@ from farmannot.predict.scene import PATCH, PATCH_OVERLAP
 @progress_option(help=None)
 @locks_output("predict", folder=False)
 def command(run, scene, output, sensor, bands, patch, overlap, batch_size, device, amp, caption, dem, polygons,
-            min_area_px, classes, clip_quick_gelu, progress):
+            overwrite, min_area_px, classes, clip_quick_gelu, progress):
     """Sliding-window inference of RUN_DIR|CHECKPOINT over SCENE with overlap and smooth blending.
 
     With --classes, RUN is a CLIP checkpoint and the output holds one probability band per class name
@@ -47,7 +49,7 @@ def command(run, scene, output, sensor, bands, patch, overlap, batch_size, devic
     dataset was built with for this kind of scene, so the model sees the picture its tiles held.
     """
     from farmannot.io.raster import open_raster
-    from farmannot.predict.drafts import draft_annotation
+    from farmannot.predict.drafts import draft_annotation, refuse_existing
     from farmannot.predict.model_fn import model_predict_fn
     from farmannot.predict.polygons import class_band_polygons
     from farmannot.predict.scene import predict_scene
@@ -59,6 +61,7 @@ def command(run, scene, output, sensor, bands, patch, overlap, batch_size, devic
         raise click.BadParameter("--overlap must be smaller than --patch")
     band_map = parse_band_map(bands)
     if polygons:
+        refuse_existing(polygons, overwrite, "--polygons path")
         check_writable(polygons)  # before the model runs, not after
     if classes is not None:
         from farmannot.predict.open_vocab import predict_classes

@@ -31,6 +31,7 @@ DEFAULTS = ProposeOptions()
                             "--text ...); or set FARMANNOT_SAM_CHECKPOINT.")
 @sam_model_option(help="Model to check the checkpoint against (read off the weights when omitted).")
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="labelme JSON to write.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --output (edits made to it in labelme are lost).")
 @chip_option
 @chip_overlap_option
 @click.option("--points-per-side", type=click.IntRange(1, None), default=DEFAULTS.points_per_side, show_default=True)
@@ -68,7 +69,7 @@ DEFAULTS = ProposeOptions()
 @bands_option
 @progress_option
 @locks_output("propose", folder=False)
-def command(scene, sam_checkpoint, sam_model, output, chip, overlap, points_per_side, points_per_batch, text,
+def command(scene, sam_checkpoint, sam_model, output, overwrite, chip, overlap, points_per_side, points_per_batch, text,
             spectral_boxes, point_box, pred_iou_thresh, stability_thresh, min_area_m2, veg_filter, device, cache_dir, points_file, layer, label_field,
             assume_crs, overlap_parcels, sensor, bands, progress=True):
     """Pre-annotate SCENE with SAM proposals on native-resolution chips, merged across chip seams.
@@ -76,7 +77,7 @@ def command(scene, sam_checkpoint, sam_model, output, chip, overlap, points_per_
     With --points, segment one parcel under each survey point instead (labels and attributes from the file).
     With --text and --points, the points are example boxes for the text prompt instead.
     """
-    from farmannot.predict.drafts import draft_annotation
+    from farmannot.predict.drafts import draft_annotation, refuse_existing
     from farmannot.sam.chips import chip_grid
     from farmannot.sam.propose import ProposeOptions, propose_scene
     from farmannot.sam.session import session_from_options
@@ -84,6 +85,7 @@ def command(scene, sam_checkpoint, sam_model, output, chip, overlap, points_per_
     if overlap >= chip:
         raise click.BadParameter("--overlap must be smaller than --chip")
     _check_combinations(text, points_file, spectral_boxes)
+    refuse_existing(output, overwrite, "--output")
     session = session_from_options(sam_checkpoint, sam_model, device, cache_dir)
     if text:
         from farmannot.sam.propose import check_text_support

@@ -14,12 +14,24 @@ from pathlib import Path
 from shapely.geometry.base import BaseGeometry
 
 from farmannot import __version__
+from farmannot.errors import InputError
 from farmannot.io.labelme_json import Annotation, Shape, save_annotation
 from farmannot.io.raster import open_raster
 from farmannot.labels.convention import edges_to_labelme
 from farmannot.vectors.geometry import polygon_to_shapes
 
 PROPOSAL_FLAG = "proposal"
+
+
+def refuse_existing(output: str | os.PathLike, overwrite: bool, option: str) -> None:
+    """Refuse, before any work, to replace a draft annotation a person may have corrected in labelme since.
+
+    Raises:
+        InputError: ``output`` exists and ``overwrite`` is not set (one line naming it and what to do).
+    """
+    if not overwrite and Path(output).exists():
+        raise InputError(f"{output}: exists, and shapes corrected in labelme there would be lost; pass --overwrite "
+                         f"to replace it, or choose another {option}.")
 
 
 def draft_shapes(drafts: Sequence[tuple[BaseGeometry, float]], *, method: str, label: str = "farmland",

@@ -86,6 +86,24 @@ def test_multi_patch_prediction_and_draft_polygons(run_dir, tmp_path):
     assert (len(farm) > 0) == bool(big.any())
 
 
+def test_existing_drafts_are_kept_unless_overwrite(run_dir, tmp_path):
+    """A draft annotation a person may have corrected in labelme is not replaced by a second run, which refuses
+    before the model runs (the prediction GeoTIFF is not written); --overwrite replaces it."""
+    write_scene(tmp_path / "s.tif")
+    out, js = tmp_path / "pred.tif", tmp_path / "s.json"
+    corrected = b'{"shapes": [], "note": "corrected by hand"}'
+    js.write_bytes(corrected)
+    args = ["predict", str(run_dir), str(tmp_path / "s.tif"), "-o", str(out), "--patch", "64", "--overlap", "8",
+            "--polygons", str(js), "--no-progress", "--min-area-px", "4"]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert f"{js}: exists" in res.output and "--overwrite" in res.output
+    assert js.read_bytes() == corrected and not out.exists()
+    res = CliRunner().invoke(cli, [*args, "--overwrite"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert load_annotation(js).farmannot["provenance"]["method"] == "model-prediction" and out.exists()
+
+
 def test_dem_model_without_dem_is_a_clear_error(tmp_path):
     d = tmp_path / "run"
     d.mkdir()

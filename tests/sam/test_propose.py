@@ -47,8 +47,14 @@ def test_propose_writes_flagged_draft_shapes_and_reuses_the_chip_cache(tiny_chec
         assert (pts[:, 1] >= 0).all() and (pts[:, 1] <= 96).all()
         if s.label == "farmland" and s.group_id is None:
             assert "score" in json.loads(s.description)["attributes"]
-    # second run: every chip embedding comes from the disk cache, same proposals
-    res2 = CliRunner().invoke(cli, args, catch_exceptions=False)
+    # a second run refuses to replace the drafts a person may have corrected since, before any work
+    before = out.read_bytes()
+    again = CliRunner().invoke(cli, args)
+    assert again.exit_code == 1 and "embedding" not in again.output
+    assert f"{out}: exists" in again.output and "--overwrite" in again.output
+    assert out.read_bytes() == before
+    # with --overwrite: every chip embedding comes from the disk cache, same proposals
+    res2 = CliRunner().invoke(cli, [*args, "--overwrite"], catch_exceptions=False)
     assert "6 embedding(s) from cache" in res2.output
     assert [s.points for s in load_annotation(out).shapes] == [s.points for s in ann.shapes]
     # the file opens in labelme's own loader
@@ -164,5 +170,5 @@ def test_propose_no_progress_hides_the_bar(tiny_checkpoint, scene, tmp_path):
     res = CliRunner().invoke(cli, [*args, "--no-progress"])
     assert res.exit_code == 0, res.output
     assert "on 1 chip(s)" in res.output and "chips:" not in res.output
-    res = CliRunner().invoke(cli, args)  # the bar by default (tqdm's "desc:" prefix), now from the cache
+    res = CliRunner().invoke(cli, [*args, "--overwrite"])  # the bar by default (tqdm's "desc:" prefix), from the cache
     assert res.exit_code == 0 and "chips:" in res.output

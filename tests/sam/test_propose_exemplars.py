@@ -162,7 +162,7 @@ def test_cli_spectral_boxes_write_drafts_and_bad_bands_are_one_line(sam3_checkpo
     # both sources together: each chip's point boxes and its 10 regions' boxes (6 + 60)
     survey = _write_points(tmp_path / "survey.gpkg", [(10.5, 12.5), (50.0, 40.0), (3.0, 80.0)])
     both = CliRunner().invoke(cli, [*args, "--spectral-boxes", "vegetation", "--points", str(survey), "--sensor",
-                                    "rgbn", "--point-box", "20"], catch_exceptions=False)
+                                    "rgbn", "--point-box", "20", "--overwrite"], catch_exceptions=False)
     assert both.exit_code == 0, both.output
     assert "66 example box(es) with the text (3 point(s) on the scene)" in both.output
     inputs = load_annotation(out).farmannot["provenance"]["inputs"]

@@ -202,9 +202,9 @@ def test_propose_text_cli_runs_sam3_and_reuses_the_cache(sam3_checkpoint, scene,
     prov = load_annotation(out).farmannot["provenance"]
     assert prov["method"] == "sam-text" and prov["inputs"]["text"] == "farmland parcel"
     assert prov["inputs"]["model"].startswith("sam3-test:")
-    res2 = CliRunner().invoke(cli, args, catch_exceptions=False)
+    res2 = CliRunner().invoke(cli, [*args, "--overwrite"], catch_exceptions=False)
     assert "6 embedding(s) from cache" in res2.output
-    res3 = CliRunner().invoke(cli, [*args, "--sam-model", "sam3"])
+    res3 = CliRunner().invoke(cli, [*args, "--overwrite", "--sam-model", "sam3"])
     assert res3.exit_code != 0 and "holds sam3-test, not sam3" in res3.output and "Traceback" not in res3.output
 
 
