@@ -20,6 +20,7 @@ this canvas and the large-scene views (:mod:`farmannot_labelme.scene_grid_dock`)
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 from PyQt5 import QtCore, QtGui
@@ -58,6 +59,11 @@ class LoadingMixin:
     def _open_label_file_into_state(self, label_path: str):
         self._fa_picture = None
         data = super()._open_label_file_into_state(label_path)
+        if data is not None and self._image_path:
+            # labelme joins the label's folder and imagePath as they are: a project annotation's
+            # "../scenes/X.tif" would leave ".." in the path, unlike the file list's entry for the same scene
+            # (the next image then is not found to embed in advance, and the title shows the detour)
+            self._image_path = os.path.normpath(self._image_path)
         if data is not None and self._fa_extra_shapes:  # drafts opened with the project's annotation
             from labelme._label_file import _load_shape_json_obj
 
