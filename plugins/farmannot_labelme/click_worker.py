@@ -65,8 +65,10 @@ class ClickWorker(QtCore.QObject):
         future = self._executor.submit(job)
         future.add_done_callback(lambda f, k=key: self._done.emit(k, f))
 
-    def cancel_finish(self) -> None:
-        self._finish = None
+    def cancel_finish(self) -> bool:
+        """Finish no shape when the pending prompt arrives; True when one was waiting to finish."""
+        waiting, self._finish = self._finish is not None, None
+        return waiting
 
     def _deliver(self, key: Hashable, future: Future) -> None:
         self._pending.discard(key)

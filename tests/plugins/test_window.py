@@ -273,6 +273,35 @@ def test_click_before_embedding_is_ready_says_so(make_window, images, tmp_path, 
     wait_ready(win)
 
 
+def test_status_after_a_click_says_ready_again(make_window, images, session, qtbot, wait_ready, monkeypatch):
+    """"SAM: segmenting" lasts while the click's field is made: once it is added, or the click is cancelled
+    (Esc), the status says SAM is ready again (it said "segmenting" for the rest of the image)."""
+    win = make_window(images / "b_field.png", session=session)
+    win.show()
+    qtbot.waitExposed(win)
+    wait_ready(win)
+    gate = threading.Event()
+    field_rings = win.sam_bridge.field_rings
+
+    def held(*args, **kwargs):  # the click's field is made once the test lets it
+        gate.wait(20)
+        return field_rings(*args, **kwargs)
+
+    monkeypatch.setattr(win.sam_bridge, "field_rings", held)
+    win._switch_canvas_mode(edit=False, create_mode="ai_points_to_shape")
+    _select_label(win, "farmland")
+    _click(qtbot, win, 45, 30)  # Ctrl+click: finish when the worker has the field
+    assert "segmenting" in win.sam_status.text()
+    qtbot.keyClick(win._canvas_widgets.canvas, QtCore.Qt.Key_Escape)  # cancelled while it is made
+    assert win.sam_status.text() == "SAM ready on b_field.png"
+    gate.set()
+    qtbot.waitUntil(lambda: not win._canvas_widgets.canvas._farmannot_worker().busy(), timeout=20000)
+    assert _shapes(win) == []  # the cancelled click adds nothing
+    _click(qtbot, win, 45, 30)
+    qtbot.waitUntil(lambda: bool(_shapes(win)), timeout=20000)
+    assert win.sam_status.text() == "SAM ready on b_field.png"
+
+
 def test_without_checkpoint_gui_works_and_says_how(make_window, images, qtbot):
     win = make_window(images / "b_field.png")
     win.show()
