@@ -210,9 +210,10 @@ class FarmannotCanvas(Canvas):
 
     def _farmannot_done_status(self) -> None:
         """The "segmenting" message is over (the shape was added, or none came, or it was cancelled): the status
-        says SAM is ready again, unless the image shown since is still being embedded (its own message stays)."""
+        says SAM is ready again, unless the image shown since is still being embedded (its own message stays).
+        In the scene grid the chip's job says which chip answered (and whether to check a downsampled outline)."""
         bridge = self.farmannot_bridge
-        if bridge is not None and (bridge.is_ready() or self.farmannot_grid_active()):
+        if bridge is not None and bridge.is_ready() and not self.farmannot_grid_active():
             bridge.status.emit(f"SAM ready on {bridge.current_name}")
 
     def _build_ai_points_preview(self, current: Shape) -> Shape:

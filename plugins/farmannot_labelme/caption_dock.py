@@ -101,7 +101,9 @@ class CaptionDock(QtWidgets.QDockWidget):
         outer.setContentsMargins(4, 4, 4, 4)
         grid = QtWidgets.QGridLayout()
         grid.setColumnStretch(1, 1)
-        grid.setColumnMinimumWidth(2, 64)  # the source badge stays visible (it wraps when narrow)
+        # the source badge stays whole: its longest word ("confirmed", "suggested") is the column's least width
+        badge_font = QtGui.QFontMetrics(self.font())
+        grid.setColumnMinimumWidth(2, max(badge_font.horizontalAdvance(w) for w in (*_BADGE_COLOURS, "missing")) + 4)
         for row, key in enumerate(FARMSEG_KEYWORDS):
             spec = self.vocab.keywords[key]
             name = QtWidgets.QLabel(key)
@@ -166,6 +168,13 @@ class CaptionDock(QtWidgets.QDockWidget):
         scroll.setWidget(body)
         self.setWidget(scroll)
         self.refresh()
+
+    def content_width(self) -> int:
+        """The dock width at which nothing in it is cut (the pickers elide their values down to it): there is
+        no horizontal scroll bar, so a narrower dock cuts badges and buttons at its right edge."""
+        scroll = self.widget()
+        return (scroll.widget().minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width()
+                + 2 * scroll.frameWidth() + 2)
 
     # -- state in and out ------------------------------------------------------------------------------
 
@@ -263,6 +272,7 @@ class CaptionDock(QtWidgets.QDockWidget):
                     picker.setCurrentIndex(max(idx, 0))
                 else:
                     picker.setText(kw.value if kw is not None else "")
+                    picker.setCursorPosition(0)  # a narrow field shows the latitude first, not the tail
                 self.badges[key].setText(_badge(kw))
                 tip = self.vocab.keywords[key].get("help", "")
                 ev = _evidence_text(kw)

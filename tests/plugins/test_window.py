@@ -573,3 +573,68 @@ def test_next_image_is_embedded_on_the_background_thread_budget(make_window, ima
     qtbot.waitUntil(lambda: len(calls) == 2 and not win.sam_bridge.busy(), timeout=60000)
     shown = win.sam_bridge.current_rgb.shape[:2]
     assert calls == [(shown, False), ((64, 96), True)]
+
+
+def test_a_narrowed_window_keeps_room_for_the_image(make_window, images, qtbot, monkeypatch):
+    """Narrowing the window took the width from the image alone (docks kept their size): at 800 px wide the
+    image area was 71 px. The side docks give way so the image keeps a usable share."""
+    from PyQt5 import QtWidgets
+
+    class Screen:  # a 1920 x 1080 desktop: the first start puts the caption dock left, the file list right
+        def availableGeometry(self):  # noqa: N802 - Qt name
+            return QtCore.QRect(0, 0, 1920, 1080)
+
+    monkeypatch.setattr(QtWidgets.QApplication, "primaryScreen", staticmethod(lambda: Screen()))
+    settings = QtCore.QSettings("labelme", "labelme")  # a first start: no layout saved by earlier tests
+    for key in ("window/state", "window/size"):
+        settings.remove(key)
+    settings.sync()
+    win = make_window(images / "b_field.png")
+    assert win.dockWidgetArea(win.caption_dock) == QtCore.Qt.LeftDockWidgetArea
+    win.show()
+    qtbot.waitExposed(win)
+    win.resize(1600, 900)
+    qtbot.waitUntil(lambda: win.width() == 1600)
+    wide = win.centralWidget().width()
+    assert wide >= 0.4 * win.width()
+    # below 1200 px the caption joins the file list's tabs (a first start's small-screen layout); before: the
+    # image area was 197 px of 1100, 71 px of 800, and the docks were cut
+    for width, share in ((1100, 0.4), (800, 0.35)):
+        win.resize(width, 700)
+        qtbot.waitUntil(lambda w=width: win.width() == w)
+        qtbot.wait(100)
+        area = win.centralWidget()
+        assert area.width() >= share * win.width(), (width, area.width())
+        # the image is fitted in it, not shrunk to a thumbnail (labelme's fit-window zoom)
+        canvas = win._canvas_widgets.canvas
+        assert canvas.pixmap.width() * canvas.scale >= 0.5 * area.width()
+        _assert_side_docks_whole(win)
+    assert win.dockWidgetArea(win.caption_dock) == QtCore.Qt.RightDockWidgetArea
+    assert win.caption_dock in win.tabifiedDockWidgets(win._docks.file_dock)
+    assert not win.caption_dock.visibleRegion().isEmpty()  # the tab shown: it was in view before
+    win.resize(1600, 900)  # widened again: the caption goes back to the left
+    qtbot.waitUntil(lambda: win.dockWidgetArea(win.caption_dock) == QtCore.Qt.LeftDockWidgetArea)
+    qtbot.wait(100)
+    assert win.centralWidget().width() >= 0.4 * win.width()
+    _assert_side_docks_whole(win)
+
+
+def _assert_side_docks_whole(win):
+    """Nothing in the caption and drafts docks is cut at the right edge: the caption's content fits its scroll
+    area's width (it has no horizontal scroll bar), each badge and button is as wide as its text."""
+    from PyQt5 import QtGui, QtWidgets
+
+    def text_width(widget, text):
+        return QtGui.QFontMetrics(widget.font()).horizontalAdvance(text)
+
+    scroll = win.caption_dock.widget()
+    assert scroll.widget().width() <= scroll.viewport().width()
+    for key, badge in win.caption_dock.badges.items():
+        plain = QtGui.QTextDocumentFragment.fromHtml(badge.text()).toPlainText()
+        assert badge.width() >= text_width(badge, plain), key
+        assert badge.geometry().right() <= scroll.viewport().width()
+    drafts = win.drafts_dock
+    assert drafts.isVisible()
+    for button in drafts.findChildren(QtWidgets.QPushButton):
+        assert button.width() >= text_width(button, button.text()) + 4, button.text()
+        assert button.geometry().right() <= drafts.widget().width(), button.text()
