@@ -638,3 +638,25 @@ def _assert_side_docks_whole(win):
     for button in drafts.findChildren(QtWidgets.QPushButton):
         assert button.width() >= text_width(button, button.text()) + 4, button.text()
         assert button.geometry().right() <= drafts.widget().width(), button.text()
+
+
+def test_cancelled_change_of_image_keeps_the_file_list_on_the_shown_image(make_window, images, qtbot, monkeypatch):
+    """labelme --no-auto-save: Next, "Save annotations?" answered Cancel. The file list stayed on the image not
+    opened, so the title counted from it and a second Next went nowhere (or skipped an image)."""
+    from PyQt5 import QtWidgets
+
+    win = make_window(images, config={"auto_save": False})
+    first, second = win.image_list
+    assert win._image_path == first
+    picker = win.caption_dock.pickers["shape"]
+    picker.setCurrentIndex(picker.findData("blocky"))  # an unsaved edit
+    assert win._is_changed
+    monkeypatch.setattr(QtWidgets.QMessageBox, "question", lambda *a, **k: QtWidgets.QMessageBox.Cancel)
+    win._open_next_image()
+    assert win._image_path == first and win._is_changed
+    assert win._docks.file_list.currentRow() == 0
+    assert win.windowTitle().endswith("[1/2]*")  # labelme's title: the shown image's place, unsaved
+    monkeypatch.setattr(QtWidgets.QMessageBox, "question", lambda *a, **k: QtWidgets.QMessageBox.Discard)
+    win._open_next_image()
+    assert win._image_path == second and win._docks.file_list.currentRow() == 1
+    assert not (images / "a_scene.json").exists()  # discarded: nothing written
