@@ -660,3 +660,33 @@ def test_cancelled_change_of_image_keeps_the_file_list_on_the_shown_image(make_w
     win._open_next_image()
     assert win._image_path == second and win._docks.file_list.currentRow() == 1
     assert not (images / "a_scene.json").exists()  # discarded: nothing written
+
+
+def test_closing_during_a_click_writes_nothing_after(make_window, images, session, qtbot, wait_ready, monkeypatch):
+    """Ctrl+click, then the window is closed before the field is made: the field arrived after the close, was
+    added and autosaved into an annotation nobody saw. A closed window writes nothing."""
+    win = make_window(images / "b_field.png", session=session)
+    win.show()
+    qtbot.waitExposed(win)
+    wait_ready(win)
+    gate, done = threading.Event(), threading.Event()
+    field_rings = win.sam_bridge.field_rings
+
+    def held(*args, **kwargs):
+        gate.wait(20)
+        try:
+            return field_rings(*args, **kwargs)
+        finally:
+            done.set()
+
+    monkeypatch.setattr(win.sam_bridge, "field_rings", held)
+    win._switch_canvas_mode(edit=False, create_mode="ai_points_to_shape")
+    _select_label(win, "farmland")
+    _click(qtbot, win, 45, 30)  # Ctrl+click: the shape waits for the worker
+    assert "segmenting" in win.sam_status.text()
+    assert win.close()
+    gate.set()
+    qtbot.waitUntil(done.is_set, timeout=20000)
+    qtbot.wait(300)  # the worker's answer reaches the GUI thread
+    assert not (images / "b_field.json").exists()
+    assert _shapes(win) == []
