@@ -690,3 +690,18 @@ def test_closing_during_a_click_writes_nothing_after(make_window, images, sessio
     qtbot.wait(300)  # the worker's answer reaches the GUI thread
     assert not (images / "b_field.json").exists()
     assert _shapes(win) == []
+
+
+def test_status_names_the_open_image_when_the_next_has_the_same_pixels(make_window, images, session, qtbot,
+                                                                          wait_ready):
+    """The next image (embedded in advance) is a copy of the open one: the status said "SAM ready on" the copy."""
+    import shutil
+
+    (images / "a_scene.tif").unlink()
+    shutil.copy(images / "b_field.png", images / "c_copy.png")
+    win = make_window(images, session=session)
+    assert [p.rsplit("/", 1)[-1] for p in win.image_list] == ["b_field.png", "c_copy.png"]
+    wait_ready(win)
+    qtbot.waitUntil(lambda: not win.sam_bridge.busy(), timeout=30000)
+    qtbot.wait(200)  # the prefetch's answer reaches the GUI thread
+    assert win.sam_status.text().startswith("SAM ready on b_field.png")
