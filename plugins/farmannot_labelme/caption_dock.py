@@ -8,6 +8,7 @@ evidence in the tooltip, to be confirmed) or ``confirmed`` (chosen or accepted b
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 
 from PyQt5 import QtCore, QtGui, QtWidgets
@@ -19,6 +20,8 @@ from farmannot.errors import FarmannotError
 FAMILY = "farmseg"
 _UNSET = "—"
 _BADGE_COLOURS = {"auto": "#1f6feb", "suggested": "#b35900", "confirmed": "#1a7f37"}
+_REFUSED = "#cf222e"
+NOT_SAVED = "not saved"  # the badge of a typed value that was refused (the status says why)
 
 
 def _badge(kw: Keyword | None) -> str:
@@ -103,7 +106,7 @@ class CaptionDock(QtWidgets.QDockWidget):
         grid.setColumnStretch(1, 1)
         # the source badge stays whole: its longest word ("confirmed", "suggested") is the column's least width
         badge_font = QtGui.QFontMetrics(self.font())
-        grid.setColumnMinimumWidth(2, max(badge_font.horizontalAdvance(w) for w in (*_BADGE_COLOURS, "missing")) + 4)
+        grid.setColumnMinimumWidth(2, max(badge_font.horizontalAdvance(w) for w in (*_BADGE_COLOURS, "missing", NOT_SAVED)) + 4)
         for row, key in enumerate(FARMSEG_KEYWORDS):
             spec = self.vocab.keywords[key]
             name = QtWidgets.QLabel(key)
@@ -226,13 +229,19 @@ class CaptionDock(QtWidgets.QDockWidget):
         if self._loading:
             return
         text = self.pickers[key].text().strip()
+        old = self.keywords.get(key)
         if text:
             try:
                 self.vocab.check(key, text)
             except FarmannotError as exc:
-                QtWidgets.QToolTip.showText(self.pickers[key].mapToGlobal(QtCore.QPoint(0, 0)), str(exc))
+                # the typed text stays to be corrected; the badge and the status say it is not what is saved
+                kept = f"the caption keeps {old.value}" if old is not None else f"the caption has no {key} yet"
+                why = f"{exc} Not saved: {kept}."
+                self.badges[key].setText(f"<span style='color:{_REFUSED}'>{NOT_SAVED}</span>")
+                self.badges[key].setToolTip(why)
+                self.status.setText(f"<span style='color:{_REFUSED}'>{html.escape(why)}</span>")
+                QtWidgets.QToolTip.showText(self.pickers[key].mapToGlobal(QtCore.QPoint(0, 0)), why)
                 return
-        old = self.keywords.get(key)
         if old is None or old.value != text:
             self._set(key, text)
 

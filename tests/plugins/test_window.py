@@ -705,3 +705,37 @@ def test_status_names_the_open_image_when_the_next_has_the_same_pixels(make_wind
     qtbot.waitUntil(lambda: not win.sam_bridge.busy(), timeout=30000)
     qtbot.wait(200)  # the prefetch's answer reaches the GUI thread
     assert win.sam_status.text().startswith("SAM ready on b_field.png")
+
+
+def test_a_refused_location_says_it_is_not_saved(make_window, images, qtbot):
+    """A location typed wrong was refused with a tooltip that vanished, the text left in the field as if taken:
+    the field showed one value and the annotation kept another. The badge and the status now say so."""
+    import hashlib
+
+    from PyQt5 import QtGui
+
+    from farmannot.captions.schema import load_vocabulary
+    from farmannot.errors import FarmannotError
+
+    win = make_window(images / "a_scene.tif")  # autosave on: a taken value is written at once
+    dock = win.caption_dock
+    field, badge = dock.pickers["location"], dock.badges["location"]
+    auto = dock.keywords["location"].value  # from the GeoTIFF
+    saved = images / "a_scene.json"
+    picker = dock.pickers["shape"]
+    picker.setCurrentIndex(picker.findData("blocky"))  # an edit: the annotation exists
+    before = hashlib.sha256(saved.read_bytes()).hexdigest()
+    with pytest.raises(FarmannotError) as refused:
+        load_vocabulary().check("location", "95°N, 10°E")
+    field.setText("95°N, 10°E")
+    field.editingFinished.emit()
+    assert field.text() == "95°N, 10°E"  # left to be corrected
+    status = QtGui.QTextDocumentFragment.fromHtml(dock.status.text()).toPlainText()  # as the label shows it
+    assert str(refused.value) in status and auto in status
+    assert "not saved" in badge.text() and str(refused.value) in badge.toolTip()
+    assert hashlib.sha256(saved.read_bytes()).hexdigest() == before  # nothing written
+    field.setText("12.50°N, 3.20°W")  # corrected: taken and saved
+    field.editingFinished.emit()
+    on_disk = json.loads(saved.read_text(encoding="utf-8"))["farmannot"]["caption"]["keywords"]["location"]
+    assert on_disk["value"] == "12.50°N, 3.20°W" and on_disk["source"] == "confirmed"
+    assert "not saved" not in badge.text() and "Not saved" not in dock.status.text()
