@@ -215,13 +215,13 @@ def test_terrain_suggestions_use_the_scene_dem_build_dataset_uses(tmp_path, samp
     assert "terrain" not in (win._fa_suggest({}) or {})  # no DEM: no terrain guess from the image
 
 
-def test_project_scene_is_the_file_lists_entry_and_the_next_one_is_embedded(project, make_window, session, qtbot,
-                                                                             wait_ready):
+def test_project_scene_is_the_file_lists_entry_and_the_next_one_is_embedded(project, sample_data, make_window,
+                                                                             session, qtbot, wait_ready):
     """A project annotation names its scene "../scenes/X.tif": the open image is the file list's own path, so the
     next scene's embedding is computed in advance (it was not: the path kept its "annotations/.." detour)."""
     from farmannot.sam.imagery import render_picture
 
-    shutil.copy(project / "scenes" / f"{SCENE}.tif", project / "scenes" / "zz_next.tif")
+    shutil.copy(sample_data / "scenes" / "rmnp-rgb.tif", project / "scenes" / "zz_next.tif")  # other pixels
     win = make_window(project, session=session)
     qtbot.waitUntil(lambda: win._image_path is not None, timeout=10000)
     first = project / "scenes" / f"{SCENE}.tif"
