@@ -298,9 +298,12 @@ class CaptionDock(QtWidgets.QDockWidget):
         missing, unconfirmed = self.missing(), self.unconfirmed()
         parts = []
         if missing:
-            parts.append(f"<b>Missing:</b> {', '.join(missing)}")
+            how = "pick them above" + ("; Suggest fills some from the image and the fields drawn"
+                                       if self._suggest is not None else "")
+            parts.append(f"<b>Missing:</b> {', '.join(missing)} <span style='color:#666'>({how})</span>")
         if unconfirmed:
-            parts.append(f"<b>To confirm:</b> {', '.join(unconfirmed)}")
+            parts.append(f"<b>To confirm:</b> {', '.join(unconfirmed)} <span style='color:#666'>(check each; "
+                         "Accept suggestions takes them all, or pick another value)</span>")
         self.status.setText("<br>".join(parts) if parts else "<span style='color:#1a7f37'>Caption complete.</span>")
         self.accept_button.setEnabled(bool(unconfirmed))
         texts = self.texts()

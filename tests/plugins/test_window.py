@@ -179,6 +179,26 @@ def test_suggest_and_accept(make_window, images, qtbot):
     assert all(dock.keywords[k].source == "confirmed" for k in suggested)
 
 
+def test_missing_and_unconfirmed_lines_say_what_to_do(make_window, images):
+    """The dock listed "Missing: month" and "To confirm: water" without saying how to set them; each line names
+    the action (the dock's own buttons, by their text)."""
+    from PyQt5 import QtGui
+
+    win = make_window(images / "a_scene.tif")
+    dock = win.caption_dock
+
+    def status():
+        return QtGui.QTextDocumentFragment.fromHtml(dock.status.text()).toPlainText()
+
+    missing = status().split("\n")[0]
+    assert missing.startswith("Missing:") and "pick them above" in missing
+    assert dock.suggest_button.text() in missing
+    dock.run_suggest()
+    line = next(t for t in status().split("\n") if t.startswith("To confirm:"))
+    assert all(k in line for k in dock.unconfirmed())
+    assert dock.accept_button.text() in line
+
+
 def test_evidence_tooltips_are_readable_lines(make_window, images):
     """A suggestion's evidence shows as ``name: value`` lines, numbers rounded, never the raw JSON dict."""
     win = make_window(images / "a_scene.tif")
