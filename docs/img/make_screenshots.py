@@ -10,6 +10,7 @@ are speckled: with a real checkpoint (sam_vit_b_01ec64.pth) they follow field ed
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import sys
@@ -22,7 +23,18 @@ OUT = Path(__file__).resolve().parent
 sys.path.insert(0, str(REPO))
 if not os.environ.get("DISPLAY"):
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-os.environ["HOME"] = tempfile.mkdtemp(prefix="farmannot-shots-")
+_TEMPS: list[str] = []
+
+
+def _temp_dir(prefix: str) -> str:
+    """A temporary folder removed when the script ends (HOME, the copied data, the audit)."""
+    path = tempfile.mkdtemp(prefix=prefix)
+    _TEMPS.append(path)
+    return path
+
+
+atexit.register(lambda: [shutil.rmtree(p, ignore_errors=True) for p in _TEMPS])
+os.environ["HOME"] = _temp_dir("farmannot-shots-")
 
 from PyQt5 import QtCore, QtWidgets  # noqa: E402
 
@@ -75,7 +87,7 @@ def window(folder: Path, session: SamSession | None, path: Path | None = None) -
 
 
 def main() -> None:
-    work = Path(tempfile.mkdtemp(prefix="farmannot-shots-data-"))
+    work = Path(_temp_dir("farmannot-shots-data-"))
     scenes = REPO / "sample_data" / "scenes"
     shutil.copy(scenes / "LC08_L1TP_224078_20200518_20200518_01_RT_subset.tif", work)
     shutil.copy(scenes / "rgbn-cul-de-sac.tif", work / "zz_cul_de_sac_rgbn.tif")
@@ -136,7 +148,7 @@ def grid() -> None:
 
     from farmannot.predict.drafts import PROPOSAL_FLAG, draft_annotation
 
-    work = Path(tempfile.mkdtemp(prefix="farmannot-shots-grid-"))
+    work = Path(_temp_dir("farmannot-shots-grid-"))
     name = "LC08_L1TP_224078_20200518_20200518_01_RT_subset"
     scene = work / f"{name}.tif"
     shutil.copy(REPO / "sample_data" / "scenes" / scene.name, scene)
@@ -186,7 +198,7 @@ def suspects() -> None:
     from farmannot_labelme.suspects_dock import load_suspects
 
     torch.set_num_threads(2)
-    work = Path(tempfile.mkdtemp(prefix="farmannot-shots-audit-"))
+    work = Path(_temp_dir("farmannot-shots-audit-"))
     project = work / "project"
     shutil.copytree(REPO / "sample_data", project, ignore=shutil.ignore_patterns("*.py"))
     build_dataset(project, work / "ds", load_config(project / "build.yaml", {"card": False}), progress=False)

@@ -188,6 +188,8 @@ class FarmannotCanvas(Canvas):
             return
         if finish and self._current is not None and key == self._farmannot_key(*self._farmannot_prompt(self._current)):
             super()._finalize()  # finds the result stored: instant
+        if finish and result is not None:
+            self._farmannot_done_status()
         if result is not None:  # None (embedding not ready): no repaint, which would ask again at once
             self.update()  # the preview shows the field
 
@@ -202,9 +204,17 @@ class FarmannotCanvas(Canvas):
         super()._finalize()
 
     def _cancel_current_shape(self) -> None:
-        if "_fa_worker" in self.__dict__:
-            self._fa_worker.cancel_finish()
+        if "_fa_worker" in self.__dict__ and self._fa_worker.cancel_finish():
+            self._farmannot_done_status()
         super()._cancel_current_shape()
+
+    def _farmannot_done_status(self) -> None:
+        """The "segmenting" message is over (the shape was added, or none came, or it was cancelled): the status
+        says SAM is ready again, unless the image shown since is still being embedded (its own message stays).
+        In the scene grid the chip's job says which chip answered (and whether to check a downsampled outline)."""
+        bridge = self.farmannot_bridge
+        if bridge is not None and bridge.is_ready() and not self.farmannot_grid_active():
+            bridge.status.emit(f"SAM ready on {bridge.current_name}")
 
     def _build_ai_points_preview(self, current: Shape) -> Shape:
         """The field of the points placed so far once the worker has it; until then the points themselves

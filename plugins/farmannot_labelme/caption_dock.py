@@ -8,6 +8,7 @@ evidence in the tooltip, to be confirmed) or ``confirmed`` (chosen or accepted b
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 
 from PyQt5 import QtCore, QtGui, QtWidgets
@@ -19,6 +20,8 @@ from farmannot.errors import FarmannotError
 FAMILY = "farmseg"
 _UNSET = "—"
 _BADGE_COLOURS = {"auto": "#1f6feb", "suggested": "#b35900", "confirmed": "#1a7f37"}
+_REFUSED = "#cf222e"
+NOT_SAVED = "not saved"  # the badge of a typed value that was refused (the status says why)
 
 
 def _badge(kw: Keyword | None) -> str:
@@ -101,7 +104,9 @@ class CaptionDock(QtWidgets.QDockWidget):
         outer.setContentsMargins(4, 4, 4, 4)
         grid = QtWidgets.QGridLayout()
         grid.setColumnStretch(1, 1)
-        grid.setColumnMinimumWidth(2, 64)  # the source badge stays visible (it wraps when narrow)
+        # the source badge stays whole: its longest word ("confirmed", "suggested") is the column's least width
+        badge_font = QtGui.QFontMetrics(self.font())
+        grid.setColumnMinimumWidth(2, max(badge_font.horizontalAdvance(w) for w in (*_BADGE_COLOURS, "missing", NOT_SAVED)) + 4)
         for row, key in enumerate(FARMSEG_KEYWORDS):
             spec = self.vocab.keywords[key]
             name = QtWidgets.QLabel(key)
@@ -167,6 +172,13 @@ class CaptionDock(QtWidgets.QDockWidget):
         self.setWidget(scroll)
         self.refresh()
 
+    def content_width(self) -> int:
+        """The dock width at which nothing in it is cut (the pickers elide their values down to it): there is
+        no horizontal scroll bar, so a narrower dock cuts badges and buttons at its right edge."""
+        scroll = self.widget()
+        return (scroll.widget().minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width()
+                + 2 * scroll.frameWidth() + 2)
+
     # -- state in and out ------------------------------------------------------------------------------
 
     def load(self, keywords: dict[str, Keyword]) -> None:
@@ -217,13 +229,19 @@ class CaptionDock(QtWidgets.QDockWidget):
         if self._loading:
             return
         text = self.pickers[key].text().strip()
+        old = self.keywords.get(key)
         if text:
             try:
                 self.vocab.check(key, text)
             except FarmannotError as exc:
-                QtWidgets.QToolTip.showText(self.pickers[key].mapToGlobal(QtCore.QPoint(0, 0)), str(exc))
+                # the typed text stays to be corrected; the badge and the status say it is not what is saved
+                kept = f"the caption keeps {old.value}" if old is not None else f"the caption has no {key} yet"
+                why = f"{exc} Not saved: {kept}."
+                self.badges[key].setText(f"<span style='color:{_REFUSED}'>{NOT_SAVED}</span>")
+                self.badges[key].setToolTip(why)
+                self.status.setText(f"<span style='color:{_REFUSED}'>{html.escape(why)}</span>")
+                QtWidgets.QToolTip.showText(self.pickers[key].mapToGlobal(QtCore.QPoint(0, 0)), why)
                 return
-        old = self.keywords.get(key)
         if old is None or old.value != text:
             self._set(key, text)
 
@@ -263,6 +281,7 @@ class CaptionDock(QtWidgets.QDockWidget):
                     picker.setCurrentIndex(max(idx, 0))
                 else:
                     picker.setText(kw.value if kw is not None else "")
+                    picker.setCursorPosition(0)  # a narrow field shows the latitude first, not the tail
                 self.badges[key].setText(_badge(kw))
                 tip = self.vocab.keywords[key].get("help", "")
                 ev = _evidence_text(kw)
@@ -279,9 +298,12 @@ class CaptionDock(QtWidgets.QDockWidget):
         missing, unconfirmed = self.missing(), self.unconfirmed()
         parts = []
         if missing:
-            parts.append(f"<b>Missing:</b> {', '.join(missing)}")
+            how = "pick them above" + ("; Suggest fills some from the image and the fields drawn"
+                                       if self._suggest is not None else "")
+            parts.append(f"<b>Missing:</b> {', '.join(missing)} <span style='color:#666'>({how})</span>")
         if unconfirmed:
-            parts.append(f"<b>To confirm:</b> {', '.join(unconfirmed)}")
+            parts.append(f"<b>To confirm:</b> {', '.join(unconfirmed)} <span style='color:#666'>(check each; "
+                         "Accept suggestions takes them all, or pick another value)</span>")
         self.status.setText("<br>".join(parts) if parts else "<span style='color:#1a7f37'>Caption complete.</span>")
         self.accept_button.setEnabled(bool(unconfirmed))
         texts = self.texts()

@@ -39,6 +39,7 @@ class ClickWorker(QtCore.QObject):
         self._results: OrderedDict[Hashable, object] = OrderedDict()
         self._pending: set[Hashable] = set()
         self._finish: Hashable | None = None
+        self._closed = False
         self._on_result = on_result
         self._done.connect(self._deliver)  # queued: emitted on the worker thread
 
@@ -65,11 +66,15 @@ class ClickWorker(QtCore.QObject):
         future = self._executor.submit(job)
         future.add_done_callback(lambda f, k=key: self._done.emit(k, f))
 
-    def cancel_finish(self) -> None:
-        self._finish = None
+    def cancel_finish(self) -> bool:
+        """Finish no shape when the pending prompt arrives; True when one was waiting to finish."""
+        waiting, self._finish = self._finish is not None, None
+        return waiting
 
     def _deliver(self, key: Hashable, future: Future) -> None:
         self._pending.discard(key)
+        if self._closed:  # the window has closed: a prompt still running adds no shape (nor saves one)
+            return
         try:
             result = future.result()
         except Exception as exc:  # shown by the window, never swallowed
@@ -86,4 +91,5 @@ class ClickWorker(QtCore.QObject):
         self._on_result(key, result, finish)
 
     def close(self) -> None:
+        self._closed, self._finish = True, None
         self._executor.shutdown(wait=False, cancel_futures=True)

@@ -48,17 +48,18 @@ class DraftsDock(QtWidgets.QDockWidget):
         self.list.setObjectName("farmannot-drafts-list")
         self.list.setSelectionMode(QtWidgets.QAbstractItemView.ExtendedSelection)
         self.list.itemSelectionChanged.connect(self._select_on_canvas)
-        row = QtWidgets.QHBoxLayout()
+        # two fixed rows (Accept / Accept all, then Delete draft): each button keeps its whole text in a side
+        # column at its narrowest (three in one row were cut: "elete draf")
+        row = QtWidgets.QGridLayout()
         row.setSpacing(2)
         self.accept_button = QtWidgets.QPushButton("Accept")
         self.accept_all_button = QtWidgets.QPushButton("Accept all")
         self.delete_button = QtWidgets.QPushButton("Delete draft")
         self.accept_button.setToolTip("Clear the proposal flag of the selected drafts: they become annotations.")
         self.delete_button.setToolTip("Remove the selected drafts from the annotation.")
-        for b in (self.accept_button, self.accept_all_button, self.delete_button):
-            b.setSizePolicy(QtWidgets.QSizePolicy.Ignored, QtWidgets.QSizePolicy.Fixed)
-            b.setMinimumWidth(48)
-            row.addWidget(b)
+        for i, b in enumerate((self.accept_button, self.accept_all_button, self.delete_button)):
+            b.setSizePolicy(QtWidgets.QSizePolicy.Preferred, QtWidgets.QSizePolicy.Fixed)
+            row.addWidget(b, i // 2, i % 2)
         self.accept_button.clicked.connect(lambda: self.accept(self.selected_shapes()))
         self.accept_all_button.clicked.connect(self.accept_all)
         self.delete_button.clicked.connect(lambda: self.delete(self.selected_shapes()))

@@ -154,13 +154,63 @@ class FarmannotMainWindow(SamMixin, CaptionMixin, LoadingMixin, TimingMixin, Mai
 
     def fit_docks(self) -> None:
         """Side docks at about a fifth of the window width (the caption a quarter; at least what their content
-        needs)."""
+        needs: the caption's whole badges and buttons, in its own column or as the tab shown on the right)."""
         side = min(max(int(self.width() * 0.19), 200), 360)
-        caption = min(max(int(self.width() * 0.22), 240), 420)  # its values are long (English / Chinese)
+        need = self.caption_dock.content_width()
+        caption = max(min(max(int(self.width() * 0.22), 240), 420), need)  # its values are long (English / Chinese)
         right = [d for d in (self._docks.file_dock, self._docks.shape_dock) if d.isVisible() or not self.isVisible()]
+        if self.dockWidgetArea(self.caption_dock) != QtCore.Qt.LeftDockWidgetArea:  # a tab in the right column
+            if self.__dict__.get("_fa_caption_folded"):  # put there by a narrowed window, the tab shown
+                title = self.caption_dock.windowTitle()
+                tabs = [b.width() for b in self.findChildren(QtWidgets.QTabBar)  # its tabs run down beside it
+                        if b.isVisible() and title in {b.tabText(i) for i in range(b.count())}]
+                self.resizeDocks([self.caption_dock], [need + max(tabs, default=0)], QtCore.Qt.Horizontal)
+            else:
+                self.resizeDocks(right[:1], [side], QtCore.Qt.Horizontal)
+            return
         self.resizeDocks([self.caption_dock, *right[:1]], [caption, side], QtCore.Qt.Horizontal)
 
-    # -- AI model chooser and text prompts ------------------------------------------------------------------
+    #: Below this share of the window's width the image area is given room back from the side docks.
+    MIN_IMAGE_SHARE = 0.4
+    #: Narrower than this, the caption dock is a tab beside the file list (as on a first start on a small screen).
+    NARROW_PX = 1200
+
+    def resizeEvent(self, a0: QtGui.QResizeEvent) -> None:  # noqa: N802 - Qt name
+        """labelme's (the image fitted again), and a narrowed window keeps room for the image: Qt takes a
+        shrinking window's width from the image area alone, which left a sliver between docks of the old size
+        (71 px of an 800 px window). The docks go back to :meth:`fit_docks` widths then, and below
+        :attr:`NARROW_PX` the caption dock joins the file list's tabs (it goes back to the left when the window is
+        widened again); a layout the annotator arranged with room for the image is left as it is."""
+        super().resizeEvent(a0)
+        old, new = a0.oldSize().width(), a0.size().width()
+        if 0 <= new < old or (self.__dict__.get("_fa_caption_folded") and new >= self.NARROW_PX > old):
+            QtCore.QTimer.singleShot(0, self._fa_keep_image_room)
+
+    def _fa_keep_image_room(self) -> None:
+        caption = self.caption_dock
+        if self.__dict__.get("_fa_caption_folded") and self.width() >= self.NARROW_PX:
+            self._fa_caption_folded = False
+            self.addDockWidget(QtCore.Qt.LeftDockWidgetArea, caption)  # back where it was
+            QtCore.QTimer.singleShot(0, self._fa_fit)  # sized once it is laid out there
+        elif self.centralWidget().width() < self.MIN_IMAGE_SHARE * self.width():
+            if (self.width() < self.NARROW_PX and not caption.isFloating()
+                    and self.dockWidgetArea(caption) == QtCore.Qt.LeftDockWidgetArea):
+                self.tabifyDockWidget(self._docks.file_dock, caption)
+                caption.raise_()  # still the one shown
+                self._fa_caption_folded = True
+            self._fa_fit()
+
+    def _fa_fit(self) -> None:
+        self.fit_docks()
+        QtCore.QTimer.singleShot(0, self._fa_refit)  # once the image area has its new size
+
+    def _fa_refit(self) -> None:
+        """labelme's fit-window / fit-width zoom for the image area's size now (labelme refits only when the
+        window itself is resized)."""
+        from labelme.app import _ZoomMode
+
+        if not self._image.isNull() and self._zoom_mode != _ZoomMode.MANUAL_ZOOM:
+            self._adjust_scale()
 
     # -- errors: shown, never swallowed ----------------------------------------------------------------------
 

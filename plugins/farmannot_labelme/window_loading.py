@@ -11,7 +11,8 @@ open picture, the annotation home, the docks). What it overrides in labelme 6.3.
 - ``_load_file``: the annotation the project reads is opened (:mod:`farmannot_labelme.annotation_home`), then
   SAM embeddings are queued, the display dock and caption restored, timing started;
 - ``mark_dirty`` / ``current_label_file_path`` / ``_import_images_from_dir``: autosave, Save and the file
-  list's ticks follow the annotation home, not labelme's "beside the image" rule.
+  list's ticks follow the annotation home, not labelme's "beside the image" rule;
+- ``_file_list_item_selection_changed``: a refused change of image leaves the file list on the image shown.
 
 The display choice is one :class:`farmannot.io.stretch.DisplaySettings` value (``AnnotateOptions.display``):
 this canvas and the large-scene views (:mod:`farmannot_labelme.scene_grid_dock`) both render with it.
@@ -20,6 +21,7 @@ this canvas and the large-scene views (:mod:`farmannot_labelme.scene_grid_dock`)
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 from PyQt5 import QtCore, QtGui
@@ -58,6 +60,11 @@ class LoadingMixin:
     def _open_label_file_into_state(self, label_path: str):
         self._fa_picture = None
         data = super()._open_label_file_into_state(label_path)
+        if data is not None and self._image_path:
+            # labelme joins the label's folder and imagePath as they are: a project annotation's
+            # "../scenes/X.tif" would leave ".." in the path, unlike the file list's entry for the same scene
+            # (the next image then is not found to embed in advance, and the title shows the detour)
+            self._image_path = os.path.normpath(self._image_path)
         if data is not None and self._fa_extra_shapes:  # drafts opened with the project's annotation
             from labelme._label_file import _load_shape_json_obj
 
@@ -130,6 +137,19 @@ class LoadingMixin:
         self._is_changed = True  # not saved: keep it dirty so closing asks
         self._actions.save.setEnabled(True)
         self.setWindowTitle(self._get_window_title(dirty=True))
+
+    def _file_list_item_selection_changed(self) -> None:
+        """labelme's, then the file list's row put back on the image shown when the change was refused
+        ("Save annotations?" answered Cancel): labelme left the row on the image not opened, so the title
+        counted from it and Next skipped an image (or, on the last but one, went nowhere)."""
+        super()._file_list_item_selection_changed()
+        images, shown = self.image_list, self._image_path
+        if shown in images and self._docks.file_list.currentRow() != images.index(shown):
+            file_list = self._docks.file_list
+            file_list.blockSignals(True)
+            file_list.setCurrentRow(images.index(shown))
+            file_list.blockSignals(False)
+            self.setWindowTitle(self._get_window_title(dirty=self._is_changed))
 
     def _import_images_from_dir(self, root_dir: str | None, pattern: str | None = None) -> None:
         super()._import_images_from_dir(root_dir, pattern)

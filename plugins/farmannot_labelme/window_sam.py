@@ -181,6 +181,8 @@ class SamMixin:
 
     def _fa_on_embedding_ready(self, name: str, key: str, seconds: float, hit: bool) -> None:
         if key == self.sam_bridge.current_key:
+            if name != self.sam_bridge.current_name:  # another image with the same pixels (the next one, a copy)
+                return  # the open image's status stands
             how = "from cache" if hit else f"embedding {seconds:.1f} s"
             self._fa_set_sam_status(f"SAM ready on {name} ({how})")
         else:

@@ -17,7 +17,8 @@ def test_labelme_version_and_hooks():
     for name in ("_open_image_into_state", "_open_label_file_into_state", "_load_file", "save_labels",
                  "_load_from_file_or_dir", "_on_inference_produced_no_shapes", "show_status_message",
                  "mark_dirty", "image_list", "_can_continue", "_set_zoom", "set_scroll_value",
-                 "current_label_file_path", "_import_images_from_dir", "_get_window_title"):
+                 "current_label_file_path", "_import_images_from_dir", "_get_window_title", "_adjust_scale",
+                 "_file_list_item_selection_changed"):
         assert hasattr(MainWindow, name), name
     for name in ("_render_layers", "_compute_image_origin_offset"):  # the suspects dock's paint layer
         assert hasattr(Canvas, name), name

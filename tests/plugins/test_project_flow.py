@@ -213,3 +213,29 @@ def test_terrain_suggestions_use_the_scene_dem_build_dataset_uses(tmp_path, samp
     (proj / "dems" / "rmnp-dem.tif").unlink()
     assert win.farmannot_dem(win._image_path) is None
     assert "terrain" not in (win._fa_suggest({}) or {})  # no DEM: no terrain guess from the image
+
+
+def test_project_scene_is_the_file_lists_entry_and_the_next_one_is_embedded(project, sample_data, make_window,
+                                                                             session, qtbot, wait_ready):
+    """A project annotation names its scene "../scenes/X.tif": the open image is the file list's own path, so the
+    next scene's embedding is computed in advance (it was not: the path kept its "annotations/.." detour)."""
+    from farmannot.sam.imagery import render_picture
+
+    shutil.copy(sample_data / "scenes" / "rmnp-rgb.tif", project / "scenes" / "zz_next.tif")  # other pixels
+    win = make_window(project, session=session)
+    qtbot.waitUntil(lambda: win._image_path is not None, timeout=10000)
+    first = project / "scenes" / f"{SCENE}.tif"
+    assert win.image_list == [str(first), str(project / "scenes" / "zz_next.tif")]
+    assert win._image_path == str(first) and ".." not in win.windowTitle()
+    wait_ready(win)
+    qtbot.waitUntil(lambda: not win.sam_bridge.busy(), timeout=30000)
+    # the next scene as the canvas will show it (farmannot's renderer, the window's default display)
+    next_key = session.key_for(render_picture(project / "scenes" / "zz_next.tif").rgb)
+    qtbot.waitUntil(lambda: next_key in session.cache, timeout=30000)
+    # saving still names the scene relative to the annotation, as build-dataset reads it
+    picker = win.caption_dock.pickers["shape"]
+    picker.setCurrentIndex(picker.findData("blocky"))  # it was "striped": an edit, autosaved
+    saved = json.loads((project / "annotations" / f"{SCENE}.json").read_text(encoding="utf-8"))
+    assert saved["farmannot"]["caption"]["keywords"]["shape"]["value"] == "blocky"
+    assert saved["imagePath"] == f"../scenes/{SCENE}.tif"
+    assert saved["farmannot"]["scene"]["path"] == f"../scenes/{SCENE}.tif"

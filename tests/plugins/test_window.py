@@ -179,6 +179,26 @@ def test_suggest_and_accept(make_window, images, qtbot):
     assert all(dock.keywords[k].source == "confirmed" for k in suggested)
 
 
+def test_missing_and_unconfirmed_lines_say_what_to_do(make_window, images):
+    """The dock listed "Missing: month" and "To confirm: water" without saying how to set them; each line names
+    the action (the dock's own buttons, by their text)."""
+    from PyQt5 import QtGui
+
+    win = make_window(images / "a_scene.tif")
+    dock = win.caption_dock
+
+    def status():
+        return QtGui.QTextDocumentFragment.fromHtml(dock.status.text()).toPlainText()
+
+    missing = status().split("\n")[0]
+    assert missing.startswith("Missing:") and "pick them above" in missing
+    assert dock.suggest_button.text() in missing
+    dock.run_suggest()
+    line = next(t for t in status().split("\n") if t.startswith("To confirm:"))
+    assert all(k in line for k in dock.unconfirmed())
+    assert dock.accept_button.text() in line
+
+
 def test_evidence_tooltips_are_readable_lines(make_window, images):
     """A suggestion's evidence shows as ``name: value`` lines, numbers rounded, never the raw JSON dict."""
     win = make_window(images / "a_scene.tif")
@@ -271,6 +291,35 @@ def test_click_before_embedding_is_ready_says_so(make_window, images, tmp_path, 
     assert _shapes(win) == []
     assert "computing" in win.sam_status.text()
     wait_ready(win)
+
+
+def test_status_after_a_click_says_ready_again(make_window, images, session, qtbot, wait_ready, monkeypatch):
+    """"SAM: segmenting" lasts while the click's field is made: once it is added, or the click is cancelled
+    (Esc), the status says SAM is ready again (it said "segmenting" for the rest of the image)."""
+    win = make_window(images / "b_field.png", session=session)
+    win.show()
+    qtbot.waitExposed(win)
+    wait_ready(win)
+    gate = threading.Event()
+    field_rings = win.sam_bridge.field_rings
+
+    def held(*args, **kwargs):  # the click's field is made once the test lets it
+        gate.wait(20)
+        return field_rings(*args, **kwargs)
+
+    monkeypatch.setattr(win.sam_bridge, "field_rings", held)
+    win._switch_canvas_mode(edit=False, create_mode="ai_points_to_shape")
+    _select_label(win, "farmland")
+    _click(qtbot, win, 45, 30)  # Ctrl+click: finish when the worker has the field
+    assert "segmenting" in win.sam_status.text()
+    qtbot.keyClick(win._canvas_widgets.canvas, QtCore.Qt.Key_Escape)  # cancelled while it is made
+    assert win.sam_status.text() == "SAM ready on b_field.png"
+    gate.set()
+    qtbot.waitUntil(lambda: not win._canvas_widgets.canvas._farmannot_worker().busy(), timeout=20000)
+    assert _shapes(win) == []  # the cancelled click adds nothing
+    _click(qtbot, win, 45, 30)
+    qtbot.waitUntil(lambda: bool(_shapes(win)), timeout=20000)
+    assert win.sam_status.text() == "SAM ready on b_field.png"
 
 
 def test_without_checkpoint_gui_works_and_says_how(make_window, images, qtbot):
@@ -544,3 +593,169 @@ def test_next_image_is_embedded_on_the_background_thread_budget(make_window, ima
     qtbot.waitUntil(lambda: len(calls) == 2 and not win.sam_bridge.busy(), timeout=60000)
     shown = win.sam_bridge.current_rgb.shape[:2]
     assert calls == [(shown, False), ((64, 96), True)]
+
+
+def test_a_narrowed_window_keeps_room_for_the_image(make_window, images, qtbot, monkeypatch):
+    """Narrowing the window took the width from the image alone (docks kept their size): at 800 px wide the
+    image area was 71 px. The side docks give way so the image keeps a usable share."""
+    from PyQt5 import QtWidgets
+
+    class Screen:  # a 1920 x 1080 desktop: the first start puts the caption dock left, the file list right
+        def availableGeometry(self):  # noqa: N802 - Qt name
+            return QtCore.QRect(0, 0, 1920, 1080)
+
+    monkeypatch.setattr(QtWidgets.QApplication, "primaryScreen", staticmethod(lambda: Screen()))
+    settings = QtCore.QSettings("labelme", "labelme")  # a first start: no layout saved by earlier tests
+    for key in ("window/state", "window/size"):
+        settings.remove(key)
+    settings.sync()
+    win = make_window(images / "b_field.png")
+    assert win.dockWidgetArea(win.caption_dock) == QtCore.Qt.LeftDockWidgetArea
+    win.show()
+    qtbot.waitExposed(win)
+    win.resize(1600, 900)
+    qtbot.waitUntil(lambda: win.width() == 1600)
+    wide = win.centralWidget().width()
+    assert wide >= 0.4 * win.width()
+    # below 1200 px the caption joins the file list's tabs (a first start's small-screen layout); before: the
+    # image area was 197 px of 1100, 71 px of 800, and the docks were cut
+    for width, share in ((1100, 0.4), (800, 0.35)):
+        win.resize(width, 700)
+        qtbot.waitUntil(lambda w=width: win.width() == w)
+        qtbot.wait(100)
+        area = win.centralWidget()
+        assert area.width() >= share * win.width(), (width, area.width())
+        # the image is fitted in it, not shrunk to a thumbnail (labelme's fit-window zoom)
+        canvas = win._canvas_widgets.canvas
+        assert canvas.pixmap.width() * canvas.scale >= 0.5 * area.width()
+        _assert_side_docks_whole(win)
+    assert win.dockWidgetArea(win.caption_dock) == QtCore.Qt.RightDockWidgetArea
+    assert win.caption_dock in win.tabifiedDockWidgets(win._docks.file_dock)
+    assert not win.caption_dock.visibleRegion().isEmpty()  # the tab shown: it was in view before
+    win.resize(1600, 900)  # widened again: the caption goes back to the left
+    qtbot.waitUntil(lambda: win.dockWidgetArea(win.caption_dock) == QtCore.Qt.LeftDockWidgetArea)
+    qtbot.wait(100)
+    assert win.centralWidget().width() >= 0.4 * win.width()
+    _assert_side_docks_whole(win)
+
+
+def _assert_side_docks_whole(win):
+    """Nothing in the caption and drafts docks is cut at the right edge: the caption's content fits its scroll
+    area's width (it has no horizontal scroll bar), each badge and button is as wide as its text."""
+    from PyQt5 import QtGui, QtWidgets
+
+    def text_width(widget, text):
+        return QtGui.QFontMetrics(widget.font()).horizontalAdvance(text)
+
+    scroll = win.caption_dock.widget()
+    assert scroll.widget().width() <= scroll.viewport().width()
+    for key, badge in win.caption_dock.badges.items():
+        plain = QtGui.QTextDocumentFragment.fromHtml(badge.text()).toPlainText()
+        assert badge.width() >= text_width(badge, plain), key
+        assert badge.geometry().right() <= scroll.viewport().width()
+    drafts = win.drafts_dock
+    assert drafts.isVisible()
+    for button in drafts.findChildren(QtWidgets.QPushButton):
+        assert button.width() >= text_width(button, button.text()) + 4, button.text()
+        assert button.geometry().right() <= drafts.widget().width(), button.text()
+
+
+def test_cancelled_change_of_image_keeps_the_file_list_on_the_shown_image(make_window, images, qtbot, monkeypatch):
+    """labelme --no-auto-save: Next, "Save annotations?" answered Cancel. The file list stayed on the image not
+    opened, so the title counted from it and a second Next went nowhere (or skipped an image)."""
+    from PyQt5 import QtWidgets
+
+    win = make_window(images, config={"auto_save": False})
+    first, second = win.image_list
+    assert win._image_path == first
+    picker = win.caption_dock.pickers["shape"]
+    picker.setCurrentIndex(picker.findData("blocky"))  # an unsaved edit
+    assert win._is_changed
+    monkeypatch.setattr(QtWidgets.QMessageBox, "question", lambda *a, **k: QtWidgets.QMessageBox.Cancel)
+    win._open_next_image()
+    assert win._image_path == first and win._is_changed
+    assert win._docks.file_list.currentRow() == 0
+    assert win.windowTitle().endswith("[1/2]*")  # labelme's title: the shown image's place, unsaved
+    monkeypatch.setattr(QtWidgets.QMessageBox, "question", lambda *a, **k: QtWidgets.QMessageBox.Discard)
+    win._open_next_image()
+    assert win._image_path == second and win._docks.file_list.currentRow() == 1
+    assert not (images / "a_scene.json").exists()  # discarded: nothing written
+
+
+def test_closing_during_a_click_writes_nothing_after(make_window, images, session, qtbot, wait_ready, monkeypatch):
+    """Ctrl+click, then the window is closed before the field is made: the field arrived after the close, was
+    added and autosaved into an annotation nobody saw. A closed window writes nothing."""
+    win = make_window(images / "b_field.png", session=session)
+    win.show()
+    qtbot.waitExposed(win)
+    wait_ready(win)
+    gate, done = threading.Event(), threading.Event()
+    field_rings = win.sam_bridge.field_rings
+
+    def held(*args, **kwargs):
+        gate.wait(20)
+        try:
+            return field_rings(*args, **kwargs)
+        finally:
+            done.set()
+
+    monkeypatch.setattr(win.sam_bridge, "field_rings", held)
+    win._switch_canvas_mode(edit=False, create_mode="ai_points_to_shape")
+    _select_label(win, "farmland")
+    _click(qtbot, win, 45, 30)  # Ctrl+click: the shape waits for the worker
+    assert "segmenting" in win.sam_status.text()
+    assert win.close()
+    gate.set()
+    qtbot.waitUntil(done.is_set, timeout=20000)
+    qtbot.wait(300)  # the worker's answer reaches the GUI thread
+    assert not (images / "b_field.json").exists()
+    assert _shapes(win) == []
+
+
+def test_status_names_the_open_image_when_the_next_has_the_same_pixels(make_window, images, session, qtbot,
+                                                                          wait_ready):
+    """The next image (embedded in advance) is a copy of the open one: the status said "SAM ready on" the copy."""
+    import shutil
+
+    (images / "a_scene.tif").unlink()
+    shutil.copy(images / "b_field.png", images / "c_copy.png")
+    win = make_window(images, session=session)
+    assert [p.rsplit("/", 1)[-1] for p in win.image_list] == ["b_field.png", "c_copy.png"]
+    wait_ready(win)
+    qtbot.waitUntil(lambda: not win.sam_bridge.busy(), timeout=30000)
+    qtbot.wait(200)  # the prefetch's answer reaches the GUI thread
+    assert win.sam_status.text().startswith("SAM ready on b_field.png")
+
+
+def test_a_refused_location_says_it_is_not_saved(make_window, images, qtbot):
+    """A location typed wrong was refused with a tooltip that vanished, the text left in the field as if taken:
+    the field showed one value and the annotation kept another. The badge and the status now say so."""
+    import hashlib
+
+    from PyQt5 import QtGui
+
+    from farmannot.captions.schema import load_vocabulary
+    from farmannot.errors import FarmannotError
+
+    win = make_window(images / "a_scene.tif")  # autosave on: a taken value is written at once
+    dock = win.caption_dock
+    field, badge = dock.pickers["location"], dock.badges["location"]
+    auto = dock.keywords["location"].value  # from the GeoTIFF
+    saved = images / "a_scene.json"
+    picker = dock.pickers["shape"]
+    picker.setCurrentIndex(picker.findData("blocky"))  # an edit: the annotation exists
+    before = hashlib.sha256(saved.read_bytes()).hexdigest()
+    with pytest.raises(FarmannotError) as refused:
+        load_vocabulary().check("location", "95°N, 10°E")
+    field.setText("95°N, 10°E")
+    field.editingFinished.emit()
+    assert field.text() == "95°N, 10°E"  # left to be corrected
+    status = QtGui.QTextDocumentFragment.fromHtml(dock.status.text()).toPlainText()  # as the label shows it
+    assert str(refused.value) in status and auto in status
+    assert "not saved" in badge.text() and str(refused.value) in badge.toolTip()
+    assert hashlib.sha256(saved.read_bytes()).hexdigest() == before  # nothing written
+    field.setText("12.50°N, 3.20°W")  # corrected: taken and saved
+    field.editingFinished.emit()
+    on_disk = json.loads(saved.read_text(encoding="utf-8"))["farmannot"]["caption"]["keywords"]["location"]
+    assert on_disk["value"] == "12.50°N, 3.20°W" and on_disk["source"] == "confirmed"
+    assert "not saved" not in badge.text() and "Not saved" not in dock.status.text()
