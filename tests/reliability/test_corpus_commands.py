@@ -101,7 +101,7 @@ def test_sam_commands_keep_going_and_fail_in_one_line(corpus, tmp_path, tiny_che
 
 @pytest.mark.slow
 def test_predict_truncated_scene_is_one_line(corpus, tmp_path):
-    spec = importlib.util.spec_from_file_location("train_fixtures", REPO / "tests" / "train" / "conftest.py")
+    spec = importlib.util.spec_from_file_location("train_fixtures", REPO / "tests" / "train" / "train_fixtures.py")
     fx = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(fx)
     dataset = fx.write_gtpbd(tmp_path / "ds", n_train=4, n_val=0, n_test=0)

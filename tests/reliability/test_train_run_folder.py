@@ -15,7 +15,7 @@ from clirun import (
 from farmannot.io.atomic import is_temporary
 from farmannot.train.checkpoint import load_checkpoint
 
-_spec = importlib.util.spec_from_file_location("train_fixtures", REPO / "tests" / "train" / "conftest.py")
+_spec = importlib.util.spec_from_file_location("train_fixtures", REPO / "tests" / "train" / "train_fixtures.py")
 train_fixtures = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(train_fixtures)
 
