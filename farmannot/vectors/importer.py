@@ -19,7 +19,7 @@ import shapely
 from pyproj import CRS, Transformer
 from shapely.geometry import Polygon
 
-from farmannot.errors import InputError
+from farmannot.errors import InputError, note_input
 from farmannot.io.grid import SceneGrid, crs_transformer, reproject
 from farmannot.io.labelme_json import Annotation, Shape, load_annotation, save_annotation
 from farmannot.io.raster import open_raster
@@ -380,7 +380,10 @@ def import_vectors(vector: str | os.PathLike, scene: str | os.PathLike, output: 
             raise InputError(f"{output}: exists; pass --merge to add the features to it, or --overwrite to "
                              "replace it.")
     table = read_vectors(vector, layer=options.layer)
-    features, report = vectors_to_shapes(table, grid, options)
+    try:
+        features, report = vectors_to_shapes(table, grid, options)
+    except Exception as exc:  # a GEOS error on a broken feature (NaN vertex) names the vector file
+        raise note_input(exc, vector)
     if existing is None:
         ann = Annotation(shapes=[], image_path=Path(os.path.relpath(scene.resolve(), output.resolve().parent))
                          .as_posix(), image_height=grid.height, image_width=grid.width)

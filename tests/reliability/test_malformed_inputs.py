@@ -44,3 +44,47 @@ def test_a_shape_with_too_few_points_is_dropped_like_labelme_refuses_it(tmp_path
         assert "internal error" not in line
     line = assert_failed_cleanly(run("export-vectors", ann, "--allow-outside", "--output", tmp_path / "x.gpkg"), "a1.json")
     assert "internal error" not in line and not (tmp_path / "x.gpkg").exists()
+
+
+def _complex_scene(path):
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+
+    with rasterio.open(path, "w", driver="GTiff", width=64, height=64, count=4, dtype="complex64", crs="EPSG:32618",
+                       transform=from_origin(500000, 2050000, 5, 5)) as dst:
+        dst.write(np.full((4, 64, 64), 1 + 2j, np.complex64))
+        dst.descriptions = ("red", "green", "blue", "nir")
+    with rasterio.open(path) as src:                          # GDAL's own reading of the file
+        assert src.dtypes[0] == "complex64"
+    return path
+
+
+def test_complex_pixels_are_refused_in_one_line_not_cast_to_their_real_part(tmp_path):
+    project = make_project(tmp_path / "project", scenes=ONE, dem_for="a1")
+    scene = _complex_scene(tmp_path / "sar.tif")
+    out = tmp_path / "out"
+    cases = [(["prompts", scene, "--tile-size", 32, "--output", out / "p.jsonl"], "sar.tif"),
+             (["caption", project / "annotations" / "a1.json", "--scene", scene, "--suggest",
+               "--allow-outside"], "sar.tif"),
+             (["align-dem", scene, "--to", project / "scenes" / "a1.tif", "--output", out / "a.tif"], "sar.tif"),
+             (["import-vectors", tmp_path / "none.geojson", "--scene", scene, "--output", out / "i.json"], "sar.tif")]
+    for args, name in cases:
+        line = assert_failed_cleanly(run(*args), name, "complex numbers")
+        assert "gdal_translate -ot Float32" in line
+    _complex_scene(project / "scenes" / "a1.tif")
+    assert_failed_cleanly(run("build-dataset", project, "--output", out / "ds", "--tile-size", 32, "--split",
+                              "1:0:0", "--no-progress"), "a1.tif", "complex numbers")
+    assert not out.exists() or not [p for p in out.rglob("*") if p.is_file()]
+
+
+def test_a_nan_vertex_in_a_vector_file_is_one_line_naming_it(tmp_path):
+    project = make_project(tmp_path / "project", scenes=ONE, dem_for=None)
+    ring = [[500010, 2049990], [float("nan"), 2049990], [500100, 2049900], [500010, 2049990]]
+    (tmp_path / "nan.geojson").write_text(json.dumps({"type": "FeatureCollection", "crs": {
+        "type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::32618"}}, "features": [
+        {"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [ring]}}]}))
+    res = run("import-vectors", tmp_path / "nan.geojson", "--scene", project / "scenes" / "a1.tif", "--output",
+              tmp_path / "i.json")
+    line = assert_failed_cleanly(res, "nan.geojson", "invalid geometry")
+    assert "internal error" not in line and not (tmp_path / "i.json").exists()
