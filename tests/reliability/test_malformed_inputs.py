@@ -88,3 +88,78 @@ def test_a_nan_vertex_in_a_vector_file_is_one_line_naming_it(tmp_path):
               tmp_path / "i.json")
     line = assert_failed_cleanly(res, "nan.geojson", "invalid geometry")
     assert "internal error" not in line and not (tmp_path / "i.json").exists()
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("tile_size: 32\nlayouts: f\u00e9\n".encode("latin-1"), "save it as UTF-8"),
+    (b"tile_size: 32\nworkers: -3\n", "workers must be at least 1"),
+    (b"split: \"1:2\"\n", "three weights"),
+    (b"split: 7:2:1\n", 'YAML reads an unquoted 7:2:1'),              # yaml.safe_load: 7*3600 + 2*60 + 1
+])
+def test_a_config_the_file_gets_wrong_is_one_line_naming_it(tmp_path, text, fragment):
+    project = make_project(tmp_path / "project", scenes=ONE, dem_for=None)
+    (tmp_path / "build.yaml").write_bytes(text)
+    line = assert_failed_cleanly(run("build-dataset", project, "--output", tmp_path / "ds", "--config",
+                                     tmp_path / "build.yaml", "--no-progress"), "build.yaml", fragment)
+    assert "internal error" not in line and not (tmp_path / "ds").exists()
+
+
+def test_a_flag_the_file_does_not_set_is_not_blamed_on_the_file(tmp_path):
+    project = make_project(tmp_path / "project", scenes=ONE, dem_for=None)
+    (tmp_path / "build.yaml").write_text("overlap: 8\n")
+    line = assert_failed_cleanly(run("build-dataset", project, "--output", tmp_path / "ds", "--config",
+                                     tmp_path / "build.yaml", "--group-by", "block", "--no-progress"),
+                                 "group_by block needs overlap 0")
+    assert "build.yaml" not in line
+
+
+@pytest.fixture()
+def run_folder(tmp_path):
+
+    from farmannot.train.checkpoint import BEST, save_checkpoint, write_config
+    from farmannot.train.models import build_model
+
+    config = {"model": "unet", "encoder": "resnet18", "in_channels": 3, "inputs": "image",
+              "arch_kwargs": {"encoder_depth": 3, "decoder_channels": [32, 16, 8]},
+              "stats": {"mean": [120.0, 110.0, 100.0], "std": [50.0, 50.0, 50.0], "dem_scale": 10.0},
+              "threshold": 0.5}
+    d = tmp_path / "run"
+    d.mkdir()
+    write_config(d, config)
+    save_checkpoint(d / BEST, {"model": build_model(config).state_dict()})
+    return d
+
+
+def test_a_run_folder_holding_a_sam_checkpoint_or_a_list_config_is_one_line(run_folder, tmp_path, tiny_checkpoint):
+    import shutil
+
+    import torch
+
+    from farmannot.train.models import build_model
+
+    project = make_project(tmp_path / "project", scenes=ONE, dem_for=None)
+    scene = project / "scenes" / "a1.tif"
+    build_model(json.loads((run_folder / "config.json").read_text()))        # the run itself is sound
+    shutil.copy(tiny_checkpoint, run_folder / "best.pt")                        # ... but best.pt is a SAM's
+    assert "model" not in torch.load(run_folder / "best.pt", weights_only=True)
+    line = assert_failed_cleanly(run("predict", run_folder, scene, "--output", tmp_path / "p.tif", "--patch", 64,
+                                     "--overlap", 8, "--no-progress"), "best.pt", "not a checkpoint of 'farmannot train'")
+    assert "internal error" not in line and not (tmp_path / "p.tif").exists()
+    (run_folder / "best.pt").unlink()
+    from farmannot.train.checkpoint import BEST, save_checkpoint
+
+    save_checkpoint(run_folder / BEST, {"model": {}})
+    (run_folder / "config.json").write_text("[1, 2]")
+    line = assert_failed_cleanly(run("predict", run_folder, scene, "--output", tmp_path / "p.tif", "--patch", 64,
+                                     "--overlap", 8, "--no-progress"), "config.json", "not an object")
+    assert "internal error" not in line and not (tmp_path / "p.tif").exists()
+
+
+def test_a_truncated_sam_checkpoint_is_one_line_in_propose(tmp_path, tiny_checkpoint):
+    project = make_project(tmp_path / "project", scenes=ONE, dem_for=None)
+    cut = tmp_path / "cut.pth"
+    cut.write_bytes(tiny_checkpoint.read_bytes()[:5000])
+    line = assert_failed_cleanly(run("propose", project / "scenes" / "a1.tif", "--sam-checkpoint", cut, "--cache-dir",
+                                     tmp_path / "cache", "--output", tmp_path / "p.json"), "cut.pth",
+                                 "not a loadable SAM checkpoint")
+    assert "internal error" not in line and not (tmp_path / "p.json").exists()
