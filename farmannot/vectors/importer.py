@@ -235,7 +235,7 @@ def vectors_to_shapes(table: VectorTable, grid: SceneGrid, options: ImportOption
     report.outside = int((~inside).sum())
     report.too_small = int((~keep).sum())  # nothing polygonal left after repair
     if not inside.any():
-        _raise_no_overlap(table, grid, world, tr)
+        _raise_no_overlap(table, grid, world, tr, report)
     idx, pix, edged = idx[inside], pix[inside], edged[inside]
     covered = shapely.covered_by(pix, scene_box)
     clipped = pix.copy()
@@ -280,7 +280,13 @@ def vectors_to_shapes(table: VectorTable, grid: SceneGrid, options: ImportOption
     return out, report
 
 
-def _raise_no_overlap(table: VectorTable, grid: SceneGrid, world: np.ndarray, tr: Transformer | None) -> None:
+def _raise_no_overlap(table: VectorTable, grid: SceneGrid, world: np.ndarray, tr: Transformer | None,
+                      report: ImportReport) -> None:
+    if not len(world) and not report.too_small:  # nothing to place: an empty layer, or points and lines only
+        kinds = ", ".join(f"{n} {k}" for k, n in sorted(report.not_polygon.items()))
+        have = f"{report.features} feature(s), none a polygon" + (f" ({kinds})" if kinds else "")
+        raise InputError(f"{table.path}: no polygon overlaps the scene: the file (layer) has {have}; give a layer "
+                         "of parcel polygons (--layer).")
     a, b, c, d, e, f = grid.transform[:6]
     xs = [c, c + a * grid.width, c + b * grid.height, c + a * grid.width + b * grid.height]
     ys = [f, f + d * grid.width, f + e * grid.height, f + d * grid.width + e * grid.height]

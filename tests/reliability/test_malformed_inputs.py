@@ -163,3 +163,20 @@ def test_a_truncated_sam_checkpoint_is_one_line_in_propose(tmp_path, tiny_checkp
                                      tmp_path / "cache", "--output", tmp_path / "p.json"), "cut.pth",
                                  "not a loadable SAM checkpoint")
     assert "internal error" not in line and not (tmp_path / "p.json").exists()
+
+
+@pytest.mark.parametrize("features, have", [([], "0 feature(s), none a polygon;"),
+                                            ([{"type": "LineString", "coordinates": [[500010, 2049990],
+                                                                                     [500100, 2049900]]}],
+                                             "1 feature(s), none a polygon (1 LineString)")])
+def test_a_layer_without_polygons_says_so_not_check_the_crs(tmp_path, features, have):
+    import pyogrio
+
+    project = make_project(tmp_path / "project", scenes=ONE, dem_for=None)
+    (tmp_path / "v.geojson").write_text(json.dumps({"type": "FeatureCollection", "crs": {
+        "type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::32618"}},
+        "features": [{"type": "Feature", "properties": {}, "geometry": g} for g in features]}))
+    assert pyogrio.read_info(tmp_path / "v.geojson")["features"] == len(features)   # GDAL's count
+    line = assert_failed_cleanly(run("import-vectors", tmp_path / "v.geojson", "--scene", project / "scenes" / "a1.tif",
+                                     "--output", tmp_path / "i.json"), "v.geojson", have)
+    assert "Check the CRS" not in line and not (tmp_path / "i.json").exists()
