@@ -21,7 +21,7 @@ from shapely.geometry import Polygon
 
 from farmannot.errors import InputError, note_input
 from farmannot.io.grid import SceneGrid, crs_transformer, reproject
-from farmannot.io.labelme_json import Annotation, Shape, load_annotation, save_annotation
+from farmannot.io.labelme_json import Annotation, Shape, load_annotation, resolve_image_path, save_annotation
 from farmannot.io.raster import open_raster
 from farmannot.labels.convention import edges_to_labelme, on_pixel_edges, world_to_pixel
 from farmannot.vectors.geometry import drop_small, features_to_shapes, parse_description, polygonal
@@ -378,6 +378,12 @@ def import_vectors(vector: str | os.PathLike, scene: str | os.PathLike, output: 
     if output.exists():
         if merge:
             existing = load_annotation(output)
+            if existing.image_path:
+                image = resolve_image_path(existing, output, allow_outside=True)
+                if image.exists() and not image.samefile(scene):
+                    raise InputError(f"{output}: the annotation is of the image {existing.image_path!r}, not of the "
+                                     f"scene {scene}; merge onto the annotation of this scene, or give its image "
+                                     "as --scene.")
             if (existing.image_width, existing.image_height) not in ((grid.width, grid.height), (None, None)):
                 raise InputError(f"{output}: the annotation is for a {existing.image_width} x "
                                  f"{existing.image_height} px image, the scene {scene} is {grid.width} x "

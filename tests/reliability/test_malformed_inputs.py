@@ -180,3 +180,23 @@ def test_a_layer_without_polygons_says_so_not_check_the_crs(tmp_path, features, 
     line = assert_failed_cleanly(run("import-vectors", tmp_path / "v.geojson", "--scene", project / "scenes" / "a1.tif",
                                      "--output", tmp_path / "i.json"), "v.geojson", have)
     assert "Check the CRS" not in line and not (tmp_path / "i.json").exists()
+
+
+def test_merge_onto_the_annotation_of_another_scene_is_refused_and_leaves_it_as_it_was(tmp_path):
+    import shutil
+
+    project = make_project(tmp_path / "project", scenes=ONE, dem_for=None)
+    shutil.copy(project / "scenes" / "a1.tif", project / "scenes" / "b1.tif")  # another file, the same grid
+    ann = project / "annotations" / "a1.json"                   # imagePath ../scenes/a1.tif
+    before = ann.read_bytes()
+    ring = [[500010, 2049990], [500100, 2049990], [500100, 2049900], [500010, 2049900], [500010, 2049990]]
+    (tmp_path / "p.geojson").write_text(json.dumps({"type": "FeatureCollection", "crs": {
+        "type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::32618"}},
+        "features": [{"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [ring]}}]}))
+    line = assert_failed_cleanly(run("import-vectors", tmp_path / "p.geojson", "--scene", project / "scenes" / "b1.tif",
+                                     "--output", ann, "--merge"), "a1.json", "not of the scene")
+    assert "b1.tif" in line and ann.read_bytes() == before
+    res = run("import-vectors", tmp_path / "p.geojson", "--scene", project / "scenes" / "a1.tif", "--output", ann,
+              "--merge")
+    assert res.exit_code == 0, res.output
+    assert len(json.loads(ann.read_text())["shapes"]) == len(SHAPES) + 1
