@@ -70,15 +70,17 @@ class ExportReport:
 
 
 def find_annotations(folder: Path) -> list[Path]:
-    """labelme annotation files under ``folder`` (recursive, sorted): JSON files with a ``shapes`` key."""
+    """labelme annotation files under ``folder`` (recursive, sorted): JSON files with a ``shapes`` key, and
+    those that cannot be read (so that loading them says why, rather than their parcels going missing)."""
     out = []
     for p in sorted(q for q in folder.rglob("*.json") if not is_temporary(q.name)):
         try:
-            with open(p, encoding="utf-8") as fh:
+            with open(p, "rb") as fh:
                 head = fh.read(1 << 16)
-        except (OSError, UnicodeDecodeError):
+        except OSError:
+            out.append(p)
             continue
-        if '"shapes"' in head:
+        if b'"shapes"' in head:  # whatever the text's encoding (a file saved as Latin-1 fails to load, loudly)
             out.append(p)
     return out
 

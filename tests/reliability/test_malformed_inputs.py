@@ -200,3 +200,23 @@ def test_merge_onto_the_annotation_of_another_scene_is_refused_and_leaves_it_as_
               "--merge")
     assert res.exit_code == 0, res.output
     assert len(json.loads(ann.read_text())["shapes"]) == len(SHAPES) + 1
+
+
+def test_an_annotation_saved_as_latin1_in_a_folder_is_reported_not_left_out(tmp_path):
+    import pyogrio
+
+    project = make_project(tmp_path / "project", scenes=ONE, dem_for=None)
+    ann = project / "annotations"
+    text = (ann / "a1.json").read_text(encoding="utf-8").replace('"farmland"', '"f\u00e9rmland"')
+    (ann / "latin.json").write_bytes(text.encode("latin-1"))
+    with pytest.raises(UnicodeDecodeError):                     # not UTF-8, as JSON must be (RFC 8259)
+        (ann / "latin.json").read_text(encoding="utf-8")
+    (ann / "other.json").write_text('{"type": "FeatureCollection", "features": []}')  # not an annotation
+    line = assert_failed_cleanly(run("export-vectors", ann, "--allow-outside", "--output", tmp_path / "x.gpkg",
+                                     "--no-progress"), "latin.json")
+    assert "internal error" not in line and not (tmp_path / "x.gpkg").exists()
+    res = run("export-vectors", ann, "--allow-outside", "--output", tmp_path / "kg.gpkg", "--no-progress",
+              "--keep-going")
+    assert res.exit_code == 1 and "Traceback" not in res.stderr
+    assert "1 annotation(s) failed" in res.stderr and "latin.json" in res.stderr and "other.json" not in res.stderr
+    assert len(pyogrio.read_dataframe(tmp_path / "kg.gpkg")) == 4   # a1.json's four parcels
