@@ -78,7 +78,7 @@ def test_complex_pixels_are_refused_in_one_line_not_cast_to_their_real_part(tmp_
     assert not out.exists() or not [p for p in out.rglob("*") if p.is_file()]
 
 
-def test_a_nan_vertex_in_a_vector_file_is_one_line_naming_it(tmp_path):
+def test_a_nan_vertex_in_a_vector_file_is_one_line_naming_it(tmp_path, recwarn):
     project = make_project(tmp_path / "project", scenes=ONE, dem_for=None)
     ring = [[500010, 2049990], [float("nan"), 2049990], [500100, 2049900], [500010, 2049990]]
     (tmp_path / "nan.geojson").write_text(json.dumps({"type": "FeatureCollection", "crs": {
@@ -88,6 +88,8 @@ def test_a_nan_vertex_in_a_vector_file_is_one_line_naming_it(tmp_path):
               tmp_path / "i.json")
     line = assert_failed_cleanly(res, "nan.geojson", "invalid geometry")
     assert "internal error" not in line and not (tmp_path / "i.json").exists()
+    # and nothing else on stderr: no numpy "invalid value encountered" warning above the line
+    assert [str(w.message) for w in recwarn if issubclass(w.category, RuntimeWarning)] == []
 
 
 @pytest.mark.parametrize("text, fragment", [
