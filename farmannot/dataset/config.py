@@ -124,6 +124,9 @@ class BuildConfig:
 
 def parse_split(text: str | list | tuple) -> tuple[float, float, float]:
     """``"7:2:1"`` (or a list) -> ``(7.0, 2.0, 1.0)``."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        raise FarmannotError(f"split: got the number {text}, as YAML reads an unquoted 7:2:1 (a base-60 number); "
+                             "write it quoted, split: \"7:2:1\", or as a list, split: [7, 2, 1].")
     parts = text if isinstance(text, (list, tuple)) else str(text).replace(",", ":").split(":")
     try:
         vals = tuple(float(p) for p in parts)
@@ -156,14 +159,18 @@ def _check_types(values: dict[str, Any], where: str) -> None:
 
 
 def load_config(path: str | os.PathLike | None, overrides: dict[str, Any]) -> BuildConfig:
-    """Defaults <- YAML file (``yaml.safe_load``) <- ``overrides`` (command-line flags that were given)."""
-    values: dict[str, Any] = {}
+    """Defaults <- YAML file (``yaml.safe_load``) <- ``overrides`` (command-line flags that were given).
+
+    A value the file alone gets wrong is reported naming the file."""
+    file_values: dict[str, Any] = {}
     if path is not None:
         p = Path(path)
         try:
             raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
         except FileNotFoundError:
             raise InputError(f"{p}: no such config file; check --config.") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"{p}: cannot read the config ({exc}); save it as UTF-8 text.") from None
         except yaml.YAMLError as exc:
             raise InputError(f"{p}: not valid YAML ({exc}).") from None
         if not isinstance(raw, dict):
@@ -173,15 +180,31 @@ def load_config(path: str | os.PathLike | None, overrides: dict[str, Any]) -> Bu
             key = str(k).replace("-", "_")
             if key not in names:
                 raise InputError(f"{p}: unknown option {k!r}; known: {', '.join(sorted(names))}.")
-            values[key] = v
-    values.update({k: v for k, v in overrides.items() if v is not None})
+            file_values[key] = v
+    values = {**file_values, **{k: v for k, v in overrides.items() if v is not None}}
+    where = f"{path}" if path is not None else "options"
+    try:
+        return _config(values, where)
+    except FarmannotError:
+        if path is None:
+            raise
+        try:  # the file's own values: when they fail too, the file is what to fix
+            _config(dict(file_values), where)
+        except FarmannotError as exc:
+            msg = str(exc)
+            raise InputError(msg if msg.startswith(where) else f"{where}: {msg}") from None
+        raise
+
+
+def _config(values: dict[str, Any], where: str) -> BuildConfig:
+    values = dict(values)
     if "split" in values:
         values["split"] = parse_split(values["split"])
     if "layouts" in values:
         values["layouts"] = parse_layouts(values["layouts"])
     if "label_map" in values and not isinstance(values["label_map"], dict):
         raise InputError("label_map must be a mapping label: value.")
-    _check_types(values, f"{path}" if path is not None else "options")
+    _check_types(values, where)
     try:
         cfg = BuildConfig(**values)
     except TypeError as exc:

@@ -50,7 +50,8 @@ def block_cache(mb: int) -> rasterio.Env:
 
 @contextlib.contextmanager
 def open_raster(path: str | os.PathLike) -> Iterator[rasterio.io.DatasetReader]:
-    """Open ``path`` with rasterio, turning every failure into one clear :class:`InputError`."""
+    """Open ``path`` with rasterio, turning every failure (and complex-valued pixels) into one clear
+    :class:`InputError`."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file; check the path.")
@@ -65,6 +66,10 @@ def open_raster(path: str | os.PathLike) -> Iterator[rasterio.io.DatasetReader]:
     with src:
         if src.width < 1 or src.height < 1 or src.count < 1:
             raise InputError(f"{path}: raster has no pixels or no bands.")
+        if any(np.dtype(d).kind == "c" for d in src.dtypes):
+            raise InputError(f"{path}: its pixels are complex numbers ({src.dtypes[0]}, e.g. radar phase), not image "
+                             "bands; convert them to real values first (e.g. their amplitude, or gdal_translate -ot "
+                             "Float32).")
         yield src
 
 

@@ -30,6 +30,14 @@ from farmannot.labels.convention import labelme_footprint
 
 #: Shape types that describe an area and so take part in the label rasters.
 AREA_TYPES = ("polygon", "rectangle", "oriented_rectangle", "circle", "mask")
+#: The fewest points labelme draws an area shape from (``shape_to_mask`` refuses fewer).
+MIN_DRAWN_POINTS = {"polygon": 3, "oriented_rectangle": 3, "rectangle": 2, "circle": 2}
+
+
+def too_few_points(shape: Shape) -> bool:
+    """Whether ``shape`` has fewer points than labelme draws its type from (a two-point polygon, a one-point
+    circle or rectangle): such a shape paints nothing."""
+    return len(shape.points) < MIN_DRAWN_POINTS.get(shape.shape_type, 0)
 
 
 @dataclass
@@ -58,6 +66,8 @@ def raw_geometry(shape: Shape) -> BaseGeometry | None:
     t = shape.shape_type
     if t not in AREA_TYPES:
         return None
+    if too_few_points(shape):
+        return Polygon()
     if t == "mask":
         return _mask_geometry(shape)
     pts = _truncate(shape.points)
@@ -195,14 +205,13 @@ def shape_in_image(shape: Shape, width: int, height: int, where: str, report: Re
     Those are drawn as labelme draws them (``farmannot.labels.paint``) over the part of the image their
     bounds cover, and kept when any pixel is set.
     """
-    geom = raw_geometry(shape)
-    if geom is None:
+    if shape.shape_type not in AREA_TYPES:
         return None
-    geom = repair(geom, width, height, where, report)
+    if too_few_points(shape):
+        return False  # labelme refuses such a shape
+    geom = repair(raw_geometry(shape), width, height, where, report)
     if not geom.is_empty:
         return True
-    if shape.shape_type in ("polygon", "oriented_rectangle") and len(shape.points) < 3:
-        return False  # labelme refuses such a polygon
     from farmannot.labels.paint import Drawing
 
     drawing = Drawing.of([shape])

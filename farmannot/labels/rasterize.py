@@ -19,7 +19,7 @@ from scipy import ndimage
 
 from farmannot.errors import InputError
 from farmannot.io.labelme_json import Shape
-from farmannot.labels.geometry import RepairReport, shapes_in_image
+from farmannot.labels.geometry import RepairReport, shapes_in_image, too_few_points
 from farmannot.labels.paint import Drawing
 
 IGNORE_LABEL = "__ignore__"
@@ -99,7 +99,7 @@ class LabelPlanner:
         self.keep = keep
         self.parts: list[LabelPlan] = []
         self.groups: dict[tuple, int] = {}  # (label, group_id) -> parcel id; an ungrouped shape is its own parcel
-        self.n_ids = self.n_area = self.n_seen = self.n_kept = 0
+        self.n_ids = self.n_area = self.n_seen = self.n_kept = self.n_too_few = 0
 
     def add(self, shapes: Sequence[Shape]) -> LabelPlan:
         """Plan the next shapes of the file; their plan (the kept ones, in file order).
@@ -124,7 +124,11 @@ class LabelPlanner:
                 continue
             self.n_area += 1
             if not inside:
-                self.report.dropped.append({"shape": where, "reason": "empty after repair and clipping to the image"})
+                few = too_few_points(shape)
+                self.n_too_few += few
+                self.report.dropped.append({"shape": where, "reason": (
+                    f"a {shape.shape_type} of {len(shape.points)} point(s), too few to draw" if few
+                    else "empty after repair and clipping to the image")})
                 continue
             value = int(self.lmap[shape.label])
             pid = 0
@@ -151,6 +155,9 @@ class LabelPlanner:
         Raises:
             InputError: farmland shapes that all lie outside the image.
         """
+        if self.n_area and not self.n_kept and self.n_area == self.n_too_few:
+            raise InputError(f"{self.source}: every shape has too few points to draw (a polygon needs 3, a rectangle "
+                             "or circle 2); redraw the shapes in labelme.")
         if self.n_area and not self.n_kept:
             raise InputError(f"{self.source}: every shape lies outside the {self.width} x {self.height} px image; "
                              "check that imagePath points at the scene the shapes were drawn on.")

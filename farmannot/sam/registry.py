@@ -79,7 +79,7 @@ def read_checkpoint(path: Path) -> dict:
     try:
         with open(path, "rb") as fh:
             obj = torch.load(fh, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as exc:
         raise InputError(f"{path}: not a loadable SAM checkpoint ({str(exc).splitlines()[0]}); give a "
                          "segment-anything or SAM 2.1 checkpoint such as sam2.1_hiera_tiny.pt.") from None
     if not isinstance(obj, dict):

@@ -56,11 +56,14 @@ def read_config(run_dir: str | Path) -> dict:
     """
     f = Path(run_dir) / CONFIG
     try:
-        return json.loads(f.read_text(encoding="utf-8"))
+        config = json.loads(f.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InputError(f"{f}: not found; give a run folder written by 'farmannot train'.") from None
     except json.JSONDecodeError as exc:
         raise InputError(f"{f}: damaged ({exc}); re-run 'farmannot train'.") from exc
+    if not isinstance(config, dict):
+        raise InputError(f"{f}: damaged (a JSON {type(config).__name__}, not an object); re-run 'farmannot train'.")
+    return config
 
 
 def resolve_checkpoint(run_dir_or_checkpoint: str | Path) -> tuple[Path, Path]:
@@ -100,6 +103,9 @@ def load_model(run_dir_or_checkpoint: str | Path, device: str | torch.device = "
 
     ckpt_path, run_dir = resolve_checkpoint(run_dir_or_checkpoint)
     state = load_checkpoint(ckpt_path, map_location="cpu")
+    if not isinstance(state, dict) or not isinstance(state.get("model"), dict):
+        raise InputError(f"{ckpt_path}: not a checkpoint of 'farmannot train' (no 'model' weights; a SAM or other "
+                         "model's file?); give a run folder written by 'farmannot train'.")
     config = json.loads(state["config"]) if "config" in state else read_config(run_dir)
     model = build_model(config)
     try:

@@ -19,7 +19,7 @@ from shapely.geometry.base import BaseGeometry
 
 from farmannot.io.labelme_json import Shape
 from farmannot.labels.convention import pixels_to_edges
-from farmannot.labels.geometry import AREA_TYPES, RepairReport, shapes_in_image
+from farmannot.labels.geometry import AREA_TYPES, RepairReport, shapes_in_image, too_few_points
 from farmannot.labels.paint import Drawing
 from farmannot.vectors.geometry import BACKGROUND_LABEL, Parcel
 
@@ -28,8 +28,7 @@ def _drawable(shapes: Sequence[Shape], width: int | None, height: int | None) ->
     """Which shapes paint pixels (in the image when its size is known), as ``labels.rasterize`` decides."""
     if width and height:
         return [bool(k) for k in shapes_in_image(shapes, int(width), int(height), RepairReport())]
-    return [s.shape_type in AREA_TYPES and not (s.shape_type in ("polygon", "oriented_rectangle")
-                                                and len(s.points) < 3) for s in shapes]
+    return [s.shape_type in AREA_TYPES and not too_few_points(s) for s in shapes]
 
 
 def parcel_pixels(shapes: Sequence[Shape], parcels: Sequence[Parcel], width: int | None = None,

@@ -19,9 +19,9 @@ import shapely
 from pyproj import CRS, Transformer
 from shapely.geometry import Polygon
 
-from farmannot.errors import InputError
+from farmannot.errors import InputError, note_input
 from farmannot.io.grid import SceneGrid, crs_transformer, reproject
-from farmannot.io.labelme_json import Annotation, Shape, load_annotation, save_annotation
+from farmannot.io.labelme_json import Annotation, Shape, load_annotation, resolve_image_path, save_annotation
 from farmannot.io.raster import open_raster
 from farmannot.labels.convention import edges_to_labelme, on_pixel_edges, world_to_pixel
 from farmannot.vectors.geometry import drop_small, features_to_shapes, parse_description, polygonal
@@ -235,7 +235,7 @@ def vectors_to_shapes(table: VectorTable, grid: SceneGrid, options: ImportOption
     report.outside = int((~inside).sum())
     report.too_small = int((~keep).sum())  # nothing polygonal left after repair
     if not inside.any():
-        _raise_no_overlap(table, grid, world, tr)
+        _raise_no_overlap(table, grid, world, tr, report)
     idx, pix, edged = idx[inside], pix[inside], edged[inside]
     covered = shapely.covered_by(pix, scene_box)
     clipped = pix.copy()
@@ -280,7 +280,13 @@ def vectors_to_shapes(table: VectorTable, grid: SceneGrid, options: ImportOption
     return out, report
 
 
-def _raise_no_overlap(table: VectorTable, grid: SceneGrid, world: np.ndarray, tr: Transformer | None) -> None:
+def _raise_no_overlap(table: VectorTable, grid: SceneGrid, world: np.ndarray, tr: Transformer | None,
+                      report: ImportReport) -> None:
+    if not len(world) and not report.too_small:  # nothing to place: an empty layer, or points and lines only
+        kinds = ", ".join(f"{n} {k}" for k, n in sorted(report.not_polygon.items()))
+        have = f"{report.features} feature(s), none a polygon" + (f" ({kinds})" if kinds else "")
+        raise InputError(f"{table.path}: no polygon overlaps the scene: the file (layer) has {have}; give a layer "
+                         "of parcel polygons (--layer).")
     a, b, c, d, e, f = grid.transform[:6]
     xs = [c, c + a * grid.width, c + b * grid.height, c + a * grid.width + b * grid.height]
     ys = [f, f + d * grid.width, f + e * grid.height, f + d * grid.width + e * grid.height]
@@ -372,6 +378,12 @@ def import_vectors(vector: str | os.PathLike, scene: str | os.PathLike, output: 
     if output.exists():
         if merge:
             existing = load_annotation(output)
+            if existing.image_path:
+                image = resolve_image_path(existing, output, allow_outside=True)
+                if image.exists() and not image.samefile(scene):
+                    raise InputError(f"{output}: the annotation is of the image {existing.image_path!r}, not of the "
+                                     f"scene {scene}; merge onto the annotation of this scene, or give its image "
+                                     "as --scene.")
             if (existing.image_width, existing.image_height) not in ((grid.width, grid.height), (None, None)):
                 raise InputError(f"{output}: the annotation is for a {existing.image_width} x "
                                  f"{existing.image_height} px image, the scene {scene} is {grid.width} x "
@@ -380,7 +392,10 @@ def import_vectors(vector: str | os.PathLike, scene: str | os.PathLike, output: 
             raise InputError(f"{output}: exists; pass --merge to add the features to it, or --overwrite to "
                              "replace it.")
     table = read_vectors(vector, layer=options.layer)
-    features, report = vectors_to_shapes(table, grid, options)
+    try:
+        features, report = vectors_to_shapes(table, grid, options)
+    except Exception as exc:  # a GEOS error on a broken feature (NaN vertex) names the vector file
+        raise note_input(exc, vector)
     if existing is None:
         # the scene as given, not where a link to it leads: a link placed in the project keeps imagePath inside
         rel = os.path.relpath(os.path.abspath(scene), os.path.abspath(output.parent))
