@@ -230,6 +230,11 @@ def look_scene(job: SceneJob, cfg: BuildConfig) -> SceneLook:
     return SceneLook(stretch, nir_factor, offset, dem_report, disp, cats, names, info, cache)
 
 
+class UnitWithdrawn(RuntimeError):
+    """A unit stopped because its planning run's folder is gone (:meth:`StoredPlan.withdrawn`): nobody waits
+    for its result."""
+
+
 def build_unit(job: SceneJob, cfg: BuildConfig, out_dir: str, shared: SceneShared, unit: Unit,
                plan: StoredPlan, on_tile: Callable[[], None] | None = None) -> UnitResult:
     """Build (or resume) the tiles of one work unit; ``on_tile()`` is called after each window (progress)."""
@@ -243,7 +248,7 @@ def build_unit(job: SceneJob, cfg: BuildConfig, out_dir: str, shared: SceneShare
                     on_tile()
             return done
     res = UnitResult()
-    plan = plan.load()
+    stored, plan = plan, plan.load()
     info = shared.grid
     with _reading(job), block_cache(shared.cache_mb), open_raster(job.image) as src, \
             contextlib.ExitStack() as stack:
@@ -253,6 +258,8 @@ def build_unit(job: SceneJob, cfg: BuildConfig, out_dir: str, shared: SceneShare
             vrt, _ = stack.enter_context(warped_dem(job.dem, crs, tr, info.width, info.height,
                                                     resampling=cfg.dem_resampling, offset_px=shared.dem_offset))
         for i, rect in zip(unit.windows, unit.rects):
+            if stored.withdrawn():
+                raise UnitWithdrawn(f"{job.name}: unit {unit.index} stopped: its scene failed or its build ended")
             if job.split_of(i):  # else left out by the block buffer: next to a val/test tile
                 row = _tile(job, cfg, out, src, info, plan, Window(*rect), tr, crs, vrt, shared, res,
                             job.split_of(i), job.group_of(i))
@@ -262,6 +269,8 @@ def build_unit(job: SceneJob, cfg: BuildConfig, out_dir: str, shared: SceneShare
             if on_tile is not None:
                 on_tile()
     make_durable(out, res.rows)  # before a record names the files: the unit's, or its scene's (one unit)
+    if stored.withdrawn():
+        raise UnitWithdrawn(f"{job.name}: unit {unit.index} stopped: its scene failed or its build ended")
     if shared.n_units > 1:
         write_unit(rec_path, shared.fingerprint, unit, res)
     return res

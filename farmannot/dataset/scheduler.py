@@ -38,7 +38,7 @@ from farmannot.dataset.scene import (
     look_scene,
     plan_scene,
 )
-from farmannot.dataset.units import StoredPlan
+from farmannot.dataset.units import StoredPlan, remove_scene_plans
 
 # the tasks that wire a scene's tasks together on Dask (``chain``), module-level so that they pickle by name
 
@@ -198,6 +198,7 @@ class SceneUnits:
                         exc = e
                 if exc is not None:
                     self._close(name)
+                    remove_scene_plans(self.out, name)  # its units still running stop at their next tile
                     yield st.job, exc
                 elif done is not None:
                     self._close(name)

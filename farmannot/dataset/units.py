@@ -15,7 +15,10 @@ process that plans the scene nor the one that schedules it holds the whole scene
 (``plans/SCENE/RUN/``, a random name), and only that run's scene removes it: a planning task that cannot be
 stopped (a Dask task after a failed build) or runs twice (a Dask worker lost) never writes into, deletes or
 feeds another run's files; the shared ``plans/`` folder is emptied only under the build's output lock
-(:func:`remove_plans`, at the start and the end of a build).
+(:func:`remove_plans`, at the start and the end of a build). A scene that fails has its plans removed at
+once (:func:`remove_scene_plans`): a unit checks its run's folder before each tile and before its record
+(:meth:`StoredPlan.withdrawn`), so a unit of a failed scene or an ended build that is still running on a
+cluster writes at most the tile it is on.
 """
 
 from __future__ import annotations
@@ -119,6 +122,11 @@ class StoredPlan:
     height: int
     n_parcels: int
 
+    def withdrawn(self) -> bool:
+        """Whether the planning run's folder is gone: its scene failed or finished, or its build ended. A unit
+        still running then (a Dask task cannot be stopped) writes nothing more."""
+        return not Path(self.folder).is_dir()
+
     def load(self) -> LabelPlan:
         chunks = []
         for k in range(self.parts):
@@ -139,6 +147,12 @@ def remove_plans(out: str | Path) -> None:
     """Every scene's stored plans gone, ``plans/`` itself included: only under the build's output lock (at
     its start: a killed run's; at its end: those of scenes that failed or were cut short)."""
     shutil.rmtree(Path(out) / PLANS_DIR, ignore_errors=True)
+
+
+def remove_scene_plans(out: str | Path, scene: str) -> None:
+    """Every planning run's files of a scene that failed or finished gone, so its units still running stop
+    (:meth:`StoredPlan.withdrawn`)."""
+    shutil.rmtree(plans_folder(out, scene), ignore_errors=True)
 
 
 def remove_run(folder: str | Path) -> None:

@@ -292,3 +292,64 @@ def test_a_unit_failing_on_dask_is_reported_and_resumed_as_on_one_worker(referen
     assert not recorded & set(calls)                       # a recorded unit is not built again
     assert len(calls) == len(set(calls))
     assert tree(tmp_path / "dask") == ref
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("keep_going", [False, True])
+def test_units_of_a_failed_scene_still_running_on_dask_stop_at_their_tile(reference, tmp_path, monkeypatch,
+                                                                          keep_going):
+    """A Dask task cannot be stopped. When a1 fails (in its units 1-3, once unit 0 is on its first tile), unit 0
+    starts no further tile and writes no record once the scheduler has withdrawn the scene's plans (a unit
+    checks before every tile and before its record): nothing of the failed scene lands after the build has
+    moved on or ended. Before, unit 0 went on through its nine tiles and recorded them."""
+    import threading
+    import time
+
+    from farmannot.dataset import scheduler as scheduler_mod
+
+    distributed = pytest.importorskip("distributed")
+    project, _ = reference
+    real_tile, real_withdraw, real_record = scene_mod._tile, scheduler_mod.remove_scene_plans, scene_mod.write_unit
+    unit0_started, withdrawn = threading.Event(), threading.Event()
+    late: list[tuple[int, int]] = []
+    late_records: list[str] = []
+
+    def slow_or_crashing(job, cfg, out_, src, info, plan, win, *a, **k):
+        if job.name == "a1":
+            where = (int(win.row_off), int(win.col_off))
+            if withdrawn.is_set():
+                late.append(where)
+            if 48 in where:  # units 1, 2 and 3 (the last row and column of windows) fail once unit 0 runs
+                unit0_started.wait(10)
+                raise RuntimeError("power cut")
+            unit0_started.set()
+            time.sleep(0.15)  # unit 0's nine tiles outlast the failure by far
+        return real_tile(job, cfg, out_, src, info, plan, win, *a, **k)
+
+    def withdraw(out, scene):
+        real_withdraw(out, scene)
+        if scene == "a1":
+            withdrawn.set()
+
+    def record(path, *a, **k):
+        if withdrawn.is_set() and Path(path).parent.name == "a1":
+            late_records.append(Path(path).name)
+        return real_record(path, *a, **k)
+
+    monkeypatch.setattr(scene_mod, "_tile", slow_or_crashing)
+    monkeypatch.setattr(scene_mod, "write_unit", record)
+    monkeypatch.setattr(scheduler_mod, "remove_scene_plans", withdraw)
+    # four threads: every unit of a1 runs at once, so unit 0 is on its tiles when the others fail
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=4, processes=False, protocol="tcp",
+                                  host="127.0.0.1", dashboard_address=None) as cluster:
+        cfg = load_config(None, {**UNITS, "keep_going": keep_going, "dask_scheduler": cluster.scheduler_address})
+        if keep_going:
+            build_dataset(project, tmp_path / "out", cfg, progress=False, echo=lambda s: None)
+        else:
+            with pytest.raises(RuntimeError, match="power cut"):
+                build_dataset(project, tmp_path / "out", cfg, progress=False)
+        assert unit0_started.is_set() and withdrawn.is_set()
+        time.sleep(9 * 0.15 + 0.5)  # long enough for unit 0 to have run to its end
+    # unit 0 may start the one tile it checked for just before the plans went
+    assert len(late) <= 1, late
+    assert late_records == []
