@@ -39,3 +39,14 @@ def test_keep_going_scores_the_other_pairs(tmp_path):
     assert metrics["meta"]["pairs"] == 2 and metrics["meta"]["failed"] == ["t1"]
     assert metrics["overall"]["IoU"] == pytest.approx(1.0)  # the two readable pairs are perfect
     assert [e["file"].endswith("t1.png") for e in json.loads((out / "errors.json").read_text())] == [True]
+
+
+def test_a_size_mismatch_names_both_files_and_sizes_and_what_to_do(tmp_path):
+    pred, gt = _pairs(tmp_path)
+    Image.fromarray(np.zeros((32, 40), np.uint8)).save(pred / "t1.png")   # 40 px wide, its mask 32
+    with Image.open(pred / "t1.png") as a, Image.open(gt / "t1.png") as b:  # what the files declare (PIL: W, H)
+        assert (a.size, b.size) == ((40, 32), (32, 32))
+    line = assert_failed_cleanly(run("evaluate", "--pred", pred, "--gt", gt, "--output", tmp_path / "out",
+                                     "--no-progress"), str(pred / "t1.png"), str(gt / "t1.png"), "40 x 32 px",
+                                 "32 x 32 px")
+    assert "predict on the image that mask was drawn on" in line
