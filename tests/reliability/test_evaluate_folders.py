@@ -50,3 +50,19 @@ def test_a_size_mismatch_names_both_files_and_sizes_and_what_to_do(tmp_path):
                                      "--no-progress"), str(pred / "t1.png"), str(gt / "t1.png"), "40 x 32 px",
                                  "32 x 32 px")
     assert "predict on the image that mask was drawn on" in line
+
+
+def test_kappa_of_a_constant_prediction_is_written_0_not_minus_0(tmp_path):
+    pred, gt = _pairs(tmp_path)
+    for i in range(3):  # predicts no parcel anywhere: observed agreement equals chance agreement, Kappa = 0
+        Image.fromarray(np.zeros((32, 32), np.uint8)).save(pred / f"t{i}.png")
+    out = tmp_path / "out"
+    res = run("evaluate", "--pred", pred, "--gt", gt, "--output", out, "--no-progress")
+    assert res.exit_code == 0, res.output
+    assert json.loads((out / "metrics.json").read_text())["overall"]["Kappa"] == pytest.approx(0.0, abs=1e-9)
+    lines = (out / "report.md").read_text().splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("| set |"))
+    cols = [c.strip() for c in lines[head].strip("|").split("|")]
+    row = [c.strip() for c in lines[head + 2].strip("|").split("|")]
+    assert row[0] == "all" and row[cols.index("Kappa")] == "0.0000", lines[head:head + 3]
+    assert row[cols.index("IoU")] == "0.00" and "-0.0" not in "\n".join(lines)
