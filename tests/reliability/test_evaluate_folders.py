@@ -66,3 +66,19 @@ def test_kappa_of_a_constant_prediction_is_written_0_not_minus_0(tmp_path):
     row = [c.strip() for c in lines[head + 2].strip("|").split("|")]
     assert row[0] == "all" and row[cols.index("Kappa")] == "0.0000", lines[head:head + 3]
     assert row[cols.index("IoU")] == "0.00" and "-0.0" not in "\n".join(lines)
+
+
+def test_a_failed_evaluate_leaves_no_empty_folder_it_created(tmp_path):
+    pred, gt = _pairs(tmp_path)
+    res = run("evaluate", "--pred", pred, "--gt", gt, "--output", tmp_path / "new" / "deeper" / "report", "--no-progress")
+    assert_failed_cleanly(res, "t1.png")
+    assert not (tmp_path / "new").exists()
+    # a folder that was there before is the user's: kept, empty as it was
+    (tmp_path / "mine").mkdir()
+    assert_failed_cleanly(run("evaluate", "--pred", pred, "--gt", gt, "--output", tmp_path / "mine", "--no-progress"),
+                          "t1.png")
+    assert (tmp_path / "mine").is_dir() and not any((tmp_path / "mine").iterdir())
+    # a failed run that wrote something (--keep-going: errors.json) keeps it
+    res = run("evaluate", "--pred", pred, "--gt", gt, "--output", tmp_path / "kept", "--no-progress", "--keep-going")
+    assert res.exit_code == 1
+    assert json.loads((tmp_path / "kept" / "errors.json").read_text())
