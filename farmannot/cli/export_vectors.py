@@ -10,10 +10,13 @@ from tqdm import tqdm
 
 from farmannot.cli.locking import locks_output
 from farmannot.cli.options import keep_going_option, progress_option
+from farmannot.errors import InputError
 from farmannot.vectors.exporter import ExportOptions, export_vectors
 from farmannot.vectors.fiboa import FIBOA_VERSION
 from farmannot.vectors.parcels import FIBOA_METHODS
-from farmannot.vectors.writers import FORMATS, format_from_path
+from farmannot.vectors.writers import FORMATS, OGR_FORMATS, format_from_path
+
+SUFFIXES = {**{name: suffix for name, (_, suffix) in OGR_FORMATS.items()}, "fiboa": ".parquet"}
 
 
 @click.command("export-vectors")
@@ -46,7 +49,12 @@ def command(source, output, fmt, crs, labels, collection, determination_datetime
     One feature per parcel: holes restored from _background_ shapes, parts joined by group_id, with label,
     parcel id, area (m2), perimeter (m), scene, date, caption text and keywords.
     """
-    fmt = fmt or format_from_path(output) or "gpkg"
+    implied = format_from_path(output)
+    if fmt and implied and implied != fmt:
+        raise InputError(f"{output}: its suffix {Path(output).suffix} names {implied}, not --format {fmt}; "
+                               f"name the file for the format (e.g. {Path(output).stem}{SUFFIXES[fmt]}), or drop "
+                               f"--format to write {implied}.")
+    fmt = fmt or implied or "gpkg"
     opts = ExportOptions(
         fmt=fmt, crs=crs, labels={s.strip() for s in labels.split(",") if s.strip()} if labels else None,
         keep_going=keep_going, allow_outside=allow_outside, collection=collection,

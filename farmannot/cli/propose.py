@@ -17,7 +17,7 @@ from farmannot.cli.sam_options import (
     sam_checkpoint_option,
     sam_model_option,
 )
-from farmannot.io.raster import open_raster
+from farmannot.io.raster import check_scene_pixels, open_raster
 from farmannot.sam.exemplars import POINT_BOX_PX
 from farmannot.sam.propose import ProposeOptions, VegFilter
 from farmannot.spectral.indices import CATEGORIES
@@ -86,6 +86,8 @@ def command(scene, sam_checkpoint, sam_model, output, overwrite, chip, overlap, 
         raise click.BadParameter("--overlap must be smaller than --chip")
     _check_combinations(text, points_file, spectral_boxes)
     refuse_existing(output, overwrite, "--output")
+    with open_raster(scene) as src:  # before the model loads
+        check_scene_pixels(scene, src.width, src.height, "propose")
     session = session_from_options(sam_checkpoint, sam_model, device, cache_dir)
     if text:
         from farmannot.sam.propose import check_text_support

@@ -49,6 +49,27 @@ def file_mode() -> int:
     return 0o666 & ~_umask()
 
 
+def missing_folders(folder: str | os.PathLike) -> list[Path]:
+    """The folders that creating ``folder`` (with its parents) would make, deepest first."""
+    out = []
+    p = Path(folder).absolute()
+    while not p.exists() and p != p.parent:
+        out.append(p)
+        p = p.parent
+    return out
+
+
+def remove_empty_folders(folders: Iterable[Path]) -> None:
+    """Remove ``folders`` (deepest first, as :func:`missing_folders` lists them) while they are empty: a run
+    that created its output folder and failed leaves no empty folder behind. A folder holding anything is kept,
+    and so are the folders above it."""
+    for p in folders:
+        try:
+            os.rmdir(p)
+        except OSError:
+            return
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` when the block succeeds.
@@ -57,8 +78,15 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     final suffix so format drivers that look at the extension still work.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    made = [] if path.parent.is_dir() else missing_folders(path.parent)
+    for attempt in range(3):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+            break
+        except FileNotFoundError:  # a failing writer beside this one removed the folder it had just made
+            if attempt == 2:
+                raise
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -70,6 +98,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
+        remove_empty_folders(made)  # the folders this write created, if it leaves them empty
         raise
 
 

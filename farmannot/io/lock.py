@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from farmannot.errors import FarmannotError
-from farmannot.io.atomic import remove_temporaries, remove_temporaries_of
+from farmannot.io.atomic import missing_folders, remove_empty_folders, remove_temporaries, remove_temporaries_of
 
 LOCK_NAME = ".farmannot.lock"
 
@@ -78,11 +78,23 @@ def output_lock(output: str | os.PathLike, command: str, *, folder: bool = True,
     """
     path = lock_path(output, folder)
     echo = echo or (lambda m: print(m, file=sys.stderr))
+    made = missing_folders(path.parent)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise FarmannotError(f"{path.parent}: cannot create the output folder ({exc.strerror}); "
                              "check the path and its permissions.") from None
+    try:
+        with _locked(path, output, command, folder, echo) as info:
+            yield info
+    except BaseException:
+        remove_empty_folders(made)  # a failed run leaves no empty folder it created (the lock file is gone)
+        raise
+
+
+@contextlib.contextmanager
+def _locked(path: Path, output, command: str, folder: bool, echo: Callable[[str], None]) -> Iterator[dict]:
+    """The lock itself: see :func:`output_lock`."""
     while True:
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)

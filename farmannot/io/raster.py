@@ -48,6 +48,38 @@ def block_cache(mb: int) -> rasterio.Env:
     return rasterio.Env(GDAL_CACHEMAX=int(mb) * 1024 * 1024)
 
 
+SCENE_PIXELS_ENV = "FARMANNOT_MAX_SCENE_PIXELS"
+#: Pixels a whole-scene command (``prompts``, ``align-dem``, ``propose``) takes on by default: a Gaofen-2
+#: fused scene (about 800 Mpx) fits, a tiled, compressed GeoTIFF of a few megabytes declaring 40 Gpx does not.
+DEFAULT_MAX_SCENE_PIXELS = 1_000_000_000
+
+
+def scene_pixel_limit() -> int:
+    """Pixels one scene may declare for the commands that read or allocate per scene (0: no limit): a file of a
+    few megabytes (tiled, compressed, one block written) can declare 200,000 x 200,000 px and keep them busy for
+    hours. Default :data:`DEFAULT_MAX_SCENE_PIXELS`; setting ``$FARMANNOT_MAX_SCENE_PIXELS``."""
+    raw = os.environ.get(SCENE_PIXELS_ENV, "").strip()
+    try:
+        return int(float(raw)) if raw else DEFAULT_MAX_SCENE_PIXELS
+    except ValueError:
+        raise InputError(f"${SCENE_PIXELS_ENV}: expected a number of pixels, got {raw!r}.") from None
+
+
+def check_scene_pixels(path: str | os.PathLike, width: int, height: int, what: str,
+                       advice: str = "crop or split it first (gdal_translate -srcwin, gdal_retile.py)",
+                       declares: str = "declares") -> None:
+    """Refuse, from the header alone, a raster of more than :func:`scene_pixel_limit` pixels for ``what``.
+
+    Raises:
+        InputError: one line naming the file, its declared size, the limit and what to do.
+    """
+    limit = scene_pixel_limit()
+    n = int(width) * int(height)
+    if limit and n > limit:
+        raise InputError(f"{path}: {declares} {int(width):,} x {int(height):,} px ({n:,} px), over the limit of "
+                         f"{limit:,} px per scene for {what}; {advice}, or raise ${SCENE_PIXELS_ENV}.")
+
+
 @contextlib.contextmanager
 def open_raster(path: str | os.PathLike) -> Iterator[rasterio.io.DatasetReader]:
     """Open ``path`` with rasterio, turning every failure (and complex-valued pixels) into one clear

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 from farmannot.errors import FarmannotError
+from farmannot.io.atomic import missing_folders, remove_empty_folders
 
 MIN_FREE_BYTES = 16 * 1024 * 1024  # logs, reports, temporary files
 
@@ -56,11 +57,14 @@ def check_writable(output_file: str | os.PathLike) -> None:
     import tempfile
 
     folder = Path(output_file).parent
+    made = missing_folders(folder)  # a probe leaves no folder behind: the writer creates it when it writes
     try:
         folder.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".farmannot-write-test.", dir=folder)
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
+        remove_empty_folders(made)
         raise FarmannotError(f"{output_file}: cannot write into {folder} ({exc.strerror}); choose another "
                              "output path or fix the folder's permissions.") from None
+    remove_empty_folders(made)

@@ -25,7 +25,7 @@ import shapely
 from shapely.affinity import translate
 
 from farmannot.captions.measures import green_leaf_index
-from farmannot.io.raster import open_raster, read_bands, scene_info
+from farmannot.io.raster import check_scene_pixels, open_raster, read_bands, scene_info
 from farmannot.sam.chip_embed import chip_display, chip_for_sam
 from farmannot.sam.chips import CHIP_OVERLAP, CHIP_SIZE, chip_grid
 from farmannot.sam.click import prompt_polygons
@@ -151,6 +151,7 @@ def propose_scene(scene: str | os.PathLike, session: SamSession, opts: ProposeOp
     if opts.text:
         check_text_support(session)
     with open_raster(scene) as src:
+        check_scene_pixels(scene, src.width, src.height, "propose")
         info = scene_info(src, sensor=sensor, bands=bands)
         if opts.spectral_boxes:
             check_spectral_bands(info, opts.spectral_boxes)

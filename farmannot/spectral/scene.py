@@ -11,7 +11,7 @@ import numpy as np
 from rasterio.windows import Window
 
 from farmannot.io.grid import SceneGrid
-from farmannot.io.raster import open_raster, read_bands, scene_info
+from farmannot.io.raster import check_scene_pixels, open_raster, read_bands, scene_info
 from farmannot.io.windows import TILE_SIZE, tile_windows
 from farmannot.spectral.indices import CATEGORIES, normalized_difference
 from farmannot.spectral.prompt import PromptFormat, category_prompt
@@ -59,9 +59,11 @@ def scene_prompt_records(
 ) -> Iterator[dict[str, Any]]:
     """Yield one record per (tile, category) of the scene at ``path``; tiles are read one window at a time.
 
-    ``on_skip(path, category, reason)`` is called once per category the bands do not allow.
+    ``on_skip(path, category, reason)`` is called once per category the bands do not allow. A scene declaring
+    more pixels than :func:`farmannot.io.raster.scene_pixel_limit` is refused before any is read.
     """
     with open_raster(path) as src:
+        check_scene_pixels(path, src.width, src.height, "prompts")
         info = scene_info(src, sensor=sensor, bands=band_overrides)
         cats, skipped = available_categories(info, categories)
         for cat, why in skipped.items():

@@ -22,7 +22,8 @@ from tqdm import tqdm
 
 from farmannot.errors import InputError
 from farmannot.io.atomic import atomic_path
-from farmannot.io.raster import open_raster
+from farmannot.io.raster import check_scene_pixels, open_raster
+from farmannot.io.space import check_free_space
 from farmannot.terrain import derive
 from farmannot.terrain.align import WINDOW_PX, _as_crs, _grid_windows, align_dem, read_aligned, warped_dem
 from farmannot.terrain.register import Registration, estimate_offset
@@ -31,6 +32,9 @@ DERIVED = ("slope", "aspect", "hillshade", "relief")
 DESCRIPTIONS = {"slope": "slope_deg", "aspect": "aspect_deg", "hillshade": "hillshade", "relief": "relief_m"}
 UNITS = {"slope": "degree", "aspect": "degree", "hillshade": "", "relief": "metre"}
 REGISTRATION_GRID_PX = 1024
+#: Deflate's largest possible compression ratio (zlib's documentation: 1032:1): no written GeoTIFF is smaller
+#: than its float32 pixels over this, so a disk with less room is certain to fill up.
+DEFLATE_MAX_RATIO = 1032
 #: Block edge of the written GeoTIFF; the alignment windows are a multiple of it.
 BLOCK_PX = 256
 
@@ -94,6 +98,26 @@ def _dem_pixel_in_target_px(dem_path, target) -> float:
         dx, dy = derive.pixel_size_m(src.crs, src.transform, src.height)
     tx, ty = derive.pixel_size_m(target.crs, target.transform, target.height)
     return math.sqrt(dx * dy) / math.sqrt(tx * ty)
+
+
+def _check_dem_pixels_under(dem_path, target: rasterio.io.DatasetReader) -> None:
+    """Refuse a DEM of which more than the scene pixel limit lie under the target's extent (the warp reads them
+    all, even onto a coarse grid). Rasters the extent cannot be compared for are left to :func:`align_dem`."""
+    from rasterio.warp import transform_bounds
+    from rasterio.windows import from_bounds
+
+    with open_raster(dem_path) as src:
+        if src.crs is None or target.crs is None:
+            return
+        try:
+            bounds = transform_bounds(target.crs, src.crs, *target.bounds, densify_pts=21)
+            win = from_bounds(*bounds, transform=src.transform).intersection(Window(0, 0, src.width, src.height))
+        except Exception:  # noqa: BLE001 - no overlap, rotated grids: align_dem says what is wrong
+            return
+        w, h = math.ceil(win.width), math.ceil(win.height)
+        check_scene_pixels(dem_path, w, h, "align-dem", declares="has, under the target's extent,",
+                           advice="clip it to the scene and resample it nearer the scene's resolution first "
+                                  "(gdalwarp -te ... -tr ...)")
 
 
 def derived_layers(elevation_m: np.ndarray, layers: Sequence[str], crs, transform: Affine,
@@ -192,8 +216,14 @@ def write_aligned_dem(
     if out_abs in (Path(dem_path).resolve(), Path(target_path).resolve()):
         raise InputError(f"{output}: the output would overwrite an input; choose another --output path.")
     with open_raster(target_path) as tgt:
+        check_scene_pixels(target_path, tgt.width, tgt.height, "align-dem (its grid is the output's)")
         crs = _as_crs(tgt.crs, f"{target_path}: target raster")
         transform, width, height = tgt.transform, tgt.width, tgt.height
+        _check_dem_pixels_under(dem_path, tgt)
+        n_bands = 1 + len(derive_layers)
+        check_free_space(output, width * height * n_bands * 4 // DEFLATE_MAX_RATIO,
+                         f"a {width} x {height} px, {n_bands}-band float32 GeoTIFF (deflate-compressed at most "
+                         f"{DEFLATE_MAX_RATIO}:1)")
         reg, reg_grid = (None, None)
         if register:
             reg, reg_grid = register_to_image(dem_path, tgt, resampling=resampling, max_shift_px=max_shift_px)

@@ -107,7 +107,10 @@ def evaluate_folders(pred_dir: str | Path, gt_dir: str | Path, output: str | Pat
             pred, score = _read_score(preds[name])
             g = read_label(gts[name])
             if pred.shape != g.shape:
-                raise InputError(f"{preds[name]}: shape {pred.shape} differs from {gts[name]} {g.shape}.")
+                raise InputError(f"{preds[name]}: {pred.shape[1]} x {pred.shape[0]} px, its ground truth {gts[name]} "
+                                 f"{g.shape[1]} x {g.shape[0]} px; pairs are scored pixel for pixel: predict on the "
+                                 "image that mask was drawn on (same tile, same size), or give the mask of this "
+                                 "prediction the same file name.")
         except Exception as exc:  # noqa: BLE001 - one pair's failure, isolated when the caller asks for it
             if on_error is None:
                 raise

@@ -32,7 +32,9 @@ PAPER_ROWS = (
 def _fmt(key: str, v) -> str:
     if isinstance(v, int):
         return str(v)
-    return f"{100 * v:.2f}" if key in PERCENT else f"{v:.4f}"
+    text = f"{100 * v:.2f}" if key in PERCENT else f"{v:.4f}"
+    # a value that rounds to zero from below (Kappa of a constant prediction: -1e-17) is written 0, not -0
+    return text[1:] if text.startswith("-") and not text.strip("-0.") else text
 
 
 def markdown_table(rows: dict[str, dict], keys: tuple[str, ...] = TABLE_KEYS, first: str = "region") -> str:

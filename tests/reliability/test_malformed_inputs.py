@@ -222,3 +222,20 @@ def test_an_annotation_saved_as_latin1_in_a_folder_is_reported_not_left_out(tmp_
     assert res.exit_code == 1 and "Traceback" not in res.stderr
     assert "1 annotation(s) failed" in res.stderr and "latin.json" in res.stderr and "other.json" not in res.stderr
     assert len(pyogrio.read_dataframe(tmp_path / "kg.gpkg")) == 4   # a1.json's four parcels
+
+
+def test_export_vectors_refuses_a_format_its_output_suffix_contradicts(tmp_path):
+    import pyogrio
+
+    project = make_project(tmp_path / "project", scenes=ONE, dem_for=None)
+    ann = project / "annotations" / "a1.json"
+    for fmt, name, named in (("geojson", "x.gpkg", "gpkg"), ("gpkg", "x.geojson", "geojson"),
+                             ("fiboa", "x.fgb", "fgb"), ("shp", "x.parquet", "fiboa")):
+        line = assert_failed_cleanly(run("export-vectors", ann, "--format", fmt, "--output", tmp_path / name,
+                                         "--no-progress"), name, f"names {named}, not --format {fmt}")
+        assert "internal error" not in line and not (tmp_path / name).exists()
+    # a suffix that names no format, or the same one (.json is GeoJSON), is the user's choice
+    for fmt, name, driver in (("geojson", "x.json", "GeoJSON"), ("gpkg", "x.gpkg", "GPKG"), ("fgb", "x.dat", "FlatGeobuf")):
+        res = run("export-vectors", ann, "--format", fmt, "--output", tmp_path / name, "--no-progress")
+        assert res.exit_code == 0, res.output
+        assert pyogrio.read_info(tmp_path / name)["driver"] == driver          # GDAL's reading of the file

@@ -43,3 +43,17 @@ def test_build_refuses_a_disk_without_room_before_any_tile(tmp_path, monkeypatch
                                      "1:0:0", "--no-progress"), str(out), "4.0 KiB free on its disk")
     assert "4 tile(s) in 4 layout(s)" in line
     assert [p.name for p in out.rglob("*") if p.is_file()] == []
+
+
+def test_a_command_failing_after_its_start_up_checks_leaves_no_empty_folder_it_created(tmp_path):
+    (tmp_path / "run").mkdir()                                # no checkpoint: fails after the checks
+    write_scene(tmp_path / "scene.tif", seed=0)
+    assert_failed_cleanly(run("predict", tmp_path / "run", tmp_path / "scene.tif", "--output",
+                              tmp_path / "out" / "pred.tif", "--polygons", tmp_path / "drafts" / "sub" / "p.json",
+                              "--no-progress"))
+    assert not (tmp_path / "out").exists() and not (tmp_path / "drafts").exists()
+    (tmp_path / "drafts").mkdir()                             # the user's folder: kept
+    assert_failed_cleanly(run("predict", tmp_path / "run", tmp_path / "scene.tif", "--output",
+                              tmp_path / "drafts" / "pred.tif", "--polygons", tmp_path / "drafts" / "p.json",
+                              "--no-progress"))
+    assert (tmp_path / "drafts").is_dir() and not any((tmp_path / "drafts").iterdir())
