@@ -81,6 +81,16 @@ def check_scene_pixels(path: str | os.PathLike, width: int, height: int, what: s
 
 
 @contextlib.contextmanager
+def quiet_without_crs(crs=None) -> Iterator[None]:
+    """rasterio's ``NotGeoreferencedWarning`` left out where no CRS is expected (a PNG/JPEG scene, and the tiles
+    and predictions made from it): no news to the user, and it would print a source line on the terminal."""
+    with warnings.catch_warnings():
+        if crs is None:
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        yield
+
+
+@contextlib.contextmanager
 def open_raster(path: str | os.PathLike) -> Iterator[rasterio.io.DatasetReader]:
     """Open ``path`` with rasterio, turning every failure (and complex-valued pixels) into one clear
     :class:`InputError`."""
@@ -90,8 +100,7 @@ def open_raster(path: str | os.PathLike) -> Iterator[rasterio.io.DatasetReader]:
     if path.is_dir():
         raise InputError(f"{path}: is a folder, expected a raster file (GeoTIFF, PNG, JPEG).")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with quiet_without_crs():
             src = rasterio.open(path)
     except RasterioIOError as exc:
         raise InputError(f"{path}: not a readable raster ({exc}); give a GeoTIFF, PNG or JPEG.") from None

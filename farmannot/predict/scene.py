@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import rasterio
-from rasterio.errors import NotGeoreferencedWarning
 from rasterio.windows import Window
 from tqdm import tqdm
 
 from farmannot.io.atomic import atomic_path
-from farmannot.io.raster import block_cache, open_raster, read_window_bands
+from farmannot.io.raster import block_cache, open_raster, quiet_without_crs, read_window_bands
 from farmannot.predict.sliding import PredictFn, SlidingPlan, sliding_predict
 
 GDAL_CACHE_MB = 128
@@ -116,9 +114,6 @@ def predict_scene(
 
 
 def _create(path, profile: dict):
-    """The output raster, opened for writing; a PNG/JPEG scene has no georeferencing, nor has its prediction
-    (rasterio's warning about it is no news to the user)."""
-    with warnings.catch_warnings():
-        if profile.get("crs") is None:
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+    """The output raster, opened for writing (a PNG/JPEG scene's prediction has no CRS either)."""
+    with quiet_without_crs(profile.get("crs")):
         return rasterio.open(path, "w", **profile)

@@ -11,16 +11,15 @@ from __future__ import annotations
 import hashlib
 import io
 import tempfile
-import warnings
 from pathlib import Path
 
 import numpy as np
 import rasterio
 from PIL import Image
-from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import MemoryFile
 
 from farmannot.io.atomic import write_bytes
+from farmannot.io.raster import quiet_without_crs
 
 #: Sidecars GDAL writes beside a georeferenced PNG ``NAME.png``: the world file and the PAM file with the CRS.
 PNG_SIDECARS = (".wld", ".png.aux.xml")
@@ -69,10 +68,7 @@ def geotiff_bytes(data: np.ndarray, crs, transform, nodata=None) -> bytes:
     count, h, w = data.shape
     profile = {"driver": "GTiff", "width": w, "height": h, "count": count, "dtype": data.dtype.name,
                "crs": crs, "transform": transform, "nodata": nodata, "compress": "deflate"}
-    with MemoryFile() as mem, warnings.catch_warnings():
-        # a PNG/JPEG scene has no georeferencing: its label tiles carry none either, which is no news to report
-        if crs is None:
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+    with MemoryFile() as mem, quiet_without_crs(crs):  # a PNG/JPEG scene's label tiles carry no CRS either
         with mem.open(**profile) as dst:
             dst.write(data)
         return bytes(mem.read())
