@@ -86,8 +86,14 @@ def command(scene, sam_checkpoint, sam_model, output, overwrite, chip, overlap, 
         raise click.BadParameter("--overlap must be smaller than --chip")
     _check_combinations(text, points_file, spectral_boxes)
     refuse_existing(output, overwrite, "--output")
-    with open_raster(scene) as src:  # before the model loads
+    with open_raster(scene) as src:  # the scene's own refusals before the model loads
         check_scene_pixels(scene, src.width, src.height, "propose")
+        n = len(chip_grid(src.width, src.height, chip, overlap))
+        if spectral_boxes:  # before any chip is read
+            from farmannot.io.raster import scene_info
+            from farmannot.sam.propose import check_spectral_bands
+
+            check_spectral_bands(scene_info(src, sensor=sensor, bands=parse_band_map(bands)), spectral_boxes)
     session = session_from_options(sam_checkpoint, sam_model, device, cache_dir)
     if text:
         from farmannot.sam.propose import check_text_support
@@ -97,13 +103,6 @@ def command(scene, sam_checkpoint, sam_model, output, overwrite, chip, overlap, 
         _propose_at_points(scene, session, output, points_file, layer, label_field, assume_crs,
                            not overlap_parcels, chip, overlap, sensor, bands, progress)
         return
-    with open_raster(scene) as src:
-        n = len(chip_grid(src.width, src.height, chip, overlap))
-        if spectral_boxes:  # before any chip is read
-            from farmannot.io.raster import scene_info
-            from farmannot.sam.propose import check_spectral_bands
-
-            check_spectral_bands(scene_info(src, sensor=sensor, bands=parse_band_map(bands)), spectral_boxes)
     opts = ProposeOptions(chip=chip, overlap=overlap, points_per_side=points_per_side,
                           points_per_batch=points_per_batch, text=text, pred_iou_thresh=pred_iou_thresh, stability_score_thresh=stability_thresh,
                           min_area_m2=min_area_m2, veg_filter=veg_filter, spectral_boxes=spectral_boxes,
