@@ -14,9 +14,7 @@ from farmannot.errors import InputError
 from farmannot.vectors.exporter import ExportOptions, export_vectors
 from farmannot.vectors.fiboa import FIBOA_VERSION
 from farmannot.vectors.parcels import FIBOA_METHODS
-from farmannot.vectors.writers import FORMATS, OGR_FORMATS, format_from_path
-
-SUFFIXES = {**{name: suffix for name, (_, suffix) in OGR_FORMATS.items()}, "fiboa": ".parquet"}
+from farmannot.vectors.writers import FORMATS, format_from_path, format_suffix
 
 
 @click.command("export-vectors")
@@ -52,8 +50,8 @@ def command(source, output, fmt, crs, labels, collection, determination_datetime
     implied = format_from_path(output)
     if fmt and implied and implied != fmt:
         raise InputError(f"{output}: its suffix {Path(output).suffix} names {implied}, not --format {fmt}; "
-                               f"name the file for the format (e.g. {Path(output).stem}{SUFFIXES[fmt]}), or drop "
-                               f"--format to write {implied}.")
+                         f"name the file for the format (e.g. {Path(output).stem}{format_suffix(fmt)}), or drop "
+                         f"--format to write {implied}.")
     fmt = fmt or implied or "gpkg"
     opts = ExportOptions(
         fmt=fmt, crs=crs, labels={s.strip() for s in labels.split(",") if s.strip()} if labels else None,

@@ -56,6 +56,12 @@ def format_from_path(path: str | os.PathLike) -> str | None:
     return None
 
 
+def format_suffix(fmt: str) -> str:
+    """The file suffix a format is named with (:func:`format_from_path`'s inverse): gpkg -> .gpkg, fiboa ->
+    .parquet."""
+    return ".parquet" if fmt == "fiboa" else OGR_FORMATS[fmt][1]
+
+
 def shapefile_names(names: list[str]) -> dict[str, str]:
     """Field names cut to the Shapefile limit of 10 characters, made unique with a digit suffix."""
     out: dict[str, str] = {}
