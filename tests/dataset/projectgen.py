@@ -88,3 +88,8 @@ def make_project(root: Path, scenes=SCENES, dem_for: str | None = "c1") -> Path:
     (root / "scenes.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return root
 
+
+
+def tree(out: Path) -> dict[str, bytes]:
+    """Every file under ``out`` by its relative path, with its bytes (to compare two builds byte for byte)."""
+    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}

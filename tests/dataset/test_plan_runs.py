@@ -8,7 +8,7 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
-from projectgen import SHAPES, make_project, write_annotation
+from projectgen import SHAPES, make_project, tree, write_annotation
 from rasterio.windows import Window
 
 from farmannot.dataset import scene as scene_mod
@@ -20,10 +20,6 @@ from farmannot.io.labelme_json import load_annotation
 from farmannot.labels.rasterize import plan_labels, tile_labels
 
 UNITS = {"tile_size": 16, "card": False}  # 64 px scenes: 4 x 4 windows in 4 units
-
-
-def tree(out: Path) -> dict[str, bytes]:
-    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
 
 
 def scene_job(project: Path, cfg, name: str):

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import rasterio
 from click.testing import CliRunner
-from projectgen import SHAPES, make_project, write_annotation
+from projectgen import SHAPES, make_project, tree, write_annotation
 
 from farmannot.cli.main import cli
 from farmannot.dataset import scene as scene_mod
@@ -22,10 +22,6 @@ from farmannot.dataset.config import load_config
 from farmannot.errors import FarmannotError
 
 FAST = {"tile_size": 32, "card": False}
-
-
-def tree(out: Path) -> dict[str, bytes]:
-    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from projectgen import make_project
+from projectgen import make_project, tree
 
 from farmannot.dataset import records
 from farmannot.dataset.build import build_dataset
@@ -20,10 +20,6 @@ from farmannot.io import atomic
 
 UNITS = {"tile_size": 16, "card": False}  # 64 px scenes in 16 px tiles: 4 work units a scene
 TILE_NAME = re.compile(r"^[a-z]\d+_\d+_\d+[._]")  # a tile's files: SCENE_ROW_COL.png, ..._vegetation.png
-
-
-def tree(out: Path) -> dict[str, bytes]:
-    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
 
 
 def tile_files(out: Path) -> set[str]:

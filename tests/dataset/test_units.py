@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from projectgen import make_project
+from projectgen import make_project, tree
 
 from farmannot.dataset import scene as scene_mod
 from farmannot.dataset.build import build_dataset
@@ -21,10 +21,6 @@ from farmannot.labels.rasterize import LabelPlan, LabelPlanner, plan_labels, til
 SAMPLE = "LC08_L1TP_224078_20200518_20200518_01_RT_subset"
 # 64 px scenes in 16 px tiles: 4 x 4 windows, cut into units of 3 x 3, 3 x 1, 1 x 3 and 1 x 1 windows
 UNITS = {"tile_size": 16, "card": False}
-
-
-def tree(out: Path) -> dict[str, bytes]:
-    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
 
 
 def unit_plans(plan: LabelPlan, units, pad: int) -> list[LabelPlan]:
